@@ -1,0 +1,140 @@
+#include "plugin/request_access.hpp"
+
+#include "core/request_json.hpp"
+
+namespace tianshu::plugin {
+
+using core::Error;
+using core::ErrorKind;
+using core::Json;
+
+namespace {
+core::Result<Json::json_pointer> parse_pointer(std::string_view pointer) {
+    try {
+        return Json::json_pointer(std::string(pointer));
+    } catch (const std::exception& e) {
+        return Error::invalid("JSON pointer '" + std::string(pointer) +
+                              "' is malformed: it must be empty or start with '/' (RFC 6901)");
+    }
+}
+}  // namespace
+
+core::Result<Json> request_get(const RequestContext& ctx, std::string_view pointer) {
+    auto ptr = parse_pointer(pointer);
+    if (!ptr) return ptr.take_error();
+    Json body = core::to_json(ctx.request);
+    if (!body.contains(ptr.value()))
+        return Error{ErrorKind::not_found, "no value at '" + std::string(pointer) + "' in the request", {}};
+    return body.at(ptr.value());
+}
+
+core::Result<void> request_set(RequestContext& ctx, std::string_view pointer, Json value) {
+    auto ptr = parse_pointer(pointer);
+    if (!ptr) return ptr.take_error();
+    Json body = core::to_json(ctx.request);
+    try {
+        body[ptr.value()] = std::move(value);
+    } catch (const std::exception& e) {
+        return Error::invalid("cannot set '" + std::string(pointer) + "': " + e.what());
+    }
+    auto decoded = core::request_from_json(body);
+    if (!decoded) {
+        return Error::invalid("setting '" + std::string(pointer) +
+                              "' would make the request invalid: " + decoded.error().message);
+    }
+    ctx.request = std::move(decoded).value();
+    return {};
+}
+
+const std::string* request_attribute(const RequestContext& ctx, std::string_view name) {
+    if (name == "request_id") return &ctx.request_id;
+    if (name == "tier") return &ctx.tier;
+    if (name == "chain_id") return &ctx.chain_id;
+    if (name == "client_protocol") return &ctx.client_protocol;
+    if (name == "requested_model") return &ctx.requested_model;
+    return nullptr;
+}
+
+void answer_text(RequestContext& ctx, std::string text) {
+    core::Response r;
+    r.id = "msg_" + ctx.request_id;
+    r.model = ctx.request.model;
+    r.content.push_back(core::ContentBlock::make_text(std::move(text)));
+    r.stop_reason = core::StopReason::end_turn;
+    r.usage.input_tokens = estimate_input_tokens(ctx.request);
+    r.usage.output_tokens = estimate_tokens(r.content[0].text);
+    ctx.answer = std::move(r);
+}
+
+bool ModelOutput::send(const core::StreamEvent& e) {
+    ctx_.started = true;
+    return ctx_.emit(e);
+}
+
+void ModelOutput::start_message() {
+    if (ctx_.started) return;
+    core::StreamEvent start;
+    start.type = core::StreamEvent::Type::message_start;
+    start.message.id = "msg_" + ctx_.request_id;
+    start.message.model = ctx_.request.model;
+    start.message.usage.input_tokens = estimate_input_tokens(ctx_.request);
+    send(start);
+}
+
+core::Result<bool> ModelOutput::text(std::string_view text) {
+    if (!ctx_.emit || ctx_.finished)
+        return Error{ErrorKind::internal, "emit is only allowed while a model generates its answer", {}};
+    start_message();
+    if (ctx_.open_block < 0) {
+        core::StreamEvent s;
+        s.type = core::StreamEvent::Type::content_block_start;
+        s.index = ctx_.block_count++;
+        s.block.type = core::ContentBlock::Type::text;
+        ctx_.open_block = s.index;
+        if (!send(s)) return false;
+    }
+    if (text.empty()) return true;
+    return send(core::StreamEvent::text_delta(ctx_.open_block, std::string(text)));
+}
+
+core::Result<bool> ModelOutput::finish(core::StopReason reason, const core::Usage* usage) {
+    if (!ctx_.emit) return Error{ErrorKind::internal, "finish is only allowed while a model generates its answer", {}};
+    if (ctx_.finished) return true;
+    start_message();
+    bool alive = true;
+    if (ctx_.open_block >= 0) {
+        core::StreamEvent stop;
+        stop.type = core::StreamEvent::Type::content_block_stop;
+        stop.index = ctx_.open_block;
+        ctx_.open_block = -1;
+        alive = send(stop);
+    }
+    core::StreamEvent delta;
+    delta.type = core::StreamEvent::Type::message_delta;
+    delta.stop_reason = reason == core::StopReason::none ? core::StopReason::end_turn : reason;
+    if (usage) {
+        delta.usage = *usage;
+    } else {
+        delta.usage.input_tokens = estimate_input_tokens(ctx_.request);
+        delta.usage.output_tokens = estimate_tokens(ctx_.response.text());
+    }
+    alive = send(delta) && alive;
+    core::StreamEvent end;
+    end.type = core::StreamEvent::Type::message_stop;
+    alive = send(end) && alive;
+    ctx_.finished = true;
+    return alive;
+}
+
+int64_t estimate_tokens(std::string_view text) { return static_cast<int64_t>((text.size() + 3) / 4); }
+
+int64_t estimate_input_tokens(const core::Request& request) {
+    size_t bytes = 0;
+    for (const auto& b : request.system) bytes += b.text.size();
+    for (const auto& m : request.messages)
+        for (const auto& b : m.content) bytes += b.text.size() + (b.input.is_null() ? 0 : b.input.dump().size());
+    for (const auto& t : request.tools) bytes += t.name.size() + t.description.size() + t.input_schema.dump().size();
+    return static_cast<int64_t>((bytes + 3) / 4);
+}
+
+}  // namespace tianshu::plugin

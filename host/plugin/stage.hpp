@@ -1,0 +1,90 @@
+#pragma once
+// What a building block is, inside the host. A `.so` plugin (so_plugin.cpp) and a Lua
+// script (lua_plugin.cpp) both become one of these; the pipeline only sees these.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/error.hpp"
+#include "core/request.hpp"
+#include "core/stream_event.hpp"
+
+namespace tianshu::plugin {
+
+struct RequestContext;
+
+//! Lets a stage ask another model a question under the parent request's budget (call_model).
+class ModelCaller {
+public:
+    virtual ~ModelCaller() = default;
+    virtual core::Result<std::string> call(RequestContext& parent, const std::string& model,
+                                           const std::string& prompt) = 0;
+};
+
+//! Where a model's events go. Returns false when the client has gone: the model stops.
+using EventSink = std::function<bool(const core::StreamEvent&)>;
+
+//! Everything about one request in flight that stages may read or change. Used by one
+//! thread at a time.
+struct RequestContext {
+    core::Request request;
+    std::string request_id;
+    std::string requested_model;  //!< what the client asked for, before any strategy changed it
+    std::string tier = "default";
+    std::string chain_id;
+    std::string client_protocol;  //!< "anthropic" | "openai"
+
+    //! Set by a pre strategy that answers directly (HookOutcome::answered).
+    std::optional<core::Response> answer;
+    //! The answer as assembled so far; complete when end-of-response hooks run.
+    core::Response response;
+
+    //! Model output goes here while Model::generate runs; null otherwise.
+    EventSink emit;
+    //! Set when the model finished its answer (ModelOutput::finish).
+    bool finished = false;
+    //! Set once the first event reached the sink: later errors become error events.
+    bool started = false;
+    int open_block = -1;   //!< index of the text block ModelOutput has open, -1 when none
+    int block_count = 0;   //!< content blocks emitted so far
+
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    ModelCaller* models = nullptr;
+    int call_depth = 0;  //!< call_model nesting, bounded to stop recursion
+};
+
+//! What a pre-request hook decided. Callers go on with the next stage on `proceed`; on
+//! `answered` they skip the remaining pre stages and the model (ctx.answer holds the answer).
+enum class HookOutcome { proceed, answered };
+
+//! A strategy: runs before a model and around its output.
+class Strategy {
+public:
+    virtual ~Strategy() = default;
+    virtual const std::string& name() const = 0;
+
+    //! Before the model is called: may rewrite ctx.request, choose the model, or answer.
+    virtual core::Result<HookOutcome> on_request(RequestContext&) { return HookOutcome::proceed; }
+    //! For each event before the client sees it; may change the event. Only called when
+    //! wants_stream_events() is true, so strategies without the hook cost nothing per event.
+    virtual core::Result<void> on_stream_event(RequestContext&, core::StreamEvent&) { return {}; }
+    virtual bool wants_stream_events() const { return false; }
+    //! After the last event; ctx.response is complete. Failures are logged only.
+    virtual core::Result<void> on_response_end(RequestContext&) { return {}; }
+};
+
+//! A model: produces the answer, as events through ctx.emit.
+class Model {
+public:
+    virtual ~Model() = default;
+    virtual const std::string& name() const = 0;
+    //! An error returned before any event reached the sink becomes an HTTP error in the
+    //! client's protocol; after, an `error` event. Never a silently truncated answer.
+    virtual core::Result<void> generate(RequestContext& ctx) = 0;
+};
+
+}  // namespace tianshu::plugin

@@ -1,0 +1,282 @@
+/*
+ * tianshu/abi.h -- the Tianshu plugin ABI, version 1.1.
+ *
+ * This header is the whole contract between the Tianshu host and a plugin shipped as a
+ * shared object. It is plain C99 so that any compiler and any language with a C FFI can
+ * implement a plugin, and so that a plugin built today keeps loading into later hosts.
+ *
+ * The six rules (see docs/ARCHITECTURE.md for the reasoning):
+ *
+ *  1. Plain C at the boundary. Fixed-width integers, {ptr,len} byte spans, opaque handles,
+ *     enums with explicit values. No C++ type and no exception ever crosses: a C++ plugin
+ *     catches everything (tianshu/plugin.hpp does it for you) and returns TS_HOOK_FAIL.
+ *  2. One exported entry point, `tianshu_plugin_entry`, negotiates {major, minor}. The host
+ *     refuses a plugin whose major differs from its own, naming both versions. A plugin
+ *     built for a lower minor loads; a plugin probes newer host functions before use
+ *     (TS_HOST_HAS), never assumes them.
+ *  3. Everything grows by appending. Both tables (ts_host_api, given to the plugin, and
+ *     ts_plugin_descriptor, given to the host) start with their own size. Fields are never
+ *     reordered or repurposed; a field beyond the size the other side reports reads as
+ *     zero, and zero always means "the old behaviour".
+ *  4. Required hooks missing -> the plugin is refused at load, naming the hook. Optional
+ *     hooks may be NULL and get the default behaviour documented on each.
+ *  5. Whoever allocates frees. A ts_str given to a plugin is borrowed and valid until the
+ *     hook returns (or, for getters, until the next call that changes the same request).
+ *     A ts_buf filled by the host was allocated with host->alloc; the plugin releases it
+ *     with host->free. Anything a plugin keeps longer than the hook, it copies.
+ *  6. Every function states its thread rule. Unless the descriptor sets
+ *     TS_FLAG_SINGLE_THREADED, one plugin instance is called from many worker threads at
+ *     once; a request handle (ts_request) and an event handle (ts_event) are only ever
+ *     used by one thread at a time, the one running the hook.
+ *
+ * Version history (append-only):
+ *   1.0  entry point, descriptor, host table, strategy hooks, model `generate`.
+ *   1.1  ts_plugin_descriptor.description; ts_host_api.request_attribute.
+ */
+#ifndef TIANSHU_ABI_H
+#define TIANSHU_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TS_ABI_MAJOR 1
+#define TS_ABI_MINOR 1
+
+#if defined(_WIN32)
+#define TS_EXPORT __declspec(dllexport)
+#else
+#define TS_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Basic types
+ * ------------------------------------------------------------------------------------- */
+
+/** Borrowed bytes: not NUL-terminated, not owned by the receiver (rule 5). */
+typedef struct ts_str {
+    const char* ptr;
+    size_t len;
+} ts_str;
+
+/** Bytes the host allocated for the plugin with host->alloc; free with host->free. */
+typedef struct ts_buf {
+    char* ptr;
+    size_t len;
+} ts_buf;
+
+/** Result of a host function. */
+typedef enum ts_status {
+    TS_OK = 0,              /**< done */
+    TS_ERR_NOT_FOUND = 1,   /**< the field, pointer or attribute does not exist; nothing changed */
+    TS_ERR_INVALID = 2,     /**< an argument is malformed (bad JSON, wrong type); nothing changed */
+    TS_ERR_WRONG_PHASE = 3, /**< not allowed in this hook (e.g. emit outside generate) */
+    TS_ERR_FAILED = 4,      /**< the operation failed (e.g. call_model's model errored) */
+    TS_ERR_CLIENT_GONE = 5  /**< generate: the client disconnected; stop producing and return */
+} ts_status;
+
+/** What a hook tells the host to do next. */
+typedef enum ts_hook_result {
+    /** Carry on with the next stage. */
+    TS_HOOK_CONTINUE = 0,
+    /** on_request only: the plugin answered with host->request_answer_text; the remaining
+     *  pre strategies and the model are skipped, post strategies still run. */
+    TS_HOOK_ANSWERED = 1,
+    /** The hook failed: the plugin wrote a message into *err. The client receives a 500 in
+     *  its own protocol's shape (or an error event mid-stream); the host logs one line
+     *  naming the plugin and keeps serving. */
+    TS_HOOK_FAIL = 2
+} ts_hook_result;
+
+/** What a plugin is. */
+typedef enum ts_plugin_kind {
+    TS_KIND_STRATEGY = 1, /**< runs before/around a model: on_request, on_stream_event, on_response_end */
+    TS_KIND_MODEL = 2     /**< answers like a model: generate is required */
+} ts_plugin_kind;
+
+/** Descriptor flags. */
+typedef enum ts_plugin_flags {
+    /** The host never calls one instance from two threads at once. */
+    TS_FLAG_SINGLE_THREADED = 1
+} ts_plugin_flags;
+
+typedef enum ts_log_level { TS_LOG_DEBUG = 0, TS_LOG_INFO = 1, TS_LOG_WARN = 2, TS_LOG_ERROR = 3 } ts_log_level;
+
+/** Stream event types; the grammar is Anthropic's Messages streaming grammar. */
+typedef enum ts_event_type {
+    TS_EVENT_MESSAGE_START = 1,
+    TS_EVENT_CONTENT_BLOCK_START = 2,
+    TS_EVENT_CONTENT_BLOCK_DELTA = 3,
+    TS_EVENT_CONTENT_BLOCK_STOP = 4,
+    TS_EVENT_MESSAGE_DELTA = 5,
+    TS_EVENT_MESSAGE_STOP = 6,
+    TS_EVENT_PING = 7,
+    TS_EVENT_ERROR = 8
+} ts_event_type;
+
+/** Token counts; size-prefixed so it can grow. */
+typedef struct ts_usage {
+    uint32_t struct_size;
+    int64_t input_tokens;
+    int64_t output_tokens;
+    int64_t cache_read_tokens;
+    int64_t cache_write_tokens;
+    int64_t reasoning_tokens;
+} ts_usage;
+
+/** Where a failing hook or create() writes its message: NUL-terminated, truncated to fit.
+ *  Owned by the host; valid for the duration of the call. */
+typedef struct ts_error {
+    char message[512];
+} ts_error;
+
+typedef struct ts_request ts_request;   /**< opaque: one request in flight (host-owned) */
+typedef struct ts_event ts_event;       /**< opaque: one stream event (host-owned) */
+typedef struct ts_instance ts_instance; /**< opaque to the host: what create() returned */
+
+/* ---------------------------------------------------------------------------------------
+ * Host function table: what the host offers the plugin. Given to create(); the pointer stays
+ * valid until destroy() returns. All functions may be called from any worker thread, with
+ * the request/event handle of the hook currently running on that thread.
+ * ------------------------------------------------------------------------------------- */
+typedef struct ts_host_api {
+    uint32_t struct_size; /**< sizeof(ts_host_api) as the host was compiled */
+    uint16_t abi_major;   /**< the host's TS_ABI_MAJOR */
+    uint16_t abi_minor;   /**< the host's TS_ABI_MINOR */
+
+    /* -- memory (any thread) -- */
+    /** Allocate `size` bytes that the host (or the plugin, with free) may later release. */
+    void* (*alloc)(size_t size);
+    /** Release memory from alloc or from a ts_buf the host filled. NULL is ignored. */
+    void (*free)(void* ptr);
+
+    /* -- logging (any thread) -- */
+    /** One structured log line, attributed to the plugin and, when `request` is not NULL,
+     *  to that request. Never log secrets or prompt text at INFO or above. */
+    void (*log)(const ts_request* request, int32_t level, ts_str message);
+
+    /* -- request: hot fields (the thread running the hook) -- */
+    /** The model the request will be sent to. Borrowed until the next set_model. */
+    ts_str (*request_model)(const ts_request* request);
+    /** Choose the target model. TS_ERR_INVALID when empty. */
+    ts_status (*request_set_model)(ts_request* request, ts_str model);
+    /** The system prompt's text blocks joined with newlines, into *out (free with host->free). */
+    ts_status (*request_system_text)(const ts_request* request, ts_buf* out);
+    /** Replace the system prompt with one text block (empty removes it). */
+    ts_status (*request_set_system_text)(ts_request* request, ts_str text);
+    /** The last user message's text, into *out (free with host->free). */
+    ts_status (*request_last_user_text)(const ts_request* request, ts_buf* out);
+
+    /* -- request: everything else, by RFC 6901 JSON pointer over the request in Anthropic
+     *    Messages shape (e.g. "/messages/0/content/0/text", "/max_tokens") -- */
+    /** The JSON text of the value at `pointer` into *out. TS_ERR_NOT_FOUND if absent. */
+    ts_status (*request_get_json)(const ts_request* request, ts_str pointer, ts_buf* out);
+    /** Set the value at `pointer` to the JSON text `value`. TS_ERR_INVALID if `value` is not
+     *  JSON or the result is not a valid request; the request is then unchanged. */
+    ts_status (*request_set_json)(ts_request* request, ts_str pointer, ts_str value);
+
+    /* -- answering directly (on_request only) -- */
+    /** Answer the request with this text; return TS_HOOK_ANSWERED from on_request. */
+    ts_status (*request_answer_text)(ts_request* request, ts_str text);
+
+    /* -- producing output (generate only) -- */
+    /** Stream a piece of answer text to the client. TS_ERR_CLIENT_GONE: stop and return. */
+    ts_status (*emit_text)(ts_request* request, ts_str text);
+    /** End the answer: stop_reason is an Anthropic stop reason ("end_turn", "max_tokens",
+     *  "tool_use", ...); usage may be NULL (the host estimates). If generate returns without
+     *  calling it, the host finishes with "end_turn". */
+    ts_status (*finish)(ts_request* request, ts_str stop_reason, const ts_usage* usage);
+
+    /* -- stream events (on_stream_event only) -- */
+    /** The event's type (ts_event_type). */
+    int32_t (*event_type)(const ts_event* event);
+    /** The text of a content_block_delta (text, thinking or partial JSON); empty otherwise.
+     *  Borrowed until the hook returns or event_set_text. */
+    ts_str (*event_text)(const ts_event* event);
+    /** Replace the text of a content_block_delta. TS_ERR_WRONG_PHASE for other events. */
+    ts_status (*event_set_text)(ts_event* event, ts_str text);
+
+    /* -- the whole answer (on_response_end only) -- */
+    /** The answer's text blocks joined, into *out (free with host->free). */
+    ts_status (*response_text)(const ts_request* request, ts_buf* out);
+    /** The answer's token counts. Set out->struct_size = sizeof(ts_usage) before calling. */
+    ts_status (*response_usage)(const ts_request* request, ts_usage* out);
+
+    /* -- calling another model under the request's own budget and deadline -- */
+    /** Ask `model` (any model the host can route) a single user `prompt`; the whole answer
+     *  text into *out (free with host->free). Blocks the calling thread. TS_ERR_FAILED when
+     *  the model fails; the parent request is unaffected. (on_request, generate) */
+    ts_status (*call_model)(ts_request* request, ts_str model, ts_str prompt, ts_buf* out);
+
+    /* ---- 1.1 ---- */
+    /** A read-only attribute of the request: "request_id", "tier", "chain_id",
+     *  "client_protocol" ("anthropic" | "openai"), "requested_model". Borrowed until the
+     *  hook returns. TS_ERR_NOT_FOUND for unknown names. */
+    ts_status (*request_attribute)(const ts_request* request, ts_str name, ts_str* out);
+} ts_host_api;
+
+/** True when the host's table reaches `field`: probe before calling anything newer than
+ *  the minor you require (rule 2). */
+#define TS_HOST_HAS(host, field) \
+    ((host)->struct_size >= offsetof(ts_host_api, field) + sizeof((host)->field) && (host)->field != NULL)
+
+/* ---------------------------------------------------------------------------------------
+ * Plugin descriptor: what the plugin offers the host. Static storage in the plugin; read by
+ * the host once at load. Strings are NUL-terminated and live as long as the library.
+ * ------------------------------------------------------------------------------------- */
+typedef struct ts_plugin_descriptor {
+    uint32_t struct_size; /**< sizeof(ts_plugin_descriptor) as the plugin was compiled */
+    uint16_t abi_major;   /**< TS_ABI_MAJOR the plugin was compiled against */
+    uint16_t abi_minor;   /**< TS_ABI_MINOR the plugin was compiled against */
+    const char* name;     /**< required: unique, [a-z0-9_]+, used in chains */
+    const char* version;  /**< required: the plugin's own version, e.g. "1.2.0" */
+    int32_t kind;         /**< required: ts_plugin_kind */
+    uint32_t flags;       /**< ts_plugin_flags; 0 = may be called concurrently */
+    /** JSON Schema (draft 7) for create()'s config; the host validates every config against
+     *  it before create() sees it. NULL means "any JSON object". */
+    const char* config_schema;
+
+    /** Required. Make an instance from a config that already passed config_schema. Return
+     *  NULL and fill *err to refuse (the chain then fails to load, with that message).
+     *  Called at chain load, from one thread. `host` stays valid until destroy. */
+    ts_instance* (*create)(const ts_host_api* host, ts_str config_json, ts_error* err);
+    /** Required. Release an instance. Called once, after every hook on it has returned. */
+    void (*destroy)(ts_instance* instance);
+
+    /** Optional (strategy). Before the model is called: may read and change the request,
+     *  choose the target model, or answer directly (TS_HOOK_ANSWERED). NULL = continue. */
+    ts_hook_result (*on_request)(ts_instance* instance, ts_request* request, ts_error* err);
+    /** Optional (strategy). For each event the model produces, before the client sees it;
+     *  may change the event's text. NULL = pass events unchanged (and costs nothing). */
+    ts_hook_result (*on_stream_event)(ts_instance* instance, ts_request* request, ts_event* event,
+                                      ts_error* err);
+    /** Optional (strategy). After the last event, with the whole answer readable through
+     *  response_text / response_usage. Failing here is logged; the client already has the
+     *  answer. NULL = nothing. */
+    ts_hook_result (*on_response_end)(ts_instance* instance, ts_request* request, ts_error* err);
+    /** Required for TS_KIND_MODEL: produce the answer with emit_text and finish. An error
+     *  before any output reaches the client as an HTTP error, after it as an error event. */
+    ts_hook_result (*generate)(ts_instance* instance, ts_request* request, ts_error* err);
+
+    /* ---- 1.1 ---- */
+    /** Optional: one sentence for `tianshu plugins list` and the admin panel. */
+    const char* description;
+} ts_plugin_descriptor;
+
+/** The size of a descriptor built against ABI 1.0 (before `description`). */
+#define TS_DESCRIPTOR_SIZE_1_0 offsetof(ts_plugin_descriptor, description)
+
+/** The one exported symbol. The host calls it once after loading the library, from one
+ *  thread, passing its own version. Return the descriptor (static storage), or NULL to
+ *  decline this host (the host then reports that the plugin declined ABI host_major.minor). */
+typedef const ts_plugin_descriptor* (*ts_plugin_entry_fn)(uint16_t host_major, uint16_t host_minor);
+#define TS_PLUGIN_ENTRY_SYMBOL "tianshu_plugin_entry"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TIANSHU_ABI_H */
