@@ -1,0 +1,253 @@
+// The ts_host_api table: each function converts the C arguments, calls the one
+// implementation in request_access.hpp, and maps the result onto a ts_status.
+#include "plugin/host_api.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "core/log.hpp"
+#include "plugin/request_access.hpp"
+
+namespace tianshu::plugin {
+
+namespace {
+
+// ts_request is a RequestContext, ts_event a core::StreamEvent; nothing else casts them.
+RequestContext& ctx_of(ts_request* r) { return *reinterpret_cast<RequestContext*>(r); }
+const RequestContext& ctx_of(const ts_request* r) { return *reinterpret_cast<const RequestContext*>(r); }
+core::StreamEvent& event_of(ts_event* e) { return *reinterpret_cast<core::StreamEvent*>(e); }
+const core::StreamEvent& event_of(const ts_event* e) { return *reinterpret_cast<const core::StreamEvent*>(e); }
+
+std::string_view view(ts_str s) { return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view(); }
+ts_str str(std::string_view s) { return ts_str{s.data(), s.size()}; }
+
+//! Host functions never let an exception reach plugin code (a C plugin cannot unwind):
+//! anything thrown becomes TS_ERR_FAILED.
+template <auto Fn>
+struct Guarded;
+template <class... Args, ts_status (*Fn)(Args...)>
+struct Guarded<Fn> {
+    static ts_status call(Args... args) noexcept {
+        try {
+            return Fn(args...);
+        } catch (...) {
+            return TS_ERR_FAILED;
+        }
+    }
+};
+
+void* host_alloc(size_t size) { return std::malloc(size == 0 ? 1 : size); }
+void host_free(void* ptr) { std::free(ptr); }
+
+//! Copies `text` into a host-allocated buffer the plugin frees with host->free.
+ts_status fill(ts_buf* out, std::string_view text) {
+    if (!out) return TS_ERR_INVALID;
+    out->ptr = nullptr;
+    out->len = 0;
+    char* p = static_cast<char*>(host_alloc(text.size() + 1));
+    if (!p) return TS_ERR_FAILED;
+    std::memcpy(p, text.data(), text.size());
+    p[text.size()] = '\0';  // a courtesy for C plugins; len does not count it
+    out->ptr = p;
+    out->len = text.size();
+    return TS_OK;
+}
+
+void host_log(const ts_request* request, int32_t level, ts_str message) noexcept try {
+    auto lvl = static_cast<core::LogLevel>(std::clamp<int32_t>(level, TS_LOG_DEBUG, TS_LOG_ERROR));
+    if (static_cast<int>(lvl) < static_cast<int>(core::log_level())) return;
+    const std::string* plugin = HookScope::plugin();
+    core::LogFields fields;
+    fields.emplace_back("plugin", plugin ? *plugin : std::string("unknown"));
+    if (request) fields.emplace_back("request_id", ctx_of(request).request_id);
+    core::log(lvl, view(message), fields);
+} catch (...) {
+    // a log line is never worth failing the request
+}
+
+ts_str request_model(const ts_request* r) { return str(ctx_of(r).request.model); }
+
+ts_status request_set_model(ts_request* r, ts_str model) {
+    if (model.len == 0 || !model.ptr) return TS_ERR_INVALID;
+    ctx_of(r).request.model.assign(model.ptr, model.len);
+    return TS_OK;
+}
+
+ts_status request_system_text(const ts_request* r, ts_buf* out) { return fill(out, ctx_of(r).request.system_text()); }
+
+ts_status request_set_system_text(ts_request* r, ts_str text) {
+    ctx_of(r).request.set_system_text(std::string(view(text)));
+    return TS_OK;
+}
+
+ts_status request_last_user_text(const ts_request* r, ts_buf* out) {
+    return fill(out, ctx_of(r).request.last_user_text());
+}
+
+ts_status request_get_json(const ts_request* r, ts_str pointer, ts_buf* out) {
+    if (!out) return TS_ERR_INVALID;
+    auto value = request_get(ctx_of(r), view(pointer));
+    if (!value) {
+        out->ptr = nullptr;
+        out->len = 0;
+        return value.error().kind == core::ErrorKind::not_found ? TS_ERR_NOT_FOUND : TS_ERR_INVALID;
+    }
+    return fill(out, value->dump(-1, ' ', false, core::Json::error_handler_t::replace));
+}
+
+ts_status request_set_json(ts_request* r, ts_str pointer, ts_str value) {
+    auto parsed = core::Json::parse(view(value), nullptr, false);
+    if (parsed.is_discarded()) return TS_ERR_INVALID;
+    auto done = request_set(ctx_of(r), view(pointer), std::move(parsed));
+    return done ? TS_OK : TS_ERR_INVALID;
+}
+
+ts_status request_answer_text(ts_request* r, ts_str text) {
+    if (HookScope::phase() != HookPhase::on_request) return TS_ERR_WRONG_PHASE;
+    answer_text(ctx_of(r), std::string(view(text)));
+    return TS_OK;
+}
+
+ts_status emit_text(ts_request* r, ts_str text) {
+    auto alive = ModelOutput(ctx_of(r)).text(view(text));
+    if (!alive) return TS_ERR_WRONG_PHASE;
+    return alive.value() ? TS_OK : TS_ERR_CLIENT_GONE;
+}
+
+core::Usage usage_from(const ts_usage& in) {
+    // Fields beyond the plugin's struct_size read as zero (rule 3).
+    ts_usage u{};
+    std::memcpy(&u, &in, std::min<size_t>(in.struct_size, sizeof u));
+    core::Usage out;
+    out.input_tokens = u.input_tokens;
+    out.output_tokens = u.output_tokens;
+    out.cache_read_tokens = u.cache_read_tokens;
+    out.cache_write_tokens = u.cache_write_tokens;
+    out.reasoning_tokens = u.reasoning_tokens;
+    return out;
+}
+
+ts_status finish(ts_request* r, ts_str stop_reason, const ts_usage* usage) {
+    auto reason = core::stop_reason_from_string(view(stop_reason));
+    if (reason == core::StopReason::none && stop_reason.len != 0) return TS_ERR_INVALID;
+    core::Usage u;
+    if (usage) u = usage_from(*usage);
+    auto alive = ModelOutput(ctx_of(r)).finish(reason, usage ? &u : nullptr);
+    if (!alive) return TS_ERR_WRONG_PHASE;
+    return alive.value() ? TS_OK : TS_ERR_CLIENT_GONE;
+}
+
+int32_t event_type(const ts_event* e) {
+    using T = core::StreamEvent::Type;
+    switch (event_of(e).type) {
+        case T::message_start: return TS_EVENT_MESSAGE_START;
+        case T::content_block_start: return TS_EVENT_CONTENT_BLOCK_START;
+        case T::content_block_delta: return TS_EVENT_CONTENT_BLOCK_DELTA;
+        case T::content_block_stop: return TS_EVENT_CONTENT_BLOCK_STOP;
+        case T::message_delta: return TS_EVENT_MESSAGE_DELTA;
+        case T::message_stop: return TS_EVENT_MESSAGE_STOP;
+        case T::ping: return TS_EVENT_PING;
+        case T::error: return TS_EVENT_ERROR;
+    }
+    return TS_EVENT_PING;
+}
+
+ts_str event_text(const ts_event* e) {
+    const auto& ev = event_of(e);
+    if (ev.type != core::StreamEvent::Type::content_block_delta) return ts_str{"", 0};
+    return str(ev.text);
+}
+
+ts_status event_set_text(ts_event* e, ts_str text) {
+    auto& ev = event_of(e);
+    if (ev.type != core::StreamEvent::Type::content_block_delta) return TS_ERR_WRONG_PHASE;
+    ev.text.assign(view(text));
+    return TS_OK;
+}
+
+ts_status response_text(const ts_request* r, ts_buf* out) { return fill(out, ctx_of(r).response.text()); }
+
+ts_status response_usage(const ts_request* r, ts_usage* out) {
+    if (!out || out->struct_size < sizeof(uint32_t)) return TS_ERR_INVALID;
+    const core::Usage& u = ctx_of(r).response.usage;
+    ts_usage full{};
+    full.struct_size = out->struct_size;
+    full.input_tokens = u.input_tokens;
+    full.output_tokens = u.output_tokens;
+    full.cache_read_tokens = u.cache_read_tokens;
+    full.cache_write_tokens = u.cache_write_tokens;
+    full.reasoning_tokens = u.reasoning_tokens;
+    // Write only as much as the plugin's struct has room for (rule 3).
+    std::memcpy(out, &full, std::min<size_t>(out->struct_size, sizeof full));
+    return TS_OK;
+}
+
+ts_status call_model(ts_request* r, ts_str model, ts_str prompt, ts_buf* out) {
+    if (!out) return TS_ERR_INVALID;
+    out->ptr = nullptr;
+    out->len = 0;
+    RequestContext& ctx = ctx_of(r);
+    // Nesting is bounded by the ModelCaller (pipeline/runner), the one place every caller,
+    // .so or Lua, goes through.
+    if (!ctx.models) return TS_ERR_FAILED;
+    auto answer = ctx.models->call(ctx, std::string(view(model)), std::string(view(prompt)));
+    if (!answer) {
+        const std::string* plugin = HookScope::plugin();
+        core::log(core::LogLevel::warn, "call_model failed",
+                  {{"plugin", plugin ? *plugin : std::string("unknown")},
+                   {"request_id", ctx.request_id},
+                   {"model", std::string(view(model))},
+                   {"error", answer.error().message}});
+        return TS_ERR_FAILED;
+    }
+    return fill(out, answer.value());
+}
+
+ts_status request_attribute_fn(const ts_request* r, ts_str name, ts_str* out) {
+    if (!out) return TS_ERR_INVALID;
+    const std::string* value = request_attribute(ctx_of(r), view(name));
+    if (!value) return TS_ERR_NOT_FOUND;
+    *out = str(*value);
+    return TS_OK;
+}
+
+constexpr ts_host_api make_table() {
+    ts_host_api t{};
+    t.struct_size = sizeof(ts_host_api);
+    t.abi_major = TS_ABI_MAJOR;
+    t.abi_minor = TS_ABI_MINOR;
+    t.alloc = &host_alloc;
+    t.free = &host_free;
+    t.log = &host_log;
+    t.request_model = &request_model;
+    t.request_set_model = &Guarded<&request_set_model>::call;
+    t.request_system_text = &Guarded<&request_system_text>::call;
+    t.request_set_system_text = &Guarded<&request_set_system_text>::call;
+    t.request_last_user_text = &Guarded<&request_last_user_text>::call;
+    t.request_get_json = &Guarded<&request_get_json>::call;
+    t.request_set_json = &Guarded<&request_set_json>::call;
+    t.request_answer_text = &Guarded<&request_answer_text>::call;
+    t.emit_text = &Guarded<&emit_text>::call;
+    t.finish = &Guarded<&finish>::call;
+    t.event_type = &event_type;
+    t.event_text = &event_text;
+    t.event_set_text = &Guarded<&event_set_text>::call;
+    t.response_text = &Guarded<&response_text>::call;
+    t.response_usage = &Guarded<&response_usage>::call;
+    t.call_model = &Guarded<&call_model>::call;
+    t.request_attribute = &Guarded<&request_attribute_fn>::call;
+    return t;
+}
+
+constinit const ts_host_api g_table = make_table();
+
+}  // namespace
+
+const ts_host_api* host_api() { return &g_table; }
+
+ts_request* to_handle(RequestContext& ctx) { return reinterpret_cast<ts_request*>(&ctx); }
+ts_event* to_handle(core::StreamEvent& event) { return reinterpret_cast<ts_event*>(&event); }
+
+}  // namespace tianshu::plugin
