@@ -94,6 +94,7 @@ core::Result<bool> ModelOutput::text(std::string_view text) {
         if (!send(s)) return false;
     }
     if (text.empty()) return true;
+    ctx_.output_bytes += static_cast<int64_t>(text.size());
     return send(core::StreamEvent::text_delta(ctx_.open_block, std::string(text)));
 }
 
@@ -116,7 +117,7 @@ core::Result<bool> ModelOutput::finish(core::StopReason reason, const core::Usag
         delta.usage = *usage;
     } else {
         delta.usage.input_tokens = estimate_input_tokens(ctx_.request);
-        delta.usage.output_tokens = estimate_tokens(ctx_.response.text());
+        delta.usage.output_tokens = (ctx_.output_bytes + 3) / 4;
     }
     alive = send(delta) && alive;
     core::StreamEvent end;

@@ -49,8 +49,11 @@ struct RequestContext {
     bool finished = false;
     //! Set once the first event reached the sink: later errors become error events.
     bool started = false;
+    //! Set by the pipeline once the first event reached the client.
+    bool client_started = false;
     int open_block = -1;   //!< index of the text block ModelOutput has open, -1 when none
     int block_count = 0;   //!< content blocks emitted so far
+    int64_t output_bytes = 0;  //!< answer text emitted so far (for token estimates)
 
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     ModelCaller* models = nullptr;

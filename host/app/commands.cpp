@@ -1,0 +1,352 @@
+#include "app/commands.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <pthread.h>
+#include <sys/resource.h>
+
+#include <tianshu/abi.h>
+#include "app/bootstrap.hpp"
+#include "app/cli_args.hpp"
+#include "app/command_support.hpp"
+#include "app/runtime_loader.hpp"
+#include "core/log.hpp"
+#include "server/http_server.hpp"
+#include "store/chains.hpp"
+#include "store/migrations.hpp"
+
+#ifndef TIANSHU_VERSION
+#define TIANSHU_VERSION "0.0.0"
+#endif
+#ifndef TIANSHU_DEFAULT_PLUGINS_DIR
+#define TIANSHU_DEFAULT_PLUGINS_DIR ""
+#endif
+#ifndef TIANSHU_DEFAULT_SCRIPTS_DIR
+#define TIANSHU_DEFAULT_SCRIPTS_DIR ""
+#endif
+
+namespace tianshu::app {
+
+namespace fs = std::filesystem;
+using core::Error;
+using Json = nlohmann::json;
+
+namespace {
+
+const char* kHelp = R"(tianshu — an LLM gateway
+
+usage:
+  tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] [--scripts-dir DIR]
+                [--chains-dir DIR] [--log-level debug|info|warn|error] [--max-threads N]
+  tianshu version [--json]
+  tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]
+  tianshu chain import FILE [--data DIR] [--db URL] [--json]
+  tianshu chain list [--data DIR] [--db URL] [--json]
+  tianshu chain export ID [--version N] [--data DIR] [--db URL]
+  tianshu user add --name NAME [--tier TIER] [--role user|admin] [--data DIR] [--json]
+  tianshu key create --user NAME --name KEYNAME [--data DIR] [--json]
+  tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... [--config JSON] [--data DIR]
+  tianshu channel list [--data DIR] [--json]
+
+--data DIR selects the store (default ./data, SQLite in DIR/tianshu.db); --db URL overrides it
+(sqlite:///path/file.db or mysql://user:password@host:port/database).
+)";
+
+std::string env_or(const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : fallback;
+}
+
+PluginSources plugin_sources(const ParsedArgs& a) {
+    return {a.option_or("--plugins-dir", env_or("TIANSHU_PLUGINS_DIR", TIANSHU_DEFAULT_PLUGINS_DIR)),
+            a.option_or("--scripts-dir", env_or("TIANSHU_SCRIPTS_DIR", TIANSHU_DEFAULT_SCRIPTS_DIR))};
+}
+
+core::Result<std::string> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Error::invalid("cannot read '" + path + "': " + std::strerror(errno));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string join(const Json& array) {
+    std::string out;
+    for (const auto& v : array) {
+        if (!out.empty()) out += ",";
+        out += v.is_string() ? v.get<std::string>() : v.dump();
+    }
+    return out;
+}
+
+// ---- version -------------------------------------------------------------------------
+
+int cmd_version(const std::vector<std::string>& args) {
+    auto a = parse_args(args, {"tianshu version [--json]", {}, {"--json"}, 0, 0});
+    if (!a) return input_error(a.error());
+    std::string abi = std::to_string(TS_ABI_MAJOR) + "." + std::to_string(TS_ABI_MINOR);
+    if (a->flag("--json"))
+        std::cout << Json{{"version", TIANSHU_VERSION}, {"plugin_abi", abi}, {"schema_version", store::known_schema_version()}}.dump()
+                  << "\n";
+    else
+        std::cout << "tianshu " << TIANSHU_VERSION << " (plugin ABI " << abi << ", store schema "
+                  << store::known_schema_version() << ")\n";
+    return kOk;
+}
+
+// ---- plugins list ----------------------------------------------------------------------
+
+int cmd_plugins(const std::vector<std::string>& args) {
+    CommandSpec spec{"tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]",
+                     {"--plugins-dir", "--scripts-dir"}, {"--json"}, 1, 1};
+    auto a = parse_args(args, spec);
+    if (!a) return input_error(a.error());
+    if (a->positional[0] != "list") return input_error(Error::invalid("unknown plugins command '" + a->positional[0] + "'\nusage: " + spec.usage));
+    plugin::PluginCatalog catalog;
+    auto problems = load_catalog(catalog, plugin_sources(a.value()));
+    auto infos = catalog.list();
+    if (a->flag("--json")) {
+        Json out = Json::array();
+        for (const auto& i : infos)
+            out.push_back({{"name", i.name}, {"version", i.version}, {"kind", plugin::to_string(i.kind)},
+                           {"abi", i.abi_version}, {"path", i.path}, {"description", i.description}});
+        Json errors = Json::array();
+        for (const auto& p : problems) errors.push_back(p.message);
+        std::cout << Json{{"plugins", out}, {"problems", errors}}.dump(2) << "\n";
+    } else {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& i : infos)
+            rows.push_back({i.name, i.version, std::string(plugin::to_string(i.kind)), i.abi_version, i.path});
+        print_table({"NAME", "VERSION", "KIND", "ABI", "PATH"}, rows);
+        std::cout << infos.size() << " plugin" << (infos.size() == 1 ? "" : "s") << " loaded\n";
+        for (const auto& p : problems) std::cerr << "problem: " << p.message << "\n";
+    }
+    return problems.empty() ? kOk : kFailed;
+}
+
+// ---- chain import | list | export -----------------------------------------------------
+
+int cmd_chain(const std::vector<std::string>& args) {
+    if (args.empty() || (args[0] != "import" && args[0] != "list" && args[0] != "export"))
+        return input_error(Error::invalid("usage: tianshu chain import FILE | list | export ID  (see `tianshu help`)"));
+    const std::string sub = args[0];
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    std::set<std::string> store_opts{"--data", "--db", "--plugins-dir", "--scripts-dir"};
+
+    if (sub == "import") {
+        auto a = parse_args(rest, {"tianshu chain import FILE [--data DIR] [--json]", store_opts, {"--json"}, 1, 1});
+        if (!a) return input_error(a.error());
+        auto text = read_file(a->positional[0]);
+        if (!text) return input_error(text.error());
+        plugin::PluginCatalog catalog;
+        auto problems = load_catalog(catalog, plugin_sources(a.value()));
+        for (const auto& p : problems) core::log(core::LogLevel::warn, "plugin not loaded", {{"error", p.message}});
+        auto spec = pipeline::parse_chain_text(text.value(), [&](const std::string& n) { return catalog.find(n); });
+        if (!spec) {
+            std::cerr << "error: " << a->positional[0] << ": " << spec.error().message << "\nnothing was imported\n";
+            return kBadInput;
+        }
+        auto db = open_store(a.value());
+        if (!db) return fail(db.error());
+        auto version = store::chains::save(*db.value(), spec->id, spec->body.dump(2));
+        if (!version) return fail(version.error());
+        if (a->flag("--json"))
+            std::cout << Json{{"id", spec->id}, {"version", version.value()}}.dump() << "\n";
+        else
+            std::cout << "imported chain '" << spec->id << "' as version " << version.value() << "\n";
+        return kOk;
+    }
+    if (sub == "list") {
+        auto a = parse_args(rest, {"tianshu chain list [--data DIR] [--json]", store_opts, {"--json"}, 0, 0});
+        if (!a) return input_error(a.error());
+        auto db = open_store(a.value());
+        if (!db) return fail(db.error());
+        auto chains = store::chains::list_latest(*db.value());
+        if (!chains) return fail(chains.error());
+        Json out = Json::array();
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& c : chains.value()) {
+            Json body = Json::parse(c.body, nullptr, false);
+            if (body.is_discarded()) body = Json::object();
+            std::string mode = body.contains("routing") ? body["routing"].value("mode", "") : "";
+            out.push_back({{"id", c.chain_id}, {"version", c.version}, {"created_at", c.created_at},
+                           {"tiers", body.value("tiers", Json::array())}, {"models", body.value("models", Json::array())},
+                           {"routing", mode}});
+            rows.push_back({c.chain_id, std::to_string(c.version), join(body.value("tiers", Json::array())),
+                            join(body.value("models", Json::array())), mode});
+        }
+        if (a->flag("--json")) {
+            std::cout << out.dump(2) << "\n";
+        } else {
+            print_table({"ID", "VERSION", "TIERS", "MODELS", "ROUTING"}, rows);
+            std::cout << rows.size() << " chain" << (rows.size() == 1 ? "" : "s") << "\n";
+        }
+        return kOk;
+    }
+    auto a = parse_args(rest, {"tianshu chain export ID [--version N] [--data DIR]", [&] {
+                                   auto o = store_opts;
+                                   o.insert("--version");
+                                   return o;
+                               }(), {"--json"}, 1, 1});
+    if (!a) return input_error(a.error());
+    auto db = open_store(a.value());
+    if (!db) return fail(db.error());
+    const std::string id = a->positional[0];
+    std::optional<store::ChainVersion> found;
+    if (auto v = a->option("--version")) {
+        int wanted = std::atoi(v->c_str());
+        auto versions = store::chains::versions(*db.value(), id);
+        if (!versions) return fail(versions.error());
+        for (const auto& c : versions.value())
+            if (c.version == wanted) found = c;
+        if (!found) return input_error(Error::invalid("chain '" + id + "' has no version " + *v + ": see `tianshu chain list`"));
+    } else {
+        auto latest = store::chains::latest(*db.value(), id);
+        if (!latest) return fail(latest.error());
+        found = latest.value();
+    }
+    if (!found) return input_error(Error::invalid("no chain '" + id + "' in the store: see `tianshu chain list`"));
+    std::cout << found->body;
+    if (found->body.empty() || found->body.back() != '\n') std::cout << "\n";
+    return kOk;
+}
+
+// ---- serve -------------------------------------------------------------------------------
+
+void raise_open_file_limit() {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
+std::optional<core::LogLevel> parse_level(const std::string& s) {
+    if (s == "debug") return core::LogLevel::debug;
+    if (s == "info") return core::LogLevel::info;
+    if (s == "warn") return core::LogLevel::warn;
+    if (s == "error") return core::LogLevel::error;
+    return std::nullopt;
+}
+
+void print_banner(const std::string& base, const std::optional<FirstStartSecrets>& secrets) {
+    std::cout << "Tianshu " << TIANSHU_VERSION << " is serving on " << base << "\n";
+    if (secrets) {
+        std::string key = secrets->demo_key;
+        std::cout << "\nFirst start: this store was just created. These secrets are shown ONCE and stored only as hashes:\n";
+        if (!secrets->admin_password.empty())
+            std::cout << "  admin login:   " << secrets->admin_name << " / " << secrets->admin_password << "\n";
+        std::cout << "  demo API key:  " << key << "\n\n"
+                  << "Try it (Anthropic Messages):\n"
+                  << "  curl " << base << "/v1/messages -H 'x-api-key: " << key << "' -H 'content-type: application/json' \\\n"
+                  << "    -d '{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":256,\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n"
+                  << "Try it (OpenAI Chat Completions):\n"
+                  << "  curl " << base << "/v1/chat/completions -H 'Authorization: Bearer " << key
+                  << "' -H 'content-type: application/json' \\\n"
+                  << "    -d '{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n";
+    }
+    std::cout << std::flush;
+}
+
+int cmd_serve(const std::vector<std::string>& args) {
+    CommandSpec spec{"tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] [--scripts-dir DIR] "
+                     "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N]",
+                     {"--data", "--listen", "--db", "--plugins-dir", "--scripts-dir", "--chains-dir", "--log-level",
+                      "--max-threads", "--drain-seconds"},
+                     {},
+                     0,
+                     0};
+    auto a = parse_args(args, spec);
+    if (!a) return input_error(a.error());
+    if (auto l = a->option("--log-level")) {
+        auto level = parse_level(*l);
+        if (!level) return input_error(Error::invalid("--log-level '" + *l + "' must be debug, info, warn or error"));
+        core::set_log_level(*level);
+    }
+    server::ServerOptions options;
+    options.listen = a->option_or("--listen", "127.0.0.1:8080");
+    if (auto t = a->option("--max-threads")) {
+        options.max_threads = std::atoi(t->c_str());
+        if (options.max_threads < 4) return input_error(Error::invalid("--max-threads must be at least 4"));
+    }
+    int drain_seconds = 30;
+    if (auto d = a->option("--drain-seconds")) drain_seconds = std::max(0, std::atoi(d->c_str()));
+
+    // Signals are taken by sigwait on this thread only; block them before any thread starts.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+    raise_open_file_limit();
+
+    auto db = open_store(a.value());
+    if (!db) return fail(db.error());
+    plugin::PluginCatalog catalog;
+    for (const auto& p : load_catalog(catalog, plugin_sources(a.value())))
+        core::log(core::LogLevel::error, "plugin not loaded", {{"error", p.message}});
+    auto secrets = bootstrap_if_new(*db.value());
+    if (!secrets) return fail(secrets.error());
+
+    RuntimeLoader loader(*db.value(), catalog, a->option_or("--chains-dir", ""));
+    pipeline::RuntimeConfigHolder holder;
+    auto first = loader.load();
+    if (!first) return fail(first.error());
+    holder.replace(first.value());
+
+    server::Metrics metrics;
+    server::HttpServer http(options, holder, metrics);
+    if (auto started = http.start(); !started) return fail(started.error());
+    std::string host = options.listen.substr(0, options.listen.rfind(':'));
+    print_banner("http://" + host + ":" + std::to_string(http.port()), secrets.value());
+    core::log(core::LogLevel::info, "serving",
+              {{"listen", host + ":" + std::to_string(http.port())}, {"store", db.value()->redacted_url()},
+               {"plugins", catalog.size()}, {"chains", first.value()->chains->chains().size()}});
+
+    int cut = 0;
+    {
+        ConfigWatcher watcher(loader, *db.value(), holder);
+        int sig = 0;
+        sigwait(&signals, &sig);
+        core::log(core::LogLevel::info, "shutting down: finishing in-flight requests",
+                  {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"in_flight", metrics.in_flight()},
+                   {"drain_seconds", drain_seconds}});
+        cut = static_cast<int>(http.shutdown(drain_seconds));
+    }
+    core::log(cut ? core::LogLevel::warn : core::LogLevel::info, "stopped", {{"requests_cut_off", cut}});
+    return kOk;
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args) {
+    if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+        std::cout << kHelp;
+        return args.empty() ? kBadInput : kOk;
+    }
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    const std::string& command = args[0];
+    try {
+        if (command == "serve") return cmd_serve(rest);
+        if (command == "version" || command == "--version") return cmd_version(rest);
+        if (command == "plugins") return cmd_plugins(rest);
+        if (command == "chain") return cmd_chain(rest);
+        if (command == "user") return cmd_user(rest);
+        if (command == "key") return cmd_key(rest);
+        if (command == "channel") return cmd_channel(rest);
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return kFailed;
+    }
+    std::cerr << "error: unknown command '" << command << "'\n" << kHelp;
+    return kBadInput;
+}
+
+}  // namespace tianshu::app

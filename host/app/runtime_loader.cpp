@@ -1,0 +1,195 @@
+#include "app/runtime_loader.hpp"
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <unordered_map>
+
+#include "core/log.hpp"
+#include "hub/credentials.hpp"
+#include "plugin/lua_plugin.hpp"
+#include "store/api_keys.hpp"
+#include "store/chains.hpp"
+#include "store/channels.hpp"
+#include "store/settings.hpp"
+#include "store/users.hpp"
+#include "upstream/channel_router.hpp"
+
+namespace tianshu::app {
+
+using core::Error;
+
+namespace {
+
+//! API keys by hash, in memory: a lookup hashes the presented key and finds it in a map.
+class KeyTable final : public pipeline::KeyDirectory {
+public:
+    std::optional<pipeline::Identity> find(std::string_view presented_key) const override {
+        auto it = by_hash_.find(hub::api_key_hash(presented_key));
+        if (it == by_hash_.end()) return std::nullopt;
+        return it->second;
+    }
+    std::unordered_map<std::string, pipeline::Identity> by_hash_;
+};
+
+core::Result<std::shared_ptr<const KeyTable>> load_keys(store::Database& db) {
+    auto users = store::users::list(db);
+    if (!users) return users.take_error();
+    auto keys = store::api_keys::list(db);
+    if (!keys) return keys.take_error();
+    std::map<long long, const store::User*> by_id;
+    for (const auto& u : users.value()) by_id[u.id] = &u;
+    auto table = std::make_shared<KeyTable>();
+    for (const auto& k : keys.value()) {
+        if (k.revoked_at) continue;
+        auto u = by_id.find(k.user_id);
+        if (u == by_id.end()) continue;
+        table->by_hash_[k.key_hash] = pipeline::Identity{u->second->name, u->second->tier, k.name, k.id};
+    }
+    return std::shared_ptr<const KeyTable>(std::move(table));
+}
+
+std::vector<std::string> chain_texts_from_dir(const std::filesystem::path& dir) {
+    std::vector<std::string> texts;
+    if (dir.empty() || !std::filesystem::is_directory(dir)) return texts;
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(dir))
+        if (entry.path().extension() == ".json") files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+        std::ifstream in(f);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        texts.push_back(ss.str());
+    }
+    return texts;
+}
+
+}  // namespace
+
+std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog, const PluginSources& sources) {
+    std::vector<core::Error> problems;
+    if (!sources.plugins_dir.empty()) {
+        if (std::filesystem::is_directory(sources.plugins_dir)) {
+            auto errors = catalog.load_directory(sources.plugins_dir);
+            problems.insert(problems.end(), errors.begin(), errors.end());
+        } else {
+            problems.push_back(Error::invalid("plugins directory '" + sources.plugins_dir.string() +
+                                              "' does not exist: pass --plugins-dir DIR"));
+        }
+    }
+    if (!sources.scripts_dir.empty()) {
+        if (std::filesystem::is_directory(sources.scripts_dir)) {
+            auto loaded = plugin::load_lua_scripts(sources.scripts_dir);
+            if (!loaded) {
+                problems.push_back(loaded.take_error());
+            } else {
+                problems.insert(problems.end(), loaded->errors.begin(), loaded->errors.end());
+                for (auto& f : loaded->factories)
+                    if (auto r = catalog.add(f); !r) problems.push_back(r.take_error());
+            }
+        } else {
+            problems.push_back(Error::invalid("scripts directory '" + sources.scripts_dir.string() +
+                                              "' does not exist: pass --scripts-dir DIR"));
+        }
+    }
+    return problems;
+}
+
+pipeline::PluginLookup RuntimeLoader::lookup() const {
+    const auto* catalog = &catalog_;
+    return [catalog](const std::string& name) { return catalog->find(name); };
+}
+
+core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load() const {
+    auto revision = store::config_revision(db_);
+    if (!revision) return revision.take_error();
+    auto keys = load_keys(db_);
+    if (!keys) return keys.take_error();
+
+    auto plugins = lookup();
+    std::map<std::string, std::shared_ptr<const pipeline::Chain>> chains;
+    auto add_chain = [&](const std::string& text, const std::string& origin, int64_t version) {
+        auto spec = pipeline::parse_chain_text(text, plugins);
+        if (!spec) {
+            core::log(core::LogLevel::error, "chain left out: it does not validate",
+                      {{"origin", origin}, {"error", spec.error().message}});
+            return;
+        }
+        spec->version = version;
+        auto chain = pipeline::Chain::build(std::move(spec).value(), plugins);
+        if (!chain) {
+            core::log(core::LogLevel::error, "chain left out: it does not build",
+                      {{"origin", origin}, {"error", chain.error().message}});
+            return;
+        }
+        chains[chain.value()->spec().id] = chain.value();
+    };
+    for (const auto& text : chain_texts_from_dir(chains_dir_)) add_chain(text, chains_dir_.string(), 0);
+    auto stored = store::chains::list_latest(db_);
+    if (!stored) return stored.take_error();
+    for (const auto& c : stored.value())
+        add_chain(c.body, "store:" + c.chain_id + "@" + std::to_string(c.version), c.version);
+    std::vector<std::shared_ptr<const pipeline::Chain>> chain_list;
+    for (auto& [id, c] : chains) chain_list.push_back(c);
+
+    auto channels = store::channels::list(db_);
+    if (!channels) return channels.take_error();
+    std::vector<upstream::ChannelSpec> specs;
+    for (const auto& c : channels.value()) {
+        upstream::ChannelSpec spec;
+        spec.name = c.name;
+        spec.type = c.type;
+        spec.enabled = c.enabled;
+        spec.config = c.config;
+        for (const auto& m : c.models) spec.models.push_back(m.get<std::string>());
+        for (const auto& [pattern, target] : c.model_map.items()) spec.model_map.emplace_back(pattern, target.get<std::string>());
+        specs.push_back(std::move(spec));
+    }
+    std::vector<Error> channel_errors;
+    auto router = upstream::ChannelRouter::build(std::move(specs), plugins, &channel_errors);
+    for (const auto& e : channel_errors) core::log(core::LogLevel::error, "channel left out", {{"error", e.message}});
+
+    auto config = std::make_shared<pipeline::RuntimeConfig>();
+    config->keys = keys.value();
+    config->chains = std::make_shared<pipeline::ChainSet>(std::move(chain_list));
+    config->models = router;
+    config->revision = revision.value();
+    return std::shared_ptr<const pipeline::RuntimeConfig>(std::move(config));
+}
+
+ConfigWatcher::ConfigWatcher(const RuntimeLoader& loader, store::Database& db, pipeline::RuntimeConfigHolder& holder,
+                             std::chrono::milliseconds interval)
+    : loader_(loader), db_(db), holder_(holder), interval_(interval), thread_([this] { run(); }) {}
+
+ConfigWatcher::~ConfigWatcher() {
+    stop_ = true;
+    thread_.join();
+}
+
+void ConfigWatcher::run() {
+    while (!stop_) {
+        for (auto waited = std::chrono::milliseconds(0); waited < interval_ && !stop_; waited += std::chrono::milliseconds(50))
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (stop_) break;
+        auto revision = store::config_revision(db_);
+        if (!revision) {
+            core::log(core::LogLevel::warn, "cannot read the config revision; still serving the last configuration",
+                      {{"error", revision.error().message}});
+            continue;
+        }
+        auto current = holder_.snapshot();
+        if (current && current->revision == revision.value()) continue;
+        auto next = loader_.load();
+        if (!next) {
+            core::log(core::LogLevel::error, "reload failed; still serving the last configuration",
+                      {{"error", next.error().message}});
+            continue;
+        }
+        holder_.replace(next.value());
+        core::log(core::LogLevel::info, "configuration reloaded",
+                  {{"revision", next.value()->revision}, {"chains", next.value()->chains->chains().size()}});
+    }
+}
+
+}  // namespace tianshu::app

@@ -1,0 +1,60 @@
+#pragma once
+// Builds the serving snapshot (API keys, chains, channels) from the store and chain files,
+// and keeps it fresh: a watcher polls the store's config revision and swaps in a new
+// snapshot when anything changed, so CLI and admin changes apply without a restart.
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "pipeline/runtime_config.hpp"
+#include "plugin/catalog.hpp"
+#include "store/database.hpp"
+
+namespace tianshu::app {
+
+//! Where building blocks come from.
+struct PluginSources {
+    std::filesystem::path plugins_dir;  //!< .so plugins
+    std::filesystem::path scripts_dir;  //!< Lua: models/ and strategies/
+};
+
+//! Loads every .so plugin and Lua script; problems are returned (and each is one log line
+//! at serve time), the good ones load.
+std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog, const PluginSources& sources);
+
+//! Makes RuntimeConfig snapshots from the store (+ optional chain files).
+class RuntimeLoader {
+public:
+    RuntimeLoader(store::Database& db, const plugin::PluginCatalog& catalog, std::filesystem::path chains_dir = {})
+        : db_(db), catalog_(catalog), chains_dir_(std::move(chains_dir)) {}
+
+    //! A whole new snapshot. A chain or channel that no longer builds (a plugin went away)
+    //! is left out with one error log line; the rest serve.
+    core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> load() const;
+    pipeline::PluginLookup lookup() const;
+
+private:
+    store::Database& db_;
+    const plugin::PluginCatalog& catalog_;
+    std::filesystem::path chains_dir_;
+};
+
+//! Polls the store's config revision and reloads on change.
+class ConfigWatcher {
+public:
+    ConfigWatcher(const RuntimeLoader& loader, store::Database& db, pipeline::RuntimeConfigHolder& holder,
+                  std::chrono::milliseconds interval = std::chrono::milliseconds(500));
+    ~ConfigWatcher();
+
+private:
+    void run();
+    const RuntimeLoader& loader_;
+    store::Database& db_;
+    pipeline::RuntimeConfigHolder& holder_;
+    std::chrono::milliseconds interval_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+}  // namespace tianshu::app

@@ -1,0 +1,149 @@
+#include "pipeline/runner.hpp"
+
+#include "core/log.hpp"
+#include "plugin/request_access.hpp"
+
+namespace tianshu::pipeline {
+
+using core::Error;
+using core::ErrorKind;
+using core::StreamEvent;
+using plugin::HookOutcome;
+using plugin::RequestContext;
+
+namespace {
+constexpr int kMaxCallDepth = 3;
+
+StreamEvent error_event(const Error& e) {
+    StreamEvent ev;
+    ev.type = StreamEvent::Type::error;
+    ev.error = e;
+    return ev;
+}
+}  // namespace
+
+core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& chain, const plugin::EventSink& client) {
+    RunSummary summary;
+    ctx.models = this;
+    ctx.chain_id = chain.spec().id;
+    if (ctx.requested_model.empty()) ctx.requested_model = ctx.request.model;
+
+    for (const auto& strategy : chain.pre()) {
+        auto outcome = strategy->on_request(ctx);
+        if (!outcome) return outcome.take_error();
+        if (outcome.value() == HookOutcome::answered) {
+            if (!ctx.answer)
+                return Error{ErrorKind::plugin_failure,
+                             "strategy '" + strategy->name() + "' said it answered but gave no answer", strategy->name()};
+            summary.answered_by_strategy = true;
+            break;
+        }
+    }
+
+    // Every event passes post strategies, then the assembler (ctx.response), then the client.
+    core::ResponseAssembler assembler;
+    std::optional<Error> stage_error;
+    const auto& hooks = chain.stream_hooks();
+    auto deliver = [&](const StreamEvent& e) -> bool {
+        if (auto r = assembler.add(e); !r) {
+            stage_error = r.take_error();
+            return false;
+        }
+        ctx.client_started = true;
+        return client(e);
+    };
+    plugin::EventSink sink = [&](const StreamEvent& event) -> bool {
+        if (stage_error) return false;
+        if (hooks.empty()) return deliver(event);
+        StreamEvent e = event;
+        for (const auto& h : hooks) {
+            if (auto r = h->on_stream_event(ctx, e); !r) {
+                stage_error = r.take_error();
+                return false;
+            }
+        }
+        return deliver(e);
+    };
+
+    core::Result<void> produced;
+    if (summary.answered_by_strategy) {
+        for (const auto& e : core::events_for(*ctx.answer))
+            if (!sink(e)) break;
+    } else {
+        std::string model = ctx.request.model;
+        if (chain.spec().mode == RoutingMode::managed && model == ctx.requested_model && !chain.spec().routing_model.empty())
+            model = chain.spec().routing_model;
+        auto target = resolver_.resolve(model);
+        if (!target) return target.take_error();
+        summary.channel = target->channel;
+        summary.upstream_model = target->upstream_model;
+        ctx.emit = sink;
+        produced = generate(ctx, target.value());
+        ctx.emit = nullptr;
+    }
+    if (stage_error && produced.ok()) produced = std::move(*stage_error);
+    if (!produced.ok()) {
+        if (ctx.client_started) client(error_event(produced.error()));
+        return produced.take_error();
+    }
+
+    ctx.response = assembler.response();
+    for (const auto& strategy : chain.post()) {
+        if (auto r = strategy->on_response_end(ctx); !r)
+            core::log(core::LogLevel::warn, "end-of-response hook failed; the client already has its answer",
+                      {{"plugin", strategy->name()}, {"request_id", ctx.request_id}, {"error", r.error().message}});
+    }
+    return summary;
+}
+
+core::Result<void> PipelineRunner::generate(RequestContext& ctx, const ResolvedModel& target) {
+    ctx.request.model = target.upstream_model;
+    auto r = target.model->generate(ctx);
+    if (!r) return r;
+    if (!ctx.finished) {
+        auto finished = plugin::ModelOutput(ctx).finish(core::StopReason::end_turn, nullptr);
+        if (!finished) return finished.take_error();
+    }
+    return {};
+}
+
+core::Result<std::string> PipelineRunner::call(RequestContext& parent, const std::string& model,
+                                               const std::string& prompt) {
+    if (parent.call_depth >= kMaxCallDepth)
+        return Error::invalid("call_model nested more than " + std::to_string(kMaxCallDepth) +
+                              " levels deep: a model called from call_model may not call further models");
+    auto target = resolver_.resolve(model);
+    if (!target) return target.take_error();
+
+    RequestContext child;
+    child.request.model = model;
+    core::Message m;
+    m.role = core::Role::user;
+    m.content.push_back(core::ContentBlock::make_text(prompt));
+    child.request.messages.push_back(std::move(m));
+    child.request.max_tokens = 1024;
+    child.request_id = parent.request_id + ".call" + std::to_string(parent.call_depth + 1);
+    child.requested_model = model;
+    child.tier = parent.tier;
+    child.chain_id = parent.chain_id;
+    child.client_protocol = parent.client_protocol;
+    child.deadline = parent.deadline;
+    child.models = this;
+    child.call_depth = parent.call_depth + 1;
+
+    core::ResponseAssembler assembler;
+    std::optional<Error> failure;
+    child.emit = [&](const StreamEvent& e) {
+        if (auto r = assembler.add(e); !r) {
+            failure = r.take_error();
+            return false;
+        }
+        return true;
+    };
+    auto r = generate(child, target.value());
+    if (!r) return r.take_error();
+    if (failure) return std::move(*failure);
+    return assembler.response().text();
+}
+
+}  // namespace tianshu::pipeline

@@ -1,0 +1,56 @@
+#pragma once
+// Runs one request through one chain: pre strategies, the model, post strategies on each
+// event and at the end. The caller takes the chain from one snapshot, so a request runs
+// wholly under one version of it.
+
+#include <memory>
+#include <string>
+
+#include "core/error.hpp"
+#include "pipeline/chain.hpp"
+#include "plugin/stage.hpp"
+
+namespace tianshu::pipeline {
+
+//! The model that will answer, as chosen by the channels' model maps.
+struct ResolvedModel {
+    std::shared_ptr<plugin::Model> model;
+    std::string upstream_model;  //!< the name the model should be asked for
+    std::string channel;         //!< for logs
+};
+
+//! Maps a model name to the model instance that serves it (upstream/ implements it).
+class ModelResolver {
+public:
+    virtual ~ModelResolver() = default;
+    virtual core::Result<ResolvedModel> resolve(const std::string& model) const = 0;
+};
+
+//! What a run did, for the log line and metrics.
+struct RunSummary {
+    std::string channel;
+    std::string upstream_model;
+    bool answered_by_strategy = false;
+};
+
+//! One request's run. Cheap to construct; used by one thread.
+class PipelineRunner final : public plugin::ModelCaller {
+public:
+    explicit PipelineRunner(const ModelResolver& resolver) : resolver_(resolver) {}
+
+    //! Events reach `client` in order, after post strategies saw them. On error: when no
+    //! event has reached the client yet (ctx.client_started is false) nothing was sent and
+    //! the caller answers with an HTTP error; otherwise the runner already sent an `error`
+    //! event and the caller only ends the stream.
+    core::Result<RunSummary> run(plugin::RequestContext& ctx, const Chain& chain, const plugin::EventSink& client);
+
+    // ModelCaller
+    core::Result<std::string> call(plugin::RequestContext& parent, const std::string& model,
+                                   const std::string& prompt) override;
+
+private:
+    core::Result<void> generate(plugin::RequestContext& ctx, const ResolvedModel& target);
+    const ModelResolver& resolver_;
+};
+
+}  // namespace tianshu::pipeline

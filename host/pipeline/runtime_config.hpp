@@ -1,0 +1,50 @@
+#pragma once
+// What a request runs under: API keys, the chains and the model routing, as one immutable snapshot.
+// A request takes the snapshot once, at its start, and keeps it to the end; a reload builds
+// a whole new snapshot and swaps it in atomically. So every request runs wholly under the
+// old or wholly under the new configuration, and the old one is freed when its last
+// request finishes.
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "pipeline/chain.hpp"
+#include "pipeline/runner.hpp"
+
+namespace tianshu::pipeline {
+
+//! Who is calling: what an API key resolves to.
+struct Identity {
+    std::string user;
+    std::string tier = "default";
+    std::string key_name;
+    int64_t key_id = 0;
+};
+
+//! Resolves a presented API key to its identity; implemented over the store's hashed keys.
+class KeyDirectory {
+public:
+    virtual ~KeyDirectory() = default;
+    virtual std::optional<Identity> find(std::string_view presented_key) const = 0;
+};
+
+struct RuntimeConfig {
+    std::shared_ptr<const KeyDirectory> keys;
+    std::shared_ptr<const ChainSet> chains;
+    std::shared_ptr<const ModelResolver> models;
+    int64_t revision = 0;  //!< the store's config revision this was built from
+};
+
+//! Holds the current RuntimeConfig; lock-free reads, atomic replacement.
+class RuntimeConfigHolder {
+public:
+    std::shared_ptr<const RuntimeConfig> snapshot() const { return current_.load(std::memory_order_acquire); }
+    void replace(std::shared_ptr<const RuntimeConfig> next) { current_.store(std::move(next), std::memory_order_release); }
+
+private:
+    std::atomic<std::shared_ptr<const RuntimeConfig>> current_;
+};
+
+}  // namespace tianshu::pipeline

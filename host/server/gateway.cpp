@@ -1,0 +1,162 @@
+#include "server/gateway.hpp"
+
+#include <chrono>
+#include <random>
+
+#include "core/log.hpp"
+#include "pipeline/runner.hpp"
+
+namespace tianshu::server {
+
+using core::Error;
+using core::ErrorKind;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr auto kRequestDeadline = std::chrono::minutes(10);
+
+std::string new_request_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static const char* hex = "0123456789abcdef";
+    std::string id(24, '0');
+    uint64_t a = rng(), b = rng();
+    for (int i = 0; i < 16; ++i) id[static_cast<size_t>(i)] = hex[(a >> (i * 4)) & 15];
+    for (int i = 16; i < 24; ++i) id[static_cast<size_t>(i)] = hex[(b >> (i * 4)) & 15];
+    return id;
+}
+
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+}  // namespace
+
+void send_error(protocol::ClientProtocol protocol, const Error& error, ResponseWriter& out) {
+    const auto& codec = protocol::codec_for(protocol);
+    out.send(core::http_status(error.kind), "application/json", codec.error_body(error));
+}
+
+void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
+    const auto started = Clock::now();
+    metrics_.request_started();
+    const auto& codec = protocol::codec_for(call.protocol);
+    const std::string request_id = new_request_id();
+    auto config = config_.snapshot();
+
+    int status = 200;
+    std::optional<double> ttft_ms;
+    core::Usage usage;
+    pipeline::RunSummary summary;
+    plugin::RequestContext ctx;
+    std::string user, key_name, chain_id;
+    std::optional<Error> failure;
+
+    auto fail = [&](Error e) {
+        status = core::http_status(e.kind);
+        failure = std::move(e);
+    };
+
+    [&] {
+        if (!config) return fail(Error{ErrorKind::unavailable, "the gateway is still starting: retry in a moment", {}});
+        if (call.api_key.empty())
+            return fail(Error{ErrorKind::authentication,
+                              "missing API key: send it in the x-api-key header or as 'Authorization: Bearer <key>'",
+                              {}});
+        auto identity = config->keys ? config->keys->find(call.api_key) : std::nullopt;
+        if (!identity)
+            return fail(Error{ErrorKind::authentication,
+                              "invalid API key: check the key, or create one with `tianshu key create`", {}});
+        user = identity->user;
+        key_name = identity->key_name;
+
+        auto decoded = codec.decode_request(call.body);
+        if (!decoded) return fail(decoded.take_error());
+        ctx.request = std::move(decoded).value();
+        ctx.request_id = request_id;
+        ctx.requested_model = ctx.request.model;
+        ctx.tier = identity->tier;
+        ctx.client_protocol = call.protocol == protocol::ClientProtocol::openai_chat ? "openai" : "anthropic";
+        ctx.deadline = started + kRequestDeadline;
+
+        const auto* chain = config->chains ? config->chains->match(ctx.tier, ctx.request.model) : nullptr;
+        if (!chain)
+            return fail(Error{ErrorKind::not_found,
+                              "no chain serves model '" + ctx.request.model + "' for tier '" + ctx.tier +
+                                  "': import one with `tianshu chain import FILE`",
+                              {}});
+        chain_id = chain->spec().id;
+
+        const bool stream = ctx.request.stream;
+        auto encoder = stream ? codec.stream_encoder() : nullptr;
+        core::ResponseAssembler whole;
+        bool client_gone = false;
+        bool stream_open = false;
+        std::string frames;
+        auto sink = [&](const core::StreamEvent& e) -> bool {
+            if (!ttft_ms && e.type == core::StreamEvent::Type::content_block_delta) ttft_ms = ms_since(started);
+            if (e.type == core::StreamEvent::Type::message_delta) usage.output_tokens = e.usage.output_tokens;
+            if (e.type == core::StreamEvent::Type::message_start) usage.input_tokens = e.message.usage.input_tokens;
+            if (!stream) return whole.add(e).ok();
+            if (!stream_open) {
+                stream_open = true;
+                if (!out.begin_stream()) return !(client_gone = true);
+            }
+            frames.clear();
+            if (e.type == core::StreamEvent::Type::error)
+                encoder->encode_error(e.error, frames);
+            else
+                encoder->encode(e, frames);
+            if (!frames.empty() && !out.write(frames)) return !(client_gone = true);
+            return true;
+        };
+        pipeline::PipelineRunner runner(*config->models);
+        auto run = runner.run(ctx, *chain, sink);
+        if (!run) {
+            Error e = run.take_error();
+            if (stream && ctx.client_started) {
+                // The runner already sent the error event; the status line went out as 200.
+                failure = std::move(e);
+                status = 200;
+                return;
+            }
+            return fail(std::move(e));
+        }
+        summary = run.value();
+        if (client_gone) status = 499;
+        if (!stream) {
+            auto response = whole.response();
+            if (response.id.empty()) response.id = "msg_" + request_id;
+            out.send(200, "application/json", codec.encode_response(response));
+        }
+    }();
+
+    if (failure && !ctx.client_started) send_error(call.protocol, *failure, out);
+    if (failure) metrics_.count_error(core::to_string(failure->kind));
+
+    // One line per request: no prompt or completion text, no key.
+    core::LogFields fields{{"request_id", request_id},
+                           {"route", call.route},
+                           {"status", status},
+                           {"latency_ms", ms_since(started)},
+                           {"user", user},
+                           {"key", key_name},
+                           {"tier", ctx.tier},
+                           {"chain", chain_id},
+                           {"requested_model", ctx.requested_model},
+                           {"upstream_model", summary.upstream_model},
+                           {"channel", summary.channel},
+                           {"stream", ctx.request.stream},
+                           {"input_tokens", usage.input_tokens},
+                           {"output_tokens", usage.output_tokens},
+                           {"client_ip", call.client_ip}};
+    if (ttft_ms) fields.emplace_back("ttft_ms", *ttft_ms);
+    if (!call.session_id.empty()) fields.emplace_back("session", call.session_id);
+    if (failure) {
+        fields.emplace_back("error_kind", core::to_string(failure->kind));
+        fields.emplace_back("error", failure->message);
+        if (!failure->source.empty()) fields.emplace_back("source", failure->source);
+    }
+    core::log(failure ? core::LogLevel::warn : core::LogLevel::info, "request", fields);
+    metrics_.request_finished(call.route, status, ms_since(started) / 1000.0);
+}
+
+}  // namespace tianshu::server

@@ -1,0 +1,50 @@
+#pragma once
+// The model API, independent of the HTTP library: authenticate, decode in the client's
+// protocol, run the chain, encode the answer (streamed or whole) or the error, log one line.
+
+#include <string>
+
+#include "pipeline/runtime_config.hpp"
+#include "protocol/client_codec.hpp"
+#include "server/metrics.hpp"
+
+namespace tianshu::server {
+
+//! Where the gateway writes its answer. Implemented over Poco's response.
+class ResponseWriter {
+public:
+    virtual ~ResponseWriter() = default;
+    //! A whole response.
+    virtual void send(int status, std::string_view content_type, std::string_view body) = 0;
+    //! 200 with SSE headers; returns false if the client is gone.
+    virtual bool begin_stream() = 0;
+    //! Write and flush one or more SSE frames; false if the client is gone.
+    virtual bool write(std::string_view frames) = 0;
+};
+
+//! One call to the model API, as received.
+struct ApiCall {
+    protocol::ClientProtocol protocol = protocol::ClientProtocol::anthropic_messages;
+    std::string route;        //!< for metrics, e.g. "/v1/messages"
+    std::string api_key;      //!< from x-api-key or Authorization: Bearer
+    std::string body;
+    std::string client_ip;
+    std::string session_id;   //!< X-Claude-Code-Session-Id, when sent
+};
+
+//! Serves model API calls under the current runtime configuration. Thread-safe.
+class Gateway {
+public:
+    Gateway(const pipeline::RuntimeConfigHolder& config, Metrics& metrics) : config_(config), metrics_(metrics) {}
+    void handle(const ApiCall& call, ResponseWriter& out) const;
+
+private:
+    const pipeline::RuntimeConfigHolder& config_;
+    Metrics& metrics_;
+};
+
+//! The error response for a request that never reached the gateway proper (bad route,
+//! body too large), in the protocol the path implies.
+void send_error(protocol::ClientProtocol protocol, const core::Error& error, ResponseWriter& out);
+
+}  // namespace tianshu::server

@@ -1,0 +1,67 @@
+#pragma once
+// The HTTP front: Poco's HTTPServer with a thread model sized for long streaming responses.
+//
+// Threading model: one connection is served by one pooled thread for as long as it is open
+// (Poco's blocking model). Streaming answers hold their thread for the whole stream, so the
+// pool is elastic up to `max_threads` (default 4096) with small stacks (256 KiB: 2,000
+// streams cost ~500 MiB of address space, a few MiB resident) and a deep accept queue. The
+// request path itself never blocks on the database: everything it needs is in the
+// in-memory RuntimeConfig snapshot.
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "core/error.hpp"
+#include "pipeline/runtime_config.hpp"
+#include "server/metrics.hpp"
+
+namespace Poco {
+class ThreadPool;
+namespace Net {
+class HTTPServer;
+}
+}  // namespace Poco
+
+namespace tianshu::server {
+
+class Gateway;
+
+struct ServerOptions {
+    std::string listen = "127.0.0.1:8080";  //!< host:port; port 0 picks a free one
+    int max_threads = 4096;
+    int min_threads = 16;
+    int stack_kib = 256;
+    int max_queued = 4096;
+    int backlog = 4096;
+    size_t max_body_bytes = 32 * 1024 * 1024;
+    int keep_alive_seconds = 75;
+};
+
+//! Owns the listening socket, the thread pool and the routes.
+class HttpServer {
+public:
+    HttpServer(ServerOptions options, const pipeline::RuntimeConfigHolder& config, Metrics& metrics);
+    ~HttpServer();
+
+    //! Binds and starts serving. The error names the address and why it failed.
+    core::Result<void> start();
+    //! The port actually bound (useful with port 0).
+    int port() const { return port_; }
+    //! Stops accepting, lets in-flight requests finish (up to `drain_seconds`), then stops.
+    //! /healthz reports "draining" meanwhile. Returns the number of requests cut off.
+    int64_t shutdown(int drain_seconds);
+    bool draining() const { return draining_; }
+
+private:
+    ServerOptions options_;
+    const pipeline::RuntimeConfigHolder& config_;
+    Metrics& metrics_;
+    std::unique_ptr<Gateway> gateway_;
+    std::unique_ptr<Poco::ThreadPool> pool_;
+    std::unique_ptr<Poco::Net::HTTPServer> server_;
+    std::atomic<bool> draining_{false};
+    int port_ = 0;
+};
+
+}  // namespace tianshu::server

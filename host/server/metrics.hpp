@@ -1,0 +1,38 @@
+#pragma once
+// Prometheus metrics for the gateway, rendered in the text exposition format at /metrics.
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace tianshu::server {
+
+//! Counters and a latency histogram per route and status. Thread-safe.
+class Metrics {
+public:
+    void request_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+    void request_finished(std::string_view route, int status, double seconds);
+    void count_error(std::string_view kind);
+    int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+    std::string prometheus_text() const;
+
+    static constexpr std::array<double, 12> kBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                        0.25,  0.5,   1,    2.5,   5,    10};
+
+private:
+    struct RouteStats {
+        std::map<int, int64_t> by_status;
+        std::array<int64_t, kBuckets.size()> buckets{};
+        int64_t count = 0;
+        double sum = 0;
+    };
+    std::atomic<int64_t> in_flight_{0};
+    mutable std::mutex mutex_;
+    std::map<std::string, RouteStats, std::less<>> routes_;
+    std::map<std::string, int64_t, std::less<>> errors_;
+};
+
+}  // namespace tianshu::server
