@@ -11,6 +11,9 @@ namespace tianshu::core {
 
 //! Strict decode: every problem is reported with its JSON path ("messages[2].content[0].type").
 Result<Request> request_from_json(const Json& body);
+//! Same, but moves strings and JSON subtrees out of `body` instead of copying them (the hot
+//! path: a decoded request body is not needed afterwards). `body` is left valid but unspecified.
+Result<Request> request_from_json(Json&& body);
 Json to_json(const Request& request);
 
 Json to_json(const ContentBlock& block);

@@ -1,0 +1,28 @@
+#pragma once
+// Writing and reading JSON text on the hot path: hand-built stream frames need string
+// escaping, and every wire body is parsed here so that no codec lets an exception escape.
+
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "core/request.hpp"
+
+namespace tianshu::protocol {
+
+//! Appends `s` as a quoted JSON string. Invalid UTF-8 becomes U+FFFD rather than an error,
+//! so a model's broken bytes never break the client's stream.
+void append_json_string(std::string& out, std::string_view s);
+
+//! Compact serialisation that never throws (invalid UTF-8 is replaced).
+std::string dump_json(const core::Json& j);
+void append_json(std::string& out, const core::Json& j);
+
+//! The deepest nesting a wire body may have; deeper documents are refused before parsing
+//! (recursive copy and dump would otherwise overflow the stack on hostile input).
+inline constexpr size_t kMaxJsonDepth = 256;
+
+//! Parses a request body. Errors are invalid_request and say where the JSON is broken.
+core::Result<core::Json> parse_json_body(std::string_view body);
+
+}  // namespace tianshu::protocol
