@@ -1,0 +1,635 @@
+// The `tianshu` table: the host functions of sdk/include/tianshu/abi.h, for scripts. Each
+// binding calls the one implementation in request_access.hpp.
+//
+// Longjmp discipline (see lua_vm.hpp): a binding checks its arguments (may raise), runs its
+// C++ work inside `guarded` (never raises; results go to vm.scratch*, errors to
+// vm.error_text), and only then pushes results or raises, with no C++ object alive in its
+// own frame.
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "core/log.hpp"
+#include "plugin/lua_vm.hpp"
+#include "plugin/request_access.hpp"
+
+namespace tianshu::plugin {
+
+namespace {
+
+char g_null_sentinel;  // tianshu.null: JSON null where Lua's nil cannot stand (inside arrays)
+constexpr int kMaxJsonDepth = 128;
+constexpr lua_Integer kMaxSleepMs = 60000;
+
+template <class F>
+bool guarded(LuaVm& vm, F&& work) noexcept {
+    try {
+        return work();
+    } catch (const std::exception& e) {
+        vm.error_text = e.what();
+    } catch (...) {
+        vm.error_text = "unknown C++ exception";
+    }
+    return false;
+}
+
+int raise_error_text(lua_State* L, LuaVm& vm) {
+    lua_pushlstring(L, vm.error_text.data(), vm.error_text.size());
+    return lua_error(L);
+}
+
+int push_scratch(lua_State* L, LuaVm& vm) {
+    lua_pushlstring(L, vm.scratch.data(), vm.scratch.size());
+    return 1;
+}
+
+// The request of the running hook; raises when there is none (at load) or the hook is wrong.
+RequestContext* context(lua_State* L, const char* function) {
+    const LuaCall* c = vm_of(L).current();
+    if (!c || !c->ctx)
+        luaL_error(L, "tianshu.%s is only available while a hook runs, not at load", function);
+    return c->ctx;
+}
+
+LuaHook hook(lua_State* L) {
+    return vm_of(L).current()->hook;
+}
+
+int l_model(lua_State* L) {
+    RequestContext* ctx = context(L, "model");
+    lua_pushlstring(L, ctx->request.model.data(), ctx->request.model.size());
+    return 1;
+}
+
+int l_set_model(lua_State* L) {
+    RequestContext* ctx = context(L, "set_model");
+    size_t n = 0;
+    const char* m = luaL_checklstring(L, 1, &n);
+    if (n == 0) return luaL_error(L, "tianshu.set_model: the model must not be empty");
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            ctx->request.model.assign(m, n);
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    return 0;
+}
+
+int l_system(lua_State* L) {
+    RequestContext* ctx = context(L, "system");
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            vm.scratch = ctx->request.system_text();
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    return push_scratch(L, vm);
+}
+
+int l_set_system(lua_State* L) {
+    RequestContext* ctx = context(L, "set_system");
+    size_t n = 0;
+    const char* t = luaL_checklstring(L, 1, &n);
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            ctx->request.set_system_text(std::string(t, n));
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    return 0;
+}
+
+int l_last_user_text(lua_State* L) {
+    RequestContext* ctx = context(L, "last_user_text");
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            vm.scratch = ctx->request.last_user_text();
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    return push_scratch(L, vm);
+}
+
+// get(pointer) -> value, or nil when absent.
+int l_get(lua_State* L) {
+    RequestContext* ctx = context(L, "get");
+    size_t n = 0;
+    const char* p = luaL_checklstring(L, 1, &n);
+    LuaVm& vm = vm_of(L);
+    bool found = false;
+    bool ok = guarded(vm, [&] {
+        auto r = request_get(*ctx, std::string_view(p, n));
+        if (r) {
+            vm.scratch_json = std::move(r).value();
+            found = true;
+            return true;
+        }
+        if (r.error().kind == core::ErrorKind::not_found) return true;
+        vm.error_text = "tianshu.get: " + r.error().message;
+        return false;
+    });
+    if (!ok) return raise_error_text(L, vm);
+    if (!found) return 0;
+    push_json(L, vm.scratch_json);
+    return 1;
+}
+
+// set(pointer, value): raises with the reason when the request would become invalid.
+int l_set(lua_State* L) {
+    RequestContext* ctx = context(L, "set");
+    size_t n = 0;
+    const char* p = luaL_checklstring(L, 1, &n);
+    luaL_checkany(L, 2);
+    LuaVm& vm = vm_of(L);
+    bool ok = guarded(vm, [&] {
+        core::Json value;
+        std::string error;
+        if (!lua_to_json(L, 2, value, error)) {
+            vm.error_text = "tianshu.set: " + error;
+            return false;
+        }
+        auto r = request_set(*ctx, std::string_view(p, n), std::move(value));
+        if (!r) vm.error_text = "tianshu.set: " + r.error().message;
+        return r.ok();
+    });
+    if (!ok) return raise_error_text(L, vm);
+    return 0;
+}
+
+int l_attribute(lua_State* L) {
+    RequestContext* ctx = context(L, "attribute");
+    size_t n = 0;
+    const char* name = luaL_checklstring(L, 1, &n);
+    const std::string* value = request_attribute(*ctx, std::string_view(name, n));
+    if (!value) return 0;
+    lua_pushlstring(L, value->data(), value->size());
+    return 1;
+}
+
+int l_answer(lua_State* L) {
+    RequestContext* ctx = context(L, "answer");
+    if (hook(L) != LuaHook::on_request)
+        return luaL_error(L, "tianshu.answer is only allowed in on_request");
+    size_t n = 0;
+    const char* t = luaL_checklstring(L, 1, &n);
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            answer_text(*ctx, std::string(t, n));
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    return 0;
+}
+
+// emit(text) -> true, or false when the client has gone (stop generating and return).
+int l_emit(lua_State* L) {
+    RequestContext* ctx = context(L, "emit");
+    size_t n = 0;
+    const char* t = luaL_checklstring(L, 1, &n);
+    LuaVm& vm = vm_of(L);
+    bool alive = false;
+    bool ok = guarded(vm, [&] {
+        if (hook(L) != LuaHook::generate) {
+            vm.error_text = "tianshu.emit is only allowed in generate";
+            return false;
+        }
+        auto r = ModelOutput(*ctx).text(std::string_view(t, n));
+        if (!r)
+            vm.error_text = "tianshu.emit: " + r.error().message;
+        else
+            alive = r.value();
+        return r.ok();
+    });
+    if (!ok) return raise_error_text(L, vm);
+    lua_pushboolean(L, alive);
+    return 1;
+}
+
+// finish([stop_reason]) -> true, or false when the client has gone.
+int l_finish(lua_State* L) {
+    RequestContext* ctx = context(L, "finish");
+    size_t n = 0;
+    const char* reason = luaL_optlstring(L, 1, "end_turn", &n);
+    LuaVm& vm = vm_of(L);
+    bool alive = false;
+    bool ok = guarded(vm, [&] {
+        if (hook(L) != LuaHook::generate) {
+            vm.error_text = "tianshu.finish is only allowed in generate";
+            return false;
+        }
+        auto stop = core::stop_reason_from_string(std::string_view(reason, n));
+        if (stop == core::StopReason::none) {
+            vm.error_text =
+                "tianshu.finish: unknown stop reason '" + std::string(reason, n) +
+                "' (use end_turn, max_tokens, stop_sequence, tool_use, pause_turn or refusal)";
+            return false;
+        }
+        auto r = ModelOutput(*ctx).finish(stop, nullptr);
+        if (!r)
+            vm.error_text = "tianshu.finish: " + r.error().message;
+        else
+            alive = r.value();
+        return r.ok();
+    });
+    if (!ok) return raise_error_text(L, vm);
+    lua_pushboolean(L, alive);
+    return 1;
+}
+
+int l_response_text(lua_State* L) {
+    RequestContext* ctx = context(L, "response_text");
+    if (hook(L) != LuaHook::on_response_end)
+        return luaL_error(L, "tianshu.response_text is only allowed in on_response_end");
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            vm.scratch = ctx->response.text();
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    return push_scratch(L, vm);
+}
+
+// call_model(model, prompt) -> text, or nil and the error message.
+int l_call_model(lua_State* L) {
+    RequestContext* ctx = context(L, "call_model");
+    size_t mn = 0, pn = 0;
+    const char* model = luaL_checklstring(L, 1, &mn);
+    const char* prompt = luaL_checklstring(L, 2, &pn);
+    LuaVm& vm = vm_of(L);
+    bool ok = guarded(vm, [&] {
+        if (!ctx->models) {
+            vm.error_text = "call_model is not available here (no model caller)";
+            return false;
+        }
+        // The nested call may run another script on this VM; it restores our state.
+        auto r = ctx->models->call(*ctx, std::string(model, mn), std::string(prompt, pn));
+        if (!r) {
+            vm.error_text = r.error().message;
+            return false;
+        }
+        vm.scratch = std::move(r).value();
+        return true;
+    });
+    if (!ok) {
+        luaL_pushfail(L);
+        lua_pushlstring(L, vm.error_text.data(), vm.error_text.size());
+        return 2;
+    }
+    return push_scratch(L, vm);
+}
+
+// log(level, message): level is "debug" | "info" | "warn" | "error".
+int l_log(lua_State* L) {
+    static const char* const levels[] = {"debug", "info", "warn", "error", nullptr};
+    int level = luaL_checkoption(L, 1, nullptr, levels);
+    size_t n = 0;
+    const char* msg = luaL_checklstring(L, 2, &n);
+    LuaVm& vm = vm_of(L);
+    guarded(vm, [&] {
+        const LuaCall* c = vm.current();
+        core::log(static_cast<core::LogLevel>(level), std::string_view(msg, n),
+                  {{"script", c ? c->script->path : std::string()},
+                   {"request_id", c && c->ctx ? c->ctx->request_id : std::string()}});
+        return true;
+    });
+    return 0;
+}
+
+// sleep_ms(n) -> true, or false when the request's deadline cut the sleep short. At most
+// 60000 ms per call. Blocks this worker thread: for pacing a demo stream, not for waiting
+// on work.
+int l_sleep_ms(lua_State* L) {
+    lua_Integer ms = luaL_checkinteger(L, 1);
+    const LuaCall* c = vm_of(L).current();
+    ms = std::clamp<lua_Integer>(ms, 0, kMaxSleepMs);
+    auto now = std::chrono::steady_clock::now();
+    auto until = now + std::chrono::milliseconds(ms);
+    bool full = true;
+    if (c && c->ctx && c->ctx->deadline < until) {
+        until = std::max(now, c->ctx->deadline);
+        full = false;
+    }
+    std::this_thread::sleep_until(until);
+    lua_pushboolean(L, full);
+    return 1;
+}
+
+// array([t]) -> t, marked to become a JSON array even when empty.
+int l_array(lua_State* L) {
+    if (lua_isnoneornil(L, 1))
+        lua_createtable(L, 0, 0);
+    else
+        luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm_of(L).array_mt_ref());
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+// req: a read-only view of the request for the hook's first argument.
+int request_view_index(lua_State* L) {
+    const LuaCall* c = vm_of(L).current();
+    if (!c || !c->ctx) return 0;
+    size_t n = 0;
+    const char* k = lua_tolstring(L, 2, &n);
+    if (!k) return 0;
+    std::string_view key(k, n);
+    if (key == "model") return l_model(L);
+    if (key == "system") return l_system(L);
+    if (key == "last_user_text") return l_last_user_text(L);
+    if (key == "id") key = "request_id";
+    const std::string* value = request_attribute(*c->ctx, key);
+    if (!value) return 0;
+    lua_pushlstring(L, value->data(), value->size());
+    return 1;
+}
+
+int request_view_newindex(lua_State* L) {
+    return luaL_error(L,
+                      "req is read-only: change the request with tianshu.set_model, "
+                      "tianshu.set_system or tianshu.set");
+}
+
+const char* event_type_name(core::StreamEvent::Type t) {
+    using T = core::StreamEvent::Type;
+    switch (t) {
+        case T::message_start:
+            return "message_start";
+        case T::content_block_start:
+            return "content_block_start";
+        case T::content_block_delta:
+            return "content_block_delta";
+        case T::content_block_stop:
+            return "content_block_stop";
+        case T::message_delta:
+            return "message_delta";
+        case T::message_stop:
+            return "message_stop";
+        case T::ping:
+            return "ping";
+        case T::error:
+            return "error";
+    }
+    return "ping";
+}
+
+const char* delta_kind_name(core::StreamEvent::DeltaKind k) {
+    using K = core::StreamEvent::DeltaKind;
+    switch (k) {
+        case K::text:
+            return "text";
+        case K::input_json:
+            return "input_json";
+        case K::thinking:
+            return "thinking";
+        case K::signature:
+            return "signature";
+    }
+    return "text";
+}
+
+void push_json_at(lua_State* L, const core::Json& v, int depth, bool in_array) {
+    if (depth > kMaxJsonDepth)
+        luaL_error(L, "JSON value nested deeper than %d levels", kMaxJsonDepth);
+    luaL_checkstack(L, 4, "JSON value too deep");
+    switch (v.type()) {
+        case core::Json::value_t::null:
+            if (in_array)
+                lua_pushlightuserdata(L, &g_null_sentinel);
+            else
+                lua_pushnil(L);
+            return;
+        case core::Json::value_t::boolean:
+            lua_pushboolean(L, v.get<bool>());
+            return;
+        case core::Json::value_t::number_integer:
+            lua_pushinteger(L, v.get<int64_t>());
+            return;
+        case core::Json::value_t::number_unsigned: {
+            uint64_t u = v.get<uint64_t>();
+            if (u <= static_cast<uint64_t>(INT64_MAX))
+                lua_pushinteger(L, static_cast<lua_Integer>(u));
+            else
+                lua_pushnumber(L, static_cast<lua_Number>(u));
+            return;
+        }
+        case core::Json::value_t::number_float:
+            lua_pushnumber(L, v.get<double>());
+            return;
+        case core::Json::value_t::string: {
+            const auto& s = v.get_ref<const std::string&>();
+            lua_pushlstring(L, s.data(), s.size());
+            return;
+        }
+        case core::Json::value_t::array: {
+            const auto& a = v.get_ref<const core::Json::array_t&>();
+            lua_createtable(L, static_cast<int>(std::min<size_t>(a.size(), INT32_MAX)), 0);
+            lua_Integer i = 0;
+            for (const auto& item : a) {
+                push_json_at(L, item, depth + 1, true);
+                lua_rawseti(L, -2, ++i);
+            }
+            lua_rawgeti(L, LUA_REGISTRYINDEX, vm_of(L).array_mt_ref());
+            lua_setmetatable(L, -2);
+            return;
+        }
+        case core::Json::value_t::object: {
+            const auto& o = v.get_ref<const core::Json::object_t&>();
+            lua_createtable(L, 0, static_cast<int>(std::min<size_t>(o.size(), INT32_MAX)));
+            for (const auto& [key, item] : o) {
+                if (item.is_null()) continue;
+                lua_pushlstring(L, key.data(), key.size());
+                push_json_at(L, item, depth + 1, false);
+                lua_rawset(L, -3);
+            }
+            return;
+        }
+        default:
+            lua_pushnil(L);
+            return;  // binary / discarded: not produced by our parser
+    }
+}
+
+bool to_json_at(lua_State* L, int index, core::Json& out, std::string& error, int depth) {
+    if (depth > kMaxJsonDepth) {
+        error = "table nested deeper than " + std::to_string(kMaxJsonDepth) + " levels (a cycle?)";
+        return false;
+    }
+    index = lua_absindex(L, index);
+    switch (lua_type(L, index)) {
+        case LUA_TNIL:
+            out = nullptr;
+            return true;
+        case LUA_TBOOLEAN:
+            out = lua_toboolean(L, index) != 0;
+            return true;
+        case LUA_TNUMBER:
+            if (lua_isinteger(L, index)) {
+                out = static_cast<int64_t>(lua_tointeger(L, index));
+            } else {
+                double d = lua_tonumber(L, index);
+                if (!std::isfinite(d)) {
+                    error = "a number that is not finite cannot become JSON";
+                    return false;
+                }
+                out = d;
+            }
+            return true;
+        case LUA_TSTRING: {
+            size_t n = 0;
+            const char* s = lua_tolstring(L, index, &n);
+            out = std::string(s, n);
+            return true;
+        }
+        case LUA_TLIGHTUSERDATA:
+            if (lua_touserdata(L, index) == &g_null_sentinel) {
+                out = nullptr;
+                return true;
+            }
+            break;
+        case LUA_TTABLE:
+            break;
+        default:
+            break;
+    }
+    if (lua_type(L, index) != LUA_TTABLE) {
+        error = std::string("a ") + luaL_typename(L, index) + " value cannot become JSON";
+        return false;
+    }
+    if (!lua_checkstack(L, 4)) {
+        error = "out of Lua stack converting a table to JSON";
+        return false;
+    }
+    bool marked_array = false;
+    if (lua_getmetatable(L, index)) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm_of(L).array_mt_ref());
+        marked_array = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    // Classify the keys: all strings (object) or exactly 1..n (array).
+    size_t count = 0;
+    lua_Integer max_key = 0;
+    bool string_keys = false, integer_keys = false;
+    lua_pushnil(L);
+    while (lua_next(L, index)) {
+        lua_pop(L, 1);
+        ++count;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            string_keys = true;
+        } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+            integer_keys = true;
+            max_key = std::max(max_key, lua_tointeger(L, -1));
+        } else {
+            error = std::string("a table key of type ") + luaL_typename(L, -1) +
+                    " cannot become JSON (use string keys for objects, 1..n for arrays)";
+            lua_pop(L, 1);
+            return false;
+        }
+    }
+    if (string_keys && (integer_keys || marked_array)) {
+        error = "a table mixes array items and string keys; JSON needs one or the other";
+        return false;
+    }
+    if (integer_keys || marked_array) {
+        if (static_cast<size_t>(max_key) != count) {
+            error = "a table has gaps in its array items (use tianshu.null for JSON null)";
+            return false;
+        }
+        out = core::Json::array();
+        for (lua_Integer i = 1; i <= max_key; ++i) {
+            lua_rawgeti(L, index, i);
+            core::Json item;
+            bool ok = to_json_at(L, -1, item, error, depth + 1);
+            lua_pop(L, 1);
+            if (!ok) return false;
+            out.push_back(std::move(item));
+        }
+        return true;
+    }
+    out = core::Json::object();
+    lua_pushnil(L);
+    while (lua_next(L, index)) {
+        size_t n = 0;
+        const char* k = lua_tolstring(L, -2, &n);  // a string key: no conversion happens
+        core::Json item;
+        bool ok = to_json_at(L, -1, item, error, depth + 1);
+        lua_pop(L, 1);
+        if (!ok) {
+            error = "at '" + std::string(k, n) + "': " + error;
+            lua_pop(L, 1);
+            return false;
+        }
+        out[std::string(k, n)] = std::move(item);
+    }
+    return true;
+}
+
+}  // namespace
+
+void push_json(lua_State* L, const core::Json& value) {
+    push_json_at(L, value, 0, false);
+}
+
+bool lua_to_json(lua_State* L, int index, core::Json& out, std::string& error) {
+    try {
+        return to_json_at(L, index, out, error, 0);
+    } catch (const std::exception& e) {
+        error = e.what();
+        return false;
+    }
+}
+
+void push_tianshu_library(lua_State* L) {
+    static const luaL_Reg functions[] = {
+        {"model", l_model},
+        {"set_model", l_set_model},
+        {"system", l_system},
+        {"set_system", l_set_system},
+        {"last_user_text", l_last_user_text},
+        {"get", l_get},
+        {"set", l_set},
+        {"attribute", l_attribute},
+        {"answer", l_answer},
+        {"emit", l_emit},
+        {"finish", l_finish},
+        {"response_text", l_response_text},
+        {"call_model", l_call_model},
+        {"log", l_log},
+        {"sleep_ms", l_sleep_ms},
+        {"array", l_array},
+        {nullptr, nullptr},
+    };
+    luaL_newlib(L, functions);
+    lua_pushlightuserdata(L, &g_null_sentinel);
+    lua_setfield(L, -2, "null");
+}
+
+void push_request_view(lua_State* L) {
+    lua_newuserdatauv(L, 0, 0);
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, request_view_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, request_view_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushliteral(L, "tianshu.request");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+}
+
+void push_event_table(lua_State* L, const core::StreamEvent& e) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, event_type_name(e.type));
+    lua_setfield(L, -2, "type");
+    lua_pushinteger(L, e.index);
+    lua_setfield(L, -2, "index");
+    if (e.type == core::StreamEvent::Type::content_block_delta) {
+        lua_pushstring(L, delta_kind_name(e.delta_kind));
+        lua_setfield(L, -2, "kind");
+        lua_pushlstring(L, e.text.data(), e.text.size());
+        lua_setfield(L, -2, "text");
+    }
+}
+
+}  // namespace tianshu::plugin

@@ -1,0 +1,3 @@
+function on_request(req)
+    local x = = 1
+end
