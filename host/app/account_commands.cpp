@@ -87,7 +87,7 @@ int cmd_key(const std::vector<std::string>& args) {
 int cmd_channel(const std::vector<std::string>& args) {
     CommandSpec spec{"tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... "
                      "[--base-url URL] [--config JSON] [--data DIR] [--json]\n       tianshu channel list [--data DIR] [--json]",
-                     with_store({"--name", "--type", "--models", "--map", "--base-url", "--config"}), {"--json"}, 1, 1};
+                     with_store({"--name", "--type", "--models", "--map", "--base-url", "--config", "--plugins-dir", "--scripts-dir"}), {"--json"}, 1, 1};
     auto a = parse_args(args, spec);
     if (!a) return input_error(a.error());
     const std::string sub = a->positional[0];
@@ -136,6 +136,13 @@ int cmd_channel(const std::vector<std::string>& args) {
         if (c.config.is_discarded() || !c.config.is_object())
             return input_error(Error::invalid("--config must be a JSON object, e.g. '{\"delay_ms\": 50}'"));
     }
+    // Refuse now what the server could only leave out later: an unknown type or a bad config.
+    plugin::PluginCatalog catalog;
+    (void)load_catalog(catalog, plugin_sources(a.value()));
+    upstream::ChannelSpec probe{c.name, c.type, {}, {}, c.config, true};
+    std::vector<Error> problems;
+    (void)upstream::ChannelRouter::build({probe}, [&](const std::string& n) { return catalog.find(n); }, &problems);
+    if (!problems.empty()) return input_error(problems.front());
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
     auto made = store::channels::create(*db.value(), c);

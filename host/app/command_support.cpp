@@ -5,10 +5,30 @@
 
 #include "store/migrations.hpp"
 
+#ifndef TIANSHU_DEFAULT_PLUGINS_DIR
+#define TIANSHU_DEFAULT_PLUGINS_DIR ""
+#endif
+#ifndef TIANSHU_DEFAULT_SCRIPTS_DIR
+#define TIANSHU_DEFAULT_SCRIPTS_DIR ""
+#endif
+
 namespace tianshu::app {
 
 namespace fs = std::filesystem;
 using core::Error;
+
+namespace {
+std::string env_or(const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : fallback;
+}
+
+}  // namespace
+
+PluginSources plugin_sources(const ParsedArgs& a) {
+    return {a.option_or("--plugins-dir", env_or("TIANSHU_PLUGINS_DIR", TIANSHU_DEFAULT_PLUGINS_DIR)),
+            a.option_or("--scripts-dir", env_or("TIANSHU_SCRIPTS_DIR", TIANSHU_DEFAULT_SCRIPTS_DIR))};
+}
 
 int fail(const Error& e, int code) {
     std::cerr << "error: " << e.message << "\n";

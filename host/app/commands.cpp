@@ -24,12 +24,6 @@
 #ifndef TIANSHU_VERSION
 #define TIANSHU_VERSION "0.0.0"
 #endif
-#ifndef TIANSHU_DEFAULT_PLUGINS_DIR
-#define TIANSHU_DEFAULT_PLUGINS_DIR ""
-#endif
-#ifndef TIANSHU_DEFAULT_SCRIPTS_DIR
-#define TIANSHU_DEFAULT_SCRIPTS_DIR ""
-#endif
 
 namespace tianshu::app {
 
@@ -57,16 +51,6 @@ usage:
 --data DIR selects the store (default ./data, SQLite in DIR/tianshu.db); --db URL overrides it
 (sqlite:///path/file.db or mysql://user:password@host:port/database).
 )";
-
-std::string env_or(const char* name, const std::string& fallback) {
-    const char* v = std::getenv(name);
-    return v && *v ? v : fallback;
-}
-
-PluginSources plugin_sources(const ParsedArgs& a) {
-    return {a.option_or("--plugins-dir", env_or("TIANSHU_PLUGINS_DIR", TIANSHU_DEFAULT_PLUGINS_DIR)),
-            a.option_or("--scripts-dir", env_or("TIANSHU_SCRIPTS_DIR", TIANSHU_DEFAULT_SCRIPTS_DIR))};
-}
 
 core::Result<std::string> read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

@@ -34,31 +34,29 @@ std::shared_ptr<const ChannelRouter> ChannelRouter::build(std::vector<ChannelSpe
 }
 
 core::Result<std::shared_ptr<plugin::Model>> ChannelRouter::make_entry(const ChannelSpec& spec,
-                                                                       const pipeline::PluginLookup& plugins) {
-    {
-        auto factory = plugins(spec.type);
-        if (!factory)
-            return Error::invalid("channel '" + spec.name + "': type '" + spec.type +
-                                  "' is not a loaded model plugin: see `tianshu plugins list`");
-        if (factory->info().kind != plugin::PluginKind::model)
-            return Error::invalid("channel '" + spec.name + "': plugin '" + spec.type +
-                                  "' is a strategy; a channel's type must be a model plugin");
-        if (!factory->info().config_schema.empty()) {
-            auto schema = pipeline::JsonSchema::compile_text(factory->info().config_schema);
-            if (schema) {
-                auto problems = schema.value()->validate(spec.config, "/config");
-                if (!problems.empty())
-                    return Error::invalid("channel '" + spec.name + "': " + problems.front().to_string());
-            }
+                                                                   const pipeline::PluginLookup& plugins) {
+    auto factory = plugins(spec.type);
+    if (!factory)
+        return Error::invalid("channel '" + spec.name + "': type '" + spec.type +
+                              "' is not a loaded model plugin: see `tianshu plugins list`");
+    if (factory->info().kind != plugin::PluginKind::model)
+        return Error::invalid("channel '" + spec.name + "': plugin '" + spec.type +
+                              "' is a strategy; a channel's type must be a model plugin");
+    if (!factory->info().config_schema.empty()) {
+        auto schema = pipeline::JsonSchema::compile_text(factory->info().config_schema);
+        if (schema) {
+            auto problems = schema.value()->validate(spec.config, "/config");
+            if (!problems.empty())
+                return Error::invalid("channel '" + spec.name + "': " + problems.front().to_string());
         }
-        auto model = factory->create_model(spec.config);
-        if (!model) {
-            auto e = model.take_error();
-            e.message = "channel '" + spec.name + "': " + e.message;
-            return e;
-        }
-        return std::move(model).value();
     }
+    auto model = factory->create_model(spec.config);
+    if (!model) {
+        auto e = model.take_error();
+        e.message = "channel '" + spec.name + "': " + e.message;
+        return e;
+    }
+    return std::move(model).value();
 }
 
 core::Result<pipeline::ResolvedModel> ChannelRouter::resolve(const std::string& model) const {
