@@ -237,6 +237,9 @@ core::Result<void> HttpServer::start() {
         auto params = new Poco::Net::HTTPServerParams;
         params->setMaxThreads(options_.max_threads);
         params->setMaxQueued(options_.max_queued);
+        // Idle dispatcher threads wait this long for the next connection before retiring; Poco's
+        // 10 s default made shutdown's joinAll() wait up to 10 s after a burst.
+        params->setThreadIdleTime(Poco::Timespan(0, 500 * 1000));
         params->setKeepAlive(true);
         params->setKeepAliveTimeout(Poco::Timespan(options_.keep_alive_seconds, 0));
         params->setMaxKeepAliveRequests(0);
