@@ -28,7 +28,8 @@ std::vector<std::string> split_list(const std::string& s) {
     size_t start = 0;
     while (start <= s.size()) {
         size_t comma = s.find(',', start);
-        std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        std::string item =
+            s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         if (!item.empty()) out.push_back(item);
         if (comma == std::string::npos) break;
         start = comma + 1;
@@ -38,56 +39,92 @@ std::vector<std::string> split_list(const std::string& s) {
 }  // namespace
 
 int cmd_user(const std::vector<std::string>& args) {
-    CommandSpec spec{"tianshu user add --name NAME [--tier TIER] [--role user|admin] [--data DIR] [--json]",
-                     with_store({"--name", "--tier", "--role"}), {"--json"}, 1, 1};
+    CommandSpec spec{
+        "tianshu user add --name NAME [--tier TIER] [--role user|admin] [--data DIR] [--json]",
+        with_store({"--name", "--tier", "--role"}),
+        {"--json"},
+        1,
+        1};
     auto a = parse_args(args, spec);
     if (!a) return input_error(a.error());
-    if (a->positional[0] != "add") return input_error(Error::invalid("unknown user command '" + a->positional[0] + "'\nusage: " + spec.usage));
+    if (a->positional[0] != "add")
+        return input_error(Error::invalid("unknown user command '" + a->positional[0] +
+                                          "'\nusage: " + spec.usage));
     auto name = a->option("--name");
-    if (!name || name->empty()) return input_error(Error::invalid("--name is required\nusage: " + spec.usage));
+    if (!name || name->empty())
+        return input_error(Error::invalid("--name is required\nusage: " + spec.usage));
     std::string role = a->option_or("--role", "user");
-    if (role != "user" && role != "admin") return input_error(Error::invalid("--role '" + role + "' must be user or admin"));
+    if (role != "user" && role != "admin")
+        return input_error(Error::invalid("--role '" + role + "' must be user or admin"));
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
-    auto user = store::users::create(*db.value(), store::NewUser{*name, role, a->option_or("--tier", "default"), ""});
-    if (!user) return user.error().kind == core::ErrorKind::invalid_request ? input_error(user.error()) : fail(user.error());
+    auto user = store::users::create(
+        *db.value(), store::NewUser{*name, role, a->option_or("--tier", "default"), ""});
+    if (!user)
+        return user.error().kind == core::ErrorKind::invalid_request ? input_error(user.error())
+                                                                     : fail(user.error());
     if (a->flag("--json"))
-        std::cout << Json{{"id", user->id}, {"name", user->name}, {"role", user->role}, {"tier", user->tier}}.dump() << "\n";
+        std::cout << Json{{"id", user->id},
+                          {"name", user->name},
+                          {"role", user->role},
+                          {"tier", user->tier}}
+                         .dump()
+                  << "\n";
     else
-        std::cout << "added user '" << user->name << "' (id " << user->id << ", tier " << user->tier << ")\n";
+        std::cout << "added user '" << user->name << "' (id " << user->id << ", tier " << user->tier
+                  << ")\n";
     return kOk;
 }
 
 int cmd_key(const std::vector<std::string>& args) {
     CommandSpec spec{"tianshu key create --user NAME --name KEYNAME [--data DIR] [--json]",
-                     with_store({"--user", "--name"}), {"--json"}, 1, 1};
+                     with_store({"--user", "--name"}),
+                     {"--json"},
+                     1,
+                     1};
     auto a = parse_args(args, spec);
     if (!a) return input_error(a.error());
-    if (a->positional[0] != "create") return input_error(Error::invalid("unknown key command '" + a->positional[0] + "'\nusage: " + spec.usage));
+    if (a->positional[0] != "create")
+        return input_error(
+            Error::invalid("unknown key command '" + a->positional[0] + "'\nusage: " + spec.usage));
     auto user_name = a->option("--user");
     auto key_name = a->option("--name");
-    if (!user_name || !key_name) return input_error(Error::invalid("--user and --name are required\nusage: " + spec.usage));
+    if (!user_name || !key_name)
+        return input_error(Error::invalid("--user and --name are required\nusage: " + spec.usage));
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
     auto user = store::users::find_by_name(*db.value(), *user_name);
     if (!user) return fail(user.error());
-    if (!user.value()) return input_error(Error::invalid("no user named '" + *user_name + "': add one with `tianshu user add --name " + *user_name + "`"));
+    if (!user.value())
+        return input_error(Error::invalid("no user named '" + *user_name +
+                                          "': add one with `tianshu user add --name " + *user_name +
+                                          "`"));
     std::string key = hub::generate_api_key();
-    auto made = store::api_keys::create(*db.value(), user.value()->id, *key_name, hub::api_key_prefix(key), hub::api_key_hash(key));
+    auto made = store::api_keys::create(*db.value(), user.value()->id, *key_name,
+                                        hub::api_key_prefix(key), hub::api_key_hash(key));
     if (!made) return fail(made.error());
     if (a->flag("--json")) {
-        std::cout << Json{{"id", made->id}, {"user", *user_name}, {"name", *key_name}, {"key", key}}.dump() << "\n";
+        std::cout << Json{{"id", made->id}, {"user", *user_name}, {"name", *key_name}, {"key", key}}
+                         .dump()
+                  << "\n";
     } else {
         std::cout << "created key '" << *key_name << "' for user '" << *user_name
-                  << "'. It is shown once and stored only as a hash:\n" << key << "\n";
+                  << "'. It is shown once and stored only as a hash:\n"
+                  << key << "\n";
     }
     return kOk;
 }
 
 int cmd_channel(const std::vector<std::string>& args) {
-    CommandSpec spec{"tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... "
-                     "[--base-url URL] [--config JSON] [--data DIR] [--json]\n       tianshu channel list [--data DIR] [--json]",
-                     with_store({"--name", "--type", "--models", "--map", "--base-url", "--config", "--plugins-dir", "--scripts-dir"}), {"--json"}, 1, 1};
+    CommandSpec spec{
+        "tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... "
+        "[--base-url URL] [--config JSON] [--data DIR] [--json]\n       tianshu channel list "
+        "[--data DIR] [--json]",
+        with_store({"--name", "--type", "--models", "--map", "--base-url", "--config",
+                    "--plugins-dir", "--scripts-dir"}),
+        {"--json"},
+        1,
+        1};
     auto a = parse_args(args, spec);
     if (!a) return input_error(a.error());
     const std::string sub = a->positional[0];
@@ -99,10 +136,15 @@ int cmd_channel(const std::vector<std::string>& args) {
         Json out = Json::array();
         std::vector<std::vector<std::string>> rows;
         for (const auto& c : list.value()) {
-            out.push_back({{"name", c.name}, {"type", c.type}, {"base_url", c.base_url}, {"models", c.models},
-                           {"model_map", c.model_map}, {"enabled", c.enabled}});
+            out.push_back({{"name", c.name},
+                           {"type", c.type},
+                           {"base_url", c.base_url},
+                           {"models", c.models},
+                           {"model_map", c.model_map},
+                           {"enabled", c.enabled}});
             std::string models;
-            for (const auto& m : c.models) models += (models.empty() ? "" : ",") + m.get<std::string>();
+            for (const auto& m : c.models)
+                models += (models.empty() ? "" : ",") + m.get<std::string>();
             rows.push_back({c.name, c.type, models, c.enabled ? "yes" : "no"});
         }
         if (a->flag("--json")) {
@@ -113,11 +155,14 @@ int cmd_channel(const std::vector<std::string>& args) {
         }
         return kOk;
     }
-    if (sub != "add") return input_error(Error::invalid("unknown channel command '" + sub + "'\nusage: " + spec.usage));
+    if (sub != "add")
+        return input_error(
+            Error::invalid("unknown channel command '" + sub + "'\nusage: " + spec.usage));
     store::Channel c;
     auto name = a->option("--name");
     auto type = a->option("--type");
-    if (!name || !type) return input_error(Error::invalid("--name and --type are required\nusage: " + spec.usage));
+    if (!name || !type)
+        return input_error(Error::invalid("--name and --type are required\nusage: " + spec.usage));
     c.name = *name;
     c.type = *type;
     c.base_url = a->option_or("--base-url", "");
@@ -130,23 +175,28 @@ int cmd_channel(const std::vector<std::string>& args) {
         c.model_map[mapping->first] = mapping->second;
     }
     if (c.models.empty() && c.model_map.empty())
-        return input_error(Error::invalid("a channel needs --models or at least one --map, or no request can reach it"));
+        return input_error(Error::invalid(
+            "a channel needs --models or at least one --map, or no request can reach it"));
     if (auto cfg = a->option("--config")) {
         c.config = Json::parse(*cfg, nullptr, false);
         if (c.config.is_discarded() || !c.config.is_object())
-            return input_error(Error::invalid("--config must be a JSON object, e.g. '{\"delay_ms\": 50}'"));
+            return input_error(
+                Error::invalid("--config must be a JSON object, e.g. '{\"delay_ms\": 50}'"));
     }
     // Refuse now what the server could only leave out later: an unknown type or a bad config.
     plugin::PluginCatalog catalog;
     (void)load_catalog(catalog, plugin_sources(a.value()));
     upstream::ChannelSpec probe{c.name, c.type, {}, {}, c.config, true};
     std::vector<Error> problems;
-    (void)upstream::ChannelRouter::build({probe}, [&](const std::string& n) { return catalog.find(n); }, &problems);
+    (void)upstream::ChannelRouter::build(
+        {probe}, [&](const std::string& n) { return catalog.find(n); }, &problems);
     if (!problems.empty()) return input_error(problems.front());
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
     auto made = store::channels::create(*db.value(), c);
-    if (!made) return made.error().kind == core::ErrorKind::invalid_request ? input_error(made.error()) : fail(made.error());
+    if (!made)
+        return made.error().kind == core::ErrorKind::invalid_request ? input_error(made.error())
+                                                                     : fail(made.error());
     if (a->flag("--json"))
         std::cout << Json{{"id", made->id}, {"name", made->name}}.dump() << "\n";
     else

@@ -38,7 +38,8 @@ core::Result<std::optional<FirstStartSecrets>> bootstrap_if_new(store::Database&
     if (!admin.value()) {
         secrets.admin_password = hub::random_password();
         auto made = store::users::create(
-            db, store::NewUser{"admin", "root", "default", hub::hash_password(secrets.admin_password)});
+            db,
+            store::NewUser{"admin", "root", "default", hub::hash_password(secrets.admin_password)});
         if (!made) return made.take_error();
     }
     auto demo = store::users::find_by_name(db, "demo");
@@ -52,8 +53,9 @@ core::Result<std::optional<FirstStartSecrets>> bootstrap_if_new(store::Database&
         demo_id = made->id;
     }
     secrets.demo_key = hub::generate_api_key();
-    if (auto k = store::api_keys::create(db, demo_id, "demo-key", hub::api_key_prefix(secrets.demo_key),
-                                         hub::api_key_hash(secrets.demo_key));
+    if (auto k =
+            store::api_keys::create(db, demo_id, "demo-key", hub::api_key_prefix(secrets.demo_key),
+                                    hub::api_key_hash(secrets.demo_key));
         !k)
         return k.take_error();
 
@@ -71,7 +73,8 @@ core::Result<std::optional<FirstStartSecrets>> bootstrap_if_new(store::Database&
     auto chain = store::chains::latest(db, "demo");
     if (!chain) return chain.take_error();
     if (!chain.value())
-        if (auto saved = store::chains::save(db, "demo", demo_chain_json()); !saved) return saved.take_error();
+        if (auto saved = store::chains::save(db, "demo", demo_chain_json()); !saved)
+            return saved.take_error();
 
     if (auto r = store::settings::set(db, kBootstrapped, "1"); !r) return r.take_error();
     return std::optional<FirstStartSecrets>{std::move(secrets)};

@@ -38,7 +38,8 @@ core::Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const 
                 out.flags.insert(name);
             } else if (spec.options.count(name)) {
                 if (!inline_value) {
-                    if (i + 1 >= args.size()) return usage_error("option " + name + " needs a value");
+                    if (i + 1 >= args.size())
+                        return usage_error("option " + name + " needs a value");
                     value = args[++i];
                 }
                 out.options[name].push_back(value);

@@ -1,7 +1,7 @@
 #pragma once
-// Command-line arguments: `tianshu <command> [subcommand] [positional...] [--option value] [--flag]`.
-// Every command declares its options, so a typo is an error that names the option and the
-// command's usage instead of being silently ignored.
+// Command-line arguments: `tianshu <command> [subcommand] [positional...] [--option value]
+// [--flag]`. Every command declares its options, so a typo is an error that names the option and
+// the command's usage instead of being silently ignored.
 
 #include <map>
 #include <optional>
@@ -14,9 +14,9 @@
 namespace tianshu::app {
 
 struct CommandSpec {
-    std::string usage;                 //!< shown on errors, e.g. "tianshu chain import FILE [--data DIR] [--json]"
-    std::set<std::string> options;     //!< take a value: "--data"
-    std::set<std::string> flags;       //!< no value: "--json"
+    std::string usage;  //!< shown on errors, e.g. "tianshu chain import FILE [--data DIR] [--json]"
+    std::set<std::string> options;  //!< take a value: "--data"
+    std::set<std::string> flags;    //!< no value: "--json"
     size_t min_positional = 0;
     size_t max_positional = 0;
 };

@@ -26,8 +26,9 @@ std::string env_or(const char* name, const std::string& fallback) {
 }  // namespace
 
 PluginSources plugin_sources(const ParsedArgs& a) {
-    return {a.option_or("--plugins-dir", env_or("TIANSHU_PLUGINS_DIR", TIANSHU_DEFAULT_PLUGINS_DIR)),
-            a.option_or("--scripts-dir", env_or("TIANSHU_SCRIPTS_DIR", TIANSHU_DEFAULT_SCRIPTS_DIR))};
+    return {
+        a.option_or("--plugins-dir", env_or("TIANSHU_PLUGINS_DIR", TIANSHU_DEFAULT_PLUGINS_DIR)),
+        a.option_or("--scripts-dir", env_or("TIANSHU_SCRIPTS_DIR", TIANSHU_DEFAULT_SCRIPTS_DIR))};
 }
 
 int fail(const Error& e, int code) {
@@ -35,7 +36,9 @@ int fail(const Error& e, int code) {
     return code;
 }
 
-int input_error(const Error& e) { return fail(e, kBadInput); }
+int input_error(const Error& e) {
+    return fail(e, kBadInput);
+}
 
 //! Opens (creating if needed) and migrates the store chosen by --db or --data.
 core::Result<std::unique_ptr<store::Database>> open_store(const ParsedArgs& a) {
@@ -46,8 +49,9 @@ core::Result<std::unique_ptr<store::Database>> open_store(const ParsedArgs& a) {
         fs::path data = a.option_or("--data", "data");
         std::error_code ec;
         fs::create_directories(data, ec);
-        if (ec) return Error::invalid("cannot create data directory '" + data.string() + "': " + ec.message() +
-                                      " (choose another with --data DIR)");
+        if (ec)
+            return Error::invalid("cannot create data directory '" + data.string() +
+                                  "': " + ec.message() + " (choose another with --data DIR)");
         url = "sqlite://" + fs::absolute(data / "tianshu.db").string();
     }
     auto db = store::Database::open(url);
@@ -56,11 +60,13 @@ core::Result<std::unique_ptr<store::Database>> open_store(const ParsedArgs& a) {
     return db;
 }
 
-void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows) {
     std::vector<size_t> width(header.size());
     for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
     for (const auto& r : rows)
-        for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+        for (size_t i = 0; i < r.size() && i < width.size(); ++i)
+            width[i] = std::max(width[i], r[i].size());
     auto line = [&](const std::vector<std::string>& cells) {
         for (size_t i = 0; i < cells.size(); ++i) {
             std::cout << cells[i];

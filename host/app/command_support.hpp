@@ -20,11 +20,13 @@ int input_error(const core::Error& e);
 //! Opens (creating if needed) and migrates the store chosen by --db URL or --data DIR.
 core::Result<std::unique_ptr<store::Database>> open_store(const ParsedArgs& a);
 
-//! --plugins-dir / --scripts-dir, else $TIANSHU_PLUGINS_DIR / $TIANSHU_SCRIPTS_DIR, else the build's.
+//! --plugins-dir / --scripts-dir, else $TIANSHU_PLUGINS_DIR / $TIANSHU_SCRIPTS_DIR, else the
+//! build's.
 PluginSources plugin_sources(const ParsedArgs& a);
 
 //! A readable table on stdout: a header row and aligned columns.
-void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows);
 
 int cmd_user(const std::vector<std::string>& args);
 int cmd_key(const std::vector<std::string>& args);

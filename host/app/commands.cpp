@@ -76,7 +76,10 @@ int cmd_version(const std::vector<std::string>& args) {
     if (!a) return input_error(a.error());
     std::string abi = std::to_string(TS_ABI_MAJOR) + "." + std::to_string(TS_ABI_MINOR);
     if (a->flag("--json"))
-        std::cout << Json{{"version", TIANSHU_VERSION}, {"plugin_abi", abi}, {"schema_version", store::known_schema_version()}}.dump()
+        std::cout << Json{{"version", TIANSHU_VERSION},
+                          {"plugin_abi", abi},
+                          {"schema_version", store::known_schema_version()}}
+                         .dump()
                   << "\n";
     else
         std::cout << "tianshu " << TIANSHU_VERSION << " (plugin ABI " << abi << ", store schema "
@@ -88,25 +91,35 @@ int cmd_version(const std::vector<std::string>& args) {
 
 int cmd_plugins(const std::vector<std::string>& args) {
     CommandSpec spec{"tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]",
-                     {"--plugins-dir", "--scripts-dir"}, {"--json"}, 1, 1};
+                     {"--plugins-dir", "--scripts-dir"},
+                     {"--json"},
+                     1,
+                     1};
     auto a = parse_args(args, spec);
     if (!a) return input_error(a.error());
-    if (a->positional[0] != "list") return input_error(Error::invalid("unknown plugins command '" + a->positional[0] + "'\nusage: " + spec.usage));
+    if (a->positional[0] != "list")
+        return input_error(Error::invalid("unknown plugins command '" + a->positional[0] +
+                                          "'\nusage: " + spec.usage));
     plugin::PluginCatalog catalog;
     auto problems = load_catalog(catalog, plugin_sources(a.value()));
     auto infos = catalog.list();
     if (a->flag("--json")) {
         Json out = Json::array();
         for (const auto& i : infos)
-            out.push_back({{"name", i.name}, {"version", i.version}, {"kind", plugin::to_string(i.kind)},
-                           {"abi", i.abi_version}, {"path", i.path}, {"description", i.description}});
+            out.push_back({{"name", i.name},
+                           {"version", i.version},
+                           {"kind", plugin::to_string(i.kind)},
+                           {"abi", i.abi_version},
+                           {"path", i.path},
+                           {"description", i.description}});
         Json errors = Json::array();
         for (const auto& p : problems) errors.push_back(p.message);
         std::cout << Json{{"plugins", out}, {"problems", errors}}.dump(2) << "\n";
     } else {
         std::vector<std::vector<std::string>> rows;
         for (const auto& i : infos)
-            rows.push_back({i.name, i.version, std::string(plugin::to_string(i.kind)), i.abi_version, i.path});
+            rows.push_back(
+                {i.name, i.version, std::string(plugin::to_string(i.kind)), i.abi_version, i.path});
         print_table({"NAME", "VERSION", "KIND", "ABI", "PATH"}, rows);
         std::cout << infos.size() << " plugin" << (infos.size() == 1 ? "" : "s") << " loaded\n";
         for (const auto& p : problems) std::cerr << "problem: " << p.message << "\n";
@@ -118,22 +131,28 @@ int cmd_plugins(const std::vector<std::string>& args) {
 
 int cmd_chain(const std::vector<std::string>& args) {
     if (args.empty() || (args[0] != "import" && args[0] != "list" && args[0] != "export"))
-        return input_error(Error::invalid("usage: tianshu chain import FILE | list | export ID  (see `tianshu help`)"));
+        return input_error(Error::invalid(
+            "usage: tianshu chain import FILE | list | export ID  (see `tianshu help`)"));
     const std::string sub = args[0];
     std::vector<std::string> rest(args.begin() + 1, args.end());
     std::set<std::string> store_opts{"--data", "--db", "--plugins-dir", "--scripts-dir"};
 
     if (sub == "import") {
-        auto a = parse_args(rest, {"tianshu chain import FILE [--data DIR] [--json]", store_opts, {"--json"}, 1, 1});
+        auto a = parse_args(
+            rest,
+            {"tianshu chain import FILE [--data DIR] [--json]", store_opts, {"--json"}, 1, 1});
         if (!a) return input_error(a.error());
         auto text = read_file(a->positional[0]);
         if (!text) return input_error(text.error());
         plugin::PluginCatalog catalog;
         auto problems = load_catalog(catalog, plugin_sources(a.value()));
-        for (const auto& p : problems) core::log(core::LogLevel::warn, "plugin not loaded", {{"error", p.message}});
-        auto spec = pipeline::parse_chain_text(text.value(), [&](const std::string& n) { return catalog.find(n); });
+        for (const auto& p : problems)
+            core::log(core::LogLevel::warn, "plugin not loaded", {{"error", p.message}});
+        auto spec = pipeline::parse_chain_text(
+            text.value(), [&](const std::string& n) { return catalog.find(n); });
         if (!spec) {
-            std::cerr << "error: " << a->positional[0] << ": " << spec.error().message << "\nnothing was imported\n";
+            std::cerr << "error: " << a->positional[0] << ": " << spec.error().message
+                      << "\nnothing was imported\n";
             return kBadInput;
         }
         auto db = open_store(a.value());
@@ -143,11 +162,13 @@ int cmd_chain(const std::vector<std::string>& args) {
         if (a->flag("--json"))
             std::cout << Json{{"id", spec->id}, {"version", version.value()}}.dump() << "\n";
         else
-            std::cout << "imported chain '" << spec->id << "' as version " << version.value() << "\n";
+            std::cout << "imported chain '" << spec->id << "' as version " << version.value()
+                      << "\n";
         return kOk;
     }
     if (sub == "list") {
-        auto a = parse_args(rest, {"tianshu chain list [--data DIR] [--json]", store_opts, {"--json"}, 0, 0});
+        auto a = parse_args(
+            rest, {"tianshu chain list [--data DIR] [--json]", store_opts, {"--json"}, 0, 0});
         if (!a) return input_error(a.error());
         auto db = open_store(a.value());
         if (!db) return fail(db.error());
@@ -159,10 +180,14 @@ int cmd_chain(const std::vector<std::string>& args) {
             Json body = Json::parse(c.body, nullptr, false);
             if (body.is_discarded()) body = Json::object();
             std::string mode = body.contains("routing") ? body["routing"].value("mode", "") : "";
-            out.push_back({{"id", c.chain_id}, {"version", c.version}, {"created_at", c.created_at},
-                           {"tiers", body.value("tiers", Json::array())}, {"models", body.value("models", Json::array())},
+            out.push_back({{"id", c.chain_id},
+                           {"version", c.version},
+                           {"created_at", c.created_at},
+                           {"tiers", body.value("tiers", Json::array())},
+                           {"models", body.value("models", Json::array())},
                            {"routing", mode}});
-            rows.push_back({c.chain_id, std::to_string(c.version), join(body.value("tiers", Json::array())),
+            rows.push_back({c.chain_id, std::to_string(c.version),
+                            join(body.value("tiers", Json::array())),
                             join(body.value("models", Json::array())), mode});
         }
         if (a->flag("--json")) {
@@ -173,11 +198,15 @@ int cmd_chain(const std::vector<std::string>& args) {
         }
         return kOk;
     }
-    auto a = parse_args(rest, {"tianshu chain export ID [--version N] [--data DIR]", [&] {
+    auto a = parse_args(rest, {"tianshu chain export ID [--version N] [--data DIR]",
+                               [&] {
                                    auto o = store_opts;
                                    o.insert("--version");
                                    return o;
-                               }(), {"--json"}, 1, 1});
+                               }(),
+                               {"--json"},
+                               1,
+                               1});
     if (!a) return input_error(a.error());
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
@@ -189,13 +218,17 @@ int cmd_chain(const std::vector<std::string>& args) {
         if (!versions) return fail(versions.error());
         for (const auto& c : versions.value())
             if (c.version == wanted) found = c;
-        if (!found) return input_error(Error::invalid("chain '" + id + "' has no version " + *v + ": see `tianshu chain list`"));
+        if (!found)
+            return input_error(Error::invalid("chain '" + id + "' has no version " + *v +
+                                              ": see `tianshu chain list`"));
     } else {
         auto latest = store::chains::latest(*db.value(), id);
         if (!latest) return fail(latest.error());
         found = latest.value();
     }
-    if (!found) return input_error(Error::invalid("no chain '" + id + "' in the store: see `tianshu chain list`"));
+    if (!found)
+        return input_error(
+            Error::invalid("no chain '" + id + "' in the store: see `tianshu chain list`"));
     std::cout << found->body;
     if (found->body.empty() || found->body.back() != '\n') std::cout << "\n";
     return kOk;
@@ -223,41 +256,53 @@ void print_banner(const std::string& base, const std::optional<FirstStartSecrets
     std::cout << "Tianshu " << TIANSHU_VERSION << " is serving on " << base << "\n";
     if (secrets) {
         std::string key = secrets->demo_key;
-        std::cout << "\nFirst start: this store was just created. These secrets are shown ONCE and stored only as hashes:\n";
+        std::cout << "\nFirst start: this store was just created. These secrets are shown ONCE and "
+                     "stored only as hashes:\n";
         if (!secrets->admin_password.empty())
-            std::cout << "  admin login:   " << secrets->admin_name << " / " << secrets->admin_password << "\n";
+            std::cout << "  admin login:   " << secrets->admin_name << " / "
+                      << secrets->admin_password << "\n";
         std::cout << "  demo API key:  " << key << "\n\n"
                   << "Try it (Anthropic Messages):\n"
-                  << "  curl " << base << "/v1/messages -H 'x-api-key: " << key << "' -H 'content-type: application/json' \\\n"
-                  << "    -d '{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":256,\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n"
+                  << "  curl " << base << "/v1/messages -H 'x-api-key: " << key
+                  << "' -H 'content-type: application/json' \\\n"
+                  << "    -d "
+                     "'{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":256,\"messages\":[{\"role\":"
+                     "\"user\",\"content\":\"Hello!\"}]}'\n"
                   << "Try it (OpenAI Chat Completions):\n"
                   << "  curl " << base << "/v1/chat/completions -H 'Authorization: Bearer " << key
                   << "' -H 'content-type: application/json' \\\n"
-                  << "    -d '{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n";
+                  << "    -d "
+                     "'{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!"
+                     "\"}]}'\n";
     }
     std::cout << std::flush;
 }
 
 int cmd_serve(const std::vector<std::string>& args) {
-    CommandSpec spec{"tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] [--scripts-dir DIR] "
-                     "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N]",
-                     {"--data", "--listen", "--db", "--plugins-dir", "--scripts-dir", "--chains-dir", "--log-level",
-                      "--max-threads", "--drain-seconds"},
-                     {},
-                     0,
-                     0};
+    CommandSpec spec{
+        "tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] "
+        "[--scripts-dir DIR] "
+        "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N]",
+        {"--data", "--listen", "--db", "--plugins-dir", "--scripts-dir", "--chains-dir",
+         "--log-level", "--max-threads", "--drain-seconds"},
+        {},
+        0,
+        0};
     auto a = parse_args(args, spec);
     if (!a) return input_error(a.error());
     if (auto l = a->option("--log-level")) {
         auto level = parse_level(*l);
-        if (!level) return input_error(Error::invalid("--log-level '" + *l + "' must be debug, info, warn or error"));
+        if (!level)
+            return input_error(
+                Error::invalid("--log-level '" + *l + "' must be debug, info, warn or error"));
         core::set_log_level(*level);
     }
     server::ServerOptions options;
     options.listen = a->option_or("--listen", "127.0.0.1:8080");
     if (auto t = a->option("--max-threads")) {
         options.max_threads = std::atoi(t->c_str());
-        if (options.max_threads < 4) return input_error(Error::invalid("--max-threads must be at least 4"));
+        if (options.max_threads < 4)
+            return input_error(Error::invalid("--max-threads must be at least 4"));
     }
     int drain_seconds = 30;
     if (auto d = a->option("--drain-seconds")) drain_seconds = std::max(0, std::atoi(d->c_str()));
@@ -291,8 +336,10 @@ int cmd_serve(const std::vector<std::string>& args) {
     std::string host = options.listen.substr(0, options.listen.rfind(':'));
     print_banner("http://" + host + ":" + std::to_string(http.port()), secrets.value());
     core::log(core::LogLevel::info, "serving",
-              {{"listen", host + ":" + std::to_string(http.port())}, {"store", db.value()->redacted_url()},
-               {"plugins", catalog.size()}, {"chains", first.value()->chains->chains().size()}});
+              {{"listen", host + ":" + std::to_string(http.port())},
+               {"store", db.value()->redacted_url()},
+               {"plugins", catalog.size()},
+               {"chains", first.value()->chains->chains().size()}});
 
     int cut = 0;
     {
@@ -300,11 +347,13 @@ int cmd_serve(const std::vector<std::string>& args) {
         int sig = 0;
         sigwait(&signals, &sig);
         core::log(core::LogLevel::info, "shutting down: finishing in-flight requests",
-                  {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"in_flight", metrics.in_flight()},
+                  {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+                   {"in_flight", metrics.in_flight()},
                    {"drain_seconds", drain_seconds}});
         cut = static_cast<int>(http.shutdown(drain_seconds));
     }
-    core::log(cut ? core::LogLevel::warn : core::LogLevel::info, "stopped", {{"requests_cut_off", cut}});
+    core::log(cut ? core::LogLevel::warn : core::LogLevel::info, "stopped",
+              {{"requests_cut_off", cut}});
     return kOk;
 }
 

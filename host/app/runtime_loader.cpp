@@ -23,7 +23,7 @@ namespace {
 
 //! API keys by hash, in memory: a lookup hashes the presented key and finds it in a map.
 class KeyTable final : public pipeline::KeyDirectory {
-public:
+  public:
     std::optional<pipeline::Identity> find(std::string_view presented_key) const override {
         auto it = by_hash_.find(hub::api_key_hash(presented_key));
         if (it == by_hash_.end()) return std::nullopt;
@@ -44,7 +44,8 @@ core::Result<std::shared_ptr<const KeyTable>> load_keys(store::Database& db) {
         if (k.revoked_at) continue;
         auto u = by_id.find(k.user_id);
         if (u == by_id.end()) continue;
-        table->by_hash_[k.key_hash] = pipeline::Identity{u->second->name, u->second->tier, k.name, k.id};
+        table->by_hash_[k.key_hash] =
+            pipeline::Identity{u->second->name, u->second->tier, k.name, k.id};
     }
     return std::shared_ptr<const KeyTable>(std::move(table));
 }
@@ -67,7 +68,8 @@ std::vector<std::string> chain_texts_from_dir(const std::filesystem::path& dir) 
 
 }  // namespace
 
-std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog, const PluginSources& sources) {
+std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog,
+                                      const PluginSources& sources) {
     std::vector<core::Error> problems;
     if (!sources.plugins_dir.empty()) {
         if (std::filesystem::is_directory(sources.plugins_dir)) {
@@ -125,7 +127,8 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
         }
         chains[chain.value()->spec().id] = chain.value();
     };
-    for (const auto& text : chain_texts_from_dir(chains_dir_)) add_chain(text, chains_dir_.string(), 0);
+    for (const auto& text : chain_texts_from_dir(chains_dir_))
+        add_chain(text, chains_dir_.string(), 0);
     auto stored = store::chains::list_latest(db_);
     if (!stored) return stored.take_error();
     for (const auto& c : stored.value())
@@ -143,12 +146,14 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
         spec.enabled = c.enabled;
         spec.config = c.config;
         for (const auto& m : c.models) spec.models.push_back(m.get<std::string>());
-        for (const auto& [pattern, target] : c.model_map.items()) spec.model_map.emplace_back(pattern, target.get<std::string>());
+        for (const auto& [pattern, target] : c.model_map.items())
+            spec.model_map.emplace_back(pattern, target.get<std::string>());
         specs.push_back(std::move(spec));
     }
     std::vector<Error> channel_errors;
     auto router = upstream::ChannelRouter::build(std::move(specs), plugins, &channel_errors);
-    for (const auto& e : channel_errors) core::log(core::LogLevel::error, "channel left out", {{"error", e.message}});
+    for (const auto& e : channel_errors)
+        core::log(core::LogLevel::error, "channel left out", {{"error", e.message}});
 
     auto config = std::make_shared<pipeline::RuntimeConfig>();
     config->keys = keys.value();
@@ -158,7 +163,8 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
     return std::shared_ptr<const pipeline::RuntimeConfig>(std::move(config));
 }
 
-ConfigWatcher::ConfigWatcher(const RuntimeLoader& loader, store::Database& db, pipeline::RuntimeConfigHolder& holder,
+ConfigWatcher::ConfigWatcher(const RuntimeLoader& loader, store::Database& db,
+                             pipeline::RuntimeConfigHolder& holder,
                              std::chrono::milliseconds interval)
     : loader_(loader), db_(db), holder_(holder), interval_(interval), thread_([this] { run(); }) {}
 
@@ -169,12 +175,14 @@ ConfigWatcher::~ConfigWatcher() {
 
 void ConfigWatcher::run() {
     while (!stop_) {
-        for (auto waited = std::chrono::milliseconds(0); waited < interval_ && !stop_; waited += std::chrono::milliseconds(50))
+        for (auto waited = std::chrono::milliseconds(0); waited < interval_ && !stop_;
+             waited += std::chrono::milliseconds(50))
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         if (stop_) break;
         auto revision = store::config_revision(db_);
         if (!revision) {
-            core::log(core::LogLevel::warn, "cannot read the config revision; still serving the last configuration",
+            core::log(core::LogLevel::warn,
+                      "cannot read the config revision; still serving the last configuration",
                       {{"error", revision.error().message}});
             continue;
         }
@@ -188,7 +196,8 @@ void ConfigWatcher::run() {
         }
         holder_.replace(next.value());
         core::log(core::LogLevel::info, "configuration reloaded",
-                  {{"revision", next.value()->revision}, {"chains", next.value()->chains->chains().size()}});
+                  {{"revision", next.value()->revision},
+                   {"chains", next.value()->chains->chains().size()}});
     }
 }
 

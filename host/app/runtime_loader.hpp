@@ -25,8 +25,9 @@ std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog, const Plug
 
 //! Makes RuntimeConfig snapshots from the store (+ optional chain files).
 class RuntimeLoader {
-public:
-    RuntimeLoader(store::Database& db, const plugin::PluginCatalog& catalog, std::filesystem::path chains_dir = {})
+  public:
+    RuntimeLoader(store::Database& db, const plugin::PluginCatalog& catalog,
+                  std::filesystem::path chains_dir = {})
         : db_(db), catalog_(catalog), chains_dir_(std::move(chains_dir)) {}
 
     //! A whole new snapshot. A chain or channel that no longer builds (a plugin went away)
@@ -34,7 +35,7 @@ public:
     core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> load() const;
     pipeline::PluginLookup lookup() const;
 
-private:
+  private:
     store::Database& db_;
     const plugin::PluginCatalog& catalog_;
     std::filesystem::path chains_dir_;
@@ -42,12 +43,13 @@ private:
 
 //! Polls the store's config revision and reloads on change.
 class ConfigWatcher {
-public:
-    ConfigWatcher(const RuntimeLoader& loader, store::Database& db, pipeline::RuntimeConfigHolder& holder,
+  public:
+    ConfigWatcher(const RuntimeLoader& loader, store::Database& db,
+                  pipeline::RuntimeConfigHolder& holder,
                   std::chrono::milliseconds interval = std::chrono::milliseconds(500));
     ~ConfigWatcher();
 
-private:
+  private:
     void run();
     const RuntimeLoader& loader_;
     store::Database& db_;

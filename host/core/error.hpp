@@ -14,10 +14,10 @@ namespace tianshu::core {
 //! What went wrong, from the client's point of view. Each kind fixes the HTTP status and
 //! the error type the client sees in its own protocol (see protocol/error_body).
 enum class ErrorKind {
-    invalid_request,    //!< 400: the client sent something we cannot accept; message names the field
-    authentication,     //!< 401: missing or unknown API key; the client must send a valid key
-    permission,         //!< 403: the key exists but may not do this
-    not_found,          //!< 404: no such route, model or resource
+    invalid_request,  //!< 400: the client sent something we cannot accept; message names the field
+    authentication,   //!< 401: missing or unknown API key; the client must send a valid key
+    permission,       //!< 403: the key exists but may not do this
+    not_found,        //!< 404: no such route, model or resource
     request_too_large,  //!< 413: the body exceeds the configured limit
     rate_limited,       //!< 429: retry later
     plugin_failure,     //!< 500: a .so plugin failed or threw inside a hook; the host keeps serving
@@ -37,8 +37,12 @@ struct Error {
     //! Which plugin or script produced it, when one did (for the operator's log line).
     std::string source;
 
-    static Error invalid(std::string message) { return {ErrorKind::invalid_request, std::move(message), {}}; }
-    static Error internal_error(std::string message) { return {ErrorKind::internal, std::move(message), {}}; }
+    static Error invalid(std::string message) {
+        return {ErrorKind::invalid_request, std::move(message), {}};
+    }
+    static Error internal_error(std::string message) {
+        return {ErrorKind::internal, std::move(message), {}};
+    }
 };
 
 int http_status(ErrorKind kind);
@@ -47,39 +51,60 @@ std::string_view to_string(ErrorKind kind);
 //! Either a value or an Error. Deliberately small: check `ok()`, then take `value()` or `error()`.
 template <class T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
     Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}
 
     bool ok() const { return state_.index() == 0; }
     explicit operator bool() const { return ok(); }
 
-    T& value() & { assert(ok()); return std::get<0>(state_); }
-    const T& value() const& { assert(ok()); return std::get<0>(state_); }
-    T&& value() && { assert(ok()); return std::get<0>(std::move(state_)); }
+    T& value() & {
+        assert(ok());
+        return std::get<0>(state_);
+    }
+    const T& value() const& {
+        assert(ok());
+        return std::get<0>(state_);
+    }
+    T&& value() && {
+        assert(ok());
+        return std::get<0>(std::move(state_));
+    }
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }
 
-    const Error& error() const { assert(!ok()); return std::get<1>(state_); }
-    Error&& take_error() { assert(!ok()); return std::get<1>(std::move(state_)); }
+    const Error& error() const {
+        assert(!ok());
+        return std::get<1>(state_);
+    }
+    Error&& take_error() {
+        assert(!ok());
+        return std::get<1>(std::move(state_));
+    }
 
-private:
+  private:
     std::variant<T, Error> state_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), failed_(true) {}
 
     bool ok() const { return !failed_; }
     explicit operator bool() const { return ok(); }
-    const Error& error() const { assert(failed_); return error_; }
-    Error&& take_error() { assert(failed_); return std::move(error_); }
+    const Error& error() const {
+        assert(failed_);
+        return error_;
+    }
+    Error&& take_error() {
+        assert(failed_);
+        return std::move(error_);
+    }
 
-private:
+  private:
     Error error_;
     bool failed_ = false;
 };

@@ -43,7 +43,7 @@ struct JsonPath {
 
 //! Collects every problem of one body (up to a cap); the body is refused when there is one.
 class ProblemList {
-public:
+  public:
     static constexpr size_t kMax = 20;
 
     void add(const JsonPath& path, std::string_view what) {
@@ -70,7 +70,7 @@ public:
         return Error::invalid(std::move(msg));
     }
 
-private:
+  private:
     std::vector<std::string> list_;
     bool truncated_ = false;
 };
@@ -78,15 +78,23 @@ private:
 //! "a string", "an array"… for messages such as "must be an object (got a string)".
 inline std::string_view json_type_name(const Json& j) {
     switch (j.type()) {
-        case Json::value_t::null: return "null";
-        case Json::value_t::object: return "an object";
-        case Json::value_t::array: return "an array";
-        case Json::value_t::string: return "a string";
-        case Json::value_t::boolean: return "a boolean";
+        case Json::value_t::null:
+            return "null";
+        case Json::value_t::object:
+            return "an object";
+        case Json::value_t::array:
+            return "an array";
+        case Json::value_t::string:
+            return "a string";
+        case Json::value_t::boolean:
+            return "a boolean";
         case Json::value_t::number_integer:
-        case Json::value_t::number_unsigned: return "an integer";
-        case Json::value_t::number_float: return "a number";
-        default: return "an unsupported value";
+        case Json::value_t::number_unsigned:
+            return "an integer";
+        case Json::value_t::number_float:
+            return "a number";
+        default:
+            return "an unsupported value";
     }
 }
 

@@ -16,10 +16,14 @@ std::mutex g_write_mutex;
 
 std::string_view level_name(LogLevel l) {
     switch (l) {
-        case LogLevel::debug: return "debug";
-        case LogLevel::info: return "info";
-        case LogLevel::warn: return "warn";
-        case LogLevel::error: return "error";
+        case LogLevel::debug:
+            return "debug";
+        case LogLevel::info:
+            return "info";
+        case LogLevel::warn:
+            return "warn";
+        case LogLevel::error:
+            return "error";
     }
     return "info";
 }
@@ -32,8 +36,9 @@ std::string timestamp() {
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms));
     return buf;
 }
 }  // namespace
@@ -55,8 +60,14 @@ void log(LogLevel level, std::string_view message, const LogFields& fields) {
     std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
-void set_log_level(LogLevel minimum) { g_level = static_cast<int>(minimum); }
-LogLevel log_level() { return static_cast<LogLevel>(g_level.load()); }
-void set_log_sink(void (*sink)(std::string_view)) { g_sink = sink; }
+void set_log_level(LogLevel minimum) {
+    g_level = static_cast<int>(minimum);
+}
+LogLevel log_level() {
+    return static_cast<LogLevel>(g_level.load());
+}
+void set_log_sink(void (*sink)(std::string_view)) {
+    g_sink = sink;
+}
 
 }  // namespace tianshu::core

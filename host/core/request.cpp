@@ -14,7 +14,9 @@ std::string join_text(const std::vector<ContentBlock>& blocks) {
 }
 }  // namespace
 
-std::string Request::system_text() const { return join_text(system); }
+std::string Request::system_text() const {
+    return join_text(system);
+}
 
 void Request::set_system_text(std::string text) {
     system.clear();
@@ -28,17 +30,26 @@ std::string Request::last_user_text() const {
     return {};
 }
 
-std::string Response::text() const { return join_text(content); }
+std::string Response::text() const {
+    return join_text(content);
+}
 
 std::string_view to_string(StopReason r) {
     switch (r) {
-        case StopReason::none: return "";
-        case StopReason::end_turn: return "end_turn";
-        case StopReason::max_tokens: return "max_tokens";
-        case StopReason::stop_sequence: return "stop_sequence";
-        case StopReason::tool_use: return "tool_use";
-        case StopReason::pause_turn: return "pause_turn";
-        case StopReason::refusal: return "refusal";
+        case StopReason::none:
+            return "";
+        case StopReason::end_turn:
+            return "end_turn";
+        case StopReason::max_tokens:
+            return "max_tokens";
+        case StopReason::stop_sequence:
+            return "stop_sequence";
+        case StopReason::tool_use:
+            return "tool_use";
+        case StopReason::pause_turn:
+            return "pause_turn";
+        case StopReason::refusal:
+            return "refusal";
     }
     return "";
 }

@@ -21,15 +21,15 @@ enum class Role { user, assistant };
 struct ContentBlock {
     enum class Type { text, image, tool_use, tool_result, thinking, redacted_thinking };
     Type type = Type::text;
-    std::string text;       //!< text, thinking (the reasoning), redacted_thinking (data)
-    std::string id;         //!< tool_use id; tool_result's tool_use_id
-    std::string name;       //!< tool_use name
-    Json input;             //!< tool_use arguments (an object)
+    std::string text;  //!< text, thinking (the reasoning), redacted_thinking (data)
+    std::string id;    //!< tool_use id; tool_result's tool_use_id
+    std::string name;  //!< tool_use name
+    Json input;        //!< tool_use arguments (an object)
     std::vector<ContentBlock> content;  //!< tool_result content (text and image blocks)
-    bool is_error = false;  //!< tool_result
-    std::string signature;  //!< thinking signature
-    Json source;            //!< image source object, verbatim
-    Json cache_control;     //!< kept so passthrough upstreams see it; adapters may strip it
+    bool is_error = false;              //!< tool_result
+    std::string signature;              //!< thinking signature
+    Json source;                        //!< image source object, verbatim
+    Json cache_control;  //!< kept so passthrough upstreams see it; adapters may strip it
 
     static ContentBlock make_text(std::string t) {
         ContentBlock b;

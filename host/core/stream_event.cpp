@@ -20,19 +20,25 @@ Result<void> ResponseAssembler::add(const StreamEvent& e) {
             response_.usage = e.message.usage;
             break;
         case T::content_block_start:
-            if (e.index < 0 || e.index > 4096) return Error::internal_error("content block index out of range");
+            if (e.index < 0 || e.index > 4096)
+                return Error::internal_error("content block index out of range");
             if (static_cast<size_t>(e.index) >= response_.content.size())
                 response_.content.resize(static_cast<size_t>(e.index) + 1);
             response_.content[static_cast<size_t>(e.index)] = e.block;
             break;
         case T::content_block_delta: {
             if (e.index < 0 || static_cast<size_t>(e.index) >= response_.content.size())
-                return Error::internal_error("content_block_delta for a block that was never started");
+                return Error::internal_error(
+                    "content_block_delta for a block that was never started");
             auto& b = response_.content[static_cast<size_t>(e.index)];
             switch (e.delta_kind) {
                 case StreamEvent::DeltaKind::text:
-                case StreamEvent::DeltaKind::thinking: b.text += e.text; break;
-                case StreamEvent::DeltaKind::signature: b.signature += e.text; break;
+                case StreamEvent::DeltaKind::thinking:
+                    b.text += e.text;
+                    break;
+                case StreamEvent::DeltaKind::signature:
+                    b.signature += e.text;
+                    break;
                 case StreamEvent::DeltaKind::input_json: {
                     // Partial JSON is kept as text until the block stops.
                     b.text += e.text;
@@ -47,7 +53,9 @@ Result<void> ResponseAssembler::add(const StreamEvent& e) {
             if (b.type == ContentBlock::Type::tool_use && !b.text.empty()) {
                 auto parsed = Json::parse(b.text, nullptr, false);
                 if (parsed.is_discarded())
-                    return Error{ErrorKind::upstream, "the model streamed tool arguments that are not valid JSON", {}};
+                    return Error{ErrorKind::upstream,
+                                 "the model streamed tool arguments that are not valid JSON",
+                                 {}};
                 b.input = std::move(parsed);
                 b.text.clear();
             }
@@ -60,9 +68,13 @@ Result<void> ResponseAssembler::add(const StreamEvent& e) {
             if (e.usage.input_tokens) response_.usage.input_tokens = e.usage.input_tokens;
             response_.usage.reasoning_tokens = e.usage.reasoning_tokens;
             break;
-        case T::message_stop: finished_ = true; break;
-        case T::ping: break;
-        case T::error: return e.error;
+        case T::message_stop:
+            finished_ = true;
+            break;
+        case T::ping:
+            break;
+        case T::error:
+            return e.error;
     }
     return {};
 }

@@ -13,38 +13,39 @@ struct StreamEvent {
     enum class Type {
         message_start,        //!< `message` carries id/model and input usage
         content_block_start,  //!< `index`, `block` (type, id, name for tool_use)
-        content_block_delta,  //!< `index`, `delta_kind` and `text` (text, partial JSON, thinking, signature)
+        content_block_delta,  //!< `index`, `delta_kind` and `text` (text, partial JSON, thinking,
+                              //!< signature)
         content_block_stop,   //!< `index`
         message_delta,        //!< `stop_reason`, `usage` (output tokens so far)
         message_stop,
         ping,
-        error,                //!< `error`: the stream ends here; never a silent truncation
+        error,  //!< `error`: the stream ends here; never a silent truncation
     };
     enum class DeltaKind { text, input_json, thinking, signature };
 
     Type type = Type::ping;
     int index = 0;
-    ContentBlock block;        //!< content_block_start
+    ContentBlock block;  //!< content_block_start
     DeltaKind delta_kind = DeltaKind::text;
-    std::string text;          //!< content_block_delta payload
-    Response message;          //!< message_start (id, model, usage.input_tokens)
+    std::string text;  //!< content_block_delta payload
+    Response message;  //!< message_start (id, model, usage.input_tokens)
     StopReason stop_reason = StopReason::none;
     std::string stop_sequence;
-    Usage usage;               //!< message_delta
-    Error error;               //!< error
+    Usage usage;  //!< message_delta
+    Error error;  //!< error
 
     static StreamEvent text_delta(int index, std::string text);
 };
 
 //! Folds a stream of events into a complete Response (for clients that did not ask to stream).
 class ResponseAssembler {
-public:
+  public:
     //! Returns an error when the stream carried an `error` event.
     Result<void> add(const StreamEvent& event);
     const Response& response() const { return response_; }
     bool finished() const { return finished_; }
 
-private:
+  private:
     Response response_;
     bool finished_ = false;
 };

@@ -14,12 +14,14 @@ namespace {
 
 constexpr std::string_view scheme = "pbkdf2-sha256";
 constexpr std::string_view key_head = "sk-ts-";
-constexpr std::string_view base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+constexpr std::string_view base62 =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 constexpr int max_verify_iterations = 10'000'000;  // refuse encodings that would stall a worker
 
 std::vector<unsigned char> random_bytes(std::size_t n) {
     std::vector<unsigned char> out(n);
-    if (RAND_bytes(out.data(), static_cast<int>(n)) != 1) throw std::runtime_error("the system random source failed (RAND_bytes)");
+    if (RAND_bytes(out.data(), static_cast<int>(n)) != 1)
+        throw std::runtime_error("the system random source failed (RAND_bytes)");
     return out;
 }
 
@@ -39,7 +41,8 @@ std::string random_base62(std::size_t length) {
 
 std::string base64(const std::vector<unsigned char>& bytes) {
     std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(), static_cast<int>(bytes.size()));
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
+                            static_cast<int>(bytes.size()));
     out.resize(static_cast<std::size_t>(n));
     return out;
 }
@@ -47,16 +50,19 @@ std::string base64(const std::vector<unsigned char>& bytes) {
 bool unbase64(std::string_view text, std::vector<unsigned char>& out) {
     if (text.empty() || text.size() % 4 != 0) return false;
     out.assign(text.size() / 4 * 3, 0);
-    int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+    int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
+                            static_cast<int>(text.size()));
     if (n < 0) return false;
     std::size_t padding = (text.back() == '=') + (text.size() > 1 && text[text.size() - 2] == '=');
     out.resize(static_cast<std::size_t>(n) - padding);
     return true;
 }
 
-bool pbkdf2(std::string_view plain, const std::vector<unsigned char>& salt, int iterations, std::vector<unsigned char>& out) {
-    return PKCS5_PBKDF2_HMAC(plain.data(), static_cast<int>(plain.size()), salt.data(), static_cast<int>(salt.size()),
-                             iterations, EVP_sha256(), static_cast<int>(out.size()), out.data()) == 1;
+bool pbkdf2(std::string_view plain, const std::vector<unsigned char>& salt, int iterations,
+            std::vector<unsigned char>& out) {
+    return PKCS5_PBKDF2_HMAC(plain.data(), static_cast<int>(plain.size()), salt.data(),
+                             static_cast<int>(salt.size()), iterations, EVP_sha256(),
+                             static_cast<int>(out.size()), out.data()) == 1;
 }
 
 }  // namespace
@@ -65,8 +71,10 @@ std::string hash_password(std::string_view plain, int iterations) {
     if (iterations < 1) throw std::invalid_argument("PBKDF2 iterations must be at least 1");
     auto salt = random_bytes(16);
     std::vector<unsigned char> hash(32);
-    if (!pbkdf2(plain, salt, iterations, hash)) throw std::runtime_error("PKCS5_PBKDF2_HMAC failed");
-    return std::string(scheme) + "$" + std::to_string(iterations) + "$" + base64(salt) + "$" + base64(hash);
+    if (!pbkdf2(plain, salt, iterations, hash))
+        throw std::runtime_error("PKCS5_PBKDF2_HMAC failed");
+    return std::string(scheme) + "$" + std::to_string(iterations) + "$" + base64(salt) + "$" +
+           base64(hash);
 }
 
 bool verify_password(std::string_view plain, std::string_view encoded) {
@@ -81,17 +89,23 @@ bool verify_password(std::string_view plain, std::string_view encoded) {
     parts[3] = encoded;
     if (parts[0] != scheme) return false;
     int iterations = 0;
-    auto [end, ec] = std::from_chars(parts[1].data(), parts[1].data() + parts[1].size(), iterations);
-    if (ec != std::errc{} || end != parts[1].data() + parts[1].size() || iterations < 1 || iterations > max_verify_iterations)
+    auto [end, ec] =
+        std::from_chars(parts[1].data(), parts[1].data() + parts[1].size(), iterations);
+    if (ec != std::errc{} || end != parts[1].data() + parts[1].size() || iterations < 1 ||
+        iterations > max_verify_iterations)
         return false;
     std::vector<unsigned char> salt, expected;
-    if (!unbase64(parts[2], salt) || !unbase64(parts[3], expected) || salt.empty() || expected.empty()) return false;
+    if (!unbase64(parts[2], salt) || !unbase64(parts[3], expected) || salt.empty() ||
+        expected.empty())
+        return false;
     std::vector<unsigned char> actual(expected.size());
     if (!pbkdf2(plain, salt, iterations, actual)) return false;
     return CRYPTO_memcmp(actual.data(), expected.data(), expected.size()) == 0;
 }
 
-std::string generate_api_key() { return std::string(key_head) + random_base62(48); }
+std::string generate_api_key() {
+    return std::string(key_head) + random_base62(48);
+}
 
 std::string api_key_hash(std::string_view key) {
     unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -107,8 +121,12 @@ std::string api_key_hash(std::string_view key) {
     return out;
 }
 
-std::string api_key_prefix(std::string_view key) { return std::string(key.substr(0, 10)); }
+std::string api_key_prefix(std::string_view key) {
+    return std::string(key.substr(0, 10));
+}
 
-std::string random_password() { return random_base62(24); }
+std::string random_password() {
+    return random_base62(24);
+}
 
 }  // namespace tianshu::hub

@@ -20,32 +20,35 @@ void check_stages(const Json& body, const char* list, const PluginLookup& plugin
     const auto& stages = body[list];
     for (size_t i = 0; i < stages.size(); ++i) {
         const auto& stage = stages[i];
-        if (!stage.is_object() || !stage.contains("plugin") || !stage["plugin"].is_string()) continue;
+        if (!stage.is_object() || !stage.contains("plugin") || !stage["plugin"].is_string())
+            continue;
         const std::string base = std::string("/") + list + "/" + std::to_string(i);
         const std::string name = stage["plugin"].get<std::string>();
         auto factory = plugins(name);
         if (!factory) {
-            problems.push_back({base + "/plugin", "unknown plugin '" + name +
-                                                      "': load it into the plugins or scripts directory, or "
-                                                      "use one listed by `tianshu plugins list`"});
+            problems.push_back(
+                {base + "/plugin", "unknown plugin '" + name +
+                                       "': load it into the plugins or scripts directory, or "
+                                       "use one listed by `tianshu plugins list`"});
             continue;
         }
         const auto& info = factory->info();
         if (info.kind != plugin::PluginKind::strategy) {
-            problems.push_back({base + "/plugin", "plugin '" + name + "' is a " +
-                                                      std::string(plugin::to_string(info.kind)) +
-                                                      ", not a strategy: models are chosen by routing and "
-                                                      "channels, not listed as stages"});
+            problems.push_back(
+                {base + "/plugin", "plugin '" + name + "' is a " +
+                                       std::string(plugin::to_string(info.kind)) +
+                                       ", not a strategy: models are chosen by routing and "
+                                       "channels, not listed as stages"});
             continue;
         }
         Json config = stage.contains("config") ? stage["config"] : Json::object();
         if (!info.config_schema.empty()) {
             auto schema = JsonSchema::compile_text(info.config_schema);
             if (!schema) {
-                problems.push_back(SchemaProblem{base + "/plugin", "plugin '" + name +
-                                                                       "' declares a config schema that is not valid (" +
-                                                                       schema.error().message +
-                                                                       "): report this to the plugin's author"});
+                problems.push_back(SchemaProblem{
+                    base + "/plugin",
+                    "plugin '" + name + "' declares a config schema that is not valid (" +
+                        schema.error().message + "): report this to the plugin's author"});
                 continue;
             }
             for (auto& p : schema.value()->validate(config, base + "/config")) {
@@ -79,7 +82,9 @@ std::vector<StageSpec> stage_list(const Json& body, const char* key) {
 const JsonSchema& chain_schema() {
     static const std::shared_ptr<const JsonSchema> schema = [] {
         auto compiled = JsonSchema::compile_text(kChainSchemaText);
-        if (!compiled) throw std::logic_error("embedded chain schema does not compile: " + compiled.error().message);
+        if (!compiled)
+            throw std::logic_error("embedded chain schema does not compile: " +
+                                   compiled.error().message);
         return compiled.value();
     }();
     return *schema;
@@ -90,10 +95,12 @@ std::vector<SchemaProblem> validate_chain(const Json& body, const PluginLookup& 
     if (body.is_object()) {
         check_stages(body, "pre", plugins, problems);
         check_stages(body, "post", plugins, problems);
-        if (body.contains("routing") && body["routing"].is_object() && body["routing"].value("mode", "") == "managed" &&
-            !body["routing"].contains("model") && !(body.contains("pre") && body["pre"].is_array() && !body["pre"].empty()))
-            problems.push_back({"/routing/model", "managed routing needs a default model (routing.model) or a pre "
-                                                  "strategy that picks one"});
+        if (body.contains("routing") && body["routing"].is_object() &&
+            body["routing"].value("mode", "") == "managed" && !body["routing"].contains("model") &&
+            !(body.contains("pre") && body["pre"].is_array() && !body["pre"].empty()))
+            problems.push_back({"/routing/model",
+                                "managed routing needs a default model (routing.model) or a pre "
+                                "strategy that picks one"});
     }
     return problems;
 }
@@ -112,7 +119,8 @@ core::Result<ChainSpec> parse_chain(const Json& body, const PluginLookup& plugin
     spec.priority = body.value("priority", int64_t{0});
     spec.tiers = string_list(body, "tiers");
     spec.models = string_list(body, "models");
-    spec.mode = body["routing"]["mode"] == "managed" ? RoutingMode::managed : RoutingMode::passthrough;
+    spec.mode =
+        body["routing"]["mode"] == "managed" ? RoutingMode::managed : RoutingMode::passthrough;
     spec.routing_model = body["routing"].value("model", "");
     spec.pre = stage_list(body, "pre");
     spec.post = stage_list(body, "post");
@@ -135,20 +143,21 @@ core::Result<ChainSpec> parse_chain_text(std::string_view text, const PluginLook
     return parse_chain(body, plugins);
 }
 
-core::Result<std::shared_ptr<const Chain>> Chain::build(ChainSpec spec, const PluginLookup& plugins) {
+core::Result<std::shared_ptr<const Chain>> Chain::build(ChainSpec spec,
+                                                        const PluginLookup& plugins) {
     auto chain = std::make_shared<Chain>();
     auto make = [&](const std::vector<StageSpec>& stages, const char* list,
                     std::vector<std::shared_ptr<plugin::Strategy>>& out) -> core::Result<void> {
         for (size_t i = 0; i < stages.size(); ++i) {
             auto factory = plugins(stages[i].plugin);
             if (!factory)
-                return Error::invalid("/" + std::string(list) + "/" + std::to_string(i) + "/plugin: unknown plugin '" +
-                                      stages[i].plugin + "'");
+                return Error::invalid("/" + std::string(list) + "/" + std::to_string(i) +
+                                      "/plugin: unknown plugin '" + stages[i].plugin + "'");
             auto made = factory->create_strategy(stages[i].config);
             if (!made) {
                 auto e = made.take_error();
-                e.message = "chain '" + spec.id + "' /" + list + "/" + std::to_string(i) + ": plugin '" +
-                            stages[i].plugin + "' refused its config: " + e.message;
+                e.message = "chain '" + spec.id + "' /" + list + "/" + std::to_string(i) +
+                            ": plugin '" + stages[i].plugin + "' refused its config: " + e.message;
                 return e;
             }
             out.push_back(std::move(made).value());
@@ -185,11 +194,15 @@ const Chain* ChainSet::match(const std::string& tier, const std::string& model) 
         int s = c->model_match(model);
         if (s < 0) continue;
         // An exact tier beats "*" at equal priority.
-        int tier_bonus = std::find(c->spec().tiers.begin(), c->spec().tiers.end(), tier) != c->spec().tiers.end() ? 1 : 0;
+        int tier_bonus =
+            std::find(c->spec().tiers.begin(), c->spec().tiers.end(), tier) != c->spec().tiers.end()
+                ? 1
+                : 0;
         int score = s * 2 + tier_bonus;
         if (!best || c->spec().priority > best->spec().priority ||
             (c->spec().priority == best->spec().priority &&
-             (score > best_specificity || (score == best_specificity && c->spec().id < best->spec().id)))) {
+             (score > best_specificity ||
+              (score == best_specificity && c->spec().id < best->spec().id)))) {
             best = c.get();
             best_specificity = score;
         }

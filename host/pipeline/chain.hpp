@@ -53,33 +53,36 @@ core::Result<ChainSpec> parse_chain_text(std::string_view text, const PluginLook
 
 //! A chain with its strategy instances made. Immutable once built.
 class Chain {
-public:
-    static core::Result<std::shared_ptr<const Chain>> build(ChainSpec spec, const PluginLookup& plugins);
+  public:
+    static core::Result<std::shared_ptr<const Chain>> build(ChainSpec spec,
+                                                            const PluginLookup& plugins);
 
     const ChainSpec& spec() const { return spec_; }
     const std::vector<std::shared_ptr<plugin::Strategy>>& pre() const { return pre_; }
     const std::vector<std::shared_ptr<plugin::Strategy>>& post() const { return post_; }
     //! The post strategies that asked for stream events (the only ones called per event).
-    const std::vector<std::shared_ptr<plugin::Strategy>>& stream_hooks() const { return stream_hooks_; }
+    const std::vector<std::shared_ptr<plugin::Strategy>>& stream_hooks() const {
+        return stream_hooks_;
+    }
 
     bool serves_tier(const std::string& tier) const;
     //! -1 when no pattern matches `model`, else the specificity of the best pattern.
     int model_match(const std::string& model) const;
 
-private:
+  private:
     ChainSpec spec_;
     std::vector<std::shared_ptr<plugin::Strategy>> pre_, post_, stream_hooks_;
 };
 
 //! An immutable set of chains and the rule that picks one for a request.
 class ChainSet {
-public:
+  public:
     explicit ChainSet(std::vector<std::shared_ptr<const Chain>> chains);
     //! Highest priority, then most specific model pattern, then id. Null when none serves.
     const Chain* match(const std::string& tier, const std::string& model) const;
     const std::vector<std::shared_ptr<const Chain>>& chains() const { return chains_; }
 
-private:
+  private:
     std::vector<std::shared_ptr<const Chain>> chains_;
 };
 

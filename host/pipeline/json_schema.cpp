@@ -51,7 +51,8 @@ std::string pointer_from_context(const std::vector<std::string>& context, const 
 }
 }  // namespace
 
-std::vector<SchemaProblem> JsonSchema::validate(const core::Json& document, const std::string& base) const {
+std::vector<SchemaProblem> JsonSchema::validate(const core::Json& document,
+                                                const std::string& base) const {
     valijson::Validator validator;
     valijson::ValidationResults results;
     valijson::adapters::NlohmannJsonAdapter target(document);
@@ -61,7 +62,8 @@ std::vector<SchemaProblem> JsonSchema::validate(const core::Json& document, cons
     // constraint ("Failed to validate item #0 in array"); keep the most specific lines.
     std::vector<SchemaProblem> all;
     valijson::ValidationResults::Error error;
-    while (results.popError(error)) all.push_back({pointer_from_context(error.context, base), error.description});
+    while (results.popError(error))
+        all.push_back({pointer_from_context(error.context, base), error.description});
     std::set<std::string> seen;
     for (const auto& p : all) {
         bool has_deeper = false;

@@ -19,15 +19,17 @@ struct SchemaProblem {
 
 //! A compiled JSON Schema (draft 7). Immutable and safe to use from many threads.
 class JsonSchema {
-public:
+  public:
     static core::Result<std::shared_ptr<const JsonSchema>> compile(const core::Json& schema);
-    static core::Result<std::shared_ptr<const JsonSchema>> compile_text(std::string_view schema_text);
+    static core::Result<std::shared_ptr<const JsonSchema>> compile_text(
+        std::string_view schema_text);
     ~JsonSchema();
 
     //! Every problem found; empty when the document is valid. `base` prefixes each path.
-    std::vector<SchemaProblem> validate(const core::Json& document, const std::string& base = "") const;
+    std::vector<SchemaProblem> validate(const core::Json& document,
+                                        const std::string& base = "") const;
 
-private:
+  private:
     struct Impl;
     explicit JsonSchema(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;

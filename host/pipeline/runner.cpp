@@ -22,7 +22,8 @@ StreamEvent error_event(const Error& e) {
 }
 }  // namespace
 
-core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& chain, const plugin::EventSink& client) {
+core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& chain,
+                                             const plugin::EventSink& client) {
     RunSummary summary;
     ctx.models = this;
     ctx.chain_id = chain.spec().id;
@@ -33,8 +34,10 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
         if (!outcome) return outcome.take_error();
         if (outcome.value() == HookOutcome::answered) {
             if (!ctx.answer)
-                return Error{ErrorKind::plugin_failure,
-                             "strategy '" + strategy->name() + "' said it answered but gave no answer", strategy->name()};
+                return Error{
+                    ErrorKind::plugin_failure,
+                    "strategy '" + strategy->name() + "' said it answered but gave no answer",
+                    strategy->name()};
             summary.answered_by_strategy = true;
             break;
         }
@@ -71,7 +74,8 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
             if (!sink(e)) break;
     } else {
         std::string model = ctx.request.model;
-        if (chain.spec().mode == RoutingMode::managed && model == ctx.requested_model && !chain.spec().routing_model.empty())
+        if (chain.spec().mode == RoutingMode::managed && model == ctx.requested_model &&
+            !chain.spec().routing_model.empty())
             model = chain.spec().routing_model;
         auto target = resolver_.resolve(model);
         if (!target) return target.take_error();
@@ -90,8 +94,11 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
     ctx.response = assembler.response();
     for (const auto& strategy : chain.post()) {
         if (auto r = strategy->on_response_end(ctx); !r)
-            core::log(core::LogLevel::warn, "end-of-response hook failed; the client already has its answer",
-                      {{"plugin", strategy->name()}, {"request_id", ctx.request_id}, {"error", r.error().message}});
+            core::log(core::LogLevel::warn,
+                      "end-of-response hook failed; the client already has its answer",
+                      {{"plugin", strategy->name()},
+                       {"request_id", ctx.request_id},
+                       {"error", r.error().message}});
     }
     return summary;
 }
@@ -110,8 +117,9 @@ core::Result<void> PipelineRunner::generate(RequestContext& ctx, const ResolvedM
 core::Result<std::string> PipelineRunner::call(RequestContext& parent, const std::string& model,
                                                const std::string& prompt) {
     if (parent.call_depth >= kMaxCallDepth)
-        return Error::invalid("call_model nested more than " + std::to_string(kMaxCallDepth) +
-                              " levels deep: a model called from call_model may not call further models");
+        return Error::invalid(
+            "call_model nested more than " + std::to_string(kMaxCallDepth) +
+            " levels deep: a model called from call_model may not call further models");
     auto target = resolver_.resolve(model);
     if (!target) return target.take_error();
 

@@ -21,7 +21,7 @@ struct ResolvedModel {
 
 //! Maps a model name to the model instance that serves it (upstream/ implements it).
 class ModelResolver {
-public:
+  public:
     virtual ~ModelResolver() = default;
     virtual core::Result<ResolvedModel> resolve(const std::string& model) const = 0;
 };
@@ -35,20 +35,21 @@ struct RunSummary {
 
 //! One request's run. Cheap to construct; used by one thread.
 class PipelineRunner final : public plugin::ModelCaller {
-public:
+  public:
     explicit PipelineRunner(const ModelResolver& resolver) : resolver_(resolver) {}
 
     //! Events reach `client` in order, after post strategies saw them. On error: when no
     //! event has reached the client yet (ctx.client_started is false) nothing was sent and
     //! the caller answers with an HTTP error; otherwise the runner already sent an `error`
     //! event and the caller only ends the stream.
-    core::Result<RunSummary> run(plugin::RequestContext& ctx, const Chain& chain, const plugin::EventSink& client);
+    core::Result<RunSummary> run(plugin::RequestContext& ctx, const Chain& chain,
+                                 const plugin::EventSink& client);
 
     // ModelCaller
     core::Result<std::string> call(plugin::RequestContext& parent, const std::string& model,
                                    const std::string& prompt) override;
 
-private:
+  private:
     core::Result<void> generate(plugin::RequestContext& ctx, const ResolvedModel& target);
     const ModelResolver& resolver_;
 };

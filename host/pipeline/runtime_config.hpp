@@ -25,7 +25,7 @@ struct Identity {
 
 //! Resolves a presented API key to its identity; implemented over the store's hashed keys.
 class KeyDirectory {
-public:
+  public:
     virtual ~KeyDirectory() = default;
     virtual std::optional<Identity> find(std::string_view presented_key) const = 0;
 };
@@ -39,11 +39,15 @@ struct RuntimeConfig {
 
 //! Holds the current RuntimeConfig; lock-free reads, atomic replacement.
 class RuntimeConfigHolder {
-public:
-    std::shared_ptr<const RuntimeConfig> snapshot() const { return current_.load(std::memory_order_acquire); }
-    void replace(std::shared_ptr<const RuntimeConfig> next) { current_.store(std::move(next), std::memory_order_release); }
+  public:
+    std::shared_ptr<const RuntimeConfig> snapshot() const {
+        return current_.load(std::memory_order_acquire);
+    }
+    void replace(std::shared_ptr<const RuntimeConfig> next) {
+        current_.store(std::move(next), std::memory_order_release);
+    }
 
-private:
+  private:
     std::atomic<std::shared_ptr<const RuntimeConfig>> current_;
 };
 

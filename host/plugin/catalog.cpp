@@ -15,14 +15,17 @@ std::vector<Error> PluginCatalog::load_directory(const std::filesystem::path& di
     std::vector<Error> errors;
     std::error_code ec;
     std::vector<std::filesystem::path> files;
-    for (std::filesystem::directory_iterator it(directory, ec), end; !ec && it != end; it.increment(ec)) {
+    for (std::filesystem::directory_iterator it(directory, ec), end; !ec && it != end;
+         it.increment(ec)) {
         std::error_code type_ec;
-        if (it->path().extension() == ".so" && it->is_regular_file(type_ec)) files.push_back(it->path());
+        if (it->path().extension() == ".so" && it->is_regular_file(type_ec))
+            files.push_back(it->path());
     }
     if (ec) {
-        errors.push_back(Error{ErrorKind::plugin_failure,
-                               "cannot read plugin directory " + directory.string() + ": " + ec.message(),
-                               directory.string()});
+        errors.push_back(
+            Error{ErrorKind::plugin_failure,
+                  "cannot read plugin directory " + directory.string() + ": " + ec.message(),
+                  directory.string()});
         return errors;
     }
     std::sort(files.begin(), files.end());
@@ -44,8 +47,8 @@ core::Result<void> PluginCatalog::add(std::shared_ptr<PluginFactory> factory) {
     auto [it, inserted] = by_name_.try_emplace(info.name, factory);
     if (!inserted) {
         return Error{ErrorKind::plugin_failure,
-                     "two plugins are named '" + info.name + "': " + it->second->info().path + " and " + info.path +
-                         "; remove one or rename it",
+                     "two plugins are named '" + info.name + "': " + it->second->info().path +
+                         " and " + info.path + "; remove one or rename it",
                      info.path};
     }
     return {};

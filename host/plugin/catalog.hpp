@@ -17,7 +17,7 @@ namespace tianshu::plugin {
 //! Plugin factories by unique name. Loading happens at start-up; reads (find, list) are
 //! thread-safe at any time, including while another thread adds.
 class PluginCatalog {
-public:
+  public:
     //! Loads every `*.so` in `directory` (not recursive, in name order). A file that fails is
     //! reported (the error names its path) and skipped; the others load. Empty = all loaded.
     std::vector<core::Error> load_directory(const std::filesystem::path& directory);
@@ -29,7 +29,7 @@ public:
     std::vector<PluginInfo> list() const;
     size_t size() const;
 
-private:
+  private:
     mutable std::shared_mutex mutex_;
     std::map<std::string, std::shared_ptr<PluginFactory>, std::less<>> by_name_;
 };

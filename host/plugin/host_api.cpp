@@ -15,13 +15,25 @@ namespace tianshu::plugin {
 namespace {
 
 // ts_request is a RequestContext, ts_event a core::StreamEvent; nothing else casts them.
-RequestContext& ctx_of(ts_request* r) { return *reinterpret_cast<RequestContext*>(r); }
-const RequestContext& ctx_of(const ts_request* r) { return *reinterpret_cast<const RequestContext*>(r); }
-core::StreamEvent& event_of(ts_event* e) { return *reinterpret_cast<core::StreamEvent*>(e); }
-const core::StreamEvent& event_of(const ts_event* e) { return *reinterpret_cast<const core::StreamEvent*>(e); }
+RequestContext& ctx_of(ts_request* r) {
+    return *reinterpret_cast<RequestContext*>(r);
+}
+const RequestContext& ctx_of(const ts_request* r) {
+    return *reinterpret_cast<const RequestContext*>(r);
+}
+core::StreamEvent& event_of(ts_event* e) {
+    return *reinterpret_cast<core::StreamEvent*>(e);
+}
+const core::StreamEvent& event_of(const ts_event* e) {
+    return *reinterpret_cast<const core::StreamEvent*>(e);
+}
 
-std::string_view view(ts_str s) { return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view(); }
-ts_str str(std::string_view s) { return ts_str{s.data(), s.size()}; }
+std::string_view view(ts_str s) {
+    return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view();
+}
+ts_str str(std::string_view s) {
+    return ts_str{s.data(), s.size()};
+}
 
 //! Host functions never let an exception reach plugin code (a C plugin cannot unwind):
 //! anything thrown becomes TS_ERR_FAILED.
@@ -38,8 +50,12 @@ struct Guarded<Fn> {
     }
 };
 
-void* host_alloc(size_t size) { return std::malloc(size == 0 ? 1 : size); }
-void host_free(void* ptr) { std::free(ptr); }
+void* host_alloc(size_t size) {
+    return std::malloc(size == 0 ? 1 : size);
+}
+void host_free(void* ptr) {
+    std::free(ptr);
+}
 
 //! Copies `text` into a host-allocated buffer the plugin frees with host->free.
 ts_status fill(ts_buf* out, std::string_view text) {
@@ -67,7 +83,9 @@ void host_log(const ts_request* request, int32_t level, ts_str message) noexcept
     // a log line is never worth failing the request
 }
 
-ts_str request_model(const ts_request* r) { return str(ctx_of(r).request.model); }
+ts_str request_model(const ts_request* r) {
+    return str(ctx_of(r).request.model);
+}
 
 ts_status request_set_model(ts_request* r, ts_str model) {
     if (model.len == 0 || !model.ptr) return TS_ERR_INVALID;
@@ -75,7 +93,9 @@ ts_status request_set_model(ts_request* r, ts_str model) {
     return TS_OK;
 }
 
-ts_status request_system_text(const ts_request* r, ts_buf* out) { return fill(out, ctx_of(r).request.system_text()); }
+ts_status request_system_text(const ts_request* r, ts_buf* out) {
+    return fill(out, ctx_of(r).request.system_text());
+}
 
 ts_status request_set_system_text(ts_request* r, ts_str text) {
     ctx_of(r).request.set_system_text(std::string(view(text)));
@@ -142,14 +162,22 @@ ts_status finish(ts_request* r, ts_str stop_reason, const ts_usage* usage) {
 int32_t event_type(const ts_event* e) {
     using T = core::StreamEvent::Type;
     switch (event_of(e).type) {
-        case T::message_start: return TS_EVENT_MESSAGE_START;
-        case T::content_block_start: return TS_EVENT_CONTENT_BLOCK_START;
-        case T::content_block_delta: return TS_EVENT_CONTENT_BLOCK_DELTA;
-        case T::content_block_stop: return TS_EVENT_CONTENT_BLOCK_STOP;
-        case T::message_delta: return TS_EVENT_MESSAGE_DELTA;
-        case T::message_stop: return TS_EVENT_MESSAGE_STOP;
-        case T::ping: return TS_EVENT_PING;
-        case T::error: return TS_EVENT_ERROR;
+        case T::message_start:
+            return TS_EVENT_MESSAGE_START;
+        case T::content_block_start:
+            return TS_EVENT_CONTENT_BLOCK_START;
+        case T::content_block_delta:
+            return TS_EVENT_CONTENT_BLOCK_DELTA;
+        case T::content_block_stop:
+            return TS_EVENT_CONTENT_BLOCK_STOP;
+        case T::message_delta:
+            return TS_EVENT_MESSAGE_DELTA;
+        case T::message_stop:
+            return TS_EVENT_MESSAGE_STOP;
+        case T::ping:
+            return TS_EVENT_PING;
+        case T::error:
+            return TS_EVENT_ERROR;
     }
     return TS_EVENT_PING;
 }
@@ -167,7 +195,9 @@ ts_status event_set_text(ts_event* e, ts_str text) {
     return TS_OK;
 }
 
-ts_status response_text(const ts_request* r, ts_buf* out) { return fill(out, ctx_of(r).response.text()); }
+ts_status response_text(const ts_request* r, ts_buf* out) {
+    return fill(out, ctx_of(r).response.text());
+}
 
 ts_status response_usage(const ts_request* r, ts_usage* out) {
     if (!out || out->struct_size < sizeof(uint32_t)) return TS_ERR_INVALID;
@@ -245,9 +275,15 @@ constinit const ts_host_api g_table = make_table();
 
 }  // namespace
 
-const ts_host_api* host_api() { return &g_table; }
+const ts_host_api* host_api() {
+    return &g_table;
+}
 
-ts_request* to_handle(RequestContext& ctx) { return reinterpret_cast<ts_request*>(&ctx); }
-ts_event* to_handle(core::StreamEvent& event) { return reinterpret_cast<ts_event*>(&event); }
+ts_request* to_handle(RequestContext& ctx) {
+    return reinterpret_cast<ts_request*>(&ctx);
+}
+ts_event* to_handle(core::StreamEvent& event) {
+    return reinterpret_cast<ts_event*>(&event);
+}
 
 }  // namespace tianshu::plugin

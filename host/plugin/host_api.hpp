@@ -21,8 +21,9 @@ enum class HookPhase { none, create, on_request, on_stream_event, on_response_en
 //! Marks "plugin X is running hook Y on this thread" for the duration of one hook call, so
 //! host functions can attribute log lines and check phases without a per-call lookup.
 class HookScope {
-public:
-    HookScope(const std::string& plugin, HookPhase phase) : saved_plugin_(current_plugin), saved_phase_(current_phase) {
+  public:
+    HookScope(const std::string& plugin, HookPhase phase)
+        : saved_plugin_(current_plugin), saved_phase_(current_phase) {
         current_plugin = &plugin;
         current_phase = phase;
     }
@@ -37,7 +38,7 @@ public:
     static const std::string* plugin() { return current_plugin; }
     static HookPhase phase() { return current_phase; }
 
-private:
+  private:
     static constinit inline thread_local const std::string* current_plugin = nullptr;
     static constinit inline thread_local HookPhase current_phase = HookPhase::none;
     const std::string* saved_plugin_;

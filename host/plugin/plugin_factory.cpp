@@ -2,6 +2,8 @@
 
 namespace tianshu::plugin {
 
-std::string_view to_string(PluginKind kind) { return kind == PluginKind::model ? "model" : "strategy"; }
+std::string_view to_string(PluginKind kind) {
+    return kind == PluginKind::model ? "model" : "strategy";
+}
 
 }  // namespace tianshu::plugin

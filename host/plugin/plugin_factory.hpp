@@ -25,7 +25,7 @@ struct PluginInfo {
 
 //! Makes instances of one plugin from validated JSON configs. Thread-safe.
 class PluginFactory {
-public:
+  public:
     virtual ~PluginFactory() = default;
     virtual const PluginInfo& info() const = 0;
     //! The config has already been validated against info().config_schema.

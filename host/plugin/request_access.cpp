@@ -24,7 +24,8 @@ core::Result<Json> request_get(const RequestContext& ctx, std::string_view point
     if (!ptr) return ptr.take_error();
     Json body = core::to_json(ctx.request);
     if (!body.contains(ptr.value()))
-        return Error{ErrorKind::not_found, "no value at '" + std::string(pointer) + "' in the request", {}};
+        return Error{
+            ErrorKind::not_found, "no value at '" + std::string(pointer) + "' in the request", {}};
     return body.at(ptr.value());
 }
 
@@ -83,7 +84,8 @@ void ModelOutput::start_message() {
 
 core::Result<bool> ModelOutput::text(std::string_view text) {
     if (!ctx_.emit || ctx_.finished)
-        return Error{ErrorKind::internal, "emit is only allowed while a model generates its answer", {}};
+        return Error{
+            ErrorKind::internal, "emit is only allowed while a model generates its answer", {}};
     start_message();
     if (ctx_.open_block < 0) {
         core::StreamEvent s;
@@ -99,7 +101,9 @@ core::Result<bool> ModelOutput::text(std::string_view text) {
 }
 
 core::Result<bool> ModelOutput::finish(core::StopReason reason, const core::Usage* usage) {
-    if (!ctx_.emit) return Error{ErrorKind::internal, "finish is only allowed while a model generates its answer", {}};
+    if (!ctx_.emit)
+        return Error{
+            ErrorKind::internal, "finish is only allowed while a model generates its answer", {}};
     if (ctx_.finished) return true;
     start_message();
     bool alive = true;
@@ -127,14 +131,18 @@ core::Result<bool> ModelOutput::finish(core::StopReason reason, const core::Usag
     return alive;
 }
 
-int64_t estimate_tokens(std::string_view text) { return static_cast<int64_t>((text.size() + 3) / 4); }
+int64_t estimate_tokens(std::string_view text) {
+    return static_cast<int64_t>((text.size() + 3) / 4);
+}
 
 int64_t estimate_input_tokens(const core::Request& request) {
     size_t bytes = 0;
     for (const auto& b : request.system) bytes += b.text.size();
     for (const auto& m : request.messages)
-        for (const auto& b : m.content) bytes += b.text.size() + (b.input.is_null() ? 0 : b.input.dump().size());
-    for (const auto& t : request.tools) bytes += t.name.size() + t.description.size() + t.input_schema.dump().size();
+        for (const auto& b : m.content)
+            bytes += b.text.size() + (b.input.is_null() ? 0 : b.input.dump().size());
+    for (const auto& t : request.tools)
+        bytes += t.name.size() + t.description.size() + t.input_schema.dump().size();
     return static_cast<int64_t>((bytes + 3) / 4);
 }
 

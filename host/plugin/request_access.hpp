@@ -22,14 +22,14 @@ void answer_text(RequestContext& ctx, std::string text);
 //! Helps a model emit a well-formed event sequence: message_start and the text block are
 //! opened on first use, closed by finish().
 class ModelOutput {
-public:
+  public:
     explicit ModelOutput(RequestContext& ctx) : ctx_(ctx) {}
     //! Errors: wrong phase (no sink). Returns false (as value) when the client has gone.
     core::Result<bool> text(std::string_view text);
     //! Closes any open block and ends the message. Idempotent.
     core::Result<bool> finish(core::StopReason reason, const core::Usage* usage);
 
-private:
+  private:
     bool send(const core::StreamEvent& e);
     void start_message();
     RequestContext& ctx_;

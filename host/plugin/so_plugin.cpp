@@ -25,7 +25,9 @@ struct SoLibrary {
 
 namespace {
 
-std::string abi_string(unsigned major, unsigned minor) { return std::to_string(major) + "." + std::to_string(minor); }
+std::string abi_string(unsigned major, unsigned minor) {
+    return std::to_string(major) + "." + std::to_string(minor);
+}
 
 Error load_error(std::string message, const std::string& source) {
     return Error{ErrorKind::plugin_failure, std::move(message), source};
@@ -47,7 +49,8 @@ const char* field_string(const ts_plugin_descriptor* d, size_t offset) {
 
 }  // namespace
 
-core::Result<std::shared_ptr<SoPluginFactory>> SoPluginFactory::load(const std::filesystem::path& path) {
+core::Result<std::shared_ptr<SoPluginFactory>> SoPluginFactory::load(
+    const std::filesystem::path& path) {
     const std::string where = path.string();
     auto lib = std::make_shared<SoLibrary>();
 
@@ -56,15 +59,18 @@ core::Result<std::shared_ptr<SoPluginFactory>> SoPluginFactory::load(const std::
                       boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
     if (ec || !lib->library.is_loaded()) {
         const char* why = dlerror();
-        return load_error("cannot load plugin library " + where + ": " + (why ? std::string(why) : ec.message()),
-                          where);
+        return load_error(
+            "cannot load plugin library " + where + ": " + (why ? std::string(why) : ec.message()),
+            where);
     }
     if (!lib->library.has(TS_PLUGIN_ENTRY_SYMBOL)) {
-        return load_error(path.filename().string() + " is not a Tianshu plugin: it does not export " +
+        return load_error(path.filename().string() +
+                              " is not a Tianshu plugin: it does not export " +
                               TS_PLUGIN_ENTRY_SYMBOL + " (" + where + ")",
                           where);
     }
-    auto& entry = lib->library.get<const ts_plugin_descriptor*(uint16_t, uint16_t)>(TS_PLUGIN_ENTRY_SYMBOL);
+    auto& entry =
+        lib->library.get<const ts_plugin_descriptor*(uint16_t, uint16_t)>(TS_PLUGIN_ENTRY_SYMBOL);
     const ts_plugin_descriptor* d = entry(TS_ABI_MAJOR, TS_ABI_MINOR);
     const std::string host_abi = abi_string(TS_ABI_MAJOR, TS_ABI_MINOR);
     if (!d) {
@@ -79,25 +85,31 @@ core::Result<std::shared_ptr<SoPluginFactory>> SoPluginFactory::load(const std::
     const std::string name = name_ptr ? name_ptr : "";
     const std::string who = "plugin '" + name + "' (" + where + ")";
     if (d->abi_major != TS_ABI_MAJOR) {
-        return load_error(who + " was built for plugin ABI " + abi_string(d->abi_major, d->abi_minor) +
+        return load_error(who + " was built for plugin ABI " +
+                              abi_string(d->abi_major, d->abi_minor) +
                               " but this host speaks ABI " + host_abi + ": rebuild it against a " +
                               std::to_string(TS_ABI_MAJOR) + ".x SDK",
                           where);
     }
     if (d->struct_size < TS_DESCRIPTOR_SIZE_1_0) {
-        return load_error("plugin library " + where + " has a descriptor of " + std::to_string(d->struct_size) +
-                              " bytes, smaller than the ABI 1.0 descriptor (" +
-                              std::to_string(TS_DESCRIPTOR_SIZE_1_0) +
-                              " bytes): it was not built with tianshu/abi.h; rebuild it against the SDK",
-                          where);
+        return load_error(
+            "plugin library " + where + " has a descriptor of " + std::to_string(d->struct_size) +
+                " bytes, smaller than the ABI 1.0 descriptor (" +
+                std::to_string(TS_DESCRIPTOR_SIZE_1_0) +
+                " bytes): it was not built with tianshu/abi.h; rebuild it against the SDK",
+            where);
     }
-    std::memcpy(&lib->descriptor, d, std::min<size_t>(d->struct_size, sizeof(ts_plugin_descriptor)));
+    std::memcpy(&lib->descriptor, d,
+                std::min<size_t>(d->struct_size, sizeof(ts_plugin_descriptor)));
     const ts_plugin_descriptor& desc = lib->descriptor;
 
     if (name.empty())
-        return load_error("plugin library " + where + " does not declare a name (descriptor.name is empty)", where);
+        return load_error(
+            "plugin library " + where + " does not declare a name (descriptor.name is empty)",
+            where);
     if (!valid_name(name))
-        return load_error(who + " has an invalid name: use lowercase letters, digits and '_' only", where);
+        return load_error(who + " has an invalid name: use lowercase letters, digits and '_' only",
+                          where);
     if (!desc.version || !*desc.version)
         return load_error(who + " does not declare a version (descriptor.version is empty)", where);
     if (desc.kind != TS_KIND_STRATEGY && desc.kind != TS_KIND_MODEL) {
@@ -106,11 +118,13 @@ core::Result<std::shared_ptr<SoPluginFactory>> SoPluginFactory::load(const std::
                           where);
     }
     auto missing = [&](const char* hook, const char* why) {
-        return load_error(who + " does not provide the required hook '" + hook + "' (" + why + ")", where);
+        return load_error(who + " does not provide the required hook '" + hook + "' (" + why + ")",
+                          where);
     };
     if (!desc.create) return missing("create", "required for every plugin");
     if (!desc.destroy) return missing("destroy", "required for every plugin");
-    if (desc.kind == TS_KIND_MODEL && !desc.generate) return missing("generate", "required for kind model");
+    if (desc.kind == TS_KIND_MODEL && !desc.generate)
+        return missing("generate", "required for kind model");
 
     PluginInfo& info = lib->info;
     info.name = name;
@@ -123,20 +137,26 @@ core::Result<std::shared_ptr<SoPluginFactory>> SoPluginFactory::load(const std::
     return std::make_shared<SoPluginFactory>(std::move(lib));
 }
 
-SoPluginFactory::SoPluginFactory(std::shared_ptr<const SoLibrary> library) : library_(std::move(library)) {}
+SoPluginFactory::SoPluginFactory(std::shared_ptr<const SoLibrary> library)
+    : library_(std::move(library)) {}
 
-const PluginInfo& SoPluginFactory::info() const { return library_->info; }
+const PluginInfo& SoPluginFactory::info() const {
+    return library_->info;
+}
 
-const ts_plugin_descriptor& SoPluginFactory::descriptor() const { return library_->descriptor; }
+const ts_plugin_descriptor& SoPluginFactory::descriptor() const {
+    return library_->descriptor;
+}
 
 // -- instances --------------------------------------------------------------------------
 
 //! What create() returned, plus the library that must outlive it.
 class SoInstance {
-public:
+  public:
     SoInstance(std::shared_ptr<const SoLibrary> library, ts_instance* handle)
         : library_(std::move(library)), handle_(handle) {
-        if (library_->descriptor.flags & TS_FLAG_SINGLE_THREADED) serial_ = std::make_unique<std::mutex>();
+        if (library_->descriptor.flags & TS_FLAG_SINGLE_THREADED)
+            serial_ = std::make_unique<std::mutex>();
     }
     ~SoInstance() {
         HookScope scope(name(), HookPhase::none);
@@ -151,7 +171,8 @@ public:
     //! Runs one hook under the plugin's thread rule and the thread's HookScope, turning
     //! TS_HOOK_FAIL or a result the hook may not return into a plugin_failure Error.
     template <class Call>
-    core::Result<ts_hook_result> run(const char* hook, HookPhase phase, bool may_answer, Call&& call) {
+    core::Result<ts_hook_result> run(const char* hook, HookPhase phase, bool may_answer,
+                                     Call&& call) {
         ts_error err;
         err.message[0] = '\0';
         int result;  // an int: a C plugin may return any value
@@ -165,22 +186,25 @@ public:
             }
         }
         switch (result) {
-            case TS_HOOK_CONTINUE: return TS_HOOK_CONTINUE;
+            case TS_HOOK_CONTINUE:
+                return TS_HOOK_CONTINUE;
             case TS_HOOK_ANSWERED:
                 if (may_answer) return TS_HOOK_ANSWERED;
                 return failure(hook, "returned TS_HOOK_ANSWERED, which only on_request may return");
             case TS_HOOK_FAIL: {
-                err.message[sizeof err.message - 1] = '\0';  // never trust the plugin to terminate it
+                err.message[sizeof err.message - 1] =
+                    '\0';  // never trust the plugin to terminate it
                 return failure(hook, err.message[0] ? err.message : "(no message)");
             }
         }
-        return failure(hook, "returned " + std::to_string(result) +
-                                 ", which is not a ts_hook_result");
+        return failure(hook,
+                       "returned " + std::to_string(result) + ", which is not a ts_hook_result");
     }
 
-private:
+  private:
     Error failure(const char* hook, const std::string& message) const {
-        return Error{ErrorKind::plugin_failure, "plugin '" + name() + "' failed in " + hook + ": " + message, name()};
+        return Error{ErrorKind::plugin_failure,
+                     "plugin '" + name() + "' failed in " + hook + ": " + message, name()};
     }
 
     std::shared_ptr<const SoLibrary> library_;
@@ -212,8 +236,10 @@ core::Result<std::shared_ptr<SoInstance>> make_instance(const std::shared_ptr<co
 
 core::Result<std::shared_ptr<Strategy>> SoPluginFactory::create_strategy(const core::Json& config) {
     if (info().kind != PluginKind::strategy) {
-        return Error{ErrorKind::invalid_request,
-                     "plugin '" + info().name + "' is a model, not a strategy: use it as a chain's model", info().name};
+        return Error{
+            ErrorKind::invalid_request,
+            "plugin '" + info().name + "' is a model, not a strategy: use it as a chain's model",
+            info().name};
     }
     auto instance = make_instance(library_, config);
     if (!instance) return instance.take_error();
@@ -223,7 +249,8 @@ core::Result<std::shared_ptr<Strategy>> SoPluginFactory::create_strategy(const c
 core::Result<std::shared_ptr<Model>> SoPluginFactory::create_model(const core::Json& config) {
     if (info().kind != PluginKind::model) {
         return Error{ErrorKind::invalid_request,
-                     "plugin '" + info().name + "' is a strategy, not a model: list it under a chain's strategies",
+                     "plugin '" + info().name +
+                         "' is a strategy, not a model: list it under a chain's strategies",
                      info().name};
     }
     auto instance = make_instance(library_, config);
@@ -235,19 +262,23 @@ core::Result<std::shared_ptr<Model>> SoPluginFactory::create_model(const core::J
 
 SoStrategy::SoStrategy(std::shared_ptr<SoInstance> instance) : instance_(std::move(instance)) {}
 
-const std::string& SoStrategy::name() const { return instance_->name(); }
+const std::string& SoStrategy::name() const {
+    return instance_->name();
+}
 
 core::Result<HookOutcome> SoStrategy::on_request(RequestContext& ctx) {
     auto hook = instance_->hooks().on_request;
     if (!hook) return HookOutcome::proceed;
-    auto r = instance_->run("on_request", HookPhase::on_request, true,
-                            [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), e); });
+    auto r =
+        instance_->run("on_request", HookPhase::on_request, true,
+                       [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), e); });
     if (!r) return r.take_error();
     if (r.value() == TS_HOOK_ANSWERED) {
         if (!ctx.answer) {
             return Error{ErrorKind::plugin_failure,
                          "plugin '" + name() +
-                             "' failed in on_request: returned TS_HOOK_ANSWERED without calling request_answer_text",
+                             "' failed in on_request: returned TS_HOOK_ANSWERED without calling "
+                             "request_answer_text",
                          name()};
         }
         return HookOutcome::answered;
@@ -258,19 +289,23 @@ core::Result<HookOutcome> SoStrategy::on_request(RequestContext& ctx) {
 core::Result<void> SoStrategy::on_stream_event(RequestContext& ctx, core::StreamEvent& event) {
     auto hook = instance_->hooks().on_stream_event;
     if (!hook) return {};
-    auto r = instance_->run("on_stream_event", HookPhase::on_stream_event, false,
-                            [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), to_handle(event), e); });
+    auto r = instance_->run(
+        "on_stream_event", HookPhase::on_stream_event, false,
+        [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), to_handle(event), e); });
     if (!r) return r.take_error();
     return {};
 }
 
-bool SoStrategy::wants_stream_events() const { return instance_->hooks().on_stream_event != nullptr; }
+bool SoStrategy::wants_stream_events() const {
+    return instance_->hooks().on_stream_event != nullptr;
+}
 
 core::Result<void> SoStrategy::on_response_end(RequestContext& ctx) {
     auto hook = instance_->hooks().on_response_end;
     if (!hook) return {};
-    auto r = instance_->run("on_response_end", HookPhase::on_response_end, false,
-                            [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), e); });
+    auto r =
+        instance_->run("on_response_end", HookPhase::on_response_end, false,
+                       [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), e); });
     if (!r) return r.take_error();
     return {};
 }
@@ -279,12 +314,15 @@ core::Result<void> SoStrategy::on_response_end(RequestContext& ctx) {
 
 SoModel::SoModel(std::shared_ptr<SoInstance> instance) : instance_(std::move(instance)) {}
 
-const std::string& SoModel::name() const { return instance_->name(); }
+const std::string& SoModel::name() const {
+    return instance_->name();
+}
 
 core::Result<void> SoModel::generate(RequestContext& ctx) {
     auto hook = instance_->hooks().generate;
-    auto r = instance_->run("generate", HookPhase::generate, false,
-                            [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), e); });
+    auto r =
+        instance_->run("generate", HookPhase::generate, false,
+                       [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), e); });
     if (!r) return r.take_error();
     // A model that returns without finish() ends with end_turn (abi.h, finish).
     if (ctx.emit && !ctx.finished) {

@@ -19,7 +19,7 @@ struct SoLibrary;
 
 //! Loads one `.so` plugin and makes Strategy/Model instances of it. Thread-safe.
 class SoPluginFactory : public PluginFactory {
-public:
+  public:
     //! Loads `path` (RTLD_NOW, local) and checks it against this host's ABI. Errors name the
     //! path and say what to do: not a plugin, other ABI major, missing required hook…
     static core::Result<std::shared_ptr<SoPluginFactory>> load(const std::filesystem::path& path);
@@ -34,7 +34,7 @@ public:
     //! The descriptor as this host reads it (fields past the plugin's struct_size are zero).
     const ts_plugin_descriptor& descriptor() const;
 
-private:
+  private:
     std::shared_ptr<const SoLibrary> library_;
 };
 
@@ -43,7 +43,7 @@ class SoInstance;
 
 //! A strategy implemented by a `.so` plugin's hooks.
 class SoStrategy final : public Strategy {
-public:
+  public:
     explicit SoStrategy(std::shared_ptr<SoInstance> instance);
 
     // Strategy
@@ -53,20 +53,20 @@ public:
     bool wants_stream_events() const override;
     core::Result<void> on_response_end(RequestContext& ctx) override;
 
-private:
+  private:
     std::shared_ptr<SoInstance> instance_;
 };
 
 //! A model implemented by a `.so` plugin's generate hook.
 class SoModel final : public Model {
-public:
+  public:
     explicit SoModel(std::shared_ptr<SoInstance> instance);
 
     // Model
     const std::string& name() const override;
     core::Result<void> generate(RequestContext& ctx) override;
 
-private:
+  private:
     std::shared_ptr<SoInstance> instance_;
 };
 

@@ -19,7 +19,7 @@ struct RequestContext;
 
 //! Lets a stage ask another model a question under the parent request's budget (call_model).
 class ModelCaller {
-public:
+  public:
     virtual ~ModelCaller() = default;
     virtual core::Result<std::string> call(RequestContext& parent, const std::string& model,
                                            const std::string& prompt) = 0;
@@ -51,8 +51,8 @@ struct RequestContext {
     bool started = false;
     //! Set by the pipeline once the first event reached the client.
     bool client_started = false;
-    int open_block = -1;   //!< index of the text block ModelOutput has open, -1 when none
-    int block_count = 0;   //!< content blocks emitted so far
+    int open_block = -1;       //!< index of the text block ModelOutput has open, -1 when none
+    int block_count = 0;       //!< content blocks emitted so far
     int64_t output_bytes = 0;  //!< answer text emitted so far (for token estimates)
 
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
@@ -66,7 +66,7 @@ enum class HookOutcome { proceed, answered };
 
 //! A strategy: runs before a model and around its output.
 class Strategy {
-public:
+  public:
     virtual ~Strategy() = default;
     virtual const std::string& name() const = 0;
 
@@ -82,7 +82,7 @@ public:
 
 //! A model: produces the answer, as events through ctx.emit.
 class Model {
-public:
+  public:
     virtual ~Model() = default;
     virtual const std::string& name() const = 0;
     //! An error returned before any event reached the sink becomes an HTTP error in the

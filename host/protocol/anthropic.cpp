@@ -16,19 +16,27 @@ namespace anthropic {
 std::string_view error_type(core::ErrorKind kind) {
     using K = core::ErrorKind;
     switch (kind) {
-        case K::invalid_request: return "invalid_request_error";
-        case K::authentication: return "authentication_error";
-        case K::permission: return "permission_error";
-        case K::not_found: return "not_found_error";
-        case K::request_too_large: return "request_too_large";
-        case K::rate_limited: return "rate_limit_error";
-        case K::overloaded: return "overloaded_error";
+        case K::invalid_request:
+            return "invalid_request_error";
+        case K::authentication:
+            return "authentication_error";
+        case K::permission:
+            return "permission_error";
+        case K::not_found:
+            return "not_found_error";
+        case K::request_too_large:
+            return "request_too_large";
+        case K::rate_limited:
+            return "rate_limit_error";
+        case K::overloaded:
+            return "overloaded_error";
         case K::plugin_failure:
         case K::script_failure:
         case K::internal:
         case K::upstream:
         case K::unavailable:
-        case K::timeout: return "api_error";
+        case K::timeout:
+            return "api_error";
     }
     return "api_error";
 }
@@ -36,14 +44,22 @@ std::string_view error_type(core::ErrorKind kind) {
 std::string_view event_name(const StreamEvent& e) {
     using T = StreamEvent::Type;
     switch (e.type) {
-        case T::message_start: return "message_start";
-        case T::content_block_start: return "content_block_start";
-        case T::content_block_delta: return "content_block_delta";
-        case T::content_block_stop: return "content_block_stop";
-        case T::message_delta: return "message_delta";
-        case T::message_stop: return "message_stop";
-        case T::ping: return "ping";
-        case T::error: return "error";
+        case T::message_start:
+            return "message_start";
+        case T::content_block_start:
+            return "content_block_start";
+        case T::content_block_delta:
+            return "content_block_delta";
+        case T::content_block_stop:
+            return "content_block_stop";
+        case T::message_delta:
+            return "message_delta";
+        case T::message_stop:
+            return "message_stop";
+        case T::ping:
+            return "ping";
+        case T::error:
+            return "error";
     }
     return "error";
 }
@@ -58,12 +74,16 @@ void append_error_json(const core::Error& err, std::string& out) {
     out += "}}";
 }
 
-void append_int(std::string& out, int64_t v) { out += std::to_string(v); }
+void append_int(std::string& out, int64_t v) {
+    out += std::to_string(v);
+}
 
 void append_block_start(const ContentBlock& b, std::string& out) {
     using BT = ContentBlock::Type;
     switch (b.type) {
-        case BT::text: out += R"({"type":"text","text":""})"; return;
+        case BT::text:
+            out += R"({"type":"text","text":""})";
+            return;
         case BT::tool_use:
             out += R"({"type":"tool_use","id":)";
             append_json_string(out, b.id);
@@ -71,17 +91,29 @@ void append_block_start(const ContentBlock& b, std::string& out) {
             append_json_string(out, b.name);
             out += R"(,"input":{}})";
             return;
-        case BT::thinking: out += R"({"type":"thinking","thinking":""})"; return;
-        default: append_json(out, core::to_json(b)); return;  // redacted_thinking arrives whole
+        case BT::thinking:
+            out += R"({"type":"thinking","thinking":""})";
+            return;
+        default:
+            append_json(out, core::to_json(b));
+            return;  // redacted_thinking arrives whole
     }
 }
 
 std::string_view delta_type(StreamEvent::DeltaKind k, std::string_view& field) {
     switch (k) {
-        case StreamEvent::DeltaKind::text: field = "text"; return "text_delta";
-        case StreamEvent::DeltaKind::input_json: field = "partial_json"; return "input_json_delta";
-        case StreamEvent::DeltaKind::thinking: field = "thinking"; return "thinking_delta";
-        case StreamEvent::DeltaKind::signature: field = "signature"; return "signature_delta";
+        case StreamEvent::DeltaKind::text:
+            field = "text";
+            return "text_delta";
+        case StreamEvent::DeltaKind::input_json:
+            field = "partial_json";
+            return "input_json_delta";
+        case StreamEvent::DeltaKind::thinking:
+            field = "thinking";
+            return "thinking_delta";
+        case StreamEvent::DeltaKind::signature:
+            field = "signature";
+            return "signature_delta";
     }
     field = "text";
     return "text_delta";
@@ -130,11 +162,15 @@ void append_event_data(const StreamEvent& e, std::string& out) {
             return;
         case T::message_delta:
             out += R"({"type":"message_delta","delta":{"stop_reason":)";
-            if (e.stop_reason == core::StopReason::none) out += "null";
-            else append_json_string(out, core::to_string(e.stop_reason));
+            if (e.stop_reason == core::StopReason::none)
+                out += "null";
+            else
+                append_json_string(out, core::to_string(e.stop_reason));
             out += R"(,"stop_sequence":)";
-            if (e.stop_sequence.empty()) out += "null";
-            else append_json_string(out, e.stop_sequence);
+            if (e.stop_sequence.empty())
+                out += "null";
+            else
+                append_json_string(out, e.stop_sequence);
             out += R"(},"usage":{)";
             // Input and cache counts only when known at the end (some upstreams send them late).
             if (e.usage.input_tokens) {
@@ -156,9 +192,15 @@ void append_event_data(const StreamEvent& e, std::string& out) {
             append_int(out, e.usage.output_tokens);
             out += "}}";
             return;
-        case T::message_stop: out += R"({"type":"message_stop"})"; return;
-        case T::ping: out += R"({"type":"ping"})"; return;
-        case T::error: append_error_json(e.error, out); return;
+        case T::message_stop:
+            out += R"({"type":"message_stop"})";
+            return;
+        case T::ping:
+            out += R"({"type":"ping"})";
+            return;
+        case T::error:
+            append_error_json(e.error, out);
+            return;
     }
 }
 
@@ -207,9 +249,11 @@ core::Result<StreamEvent> stream_event_from_json(const Json& data) {
         e.type = T::content_block_start;
         e.index = static_cast<int>(int_or_zero(data, "index"));
         auto b = data.find("content_block");
-        if (b == data.end() || !b->is_object()) return bad_event("content_block_start without a content_block");
+        if (b == data.end() || !b->is_object())
+            return bad_event("content_block_start without a content_block");
         // A start block is a request-shaped block with empty payload; reuse the strict decoder.
-        Json probe = {{"model", "x"}, {"messages", {{{"role", "assistant"}, {"content", Json::array({*b})}}}}};
+        Json probe = {{"model", "x"},
+                      {"messages", {{{"role", "assistant"}, {"content", Json::array({*b})}}}}};
         auto decoded = core::request_from_json(std::move(probe));
         if (!decoded) return bad_event("content_block_start: " + decoded.error().message);
         e.block = std::move(decoded.value().messages[0].content[0]);
@@ -217,14 +261,20 @@ core::Result<StreamEvent> stream_event_from_json(const Json& data) {
         e.type = T::content_block_delta;
         e.index = static_cast<int>(int_or_zero(data, "index"));
         auto d = data.find("delta");
-        if (d == data.end() || !d->is_object()) return bad_event("content_block_delta without a delta");
+        if (d == data.end() || !d->is_object())
+            return bad_event("content_block_delta without a delta");
         const std::string dt = string_or_empty(*d, "type");
         const char* field = nullptr;
-        if (dt == "text_delta") e.delta_kind = StreamEvent::DeltaKind::text, field = "text";
-        else if (dt == "input_json_delta") e.delta_kind = StreamEvent::DeltaKind::input_json, field = "partial_json";
-        else if (dt == "thinking_delta") e.delta_kind = StreamEvent::DeltaKind::thinking, field = "thinking";
-        else if (dt == "signature_delta") e.delta_kind = StreamEvent::DeltaKind::signature, field = "signature";
-        else return bad_event("unknown delta type '" + dt + "'");
+        if (dt == "text_delta")
+            e.delta_kind = StreamEvent::DeltaKind::text, field = "text";
+        else if (dt == "input_json_delta")
+            e.delta_kind = StreamEvent::DeltaKind::input_json, field = "partial_json";
+        else if (dt == "thinking_delta")
+            e.delta_kind = StreamEvent::DeltaKind::thinking, field = "thinking";
+        else if (dt == "signature_delta")
+            e.delta_kind = StreamEvent::DeltaKind::signature, field = "signature";
+        else
+            return bad_event("unknown delta type '" + dt + "'");
         e.text = string_or_empty(*d, field);
     } else if (type == "content_block_stop") {
         e.type = T::content_block_stop;
@@ -246,9 +296,12 @@ core::Result<StreamEvent> stream_event_from_json(const Json& data) {
         if (auto err = data.find("error"); err != data.end() && err->is_object()) {
             const std::string et = string_or_empty(*err, "type");
             using K = core::ErrorKind;
-            if (et == "overloaded_error") e.error.kind = K::overloaded;
-            else if (et == "rate_limit_error") e.error.kind = K::rate_limited;
-            else if (et == "invalid_request_error") e.error.kind = K::invalid_request;
+            if (et == "overloaded_error")
+                e.error.kind = K::overloaded;
+            else if (et == "rate_limit_error")
+                e.error.kind = K::rate_limited;
+            else if (et == "invalid_request_error")
+                e.error.kind = K::invalid_request;
             e.error.message = string_or_empty(*err, "message");
         }
     } else {
@@ -266,7 +319,8 @@ core::Result<core::Response> response_from_json(const Json& m) {
     r.stop_sequence = string_or_empty(m, "stop_sequence");
     if (auto u = m.find("usage"); u != m.end()) r.usage = usage_from_json(*u);
     auto content = m.find("content");
-    if (content == m.end() || !content->is_array()) return bad_event("message without a content array");
+    if (content == m.end() || !content->is_array())
+        return bad_event("message without a content array");
     if (content->empty()) return r;
     Json probe = {{"model", "x"}, {"messages", {{{"role", "assistant"}, {"content", *content}}}}};
     auto decoded = core::request_from_json(std::move(probe));
@@ -281,7 +335,7 @@ namespace {
 
 //! Anthropic's stream is the canonical grammar: each event is one frame, no state needed.
 class AnthropicStreamEncoder final : public StreamEncoder {
-public:
+  public:
     // StreamEncoder
     void encode(const StreamEvent& e, std::string& out) override {
         const std::string_view name = anthropic::event_name(e);
@@ -306,7 +360,9 @@ core::Result<core::Request> AnthropicCodec::decode_request(std::string_view body
     return core::request_from_json(std::move(parsed).value());
 }
 
-std::string AnthropicCodec::encode_response(const core::Response& r) const { return dump_json(core::to_json(r)); }
+std::string AnthropicCodec::encode_response(const core::Response& r) const {
+    return dump_json(core::to_json(r));
+}
 
 std::unique_ptr<StreamEncoder> AnthropicCodec::stream_encoder() const {
     return std::make_unique<AnthropicStreamEncoder>();

@@ -8,7 +8,7 @@ namespace tianshu::protocol {
 
 //! The Anthropic Messages client codec.
 class AnthropicCodec final : public ClientCodec {
-public:
+  public:
     // ClientCodec
     core::Result<core::Request> decode_request(std::string_view body) const override;
     std::string encode_response(const core::Response& r) const override;

@@ -9,8 +9,10 @@ const ClientCodec& codec_for(ClientProtocol p) {
     static const AnthropicCodec anthropic;
     static const OpenAiChatCodec openai;
     switch (p) {
-        case ClientProtocol::anthropic_messages: return anthropic;
-        case ClientProtocol::openai_chat: return openai;
+        case ClientProtocol::anthropic_messages:
+            return anthropic;
+        case ClientProtocol::openai_chat:
+            return openai;
     }
     return anthropic;
 }

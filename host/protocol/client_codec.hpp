@@ -17,7 +17,7 @@ enum class ClientProtocol { anthropic_messages, openai_chat };
 //! Encodes one client's stream; stateful (OpenAI chunks need the id and tool-call indexes).
 //! One encoder per response; not thread-safe.
 class StreamEncoder {
-public:
+  public:
     virtual ~StreamEncoder() = default;
     //! Appends zero or more complete SSE frames for `e`.
     virtual void encode(const core::StreamEvent& e, std::string& out) = 0;
@@ -27,7 +27,7 @@ public:
 
 //! One client protocol's codec. Stateless and thread-safe; never throws.
 class ClientCodec {
-public:
+  public:
     virtual ~ClientCodec() = default;
     //! Strict: every problem is an invalid_request error naming its JSON path.
     virtual core::Result<core::Request> decode_request(std::string_view body) const = 0;

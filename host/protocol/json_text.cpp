@@ -37,8 +37,10 @@ size_t max_depth(std::string_view body) {
     for (size_t i = 0; i < body.size(); ++i) {
         const char c = body[i];
         if (in_string) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_string = false;
         } else if (c == '"') {
             in_string = true;
         } else if (c == '[' || c == '{') {
@@ -76,13 +78,27 @@ void append_json_string(std::string& out, std::string_view s) {
         }
         out.append(s.data() + run, i - run);
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
             default:
                 out += "\\u00";
                 out += kHex[c >> 4];
@@ -98,11 +114,14 @@ std::string dump_json(const core::Json& j) {
     return j.dump(-1, ' ', false, core::Json::error_handler_t::replace);
 }
 
-void append_json(std::string& out, const core::Json& j) { out += dump_json(j); }
+void append_json(std::string& out, const core::Json& j) {
+    out += dump_json(j);
+}
 
 core::Result<core::Json> parse_json_body(std::string_view body) {
     if (max_depth(body) > kMaxJsonDepth)
-        return core::Error::invalid("request body: JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+        return core::Error::invalid("request body: JSON nested deeper than " +
+                                    std::to_string(kMaxJsonDepth) +
                                     " levels; flatten the document");
     try {
         return core::Json::parse(body.begin(), body.end());

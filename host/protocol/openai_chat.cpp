@@ -20,7 +20,9 @@ namespace openai_chat {
 
 namespace {
 
-std::string take_string(Json& j) { return std::move(j.get_ref<std::string&>()); }
+std::string take_string(Json& j) {
+    return std::move(j.get_ref<std::string&>());
+}
 
 bool read_string(Json& j, const JsonPath& path, std::string& out, ProblemList& p) {
     if (!j.is_string()) {
@@ -50,16 +52,20 @@ enum class PartsOf { user, assistant, system, tool };
 
 std::string_view allowed_parts(PartsOf who) {
     switch (who) {
-        case PartsOf::user: return "text, image_url";
-        case PartsOf::assistant: return "text, refusal";
+        case PartsOf::user:
+            return "text, image_url";
+        case PartsOf::assistant:
+            return "text, refusal";
         case PartsOf::system:
-        case PartsOf::tool: return "text";
+        case PartsOf::tool:
+            return "text";
     }
     return "text";
 }
 
 //! Content as a string or an array of parts; appends canonical blocks to `out`.
-void decode_content(Json& v, const JsonPath& path, PartsOf who, std::vector<ContentBlock>& out, ProblemList& p) {
+void decode_content(Json& v, const JsonPath& path, PartsOf who, std::vector<ContentBlock>& out,
+                    ProblemList& p) {
     if (v.is_string()) {
         // Clients send "" beside tool_calls; Anthropic-shaped upstreams refuse empty text blocks.
         if (who == PartsOf::assistant && v.get_ref<const std::string&>().empty()) return;
@@ -96,20 +102,24 @@ void decode_content(Json& v, const JsonPath& path, PartsOf who, std::vector<Cont
             b.type = ContentBlock::Type::image;
             auto img = part.find("image_url");
             if (img == part.end()) {
-                p.add(pp.field("image_url"), "required for an image_url part ({\"url\":\"https://…\" or \"data:image/png;base64,…\"})");
+                p.add(pp.field("image_url"),
+                      "required for an image_url part ({\"url\":\"https://…\" or "
+                      "\"data:image/png;base64,…\"})");
                 continue;
             }
             Json* url = &*img;
             if (img->is_object()) {
                 auto u = img->find("url");
                 if (u == img->end()) {
-                    p.add(pp.field("image_url").field("url"), "required (an https URL or a data: URL)");
+                    p.add(pp.field("image_url").field("url"),
+                          "required (an https URL or a data: URL)");
                     continue;
                 }
                 url = &*u;
             }
             if (!url->is_string()) {
-                p.add(pp.field("image_url").field("url"), core::must_be("a string (an https URL or a data: URL)", *url));
+                p.add(pp.field("image_url").field("url"),
+                      core::must_be("a string (an https URL or a data: URL)", *url));
                 continue;
             }
             b.source = image_source(take_string(*url));
@@ -118,12 +128,14 @@ void decode_content(Json& v, const JsonPath& path, PartsOf who, std::vector<Cont
                                         std::string(allowed_parts(who)) + ")");
             continue;
         }
-        if (auto cc = part.find("cache_control"); cc != part.end() && cc->is_object()) b.cache_control = std::move(*cc);
+        if (auto cc = part.find("cache_control"); cc != part.end() && cc->is_object())
+            b.cache_control = std::move(*cc);
         out.push_back(std::move(b));
     }
 }
 
-void decode_tool_calls(Json& v, const JsonPath& path, std::vector<ContentBlock>& out, ProblemList& p) {
+void decode_tool_calls(Json& v, const JsonPath& path, std::vector<ContentBlock>& out,
+                       ProblemList& p) {
     if (v.is_null()) return;
     if (!v.is_array()) {
         p.add(path, core::must_be("an array of tool calls", v));
@@ -133,14 +145,19 @@ void decode_tool_calls(Json& v, const JsonPath& path, std::vector<ContentBlock>&
     for (auto& call : v) {
         const JsonPath cp = path.at(i++);
         if (!call.is_object()) {
-            p.add(cp, core::must_be("an object {\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}", call));
+            p.add(cp, core::must_be(
+                          "an object "
+                          "{\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}",
+                          call));
             continue;
         }
         ContentBlock b;
         b.type = ContentBlock::Type::tool_use;
         auto id = call.find("id");
-        if (id == call.end()) p.add(cp.field("id"), "required (the id the tool message's tool_call_id answers)");
-        else read_string(*id, cp.field("id"), b.id, p);
+        if (id == call.end())
+            p.add(cp.field("id"), "required (the id the tool message's tool_call_id answers)");
+        else
+            read_string(*id, cp.field("id"), b.id, p);
         if (auto t = call.find("type"); t != call.end() && *t != "function")
             p.add(cp.field("type"), "unsupported tool call type (expected function)");
         auto fn = call.find("function");
@@ -150,8 +167,10 @@ void decode_tool_calls(Json& v, const JsonPath& path, std::vector<ContentBlock>&
         }
         const JsonPath fp = cp.field("function");
         auto name = fn->find("name");
-        if (name == fn->end()) p.add(fp.field("name"), "required");
-        else read_string(*name, fp.field("name"), b.name, p);
+        if (name == fn->end())
+            p.add(fp.field("name"), "required");
+        else
+            read_string(*name, fp.field("name"), b.name, p);
         b.input = Json::object();
         if (auto args = fn->find("arguments"); args != fn->end() && !args->is_null()) {
             const JsonPath ap = fp.field("arguments");
@@ -161,9 +180,14 @@ void decode_tool_calls(Json& v, const JsonPath& path, std::vector<ContentBlock>&
                 p.add(ap, core::must_be("a string holding a JSON object", *args));
             } else if (const auto& text = args->get_ref<const std::string&>(); !text.empty()) {
                 Json parsed = Json::parse(text, nullptr, false);
-                if (parsed.is_discarded()) p.add(ap, "not valid JSON (must be a string holding a JSON object, e.g. \"{}\")");
-                else if (!parsed.is_object()) p.add(ap, "must hold a JSON object (got " + std::string(core::json_type_name(parsed)) + ")");
-                else b.input = std::move(parsed);
+                if (parsed.is_discarded())
+                    p.add(ap,
+                          "not valid JSON (must be a string holding a JSON object, e.g. \"{}\")");
+                else if (!parsed.is_object())
+                    p.add(ap, "must hold a JSON object (got " +
+                                  std::string(core::json_type_name(parsed)) + ")");
+                else
+                    b.input = std::move(parsed);
             }
         }
         out.push_back(std::move(b));
@@ -176,19 +200,26 @@ Json tool_choice_from(Json& v, const JsonPath& path, ProblemList& p) {
         if (s == "auto") return Json{{"type", "auto"}};
         if (s == "none") return Json{{"type", "none"}};
         if (s == "required") return Json{{"type", "any"}};
-        p.add(path, "unknown tool_choice '" + s + "' (expected auto, none, required or {\"type\":\"function\",\"function\":{\"name\":…}})");
+        p.add(path, "unknown tool_choice '" + s +
+                        "' (expected auto, none, required or "
+                        "{\"type\":\"function\",\"function\":{\"name\":…}})");
         return nullptr;
     }
     if (v.is_object()) {
         auto fn = v.find("function");
         if (fn != v.end() && fn->is_object()) {
             auto name = fn->find("name");
-            if (name != fn->end() && name->is_string()) return Json{{"type", "tool"}, {"name", std::move(*name)}};
+            if (name != fn->end() && name->is_string())
+                return Json{{"type", "tool"}, {"name", std::move(*name)}};
         }
         p.add(path.field("function").field("name"), "required (the function the model must call)");
         return nullptr;
     }
-    p.add(path, core::must_be("\"auto\", \"none\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":…}}", v));
+    p.add(
+        path,
+        core::must_be(
+            "\"auto\", \"none\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":…}}",
+            v));
     return nullptr;
 }
 
@@ -211,18 +242,24 @@ void decode_tools(Json& v, const JsonPath& path, std::vector<core::Tool>& out, P
         }
         auto fn = t.find("function");
         if (fn == t.end() || !fn->is_object()) {
-            p.add(tp.field("function"), "required (an object {\"name\",\"description\",\"parameters\"})");
+            p.add(tp.field("function"),
+                  "required (an object {\"name\",\"description\",\"parameters\"})");
             continue;
         }
         const JsonPath fp = tp.field("function");
         core::Tool tool;
         auto name = fn->find("name");
-        if (name == fn->end()) p.add(fp.field("name"), "required");
-        else if (read_string(*name, fp.field("name"), tool.name, p) && tool.name.empty()) p.add(fp.field("name"), "must not be empty");
-        if (auto d = fn->find("description"); d != fn->end() && !d->is_null()) read_string(*d, fp.field("description"), tool.description, p);
+        if (name == fn->end())
+            p.add(fp.field("name"), "required");
+        else if (read_string(*name, fp.field("name"), tool.name, p) && tool.name.empty())
+            p.add(fp.field("name"), "must not be empty");
+        if (auto d = fn->find("description"); d != fn->end() && !d->is_null())
+            read_string(*d, fp.field("description"), tool.description, p);
         if (auto params = fn->find("parameters"); params != fn->end() && !params->is_null()) {
-            if (!params->is_object()) p.add(fp.field("parameters"), core::must_be("a JSON Schema object", *params));
-            else tool.input_schema = std::move(*params);
+            if (!params->is_object())
+                p.add(fp.field("parameters"), core::must_be("a JSON Schema object", *params));
+            else
+                tool.input_schema = std::move(*params);
         } else {
             tool.input_schema = Json{{"type", "object"}, {"properties", Json::object()}};
         }
@@ -232,7 +269,7 @@ void decode_tools(Json& v, const JsonPath& path, std::vector<core::Tool>& out, P
 
 //! Turns OpenAI's flat message list into canonical alternating turns.
 class MessageFolder {
-public:
+  public:
     MessageFolder(Request& r, ProblemList& p) : r_(r), p_(p) {}
 
     void add(Json& m, const JsonPath& path) {
@@ -250,8 +287,10 @@ public:
         const JsonPath cp = path.field("content");
         if (role == "system" || role == "developer") {
             // Anthropic has one top-level system prompt: every system message joins it, in order.
-            if (content == m.end()) p_.add(cp, "required");
-            else decode_content(*content, cp, PartsOf::system, r_.system, p_);
+            if (content == m.end())
+                p_.add(cp, "required");
+            else
+                decode_content(*content, cp, PartsOf::system, r_.system, p_);
         } else if (role == "user") {
             if (content == m.end()) {
                 p_.add(cp, "required (a string or an array of content parts)");
@@ -266,13 +305,15 @@ public:
             open_tool_turn_ = false;
             last_assistant_ = path.index;
             auto& msg = new_message(core::Role::assistant);
-            if (auto rc = m.find("reasoning_content"); rc != m.end() && rc->is_string() && !rc->get_ref<const std::string&>().empty()) {
+            if (auto rc = m.find("reasoning_content");
+                rc != m.end() && rc->is_string() && !rc->get_ref<const std::string&>().empty()) {
                 ContentBlock thinking;
                 thinking.type = ContentBlock::Type::thinking;
                 thinking.text = take_string(*rc);
                 msg.content.push_back(std::move(thinking));
             }
-            if (content != m.end()) decode_content(*content, cp, PartsOf::assistant, msg.content, p_);
+            if (content != m.end())
+                decode_content(*content, cp, PartsOf::assistant, msg.content, p_);
             if (auto calls = m.find("tool_calls"); calls != m.end())
                 decode_tool_calls(*calls, path.field("tool_calls"), msg.content, p_);
             calls_open_ = true;
@@ -280,32 +321,42 @@ public:
             ContentBlock result;
             result.type = ContentBlock::Type::tool_result;
             auto id = m.find("tool_call_id");
-            if (id == m.end()) p_.add(path.field("tool_call_id"), "required (the id of the assistant tool call this answers)");
-            else if (read_string(*id, path.field("tool_call_id"), result.id, p_)) check_answers_a_call(result.id, path);
-            if (content != m.end() && !content->is_null()) decode_content(*content, cp, PartsOf::tool, result.content, p_);
+            if (id == m.end())
+                p_.add(path.field("tool_call_id"),
+                       "required (the id of the assistant tool call this answers)");
+            else if (read_string(*id, path.field("tool_call_id"), result.id, p_))
+                check_answers_a_call(result.id, path);
+            if (content != m.end() && !content->is_null())
+                decode_content(*content, cp, PartsOf::tool, result.content, p_);
             // Consecutive tool messages answer one assistant turn: one user message, order kept.
             auto& target = open_tool_turn_ ? r_.messages.back() : new_message(core::Role::user);
             target.content.push_back(std::move(result));
             open_tool_turn_ = true;
         } else if (role == "function") {
-            p_.add(path.field("role"), "role 'function' is deprecated and not supported (send role 'tool' with a tool_call_id)");
+            p_.add(path.field("role"),
+                   "role 'function' is deprecated and not supported (send role 'tool' with a "
+                   "tool_call_id)");
         } else {
-            p_.add(path.field("role"), "unknown role '" + role + "' (expected system, developer, user, assistant or tool)");
+            p_.add(path.field("role"),
+                   "unknown role '" + role +
+                       "' (expected system, developer, user, assistant or tool)");
         }
     }
 
-private:
+  private:
     //! As OpenAI demands (and Anthropic after conversion): a tool message answers a tool call
     //! of the assistant message before it, with only other tool messages in between.
     void check_answers_a_call(const std::string& id, const JsonPath& path) {
         if (calls_open_ && !r_.messages.empty()) {
-            const auto& blocks = open_tool_turn_ ? r_.messages[r_.messages.size() - 2].content : r_.messages.back().content;
+            const auto& blocks = open_tool_turn_ ? r_.messages[r_.messages.size() - 2].content
+                                                 : r_.messages.back().content;
             for (const auto& b : blocks)
                 if (b.type == ContentBlock::Type::tool_use && b.id == id) return;
         }
         std::string msg = "no tool call with id '" + id + "' in the assistant message before it";
         if (calls_open_) msg += " (messages[" + std::to_string(last_assistant_) + "])";
-        msg += "; each tool message must answer a tool_calls entry of the preceding assistant message";
+        msg +=
+            "; each tool message must answer a tool_calls entry of the preceding assistant message";
         p_.add(path.field("tool_call_id"), msg);
     }
 
@@ -322,7 +373,8 @@ private:
     size_t last_assistant_ = 0;    //!< index (in the OpenAI list) of the last assistant message
 };
 
-void read_sampling(Json& v, const JsonPath& path, double hi, std::optional<double>& out, ProblemList& p) {
+void read_sampling(Json& v, const JsonPath& path, double hi, std::optional<double>& out,
+                   ProblemList& p) {
     if (v.is_null()) return;
     if (!v.is_number()) {
         p.add(path, core::must_be("a number", v));
@@ -340,7 +392,8 @@ void read_sampling(Json& v, const JsonPath& path, double hi, std::optional<doubl
 
 core::Result<Request> request_from_json(Json&& body) {
     if (!body.is_object())
-        return core::Error::invalid("request body: must be a JSON object (got " + std::string(core::json_type_name(body)) + ")");
+        return core::Error::invalid("request body: must be a JSON object (got " +
+                                    std::string(core::json_type_name(body)) + ")");
     Request r;
     ProblemList p;
     const JsonPath root;
@@ -371,8 +424,10 @@ core::Result<Request> request_from_json(Json&& body) {
         } else if (key == "max_tokens" || key == "max_completion_tokens") {
             if (v.is_null()) continue;
             int64_t n = 0;
-            if (!core::json_positive_integer(v, n)) p.add(fp, "must be a positive integer");
-            else (key == "max_tokens" ? max_tokens : max_completion_tokens) = n;
+            if (!core::json_positive_integer(v, n))
+                p.add(fp, "must be a positive integer");
+            else
+                (key == "max_tokens" ? max_tokens : max_completion_tokens) = n;
         } else if (key == "temperature") {
             read_sampling(v, fp, 2.0, r.temperature, p);
         } else if (key == "top_p") {
@@ -385,32 +440,41 @@ core::Result<Request> request_from_json(Json&& body) {
                 size_t i = 0;
                 for (auto& s : v) {
                     std::string str;
-                    if (read_string(s, fp.at(i++), str, p)) r.stop_sequences.push_back(std::move(str));
+                    if (read_string(s, fp.at(i++), str, p))
+                        r.stop_sequences.push_back(std::move(str));
                 }
             } else {
                 p.add(fp, core::must_be("a string or an array of strings", v));
             }
         } else if (key == "stream") {
             if (v.is_null()) continue;
-            if (!v.is_boolean()) p.add(fp, core::must_be("true or false", v));
-            else r.stream = v.get<bool>();
+            if (!v.is_boolean())
+                p.add(fp, core::must_be("true or false", v));
+            else
+                r.stream = v.get<bool>();
         } else if (key == "tools") {
             if (!v.is_null()) decode_tools(v, fp, r.tools, p);
         } else if (key == "tool_choice") {
             if (!v.is_null()) r.tool_choice = tool_choice_from(v, fp, p);
         } else if (key == "parallel_tool_calls") {
             if (v.is_null()) continue;
-            if (!v.is_boolean()) p.add(fp, core::must_be("true or false", v));
-            else parallel_tool_calls = v.get<bool>();
+            if (!v.is_boolean())
+                p.add(fp, core::must_be("true or false", v));
+            else
+                parallel_tool_calls = v.get<bool>();
         } else if (key == "top_k") {  // accepted by many OpenAI-compatible servers
             if (v.is_null()) continue;
             int64_t n = 0;
-            if (!core::json_positive_integer(v, n)) p.add(fp, "must be a positive integer");
-            else r.top_k = n;
+            if (!core::json_positive_integer(v, n))
+                p.add(fp, "must be a positive integer");
+            else
+                r.top_k = n;
         } else if (key == "metadata") {
             if (v.is_null()) continue;
-            if (!v.is_object()) p.add(fp, core::must_be("an object of string values", v));
-            else metadata = std::move(v);
+            if (!v.is_object())
+                p.add(fp, core::must_be("an object of string values", v));
+            else
+                metadata = std::move(v);
         } else if (key == "user") {
             if (v.is_null()) continue;
             std::string user;
@@ -420,8 +484,10 @@ core::Result<Request> request_from_json(Json&& body) {
         }
     }
     if (!has_model) p.add(root.field("model"), "required (the model to answer)");
-    if (!has_messages) p.add(root.field("messages"), "required (an array of {\"role\",\"content\"} messages)");
-    else if (r.messages.empty() && p.empty()) p.add(root.field("messages"), "must contain at least one user or assistant message");
+    if (!has_messages)
+        p.add(root.field("messages"), "required (an array of {\"role\",\"content\"} messages)");
+    else if (r.messages.empty() && p.empty())
+        p.add(root.field("messages"), "must contain at least one user or assistant message");
     if (!p.empty()) return p.to_error();
 
     r.max_tokens = max_completion_tokens ? max_completion_tokens : max_tokens;
@@ -439,13 +505,17 @@ core::Result<Request> request_from_json(Json&& body) {
 std::string_view finish_reason(core::StopReason r) {
     using S = core::StopReason;
     switch (r) {
-        case S::max_tokens: return "length";
-        case S::tool_use: return "tool_calls";
-        case S::refusal: return "content_filter";
+        case S::max_tokens:
+            return "length";
+        case S::tool_use:
+            return "tool_calls";
+        case S::refusal:
+            return "content_filter";
         case S::none:
         case S::end_turn:
         case S::stop_sequence:
-        case S::pause_turn: return "stop";
+        case S::pause_turn:
+            return "stop";
     }
     return "stop";
 }
@@ -458,8 +528,10 @@ Json usage_json(const core::Usage& u) {
     Json j{{"prompt_tokens", prompt},
            {"completion_tokens", u.output_tokens},
            {"total_tokens", prompt + u.output_tokens}};
-    if (u.cache_read_tokens) j["prompt_tokens_details"] = Json{{"cached_tokens", u.cache_read_tokens}};
-    if (u.reasoning_tokens) j["completion_tokens_details"] = Json{{"reasoning_tokens", u.reasoning_tokens}};
+    if (u.cache_read_tokens)
+        j["prompt_tokens_details"] = Json{{"cached_tokens", u.cache_read_tokens}};
+    if (u.reasoning_tokens)
+        j["completion_tokens_details"] = Json{{"reasoning_tokens", u.reasoning_tokens}};
     return j;
 }
 
@@ -478,19 +550,35 @@ std::string completion_id(const std::string& id) {
 std::string_view error_type(core::ErrorKind kind, std::string_view& code) {
     using K = core::ErrorKind;
     switch (kind) {
-        case K::invalid_request: code = ""; return "invalid_request_error";
-        case K::authentication: code = "invalid_api_key"; return "authentication_error";
-        case K::permission: code = "permission_denied"; return "permission_error";
-        case K::not_found: code = "not_found"; return "invalid_request_error";
-        case K::request_too_large: code = "request_too_large"; return "invalid_request_error";
-        case K::rate_limited: code = "rate_limit_exceeded"; return "rate_limit_error";
-        case K::overloaded: code = "overloaded"; return "server_error";
+        case K::invalid_request:
+            code = "";
+            return "invalid_request_error";
+        case K::authentication:
+            code = "invalid_api_key";
+            return "authentication_error";
+        case K::permission:
+            code = "permission_denied";
+            return "permission_error";
+        case K::not_found:
+            code = "not_found";
+            return "invalid_request_error";
+        case K::request_too_large:
+            code = "request_too_large";
+            return "invalid_request_error";
+        case K::rate_limited:
+            code = "rate_limit_exceeded";
+            return "rate_limit_error";
+        case K::overloaded:
+            code = "overloaded";
+            return "server_error";
         case K::plugin_failure:
         case K::script_failure:
         case K::internal:
         case K::upstream:
         case K::unavailable:
-        case K::timeout: code = core::to_string(kind); return "server_error";
+        case K::timeout:
+            code = core::to_string(kind);
+            return "server_error";
     }
     code = "internal";
     return "server_error";
@@ -513,18 +601,26 @@ Json response_to_json(const core::Response& r, int64_t created) {
     Json tool_calls = Json::array();
     for (const auto& b : r.content) {
         switch (b.type) {
-            case ContentBlock::Type::text: text += b.text; break;
-            case ContentBlock::Type::thinking: reasoning += b.text; break;
-            case ContentBlock::Type::tool_use:
-                tool_calls.push_back(Json{{"id", b.id},
-                                          {"type", "function"},
-                                          {"function", {{"name", b.name},
-                                                        {"arguments", dump_json(b.input.is_null() ? Json::object() : b.input)}}}});
+            case ContentBlock::Type::text:
+                text += b.text;
                 break;
-            default: break;  // images, redacted thinking: nothing in OpenAI's shape carries them
+            case ContentBlock::Type::thinking:
+                reasoning += b.text;
+                break;
+            case ContentBlock::Type::tool_use:
+                tool_calls.push_back(Json{
+                    {"id", b.id},
+                    {"type", "function"},
+                    {"function",
+                     {{"name", b.name},
+                      {"arguments", dump_json(b.input.is_null() ? Json::object() : b.input)}}}});
+                break;
+            default:
+                break;  // images, redacted thinking: nothing in OpenAI's shape carries them
         }
     }
-    message["content"] = text.empty() && !tool_calls.empty() ? Json(nullptr) : Json(std::move(text));
+    message["content"] =
+        text.empty() && !tool_calls.empty() ? Json(nullptr) : Json(std::move(text));
     if (!reasoning.empty()) message["reasoning_content"] = std::move(reasoning);
     if (!tool_calls.empty()) message["tool_calls"] = std::move(tool_calls);
     return Json{{"id", completion_id(r.id)},
@@ -544,7 +640,7 @@ namespace {
 //! completion id and model (every chunk repeats them) and which content block is which
 //! tool call (OpenAI numbers tool calls 0, 1, … independently of text blocks).
 class OpenAiStreamEncoder final : public StreamEncoder {
-public:
+  public:
     explicit OpenAiStreamEncoder(int64_t created) : created_(created) {}
 
     // StreamEncoder
@@ -593,7 +689,8 @@ public:
                         end_chunk(out, {});
                         return;
                     case StreamEvent::DeltaKind::input_json: {
-                        if (e.index < 0 || static_cast<size_t>(e.index) >= tool_index_.size()) return;
+                        if (e.index < 0 || static_cast<size_t>(e.index) >= tool_index_.size())
+                            return;
                         const int tool = tool_index_[static_cast<size_t>(e.index)];
                         if (tool < 0) return;
                         begin_chunk(out);
@@ -605,20 +702,24 @@ public:
                         end_chunk(out, {});
                         return;
                     }
-                    case StreamEvent::DeltaKind::signature: return;  // no OpenAI equivalent
+                    case StreamEvent::DeltaKind::signature:
+                        return;  // no OpenAI equivalent
                 }
                 return;
-            case T::content_block_stop: return;
+            case T::content_block_stop:
+                return;
             case T::message_delta: {
                 usage_.output_tokens = e.usage.output_tokens;
                 if (e.usage.input_tokens) usage_.input_tokens = e.usage.input_tokens;
                 if (e.usage.cache_read_tokens) usage_.cache_read_tokens = e.usage.cache_read_tokens;
-                if (e.usage.cache_write_tokens) usage_.cache_write_tokens = e.usage.cache_write_tokens;
+                if (e.usage.cache_write_tokens)
+                    usage_.cache_write_tokens = e.usage.cache_write_tokens;
                 if (e.usage.reasoning_tokens) usage_.reasoning_tokens = e.usage.reasoning_tokens;
                 begin_chunk(out);
                 out += "{}";
                 end_chunk(out, finish_reason(e.stop_reason));
-                // The usage chunk: empty choices, as OpenAI sends with stream_options.include_usage.
+                // The usage chunk: empty choices, as OpenAI sends with
+                // stream_options.include_usage.
                 ensure_prefix();
                 out += "data: ";
                 out += prefix_;
@@ -627,9 +728,15 @@ public:
                 out += "}\n\n";
                 return;
             }
-            case T::message_stop: out += "data: [DONE]\n\n"; return;
-            case T::ping: out += ": ping\n\n"; return;  // an SSE comment keeps proxies from timing out
-            case T::error: encode_error(e.error, out); return;
+            case T::message_stop:
+                out += "data: [DONE]\n\n";
+                return;
+            case T::ping:
+                out += ": ping\n\n";
+                return;  // an SSE comment keeps proxies from timing out
+            case T::error:
+                encode_error(e.error, out);
+                return;
         }
     }
 
@@ -639,7 +746,7 @@ public:
         out += "\n\ndata: [DONE]\n\n";
     }
 
-private:
+  private:
     void start_prefix(const std::string& id, const std::string& model) {
         prefix_ = R"({"id":)";
         append_json_string(prefix_, completion_id(id));
@@ -671,8 +778,8 @@ private:
     }
 
     int64_t created_;
-    std::string prefix_;            //!< `{"id":…,"object":…,"created":…,"model":…,"choices":[`
-    std::vector<int> tool_index_;   //!< content block index -> tool call index (-1: not a tool)
+    std::string prefix_;  //!< `{"id":…,"object":…,"created":…,"model":…,"choices":[`
+    std::vector<int> tool_index_;  //!< content block index -> tool call index (-1: not a tool)
     int next_tool_ = 0;
     core::Usage usage_;
 };

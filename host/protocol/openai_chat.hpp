@@ -11,7 +11,7 @@ namespace tianshu::protocol {
 
 //! The OpenAI Chat Completions client codec.
 class OpenAiChatCodec final : public ClientCodec {
-public:
+  public:
     // ClientCodec
     core::Result<core::Request> decode_request(std::string_view body) const override;
     std::string encode_response(const core::Response& r) const override;

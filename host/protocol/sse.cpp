@@ -12,7 +12,8 @@ void append_sse_frame(std::string& out, std::string_view event, std::string_view
     while (true) {
         const size_t end = data.find_first_of("\r\n", start);
         out += "data: ";
-        out.append(data.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+        out.append(data.substr(
+            start, end == std::string_view::npos ? std::string_view::npos : end - start));
         out += '\n';
         if (end == std::string_view::npos) break;
         start = end + 1;
@@ -48,13 +49,15 @@ core::Result<void> SseParser::feed(std::string_view bytes, std::vector<SseEvent>
         const size_t end = bytes.find_first_of("\r\n", i);
         if (end == std::string_view::npos) {
             if (line_.size() + (bytes.size() - i) > max_line_)
-                return fail("upstream stream: an SSE line is longer than " + std::to_string(max_line_) + " bytes");
+                return fail("upstream stream: an SSE line is longer than " +
+                            std::to_string(max_line_) + " bytes");
             line_.append(bytes.substr(i));
             break;
         }
         std::string_view piece = bytes.substr(i, end - i);
         if (line_.size() + piece.size() > max_line_)
-            return fail("upstream stream: an SSE line is longer than " + std::to_string(max_line_) + " bytes");
+            return fail("upstream stream: an SSE line is longer than " + std::to_string(max_line_) +
+                        " bytes");
         core::Result<void> r;
         if (line_.empty()) {
             r = line(piece, out);
@@ -98,7 +101,8 @@ core::Result<void> SseParser::line(std::string_view l, std::vector<SseEvent>& ou
     }
     if (field == "data") {
         if (current_.data.size() + value.size() + 1 > max_event_)
-            return fail("upstream stream: an SSE event is longer than " + std::to_string(max_event_) + " bytes");
+            return fail("upstream stream: an SSE event is longer than " +
+                        std::to_string(max_event_) + " bytes");
         if (has_data_) current_.data += '\n';
         current_.data.append(value);
         has_data_ = true;

@@ -30,7 +30,7 @@ struct SseEvent {
 //! Memory is bounded: a line or an event longer than its limit fails the stream with an
 //! `upstream` error instead of growing without end.
 class SseParser {
-public:
+  public:
     static constexpr size_t kDefaultMaxLine = 8u << 20;    //!< one line (8 MiB)
     static constexpr size_t kDefaultMaxEvent = 32u << 20;  //!< one event's joined data (32 MiB)
 
@@ -44,14 +44,14 @@ public:
     //! True when bytes of an unfinished event are pending: a stream that ends now was cut short.
     bool mid_event() const { return !line_.empty() || has_data_ || !current_.event.empty(); }
 
-private:
+  private:
     core::Result<void> fail(std::string message);
     core::Result<void> line(std::string_view line, std::vector<SseEvent>& out);
 
     size_t max_line_;
     size_t max_event_;
-    std::string line_;       //!< the unfinished line carried across chunks
-    bool skip_lf_ = false;   //!< the previous chunk ended in `\r`: a leading `\n` belongs to it
+    std::string line_;      //!< the unfinished line carried across chunks
+    bool skip_lf_ = false;  //!< the previous chunk ended in `\r`: a leading `\n` belongs to it
     SseEvent current_;
     bool has_data_ = false;
     bool failed_ = false;

@@ -56,15 +56,20 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
     };
 
     [&] {
-        if (!config) return fail(Error{ErrorKind::unavailable, "the gateway is still starting: retry in a moment", {}});
+        if (!config)
+            return fail(Error{
+                ErrorKind::unavailable, "the gateway is still starting: retry in a moment", {}});
         if (call.api_key.empty())
             return fail(Error{ErrorKind::authentication,
-                              "missing API key: send it in the x-api-key header or as 'Authorization: Bearer <key>'",
+                              "missing API key: send it in the x-api-key header or as "
+                              "'Authorization: Bearer <key>'",
                               {}});
         auto identity = config->keys ? config->keys->find(call.api_key) : std::nullopt;
         if (!identity)
-            return fail(Error{ErrorKind::authentication,
-                              "invalid API key: check the key, or create one with `tianshu key create`", {}});
+            return fail(
+                Error{ErrorKind::authentication,
+                      "invalid API key: check the key, or create one with `tianshu key create`",
+                      {}});
         user = identity->user;
         key_name = identity->key_name;
 
@@ -74,14 +79,16 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         ctx.request_id = request_id;
         ctx.requested_model = ctx.request.model;
         ctx.tier = identity->tier;
-        ctx.client_protocol = call.protocol == protocol::ClientProtocol::openai_chat ? "openai" : "anthropic";
+        ctx.client_protocol =
+            call.protocol == protocol::ClientProtocol::openai_chat ? "openai" : "anthropic";
         ctx.deadline = started + kRequestDeadline;
 
-        const auto* chain = config->chains ? config->chains->match(ctx.tier, ctx.request.model) : nullptr;
+        const auto* chain =
+            config->chains ? config->chains->match(ctx.tier, ctx.request.model) : nullptr;
         if (!chain)
             return fail(Error{ErrorKind::not_found,
-                              "no chain serves model '" + ctx.request.model + "' for tier '" + ctx.tier +
-                                  "': import one with `tianshu chain import FILE`",
+                              "no chain serves model '" + ctx.request.model + "' for tier '" +
+                                  ctx.tier + "': import one with `tianshu chain import FILE`",
                               {}});
         chain_id = chain->spec().id;
 
@@ -92,9 +99,12 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         bool stream_open = false;
         std::string frames;
         auto sink = [&](const core::StreamEvent& e) -> bool {
-            if (!ttft_ms && e.type == core::StreamEvent::Type::content_block_delta) ttft_ms = ms_since(started);
-            if (e.type == core::StreamEvent::Type::message_delta) usage.output_tokens = e.usage.output_tokens;
-            if (e.type == core::StreamEvent::Type::message_start) usage.input_tokens = e.message.usage.input_tokens;
+            if (!ttft_ms && e.type == core::StreamEvent::Type::content_block_delta)
+                ttft_ms = ms_since(started);
+            if (e.type == core::StreamEvent::Type::message_delta)
+                usage.output_tokens = e.usage.output_tokens;
+            if (e.type == core::StreamEvent::Type::message_start)
+                usage.input_tokens = e.message.usage.input_tokens;
             if (!stream) return whole.add(e).ok();
             if (!stream_open) {
                 stream_open = true;

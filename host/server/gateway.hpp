@@ -12,7 +12,7 @@ namespace tianshu::server {
 
 //! Where the gateway writes its answer. Implemented over Poco's response.
 class ResponseWriter {
-public:
+  public:
     virtual ~ResponseWriter() = default;
     //! A whole response.
     virtual void send(int status, std::string_view content_type, std::string_view body) = 0;
@@ -25,20 +25,21 @@ public:
 //! One call to the model API, as received.
 struct ApiCall {
     protocol::ClientProtocol protocol = protocol::ClientProtocol::anthropic_messages;
-    std::string route;        //!< for metrics, e.g. "/v1/messages"
-    std::string api_key;      //!< from x-api-key or Authorization: Bearer
+    std::string route;    //!< for metrics, e.g. "/v1/messages"
+    std::string api_key;  //!< from x-api-key or Authorization: Bearer
     std::string body;
     std::string client_ip;
-    std::string session_id;   //!< X-Claude-Code-Session-Id, when sent
+    std::string session_id;  //!< X-Claude-Code-Session-Id, when sent
 };
 
 //! Serves model API calls under the current runtime configuration. Thread-safe.
 class Gateway {
-public:
-    Gateway(const pipeline::RuntimeConfigHolder& config, Metrics& metrics) : config_(config), metrics_(metrics) {}
+  public:
+    Gateway(const pipeline::RuntimeConfigHolder& config, Metrics& metrics)
+        : config_(config), metrics_(metrics) {}
     void handle(const ApiCall& call, ResponseWriter& out) const;
 
-private:
+  private:
     const pipeline::RuntimeConfigHolder& config_;
     Metrics& metrics_;
 };

@@ -26,7 +26,7 @@ namespace {
 
 //! Writes the gateway's answer into Poco's response; SSE frames are flushed one by one.
 class PocoResponseWriter final : public ResponseWriter {
-public:
+  public:
     explicit PocoResponseWriter(HTTPServerResponse& response) : response_(response) {}
 
     void send(int status, std::string_view content_type, std::string_view body) override {
@@ -67,7 +67,7 @@ public:
         }
     }
 
-private:
+  private:
     HTTPServerResponse& response_;
     std::ostream* stream_ = nullptr;
 };
@@ -85,7 +85,8 @@ std::string presented_key(const HTTPServerRequest& request) {
     if (request.has("Authorization")) {
         const std::string& auth = request.get("Authorization");
         static const std::string bearer = "Bearer ";
-        if (auth.size() > bearer.size() && Poco::icompare(auth.substr(0, bearer.size()), bearer) == 0)
+        if (auth.size() > bearer.size() &&
+            Poco::icompare(auth.substr(0, bearer.size()), bearer) == 0)
             return auth.substr(bearer.size());
     }
     return {};
@@ -93,8 +94,9 @@ std::string presented_key(const HTTPServerRequest& request) {
 
 //! /v1/messages and /v1/chat/completions.
 class ModelApiHandler final : public Poco::Net::HTTPRequestHandler {
-public:
-    ModelApiHandler(const Gateway& gateway, protocol::ClientProtocol protocol, std::string route, size_t max_body)
+  public:
+    ModelApiHandler(const Gateway& gateway, protocol::ClientProtocol protocol, std::string route,
+                    size_t max_body)
         : gateway_(gateway), protocol_(protocol), route_(std::move(route)), max_body_(max_body) {}
 
     void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
@@ -104,7 +106,8 @@ public:
         call.route = route_;
         call.api_key = presented_key(request);
         call.client_ip = client_ip(request);
-        if (request.has("X-Claude-Code-Session-Id")) call.session_id = request.get("X-Claude-Code-Session-Id");
+        if (request.has("X-Claude-Code-Session-Id"))
+            call.session_id = request.get("X-Claude-Code-Session-Id");
         if (request.getContentLength() != HTTPRequest::UNKNOWN_CONTENT_LENGTH &&
             static_cast<size_t>(request.getContentLength()) > max_body_)
             return too_large(writer);
@@ -117,7 +120,7 @@ public:
         gateway_.handle(call, writer);
     }
 
-private:
+  private:
     void too_large(ResponseWriter& writer) {
         send_error(protocol_,
                    core::Error{core::ErrorKind::request_too_large,
@@ -134,7 +137,7 @@ private:
 
 //! Small fixed answers: /healthz, /metrics, /, and errors for unknown routes.
 class FixedHandler final : public Poco::Net::HTTPRequestHandler {
-public:
+  public:
     using Fill = std::function<void(ResponseWriter&)>;
     explicit FixedHandler(Fill fill) : fill_(std::move(fill)) {}
     void handleRequest(HTTPServerRequest&, HTTPServerResponse& response) override {
@@ -142,13 +145,14 @@ public:
         fill_(writer);
     }
 
-private:
+  private:
     Fill fill_;
 };
 
 class Routes final : public Poco::Net::HTTPRequestHandlerFactory {
-public:
-    Routes(const Gateway& gateway, Metrics& metrics, const std::atomic<bool>& draining, size_t max_body)
+  public:
+    Routes(const Gateway& gateway, Metrics& metrics, const std::atomic<bool>& draining,
+           size_t max_body)
         : gateway_(gateway), metrics_(metrics), draining_(draining), max_body_(max_body) {}
 
     Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest& request) override {
@@ -157,9 +161,11 @@ public:
         const std::string& method = request.getMethod();
         const bool post = method == HTTPRequest::HTTP_POST;
         if (path == "/v1/messages" && post)
-            return new ModelApiHandler(gateway_, protocol::ClientProtocol::anthropic_messages, path, max_body_);
+            return new ModelApiHandler(gateway_, protocol::ClientProtocol::anthropic_messages, path,
+                                       max_body_);
         if (path == "/v1/chat/completions" && post)
-            return new ModelApiHandler(gateway_, protocol::ClientProtocol::openai_chat, path, max_body_);
+            return new ModelApiHandler(gateway_, protocol::ClientProtocol::openai_chat, path,
+                                       max_body_);
         if (path == "/healthz") {
             bool draining = draining_;
             return new FixedHandler([draining](ResponseWriter& w) {
@@ -173,19 +179,23 @@ public:
             });
         }
         if (path == "/" && (method == HTTPRequest::HTTP_GET || method == HTTPRequest::HTTP_HEAD)) {
-            return new FixedHandler(
-                [](ResponseWriter& w) { w.send(200, "application/json", R"({"name":"tianshu","status":"ok"})"); });
+            return new FixedHandler([](ResponseWriter& w) {
+                w.send(200, "application/json", R"({"name":"tianshu","status":"ok"})");
+            });
         }
         const bool openai = path.rfind("/v1/chat", 0) == 0;
         const bool known = path == "/v1/messages" || path == "/v1/chat/completions";
-        core::Error e = known ? core::Error{core::ErrorKind::invalid_request,
-                                            "method " + method + " is not allowed on " + path + ": use POST", {}}
-                              : core::Error{core::ErrorKind::not_found,
-                                            "no route " + method + " " + path +
-                                                ": the model API is POST /v1/messages (Anthropic) and POST "
-                                                "/v1/chat/completions (OpenAI)",
-                                            {}};
-        auto protocol = openai ? protocol::ClientProtocol::openai_chat : protocol::ClientProtocol::anthropic_messages;
+        core::Error e =
+            known ? core::Error{core::ErrorKind::invalid_request,
+                                "method " + method + " is not allowed on " + path + ": use POST",
+                                {}}
+                  : core::Error{core::ErrorKind::not_found,
+                                "no route " + method + " " + path +
+                                    ": the model API is POST /v1/messages (Anthropic) and POST "
+                                    "/v1/chat/completions (OpenAI)",
+                                {}};
+        auto protocol = openai ? protocol::ClientProtocol::openai_chat
+                               : protocol::ClientProtocol::anthropic_messages;
         return new FixedHandler([e, protocol, known](ResponseWriter& w) {
             if (known) {
                 const auto& codec = protocol::codec_for(protocol);
@@ -196,7 +206,7 @@ public:
         });
     }
 
-private:
+  private:
     const Gateway& gateway_;
     Metrics& metrics_;
     const std::atomic<bool>& draining_;
@@ -205,7 +215,8 @@ private:
 
 }  // namespace
 
-HttpServer::HttpServer(ServerOptions options, const pipeline::RuntimeConfigHolder& config, Metrics& metrics)
+HttpServer::HttpServer(ServerOptions options, const pipeline::RuntimeConfigHolder& config,
+                       Metrics& metrics)
     : options_(std::move(options)), config_(config), metrics_(metrics) {}
 
 HttpServer::~HttpServer() {
@@ -215,9 +226,11 @@ HttpServer::~HttpServer() {
 core::Result<void> HttpServer::start() {
     auto colon = options_.listen.rfind(':');
     if (colon == std::string::npos)
-        return core::Error::invalid("listen address '" + options_.listen + "' must be HOST:PORT, e.g. 127.0.0.1:8080");
+        return core::Error::invalid("listen address '" + options_.listen +
+                                    "' must be HOST:PORT, e.g. 127.0.0.1:8080");
     std::string host = options_.listen.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
     int port = 0;
     try {
         port = std::stoi(options_.listen.substr(colon + 1));
@@ -225,15 +238,16 @@ core::Result<void> HttpServer::start() {
         port = -1;
     }
     if (port < 0 || port > 65535)
-        return core::Error::invalid("listen address '" + options_.listen + "': the port must be a number 0-65535");
+        return core::Error::invalid("listen address '" + options_.listen +
+                                    "': the port must be a number 0-65535");
     try {
         Poco::Net::ServerSocket socket;
         socket.bind(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), true);
         socket.listen(options_.backlog);
         port_ = socket.address().port();
 
-        pool_ = std::make_unique<Poco::ThreadPool>("http", options_.min_threads, options_.max_threads, 60,
-                                                   options_.stack_kib * 1024);
+        pool_ = std::make_unique<Poco::ThreadPool>(
+            "http", options_.min_threads, options_.max_threads, 60, options_.stack_kib * 1024);
         auto params = new Poco::Net::HTTPServerParams;
         params->setMaxThreads(options_.max_threads);
         params->setMaxQueued(options_.max_queued);
@@ -247,7 +261,8 @@ core::Result<void> HttpServer::start() {
         params->setServerName("tianshu");
         gateway_ = std::make_unique<Gateway>(config_, metrics_);
         server_ = std::make_unique<Poco::Net::HTTPServer>(
-            new Routes(*gateway_, metrics_, draining_, options_.max_body_bytes), *pool_, socket, params);
+            new Routes(*gateway_, metrics_, draining_, options_.max_body_bytes), *pool_, socket,
+            params);
         server_->start();
     } catch (const Poco::Exception& e) {
         return core::Error{core::ErrorKind::unavailable,

@@ -40,8 +40,9 @@ struct ServerOptions {
 
 //! Owns the listening socket, the thread pool and the routes.
 class HttpServer {
-public:
-    HttpServer(ServerOptions options, const pipeline::RuntimeConfigHolder& config, Metrics& metrics);
+  public:
+    HttpServer(ServerOptions options, const pipeline::RuntimeConfigHolder& config,
+               Metrics& metrics);
     ~HttpServer();
 
     //! Binds and starts serving. The error names the address and why it failed.
@@ -53,7 +54,7 @@ public:
     int64_t shutdown(int drain_seconds);
     bool draining() const { return draining_; }
 
-private:
+  private:
     ServerOptions options_;
     const pipeline::RuntimeConfigHolder& config_;
     Metrics& metrics_;

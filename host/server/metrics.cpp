@@ -34,20 +34,26 @@ std::string Metrics::prometheus_text() const {
         << "# TYPE tianshu_requests_total counter\n";
     for (const auto& [route, s] : routes_)
         for (const auto& [status, n] : s.by_status)
-            out << "tianshu_requests_total{route=\"" << route << "\",status=\"" << status << "\"} " << n << "\n";
-    out << "# HELP tianshu_request_duration_seconds Time from request to the last byte of the answer.\n"
+            out << "tianshu_requests_total{route=\"" << route << "\",status=\"" << status << "\"} "
+                << n << "\n";
+    out << "# HELP tianshu_request_duration_seconds Time from request to the last byte of the "
+           "answer.\n"
         << "# TYPE tianshu_request_duration_seconds histogram\n";
     for (const auto& [route, s] : routes_) {
         for (size_t i = 0; i < kBuckets.size(); ++i)
-            out << "tianshu_request_duration_seconds_bucket{route=\"" << route << "\",le=\"" << kBuckets[i] << "\"} "
-                << s.buckets[i] << "\n";
-        out << "tianshu_request_duration_seconds_bucket{route=\"" << route << "\",le=\"+Inf\"} " << s.count << "\n"
+            out << "tianshu_request_duration_seconds_bucket{route=\"" << route << "\",le=\""
+                << kBuckets[i] << "\"} " << s.buckets[i] << "\n";
+        out << "tianshu_request_duration_seconds_bucket{route=\"" << route << "\",le=\"+Inf\"} "
+            << s.count << "\n"
             << "tianshu_request_duration_seconds_sum{route=\"" << route << "\"} " << s.sum << "\n"
-            << "tianshu_request_duration_seconds_count{route=\"" << route << "\"} " << s.count << "\n";
+            << "tianshu_request_duration_seconds_count{route=\"" << route << "\"} " << s.count
+            << "\n";
     }
-    out << "# HELP tianshu_errors_total Errors by kind (plugin_failure, script_failure, upstream, ...).\n"
+    out << "# HELP tianshu_errors_total Errors by kind (plugin_failure, script_failure, upstream, "
+           "...).\n"
         << "# TYPE tianshu_errors_total counter\n";
-    for (const auto& [kind, n] : errors_) out << "tianshu_errors_total{kind=\"" << kind << "\"} " << n << "\n";
+    for (const auto& [kind, n] : errors_)
+        out << "tianshu_errors_total{kind=\"" << kind << "\"} " << n << "\n";
     return out.str();
 }
 

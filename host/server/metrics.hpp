@@ -12,7 +12,7 @@ namespace tianshu::server {
 
 //! Counters and a latency histogram per route and status. Thread-safe.
 class Metrics {
-public:
+  public:
     void request_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
     void request_finished(std::string_view route, int status, double seconds);
     void count_error(std::string_view kind);
@@ -22,7 +22,7 @@ public:
     static constexpr std::array<double, 12> kBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                         0.25,  0.5,   1,    2.5,   5,    10};
 
-private:
+  private:
     struct RouteStats {
         std::map<int, int64_t> by_status;
         std::array<int64_t, kBuckets.size()> buckets{};

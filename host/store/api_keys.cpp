@@ -22,11 +22,14 @@ std::vector<ApiKey> fetch(soci::session& s, const std::string& where, const long
     st.exchange(soci::into(revoked, revoked_ind));
     if (user_id) st.exchange(soci::use(*user_id));
     st.alloc();
-    st.prepare("SELECT id, user_id, name, key_prefix, key_hash, created_at, revoked_at FROM api_keys" + where);
+    st.prepare(
+        "SELECT id, user_id, name, key_prefix, key_hash, created_at, revoked_at FROM api_keys" +
+        where);
     st.define_and_bind();
     st.execute(false);
     while (st.fetch()) {
-        k.revoked_at = revoked_ind == soci::i_null ? std::nullopt : std::optional<long long>(revoked);
+        k.revoked_at =
+            revoked_ind == soci::i_null ? std::nullopt : std::optional<long long>(revoked);
         out.push_back(k);
     }
     return out;
@@ -34,27 +37,38 @@ std::vector<ApiKey> fetch(soci::session& s, const std::string& where, const long
 
 }  // namespace
 
-core::Result<ApiKey> create(Database& db, long long user_id, std::string_view name, std::string_view key_prefix,
-                            std::string_view key_hash) {
+core::Result<ApiKey> create(Database& db, long long user_id, std::string_view name,
+                            std::string_view key_prefix, std::string_view key_hash) {
     if (name.empty()) return core::Error::invalid("an API key needs a name: pass --name");
-    if (key_hash.empty() || key_hash.size() > 128) return core::Error::invalid("an API key hash must be 1 to 128 characters");
-    if (key_prefix.size() > 32) return core::Error::invalid("an API key prefix must be at most 32 characters");
+    if (key_hash.empty() || key_hash.size() > 128)
+        return core::Error::invalid("an API key hash must be 1 to 128 characters");
+    if (key_prefix.size() > 32)
+        return core::Error::invalid("an API key prefix must be at most 32 characters");
     return db.with_transaction("create API key '" + std::string(name) + "'", [&](soci::session& s) {
         bump_config_revision(s);
         int users = 0;
         s << "SELECT COUNT(*) FROM users WHERE id = :id", soci::use(user_id), soci::into(users);
         if (users == 0)
-            throw StoreFailure({core::ErrorKind::not_found,
-                                "there is no user with id " + std::to_string(user_id) + ": create the user first", {}});
-        ApiKey key{0, user_id, std::string(name), std::string(key_prefix), std::string(key_hash), now_seconds(), {}};
+            throw StoreFailure(
+                {core::ErrorKind::not_found,
+                 "there is no user with id " + std::to_string(user_id) + ": create the user first",
+                 {}});
+        ApiKey key{0,
+                   user_id,
+                   std::string(name),
+                   std::string(key_prefix),
+                   std::string(key_hash),
+                   now_seconds(),
+                   {}};
         try {
             s << "INSERT INTO api_keys (user_id, name, key_prefix, key_hash, created_at) "
                  "VALUES (:user, :name, :prefix, :hash, :at)",
-                soci::use(key.user_id), soci::use(key.name), soci::use(key.key_prefix), soci::use(key.key_hash),
-                soci::use(key.created_at);
+                soci::use(key.user_id), soci::use(key.name), soci::use(key.key_prefix),
+                soci::use(key.key_hash), soci::use(key.created_at);
         } catch (const soci::soci_error& e) {
             if (is_unique_violation(e))
-                throw StoreFailure(core::Error::invalid("this API key is already stored: generate a new key"));
+                throw StoreFailure(
+                    core::Error::invalid("this API key is already stored: generate a new key"));
             throw;
         }
         s.get_last_insert_id("api_keys", key.id);
@@ -77,7 +91,8 @@ core::Result<std::optional<KeyOwner>> find_by_hash(Database& db, std::string_vie
 
 core::Result<std::vector<ApiKey>> list(Database& db, std::optional<long long> user_id) {
     return db.with_session("list API keys", [&](soci::session& s) {
-        return user_id ? fetch(s, " WHERE user_id = :user ORDER BY id", &*user_id) : fetch(s, " ORDER BY id", nullptr);
+        return user_id ? fetch(s, " WHERE user_id = :user ORDER BY id", &*user_id)
+                       : fetch(s, " ORDER BY id", nullptr);
     });
 }
 
@@ -85,8 +100,10 @@ core::Result<void> revoke(Database& db, long long key_id) {
     return db.with_transaction("revoke API key " + std::to_string(key_id), [&](soci::session& s) {
         bump_config_revision(s);
         long long at = now_seconds();
-        soci::statement st = (s.prepare << "UPDATE api_keys SET revoked_at = :at WHERE id = :id AND revoked_at IS NULL",
-                              soci::use(at), soci::use(key_id));
+        soci::statement st =
+            (s.prepare
+                 << "UPDATE api_keys SET revoked_at = :at WHERE id = :id AND revoked_at IS NULL",
+             soci::use(at), soci::use(key_id));
         st.execute(true);
         if (st.get_affected_rows() == 0)
             throw StoreFailure({core::ErrorKind::not_found,

@@ -37,12 +37,13 @@ struct KeyOwner {
 namespace api_keys {
 
 //! Stores a key for a user; an unknown user is a not_found error.
-core::Result<ApiKey> create(Database& db, long long user_id, std::string_view name, std::string_view key_prefix,
-                            std::string_view key_hash);
+core::Result<ApiKey> create(Database& db, long long user_id, std::string_view name,
+                            std::string_view key_prefix, std::string_view key_hash);
 //! The live (not revoked) key with this hash, joined with its owner; nullopt when none.
 core::Result<std::optional<KeyOwner>> find_by_hash(Database& db, std::string_view key_hash);
 //! Every key (revoked ones included), or only one user's, by id.
-core::Result<std::vector<ApiKey>> list(Database& db, std::optional<long long> user_id = std::nullopt);
+core::Result<std::vector<ApiKey>> list(Database& db,
+                                       std::optional<long long> user_id = std::nullopt);
 //! Revokes a live key; an unknown or already revoked key is a not_found error.
 core::Result<void> revoke(Database& db, long long key_id);
 

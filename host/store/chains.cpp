@@ -7,7 +7,8 @@
 namespace tianshu::store::chains {
 namespace {
 
-std::vector<ChainVersion> fetch(soci::session& s, const std::string& sql, const std::string* chain_id) {
+std::vector<ChainVersion> fetch(soci::session& s, const std::string& sql,
+                                const std::string* chain_id) {
     ChainVersion c;
     std::vector<ChainVersion> out;
     soci::statement st(s);
@@ -28,17 +29,20 @@ std::vector<ChainVersion> fetch(soci::session& s, const std::string& sql, const 
 
 core::Result<int> save(Database& db, std::string_view chain_id, std::string_view body) {
     if (chain_id.empty()) return core::Error::invalid("a chain needs an id");
-    if (chain_id.size() > 255) return core::Error::invalid("chain id is longer than 255 characters");
+    if (chain_id.size() > 255)
+        return core::Error::invalid("chain id is longer than 255 characters");
     std::string id(chain_id), text(body);
     return db.with_transaction("save chain '" + id + "'", [&](soci::session& s) {
         // The revision bump comes first: it locks out other writers, so MAX(version) is stable.
         bump_config_revision(s);
         int latest = 0;
         soci::indicator ind = soci::i_ok;
-        s << "SELECT MAX(version) FROM chains WHERE chain_id = :id", soci::use(id), soci::into(latest, ind);
+        s << "SELECT MAX(version) FROM chains WHERE chain_id = :id", soci::use(id),
+            soci::into(latest, ind);
         int version = (ind == soci::i_null ? 0 : latest) + 1;
         long long at = now_seconds();
-        s << "INSERT INTO chains (chain_id, version, body, created_at) VALUES (:id, :version, :body, :at)",
+        s << "INSERT INTO chains (chain_id, version, body, created_at) VALUES (:id, :version, "
+             ":body, :at)",
             soci::use(id), soci::use(version), soci::use(text), soci::use(at);
         return version;
     });
@@ -47,11 +51,13 @@ core::Result<int> save(Database& db, std::string_view chain_id, std::string_view
 core::Result<std::optional<ChainVersion>> latest(Database& db, std::string_view chain_id) {
     std::string id(chain_id);
     return db.with_session("read chain '" + id + "'", [&](soci::session& s) {
-        auto found = fetch(s,
-                           "SELECT chain_id, version, body, created_at FROM chains WHERE chain_id = :id "
-                           "ORDER BY version DESC LIMIT 1",
-                           &id);
-        return found.empty() ? std::optional<ChainVersion>() : std::optional<ChainVersion>(std::move(found.front()));
+        auto found =
+            fetch(s,
+                  "SELECT chain_id, version, body, created_at FROM chains WHERE chain_id = :id "
+                  "ORDER BY version DESC LIMIT 1",
+                  &id);
+        return found.empty() ? std::optional<ChainVersion>()
+                             : std::optional<ChainVersion>(std::move(found.front()));
     });
 }
 
@@ -68,7 +74,9 @@ core::Result<std::vector<ChainVersion>> list_latest(Database& db) {
 core::Result<std::vector<ChainVersion>> versions(Database& db, std::string_view chain_id) {
     std::string id(chain_id);
     return db.with_session("list versions of chain '" + id + "'", [&](soci::session& s) {
-        return fetch(s, "SELECT chain_id, version, body, created_at FROM chains WHERE chain_id = :id ORDER BY version",
+        return fetch(s,
+                     "SELECT chain_id, version, body, created_at FROM chains WHERE chain_id = :id "
+                     "ORDER BY version",
                      &id);
     });
 }

@@ -33,9 +33,12 @@ core::Result<DatabaseLocation> parse_sqlite(std::string_view rest) {
     loc.dialect = "sqlite";
     loc.path = percent_decode(rest);
     loc.redacted = "sqlite://" + std::string(rest);
-    if (loc.path.empty()) return url_error("database URL 'sqlite://' names no file: add the path of the database file");
+    if (loc.path.empty())
+        return url_error(
+            "database URL 'sqlite://' names no file: add the path of the database file");
     if (loc.path.find('=') != std::string::npos)
-        return url_error("the SQLite path '" + loc.path + "' contains '=', which the SQLite driver cannot open: rename the file");
+        return url_error("the SQLite path '" + loc.path +
+                         "' contains '=', which the SQLite driver cannot open: rename the file");
     return loc;
 }
 
@@ -51,30 +54,35 @@ core::Result<DatabaseLocation> parse_mysql(std::string_view rest) {
     auto colon = userinfo.find(':');
     loc.user = percent_decode(userinfo.substr(0, colon));
     if (colon != std::string_view::npos) loc.password = percent_decode(userinfo.substr(colon + 1));
-    if (loc.user.empty()) return url_error("the user name in the mysql database URL is empty: put user:password@ before the host");
+    if (loc.user.empty())
+        return url_error(
+            "the user name in the mysql database URL is empty: put user:password@ before the host");
 
     auto slash = hostpart.find('/');
     std::string_view hostport = hostpart.substr(0, slash);
-    std::string_view dbname = slash == std::string_view::npos ? std::string_view{} : hostpart.substr(slash + 1);
+    std::string_view dbname =
+        slash == std::string_view::npos ? std::string_view{} : hostpart.substr(slash + 1);
     if (auto q = dbname.find('?'); q != std::string_view::npos) dbname = dbname.substr(0, q);
     loc.redacted = "mysql://" + loc.user + (colon == std::string_view::npos ? "" : ":***") + "@" +
                    std::string(hostpart);
 
     auto port_colon = hostport.rfind(':');
     loc.host = std::string(hostport.substr(0, port_colon));
-    if (loc.host.empty()) return url_error("database URL '" + loc.redacted + "' names no host after '@'");
+    if (loc.host.empty())
+        return url_error("database URL '" + loc.redacted + "' names no host after '@'");
     if (port_colon != std::string_view::npos) {
         std::string_view port = hostport.substr(port_colon + 1);
         unsigned value = 0;
         auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
         if (ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535)
-            return url_error("the port '" + std::string(port) + "' in database URL '" + loc.redacted +
-                             "' is not a number between 1 and 65535");
+            return url_error("the port '" + std::string(port) + "' in database URL '" +
+                             loc.redacted + "' is not a number between 1 and 65535");
         loc.port = value;
     }
     loc.database = percent_decode(dbname);
     if (loc.database.empty())
-        return url_error("database URL '" + loc.redacted + "' names no database: add /dbname after the host");
+        return url_error("database URL '" + loc.redacted +
+                         "' names no database: add /dbname after the host");
     return loc;
 }
 
@@ -96,7 +104,8 @@ bool is_connection_error(const soci::soci_error& e) {
 
 core::Result<DatabaseLocation> DatabaseLocation::parse(std::string_view url) {
     auto sep = url.find("://");
-    if (sep == std::string_view::npos) return url_error("database URL '" + std::string(url.substr(0, 16)) + "...' has no scheme");
+    if (sep == std::string_view::npos)
+        return url_error("database URL '" + std::string(url.substr(0, 16)) + "...' has no scheme");
     std::string_view scheme = url.substr(0, sep);
     std::string_view rest = url.substr(sep + 3);
     if (scheme == "sqlite" || scheme == "sqlite3") return parse_sqlite(rest);
@@ -105,11 +114,14 @@ core::Result<DatabaseLocation> DatabaseLocation::parse(std::string_view url) {
 }
 
 Database::Database(DatabaseLocation location, std::size_t pool_size)
-    : location_(std::move(location)), pool_size_(pool_size), pool_(std::make_unique<soci::connection_pool>(pool_size)) {}
+    : location_(std::move(location)),
+      pool_size_(pool_size),
+      pool_(std::make_unique<soci::connection_pool>(pool_size)) {}
 
 Database::~Database() = default;
 
-core::Result<std::unique_ptr<Database>> Database::open(std::string_view url, std::size_t pool_size) {
+core::Result<std::unique_ptr<Database>> Database::open(std::string_view url,
+                                                       std::size_t pool_size) {
     auto location = DatabaseLocation::parse(url);
     if (!location) return location.take_error();
     if (pool_size == 0) return core::Error::invalid("database pool size must be at least 1");
@@ -118,8 +130,9 @@ core::Result<std::unique_ptr<Database>> Database::open(std::string_view url, std
         std::error_code ec;
         if (!parent.empty()) std::filesystem::create_directories(parent, ec);
         if (ec)
-            return core::Error::invalid("cannot create the directory '" + parent.string() + "' for the SQLite database " +
-                                        location->redacted + ": " + ec.message() + ": fix the path after sqlite://");
+            return core::Error::invalid("cannot create the directory '" + parent.string() +
+                                        "' for the SQLite database " + location->redacted + ": " +
+                                        ec.message() + ": fix the path after sqlite://");
     }
     std::unique_ptr<Database> db(new Database(std::move(location).value(), pool_size));
     if (auto opened = db->open_sessions(); !opened) return opened.take_error();
@@ -146,9 +159,12 @@ core::Result<void> Database::open_sessions() {
         } catch (const std::exception& e) {
             std::string hint = dialect() == "sqlite"
                                    ? "check that the file path after sqlite:// is writable"
-                                   : "check the host, port, user, password and database name in the URL, and that the server is running";
-            return core::Error{core::ErrorKind::unavailable,
-                               "cannot open database " + location_.redacted + ": " + e.what() + ": " + hint, {}};
+                                   : "check the host, port, user, password and database name in "
+                                     "the URL, and that the server is running";
+            return core::Error{
+                core::ErrorKind::unavailable,
+                "cannot open database " + location_.redacted + ": " + e.what() + ": " + hint,
+                {}};
         }
     }
     return {};
@@ -194,7 +210,10 @@ core::Result<void> Database::run(std::string_view operation, bool transactional,
                 return {};
             } catch (const soci::soci_error& e) {
                 if (in_transaction && !committing) {
-                    try { s.rollback(); } catch (...) {}
+                    try {
+                        s.rollback();
+                    } catch (...) {
+                    }
                 }
                 if (is_connection_error(e) && attempt == 0 && !committing) {
                     s.reconnect();
@@ -204,7 +223,10 @@ core::Result<void> Database::run(std::string_view operation, bool transactional,
                 throw;
             } catch (...) {
                 if (in_transaction && !committing) {
-                    try { s.rollback(); } catch (...) {}
+                    try {
+                        s.rollback();
+                    } catch (...) {
+                    }
                 }
                 throw;
             }
@@ -213,16 +235,17 @@ core::Result<void> Database::run(std::string_view operation, bool transactional,
         } catch (const soci::soci_error& e) {
             if (is_connection_error(e))
                 return core::Error{core::ErrorKind::unavailable,
-                                   std::string(operation) + " failed: the database " + location_.redacted +
-                                       " is unreachable (" + e.what() + "): check that the server is running",
+                                   std::string(operation) + " failed: the database " +
+                                       location_.redacted + " is unreachable (" + e.what() +
+                                       "): check that the server is running",
                                    {}};
-            return core::Error::internal_error(std::string(operation) + " failed on database " + location_.redacted +
-                                               ": " + e.what() +
+            return core::Error::internal_error(std::string(operation) + " failed on database " +
+                                               location_.redacted + ": " + e.what() +
                                                (committing ? " (while committing)" : "") +
                                                ": if the schema is missing, run the migrations");
         } catch (const std::exception& e) {
-            return core::Error::internal_error(std::string(operation) + " failed on database " + location_.redacted +
-                                               ": " + e.what());
+            return core::Error::internal_error(std::string(operation) + " failed on database " +
+                                               location_.redacted + ": " + e.what());
         }
     }
 }
@@ -231,7 +254,8 @@ bool is_unique_violation(const std::exception& e) {
     if (auto sqlite = dynamic_cast<const soci::sqlite3_soci_error*>(&e)) {
         if ((sqlite->result() & 0xff) == 19 /* SQLITE_CONSTRAINT */) {
             std::string_view what = e.what();
-            return what.find("UNIQUE") != std::string_view::npos || what.find("PRIMARY KEY") != std::string_view::npos;
+            return what.find("UNIQUE") != std::string_view::npos ||
+                   what.find("PRIMARY KEY") != std::string_view::npos;
         }
     }
     std::string_view what = e.what();

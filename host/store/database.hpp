@@ -25,12 +25,12 @@ namespace tianshu::store {
 //! Thrown inside a session or transaction body to stop it with an Error the caller sees as is
 //! (for example "a user named 'alice' already exists"); the transaction is rolled back.
 class StoreFailure : public std::exception {
-public:
+  public:
     explicit StoreFailure(core::Error error) : error_(std::move(error)) {}
     const char* what() const noexcept override { return error_.message.c_str(); }
     const core::Error& error() const { return error_; }
 
-private:
+  private:
     core::Error error_;
 };
 
@@ -53,7 +53,7 @@ struct DatabaseLocation {
 
 //! A pool of sessions on one SQLite file or MySQL/MariaDB schema, safe to share between threads.
 class Database {
-public:
+  public:
     static constexpr std::size_t default_pool_size = 8;
 
     //! Opens every session of the pool. SQLite sessions get WAL, a 5 s busy timeout and
@@ -90,7 +90,7 @@ public:
     core::Result<void> run(std::string_view operation, bool transactional,
                            const std::function<void(soci::session&)>& body);
 
-private:
+  private:
     Database(DatabaseLocation location, std::size_t pool_size);
     core::Result<void> open_sessions();
     void prepare_session(soci::session& session);
@@ -102,7 +102,8 @@ private:
             return run(operation, transactional, [&](soci::session& s) { body(s); });
         } else {
             std::optional<R> out;
-            auto done = run(operation, transactional, [&](soci::session& s) { out.emplace(body(s)); });
+            auto done =
+                run(operation, transactional, [&](soci::session& s) { out.emplace(body(s)); });
             if (!done) return core::Result<R>(done.take_error());
             return core::Result<R>(std::move(*out));
         }

@@ -127,16 +127,21 @@ int recorded_version(soci::session& s) {
 
 core::Error too_new(int found) {
     return core::Error{core::ErrorKind::unavailable,
-                       "database schema is at version " + std::to_string(found) + " but this tianshu knows up to " +
+                       "database schema is at version " + std::to_string(found) +
+                           " but this tianshu knows up to " +
                            std::to_string(known_schema_version()) + ": upgrade tianshu",
                        {}};
 }
 
 }  // namespace
 
-const std::vector<Migration>& migrations() { return all_migrations; }
+const std::vector<Migration>& migrations() {
+    return all_migrations;
+}
 
-int known_schema_version() { return all_migrations.empty() ? 0 : all_migrations.back().version; }
+int known_schema_version() {
+    return all_migrations.empty() ? 0 : all_migrations.back().version;
+}
 
 core::Result<int> schema_version(Database& db) {
     return db.with_session("read the schema version", [&](soci::session& s) {
@@ -155,7 +160,8 @@ core::Result<int> migrate(Database& db) {
             s << "SELECT GET_LOCK('tianshu_schema_migrations', 120)", soci::into(locked, ind);
             if (ind == soci::i_null || locked != 1)
                 throw StoreFailure({core::ErrorKind::unavailable,
-                                    "another tianshu has been migrating this database for 2 minutes: wait for it, then retry",
+                                    "another tianshu has been migrating this database for 2 "
+                                    "minutes: wait for it, then retry",
                                     {}});
         }
         struct Unlock {
@@ -166,7 +172,8 @@ core::Result<int> migrate(Database& db) {
                 try {
                     int released = 0;
                     soci::indicator ind = soci::i_ok;
-                    s << "SELECT RELEASE_LOCK('tianshu_schema_migrations')", soci::into(released, ind);
+                    s << "SELECT RELEASE_LOCK('tianshu_schema_migrations')",
+                        soci::into(released, ind);
                 } catch (...) {
                 }
             }
@@ -188,15 +195,20 @@ core::Result<int> migrate(Database& db) {
                 int version = m.version;
                 std::string name(m.name);
                 long long at = now_seconds();
-                s << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :a)", soci::use(version),
-                    soci::use(name), soci::use(at);
+                s << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, "
+                     ":a)",
+                    soci::use(version), soci::use(name), soci::use(at);
                 s.commit();
             } catch (const std::exception& e) {
-                try { s.rollback(); } catch (...) {}
+                try {
+                    s.rollback();
+                } catch (...) {
+                }
                 throw StoreFailure(core::Error::internal_error(
-                    "migration " + std::to_string(m.version) + " (" + std::string(m.name) + ") failed on " +
-                    db.redacted_url() + ": " + e.what() + ": the database is left at version " +
-                    std::to_string(current) + "; fix the cause and run the migration again"));
+                    "migration " + std::to_string(m.version) + " (" + std::string(m.name) +
+                    ") failed on " + db.redacted_url() + ": " + e.what() +
+                    ": the database is left at version " + std::to_string(current) +
+                    "; fix the cause and run the migration again"));
             }
             current = m.version;
             ++applied;

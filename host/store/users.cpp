@@ -7,10 +7,12 @@
 namespace tianshu::store::users {
 namespace {
 
-constexpr const char* select_users = "SELECT id, name, role, tier, password_hash, created_at FROM users";
+constexpr const char* select_users =
+    "SELECT id, name, role, tier, password_hash, created_at FROM users";
 
 core::Error duplicate(std::string_view name) {
-    return core::Error::invalid("a user named '" + std::string(name) + "' already exists: choose another --name");
+    return core::Error::invalid("a user named '" + std::string(name) +
+                                "' already exists: choose another --name");
 }
 
 std::vector<User> fetch(soci::session& s, const std::string& where, const std::string* param) {
@@ -36,14 +38,17 @@ std::vector<User> fetch(soci::session& s, const std::string& where, const std::s
 
 core::Result<User> create(Database& db, const NewUser& user) {
     if (user.name.empty()) return core::Error::invalid("a user needs a name: pass --name");
-    if (user.name.size() > 255) return core::Error::invalid("user name is longer than 255 characters: choose a shorter --name");
+    if (user.name.size() > 255)
+        return core::Error::invalid(
+            "user name is longer than 255 characters: choose a shorter --name");
     if (user.role != "root" && user.role != "admin" && user.role != "user")
         return core::Error::invalid("role '" + user.role + "' is not one of root, admin, user");
     if (user.tier.empty()) return core::Error::invalid("a user needs a tier: pass --tier");
     return db.with_transaction("create user '" + user.name + "'", [&](soci::session& s) {
         bump_config_revision(s);
         int taken = 0;
-        s << "SELECT COUNT(*) FROM users WHERE name = :name", soci::use(user.name), soci::into(taken);
+        s << "SELECT COUNT(*) FROM users WHERE name = :name", soci::use(user.name),
+            soci::into(taken);
         if (taken > 0) throw StoreFailure(duplicate(user.name));
         User created{0, user.name, user.role, user.tier, user.password_hash, now_seconds()};
         try {
@@ -64,12 +69,14 @@ core::Result<std::optional<User>> find_by_name(Database& db, std::string_view na
     return db.with_session("find user '" + std::string(name) + "'", [&](soci::session& s) {
         std::string key(name);
         auto found = fetch(s, " WHERE name = :name", &key);
-        return found.empty() ? std::optional<User>() : std::optional<User>(std::move(found.front()));
+        return found.empty() ? std::optional<User>()
+                             : std::optional<User>(std::move(found.front()));
     });
 }
 
 core::Result<std::vector<User>> list(Database& db) {
-    return db.with_session("list users", [&](soci::session& s) { return fetch(s, " ORDER BY id", nullptr); });
+    return db.with_session("list users",
+                           [&](soci::session& s) { return fetch(s, " ORDER BY id", nullptr); });
 }
 
 core::Result<long long> count(Database& db) {

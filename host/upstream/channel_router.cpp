@@ -12,7 +12,8 @@ using core::Error;
 core::Result<std::pair<std::string, std::string>> parse_model_mapping(const std::string& text) {
     auto eq = text.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
-        return Error::invalid("model mapping '" + text + "' must look like PATTERN=MODEL, e.g. 'claude-*=deepseek-chat'");
+        return Error::invalid("model mapping '" + text +
+                              "' must look like PATTERN=MODEL, e.g. 'claude-*=deepseek-chat'");
     return std::make_pair(text.substr(0, eq), text.substr(eq + 1));
 }
 
@@ -20,7 +21,8 @@ std::shared_ptr<const ChannelRouter> ChannelRouter::build(std::vector<ChannelSpe
                                                           const pipeline::PluginLookup& plugins,
                                                           std::vector<core::Error>* problems) {
     auto router = std::make_shared<ChannelRouter>();
-    std::sort(channels.begin(), channels.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    std::sort(channels.begin(), channels.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
     for (auto& spec : channels) {
         if (!spec.enabled) continue;
         auto made = make_entry(spec, plugins);
@@ -33,8 +35,8 @@ std::shared_ptr<const ChannelRouter> ChannelRouter::build(std::vector<ChannelSpe
     return router;
 }
 
-core::Result<std::shared_ptr<plugin::Model>> ChannelRouter::make_entry(const ChannelSpec& spec,
-                                                                   const pipeline::PluginLookup& plugins) {
+core::Result<std::shared_ptr<plugin::Model>> ChannelRouter::make_entry(
+    const ChannelSpec& spec, const pipeline::PluginLookup& plugins) {
     auto factory = plugins(spec.type);
     if (!factory)
         return Error::invalid("channel '" + spec.name + "': type '" + spec.type +
@@ -47,7 +49,8 @@ core::Result<std::shared_ptr<plugin::Model>> ChannelRouter::make_entry(const Cha
         if (schema) {
             auto problems = schema.value()->validate(spec.config, "/config");
             if (!problems.empty())
-                return Error::invalid("channel '" + spec.name + "': " + problems.front().to_string());
+                return Error::invalid("channel '" + spec.name +
+                                      "': " + problems.front().to_string());
         }
     }
     auto model = factory->create_model(spec.config);
@@ -68,15 +71,18 @@ core::Result<pipeline::ResolvedModel> ChannelRouter::resolve(const std::string& 
     int best_specificity = -1;
     for (const auto& c : channels_)
         for (const auto& [pattern, to] : c.spec.model_map)
-            if (core::glob_match(pattern, model) && core::glob_specificity(pattern) > best_specificity) {
+            if (core::glob_match(pattern, model) &&
+                core::glob_specificity(pattern) > best_specificity) {
                 best = &c;
                 target = &to;
                 best_specificity = core::glob_specificity(pattern);
             }
     if (best) return pipeline::ResolvedModel{best->model, *target, best->spec.name};
     return Error{core::ErrorKind::not_found,
-                 "model '" + model + "' is not served by any enabled channel: add it to a channel's models or "
-                 "map it (e.g. --map '" + model + "=<channel model>')",
+                 "model '" + model +
+                     "' is not served by any enabled channel: add it to a channel's models or "
+                     "map it (e.g. --map '" +
+                     model + "=<channel model>')",
                  {}};
 }
 

@@ -18,7 +18,8 @@ struct ChannelSpec {
     std::string name;
     std::string type;  //!< the model plugin that serves it, e.g. "demo"
     std::vector<std::string> models;
-    std::vector<std::pair<std::string, std::string>> model_map;  //!< pattern -> channel model, in order
+    std::vector<std::pair<std::string, std::string>>
+        model_map;  //!< pattern -> channel model, in order
     core::Json config = core::Json::object();
     bool enabled = true;
 };
@@ -30,7 +31,7 @@ core::Result<std::pair<std::string, std::string>> parse_model_mapping(const std:
 //! channel's model instance. Exact model names win over patterns; patterns are tried from
 //! the most specific; channels in name order.
 class ChannelRouter final : public pipeline::ModelResolver {
-public:
+  public:
     //! Channels that cannot be built (unknown type, bad config) are left out and reported
     //! in `problems`; the others serve.
     static std::shared_ptr<const ChannelRouter> build(std::vector<ChannelSpec> channels,
@@ -40,9 +41,9 @@ public:
     //! Every model name a client can ask for directly (for /v1/models).
     std::vector<std::string> model_names() const;
 
-private:
-    static core::Result<std::shared_ptr<plugin::Model>> make_entry(const ChannelSpec& spec,
-                                                                   const pipeline::PluginLookup& plugins);
+  private:
+    static core::Result<std::shared_ptr<plugin::Model>> make_entry(
+        const ChannelSpec& spec, const pipeline::PluginLookup& plugins);
     struct Entry {
         ChannelSpec spec;
         std::shared_ptr<plugin::Model> model;

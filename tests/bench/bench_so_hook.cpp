@@ -49,8 +49,12 @@ void run_hook(benchmark::State& state, const char* plugin) {
     state.SetItemsProcessed(state.iterations());
 }
 
-void BM_so_on_request_noop(benchmark::State& state) { run_hook(state, "noop_strategy"); }
-void BM_so_on_request_read_model(benchmark::State& state) { run_hook(state, "read_model"); }
+void BM_so_on_request_noop(benchmark::State& state) {
+    run_hook(state, "noop_strategy");
+}
+void BM_so_on_request_read_model(benchmark::State& state) {
+    run_hook(state, "read_model");
+}
 
 }  // namespace
 

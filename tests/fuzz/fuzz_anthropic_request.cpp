@@ -12,7 +12,8 @@ using namespace tianshu;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view body(reinterpret_cast<const char*>(data), size);
-    for (auto p : {protocol::ClientProtocol::anthropic_messages, protocol::ClientProtocol::openai_chat}) {
+    for (auto p :
+         {protocol::ClientProtocol::anthropic_messages, protocol::ClientProtocol::openai_chat}) {
         auto r = protocol::codec_for(p).decode_request(body);
         if (!r) continue;
         const core::Json encoded = core::to_json(r.value());

@@ -18,11 +18,12 @@ struct Store {
     TempDir tmp{"cli"};
     fs::path data = tmp / "data";
     fs::path plugins = make_plugins_dir(tmp / "plugins", {"system_prompt", "canned_answer"});
-    fs::path scripts = make_scripts_dir(tmp / "scripts", {"models/demo.lua", "strategies/tag_request.lua"});
+    fs::path scripts =
+        make_scripts_dir(tmp / "scripts", {"models/demo.lua", "strategies/tag_request.lua"});
 
     CliResult cli(std::vector<std::string> args) const {
-        args.insert(args.end(), {"--data", data.string(), "--plugins-dir", plugins.string(), "--scripts-dir",
-                                 scripts.string()});
+        args.insert(args.end(), {"--data", data.string(), "--plugins-dir", plugins.string(),
+                                 "--scripts-dir", scripts.string()});
         return run_cli(args);
     }
     CliResult store_cli(std::vector<std::string> args) const {  // commands without plugin options
@@ -51,8 +52,9 @@ const char* kValidChain = R"({
 
 }  // namespace
 
-TEST_CASE("chain import versions, validation names each path and changes nothing, export round-trips",
-          "[integration][cli]") {
+TEST_CASE(
+    "chain import versions, validation names each path and changes nothing, export round-trips",
+    "[integration][cli]") {
     Store s;
     auto file = s.file("valid.json", kValidChain);
 
@@ -124,7 +126,8 @@ TEST_CASE("chain import versions, validation names each path and changes nothing
         REQUIRE(v1.exit_code == 0);
         CHECK(Json::parse(v1.out) == Json::parse(kValidChain));
         // Re-importing the export makes version 3 with the same body.
-        auto again = s.cli({"chain", "import", s.file("exported.json", exported.out).string(), "--json"});
+        auto again =
+            s.cli({"chain", "import", s.file("exported.json", exported.out).string(), "--json"});
         INFO(again.err);
         REQUIRE(again.exit_code == 0);
         CHECK(Json::parse(again.out)["version"] == 3);
@@ -136,12 +139,14 @@ TEST_CASE("chain import versions, validation names each path and changes nothing
     }
 }
 
-TEST_CASE("plugins list reports good and broken plugins; version; usage errors", "[integration][cli]") {
+TEST_CASE("plugins list reports good and broken plugins; version; usage errors",
+          "[integration][cli]") {
     SECTION("built-in plugins and scripts: all load") {
         TempDir tmp("plugins-list");
-        auto scripts = make_scripts_dir(tmp / "scripts", {"models/demo.lua", "strategies/keyword_router.lua"});
-        auto r = run_cli({"plugins", "list", "--json", "--plugins-dir", builtin_plugins().string(), "--scripts-dir",
-                          scripts.string()});
+        auto scripts =
+            make_scripts_dir(tmp / "scripts", {"models/demo.lua", "strategies/keyword_router.lua"});
+        auto r = run_cli({"plugins", "list", "--json", "--plugins-dir", builtin_plugins().string(),
+                          "--scripts-dir", scripts.string()});
         INFO(r.out << r.err);
         CHECK(r.exit_code == 0);
         Json j = Json::parse(r.out);
@@ -159,15 +164,16 @@ TEST_CASE("plugins list reports good and broken plugins; version; usage errors",
         }
         CHECK(by_name["system_prompt"]["kind"] == "strategy");
         CHECK(by_name["system_prompt"]["abi"] == "1.1");
-        CHECK_THAT(by_name["system_prompt"]["path"].get<std::string>(), Contains("system_prompt.so"));
+        CHECK_THAT(by_name["system_prompt"]["path"].get<std::string>(),
+                   Contains("system_prompt.so"));
         CHECK(by_name["demo"]["kind"] == "model");
         CHECK_THAT(by_name["demo"]["path"].get<std::string>(), Contains("demo.lua"));
         CHECK(by_name["keyword_router"]["kind"] == "strategy");
         CHECK(by_name["keyword_router"]["version"] == "1.0.0");
 
         // The table form lists the same.
-        auto table = run_cli({"plugins", "list", "--plugins-dir", builtin_plugins().string(), "--scripts-dir",
-                              scripts.string()});
+        auto table = run_cli({"plugins", "list", "--plugins-dir", builtin_plugins().string(),
+                              "--scripts-dir", scripts.string()});
         CHECK(table.exit_code == 0);
         CHECK_THAT(table.out, Contains("NAME") && Contains("canned_answer"));
     }
@@ -175,23 +181,26 @@ TEST_CASE("plugins list reports good and broken plugins; version; usage errors",
     SECTION("the test plugins: broken ones reported with reasons, good ones still listed") {
         TempDir tmp("plugins-broken");
         auto scripts = make_scripts_dir(tmp / "scripts", {"models/demo.lua"});
-        auto r = run_cli({"plugins", "list", "--json", "--plugins-dir", test_plugins().string(), "--scripts-dir",
-                          scripts.string()});
+        auto r = run_cli({"plugins", "list", "--json", "--plugins-dir", test_plugins().string(),
+                          "--scripts-dir", scripts.string()});
         INFO(r.out << r.err);
         CHECK(r.exit_code == 1);  // problems → failed, but the listing is complete
         Json j = Json::parse(r.out);
         std::set<std::string> names;
         for (const auto& p : j["plugins"]) names.insert(p.value("name", ""));
-        for (const auto& good : {"thrower", "fails_status", "upper_stream", "rewrite_request", "echo_model", "old_minor", "demo"})
+        for (const auto& good : {"thrower", "fails_status", "upper_stream", "rewrite_request",
+                                 "echo_model", "old_minor", "demo"})
             CHECK(names.count(good) == 1);
-        for (const auto& broken : {"abi_major2", "missing_generate", "not_a_plugin"}) CHECK(names.count(broken) == 0);
+        for (const auto& broken : {"abi_major2", "missing_generate", "not_a_plugin"})
+            CHECK(names.count(broken) == 0);
         std::string problems;
         for (const auto& p : j["problems"]) problems += p.get<std::string>() + "\n";
         INFO(problems);
         CHECK(j["problems"].size() == 3);
         auto problem_about = [&](const std::string& who) {
             for (const auto& p : j["problems"])
-                if (p.get<std::string>().find(who) != std::string::npos) return p.get<std::string>();
+                if (p.get<std::string>().find(who) != std::string::npos)
+                    return p.get<std::string>();
             return std::string();
         };
         CHECK_THAT(problem_about("abi_major2"), Contains("2.0") && Contains("1.1"));
@@ -215,11 +224,11 @@ TEST_CASE("plugins list reports good and broken plugins; version; usage errors",
     }
 
     SECTION("unknown options and commands: exit 2 with usage, nothing run") {
-        for (const auto& args : std::vector<std::vector<std::string>>{
-                 {"chain", "list", "--frobnicate"},
-                 {"version", "--verbose"},
-                 {"serve", "--port", "80"},
-                 {"plugins", "list", "--colour"}}) {
+        for (const auto& args :
+             std::vector<std::vector<std::string>>{{"chain", "list", "--frobnicate"},
+                                                   {"version", "--verbose"},
+                                                   {"serve", "--port", "80"},
+                                                   {"plugins", "list", "--colour"}}) {
             auto r = run_cli(args);
             INFO(args[0] << " " << args.back() << ": " << r.err);
             CHECK(r.exit_code == 2);
@@ -231,21 +240,25 @@ TEST_CASE("plugins list reports good and broken plugins; version; usage errors",
     }
 }
 
-TEST_CASE("channel add refuses an unknown type or a config failing the model's schema, changing nothing",
-          "[integration][cli]") {
+TEST_CASE(
+    "channel add refuses an unknown type or a config failing the model's schema, changing nothing",
+    "[integration][cli]") {
     Store s;
-    auto ok = s.cli({"channel", "add", "--name", "slow", "--type", "demo", "--models", "slow-model", "--config",
-                     R"({"delay_ms": 5})"});
+    auto ok = s.cli({"channel", "add", "--name", "slow", "--type", "demo", "--models", "slow-model",
+                     "--config", R"({"delay_ms": 5})"});
     INFO(ok.out << ok.err);
     REQUIRE(ok.exit_code == 0);
     auto before = s.store_cli({"channel", "list", "--json"});
     REQUIRE(before.exit_code == 0);
     for (const auto& args : std::vector<std::vector<std::string>>{
              {"channel", "add", "--name", "x", "--type", "no_such_model", "--models", "m"},
-             {"channel", "add", "--name", "y", "--type", "demo", "--models", "m", "--config", R"({"delay_ms": -1})"},
-             {"channel", "add", "--name", "z", "--type", "demo", "--models", "m", "--config", R"({"speed": 1})"},
+             {"channel", "add", "--name", "y", "--type", "demo", "--models", "m", "--config",
+              R"({"delay_ms": -1})"},
+             {"channel", "add", "--name", "z", "--type", "demo", "--models", "m", "--config",
+              R"({"speed": 1})"},
              {"channel", "add", "--name", "w", "--type", "system_prompt", "--models", "m"},
-             {"channel", "add", "--name", "v", "--type", "demo", "--models", "m", "--config", "[1,2]"}}) {
+             {"channel", "add", "--name", "v", "--type", "demo", "--models", "m", "--config",
+              "[1,2]"}}) {
         auto r = s.cli(args);
         INFO(args[5] << " " << args.back() << ": " << r.err);
         CHECK(r.exit_code == 2);
@@ -254,7 +267,8 @@ TEST_CASE("channel add refuses an unknown type or a config failing the model's s
     CHECK(s.store_cli({"channel", "list", "--json"}).out == before.out);
 }
 
-TEST_CASE("a chain imported while the server runs takes effect within 2 s", "[integration][cli][reload]") {
+TEST_CASE("a chain imported while the server runs takes effect within 2 s",
+          "[integration][cli][reload]") {
     Store s;
     ServeOptions o;
     o.data_dir = s.data;
@@ -264,7 +278,8 @@ TEST_CASE("a chain imported while the server runs takes effect within 2 s", "[in
     REQUIRE(gw.demo_key());
     const std::string key = *gw.demo_key();
 
-    auto before = post_json(gw.port(), "/v1/messages", anthropic_auth(key), anthropic_body("claude-x", "ping?"));
+    auto before = post_json(gw.port(), "/v1/messages", anthropic_auth(key),
+                            anthropic_body("claude-x", "ping?"));
     REQUIRE(before.status == 200);
     CHECK_THAT(anthropic_text(before.json()), Contains("demo model"));
 
@@ -277,19 +292,25 @@ TEST_CASE("a chain imported while the server runs takes effect within 2 s", "[in
     REQUIRE(imported.exit_code == 0);
     const auto at = Clock::now();
     std::string seen;
-    bool changed = eventually([&] {
-        auto r = post_json(gw.port(), "/v1/messages", anthropic_auth(key), anthropic_body("claude-x", "ping?"));
-        seen = anthropic_text(r.json());
-        return r.status == 200 && seen == "pong from the canned chain";
-    }, 2s);
+    bool changed = eventually(
+        [&] {
+            auto r = post_json(gw.port(), "/v1/messages", anthropic_auth(key),
+                               anthropic_body("claude-x", "ping?"));
+            seen = anthropic_text(r.json());
+            return r.status == 200 && seen == "pong from the canned chain";
+        },
+        2s);
     INFO("last answer: " << seen);
     CHECK(changed);
     CHECK(Clock::now() - at < 2500ms);
     // Requests without the phrase still reach the model; the OpenAI side sees the same chain.
-    auto other = post_json(gw.port(), "/v1/chat/completions", openai_auth(key), openai_body("gpt-x", "ping"));
+    auto other = post_json(gw.port(), "/v1/chat/completions", openai_auth(key),
+                           openai_body("gpt-x", "ping"));
     CHECK(openai_text(other.json()) == "pong from the canned chain");
-    auto plain = post_json(gw.port(), "/v1/chat/completions", openai_auth(key), openai_body("gpt-x", "hello"));
+    auto plain = post_json(gw.port(), "/v1/chat/completions", openai_auth(key),
+                           openai_body("gpt-x", "hello"));
     CHECK_THAT(openai_text(plain.json()), Contains("demo model"));
-    CHECK(gw.wait_for_log([](const Json& l) { return l.value("msg", "") == "configuration reloaded"; }, 1s));
+    CHECK(gw.wait_for_log(
+        [](const Json& l) { return l.value("msg", "") == "configuration reloaded"; }, 1s));
     CHECK(gw.terminate() == 0);
 }

@@ -65,7 +65,8 @@ void check_openai_stream(const std::vector<SseEvent>& events) {
     std::string finish;
     for (const auto& e : events) {
         Json j = e.json();
-        if (j.is_object() && j.contains("choices") && !j["choices"].empty() && j["choices"][0].contains("finish_reason") &&
+        if (j.is_object() && j.contains("choices") && !j["choices"].empty() &&
+            j["choices"][0].contains("finish_reason") &&
             j["choices"][0]["finish_reason"].is_string())
             finish = j["choices"][0]["finish_reason"];
     }
@@ -108,7 +109,8 @@ TEST_CASE("first start: secrets once, demo key answers in both protocols, restar
         CHECK(j["usage"].is_object());
 
         // OpenAI Chat Completions, not streamed
-        r = post_json(gw.port(), "/v1/chat/completions", openai_auth(key), openai_body("gpt-4o", "Hi " + secret_question));
+        r = post_json(gw.port(), "/v1/chat/completions", openai_auth(key),
+                      openai_body("gpt-4o", "Hi " + secret_question));
         INFO(r.body);
         REQUIRE(r.status == 200);
         j = r.json();
@@ -119,14 +121,16 @@ TEST_CASE("first start: secrets once, demo key answers in both protocols, restar
 
         // Anthropic streamed: message_start ... message_stop
         int status = 0;
-        auto events = stream_all(gw.port(), "/v1/messages", anthropic_auth(key),
-                                 anthropic_body("claude-sonnet-4-5", "Stream " + secret_question, true), &status);
+        auto events = stream_all(
+            gw.port(), "/v1/messages", anthropic_auth(key),
+            anthropic_body("claude-sonnet-4-5", "Stream " + secret_question, true), &status);
         CHECK(status == 200);
         check_anthropic_stream(events);
         CHECK_THAT(anthropic_stream_text(events), Contains(secret_question));
 
         // OpenAI streamed: chunks, then data: [DONE]
-        SseStream s(gw.port(), "/v1/chat/completions", openai_auth(key), openai_body("gpt-4o", "Stream " + secret_question, true));
+        SseStream s(gw.port(), "/v1/chat/completions", openai_auth(key),
+                    openai_body("gpt-4o", "Stream " + secret_question, true));
         CHECK(s.status() == 200);
         CHECK_THAT(s.headers().at("content-type"), Contains("text/event-stream"));
         auto chunks = s.rest();
@@ -160,9 +164,11 @@ TEST_CASE("first start: secrets once, demo key answers in both protocols, restar
     CHECK_FALSE(again.admin_password());
     CHECK_THAT(again.banner(), !Contains("sk-ts-"));
     CHECK_THAT(again.banner(), !Contains("admin login"));
-    auto r = post_json(again.port(), "/v1/messages", anthropic_auth(key), anthropic_body("claude-sonnet-4-5", "again"));
+    auto r = post_json(again.port(), "/v1/messages", anthropic_auth(key),
+                       anthropic_body("claude-sonnet-4-5", "again"));
     CHECK(r.status == 200);
-    r = post_json(again.port(), "/v1/chat/completions", openai_auth(key), openai_body("gpt-4o", "again"));
+    r = post_json(again.port(), "/v1/chat/completions", openai_auth(key),
+                  openai_body("gpt-4o", "again"));
     CHECK(r.status == 200);
     CHECK(again.terminate() == 0);
 }
@@ -186,14 +192,17 @@ TEST_CASE("request errors reach the client in its own protocol's shape", "[integ
     }
     {
         INFO("case: wrong key: 401");
-        auto a = post_json(port, "/v1/messages", anthropic_auth("sk-ts-not-a-real-key"), anthropic_body("m", "hi"));
+        auto a = post_json(port, "/v1/messages", anthropic_auth("sk-ts-not-a-real-key"),
+                           anthropic_body("m", "hi"));
         CHECK(a.status == 401);
         CHECK(is_anthropic_error(a.json()));
-        auto o = post_json(port, "/v1/chat/completions", openai_auth("sk-ts-not-a-real-key"), openai_body("m", "hi"));
+        auto o = post_json(port, "/v1/chat/completions", openai_auth("sk-ts-not-a-real-key"),
+                           openai_body("m", "hi"));
         CHECK(o.status == 401);
         CHECK(is_openai_error(o.json()));
         // A key sent the other protocol's way works too: the key, not the header, is checked.
-        CHECK(post_json(port, "/v1/messages", openai_auth(key), anthropic_body("m", "hi")).status == 200);
+        CHECK(post_json(port, "/v1/messages", openai_auth(key), anthropic_body("m", "hi")).status ==
+              200);
     }
     {
         INFO("case: malformed JSON: 400");
@@ -209,12 +218,14 @@ TEST_CASE("request errors reach the client in its own protocol's shape", "[integ
     }
     {
         INFO("case: missing field: 400 naming the field");
-        auto a = post_json(port, "/v1/messages", anthropic_auth(key), R"({"model":"m","max_tokens":10})");
+        auto a = post_json(port, "/v1/messages", anthropic_auth(key),
+                           R"({"model":"m","max_tokens":10})");
         INFO(a.body);
         CHECK(a.status == 400);
         REQUIRE(is_anthropic_error(a.json()));
         CHECK_THAT(a.json()["error"]["message"].get<std::string>(), Contains("messages"));
-        auto o = post_json(port, "/v1/chat/completions", openai_auth(key), R"({"messages":[{"role":"user","content":"x"}]})");
+        auto o = post_json(port, "/v1/chat/completions", openai_auth(key),
+                           R"({"messages":[{"role":"user","content":"x"}]})");
         INFO(o.body);
         CHECK(o.status == 400);
         REQUIRE(is_openai_error(o.json()));
@@ -243,6 +254,7 @@ TEST_CASE("request errors reach the client in its own protocol's shape", "[integ
         CHECK(is_openai_error(o.json()));
     }
     // After all that, the server still answers.
-    CHECK(post_json(port, "/v1/messages", anthropic_auth(key), anthropic_body("m", "still there?")).status == 200);
+    CHECK(post_json(port, "/v1/messages", anthropic_auth(key), anthropic_body("m", "still there?"))
+              .status == 200);
     CHECK(gw.terminate() == 0);
 }

@@ -11,12 +11,14 @@
 using namespace tianshu::it;
 using Catch::Contains;
 
-TEST_CASE("runaway Lua strategies fail cleanly and the script keeps working", "[integration][lua]") {
+TEST_CASE("runaway Lua strategies fail cleanly and the script keeps working",
+          "[integration][lua]") {
     TempDir tmp("lua-budgets");
     ServeOptions o;
     o.data_dir = tmp / "data";
     o.plugins_dir = make_plugins_dir(tmp / "plugins", {});
-    o.scripts_dir = make_scripts_dir(tmp / "scripts", {"models/demo.lua", "strategies/budget_buster.lua"});
+    o.scripts_dir =
+        make_scripts_dir(tmp / "scripts", {"models/demo.lua", "strategies/budget_buster.lua"});
     write_file(tmp / "chain.json", R"({
       "id": "budgets", "priority": 10, "tiers": ["*"], "models": ["*"], "routing": {"mode": "passthrough"},
       "pre": [{"plugin": "budget_buster"}]
@@ -25,12 +27,14 @@ TEST_CASE("runaway Lua strategies fail cleanly and the script keeps working", "[
       "id": "budgets-post", "priority": 20, "tiers": ["*"], "models": ["post-*"], "routing": {"mode": "passthrough"},
       "post": [{"plugin": "budget_buster"}]
     })");
-    auto imported = run_cli({"chain", "import", (tmp / "chain.json").string(), "--data", o.data_dir.string(),
-                             "--plugins-dir", o.plugins_dir.string(), "--scripts-dir", o.scripts_dir.string()});
+    auto imported =
+        run_cli({"chain", "import", (tmp / "chain.json").string(), "--data", o.data_dir.string(),
+                 "--plugins-dir", o.plugins_dir.string(), "--scripts-dir", o.scripts_dir.string()});
     INFO(imported.out << imported.err);
     REQUIRE(imported.exit_code == 0);
-    imported = run_cli({"chain", "import", (tmp / "post.json").string(), "--data", o.data_dir.string(),
-                        "--plugins-dir", o.plugins_dir.string(), "--scripts-dir", o.scripts_dir.string()});
+    imported =
+        run_cli({"chain", "import", (tmp / "post.json").string(), "--data", o.data_dir.string(),
+                 "--plugins-dir", o.plugins_dir.string(), "--scripts-dir", o.scripts_dir.string()});
     INFO(imported.out << imported.err);
     REQUIRE(imported.exit_code == 0);
 
@@ -44,14 +48,17 @@ TEST_CASE("runaway Lua strategies fail cleanly and the script keeps working", "[
     std::set<std::string> checked;
     auto check_one_error_line = [&](const std::string& budget) {
         Json request_line;
-        REQUIRE(eventually([&] {
-            for (const auto& l : request_logs(gw))
-                if (l.value("error_kind", "") == "script_failure" && !checked.count(l.value("request_id", ""))) {
-                    request_line = l;
-                    return true;
-                }
-            return false;
-        }, 3s));
+        REQUIRE(eventually(
+            [&] {
+                for (const auto& l : request_logs(gw))
+                    if (l.value("error_kind", "") == "script_failure" &&
+                        !checked.count(l.value("request_id", ""))) {
+                        request_line = l;
+                        return true;
+                    }
+                return false;
+            },
+            3s));
         INFO(request_line.dump());
         const std::string id = request_line.value("request_id", "");
         REQUIRE_FALSE(id.empty());
@@ -59,7 +66,8 @@ TEST_CASE("runaway Lua strategies fail cleanly and the script keeps working", "[
         CHECK_THAT(request_line.value("source", ""), Contains("budget_buster.lua"));
         auto all = gw.log_lines();
         size_t n = count_logs(all, [&](const Json& l) {
-            return l.value("level", "") == "error" && l.contains("script") && l.value("request_id", "") == id;
+            return l.value("level", "") == "error" && l.contains("script") &&
+                   l.value("request_id", "") == id;
         });
         CHECK(n == 1);
         for (const auto& l : all)
@@ -74,19 +82,23 @@ TEST_CASE("runaway Lua strategies fail cleanly and the script keeps working", "[
         const std::string budget = trigger == "loop" ? "instruction budget" : "memory budget";
         INFO("trigger: " << trigger);
 
-        auto a = post_json(port, "/v1/messages", anthropic_auth(key), anthropic_body("claude-x", "please " + trigger));
+        auto a = post_json(port, "/v1/messages", anthropic_auth(key),
+                           anthropic_body("claude-x", "please " + trigger));
         INFO(a.body);
         CHECK(a.status >= 500);
         CHECK(a.status < 600);
         REQUIRE(is_anthropic_error(a.json()));
-        CHECK_THAT(a.json()["error"].value("message", ""), Contains("budget_buster") && Contains(budget));
+        CHECK_THAT(a.json()["error"].value("message", ""),
+                   Contains("budget_buster") && Contains(budget));
         check_one_error_line(budget);
 
-        auto ok = post_json(port, "/v1/messages", anthropic_auth(key), anthropic_body("claude-x", "hello"));
+        auto ok = post_json(port, "/v1/messages", anthropic_auth(key),
+                            anthropic_body("claude-x", "hello"));
         CHECK(ok.status == 200);
         CHECK_THAT(anthropic_text(ok.json()), Contains("demo model"));
 
-        auto c = post_json(port, "/v1/chat/completions", openai_auth(key), openai_body("gpt-x", "please " + trigger));
+        auto c = post_json(port, "/v1/chat/completions", openai_auth(key),
+                           openai_body("gpt-x", "please " + trigger));
         INFO(c.body);
         CHECK(c.status >= 500);
         CHECK(c.status < 600);
@@ -94,16 +106,19 @@ TEST_CASE("runaway Lua strategies fail cleanly and the script keeps working", "[
         CHECK_THAT(c.json()["error"].value("message", ""), Contains("budget_buster"));
         check_one_error_line(budget);
 
-        auto ok2 = post_json(port, "/v1/chat/completions", openai_auth(key), openai_body("gpt-x", "hello"));
+        auto ok2 = post_json(port, "/v1/chat/completions", openai_auth(key),
+                             openai_body("gpt-x", "hello"));
         CHECK(ok2.status == 200);
         CHECK_THAT(openai_text(ok2.json()), Contains("demo model"));
 
         // Streamed requests fail in the pre stage, before the first byte: a plain 5xx error body.
-        auto as = post_json(port, "/v1/messages", anthropic_auth(key), anthropic_body("claude-x", "please " + trigger, true));
+        auto as = post_json(port, "/v1/messages", anthropic_auth(key),
+                            anthropic_body("claude-x", "please " + trigger, true));
         CHECK(as.status >= 500);
         CHECK(is_anthropic_error(as.json()));
         check_one_error_line(budget);
-        auto os = post_json(port, "/v1/chat/completions", openai_auth(key), openai_body("gpt-x", "please " + trigger, true));
+        auto os = post_json(port, "/v1/chat/completions", openai_auth(key),
+                            openai_body("gpt-x", "please " + trigger, true));
         CHECK(os.status >= 500);
         CHECK(is_openai_error(os.json()));
         check_one_error_line(budget);
@@ -113,7 +128,8 @@ TEST_CASE("runaway Lua strategies fail cleanly and the script keeps working", "[
     // stream ends with an error event in the protocol's grammar; the next stream is complete.
     {
         int status = 0;
-        auto events = stream_all(port, "/v1/messages", anthropic_auth(key), anthropic_body("post-1", "spin now", true), &status);
+        auto events = stream_all(port, "/v1/messages", anthropic_auth(key),
+                                 anthropic_body("post-1", "spin now", true), &status);
         CHECK(status == 200);
         REQUIRE_FALSE(events.empty());
         CHECK(events.front().event == "message_start");
@@ -122,13 +138,15 @@ TEST_CASE("runaway Lua strategies fail cleanly and the script keeps working", "[
         CHECK_THAT(events.back().data, Contains("budget_buster") && Contains("instruction budget"));
         check_one_error_line("instruction budget");
 
-        auto chunks = stream_all(port, "/v1/chat/completions", openai_auth(key), openai_body("post-1", "spin now", true), &status);
+        auto chunks = stream_all(port, "/v1/chat/completions", openai_auth(key),
+                                 openai_body("post-1", "spin now", true), &status);
         CHECK(status == 200);
         REQUIRE(chunks.size() >= 2);
         CHECK(chunks.back().data == "[DONE]");
         CHECK(is_openai_error(chunks[chunks.size() - 2].json()));
 
-        auto fine = stream_all(port, "/v1/messages", anthropic_auth(key), anthropic_body("post-1", "calm", true), &status);
+        auto fine = stream_all(port, "/v1/messages", anthropic_auth(key),
+                               anthropic_body("post-1", "calm", true), &status);
         CHECK(status == 200);
         REQUIRE_FALSE(fine.empty());
         CHECK(fine.back().event == "message_stop");

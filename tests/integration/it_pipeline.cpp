@@ -13,9 +13,10 @@ using Catch::StartsWith;
 
 namespace {
 
-std::string chain(const std::string& id, const std::string& model, const std::string& routing, const std::string& stages) {
-    return R"({"id":")" + id + R"(","tiers":["*"],"models":[")" + model + R"("],"routing":)" + routing +
-           (stages.empty() ? "" : "," + stages) + "}";
+std::string chain(const std::string& id, const std::string& model, const std::string& routing,
+                  const std::string& stages) {
+    return R"({"id":")" + id + R"(","tiers":["*"],"models":[")" + model + R"("],"routing":)" +
+           routing + (stages.empty() ? "" : "," + stages) + "}";
 }
 
 const std::string kPassthrough = R"({"mode":"passthrough"})";
@@ -29,30 +30,35 @@ struct Answer {
     std::vector<SseEvent> events;
 };
 
-Answer ask(int port, const std::string& key, Via via, const std::string& model, const std::string& text,
-           const std::string& system = {}) {
+Answer ask(int port, const std::string& key, Via via, const std::string& model,
+           const std::string& text, const std::string& system = {}) {
     Answer a;
     switch (via) {
         case Via::anthropic: {
-            auto r = post_json(port, "/v1/messages", anthropic_auth(key), anthropic_body(model, text, false, system));
+            auto r = post_json(port, "/v1/messages", anthropic_auth(key),
+                               anthropic_body(model, text, false, system));
             a.status = r.status;
             a.text = r.status == 200 ? anthropic_text(r.json()) : r.body;
             break;
         }
         case Via::anthropic_stream:
-            a.events = stream_all(port, "/v1/messages", anthropic_auth(key), anthropic_body(model, text, true, system), &a.status);
+            a.events = stream_all(port, "/v1/messages", anthropic_auth(key),
+                                  anthropic_body(model, text, true, system), &a.status);
             a.text = anthropic_stream_text(a.events);
             break;
         case Via::openai: {
             Json b = Json::parse(openai_body(model, text));
-            if (!system.empty()) b["messages"].insert(b["messages"].begin(), Json{{"role", "system"}, {"content", system}});
+            if (!system.empty())
+                b["messages"].insert(b["messages"].begin(),
+                                     Json{{"role", "system"}, {"content", system}});
             auto r = post_json(port, "/v1/chat/completions", openai_auth(key), b.dump());
             a.status = r.status;
             a.text = r.status == 200 ? openai_text(r.json()) : r.body;
             break;
         }
         case Via::openai_stream:
-            a.events = stream_all(port, "/v1/chat/completions", openai_auth(key), openai_body(model, text, true), &a.status);
+            a.events = stream_all(port, "/v1/chat/completions", openai_auth(key),
+                                  openai_body(model, text, true), &a.status);
             a.text = openai_stream_text(a.events);
             break;
     }
@@ -67,22 +73,26 @@ bool has_lowercase_letter(const std::string& s) {
 
 }  // namespace
 
-TEST_CASE("pipeline capabilities with .so and Lua strategies through the real server", "[integration][pipeline]") {
+TEST_CASE("pipeline capabilities with .so and Lua strategies through the real server",
+          "[integration][pipeline]") {
     TempDir tmp("pipeline");
     ServeOptions o;
     o.data_dir = tmp / "data";
-    o.plugins_dir = make_plugins_dir(tmp / "plugins",
-                                     {"system_prompt", "canned_answer", "rewrite_request", "upper_stream", "echo_model"});
-    o.scripts_dir = make_scripts_dir(tmp / "scripts", {"models/demo.lua", "models/echo_system.lua",
-                                                       "strategies/tag_request.lua", "strategies/keyword_router.lua",
-                                                       "strategies/lua_answer.lua", "strategies/lua_post.lua"});
+    o.plugins_dir = make_plugins_dir(
+        tmp / "plugins",
+        {"system_prompt", "canned_answer", "rewrite_request", "upper_stream", "echo_model"});
+    o.scripts_dir = make_scripts_dir(
+        tmp / "scripts",
+        {"models/demo.lua", "models/echo_system.lua", "strategies/tag_request.lua",
+         "strategies/keyword_router.lua", "strategies/lua_answer.lua", "strategies/lua_post.lua"});
     const std::string data = o.data_dir.string();
     for (const auto& args : std::vector<std::vector<std::string>>{
              {"channel", "add", "--name", "echo", "--type", "echo_model", "--models", "echo-a"},
-             {"channel", "add", "--name", "sysecho", "--type", "echo_system", "--models", "sys-echo"}}) {
+             {"channel", "add", "--name", "sysecho", "--type", "echo_system", "--models",
+              "sys-echo"}}) {
         auto full = args;
-        full.insert(full.end(), {"--data", data, "--plugins-dir", o.plugins_dir.string(), "--scripts-dir",
-                                 o.scripts_dir.string()});
+        full.insert(full.end(), {"--data", data, "--plugins-dir", o.plugins_dir.string(),
+                                 "--scripts-dir", o.scripts_dir.string()});
         auto r = run_cli(full);
         INFO(r.out << r.err);
         REQUIRE(r.exit_code == 0);
@@ -90,23 +100,28 @@ TEST_CASE("pipeline capabilities with .so and Lua strategies through the real se
     const std::vector<std::string> chains{
         chain("so-rewrite", "t-so-rewrite", kToSysEcho,
               R"("pre":[{"plugin":"system_prompt","config":{"prepend":"HOUSE RULES"}}])"),
-        chain("lua-rewrite", "t-lua-rewrite", kToSysEcho,
-              R"("pre":[{"plugin":"tag_request","config":{"note":"LUA NOTE","position":"start"}}])"),
-        chain("so-route", "t-so-route", kPassthrough, R"("pre":[{"plugin":"rewrite_request","config":{"model":"echo-a"}}])"),
-        chain("lua-route", "t-lua-route", kPassthrough,
-              R"("pre":[{"plugin":"keyword_router","config":{"routes":[{"keywords":["sql"],"model":"echo-a"},{"keywords":["system"],"model":"sys-echo"}]}}])"),
-        chain("so-answer", "t-so-answer", kPassthrough,
-              R"("pre":[{"plugin":"canned_answer","config":{"match":"capital","answer":"Paris, from the .so"}}])"),
-        chain("lua-answer", "t-lua-answer", kPassthrough,
-              R"("pre":[{"plugin":"lua_answer","config":{"match":"capital","answer":"Paris, from Lua"}}])"),
+        chain(
+            "lua-rewrite", "t-lua-rewrite", kToSysEcho,
+            R"("pre":[{"plugin":"tag_request","config":{"note":"LUA NOTE","position":"start"}}])"),
+        chain("so-route", "t-so-route", kPassthrough,
+              R"("pre":[{"plugin":"rewrite_request","config":{"model":"echo-a"}}])"),
+        chain(
+            "lua-route", "t-lua-route", kPassthrough,
+            R"("pre":[{"plugin":"keyword_router","config":{"routes":[{"keywords":["sql"],"model":"echo-a"},{"keywords":["system"],"model":"sys-echo"}]}}])"),
+        chain(
+            "so-answer", "t-so-answer", kPassthrough,
+            R"("pre":[{"plugin":"canned_answer","config":{"match":"capital","answer":"Paris, from the .so"}}])"),
+        chain(
+            "lua-answer", "t-lua-answer", kPassthrough,
+            R"("pre":[{"plugin":"lua_answer","config":{"match":"capital","answer":"Paris, from Lua"}}])"),
         chain("so-stream", "t-so-stream", kPassthrough, R"("post":[{"plugin":"upper_stream"}])"),
         chain("lua-stream", "t-lua-stream", kPassthrough, R"("post":[{"plugin":"lua_post"}])"),
     };
     for (size_t i = 0; i < chains.size(); ++i) {
         auto file = tmp / ("chain" + std::to_string(i) + ".json");
         write_file(file, chains[i]);
-        auto r = run_cli({"chain", "import", file.string(), "--data", data, "--plugins-dir", o.plugins_dir.string(),
-                          "--scripts-dir", o.scripts_dir.string()});
+        auto r = run_cli({"chain", "import", file.string(), "--data", data, "--plugins-dir",
+                          o.plugins_dir.string(), "--scripts-dir", o.scripts_dir.string()});
         INFO(chains[i] << "\n" << r.out << r.err);
         REQUIRE(r.exit_code == 0);
     }
@@ -116,16 +131,19 @@ TEST_CASE("pipeline capabilities with .so and Lua strategies through the real se
     const std::string key = *gw.demo_key();
     const int port = gw.port();
     // No channel or chain was left out.
-    CHECK(count_logs(gw.log_lines(), [](const Json& l) { return l.value("level", "") == "error"; }) == 0);
+    CHECK(count_logs(gw.log_lines(),
+                     [](const Json& l) { return l.value("level", "") == "error"; }) == 0);
 
     auto last_request = [&]() {
         Json line;
-        eventually([&] {
-            auto lines = request_logs(gw);
-            if (lines.empty()) return false;
-            line = lines.back();
-            return true;
-        }, 2s);
+        eventually(
+            [&] {
+                auto lines = request_logs(gw);
+                if (lines.empty()) return false;
+                line = lines.back();
+                return true;
+            },
+            2s);
         return line;
     };
 
@@ -189,13 +207,16 @@ TEST_CASE("pipeline capabilities with .so and Lua strategies through the real se
             }
         }
         // Without the phrase the model answers.
-        CHECK_THAT(ask(port, key, Via::anthropic, "t-lua-answer", "hello").text, Contains("demo model"));
-        CHECK_THAT(ask(port, key, Via::anthropic, "t-so-answer", "hello").text, Contains("demo model"));
+        CHECK_THAT(ask(port, key, Via::anthropic, "t-lua-answer", "hello").text,
+                   Contains("demo model"));
+        CHECK_THAT(ask(port, key, Via::anthropic, "t-so-answer", "hello").text,
+                   Contains("demo model"));
     }
 
     SECTION("per stream event and end of response: upper_stream (.so) and lua_post (Lua)") {
         for (const std::string model : {"t-so-stream", "t-lua-stream"}) {
-            for (Via via : {Via::anthropic_stream, Via::openai_stream, Via::anthropic, Via::openai}) {
+            for (Via via :
+                 {Via::anthropic_stream, Via::openai_stream, Via::anthropic, Via::openai}) {
                 auto a = ask(port, key, via, model, "hello");
                 INFO(model << ": " << a.text);
                 CHECK(a.status == 200);
@@ -205,7 +226,8 @@ TEST_CASE("pipeline capabilities with .so and Lua strategies through the real se
         }
         // End-of-response hooks log through the host: the .so names its plugin, Lua its script.
         auto so_line = gw.wait_for_log([](const Json& l) {
-            return l.value("plugin", "") == "upper_stream" && l.value("msg", "").rfind("response_end text=", 0) == 0;
+            return l.value("plugin", "") == "upper_stream" &&
+                   l.value("msg", "").rfind("response_end text=", 0) == 0;
         });
         REQUIRE(so_line);
         CHECK_THAT(so_line->value("msg", ""), Contains("DEMO MODEL"));

@@ -17,7 +17,8 @@ namespace {
 //! True when a fresh connection is refused, reset, or answered 503.
 bool new_connection_turned_away(int port, const std::string& key) {
     try {
-        auto r = http_request(port, "POST", "/v1/messages", anthropic_auth(key), anthropic_body("claude-x", "late"), 2s);
+        auto r = http_request(port, "POST", "/v1/messages", anthropic_auth(key),
+                              anthropic_body("claude-x", "late"), 2s);
         return r.status == 503;
     } catch (const std::exception&) {
         return true;
@@ -25,16 +26,18 @@ bool new_connection_turned_away(int port, const std::string& key) {
 }
 }  // namespace
 
-TEST_CASE("SIGTERM drains an in-flight stream, turns new connections away, exits 0", "[integration][shutdown]") {
+TEST_CASE("SIGTERM drains an in-flight stream, turns new connections away, exits 0",
+          "[integration][shutdown]") {
     TempDir tmp("shutdown");
     ServeOptions o;
     o.data_dir = tmp / "data";
     o.plugins_dir = make_plugins_dir(tmp / "plugins", {});
     o.scripts_dir = make_scripts_dir(tmp / "scripts", {"models/demo.lua"});
     // ~65 words at 60 ms each: a stream of about 4 s.
-    auto added = run_cli({"channel", "add", "--name", "slow", "--type", "demo", "--models", "slow-model", "--config",
-                          R"({"delay_ms": 60})", "--data", o.data_dir.string(), "--plugins-dir",
-                          o.plugins_dir.string(), "--scripts-dir", o.scripts_dir.string()});
+    auto added =
+        run_cli({"channel", "add", "--name", "slow", "--type", "demo", "--models", "slow-model",
+                 "--config", R"({"delay_ms": 60})", "--data", o.data_dir.string(), "--plugins-dir",
+                 o.plugins_dir.string(), "--scripts-dir", o.scripts_dir.string()});
     INFO(added.out << added.err);
     REQUIRE(added.exit_code == 0);
     o.extra_args = {"--drain-seconds", "30"};
@@ -44,7 +47,8 @@ TEST_CASE("SIGTERM drains an in-flight stream, turns new connections away, exits
     const std::string key = *gw.demo_key();
     const int port = gw.port();
 
-    SseStream stream(port, "/v1/messages", anthropic_auth(key), anthropic_body("slow-model", "take your time", true));
+    SseStream stream(port, "/v1/messages", anthropic_auth(key),
+                     anthropic_body("slow-model", "take your time", true));
     REQUIRE(stream.status() == 200);
     std::vector<SseEvent> events;
     // First bytes: wait for the first text delta so the model is really mid-stream.
@@ -81,28 +85,33 @@ TEST_CASE("SIGTERM drains an in-flight stream, turns new connections away, exits
 
     CHECK(gw.wait_exit(20s) == 0);
     auto lines = gw.log_lines();
-    CHECK(count_logs(lines, [](const Json& l) { return l.value("msg", "").rfind("shutting down", 0) == 0; }) == 1);
-    auto stopped_line = gw.wait_for_log([](const Json& l) { return l.value("msg", "") == "stopped"; }, 1s);
+    CHECK(count_logs(lines, [](const Json& l) {
+              return l.value("msg", "").rfind("shutting down", 0) == 0;
+          }) == 1);
+    auto stopped_line =
+        gw.wait_for_log([](const Json& l) { return l.value("msg", "") == "stopped"; }, 1s);
     REQUIRE(stopped_line);
     CHECK(stopped_line->value("requests_cut_off", -1) == 0);
     // The drained stream was logged as a normal, complete request.
     CHECK(count_logs(lines, [](const Json& l) {
-              return l.value("msg", "") == "request" && l.value("requested_model", "") == "slow-model" &&
-                     l.value("status", 0) == 200;
+              return l.value("msg", "") == "request" &&
+                     l.value("requested_model", "") == "slow-model" && l.value("status", 0) == 200;
           }) == 1);
 }
 
 // After a burst of concurrent connections the server has many idle connection threads; with
 // nothing in flight, SIGTERM should still exit promptly (not wait for idle threads to time out).
-TEST_CASE("SIGTERM with nothing in flight exits promptly after a concurrent burst", "[integration][shutdown]") {
+TEST_CASE("SIGTERM with nothing in flight exits promptly after a concurrent burst",
+          "[integration][shutdown]") {
     TempDir tmp("shutdown-idle");
     ServeOptions o;
     o.data_dir = tmp / "data";
     o.plugins_dir = make_plugins_dir(tmp / "plugins", {});
     o.scripts_dir = make_scripts_dir(tmp / "scripts", {"models/demo.lua"});
-    auto added = run_cli({"channel", "add", "--name", "paced", "--type", "demo", "--models", "paced-model", "--config",
-                          R"({"delay_ms": 5})", "--data", o.data_dir.string(), "--plugins-dir", o.plugins_dir.string(),
-                          "--scripts-dir", o.scripts_dir.string()});
+    auto added =
+        run_cli({"channel", "add", "--name", "paced", "--type", "demo", "--models", "paced-model",
+                 "--config", R"({"delay_ms": 5})", "--data", o.data_dir.string(), "--plugins-dir",
+                 o.plugins_dir.string(), "--scripts-dir", o.scripts_dir.string()});
     REQUIRE(added.exit_code == 0);
     GatewayProcess gw(o);
     REQUIRE(gw.demo_key());
@@ -128,7 +137,9 @@ TEST_CASE("SIGTERM with nothing in flight exits promptly after a concurrent burs
     for (int t = 0; t < 50; ++t)
         threads.emplace_back([&] {
             try {
-                if (post_json(gw.port(), "/v1/messages", anthropic_auth(key), anthropic_body("claude-x", "hello")).status == 200)
+                if (post_json(gw.port(), "/v1/messages", anthropic_auth(key),
+                              anthropic_body("claude-x", "hello"))
+                        .status == 200)
                     ++answered;
             } catch (const std::exception&) {
             }

@@ -4,9 +4,10 @@
 #include <tianshu/plugin.hpp>
 
 class NoopStrategy {
-public:
+  public:
     NoopStrategy(const tianshu::sdk::Host&, std::string_view) {}
     void on_request(tianshu::sdk::Request&) {}
 };
 
-TIANSHU_PLUGIN(NoopStrategy, "noop_strategy", "1.0.0", TS_KIND_STRATEGY, nullptr, "Does nothing (bench).")
+TIANSHU_PLUGIN(NoopStrategy, "noop_strategy", "1.0.0", TS_KIND_STRATEGY, nullptr,
+               "Does nothing (bench).")

@@ -1,2 +1,4 @@
 /* A shared object without tianshu_plugin_entry. */
-int not_a_plugin_answer(void) { return 42; }
+int not_a_plugin_answer(void) {
+    return 42;
+}

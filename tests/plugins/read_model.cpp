@@ -5,7 +5,7 @@
 #include <tianshu/plugin.hpp>
 
 class ReadModel {
-public:
+  public:
     ReadModel(const tianshu::sdk::Host&, std::string_view) {}
     tianshu::sdk::Outcome on_request(tianshu::sdk::Request& request) {
         if (request.model().empty()) throw std::runtime_error("no model");
@@ -13,4 +13,5 @@ public:
     }
 };
 
-TIANSHU_PLUGIN(ReadModel, "read_model", "1.0.0", TS_KIND_STRATEGY, nullptr, "Reads the model (bench).")
+TIANSHU_PLUGIN(ReadModel, "read_model", "1.0.0", TS_KIND_STRATEGY, nullptr,
+               "Reads the model (bench).")

@@ -8,7 +8,7 @@
 #include <tianshu/plugin.hpp>
 
 class RewriteRequest {
-public:
+  public:
     RewriteRequest(const tianshu::sdk::Host&, std::string_view config_json) {
         auto config = nlohmann::json::parse(config_json);
         model_ = config.value("model", std::string("small-model"));
@@ -26,9 +26,10 @@ public:
         }
     }
 
-private:
+  private:
     std::string model_;
     nlohmann::json set_ = nlohmann::json::object();
 };
 
-TIANSHU_PLUGIN(RewriteRequest, "rewrite_request", "1.0.0", TS_KIND_STRATEGY, nullptr, "Rewrites requests (test).")
+TIANSHU_PLUGIN(RewriteRequest, "rewrite_request", "1.0.0", TS_KIND_STRATEGY, nullptr,
+               "Rewrites requests (test).")

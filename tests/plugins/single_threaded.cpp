@@ -7,7 +7,7 @@
 #include <tianshu/plugin.hpp>
 
 class SingleThreaded {
-public:
+  public:
     static constexpr uint32_t flags = TS_FLAG_SINGLE_THREADED;
     SingleThreaded(const tianshu::sdk::Host&, std::string_view) {}
 
@@ -21,9 +21,10 @@ public:
         inside_.fetch_sub(1);
     }
 
-private:
+  private:
     std::atomic<int> inside_{0};
     long calls_ = 0;
 };
 
-TIANSHU_PLUGIN(SingleThreaded, "single_threaded", "1.0.0", TS_KIND_STRATEGY, nullptr, "Serial (test).")
+TIANSHU_PLUGIN(SingleThreaded, "single_threaded", "1.0.0", TS_KIND_STRATEGY, nullptr,
+               "Serial (test).")

@@ -7,16 +7,18 @@
 #include <tianshu/plugin.hpp>
 
 class Thrower {
-public:
+  public:
     Thrower(const tianshu::sdk::Host&, std::string_view config) {
         if (config.find("\"refuse\":true") != std::string_view::npos)
             throw std::invalid_argument("thrower: this config is refused on purpose");
     }
     void on_request(tianshu::sdk::Request& request) {
         std::string text = request.last_user_text();
-        if (text.find("boom") != std::string::npos) throw std::runtime_error("boom: the plugin blew up");
+        if (text.find("boom") != std::string::npos)
+            throw std::runtime_error("boom: the plugin blew up");
         if (text.find("int") != std::string::npos) throw 42;
-        if (text.find("long") != std::string::npos) throw std::runtime_error(std::string(2000, 'x'));
+        if (text.find("long") != std::string::npos)
+            throw std::runtime_error(std::string(2000, 'x'));
     }
 };
 

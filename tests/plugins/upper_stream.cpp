@@ -5,7 +5,7 @@
 #include <tianshu/plugin.hpp>
 
 class UpperStream {
-public:
+  public:
     UpperStream(const tianshu::sdk::Host&, std::string_view) {}
 
     void on_stream_event(tianshu::sdk::Request&, tianshu::sdk::Event& event) {
@@ -23,4 +23,5 @@ public:
     }
 };
 
-TIANSHU_PLUGIN(UpperStream, "upper_stream", "1.0.0", TS_KIND_STRATEGY, nullptr, "Uppercases streamed text (test).")
+TIANSHU_PLUGIN(UpperStream, "upper_stream", "1.0.0", TS_KIND_STRATEGY, nullptr,
+               "Uppercases streamed text (test).")

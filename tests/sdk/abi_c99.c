@@ -13,5 +13,6 @@ int abi_c99_check(const ts_host_api* host) {
     ts_plugin_descriptor d = {0};
     d.struct_size = sizeof d;
     d.on_request = on_request;
-    return (int)TS_DESCRIPTOR_SIZE_1_0 + (TS_HOST_HAS(host, request_attribute) ? 1 : 0) + (int)d.struct_size;
+    return (int)TS_DESCRIPTOR_SIZE_1_0 + (TS_HOST_HAS(host, request_attribute) ? 1 : 0) +
+           (int)d.struct_size;
 }

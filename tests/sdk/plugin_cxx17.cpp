@@ -3,7 +3,7 @@
 
 namespace {
 class Probe {
-public:
+  public:
     Probe(const tianshu::sdk::Host&, std::string_view) {}
     tianshu::sdk::Outcome on_request(tianshu::sdk::Request& r) {
         return r.model().empty() ? tianshu::sdk::Outcome::answered : tianshu::sdk::Outcome::proceed;

@@ -21,7 +21,7 @@ constexpr const char* kSchema = R"({
 })";
 
 class CannedAnswer {
-public:
+  public:
     CannedAnswer(const tianshu::sdk::Host&, std::string_view config_json) {
         auto config = nlohmann::json::parse(config_json);
         match_ = config.at("match").get<std::string>();
@@ -30,11 +30,13 @@ public:
     }
 
     tianshu::sdk::Outcome on_request(tianshu::sdk::Request& request) {
-        if (request.last_user_text().find(match_) == std::string::npos) return tianshu::sdk::Outcome::proceed;
-        return request.answer(answer_) ? tianshu::sdk::Outcome::answered : tianshu::sdk::Outcome::proceed;
+        if (request.last_user_text().find(match_) == std::string::npos)
+            return tianshu::sdk::Outcome::proceed;
+        return request.answer(answer_) ? tianshu::sdk::Outcome::answered
+                                       : tianshu::sdk::Outcome::proceed;
     }
 
-private:
+  private:
     std::string match_;
     std::string answer_;
 };

@@ -20,7 +20,7 @@ constexpr const char* kSchema = R"({
 
 //! Joins the configured text and the client's system prompt with blank lines.
 class SystemPrompt {
-public:
+  public:
     SystemPrompt(const tianshu::sdk::Host&, std::string_view config_json) {
         auto config = nlohmann::json::parse(config_json);
         prepend_ = config.value("prepend", std::string());
@@ -38,7 +38,7 @@ public:
         request.set_system_text(text);
     }
 
-private:
+  private:
     std::string prepend_;
     std::string append_;
 };

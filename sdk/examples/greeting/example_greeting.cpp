@@ -26,13 +26,14 @@ constexpr const char* kSchema = R"({
 })";
 
 class Greeting {
-public:
+  public:
     // The config already passed kSchema; throwing here refuses it with the message.
     Greeting(const tianshu::sdk::Host& host, std::string_view config_json) {
         auto config = nlohmann::json::parse(config_json);
         sentence_ = config.at("sentence").get<std::string>();
         uppercase_ = config.value("uppercase", false);
-        if (sentence_.empty()) throw std::invalid_argument("example_greeting: 'sentence' must not be empty");
+        if (sentence_.empty())
+            throw std::invalid_argument("example_greeting: 'sentence' must not be empty");
         host.log(TS_LOG_DEBUG, "example_greeting ready");
     }
 
@@ -54,7 +55,7 @@ public:
         event.set_text(text);
     }
 
-private:
+  private:
     std::string sentence_;
     bool uppercase_ = false;
 };

@@ -93,8 +93,9 @@ typedef enum ts_hook_result {
 
 /** What a plugin is. */
 typedef enum ts_plugin_kind {
-    TS_KIND_STRATEGY = 1, /**< runs before/around a model: on_request, on_stream_event, on_response_end */
-    TS_KIND_MODEL = 2     /**< answers like a model: generate is required */
+    TS_KIND_STRATEGY =
+        1, /**< runs before/around a model: on_request, on_stream_event, on_response_end */
+    TS_KIND_MODEL = 2 /**< answers like a model: generate is required */
 } ts_plugin_kind;
 
 /** Descriptor flags. */
@@ -103,7 +104,12 @@ typedef enum ts_plugin_flags {
     TS_FLAG_SINGLE_THREADED = 1
 } ts_plugin_flags;
 
-typedef enum ts_log_level { TS_LOG_DEBUG = 0, TS_LOG_INFO = 1, TS_LOG_WARN = 2, TS_LOG_ERROR = 3 } ts_log_level;
+typedef enum ts_log_level {
+    TS_LOG_DEBUG = 0,
+    TS_LOG_INFO = 1,
+    TS_LOG_WARN = 2,
+    TS_LOG_ERROR = 3
+} ts_log_level;
 
 /** Stream event types; the grammar is Anthropic's Messages streaming grammar. */
 typedef enum ts_event_type {
@@ -220,8 +226,9 @@ typedef struct ts_host_api {
 
 /** True when the host's table reaches `field`: probe before calling anything newer than
  *  the minor you require (rule 2). */
-#define TS_HOST_HAS(host, field) \
-    ((host)->struct_size >= offsetof(ts_host_api, field) + sizeof((host)->field) && (host)->field != NULL)
+#define TS_HOST_HAS(host, field)                                                    \
+    ((host)->struct_size >= offsetof(ts_host_api, field) + sizeof((host)->field) && \
+     (host)->field != NULL)
 
 /* ---------------------------------------------------------------------------------------
  * Plugin descriptor: what the plugin offers the host. Static storage in the plugin; read by

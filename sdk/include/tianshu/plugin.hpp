@@ -46,8 +46,12 @@ enum class Outcome {
 };
 
 namespace detail {
-inline ts_str str(std::string_view s) { return ts_str{s.data(), s.size()}; }
-inline std::string_view view(ts_str s) { return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view(); }
+inline ts_str str(std::string_view s) {
+    return ts_str{s.data(), s.size()};
+}
+inline std::string_view view(ts_str s) {
+    return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view();
+}
 
 //! Copies `message` into err, NUL-terminated, truncated to fit.
 inline void write_error(ts_error* err, const char* message) noexcept {
@@ -77,7 +81,7 @@ inline std::string take(const ts_host_api* api, ts_buf buf) {
 
 //! The host as the plugin sees it: the function table given to create(). Cheap to copy.
 class Host {
-public:
+  public:
     explicit Host(const ts_host_api* api) : api_(api) {}
     //! The raw table, for anything this layer does not wrap.
     const ts_host_api* api() const { return api_; }
@@ -90,19 +94,21 @@ public:
         api_->log(nullptr, static_cast<int32_t>(level), detail::str(message));
     }
 
-private:
+  private:
     const ts_host_api* api_;
 };
 
 //! One request in flight, valid for the duration of the hook it was given to.
 class Request {
-public:
+  public:
     Request(const ts_host_api* api, ts_request* request) : api_(api), request_(request) {}
 
     //! The target model. Borrowed until set_model or the hook returns.
     std::string_view model() const { return detail::view(api_->request_model(request_)); }
     //! Choose the target model. False when `model` is empty.
-    bool set_model(std::string_view model) { return api_->request_set_model(request_, detail::str(model)) == TS_OK; }
+    bool set_model(std::string_view model) {
+        return api_->request_set_model(request_, detail::str(model)) == TS_OK;
+    }
     //! The system prompt's text blocks joined with newlines.
     std::string system_text() const { return take_buf(api_->request_system_text); }
     //! Replace the system prompt with one text block; empty removes it.
@@ -116,7 +122,8 @@ public:
     //! ("/max_tokens", "/messages/0/content/0/text"); nullopt when absent or malformed.
     std::optional<std::string> get_json(std::string_view pointer) const {
         ts_buf out{nullptr, 0};
-        if (api_->request_get_json(request_, detail::str(pointer), &out) != TS_OK) return std::nullopt;
+        if (api_->request_get_json(request_, detail::str(pointer), &out) != TS_OK)
+            return std::nullopt;
         return detail::take(api_, out);
     }
     //! Set the value at `pointer` to the JSON text `json`. False when the JSON is malformed or
@@ -135,7 +142,9 @@ public:
     bool answered() const { return answered_; }
 
     //! generate only: stream a piece of the answer. False = the client has gone: stop and return.
-    bool emit(std::string_view text) { return api_->emit_text(request_, detail::str(text)) == TS_OK; }
+    bool emit(std::string_view text) {
+        return api_->emit_text(request_, detail::str(text)) == TS_OK;
+    }
     //! generate only: end the answer. `usage` may be null (the host estimates).
     bool finish(std::string_view stop_reason = "end_turn", const ts_usage* usage = nullptr) {
         return api_->finish(request_, detail::str(stop_reason), usage) == TS_OK;
@@ -157,7 +166,8 @@ public:
     std::optional<std::string_view> attribute(std::string_view name) const {
         if (!TS_HOST_HAS(api_, request_attribute)) return std::nullopt;
         ts_str out{nullptr, 0};
-        if (api_->request_attribute(request_, detail::str(name), &out) != TS_OK) return std::nullopt;
+        if (api_->request_attribute(request_, detail::str(name), &out) != TS_OK)
+            return std::nullopt;
         return detail::view(out);
     }
 
@@ -169,7 +179,7 @@ public:
     const ts_host_api* api() const { return api_; }
     ts_request* handle() const { return request_; }
 
-private:
+  private:
     std::string take_buf(ts_status (*fn)(const ts_request*, ts_buf*)) const {
         ts_buf out{nullptr, 0};
         if (fn(request_, &out) != TS_OK) return {};
@@ -183,23 +193,25 @@ private:
 
 //! One stream event (on_stream_event), valid for the duration of the hook.
 class Event {
-public:
+  public:
     Event(const ts_host_api* api, ts_event* event) : api_(api), event_(event) {}
     ts_event_type type() const { return static_cast<ts_event_type>(api_->event_type(event_)); }
     //! The delta's text (text, thinking or partial JSON); empty for other events.
     std::string_view text() const { return detail::view(api_->event_text(event_)); }
     //! Replace the delta's text; false for events that are not content_block_delta.
-    bool set_text(std::string_view text) { return api_->event_set_text(event_, detail::str(text)) == TS_OK; }
+    bool set_text(std::string_view text) {
+        return api_->event_set_text(event_, detail::str(text)) == TS_OK;
+    }
     ts_event* handle() const { return event_; }
 
-private:
+  private:
     const ts_host_api* api_;
     ts_event* event_;
 };
 
 //! The complete answer (on_response_end).
 class Response {
-public:
+  public:
     Response(const ts_host_api* api, const ts_request* request) : api_(api), request_(request) {}
     //! The answer's text blocks joined.
     std::string text() const {
@@ -218,7 +230,7 @@ public:
         return u;
     }
 
-private:
+  private:
     const ts_host_api* api_;
     const ts_request* request_;
 };
@@ -229,21 +241,23 @@ namespace detail {
 template <class T, class = void>
 struct has_on_request : std::false_type {};
 template <class T>
-struct has_on_request<T, std::void_t<decltype(std::declval<T&>().on_request(std::declval<Request&>()))>>
+struct has_on_request<
+    T, std::void_t<decltype(std::declval<T&>().on_request(std::declval<Request&>()))>>
     : std::true_type {};
 
 template <class T, class = void>
 struct has_on_stream_event : std::false_type {};
 template <class T>
-struct has_on_stream_event<
-    T, std::void_t<decltype(std::declval<T&>().on_stream_event(std::declval<Request&>(), std::declval<Event&>()))>>
+struct has_on_stream_event<T, std::void_t<decltype(std::declval<T&>().on_stream_event(
+                                  std::declval<Request&>(), std::declval<Event&>()))>>
     : std::true_type {};
 
 template <class T, class = void>
 struct has_on_response_end : std::false_type {};
 template <class T>
 struct has_on_response_end<T, std::void_t<decltype(std::declval<T&>().on_response_end(
-                                  std::declval<Request&>(), std::declval<const Response&>()))>> : std::true_type {};
+                                  std::declval<Request&>(), std::declval<const Response&>()))>>
+    : std::true_type {};
 
 template <class T, class = void>
 struct has_generate : std::false_type {};
@@ -254,7 +268,8 @@ struct has_generate<T, std::void_t<decltype(std::declval<T&>().generate(std::dec
 template <class T, class = void>
 struct flags_of : std::integral_constant<uint32_t, 0> {};
 template <class T>
-struct flags_of<T, std::void_t<decltype(T::flags)>> : std::integral_constant<uint32_t, static_cast<uint32_t>(T::flags)> {};
+struct flags_of<T, std::void_t<decltype(T::flags)>>
+    : std::integral_constant<uint32_t, static_cast<uint32_t>(T::flags)> {};
 
 //! The instance the host holds: the plugin's object plus the host table its hooks need.
 template <class T>
@@ -292,7 +307,8 @@ struct Thunks {
         }
     }
 
-    static ts_hook_result on_request(ts_instance* instance, ts_request* request, ts_error* err) noexcept {
+    static ts_hook_result on_request(ts_instance* instance, ts_request* request,
+                                     ts_error* err) noexcept {
         try {
             Instance<T>* i = self(instance);
             Request r(i->api, request);
@@ -300,7 +316,8 @@ struct Thunks {
                 i->plugin.on_request(r);
                 return r.answered() ? TS_HOOK_ANSWERED : TS_HOOK_CONTINUE;
             } else {
-                return i->plugin.on_request(r) == Outcome::answered ? TS_HOOK_ANSWERED : TS_HOOK_CONTINUE;
+                return i->plugin.on_request(r) == Outcome::answered ? TS_HOOK_ANSWERED
+                                                                    : TS_HOOK_CONTINUE;
             }
         } catch (const std::exception& e) {
             return fail(err, e.what());
@@ -309,8 +326,8 @@ struct Thunks {
         }
     }
 
-    static ts_hook_result on_stream_event(ts_instance* instance, ts_request* request, ts_event* event,
-                                          ts_error* err) noexcept {
+    static ts_hook_result on_stream_event(ts_instance* instance, ts_request* request,
+                                          ts_event* event, ts_error* err) noexcept {
         try {
             Instance<T>* i = self(instance);
             Request r(i->api, request);
@@ -324,7 +341,8 @@ struct Thunks {
         }
     }
 
-    static ts_hook_result on_response_end(ts_instance* instance, ts_request* request, ts_error* err) noexcept {
+    static ts_hook_result on_response_end(ts_instance* instance, ts_request* request,
+                                          ts_error* err) noexcept {
         try {
             Instance<T>* i = self(instance);
             Request r(i->api, request);
@@ -338,7 +356,8 @@ struct Thunks {
         }
     }
 
-    static ts_hook_result generate(ts_instance* instance, ts_request* request, ts_error* err) noexcept {
+    static ts_hook_result generate(ts_instance* instance, ts_request* request,
+                                   ts_error* err) noexcept {
         try {
             Instance<T>* i = self(instance);
             Request r(i->api, request);
@@ -387,18 +406,20 @@ constexpr ts_plugin_descriptor make_descriptor(const char* name, const char* ver
  * Class(const tianshu::sdk::Host&, std::string_view config_json); throwing from the
  * constructor refuses the config with the exception's message.
  */
-#define TIANSHU_PLUGIN(Class, name, version, kind, schema, description)                                        \
-    static_assert((kind) != TS_KIND_MODEL || ::tianshu::sdk::detail::has_generate<Class>::value,             \
-                  "a TS_KIND_MODEL plugin must define void generate(tianshu::sdk::Request&)");                \
-    static_assert(std::is_constructible_v<Class, const ::tianshu::sdk::Host&, std::string_view>,              \
-                  "a plugin class must be constructible from (const tianshu::sdk::Host&, std::string_view)"); \
-    extern "C" TS_EXPORT const ts_plugin_descriptor* tianshu_plugin_entry(uint16_t host_major,                \
-                                                                          uint16_t host_minor) {              \
-        (void)host_major;                                                                                     \
-        (void)host_minor;                                                                                     \
-        static const ts_plugin_descriptor descriptor =                                                        \
-            ::tianshu::sdk::detail::make_descriptor<Class>(name, version, kind, schema, description);         \
-        return &descriptor;                                                                                   \
+#define TIANSHU_PLUGIN(Class, name, version, kind, schema, description)                          \
+    static_assert((kind) != TS_KIND_MODEL || ::tianshu::sdk::detail::has_generate<Class>::value, \
+                  "a TS_KIND_MODEL plugin must define void generate(tianshu::sdk::Request&)");   \
+    static_assert(std::is_constructible_v<Class, const ::tianshu::sdk::Host&, std::string_view>, \
+                  "a plugin class must be constructible from (const tianshu::sdk::Host&, "       \
+                  "std::string_view)");                                                          \
+    extern "C" TS_EXPORT const ts_plugin_descriptor* tianshu_plugin_entry(uint16_t host_major,   \
+                                                                          uint16_t host_minor) { \
+        (void)host_major;                                                                        \
+        (void)host_minor;                                                                        \
+        static const ts_plugin_descriptor descriptor =                                           \
+            ::tianshu::sdk::detail::make_descriptor<Class>(name, version, kind, schema,          \
+                                                           description);                         \
+        return &descriptor;                                                                      \
     }
 
 #endif /* TIANSHU_PLUGIN_HPP */

@@ -28,17 +28,28 @@ using Clock = std::chrono::steady_clock;
 
 // ---- paths -------------------------------------------------------------------------------
 
-fs::path binary() { return fs::path(TIANSHU_BINARY_DIR) / "tianshu"; }
-fs::path source_dir() { return fs::path(TIANSHU_SOURCE_DIR); }
-fs::path builtin_plugins() { return fs::path(TIANSHU_PLUGIN_DIR); }
-fs::path test_plugins() { return fs::path(TIANSHU_BINARY_DIR) / "test-plugins"; }
-fs::path it_scripts() { return source_dir() / "tests" / "integration" / "scripts"; }
+fs::path binary() {
+    return fs::path(TIANSHU_BINARY_DIR) / "tianshu";
+}
+fs::path source_dir() {
+    return fs::path(TIANSHU_SOURCE_DIR);
+}
+fs::path builtin_plugins() {
+    return fs::path(TIANSHU_PLUGIN_DIR);
+}
+fs::path test_plugins() {
+    return fs::path(TIANSHU_BINARY_DIR) / "test-plugins";
+}
+fs::path it_scripts() {
+    return source_dir() / "tests" / "integration" / "scripts";
+}
 
 TempDir::TempDir(const std::string& tag) {
     std::string pattern = (fs::temp_directory_path() / ("tianshu-" + tag + "-XXXXXX")).string();
     std::vector<char> buf(pattern.begin(), pattern.end());
     buf.push_back('\0');
-    if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed: " + std::string(std::strerror(errno)));
+    if (!mkdtemp(buf.data()))
+        throw std::runtime_error("mkdtemp failed: " + std::string(std::strerror(errno)));
     path_ = buf.data();
 }
 
@@ -95,7 +106,9 @@ std::vector<char*> argv_of(std::vector<std::string>& args) {
     return argv;
 }
 
-void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+void set_nonblocking(int fd) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
 
 int decode_status(int status) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -109,7 +122,8 @@ CliResult run_cli(const std::vector<std::string>& args) {
     full.insert(full.end(), args.begin(), args.end());
     auto argv = argv_of(full);
     int out_pipe[2], err_pipe[2];
-    if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
+        throw std::runtime_error("pipe failed");
     pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
@@ -161,7 +175,9 @@ std::string last_line(const std::string& text) {
 
 // ---- GatewayProcess -------------------------------------------------------------------------
 
-GatewayProcess::GatewayProcess(ServeOptions options) : options_(std::move(options)) { start(); }
+GatewayProcess::GatewayProcess(ServeOptions options) : options_(std::move(options)) {
+    start();
+}
 
 GatewayProcess::~GatewayProcess() {
     if (pid_ > 0 && !exited_) {
@@ -174,12 +190,14 @@ GatewayProcess::~GatewayProcess() {
 
 void GatewayProcess::start() {
     static std::atomic<int> counter{0};
-    log_path_ = options_.data_dir.parent_path() /
-                (options_.data_dir.filename().string() + "-stderr-" + std::to_string(counter++) + ".log");
-    std::vector<std::string> args{binary().string(), "serve", "--data", options_.data_dir.string(), "--listen",
-                                  "127.0.0.1:0"};
-    if (!options_.plugins_dir.empty()) args.insert(args.end(), {"--plugins-dir", options_.plugins_dir.string()});
-    if (!options_.scripts_dir.empty()) args.insert(args.end(), {"--scripts-dir", options_.scripts_dir.string()});
+    log_path_ = options_.data_dir.parent_path() / (options_.data_dir.filename().string() +
+                                                   "-stderr-" + std::to_string(counter++) + ".log");
+    std::vector<std::string> args{binary().string(),          "serve",    "--data",
+                                  options_.data_dir.string(), "--listen", "127.0.0.1:0"};
+    if (!options_.plugins_dir.empty())
+        args.insert(args.end(), {"--plugins-dir", options_.plugins_dir.string()});
+    if (!options_.scripts_dir.empty())
+        args.insert(args.end(), {"--scripts-dir", options_.scripts_dir.string()});
     args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
     auto argv = argv_of(args);
 
@@ -212,18 +230,21 @@ void GatewayProcess::start() {
         }
         if (!running())
             throw std::runtime_error("tianshu serve exited with " + std::to_string(exit_code_) +
-                                     " before serving; stderr:\n" + log_text() + "\nstdout:\n" + stdout_);
+                                     " before serving; stderr:\n" + log_text() + "\nstdout:\n" +
+                                     stdout_);
         std::this_thread::sleep_for(20ms);
     }
     drain_stdout();
-    if (!serving) throw std::runtime_error("tianshu serve did not start within 30 s; stderr:\n" + log_text());
+    if (!serving)
+        throw std::runtime_error("tianshu serve did not start within 30 s; stderr:\n" + log_text());
     std::smatch m;
     if (std::regex_search(stdout_, m, std::regex(R"(is serving on http://127\.0\.0\.1:(\d+))")))
         port_ = std::stoi(m[1]);
     else
         throw std::runtime_error("no serving line on stdout:\n" + stdout_);
     if (std::regex_search(stdout_, m, std::regex(R"(demo API key:\s+(sk-\S+))"))) demo_key_ = m[1];
-    if (std::regex_search(stdout_, m, std::regex(R"(admin login:\s+admin / (\S+))"))) admin_password_ = m[1];
+    if (std::regex_search(stdout_, m, std::regex(R"(admin login:\s+admin / (\S+))")))
+        admin_password_ = m[1];
 }
 
 void GatewayProcess::drain_stdout() {
@@ -240,7 +261,9 @@ void GatewayProcess::drain_stdout() {
     }
 }
 
-std::string GatewayProcess::log_text() const { return read_file(log_path_); }
+std::string GatewayProcess::log_text() const {
+    return read_file(log_path_);
+}
 
 std::vector<Json> GatewayProcess::log_lines() const {
     std::vector<Json> lines;
@@ -299,10 +322,13 @@ int GatewayProcess::terminate(std::chrono::milliseconds timeout) {
 
 // ---- HTTP ----------------------------------------------------------------------------------
 
-Json HttpResponse::json() const { return Json::parse(body, nullptr, false); }
+Json HttpResponse::json() const {
+    return Json::parse(body, nullptr, false);
+}
 
 namespace {
-void prepare(Poco::Net::HTTPRequest& req, const Headers& headers, const std::string& body, bool has_body) {
+void prepare(Poco::Net::HTTPRequest& req, const Headers& headers, const std::string& body,
+             bool has_body) {
     for (const auto& [k, v] : headers) req.set(k, v);
     if (has_body) {
         if (!req.has("Content-Type")) req.setContentType("application/json");
@@ -317,8 +343,9 @@ Headers lower_headers(const Poco::Net::HTTPResponse& resp) {
 }
 }  // namespace
 
-HttpResponse http_request(int port, const std::string& method, const std::string& path, const Headers& headers,
-                          const std::string& body, std::chrono::seconds timeout) {
+HttpResponse http_request(int port, const std::string& method, const std::string& path,
+                          const Headers& headers, const std::string& body,
+                          std::chrono::seconds timeout) {
     Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
     session.setTimeout(Poco::Timespan(static_cast<long>(timeout.count()), 0));
     Poco::Net::HTTPRequest req(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
@@ -335,15 +362,23 @@ HttpResponse http_request(int port, const std::string& method, const std::string
     return r;
 }
 
-HttpResponse post_json(int port, const std::string& path, const Headers& headers, const std::string& body) {
+HttpResponse post_json(int port, const std::string& path, const Headers& headers,
+                       const std::string& body) {
     return http_request(port, "POST", path, headers, body);
 }
 
-Headers anthropic_auth(const std::string& key) { return {{"x-api-key", key}, {"anthropic-version", "2023-06-01"}}; }
-Headers openai_auth(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
+Headers anthropic_auth(const std::string& key) {
+    return {{"x-api-key", key}, {"anthropic-version", "2023-06-01"}};
+}
+Headers openai_auth(const std::string& key) {
+    return {{"Authorization", "Bearer " + key}};
+}
 
-std::string anthropic_body(const std::string& model, const std::string& text, bool stream, const std::string& system) {
-    Json b{{"model", model}, {"max_tokens", 256}, {"messages", Json::array({{{"role", "user"}, {"content", text}}})}};
+std::string anthropic_body(const std::string& model, const std::string& text, bool stream,
+                           const std::string& system) {
+    Json b{{"model", model},
+           {"max_tokens", 256},
+           {"messages", Json::array({{{"role", "user"}, {"content", text}}})}};
     if (stream) b["stream"] = true;
     if (!system.empty()) b["system"] = system;
     return b.dump();
@@ -372,7 +407,9 @@ std::string openai_text(const Json& r) {
     }
 }
 
-Json SseEvent::json() const { return Json::parse(data, nullptr, false); }
+Json SseEvent::json() const {
+    return Json::parse(data, nullptr, false);
+}
 
 struct SseStream::Impl {
     Poco::Net::HTTPClientSession session;
@@ -382,8 +419,8 @@ struct SseStream::Impl {
     Impl(int port) : session("127.0.0.1", static_cast<Poco::UInt16>(port)) {}
 };
 
-SseStream::SseStream(int port, const std::string& path, const Headers& headers, const std::string& body,
-                     std::chrono::seconds timeout)
+SseStream::SseStream(int port, const std::string& path, const Headers& headers,
+                     const std::string& body, std::chrono::seconds timeout)
     : impl_(std::make_unique<Impl>(port)) {
     impl_->session.setTimeout(Poco::Timespan(static_cast<long>(timeout.count()), 0));
     Poco::Net::HTTPRequest req("POST", path, Poco::Net::HTTPMessage::HTTP_1_1);
@@ -445,8 +482,8 @@ std::string SseStream::body() {
     return out;
 }
 
-std::vector<SseEvent> stream_all(int port, const std::string& path, const Headers& headers, const std::string& body,
-                                 int* status) {
+std::vector<SseEvent> stream_all(int port, const std::string& path, const Headers& headers,
+                                 const std::string& body, int* status) {
     SseStream s(port, path, headers, body);
     if (status) *status = s.status();
     return s.rest();
@@ -470,7 +507,8 @@ std::string openai_stream_text(const std::vector<SseEvent>& events) {
         Json j = e.json();
         try {
             const auto& d = j.at("choices").at(0).at("delta");
-            if (d.contains("content") && d["content"].is_string()) out += d["content"].get<std::string>();
+            if (d.contains("content") && d["content"].is_string())
+                out += d["content"].get<std::string>();
         } catch (const std::exception&) {
         }
     }
@@ -478,8 +516,9 @@ std::string openai_stream_text(const std::vector<SseEvent>& events) {
 }
 
 bool is_anthropic_error(const Json& b) {
-    return b.is_object() && b.value("type", "") == "error" && b.contains("error") && b["error"].is_object() &&
-           b["error"].contains("type") && b["error"]["type"].is_string() && b["error"].contains("message") &&
+    return b.is_object() && b.value("type", "") == "error" && b.contains("error") &&
+           b["error"].is_object() && b["error"].contains("type") &&
+           b["error"]["type"].is_string() && b["error"].contains("message") &&
            b["error"]["message"].is_string() && !b["error"]["message"].get<std::string>().empty();
 }
 

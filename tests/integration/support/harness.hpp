@@ -23,16 +23,16 @@ using namespace std::chrono_literals;
 
 // ---- paths -------------------------------------------------------------------------------
 
-fs::path binary();            //!< ${CMAKE_BINARY_DIR}/tianshu
-fs::path source_dir();        //!< the repository
-fs::path builtin_plugins();   //!< ${CMAKE_BINARY_DIR}/plugins
-fs::path test_plugins();      //!< ${CMAKE_BINARY_DIR}/test-plugins
-fs::path it_scripts();        //!< tests/integration/scripts
+fs::path binary();           //!< ${CMAKE_BINARY_DIR}/tianshu
+fs::path source_dir();       //!< the repository
+fs::path builtin_plugins();  //!< ${CMAKE_BINARY_DIR}/plugins
+fs::path test_plugins();     //!< ${CMAKE_BINARY_DIR}/test-plugins
+fs::path it_scripts();       //!< tests/integration/scripts
 
 //! A fresh directory under the system temp dir, removed on destruction
 //! (kept when TIANSHU_IT_KEEP is set, to debug a failure).
 class TempDir {
-public:
+  public:
     explicit TempDir(const std::string& tag = "it");
     ~TempDir();
     TempDir(const TempDir&) = delete;
@@ -40,7 +40,7 @@ public:
     const fs::path& path() const { return path_; }
     fs::path operator/(const std::string& sub) const { return path_ / sub; }
 
-private:
+  private:
     fs::path path_;
 };
 
@@ -71,22 +71,22 @@ std::string last_line(const std::string& text);
 // ---- the server process ----------------------------------------------------------------------
 
 struct ServeOptions {
-    fs::path data_dir;      //!< required
-    fs::path plugins_dir;   //!< empty: an empty temp folder is NOT made; the flag is omitted
+    fs::path data_dir;     //!< required
+    fs::path plugins_dir;  //!< empty: an empty temp folder is NOT made; the flag is omitted
     fs::path scripts_dir;
     std::vector<std::string> extra_args;
 };
 
 //! One `tianshu serve` process: started on port 0, stderr (JSON log lines) to a file.
 class GatewayProcess {
-public:
+  public:
     explicit GatewayProcess(ServeOptions options);
     ~GatewayProcess();  // SIGKILL if still running
     GatewayProcess(const GatewayProcess&) = delete;
     GatewayProcess& operator=(const GatewayProcess&) = delete;
 
     int port() const { return port_; }
-    const std::string& banner() const { return stdout_; }   //!< everything printed on stdout
+    const std::string& banner() const { return stdout_; }  //!< everything printed on stdout
     const std::optional<std::string>& demo_key() const { return demo_key_; }
     const std::optional<std::string>& admin_password() const { return admin_password_; }
     pid_t pid() const { return pid_; }
@@ -105,7 +105,7 @@ public:
     int terminate(std::chrono::milliseconds timeout = 15s);
     bool running();
 
-private:
+  private:
     void start();
     void drain_stdout();
 
@@ -127,15 +127,17 @@ using Headers = std::map<std::string, std::string>;
 
 struct HttpResponse {
     int status = 0;
-    Headers headers;   //!< lower-case names
+    Headers headers;  //!< lower-case names
     std::string body;
     Json json() const;  //!< the body parsed; discarded on error
 };
 
 //! One request on a fresh connection (throws Poco exceptions on connection failures).
-HttpResponse http_request(int port, const std::string& method, const std::string& path, const Headers& headers = {},
-                          const std::string& body = {}, std::chrono::seconds timeout = 60s);
-HttpResponse post_json(int port, const std::string& path, const Headers& headers, const std::string& body);
+HttpResponse http_request(int port, const std::string& method, const std::string& path,
+                          const Headers& headers = {}, const std::string& body = {},
+                          std::chrono::seconds timeout = 60s);
+HttpResponse post_json(int port, const std::string& path, const Headers& headers,
+                       const std::string& body);
 
 //! Headers with `x-api-key` (Anthropic) or `Authorization: Bearer` (OpenAI).
 Headers anthropic_auth(const std::string& key);
@@ -158,7 +160,7 @@ struct SseEvent {
 
 //! A streaming request read event by event on the calling thread.
 class SseStream {
-public:
+  public:
     SseStream(int port, const std::string& path, const Headers& headers, const std::string& body,
               std::chrono::seconds timeout = 60s);
     ~SseStream();
@@ -171,7 +173,7 @@ public:
     //! For a non-200 answer: the body.
     std::string body();
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
     int status_ = 0;
@@ -179,8 +181,8 @@ private:
 };
 
 //! Reads a whole stream.
-std::vector<SseEvent> stream_all(int port, const std::string& path, const Headers& headers, const std::string& body,
-                                 int* status = nullptr);
+std::vector<SseEvent> stream_all(int port, const std::string& path, const Headers& headers,
+                                 const std::string& body, int* status = nullptr);
 
 //! Concatenated text deltas of an Anthropic / OpenAI stream.
 std::string anthropic_stream_text(const std::vector<SseEvent>& events);

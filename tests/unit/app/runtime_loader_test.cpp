@@ -31,7 +31,8 @@ struct Fixture {
         REQUIRE(opened.ok());
         db = std::move(opened).value();
         REQUIRE(store::migrate(*db).ok());
-        auto problems = app::load_catalog(catalog, {TIANSHU_PLUGIN_DIR, fs::path(TIANSHU_SOURCE_DIR) / "scripts"});
+        auto problems = app::load_catalog(
+            catalog, {TIANSHU_PLUGIN_DIR, fs::path(TIANSHU_SOURCE_DIR) / "scripts"});
         INFO((problems.empty() ? std::string() : problems.front().message));
         REQUIRE(problems.empty());
     }
@@ -75,8 +76,9 @@ TEST_CASE("chains load from JSON files and from the store; the store wins on the
     f.write(chains / "files.json",
             R"({"id":"from-file","tiers":["*"],"models":["file-*"],"routing":{"mode":"passthrough"},
                 "pre":[{"plugin":"tag_request","config":{"note":"from a file"}}]})");
-    f.write(chains / "demo.json",
-            R"({"id":"demo","description":"file copy","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"}})");
+    f.write(
+        chains / "demo.json",
+        R"({"id":"demo","description":"file copy","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"}})");
     f.write(chains / "broken.json", R"({"id":"broken","tiers":"oops"})");
     f.write(chains / "notes.txt", "not a chain");
 
@@ -98,8 +100,9 @@ TEST_CASE("chains load from JSON files and from the store; the store wins on the
 TEST_CASE("a stored chain whose plugin went away is left out; the others still serve") {
     Fixture f;
     REQUIRE(app::bootstrap_if_new(*f.db).ok());
-    REQUIRE(store::chains::save(*f.db, "gone",
-                                R"({"id":"gone","tiers":["*"],"models":["x-*"],"routing":{"mode":"passthrough"},
+    REQUIRE(store::chains::save(
+                *f.db, "gone",
+                R"({"id":"gone","tiers":["*"],"models":["x-*"],"routing":{"mode":"passthrough"},
                                     "pre":[{"plugin":"uninstalled_plugin"}]})")
                 .ok());
     store::Channel c;
@@ -118,7 +121,11 @@ TEST_CASE("a stored chain whose plugin went away is left out; the others still s
 }
 
 TEST_CASE("command-line arguments: options, repeated options, flags and clear errors") {
-    app::CommandSpec spec{"tianshu channel add --name N [--map P=M]... [--json]", {"--name", "--map"}, {"--json"}, 1, 1};
+    app::CommandSpec spec{"tianshu channel add --name N [--map P=M]... [--json]",
+                          {"--name", "--map"},
+                          {"--json"},
+                          1,
+                          1};
     auto ok = app::parse_args({"add", "--name", "up", "--map", "a=b", "--map=c=d", "--json"}, spec);
     REQUIRE(ok.ok());
     CHECK(ok->option("--name") == "up");

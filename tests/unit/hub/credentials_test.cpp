@@ -18,7 +18,8 @@ TEST_CASE("a password hash verifies the right password and rejects a wrong one")
 TEST_CASE("a password hash describes itself: scheme, iterations, salt and hash") {
     std::string encoded = hash_password("secret");
     REQUIRE(encoded.rfind("pbkdf2-sha256$", 0) == 0);
-    auto first = encoded.find('$'), second = encoded.find('$', first + 1), third = encoded.find('$', second + 1);
+    auto first = encoded.find('$'), second = encoded.find('$', first + 1),
+         third = encoded.find('$', second + 1);
     REQUIRE(third != std::string::npos);
     CHECK(std::stoi(encoded.substr(first + 1, second - first - 1)) >= 200000);
     CHECK(encoded.substr(second + 1, third - second - 1).size() == 24);  // 16 bytes of salt
@@ -43,9 +44,10 @@ TEST_CASE("the iteration count is read from the encoding") {
 }
 
 TEST_CASE("malformed password encodings are rejected, not crashed on") {
-    for (const char* bad : {"", "plain", "pbkdf2-sha256$", "pbkdf2-sha256$abc$AAAA$AAAA", "pbkdf2-sha256$0$AAAA$AAAA",
-                            "md5$1000$AAAA$AAAA", "pbkdf2-sha256$1000$***$AAAA", "pbkdf2-sha256$1000$AAAA",
-                            "pbkdf2-sha256$99999999999$AAAA$AAAA"})
+    for (const char* bad :
+         {"", "plain", "pbkdf2-sha256$", "pbkdf2-sha256$abc$AAAA$AAAA", "pbkdf2-sha256$0$AAAA$AAAA",
+          "md5$1000$AAAA$AAAA", "pbkdf2-sha256$1000$***$AAAA", "pbkdf2-sha256$1000$AAAA",
+          "pbkdf2-sha256$99999999999$AAAA$AAAA"})
         CHECK_FALSE(verify_password("pw", bad));
 }
 
@@ -74,7 +76,8 @@ TEST_CASE("API keys are sk-ts- plus 48 base62 characters, unique, with unique ha
 }
 
 TEST_CASE("the API key hash is SHA-256 in lowercase hex") {
-    CHECK(api_key_hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(api_key_hash("abc") ==
+          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST_CASE("random passwords are 24 base62 characters and differ") {

@@ -43,10 +43,10 @@ TEST_CASE("a valid chain has no problems and parses") {
 TEST_CASE("validation reports the path and reason of every problem") {
     auto cat = catalog_with_prefix_plugin();
     Json chain = valid_chain();
-    chain["tiers"] = "default";                             // wrong type
-    chain["pre"][0]["config"] = Json{{"text", 42}};         // config does not match plugin schema
+    chain["tiers"] = "default";                               // wrong type
+    chain["pre"][0]["config"] = Json{{"text", 42}};           // config does not match plugin schema
     chain["post"] = Json::array({Json{{"plugin", "nope"}}});  // unknown plugin
-    chain["colour"] = "blue";                               // unknown field
+    chain["colour"] = "blue";                                 // unknown field
     auto problems = pipeline::validate_chain(chain, cat.lookup());
     auto text = problems_text(problems);
     INFO(text);
@@ -66,13 +66,14 @@ TEST_CASE("a model plugin listed as a strategy is refused with the reason") {
     Json chain = valid_chain();
     chain["pre"] = Json::array({Json{{"plugin", "demo"}}});
     auto text = problems_text(pipeline::validate_chain(chain, cat.lookup()));
-    CHECK(text.find("/pre/0/plugin: plugin 'demo' is a model, not a strategy") != std::string::npos);
+    CHECK(text.find("/pre/0/plugin: plugin 'demo' is a model, not a strategy") !=
+          std::string::npos);
 }
 
 TEST_CASE("missing required fields and bad routing are named") {
     auto cat = catalog_with_prefix_plugin();
-    auto text = problems_text(pipeline::validate_chain(Json::parse(R"({"id":"Bad Id","routing":{"mode":"fast"}})"),
-                                                       cat.lookup()));
+    auto text = problems_text(pipeline::validate_chain(
+        Json::parse(R"({"id":"Bad Id","routing":{"mode":"fast"}})"), cat.lookup()));
     INFO(text);
     CHECK(text.find("tiers") != std::string::npos);
     CHECK(text.find("models") != std::string::npos);
@@ -99,14 +100,17 @@ TEST_CASE("the most specific chain serves a request, by tier and model pattern")
     };
     pipeline::ChainSet set({
         build(R"({"id":"any","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"}})"),
-        build(R"({"id":"opus","tiers":["*"],"models":["claude-opus-*"],"routing":{"mode":"passthrough"}})"),
+        build(
+            R"({"id":"opus","tiers":["*"],"models":["claude-opus-*"],"routing":{"mode":"passthrough"}})"),
         build(R"({"id":"vip","tiers":["vip"],"models":["*"],"routing":{"mode":"passthrough"}})"),
-        build(R"({"id":"urgent","priority":5,"tiers":["svip"],"models":["*"],"routing":{"mode":"passthrough"}})"),
+        build(
+            R"({"id":"urgent","priority":5,"tiers":["svip"],"models":["*"],"routing":{"mode":"passthrough"}})"),
     });
     CHECK(set.match("default", "gpt-4o")->spec().id == "any");
     CHECK(set.match("default", "claude-opus-4-1")->spec().id == "opus");
     CHECK(set.match("vip", "gpt-4o")->spec().id == "vip");
     CHECK(set.match("svip", "claude-opus-4-1")->spec().id == "urgent");
-    pipeline::ChainSet none({build(R"({"id":"only","tiers":["vip"],"models":["x"],"routing":{"mode":"passthrough"}})")});
+    pipeline::ChainSet none({build(
+        R"({"id":"only","tiers":["vip"],"models":["x"],"routing":{"mode":"passthrough"}})")});
     CHECK(none.match("default", "x") == nullptr);
 }

@@ -24,7 +24,9 @@ struct FakeStrategy : plugin::Strategy {
         return event ? event(c, e) : core::Result<void>();
     }
     bool wants_stream_events() const override { return static_cast<bool>(event); }
-    core::Result<void> on_response_end(plugin::RequestContext& c) override { return end ? end(c) : core::Result<void>(); }
+    core::Result<void> on_response_end(plugin::RequestContext& c) override {
+        return end ? end(c) : core::Result<void>();
+    }
 };
 
 //! A model that answers "<prefix><last user text>" in words.
@@ -58,7 +60,8 @@ struct FakeFactory : plugin::PluginFactory {
 //! A name -> factory table usable as a PluginLookup.
 struct FakeCatalog {
     std::map<std::string, std::shared_ptr<FakeFactory>> factories;
-    std::shared_ptr<FakeFactory>& add(const std::string& name, plugin::PluginKind kind, std::string schema = "") {
+    std::shared_ptr<FakeFactory>& add(const std::string& name, plugin::PluginKind kind,
+                                      std::string schema = "") {
         auto f = std::make_shared<FakeFactory>();
         f->info_.name = name;
         f->info_.kind = kind;

@@ -18,7 +18,8 @@ namespace {
 struct OneModelResolver : pipeline::ModelResolver {
     std::shared_ptr<EchoModel> model = std::make_shared<EchoModel>();
     core::Result<pipeline::ResolvedModel> resolve(const std::string& name) const override {
-        if (name == "missing") return core::Error{core::ErrorKind::not_found, "no channel serves 'missing'", {}};
+        if (name == "missing")
+            return core::Error{core::ErrorKind::not_found, "no channel serves 'missing'", {}};
         return pipeline::ResolvedModel{model, name, "test"};
     }
 };
@@ -54,7 +55,8 @@ struct Collected {
 };
 }  // namespace
 
-TEST_CASE("pre strategies rewrite the request and choose the model, post strategies see every event") {
+TEST_CASE(
+    "pre strategies rewrite the request and choose the model, post strategies see every event") {
     FakeCatalog cat;
     cat.add("pick", plugin::PluginKind::strategy)->make_strategy = [](const Json& cfg) {
         auto s = std::make_shared<FakeStrategy>();
@@ -72,7 +74,8 @@ TEST_CASE("pre strategies rewrite the request and choose the model, post strateg
         auto s = std::make_shared<FakeStrategy>();
         s->name_ = "shout";
         s->event = [](RequestContext&, core::StreamEvent& e) -> core::Result<void> {
-            for (auto& ch : e.text) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            for (auto& ch : e.text)
+                ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
             return {};
         };
         s->end = [&seen_at_end](RequestContext& c) -> core::Result<void> {
@@ -81,7 +84,8 @@ TEST_CASE("pre strategies rewrite the request and choose the model, post strateg
         };
         return s;
     };
-    auto chain = chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
+    auto chain =
+        chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
         "pre":[{"plugin":"pick","config":{"model":"cheap-model"}}],"post":[{"plugin":"shout"}]})");
     OneModelResolver resolver;
     resolver.model->prefix = "you said: ";
@@ -110,7 +114,8 @@ TEST_CASE("a strategy that answers directly skips the model") {
         };
         return s;
     };
-    auto chain = chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
+    auto chain =
+        chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
         "pre":[{"plugin":"cache"}]})");
     OneModelResolver resolver;
     resolver.model->prefix = "MODEL WAS CALLED";
@@ -143,7 +148,8 @@ TEST_CASE("errors before any output reach the caller, not the client") {
         };
         return s;
     };
-    auto chain = chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
+    auto chain =
+        chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
         "pre":[{"plugin":"fail"}]})");
     OneModelResolver resolver;
     auto ctx = request_for("m", "q");
@@ -154,7 +160,8 @@ TEST_CASE("errors before any output reach the caller, not the client") {
     CHECK(out.events.empty());
     CHECK_FALSE(ctx.client_started);
 
-    auto chain2 = chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"}})");
+    auto chain2 = chain_of(
+        cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"}})");
     auto ctx2 = request_for("missing", "q");
     auto r2 = pipeline::PipelineRunner(resolver).run(ctx2, *chain2, out.sink());
     REQUIRE_FALSE(r2.ok());
@@ -172,7 +179,8 @@ TEST_CASE("a failure after output began reaches the client as an error event, ne
         };
         return s;
     };
-    auto chain = chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
+    auto chain =
+        chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
         "post":[{"plugin":"break"}]})");
     OneModelResolver resolver;
     auto ctx = request_for("m", "q");
@@ -197,7 +205,8 @@ TEST_CASE("call_model asks another model under the parent's request and bounds n
         };
         return s;
     };
-    auto chain = chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
+    auto chain =
+        chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
         "pre":[{"plugin":"classify"}]})");
     OneModelResolver resolver;
     auto ctx = request_for("m", "fix my code");
@@ -230,9 +239,11 @@ TEST_CASE("replacing the configuration is atomic: each request runs wholly under
         return s;
     };
     auto make_config = [&](const char* tag, int64_t revision) {
-        std::string json = std::string(R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},)") +
-                           R"("pre":[{"plugin":"tag","config":{"tag":")" + tag + R"("}}],)" +
-                           R"("post":[{"plugin":"tag","config":{"tag":")" + tag + R"("}}]})";
+        std::string json =
+            std::string(
+                R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},)") +
+            R"("pre":[{"plugin":"tag","config":{"tag":")" + tag + R"("}}],)" +
+            R"("post":[{"plugin":"tag","config":{"tag":")" + tag + R"("}}]})";
         auto cfg = std::make_shared<pipeline::RuntimeConfig>();
         cfg->chains = std::make_shared<pipeline::ChainSet>(std::vector{chain_of(cat, json)});
         cfg->models = std::make_shared<OneModelResolver>();
@@ -263,7 +274,8 @@ TEST_CASE("replacing the configuration is atomic: each request runs wholly under
                     if (e.type == core::StreamEvent::Type::content_block_delta) text += e.text;
                     return true;
                 };
-                if (!pipeline::PipelineRunner(*snapshot->models).run(ctx, *chain, sink).ok()) continue;
+                if (!pipeline::PipelineRunner(*snapshot->models).run(ctx, *chain, sink).ok())
+                    continue;
                 ++completed;
                 if (text.rfind("MIXED", 0) == 0) ++mixed;
                 if (text == "same:A") ++saw_a;

@@ -23,8 +23,10 @@ std::shared_ptr<Strategy> builtin(const std::string& name, const core::Json& con
 }
 }  // namespace
 
-TEST_CASE("system_prompt prepends and appends around the client's system prompt", "[builtin][system_prompt]") {
-    auto both = builtin("system_prompt", {{"prepend", "You are Tianshu."}, {"append", "Answer in English."}});
+TEST_CASE("system_prompt prepends and appends around the client's system prompt",
+          "[builtin][system_prompt]") {
+    auto both = builtin("system_prompt",
+                        {{"prepend", "You are Tianshu."}, {"append", "Answer in English."}});
     CHECK_FALSE(both->wants_stream_events());
     auto ctx = make_context("hi");
     REQUIRE(both->on_request(ctx).ok());
@@ -53,7 +55,8 @@ TEST_CASE("system_prompt declares a closed config schema", "[builtin][system_pro
 }
 
 TEST_CASE("canned_answer answers directly when the phrase matches", "[builtin][canned_answer]") {
-    auto canned = builtin("canned_answer", {{"match", "opening hours"}, {"answer", "We are open 9 to 5."}});
+    auto canned =
+        builtin("canned_answer", {{"match", "opening hours"}, {"answer", "We are open 9 to 5."}});
     auto hit = make_context("what are your opening hours?");
     auto r = canned->on_request(hit);
     REQUIRE(r.ok());
@@ -74,5 +77,6 @@ TEST_CASE("canned_answer refuses a config without its fields", "[builtin][canned
     REQUIRE(factory.ok());
     auto made = factory.value()->create_strategy(core::Json{{"match", "x"}});
     REQUIRE_FALSE(made.ok());
-    CHECK_THAT(made.error().message, Catch::Matchers::Contains("plugin 'canned_answer' refused its config"));
+    CHECK_THAT(made.error().message,
+               Catch::Matchers::Contains("plugin 'canned_answer' refused its config"));
 }

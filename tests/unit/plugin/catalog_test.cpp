@@ -38,7 +38,8 @@ struct TempDir {
 
 TEST_CASE("load_directory loads the good plugins and reports each bad file by path", "[catalog]") {
     TempDir dir;
-    for (auto name : {"system_prompt", "canned_answer"}) fs::copy_file(builtin_plugin(name), dir.path / (std::string(name) + ".so"));
+    for (auto name : {"system_prompt", "canned_answer"})
+        fs::copy_file(builtin_plugin(name), dir.path / (std::string(name) + ".so"));
     for (auto name : {"echo_model", "abi_major2", "not_a_plugin", "missing_generate"})
         fs::copy_file(test_plugin(name), dir.path / (std::string(name) + ".so"));
     std::ofstream(dir.path / "garbage.so") << "this is not an ELF file";

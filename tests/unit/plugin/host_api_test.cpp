@@ -12,7 +12,9 @@ using namespace tianshu::plugin;
 using namespace tianshu::plugin::testing;
 
 namespace {
-ts_str s(std::string_view v) { return ts_str{v.data(), v.size()}; }
+ts_str s(std::string_view v) {
+    return ts_str{v.data(), v.size()};
+}
 std::string take(ts_buf b) {
     std::string out(b.ptr ? std::string(b.ptr, b.len) : std::string());
     host_api()->free(b.ptr);
@@ -20,10 +22,12 @@ std::string take(ts_buf b) {
 }
 
 class FakeModels : public ModelCaller {
-public:
-    core::Result<std::string> call(RequestContext& parent, const std::string& model, const std::string& prompt) override {
+  public:
+    core::Result<std::string> call(RequestContext& parent, const std::string& model,
+                                   const std::string& prompt) override {
         depth_seen = parent.call_depth;
-        if (model == "broken") return core::Error{core::ErrorKind::upstream, "upstream said no", {}};
+        if (model == "broken")
+            return core::Error{core::ErrorKind::upstream, "upstream said no", {}};
         return model + " says: " + prompt;
     }
     int depth_seen = -1;
@@ -122,7 +126,8 @@ TEST_CASE("call_model goes through the request's ModelCaller", "[host_api]") {
     const ts_host_api* api = host_api();
     auto ctx = make_context("x");
     ts_buf out{};
-    CHECK(api->call_model(to_handle(ctx), s("small"), s("classify"), &out) == TS_ERR_FAILED);  // no models
+    CHECK(api->call_model(to_handle(ctx), s("small"), s("classify"), &out) ==
+          TS_ERR_FAILED);  // no models
 
     FakeModels models;
     ctx.models = &models;
@@ -178,8 +183,9 @@ TEST_CASE("request_get_json and request_set_json by JSON pointer", "[host_api][j
 }
 
 TEST_CASE("a plugin edits the request by JSON pointer through plugin.hpp", "[so][json]") {
-    auto rewrite = strategy(test_plugin("rewrite_request"),
-                            core::Json{{"model", "kimi"}, {"set", {{"/max_tokens", 77}, {"/temperature", 0.5}}}});
+    auto rewrite = strategy(
+        test_plugin("rewrite_request"),
+        core::Json{{"model", "kimi"}, {"set", {{"/max_tokens", 77}, {"/temperature", 0.5}}}});
     auto ctx = make_context("x");
     auto r = rewrite->on_request(ctx);
     INFO((r ? std::string() : r.error().message));

@@ -13,12 +13,16 @@ using namespace tianshu::plugin::testing;
 
 TEST_CASE("the example built against the installed SDK runs in the host", "[.installed-example]") {
     const char* path = std::getenv("TIANSHU_EXAMPLE_PLUGIN");
-    if (!path || !*path) FAIL("TIANSHU_EXAMPLE_PLUGIN is not set: run through ctest sdk_example_builds_against_installed_sdk");
+    if (!path || !*path)
+        FAIL(
+            "TIANSHU_EXAMPLE_PLUGIN is not set: run through ctest "
+            "sdk_example_builds_against_installed_sdk");
 
     auto factory = load(path);
     CHECK(factory->info().name == "example_greeting");
     CHECK(factory->info().abi_version == "1.1");
-    auto made = factory->create_strategy(core::Json{{"sentence", "Always greet the user."}, {"uppercase", true}});
+    auto made = factory->create_strategy(
+        core::Json{{"sentence", "Always greet the user."}, {"uppercase", true}});
     INFO((made ? std::string() : made.error().message));
     REQUIRE(made.ok());
     auto greeting = made.value();

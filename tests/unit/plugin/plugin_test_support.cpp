@@ -8,8 +8,12 @@
 
 namespace tianshu::plugin::testing {
 
-std::string test_plugin(const std::string& name) { return std::string(TIANSHU_TEST_PLUGIN_DIR) + "/" + name + ".so"; }
-std::string builtin_plugin(const std::string& name) { return std::string(TIANSHU_PLUGIN_DIR) + "/" + name + ".so"; }
+std::string test_plugin(const std::string& name) {
+    return std::string(TIANSHU_TEST_PLUGIN_DIR) + "/" + name + ".so";
+}
+std::string builtin_plugin(const std::string& name) {
+    return std::string(TIANSHU_PLUGIN_DIR) + "/" + name + ".so";
+}
 
 std::shared_ptr<SoPluginFactory> load(const std::string& path) {
     auto factory = SoPluginFactory::load(path);
@@ -63,7 +67,9 @@ LogCapture::LogCapture() {
     g_lines.clear();
     core::set_log_sink(&capture);
 }
-LogCapture::~LogCapture() { core::set_log_sink(nullptr); }
+LogCapture::~LogCapture() {
+    core::set_log_sink(nullptr);
+}
 std::vector<std::string> LogCapture::lines() const {
     std::lock_guard lock(g_lines_mutex);
     return g_lines;

@@ -18,15 +18,17 @@ std::string builtin_plugin(const std::string& name);
 
 //! Loads a .so, failing the test with the loader's message when it does not load.
 std::shared_ptr<SoPluginFactory> load(const std::string& path);
-std::shared_ptr<Strategy> strategy(const std::string& path, const core::Json& config = core::Json::object());
-std::shared_ptr<Model> model(const std::string& path, const core::Json& config = core::Json::object());
+std::shared_ptr<Strategy> strategy(const std::string& path,
+                                   const core::Json& config = core::Json::object());
+std::shared_ptr<Model> model(const std::string& path,
+                             const core::Json& config = core::Json::object());
 
 //! A request for model "claude-sonnet" with system "be nice" and one user message.
 RequestContext make_context(const std::string& user_text);
 
 //! Log lines captured while one of these is alive.
 class LogCapture {
-public:
+  public:
     LogCapture();
     ~LogCapture();
     std::vector<std::string> lines() const;

@@ -35,13 +35,17 @@ TEST_CASE("a model without generate is refused, naming the hook", "[so]") {
     auto path = test_plugin("missing_generate");
     auto message = load_error(path);
     CHECK_THAT(message, Contains("plugin 'missing_generate' (" + path + ")"));
-    CHECK_THAT(message, Contains("does not provide the required hook 'generate' (required for kind model)"));
+    CHECK_THAT(message,
+               Contains("does not provide the required hook 'generate' (required for kind model)"));
 }
 
 TEST_CASE("a shared object without the entry point is not a plugin", "[so]") {
     auto path = test_plugin("not_a_plugin");
     auto message = load_error(path);
-    CHECK_THAT(message, Contains("not_a_plugin.so is not a Tianshu plugin: it does not export tianshu_plugin_entry"));
+    CHECK_THAT(
+        message,
+        Contains(
+            "not_a_plugin.so is not a Tianshu plugin: it does not export tianshu_plugin_entry"));
     CHECK_THAT(message, Contains(path));
 }
 
@@ -55,7 +59,8 @@ TEST_CASE("a plugin built against ABI 1.0 loads and its 1.1 fields read as zero"
     CHECK(factory->info().name == "old_minor");
     CHECK(factory->info().version == "0.9.0");
     CHECK(factory->info().abi_version == "1.0");
-    CHECK(factory->info().description.empty());  // the poisoned bytes past struct_size are never read
+    CHECK(
+        factory->info().description.empty());  // the poisoned bytes past struct_size are never read
     CHECK(factory->descriptor().description == nullptr);
     auto made = factory->create_strategy(core::Json::object());
     REQUIRE(made.ok());
@@ -82,7 +87,8 @@ TEST_CASE("info() describes a plugin built with plugin.hpp", "[so]") {
     CHECK(factory->descriptor().generate == nullptr);
 }
 
-TEST_CASE("an exception in a hook becomes a plugin_failure and the instance keeps working", "[so]") {
+TEST_CASE("an exception in a hook becomes a plugin_failure and the instance keeps working",
+          "[so]") {
     auto thrower = strategy(test_plugin("thrower"));
 
     auto boom = make_context("please boom now");
@@ -120,7 +126,8 @@ TEST_CASE("a C plugin returning TS_HOOK_FAIL is reported with its message, every
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().kind == core::ErrorKind::plugin_failure);
         CHECK(r.error().message ==
-              "plugin 'fails_status' failed in on_request: quota service unreachable for model claude-sonnet");
+              "plugin 'fails_status' failed in on_request: quota service unreachable for model "
+              "claude-sonnet");
         CHECK(r.error().source == "fails_status");
     }
 }
@@ -129,7 +136,8 @@ TEST_CASE("a constructor exception refuses the config with its message", "[so]")
     auto made = load(test_plugin("thrower"))->create_strategy(core::Json{{"refuse", true}});
     REQUIRE_FALSE(made.ok());
     CHECK(made.error().kind == core::ErrorKind::plugin_failure);
-    CHECK(made.error().message == "plugin 'thrower' refused its config: thrower: this config is refused on purpose");
+    CHECK(made.error().message ==
+          "plugin 'thrower' refused its config: thrower: this config is refused on purpose");
 }
 
 TEST_CASE("a strategy cannot be made a model and vice versa", "[so]") {
@@ -204,11 +212,12 @@ TEST_CASE("a .so model emits a well-formed event sequence", "[so]") {
     std::vector<T> types;
     for (const auto& e : events) types.push_back(e.type);
     CHECK(types == std::vector<T>{T::message_start, T::content_block_start, T::content_block_delta,
-                                  T::content_block_delta, T::content_block_delta, T::content_block_stop,
-                                  T::message_delta, T::message_stop});
+                                  T::content_block_delta, T::content_block_delta,
+                                  T::content_block_stop, T::message_delta, T::message_stop});
 }
 
-TEST_CASE("a .so model stops when the client has gone, and the host still ends the message", "[so]") {
+TEST_CASE("a .so model stops when the client has gone, and the host still ends the message",
+          "[so]") {
     auto echo = model(test_plugin("echo_model"));
     auto ctx = make_context("abcdefghi");
     int deltas = 0;
@@ -236,7 +245,9 @@ TEST_CASE("8 threads x 1000 calls into one instance", "[so][concurrency]") {
                     ++failures;
                 if (!serial->on_request(ctx).ok()) ++failures;
                 auto delta = core::StreamEvent::text_delta(0, "t" + std::to_string(t));
-                if (!upper->on_stream_event(ctx, delta).ok() || delta.text != "T" + std::to_string(t)) ++failures;
+                if (!upper->on_stream_event(ctx, delta).ok() ||
+                    delta.text != "T" + std::to_string(t))
+                    ++failures;
             }
         });
     }

@@ -18,15 +18,21 @@ const Error kBadField{ErrorKind::invalid_request, "max_tokens: must be a positiv
 
 TEST_CASE("Anthropic error bodies carry Anthropic's error types") {
     const auto& codec = codec_for(ClientProtocol::anthropic_messages);
-    CHECK(codec.error_body(kBadField) ==
-          R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be a positive integer"}})");
+    CHECK(
+        codec.error_body(kBadField) ==
+        R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be a positive integer"}})");
 
     const std::pair<ErrorKind, const char*> kinds[] = {
-        {ErrorKind::invalid_request, "invalid_request_error"}, {ErrorKind::authentication, "authentication_error"},
-        {ErrorKind::permission, "permission_error"},           {ErrorKind::not_found, "not_found_error"},
-        {ErrorKind::request_too_large, "request_too_large"},   {ErrorKind::rate_limited, "rate_limit_error"},
-        {ErrorKind::internal, "api_error"},                    {ErrorKind::upstream, "api_error"},
-        {ErrorKind::plugin_failure, "api_error"},              {ErrorKind::timeout, "api_error"},
+        {ErrorKind::invalid_request, "invalid_request_error"},
+        {ErrorKind::authentication, "authentication_error"},
+        {ErrorKind::permission, "permission_error"},
+        {ErrorKind::not_found, "not_found_error"},
+        {ErrorKind::request_too_large, "request_too_large"},
+        {ErrorKind::rate_limited, "rate_limit_error"},
+        {ErrorKind::internal, "api_error"},
+        {ErrorKind::upstream, "api_error"},
+        {ErrorKind::plugin_failure, "api_error"},
+        {ErrorKind::timeout, "api_error"},
         {ErrorKind::overloaded, "overloaded_error"},
     };
     for (const auto& [kind, type] : kinds) {
@@ -42,12 +48,15 @@ TEST_CASE("OpenAI error bodies are {error: {message, type, param, code}}") {
     const Json body = Json::parse(codec.error_body(kBadField));
     CHECK(body == Json::parse(R"({"error":{"message":"max_tokens: must be a positive integer",
                                            "type":"invalid_request_error","param":null,"code":null}})"));
-    const Json auth = Json::parse(codec.error_body(Error{ErrorKind::authentication, "bad key", {}}));
+    const Json auth =
+        Json::parse(codec.error_body(Error{ErrorKind::authentication, "bad key", {}}));
     CHECK(auth["error"]["type"] == "authentication_error");
     CHECK(auth["error"]["code"] == "invalid_api_key");
-    const Json limited = Json::parse(codec.error_body(Error{ErrorKind::rate_limited, "slow down", {}}));
+    const Json limited =
+        Json::parse(codec.error_body(Error{ErrorKind::rate_limited, "slow down", {}}));
     CHECK(limited["error"]["code"] == "rate_limit_exceeded");
-    const Json upstream = Json::parse(codec.error_body(Error{ErrorKind::upstream, "model failed", {}}));
+    const Json upstream =
+        Json::parse(codec.error_body(Error{ErrorKind::upstream, "model failed", {}}));
     CHECK(upstream["error"]["type"] == "server_error");
 }
 
@@ -55,8 +64,9 @@ TEST_CASE("a mid-stream error is an SSE frame in each protocol's shape") {
     const Error overloaded{ErrorKind::overloaded, "every channel is saturated", {}};
     std::string a;
     codec_for(ClientProtocol::anthropic_messages).stream_encoder()->encode_error(overloaded, a);
-    CHECK(a == "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
-               "\"message\":\"every channel is saturated\"}}\n\n");
+    CHECK(a ==
+          "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+          "\"message\":\"every channel is saturated\"}}\n\n");
 
     std::string o;
     codec_for(ClientProtocol::openai_chat).stream_encoder()->encode_error(overloaded, o);
@@ -83,7 +93,9 @@ TEST_CASE("Anthropic stream frames are byte-exact: event line, one compact data 
     encoder->encode(core::StreamEvent::text_delta(0, "Hi \"you\"\n"), out);
     CHECK(out ==
           "event: content_block_delta\n"
-          "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi \\\"you\\\"\\n\"}}\n\n");
+          "data: "
+          "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+          "\"text\":\"Hi \\\"you\\\"\\n\"}}\n\n");
 }
 
 TEST_CASE("OpenAI chunks open with the assistant role and close with [DONE]") {
@@ -95,8 +107,11 @@ TEST_CASE("OpenAI chunks open with the assistant role and close with [DONE]") {
     std::string out;
     encoder->encode(start, out);
     CHECK(out ==
-          "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\","
-          "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,"
+          "data: "
+          "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+          "\"model\":\"m\","
+          "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+          "\"logprobs\":null,"
           "\"finish_reason\":null}]}\n\n");
     out.clear();
     core::StreamEvent stop;

@@ -107,9 +107,11 @@ Json decode_to_json(protocol::ClientProtocol p, const std::string& body) {
 Json run_case(const std::string& conversion, const Json& spec, const fs::path& dir) {
     using protocol::ClientProtocol;
     const std::string in_text = read_text(dir / "in.json");
-    if (conversion == "anthropic_request_roundtrip" || conversion == "openai_request_to_canonical") {
-        const auto p = conversion == "anthropic_request_roundtrip" ? ClientProtocol::anthropic_messages
-                                                                   : ClientProtocol::openai_chat;
+    if (conversion == "anthropic_request_roundtrip" ||
+        conversion == "openai_request_to_canonical") {
+        const auto p = conversion == "anthropic_request_roundtrip"
+                           ? ClientProtocol::anthropic_messages
+                           : ClientProtocol::openai_chat;
         Json out = decode_to_json(p, in_text);
         // The canonical JSON must decode to the same request: nothing is lost on the way.
         INFO("canonical JSON re-decoded");
@@ -119,7 +121,8 @@ Json run_case(const std::string& conversion, const Json& spec, const fs::path& d
     if (conversion == "response_to_openai" || conversion == "response_to_anthropic") {
         const auto p = conversion == "response_to_openai" ? ClientProtocol::openai_chat
                                                           : ClientProtocol::anthropic_messages;
-        Json out = Json::parse(protocol::codec_for(p).encode_response(response_of(read_json(dir / "in.json"))));
+        Json out = Json::parse(
+            protocol::codec_for(p).encode_response(response_of(read_json(dir / "in.json"))));
         zero_created(out);
         return out;
     }
@@ -137,7 +140,8 @@ Json run_case(const std::string& conversion, const Json& spec, const fs::path& d
     }
     if (conversion == "decode_error") {
         const std::string proto = spec.value("protocol", "anthropic");
-        const auto p = proto == "openai" ? ClientProtocol::openai_chat : ClientProtocol::anthropic_messages;
+        const auto p =
+            proto == "openai" ? ClientProtocol::openai_chat : ClientProtocol::anthropic_messages;
         auto r = protocol::codec_for(p).decode_request(in_text);
         REQUIRE_FALSE(r.ok());
         return Json{{"kind", core::to_string(r.error().kind)}, {"message", r.error().message}};
@@ -161,14 +165,16 @@ TEST_CASE("golden conversion cases") {
         DYNAMIC_SECTION(dir.filename().string()) {
             const Json spec = read_json(dir / "case.json");
             const std::string conversion = spec.value("conversion", "");
-            INFO("case " << dir.filename().string() << " (" << conversion << "): " << spec.value("about", ""));
+            INFO("case " << dir.filename().string() << " (" << conversion
+                         << "): " << spec.value("about", ""));
             const Json got = run_case(conversion, spec, dir);
             if (conversion == "decode_error") {
                 const Json expected = read_json(dir / "expected.json");
                 CHECK(got["kind"] == expected.value("kind", "invalid_request"));
                 for (const auto& needle : expected["contains"]) {
                     INFO("error message: " << got["message"].get<std::string>());
-                    CHECK(got["message"].get<std::string>().find(needle.get<std::string>()) != std::string::npos);
+                    CHECK(got["message"].get<std::string>().find(needle.get<std::string>()) !=
+                          std::string::npos);
                 }
                 continue;
             }

@@ -101,8 +101,10 @@ TEST_CASE("every problem of a body is reported, each with its path") {
     CHECK(r.error().kind == core::ErrorKind::invalid_request);
     CHECK_THAT(m, Catch::Contains("model: required"));
     CHECK_THAT(m, Catch::Contains("max_tokens: must be a positive integer"));
-    CHECK_THAT(m, Catch::Contains("messages[0].content[0].type: unknown content block type 'foo' (expected text, "
-                                  "image, tool_use, tool_result, thinking, redacted_thinking)"));
+    CHECK_THAT(m,
+               Catch::Contains(
+                   "messages[0].content[0].type: unknown content block type 'foo' (expected text, "
+                   "image, tool_use, tool_result, thinking, redacted_thinking)"));
     CHECK_THAT(m, Catch::Contains("messages[0].content[1].text: required for a text block"));
     CHECK_THAT(m, Catch::Contains("temperature: must be a number (got a string)"));
 }
@@ -121,7 +123,8 @@ TEST_CASE("a body that is not JSON, or nested absurdly deep, is refused with a r
     const auto& codec = protocol::codec_for(protocol::ClientProtocol::anthropic_messages);
     auto bad = codec.decode_request(R"({"model": "m",)");
     REQUIRE_FALSE(bad.ok());
-    CHECK_THAT(bad.error().message, Catch::StartsWith("request body: not valid JSON: parse error at line 1"));
+    CHECK_THAT(bad.error().message,
+               Catch::StartsWith("request body: not valid JSON: parse error at line 1"));
     auto deep = codec.decode_request(std::string(100000, '[') + std::string(100000, ']'));
     REQUIRE_FALSE(deep.ok());
     CHECK_THAT(deep.error().message, Catch::Contains("nested deeper than"));
@@ -132,9 +135,10 @@ TEST_CASE("a 75 KB request decodes quickly") {
     Json body = core::to_json(rich_request());
     body["system"][0]["text"] = std::string(20000, 's');
     for (int i = 0; i < 40; ++i) {
-        body["tools"].push_back(Json{{"name", "tool" + std::to_string(i)},
-                                     {"description", std::string(300, 'd')},
-                                     {"input_schema", {{"type", "object"}, {"properties", {{"a", {{"type", "string"}}}}}}}});
+        body["tools"].push_back(Json{
+            {"name", "tool" + std::to_string(i)},
+            {"description", std::string(300, 'd')},
+            {"input_schema", {{"type", "object"}, {"properties", {{"a", {{"type", "string"}}}}}}}});
     }
     for (int i = 0; i < 30; ++i) {
         body["messages"].push_back(Json{{"role", "assistant"}, {"content", std::string(400, 'a')}});
@@ -147,7 +151,9 @@ TEST_CASE("a 75 KB request decodes quickly") {
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < kRuns; ++i) REQUIRE(codec.decode_request(text).ok());
     const auto per_run =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() / kRuns;
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count() /
+        kRuns;
     std::cout << "decode of a " << text.size() / 1024 << " KB Anthropic request: " << per_run
               << " us per request (" << kRuns << " runs)\n";
     // Generous: Debug and sanitizer builds are slow; release figures come from tests/bench.

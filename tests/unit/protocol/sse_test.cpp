@@ -2,9 +2,9 @@
 
 #include "protocol/sse.hpp"
 
+using tianshu::protocol::sse_frame;
 using tianshu::protocol::SseEvent;
 using tianshu::protocol::SseParser;
-using tianshu::protocol::sse_frame;
 
 namespace {
 

@@ -10,8 +10,8 @@
 #include "store/settings.hpp"
 #include "store/users.hpp"
 
-#include <catch2/catch.hpp>
 #include <soci/soci.h>
+#include <catch2/catch.hpp>
 
 #include <unistd.h>
 
@@ -31,7 +31,8 @@ namespace {
 std::string unique_suffix() {
     static std::atomic<int> counter{0};
     std::random_device rd;
-    return std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + std::to_string(rd() % 100000);
+    return std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
+           std::to_string(rd() % 100000);
 }
 
 //! A database of one's own for one test case: a new SQLite file, or a new MySQL schema.
@@ -45,7 +46,8 @@ struct TestDatabase {
         const char* env = std::getenv("TIANSHU_TEST_DB_URL");
         std::string url;
         if (env == nullptr || *env == '\0') {
-            sqlite_dir = std::filesystem::temp_directory_path() / ("tianshu-store-test-" + unique_suffix());
+            sqlite_dir =
+                std::filesystem::temp_directory_path() / ("tianshu-store-test-" + unique_suffix());
             url = "sqlite://" + (sqlite_dir / "tianshu.db").string();
         } else {
             std::string base = env;
@@ -71,7 +73,8 @@ struct TestDatabase {
     ~TestDatabase() {
         db.reset();
         if (server) {
-            (void)server->with_session("drop test schema", [&](soci::session& s) { s << "DROP DATABASE " + schema; });
+            (void)server->with_session("drop test schema",
+                                       [&](soci::session& s) { s << "DROP DATABASE " + schema; });
         }
         if (!sqlite_dir.empty()) {
             std::error_code ec;
@@ -150,7 +153,8 @@ TEST_CASE("migrating an empty database creates every table, and migrating again 
     CHECK(applied.value() == static_cast<int>(migrations().size()));
     CHECK(schema_version(db).value() == known_schema_version());
 
-    for (const char* table : {"users", "api_keys", "channels", "chains", "settings", "config_revision", "schema_migrations"}) {
+    for (const char* table : {"users", "api_keys", "channels", "chains", "settings",
+                              "config_revision", "schema_migrations"}) {
         auto counted = db.with_session("count rows", [&](soci::session& s) {
             long long n = -1;
             s << std::string("SELECT COUNT(*) FROM ") + table, soci::into(n);
@@ -173,13 +177,16 @@ TEST_CASE("a database newer than this binary is refused with an upgrade hint") {
     Database& db = *t;
     int future = known_schema_version() + 4;
     auto wrote = db.with_transaction("pretend a newer tianshu migrated", [&](soci::session& s) {
-        s << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, 'from the future', 0)", soci::use(future);
+        s << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, 'from the "
+             "future', 0)",
+            soci::use(future);
     });
     REQUIRE(wrote.ok());
     auto refused = migrate(db);
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.error().message == "database schema is at version " + std::to_string(future) +
-                                         " but this tianshu knows up to " + std::to_string(known_schema_version()) +
+                                         " but this tianshu knows up to " +
+                                         std::to_string(known_schema_version()) +
                                          ": upgrade tianshu");
 }
 
@@ -326,7 +333,8 @@ TEST_CASE("channels keep their JSON fields, are found by name and can be disable
 
     auto dup = channels::create(db, deepseek);
     REQUIRE_FALSE(dup.ok());
-    CHECK(dup.error().message == "a channel named 'deepseek' already exists: choose another --name");
+    CHECK(dup.error().message ==
+          "a channel named 'deepseek' already exists: choose another --name");
 
     Channel wrong = qwen;
     wrong.name = "wrong";
@@ -430,7 +438,8 @@ TEST_CASE("a transaction that throws leaves nothing behind and reports the opera
         bump_config_revision(s);
         std::string name = "mallory";
         long long at = now_seconds();
-        s << "INSERT INTO users (name, role, tier, password_hash, created_at) VALUES (:n, 'user', 'default', '', :at)",
+        s << "INSERT INTO users (name, role, tier, password_hash, created_at) VALUES (:n, 'user', "
+             "'default', '', :at)",
             soci::use(name), soci::use(at);
         throw std::runtime_error("the import file ended early");
     });
@@ -441,7 +450,8 @@ TEST_CASE("a transaction that throws leaves nothing behind and reports the opera
     CHECK(revision(db) == before);
 
     auto bad_sql = db.with_transaction("read a missing table", [&](soci::session& s) {
-        s << "INSERT INTO users (name, role, tier, password_hash, created_at) VALUES ('eve', 'user', 'default', '', 1)";
+        s << "INSERT INTO users (name, role, tier, password_hash, created_at) VALUES ('eve', "
+             "'user', 'default', '', 1)";
         s << "SELECT nothing FROM no_such_table";
     });
     REQUIRE_FALSE(bad_sql.ok());
@@ -463,13 +473,18 @@ TEST_CASE("writes from 8 threads through the pool are all applied") {
     for (int w = 0; w < threads; ++w) {
         workers.emplace_back([&, w] {
             for (int i = 0; i < per_thread; ++i) {
-                auto u = users::create(db, {"user-" + std::to_string(w) + "-" + std::to_string(i), "user", "default", ""});
+                auto u = users::create(db, {"user-" + std::to_string(w) + "-" + std::to_string(i),
+                                            "user", "default", ""});
                 auto c = chains::save(db, "shared", "{\"from\":" + std::to_string(w) + "}");
-                auto k = u.ok() ? api_keys::create(db, u->id, "k", "sk-ts-XXXX", "hash-" + std::to_string(w) + "-" + std::to_string(i))
-                                : core::Result<ApiKey>(u.error());
+                auto k =
+                    u.ok() ? api_keys::create(db, u->id, "k", "sk-ts-XXXX",
+                                              "hash-" + std::to_string(w) + "-" + std::to_string(i))
+                           : core::Result<ApiKey>(u.error());
                 if (!u.ok() || !c.ok() || !k.ok()) {
                     ++failures;
-                    UNSCOPED_INFO((!u.ok() ? u.error().message : !c.ok() ? c.error().message : k.error().message));
+                    UNSCOPED_INFO((!u.ok()   ? u.error().message
+                                   : !c.ok() ? c.error().message
+                                             : k.error().message));
                 }
             }
         });
@@ -480,7 +495,8 @@ TEST_CASE("writes from 8 threads through the pool are all applied") {
     CHECK(api_keys::list(db).value().size() == static_cast<std::size_t>(threads * per_thread));
     auto history = chains::versions(db, "shared").value();
     REQUIRE(history.size() == static_cast<std::size_t>(threads * per_thread));
-    for (std::size_t i = 0; i < history.size(); ++i) CHECK(history[i].version == static_cast<int>(i) + 1);
+    for (std::size_t i = 0; i < history.size(); ++i)
+        CHECK(history[i].version == static_cast<int>(i) + 1);
     CHECK(revision(db) == before + 3 * threads * per_thread);
 }
 
@@ -502,15 +518,17 @@ TEST_CASE("SQLite sessions run in WAL mode with foreign keys and a busy timeout"
     CHECK(std::get<2>(pragmas.value()) == 5000);
 }
 
-TEST_CASE("a MySQL password with spaces, quotes, backslashes and @ is passed to the driver intact") {
+TEST_CASE(
+    "a MySQL password with spaces, quotes, backslashes and @ is passed to the driver intact") {
     TestDatabase t;
     if (!t.server) return;
     std::string user = "weird_" + unique_suffix();
     std::string password = "p a's\\w@rd\"/:";
-    auto created = t.server->with_session("create a user with an awkward password", [&](soci::session& s) {
-        s << "CREATE USER '" + user + "'@'127.0.0.1' IDENTIFIED BY :pw", soci::use(password);
-        s << "GRANT ALL PRIVILEGES ON " + t.schema + ".* TO '" + user + "'@'127.0.0.1'";
-    });
+    auto created =
+        t.server->with_session("create a user with an awkward password", [&](soci::session& s) {
+            s << "CREATE USER '" + user + "'@'127.0.0.1' IDENTIFIED BY :pw", soci::use(password);
+            s << "GRANT ALL PRIVILEGES ON " + t.schema + ".* TO '" + user + "'@'127.0.0.1'";
+        });
     REQUIRE(created.ok());
     std::string base = std::getenv("TIANSHU_TEST_DB_URL");
     std::string hostpart = base.substr(base.rfind('@'));
@@ -524,5 +542,6 @@ TEST_CASE("a MySQL password with spaces, quotes, backslashes and @ is passed to 
     REQUIRE_FALSE(wrong.ok());
     CHECK_THAT(wrong.error().message, Catch::Contains("Access denied"));
     CHECK_THAT(wrong.error().message, !Catch::Contains("nope"));
-    (void)t.server->with_session("drop the user", [&](soci::session& s) { s << "DROP USER '" + user + "'@'127.0.0.1'"; });
+    (void)t.server->with_session(
+        "drop the user", [&](soci::session& s) { s << "DROP USER '" + user + "'@'127.0.0.1'"; });
 }
