@@ -11,6 +11,29 @@ StreamEvent StreamEvent::text_delta(int index, std::string text) {
     return e;
 }
 
+std::string_view to_string(StreamEvent::Type type) {
+    using T = StreamEvent::Type;
+    switch (type) {
+        case T::message_start:
+            return "message_start";
+        case T::content_block_start:
+            return "content_block_start";
+        case T::content_block_delta:
+            return "content_block_delta";
+        case T::content_block_stop:
+            return "content_block_stop";
+        case T::message_delta:
+            return "message_delta";
+        case T::message_stop:
+            return "message_stop";
+        case T::ping:
+            return "ping";
+        case T::error:
+            return "error";
+    }
+    return "error";
+}
+
 Result<void> ResponseAssembler::add(const StreamEvent& e) {
     using T = StreamEvent::Type;
     switch (e.type) {

@@ -37,6 +37,9 @@ struct StreamEvent {
     static StreamEvent text_delta(int index, std::string text);
 };
 
+//! The event's name in Anthropic's grammar ("message_start", "content_block_delta", ...).
+std::string_view to_string(StreamEvent::Type type);
+
 //! Folds a stream of events into a complete Response (for clients that did not ask to stream).
 class ResponseAssembler {
   public:

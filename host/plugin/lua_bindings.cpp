@@ -352,29 +352,6 @@ int request_view_newindex(lua_State* L) {
                       "tianshu.set_system or tianshu.set");
 }
 
-const char* event_type_name(core::StreamEvent::Type t) {
-    using T = core::StreamEvent::Type;
-    switch (t) {
-        case T::message_start:
-            return "message_start";
-        case T::content_block_start:
-            return "content_block_start";
-        case T::content_block_delta:
-            return "content_block_delta";
-        case T::content_block_stop:
-            return "content_block_stop";
-        case T::message_delta:
-            return "message_delta";
-        case T::message_stop:
-            return "message_stop";
-        case T::ping:
-            return "ping";
-        case T::error:
-            return "error";
-    }
-    return "ping";
-}
-
 const char* delta_kind_name(core::StreamEvent::DeltaKind k) {
     using K = core::StreamEvent::DeltaKind;
     switch (k) {
@@ -620,7 +597,10 @@ void push_request_view(lua_State* L) {
 
 void push_event_table(lua_State* L, const core::StreamEvent& e) {
     lua_createtable(L, 0, 4);
-    lua_pushstring(L, event_type_name(e.type));
+    {
+        const std::string_view name = core::to_string(e.type);
+        lua_pushlstring(L, name.data(), name.size());
+    }
     lua_setfield(L, -2, "type");
     lua_pushinteger(L, e.index);
     lua_setfield(L, -2, "index");

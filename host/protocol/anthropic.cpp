@@ -42,26 +42,7 @@ std::string_view error_type(core::ErrorKind kind) {
 }
 
 std::string_view event_name(const StreamEvent& e) {
-    using T = StreamEvent::Type;
-    switch (e.type) {
-        case T::message_start:
-            return "message_start";
-        case T::content_block_start:
-            return "content_block_start";
-        case T::content_block_delta:
-            return "content_block_delta";
-        case T::content_block_stop:
-            return "content_block_stop";
-        case T::message_delta:
-            return "message_delta";
-        case T::message_stop:
-            return "message_stop";
-        case T::ping:
-            return "ping";
-        case T::error:
-            return "error";
-    }
-    return "error";
+    return core::to_string(e.type);
 }
 
 namespace {
