@@ -24,6 +24,8 @@ class ModelResolver {
   public:
     virtual ~ModelResolver() = default;
     virtual core::Result<ResolvedModel> resolve(const std::string& model) const = 0;
+    //! Every model name a client can ask for by name (for /v1/models).
+    virtual std::vector<std::string> model_names() const { return {}; }
 };
 
 //! What a run did, for the log line and metrics.

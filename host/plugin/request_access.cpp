@@ -53,6 +53,7 @@ const std::string* request_attribute(const RequestContext& ctx, std::string_view
     if (name == "chain_id") return &ctx.chain_id;
     if (name == "client_protocol") return &ctx.client_protocol;
     if (name == "requested_model") return &ctx.requested_model;
+    if (name == "session_id") return &ctx.session_id;
     return nullptr;
 }
 

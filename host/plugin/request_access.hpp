@@ -14,7 +14,7 @@ namespace tianshu::plugin {
 core::Result<core::Json> request_get(const RequestContext& ctx, std::string_view pointer);
 //! Set any value; the request must still be valid afterwards, or nothing changes.
 core::Result<void> request_set(RequestContext& ctx, std::string_view pointer, core::Json value);
-//! A read-only attribute: request_id, tier, chain_id, client_protocol, requested_model.
+//! A read-only attribute: request_id, tier, chain_id, client_protocol, requested_model, session_id.
 const std::string* request_attribute(const RequestContext& ctx, std::string_view name);
 //! Answer directly from a pre-request hook.
 void answer_text(RequestContext& ctx, std::string text);

@@ -37,6 +37,8 @@ struct RequestContext {
     std::string tier = "default";
     std::string chain_id;
     std::string client_protocol;  //!< "anthropic" | "openai"
+    std::string
+        session_id;  //!< Claude Code's X-Claude-Code-Session-Id, for memory and routing strategies
 
     //! Set by a pre strategy that answers directly (HookOutcome::answered).
     std::optional<core::Response> answer;

@@ -37,9 +37,17 @@ class Gateway {
   public:
     Gateway(const pipeline::RuntimeConfigHolder& config, Metrics& metrics)
         : config_(config), metrics_(metrics) {}
+    //! POST /v1/messages and /v1/chat/completions.
     void handle(const ApiCall& call, ResponseWriter& out) const;
+    //! POST /v1/messages/count_tokens: a local estimate, no upstream call.
+    void count_tokens(const ApiCall& call, ResponseWriter& out) const;
+    //! GET /v1/models, in the protocol of `call`.
+    void list_models(const ApiCall& call, ResponseWriter& out) const;
 
   private:
+    //! The caller's identity, or the error to send (missing or unknown key).
+    core::Result<pipeline::Identity> authenticate(const pipeline::RuntimeConfig* config,
+                                                  const ApiCall& call) const;
     const pipeline::RuntimeConfigHolder& config_;
     Metrics& metrics_;
 };

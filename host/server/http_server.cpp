@@ -92,12 +92,19 @@ std::string presented_key(const HTTPServerRequest& request) {
     return {};
 }
 
-//! /v1/messages and /v1/chat/completions.
+//! What a model API route does with the call.
+enum class ApiOperation { generate, count_tokens, list_models };
+
+//! /v1/messages, /v1/chat/completions, /v1/messages/count_tokens, /v1/models.
 class ModelApiHandler final : public Poco::Net::HTTPRequestHandler {
   public:
     ModelApiHandler(const Gateway& gateway, protocol::ClientProtocol protocol, std::string route,
-                    size_t max_body)
-        : gateway_(gateway), protocol_(protocol), route_(std::move(route)), max_body_(max_body) {}
+                    size_t max_body, ApiOperation operation = ApiOperation::generate)
+        : gateway_(gateway),
+          protocol_(protocol),
+          route_(std::move(route)),
+          max_body_(max_body),
+          operation_(operation) {}
 
     void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
         PocoResponseWriter writer(response);
@@ -117,7 +124,14 @@ class ModelApiHandler final : public Poco::Net::HTTPRequestHandler {
             call.body.append(buf, static_cast<size_t>(in.gcount()));
             if (call.body.size() > max_body_) return too_large(writer);
         }
-        gateway_.handle(call, writer);
+        switch (operation_) {
+            case ApiOperation::generate:
+                return gateway_.handle(call, writer);
+            case ApiOperation::count_tokens:
+                return gateway_.count_tokens(call, writer);
+            case ApiOperation::list_models:
+                return gateway_.list_models(call, writer);
+        }
     }
 
   private:
@@ -133,6 +147,7 @@ class ModelApiHandler final : public Poco::Net::HTTPRequestHandler {
     protocol::ClientProtocol protocol_;
     std::string route_;
     size_t max_body_;
+    ApiOperation operation_;
 };
 
 //! Small fixed answers: /healthz, /metrics, /, and errors for unknown routes.
@@ -166,6 +181,18 @@ class Routes final : public Poco::Net::HTTPRequestHandlerFactory {
         if (path == "/v1/chat/completions" && post)
             return new ModelApiHandler(gateway_, protocol::ClientProtocol::openai_chat, path,
                                        max_body_);
+        if (path == "/v1/messages/count_tokens" && post)
+            return new ModelApiHandler(gateway_, protocol::ClientProtocol::anthropic_messages, path,
+                                       max_body_, ApiOperation::count_tokens);
+        if (path == "/v1/models" && method == HTTPRequest::HTTP_GET) {
+            // Anthropic clients send anthropic-version (and usually x-api-key); OpenAI clients a
+            // Bearer key.
+            const bool anthropic = request.has("anthropic-version") || request.has("x-api-key");
+            return new ModelApiHandler(gateway_,
+                                       anthropic ? protocol::ClientProtocol::anthropic_messages
+                                                 : protocol::ClientProtocol::openai_chat,
+                                       path, max_body_, ApiOperation::list_models);
+        }
         if (path == "/healthz") {
             bool draining = draining_;
             return new FixedHandler([draining](ResponseWriter& w) {
@@ -184,7 +211,8 @@ class Routes final : public Poco::Net::HTTPRequestHandlerFactory {
             });
         }
         const bool openai = path.rfind("/v1/chat", 0) == 0;
-        const bool known = path == "/v1/messages" || path == "/v1/chat/completions";
+        const bool known = path == "/v1/messages" || path == "/v1/chat/completions" ||
+                           path == "/v1/messages/count_tokens" || path == "/v1/models";
         core::Error e =
             known ? core::Error{core::ErrorKind::invalid_request,
                                 "method " + method + " is not allowed on " + path + ": use POST",

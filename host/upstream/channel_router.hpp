@@ -39,7 +39,7 @@ class ChannelRouter final : public pipeline::ModelResolver {
                                                       std::vector<core::Error>* problems);
     core::Result<pipeline::ResolvedModel> resolve(const std::string& model) const override;
     //! Every model name a client can ask for directly (for /v1/models).
-    std::vector<std::string> model_names() const;
+    std::vector<std::string> model_names() const override;
 
   private:
     static core::Result<std::shared_ptr<plugin::Model>> make_entry(

@@ -219,7 +219,8 @@ typedef struct ts_host_api {
 
     /* ---- 1.1 ---- */
     /** A read-only attribute of the request: "request_id", "tier", "chain_id",
-     *  "client_protocol" ("anthropic" | "openai"), "requested_model". Borrowed until the
+     *  "client_protocol" ("anthropic" | "openai"), "requested_model", "session_id" (Claude Code's
+     *  X-Claude-Code-Session-Id, empty when not sent). Borrowed until the
      *  hook returns. TS_ERR_NOT_FOUND for unknown names. */
     ts_status (*request_attribute)(const ts_request* request, ts_str name, ts_str* out);
 } ts_host_api;
