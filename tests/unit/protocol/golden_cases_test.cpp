@@ -16,6 +16,21 @@
 //   openai_stream                canonical events -> OpenAI chunk SSE; expected [{"data"}]
 //   decode_error                 a bad request body; expected {"kind", "contains": [substrings]}
 //
+// Upstream (OpenAI-compatible provider) conversions, protocol/openai_upstream:
+//   upstream_request   canonical Anthropic request -> the OpenAI body sent upstream; an optional
+//                      options.json holds the channel's UpstreamOptions (options_from_json);
+//                      a refused request gives {"error": {"kind", "message"}}
+//   upstream_stream    recorded chunk payloads -> what the client sees: in.json is an array of
+//                      SSE `data:` payloads, each a string ("[DONE]", raw text) or a JSON object
+//                      (written compactly); expected is the Anthropic SSE frames
+//                      [{"event", "data"}] the decoder's events encode to; an Error from the
+//                      decoder ends the list with the Anthropic `error` frame. case.json may
+//                      set "estimated_input_tokens" (default 100), "model" (default
+//                      "deepseek-chat"), "end_of_body": false (do not call finish()).
+//                      The events must also pass the stream grammar check and assemble.
+//   upstream_response  a chat.completion object -> the Anthropic message body, or {"error"}
+//   upstream_error     {"status", "body" (string or JSON), "channel"} -> {"kind", "message"}
+//
 // "created" timestamps are set to 0 before comparing. Adding a case is adding a folder.
 // To (re)write expected.json from the current output, run with TIANSHU_UPDATE_GOLDEN=1 and
 // review the diff: a golden file is only as good as the eye that checked it.
@@ -32,7 +47,9 @@
 #include "protocol/anthropic.hpp"
 #include "protocol/client_codec.hpp"
 #include "protocol/openai_chat.hpp"
+#include "protocol/openai_upstream.hpp"
 #include "protocol/sse.hpp"
+#include "stream_grammar.hpp"
 
 using namespace tianshu;
 using core::Json;
@@ -103,6 +120,71 @@ Json decode_to_json(protocol::ClientProtocol p, const std::string& body) {
     return core::to_json(r.value());
 }
 
+Json error_json(const core::Error& e) {
+    return Json{{"error", {{"kind", core::to_string(e.kind)}, {"message", e.message}}}};
+}
+
+Json run_upstream_case(const std::string& conversion, const Json& spec, const fs::path& dir) {
+    namespace up = protocol::openai_upstream;
+    if (conversion == "upstream_request") {
+        auto req = protocol::codec_for(protocol::ClientProtocol::anthropic_messages)
+                       .decode_request(read_text(dir / "in.json"));
+        if (!req) FAIL("in.json is not a valid Anthropic request: " << req.error().message);
+        up::UpstreamOptions options;
+        if (fs::exists(dir / "options.json")) {
+            auto o = up::options_from_json(read_json(dir / "options.json"));
+            if (!o) FAIL("bad options.json: " << o.error().message);
+            options = o.value();
+        }
+        auto body = up::encode_request(req.value(), options);
+        return body ? body.value() : error_json(body.error());
+    }
+    if (conversion == "upstream_stream") {
+        up::StreamDecoder decoder("msg_test", spec.value("model", "deepseek-chat"),
+                                  spec.value("estimated_input_tokens", int64_t{100}));
+        std::vector<core::StreamEvent> events;
+        core::Result<void> status;
+        for (const auto& payload : read_json(dir / "in.json")) {
+            status = decoder.feed(payload.is_string() ? payload.get<std::string>() : payload.dump(),
+                                  events);
+            if (!status) break;
+        }
+        if (status && spec.value("end_of_body", true)) status = decoder.finish(events);
+        INFO("events violate the stream grammar");
+        CHECK(testing::stream_grammar_problem(events, status.ok()) == "");
+        if (status) {
+            CHECK(decoder.done());
+            core::ResponseAssembler assembler;
+            for (const auto& e : events) {
+                auto added = assembler.add(e);
+                INFO("assembling: " << (added ? std::string() : added.error().message));
+                CHECK(added.ok());
+            }
+        }
+        auto encoder =
+            protocol::codec_for(protocol::ClientProtocol::anthropic_messages).stream_encoder();
+        std::string sse;
+        for (const auto& e : events) encoder->encode(e, sse);
+        if (!status) encoder->encode_error(status.error(), sse);
+        return frames_of(sse);
+    }
+    if (conversion == "upstream_response") {
+        auto r = up::decode_response(read_text(dir / "in.json"), "fallback-model");
+        if (!r) return error_json(r.error());
+        return Json::parse(protocol::codec_for(protocol::ClientProtocol::anthropic_messages)
+                               .encode_response(r.value()));
+    }
+    if (conversion == "upstream_error") {
+        const Json in = read_json(dir / "in.json");
+        const Json& body = in["body"];
+        auto e = up::upstream_error(in.value("status", 500),
+                                    body.is_string() ? body.get<std::string>() : body.dump(),
+                                    in.value("channel", "test-channel"));
+        return Json{{"kind", core::to_string(e.kind)}, {"message", e.message}};
+    }
+    return nullptr;
+}
+
 //! Runs one case and returns what it produced, in expected.json's shape.
 Json run_case(const std::string& conversion, const Json& spec, const fs::path& dir) {
     using protocol::ClientProtocol;
@@ -146,6 +228,7 @@ Json run_case(const std::string& conversion, const Json& spec, const fs::path& d
         REQUIRE_FALSE(r.ok());
         return Json{{"kind", core::to_string(r.error().kind)}, {"message", r.error().message}};
     }
+    if (conversion.rfind("upstream_", 0) == 0) return run_upstream_case(conversion, spec, dir);
     FAIL("unknown conversion '" << conversion << "' in " << (dir / "case.json"));
     return nullptr;
 }

@@ -1,0 +1,864 @@
+#include "protocol/openai_upstream.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "protocol/json_text.hpp"
+
+namespace tianshu::protocol::openai_upstream {
+
+using core::ContentBlock;
+using core::Json;
+using core::StreamEvent;
+using BT = ContentBlock::Type;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Small readers that never throw.
+
+std::string string_or_empty(const Json& obj, const char* key) {
+    if (!obj.is_object()) return {};
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int64_t int_or_zero(const Json& obj, const char* key) {
+    if (!obj.is_object()) return 0;
+    auto it = obj.find(key);
+    if (it == obj.end()) return 0;
+    if (it->is_number_integer()) return it->get<int64_t>();
+    if (it->is_number_unsigned()) return static_cast<int64_t>(it->get<uint64_t>());
+    return 0;
+}
+
+const Json* member(const Json& obj, const char* key) {
+    if (!obj.is_object()) return nullptr;
+    auto it = obj.find(key);
+    return it == obj.end() ? nullptr : &*it;
+}
+
+//! At most `max` bytes of `s`, for quoting a provider's words in an error message.
+std::string snippet(std::string_view s, size_t max = 300) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\r'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r'))
+        s.remove_suffix(1);
+    if (s.size() <= max) return std::string(s);
+    return std::string(s.substr(0, max)) + "…";
+}
+
+core::Error upstream_failure(std::string message) {
+    return core::Error{core::ErrorKind::upstream, std::move(message), {}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request encoding.
+
+std::string join_text(const std::vector<ContentBlock>& blocks) {
+    std::string out;
+    bool first = true;
+    for (const auto& b : blocks) {
+        if (b.type != BT::text) continue;
+        if (!first) out += '\n';
+        out += b.text;
+        first = false;
+    }
+    return out;
+}
+
+core::Result<std::string> image_url(const ContentBlock& b, const std::string& where) {
+    const std::string type = string_or_empty(b.source, "type");
+    if (type == "base64") {
+        return "data:" + string_or_empty(b.source, "media_type") + ";base64," +
+               string_or_empty(b.source, "data");
+    }
+    if (type == "url") return string_or_empty(b.source, "url");
+    return core::Error::invalid(where + ".source: an image of source type '" + type +
+                                "' cannot be sent to an OpenAI-compatible upstream; send it as "
+                                "base64 or as a URL");
+}
+
+Json image_part(std::string url) {
+    return Json{{"type", "image_url"}, {"image_url", {{"url", std::move(url)}}}};
+}
+
+Json text_part(const std::string& text, const Json& cache_control, const UpstreamOptions& o) {
+    Json p{{"type", "text"}, {"text", text}};
+    if (!o.strip_cache_control && !cache_control.is_null()) p["cache_control"] = cache_control;
+    return p;
+}
+
+//! A message's text and image blocks as `content`: a string when text alone says it all,
+//! content parts when there are images (or cache_control to keep).
+//! `where` names the message; `base` is its first block, so errors can name the block.
+core::Result<Json> content_of(const std::vector<const ContentBlock*>& blocks,
+                              const UpstreamOptions& o, const std::string& where,
+                              const ContentBlock* base) {
+    bool need_parts = false;
+    for (const auto* b : blocks) {
+        if (b->type == BT::image) need_parts = true;
+        if (!o.strip_cache_control && !b->cache_control.is_null()) need_parts = true;
+    }
+    if (!need_parts) {
+        std::string text;
+        bool first = true;
+        for (const auto* b : blocks) {
+            if (b->type != BT::text) continue;
+            if (!first) text += '\n';
+            text += b->text;
+            first = false;
+        }
+        return Json(std::move(text));
+    }
+    Json parts = Json::array();
+    for (const auto* b : blocks) {
+        if (b->type == BT::text) {
+            parts.push_back(text_part(b->text, b->cache_control, o));
+        } else if (b->type == BT::image) {
+            auto url = image_url(*b, where + ".content[" + std::to_string(b - base) + "]");
+            if (!url) return url.take_error();
+            parts.push_back(image_part(std::move(url).value()));
+        }
+    }
+    return parts;
+}
+
+const char* image_count_text(size_t n) {
+    return n == 1 ? " image" : " images";
+}
+
+//! One user message: its tool_result blocks become `tool` messages (in order); every other
+//! block follows as one user message.
+core::Result<void> encode_user(const core::Message& m, size_t mi, const UpstreamOptions& o,
+                               Json& messages) {
+    using TRI = UpstreamOptions::ToolResultImages;
+    const std::string where = "messages[" + std::to_string(mi) + "]";
+    std::vector<const ContentBlock*> rest;
+    Json moved_images = Json::array();  // separate_user_message: parts for the next user message
+    for (size_t bi = 0; bi < m.content.size(); ++bi) {
+        const auto& b = m.content[bi];
+        if (b.type == BT::text || b.type == BT::image) {
+            rest.push_back(&b);
+            continue;
+        }
+        if (b.type != BT::tool_result) continue;  // thinking in a user turn has no OpenAI form
+        const std::string bwhere = where + ".content[" + std::to_string(bi) + "]";
+        std::string text = b.is_error ? "Error: " : "";
+        text += join_text(b.content);
+        std::vector<std::string> images;
+        for (size_t ci = 0; ci < b.content.size(); ++ci) {
+            if (b.content[ci].type != BT::image) continue;
+            auto url = image_url(b.content[ci], bwhere + ".content[" + std::to_string(ci) + "]");
+            if (!url) return url.take_error();
+            images.push_back(std::move(url).value());
+        }
+        Json content;
+        if (images.empty()) {
+            content = std::move(text);
+        } else if (o.tool_result_images == TRI::inline_parts) {
+            content = Json::array();
+            if (!text.empty()) content.push_back(Json{{"type", "text"}, {"text", text}});
+            for (auto& u : images) content.push_back(image_part(std::move(u)));
+        } else if (o.tool_result_images == TRI::separate_user_message) {
+            if (!text.empty()) text += '\n';
+            text += "[" + std::to_string(images.size()) + image_count_text(images.size()) +
+                    " attached in the next user message]";
+            content = std::move(text);
+            moved_images.push_back(
+                Json{{"type", "text"}, {"text", "Image(s) returned by tool call " + b.id + ":"}});
+            for (auto& u : images) moved_images.push_back(image_part(std::move(u)));
+        } else {
+            if (!text.empty()) text += '\n';
+            text +=
+                "[" + std::to_string(images.size()) + image_count_text(images.size()) + " omitted]";
+            content = std::move(text);
+        }
+        messages.push_back(
+            Json{{"role", "tool"}, {"tool_call_id", b.id}, {"content", std::move(content)}});
+    }
+    if (rest.empty() && moved_images.empty()) return {};
+    auto content = content_of(rest, o, where, m.content.data());
+    if (!content) return content.take_error();
+    if (!moved_images.empty()) {
+        Json parts = std::move(moved_images);
+        if (content->is_string()) {
+            if (!content->get_ref<const std::string&>().empty())
+                parts.push_back(Json{{"type", "text"}, {"text", std::move(content.value())}});
+        } else {
+            for (auto& p : content.value()) parts.push_back(std::move(p));
+        }
+        messages.push_back(Json{{"role", "user"}, {"content", std::move(parts)}});
+        return {};
+    }
+    messages.push_back(Json{{"role", "user"}, {"content", std::move(content).value()}});
+    return {};
+}
+
+core::Result<void> encode_assistant(const core::Message& m, size_t mi, const UpstreamOptions& o,
+                                    Json& messages) {
+    std::vector<const ContentBlock*> text;
+    Json tool_calls = Json::array();
+    std::string reasoning;
+    for (const auto& b : m.content) {
+        switch (b.type) {
+            case BT::text:
+                text.push_back(&b);
+                break;
+            case BT::tool_use:
+                tool_calls.push_back(Json{
+                    {"id", b.id},
+                    {"type", "function"},
+                    {"function",
+                     {{"name", b.name},
+                      {"arguments", b.input.is_null() ? std::string("{}") : dump_json(b.input)}}}});
+                break;
+            case BT::thinking:
+                reasoning += b.text;
+                break;
+            default:
+                break;  // images and redacted thinking have no assistant-side OpenAI form
+        }
+    }
+    Json msg{{"role", "assistant"}};
+    auto content = content_of(text, o, "messages[" + std::to_string(mi) + "]", m.content.data());
+    if (!content) return content.take_error();
+    const bool empty_text = content->is_string() && content->get_ref<const std::string&>().empty();
+    msg["content"] = empty_text && !tool_calls.empty() ? Json(nullptr) : std::move(content).value();
+    if (!tool_calls.empty()) {
+        if (o.reasoning_on_tool_turns && !reasoning.empty())
+            msg["reasoning_content"] = std::move(reasoning);
+        msg["tool_calls"] = std::move(tool_calls);
+    }
+    messages.push_back(std::move(msg));
+    return {};
+}
+
+//! Removes `keywords` from a JSON Schema, recursing into subschemas but never into data
+//! (enum, const, default, examples) and never treating a property NAME as a keyword.
+void strip_schema(Json& schema, const std::set<std::string, std::less<>>& keywords) {
+    static const std::set<std::string_view> kNamed = {"properties", "patternProperties", "$defs",
+                                                      "definitions", "dependentSchemas"};
+    static const std::set<std::string_view> kData = {"enum", "const", "default", "examples",
+                                                     "required"};
+    if (schema.is_array()) {
+        for (auto& s : schema) strip_schema(s, keywords);
+        return;
+    }
+    if (!schema.is_object()) return;
+    for (auto it = schema.begin(); it != schema.end();) {
+        if (keywords.count(it.key())) {
+            it = schema.erase(it);
+            continue;
+        }
+        if (kNamed.count(it.key()) && it->is_object()) {
+            for (auto& [name, sub] : it->items()) strip_schema(sub, keywords);
+        } else if (!kData.count(it.key())) {
+            strip_schema(*it, keywords);
+        }
+        ++it;
+    }
+}
+
+std::optional<std::string> effort_from_extra(const Json& extra) {
+    std::string e;
+    if (const Json* oc = member(extra, "output_config")) e = string_or_empty(*oc, "effort");
+    if (e.empty()) e = string_or_empty(extra, "reasoning_effort");
+    if (e == "low" || e == "medium" || e == "high") return e;
+    if (e == "max") return "high";
+    if (e == "minimal") return "low";
+    return std::nullopt;
+}
+
+std::optional<std::string> effort_from_thinking(const Json& thinking) {
+    if (string_or_empty(thinking, "type") != "enabled") return std::nullopt;
+    const int64_t budget = int_or_zero(thinking, "budget_tokens");
+    if (budget < 8000) return "low";
+    if (budget < 24000) return "medium";
+    return "high";
+}
+
+}  // namespace
+
+core::Result<UpstreamOptions> options_from_json(const Json& j) {
+    UpstreamOptions o;
+    if (j.is_null()) return o;
+    if (!j.is_object()) return core::Error::invalid("upstream options: must be an object");
+    auto strings = [](const Json& v, std::vector<std::string>& out) {
+        if (!v.is_array()) return false;
+        for (const auto& s : v) {
+            if (!s.is_string()) return false;
+            out.push_back(s.get<std::string>());
+        }
+        return true;
+    };
+    for (const auto& [key, v] : j.items()) {
+        const std::string path = "upstream options: " + key;
+        if (key == "max_output_tokens") {
+            if (!v.is_number_integer() || v.get<int64_t>() <= 0)
+                return core::Error::invalid(path + ": must be a positive integer");
+            o.max_output_tokens = v.get<int64_t>();
+        } else if (key == "strip_fields" || key == "strip_schema_keywords") {
+            if (!strings(v, key == "strip_fields" ? o.strip_fields : o.strip_schema_keywords))
+                return core::Error::invalid(path + ": must be an array of strings");
+        } else if (key == "strip_cache_control" || key == "reasoning_on_tool_turns" ||
+                   key == "include_usage") {
+            if (!v.is_boolean()) return core::Error::invalid(path + ": must be a boolean");
+            (key == "strip_cache_control"       ? o.strip_cache_control
+             : key == "reasoning_on_tool_turns" ? o.reasoning_on_tool_turns
+                                                : o.include_usage) = v.get<bool>();
+        } else if (key == "tool_result_images") {
+            const std::string s = v.is_string() ? v.get<std::string>() : "";
+            using TRI = UpstreamOptions::ToolResultImages;
+            if (s == "inline_parts")
+                o.tool_result_images = TRI::inline_parts;
+            else if (s == "separate_user_message")
+                o.tool_result_images = TRI::separate_user_message;
+            else if (s == "drop")
+                o.tool_result_images = TRI::drop;
+            else
+                return core::Error::invalid(
+                    path + ": must be inline_parts, separate_user_message or drop");
+        } else {
+            return core::Error::invalid("upstream options: unknown option '" + key + "'");
+        }
+    }
+    return o;
+}
+
+core::Result<Json> encode_request(const core::Request& r, const UpstreamOptions& o) {
+    Json body{{"model", r.model}};
+    Json messages = Json::array();
+    if (!r.system.empty()) {
+        std::vector<const ContentBlock*> sys;
+        for (const auto& b : r.system) sys.push_back(&b);
+        auto content = content_of(sys, o, "system", r.system.data());
+        if (!content) return content.take_error();
+        messages.push_back(Json{{"role", "system"}, {"content", std::move(content).value()}});
+    }
+    for (size_t i = 0; i < r.messages.size(); ++i) {
+        const auto& m = r.messages[i];
+        auto done = m.role == core::Role::user ? encode_user(m, i, o, messages)
+                                               : encode_assistant(m, i, o, messages);
+        if (!done) return done.take_error();
+    }
+    body["messages"] = std::move(messages);
+
+    if (r.max_tokens) {
+        int64_t n = *r.max_tokens;
+        if (o.max_output_tokens) n = std::min(n, *o.max_output_tokens);
+        body["max_tokens"] = n;
+    }
+    if (r.temperature) body["temperature"] = *r.temperature;
+    if (r.top_p) body["top_p"] = *r.top_p;
+    if (!r.stop_sequences.empty()) body["stop"] = r.stop_sequences;
+    if (auto effort = effort_from_extra(r.extra)) {
+        body["reasoning_effort"] = *effort;
+    } else if (auto from_budget = effort_from_thinking(r.thinking)) {
+        body["reasoning_effort"] = *from_budget;
+    }
+
+    Json tools = Json::array();
+    const std::set<std::string, std::less<>> keywords(o.strip_schema_keywords.begin(),
+                                                      o.strip_schema_keywords.end());
+    for (const auto& t : r.tools) {
+        // Server tools (web_search_…, bash_…) run at Anthropic; an OpenAI upstream cannot.
+        const std::string type = string_or_empty(t.extra, "type");
+        if (!type.empty() && type != "custom") continue;
+        Json params = t.input_schema.is_object()
+                          ? t.input_schema
+                          : Json{{"type", "object"}, {"properties", Json::object()}};
+        if (!keywords.empty()) strip_schema(params, keywords);
+        Json fn{{"name", t.name}, {"parameters", std::move(params)}};
+        if (!t.description.empty()) fn["description"] = t.description;
+        tools.push_back(Json{{"type", "function"}, {"function", std::move(fn)}});
+    }
+    if (!tools.empty()) {
+        body["tools"] = std::move(tools);
+        if (r.tool_choice.is_object()) {
+            const std::string type = string_or_empty(r.tool_choice, "type");
+            if (type == "auto")
+                body["tool_choice"] = "auto";
+            else if (type == "any")
+                body["tool_choice"] = "required";
+            else if (type == "none")
+                body["tool_choice"] = "none";
+            else if (type == "tool")
+                body["tool_choice"] =
+                    Json{{"type", "function"},
+                         {"function", {{"name", string_or_empty(r.tool_choice, "name")}}}};
+            if (const Json* d = member(r.tool_choice, "disable_parallel_tool_use");
+                d && d->is_boolean() && d->get<bool>() && type != "none")
+                body["parallel_tool_calls"] = false;
+        }
+    }
+    if (const std::string user = string_or_empty(r.metadata, "user_id"); !user.empty())
+        body["user"] = user;
+    if (r.stream) {
+        body["stream"] = true;
+        if (o.include_usage) body["stream_options"] = Json{{"include_usage", true}};
+    }
+    for (const auto& f : o.strip_fields) body.erase(f);
+    return body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+namespace {
+
+//! The provider's own words from an error body, whatever shape it uses.
+std::string provider_message(const Json& j) {
+    if (const Json* e = member(j, "error")) {
+        if (e->is_string()) return e->get<std::string>();
+        if (auto m = string_or_empty(*e, "message"); !m.empty()) return m;
+    }
+    for (const char* key : {"message", "msg", "detail"})
+        if (auto m = string_or_empty(j, key); !m.empty()) return m;
+    if (const Json* b = member(j, "base_resp"))
+        if (auto m = string_or_empty(*b, "status_msg"); !m.empty()) return m;
+    return {};
+}
+
+//! An error object inside a stream or a 200 body: kind from its type/code.
+core::Error error_in_body(const Json& j, std::string_view when) {
+    const Json* e = member(j, "error");
+    const Json& obj = e && e->is_object() ? *e : j;
+    std::string type = string_or_empty(obj, "type");
+    std::string code = string_or_empty(obj, "code");
+    if (code.empty() && member(obj, "code") && member(obj, "code")->is_number())
+        code = member(obj, "code")->dump();
+    const std::string tag = type + " " + code;
+    core::ErrorKind kind = core::ErrorKind::upstream;
+    if (tag.find("rate_limit") != std::string::npos || code == "429")
+        kind = core::ErrorKind::rate_limited;
+    else if (tag.find("overload") != std::string::npos || tag.find("busy") != std::string::npos ||
+             code == "503" || code == "529")
+        kind = core::ErrorKind::overloaded;
+    else if (tag.find("timeout") != std::string::npos)
+        kind = core::ErrorKind::timeout;
+    std::string msg = provider_message(j);
+    if (msg.empty()) msg = snippet(dump_json(j));
+    std::string out = "the upstream reported an error ";
+    out += when;
+    out += ": ";
+    out += snippet(msg, 500);
+    if (!type.empty() || !code.empty()) {
+        out += " (";
+        if (!type.empty()) out += "type " + type;
+        if (!type.empty() && !code.empty()) out += ", ";
+        if (!code.empty()) out += "code " + code;
+        out += ')';
+    }
+    return core::Error{kind, std::move(out), {}};
+}
+
+bool is_error_body(const Json& j) {
+    if (!j.is_object()) return false;
+    if (const Json* e = member(j, "error"); e && !e->is_null()) return true;
+    return string_or_empty(j, "object") == "error";
+}
+
+}  // namespace
+
+core::Error upstream_error(int status, std::string_view body, std::string_view channel) {
+    using K = core::ErrorKind;
+    K kind = K::upstream;
+    switch (status) {
+        case 400:
+        case 422:
+            kind = K::invalid_request;
+            break;
+        case 413:
+            kind = K::request_too_large;
+            break;
+        case 429:
+            kind = K::rate_limited;
+            break;
+        case 408:
+        case 504:
+            kind = K::timeout;
+            break;
+        case 503:
+        case 529:
+            kind = K::overloaded;
+            break;
+        default:
+            break;
+    }
+    std::string said;
+    Json j = Json::parse(body.begin(), body.end(), nullptr, false);
+    if (!j.is_discarded()) said = provider_message(j);
+    if (said.empty()) said = snippet(body);
+    if (said.empty()) said = "(empty body)";
+    std::string msg = "upstream channel '";
+    msg += channel;
+    msg += "' answered HTTP " + std::to_string(status) + ": " + snippet(said, 500);
+    if (status == 401 || status == 403)
+        msg += " (the channel's API key was refused; an operator must fix the channel)";
+    return core::Error{kind, std::move(msg), {}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stream state machine.
+
+StreamDecoder::StreamDecoder(std::string message_id, std::string model,
+                             int64_t estimated_input_tokens)
+    : message_id_(std::move(message_id)),
+      model_(std::move(model)),
+      estimated_input_tokens_(estimated_input_tokens) {}
+
+core::Result<void> StreamDecoder::feed(std::string_view data, std::vector<StreamEvent>& out) {
+    if (failed_) return *failed_;
+    if (done_) return {};
+    auto r = feed_payload(data, out);
+    if (!r) failed_ = r.error();
+    return r;
+}
+
+core::Result<void> StreamDecoder::finish(std::vector<StreamEvent>& out) {
+    if (failed_) return *failed_;
+    if (done_) return {};
+    core::Result<void> r;
+    if (!started_)
+        r = upstream_failure("the upstream closed the stream without sending any chunk");
+    else if (!finished_)
+        r = upstream_failure(
+            "the upstream stream ended before the model finished (no finish_reason and no "
+            "[DONE]); the answer is incomplete");
+    else
+        r = end_message(out);
+    if (!r) failed_ = r.error();
+    return r;
+}
+
+core::Result<void> StreamDecoder::feed_payload(std::string_view data,
+                                               std::vector<StreamEvent>& out) {
+    while (!data.empty() && (data.front() == ' ' || data.front() == '\n')) data.remove_prefix(1);
+    while (!data.empty() && (data.back() == ' ' || data.back() == '\n' || data.back() == '\r'))
+        data.remove_suffix(1);
+    if (data.empty()) return {};
+    if (data == "[DONE]") {
+        if (!started_)
+            return upstream_failure("the upstream ended the stream ([DONE]) without any chunk");
+        if (!finished_) {
+            auto closed = close_all(out);
+            if (!closed) return closed;
+        }
+        return end_message(out);
+    }
+    Json chunk = Json::parse(data.begin(), data.end(), nullptr, false);
+    if (chunk.is_discarded() || !chunk.is_object())
+        return upstream_failure("the upstream sent a stream chunk that is not a JSON object: " +
+                                snippet(data, 200));
+    if (is_error_body(chunk)) return error_in_body(chunk, "mid-stream");
+    return on_chunk(chunk, out);
+}
+
+void StreamDecoder::start_message(std::vector<StreamEvent>& out) {
+    StreamEvent e;
+    e.type = StreamEvent::Type::message_start;
+    e.message.id = message_id_;
+    e.message.model = model_;
+    e.message.stop_reason = core::StopReason::none;
+    e.message.usage.input_tokens = estimated_input_tokens_;
+    out.push_back(std::move(e));
+    started_ = true;
+}
+
+void StreamDecoder::read_usage(const Json& u) {
+    const int64_t prompt = int_or_zero(u, "prompt_tokens");
+    int64_t cached = 0;
+    if (const Json* d = member(u, "prompt_tokens_details"))
+        cached = int_or_zero(*d, "cached_tokens");
+    if (!cached) cached = int_or_zero(u, "prompt_cache_hit_tokens");  // DeepSeek
+    if (!cached) cached = int_or_zero(u, "cached_tokens");            // Kimi
+    usage_.input_tokens = std::max<int64_t>(0, prompt - cached);
+    usage_.cache_read_tokens = cached;
+    usage_.output_tokens = int_or_zero(u, "completion_tokens");
+    usage_.reasoning_tokens = 0;
+    if (const Json* d = member(u, "completion_tokens_details"))
+        usage_.reasoning_tokens = int_or_zero(*d, "reasoning_tokens");
+    usage_known_ = true;
+}
+
+core::Result<void> StreamDecoder::on_chunk(const Json& chunk, std::vector<StreamEvent>& out) {
+    if (!started_) start_message(out);
+    if (const Json* u = member(chunk, "usage"); u && u->is_object()) read_usage(*u);
+    const Json* choices = member(chunk, "choices");
+    if (choices && choices->is_array()) {
+        for (const auto& choice : *choices) {
+            // n > 1 is never requested; only the first choice makes the message.
+            if (int_or_zero(choice, "index") != 0) continue;
+            if (const Json* delta = member(choice, "delta"); delta && delta->is_object()) {
+                std::string reasoning = string_or_empty(*delta, "reasoning_content");
+                if (reasoning.empty()) reasoning = string_or_empty(*delta, "reasoning");
+                std::string text = string_or_empty(*delta, "content");
+                if (text.empty()) text = string_or_empty(*delta, "refusal");
+                output_chars_ += static_cast<int64_t>(reasoning.size() + text.size());
+                append_text(Open::thinking, reasoning, out);
+                append_text(Open::text, text, out);
+                if (const Json* calls = member(*delta, "tool_calls"); calls && calls->is_array()) {
+                    size_t position = 0;
+                    for (const auto& call : *calls) {
+                        auto r = on_tool_delta(call, position++, out);
+                        if (!r) return r;
+                    }
+                }
+            }
+            if (std::string reason = string_or_empty(choice, "finish_reason"); !reason.empty()) {
+                finish_reason_ = std::move(reason);
+                if (!finished_) {
+                    auto r = close_all(out);
+                    if (!r) return r;
+                }
+            }
+        }
+    }
+    if (finished_ && usage_known_) return end_message(out);
+    return {};
+}
+
+void StreamDecoder::append_text(Open kind, std::string_view text, std::vector<StreamEvent>& out) {
+    if (text.empty()) return;
+    const bool tools_active =
+        std::any_of(tools_.begin(), tools_.end(), [](const ToolCall& t) { return !t.closed; });
+    if (tools_active) {
+        if (!deferred_.empty() && deferred_.back().first == kind)
+            deferred_.back().second += text;
+        else
+            deferred_.emplace_back(kind, std::string(text));
+        return;
+    }
+    if (open_ != kind) {
+        (void)close_open(out);  // a text or thinking block never fails to close
+        StreamEvent s;
+        s.type = StreamEvent::Type::content_block_start;
+        s.index = next_block_++;
+        s.block.type = kind == Open::thinking ? BT::thinking : BT::text;
+        out.push_back(std::move(s));
+        open_ = kind;
+        open_index_ = out.back().index;
+    }
+    StreamEvent d = StreamEvent::text_delta(open_index_, std::string(text));
+    if (kind == Open::thinking) d.delta_kind = StreamEvent::DeltaKind::thinking;
+    out.push_back(std::move(d));
+}
+
+core::Result<void> StreamDecoder::on_tool_delta(const Json& call, size_t position,
+                                                std::vector<StreamEvent>& out) {
+    if (!call.is_object())
+        return upstream_failure("the upstream sent a tool call that is not an object");
+    const std::string id = string_or_empty(call, "id");
+    // Which call this fragment belongs to: by index; without one (some providers), by id,
+    // else the position in this chunk's array when new, else the latest call.
+    int64_t key = static_cast<int64_t>(position);
+    if (const Json* idx = member(call, "index"); idx && idx->is_number_integer()) {
+        key = idx->get<int64_t>();
+    } else if (!id.empty()) {
+        key = -1 - static_cast<int64_t>(tools_.size());  // a new call unless the id is known
+        for (const auto& [k, pos] : tool_by_index_)
+            if (tools_[pos].id == id) key = k;
+    } else if (!tools_.empty()) {
+        for (const auto& [k, pos] : tool_by_index_)
+            if (pos == tools_.size() - 1) key = k;
+    }
+    auto found = tool_by_index_.find(key);
+    if (found == tool_by_index_.end()) {
+        if (finished_)
+            return upstream_failure("the upstream streamed a new tool call after finish_reason");
+        found = tool_by_index_.emplace(key, tools_.size()).first;
+        tools_.emplace_back();
+    }
+    ToolCall& t = tools_[found->second];
+    if (t.closed)
+        return upstream_failure("the upstream streamed arguments for a tool call after it ended");
+    if (t.id.empty() && !id.empty()) t.id = id;
+    if (const Json* fn = member(call, "function"); fn && fn->is_object()) {
+        if (std::string name = string_or_empty(*fn, "name"); t.name.empty() && !name.empty())
+            t.name = std::move(name);
+        if (const Json* args = member(*fn, "arguments"); args && !args->is_null()) {
+            std::string fragment = args->is_string() ? args->get<std::string>() : dump_json(*args);
+            if (!fragment.empty()) {
+                output_chars_ += static_cast<int64_t>(fragment.size());
+                t.arguments += fragment;
+                t.pending.push_back(std::move(fragment));
+            }
+        }
+    }
+    // Tools have begun: an open text or thinking block ends here.
+    if (open_ == Open::text || open_ == Open::thinking) (void)close_open(out);
+    return advance_tools(false, out);
+}
+
+core::Result<void> StreamDecoder::advance_tools(bool at_end, std::vector<StreamEvent>& out) {
+    for (;;) {
+        if (open_ == Open::tool) {
+            ToolCall& t = tools_[open_tool_];
+            for (auto& fragment : t.pending) {
+                StreamEvent d;
+                d.type = StreamEvent::Type::content_block_delta;
+                d.index = t.block;
+                d.delta_kind = StreamEvent::DeltaKind::input_json;
+                d.text = std::move(fragment);
+                out.push_back(std::move(d));
+            }
+            t.pending.clear();
+            if (!at_end) return {};
+            auto closed = close_open(out);
+            if (!closed) return closed;
+        }
+        auto next =
+            std::find_if(tools_.begin(), tools_.end(), [](const ToolCall& t) { return !t.closed; });
+        if (next == tools_.end()) return {};
+        const size_t position = static_cast<size_t>(next - tools_.begin());
+        if (next->name.empty()) {
+            if (!at_end) return {};
+            return upstream_failure("the upstream streamed tool call #" + std::to_string(position) +
+                                    " without a function name");
+        }
+        if (next->id.empty()) {
+            if (!at_end) return {};  // the id may still come; some providers never send one
+            next->id = "call_" + message_id_ + "_" + std::to_string(position);
+        }
+        StreamEvent s;
+        s.type = StreamEvent::Type::content_block_start;
+        s.index = next_block_++;
+        s.block.type = BT::tool_use;
+        s.block.id = next->id;
+        s.block.name = next->name;
+        s.block.input = Json::object();
+        next->block = s.index;
+        out.push_back(std::move(s));
+        open_ = Open::tool;
+        open_tool_ = position;
+        open_index_ = next->block;
+    }
+}
+
+core::Result<void> StreamDecoder::close_open(std::vector<StreamEvent>& out) {
+    if (open_ == Open::none) return {};
+    if (open_ == Open::tool) {
+        ToolCall& t = tools_[open_tool_];
+        t.closed = true;
+        if (!t.arguments.empty() && Json::accept(t.arguments) == false)
+            return upstream_failure("the upstream sent arguments for tool call '" + t.name +
+                                    "' that are not valid JSON: " + snippet(t.arguments, 200));
+    }
+    StreamEvent e;
+    e.type = StreamEvent::Type::content_block_stop;
+    e.index = open_index_;
+    out.push_back(std::move(e));
+    open_ = Open::none;
+    open_index_ = -1;
+    return {};
+}
+
+core::Result<void> StreamDecoder::close_all(std::vector<StreamEvent>& out) {
+    if (open_ == Open::text || open_ == Open::thinking) (void)close_open(out);
+    auto tools = advance_tools(true, out);
+    if (!tools) return tools;
+    auto deferred = std::move(deferred_);
+    deferred_.clear();
+    for (auto& [kind, text] : deferred) append_text(kind, text, out);
+    (void)close_open(out);
+    finished_ = true;
+    return {};
+}
+
+core::Result<void> StreamDecoder::end_message(std::vector<StreamEvent>& out) {
+    using S = core::StopReason;
+    const bool any_tool = !tools_.empty();
+    S stop = any_tool ? S::tool_use : S::end_turn;
+    const std::string& f = finish_reason_;
+    if (f == "length")
+        stop = S::max_tokens;
+    else if (f == "content_filter" || f == "sensitive")
+        stop = S::refusal;
+    else if (f == "insufficient_system_resource")
+        return core::Error{core::ErrorKind::overloaded,
+                           "the upstream interrupted the answer (finish_reason "
+                           "insufficient_system_resource); retry later",
+                           {}};
+    else if (f == "network_error")
+        return upstream_failure(
+            "the upstream interrupted the answer (finish_reason network_error)");
+    StreamEvent md;
+    md.type = StreamEvent::Type::message_delta;
+    md.stop_reason = stop;
+    if (usage_known_)
+        md.usage = usage_;
+    else
+        md.usage.output_tokens = (output_chars_ + 3) / 4;  // no usage sent: a rough estimate
+    out.push_back(std::move(md));
+    StreamEvent ms;
+    ms.type = StreamEvent::Type::message_stop;
+    out.push_back(std::move(ms));
+    done_ = true;
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Non-streaming: the chat.completion object is replayed as one chunk through the decoder.
+
+core::Result<core::Response> decode_response(std::string_view body,
+                                             const std::string& fallback_model) {
+    Json j = Json::parse(body.begin(), body.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+        return upstream_failure("the upstream answered with a body that is not a JSON object: " +
+                                snippet(body, 200));
+    if (is_error_body(j)) return error_in_body(j, "in its answer");
+    const Json* choices = member(j, "choices");
+    if (!choices || !choices->is_array() || choices->empty())
+        return upstream_failure("the upstream answered without any choice: " +
+                                snippet(dump_json(j), 200));
+    const Json* choice = &(*choices)[0];
+    for (const auto& c : *choices)
+        if (int_or_zero(c, "index") == 0) {
+            choice = &c;
+            break;
+        }
+    Json delta = Json::object();
+    if (const Json* m = member(*choice, "message"); m && m->is_object()) {
+        for (const char* key : {"reasoning_content", "reasoning", "refusal"})
+            if (auto s = string_or_empty(*m, key); !s.empty()) delta[key] = s;
+        if (const Json* c = member(*m, "content")) {
+            if (c->is_string()) {
+                delta["content"] = *c;
+            } else if (c->is_array()) {  // content parts: their text, joined
+                std::string text;
+                for (const auto& p : *c) text += string_or_empty(p, "text");
+                delta["content"] = text;
+            }
+        }
+        if (const Json* calls = member(*m, "tool_calls"); calls && calls->is_array()) {
+            Json numbered = Json::array();
+            int64_t i = 0;
+            for (const auto& call : *calls) {
+                Json c = call;
+                if (c.is_object()) c["index"] = i++;
+                numbered.push_back(std::move(c));
+            }
+            delta["tool_calls"] = std::move(numbered);
+        }
+    }
+    Json chunk{{"choices", Json::array({Json{{"index", 0}, {"delta", std::move(delta)}}})}};
+    if (auto reason = string_or_empty(*choice, "finish_reason"); !reason.empty())
+        chunk["choices"][0]["finish_reason"] = reason;
+    std::string model = string_or_empty(j, "model");
+    StreamDecoder decoder(string_or_empty(j, "id"), model.empty() ? fallback_model : model, 0);
+    std::vector<StreamEvent> events;
+    if (auto r = decoder.feed(dump_json(chunk), events); !r) return r.take_error();
+    if (auto r = decoder.feed("[DONE]", events); !r) return r.take_error();
+    core::ResponseAssembler assembler;
+    for (const auto& e : events)
+        if (auto r = assembler.add(e); !r) return r.take_error();
+    core::Response response = assembler.response();
+    if (const Json* u = member(j, "usage"); u && u->is_object()) {
+        decoder.read_usage(*u);
+        response.usage = decoder.usage_;
+    }
+    return response;
+}
+
+}  // namespace tianshu::protocol::openai_upstream

@@ -1,0 +1,217 @@
+// protocol/openai_upstream beyond the golden cases: the stream decoder must give the same
+// Response for any chunking of the same logical answer (fragment sizes, interleaving of
+// parallel tool calls, where ids and names arrive, where usage arrives), and non-streaming
+// decode_response must agree with the stream.
+
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "core/request_json.hpp"
+#include "protocol/openai_upstream.hpp"
+#include "stream_grammar.hpp"
+
+using namespace tianshu;
+using core::Json;
+namespace up = protocol::openai_upstream;
+
+namespace {
+
+struct Call {
+    std::string id, name, arguments;
+};
+
+//! One logical answer: reasoning, text, then tool calls.
+struct Answer {
+    std::string reasoning, text;
+    std::vector<Call> calls;
+    std::string finish = "tool_calls";
+    Json usage = {{"prompt_tokens", 120},
+                  {"completion_tokens", 45},
+                  {"total_tokens", 165},
+                  {"prompt_tokens_details", {{"cached_tokens", 100}}},
+                  {"completion_tokens_details", {{"reasoning_tokens", 7}}}};
+};
+
+std::vector<std::string> split(const std::string& s, std::mt19937& rng) {
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t n = std::uniform_int_distribution<size_t>(1, 6)(rng);
+        // Fragments are whole UTF-8 characters: JSON strings cannot hold half of one.
+        size_t end = std::min(s.size(), i + n);
+        while (end < s.size() && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) ++end;
+        parts.push_back(s.substr(i, end - i));
+        i = end;
+    }
+    return parts;
+}
+
+Json chunk_with(Json delta) {
+    return Json{{"id", "c"},
+                {"object", "chat.completion.chunk"},
+                {"choices", Json::array({Json{{"index", 0}, {"delta", std::move(delta)}}})}};
+}
+
+//! A random but valid chunking of `a` as an OpenAI-compatible provider might stream it.
+std::vector<std::string> random_stream(const Answer& a, std::mt19937& rng) {
+    auto coin = [&](int percent) {
+        return std::uniform_int_distribution<int>(0, 99)(rng) < percent;
+    };
+    std::vector<Json> chunks;
+    chunks.push_back(
+        chunk_with({{"role", "assistant"}, {"content", coin(50) ? Json("") : Json()}}));
+    for (auto& p : split(a.reasoning, rng))
+        chunks.push_back(chunk_with({{"reasoning_content", p}, {"content", nullptr}}));
+    for (auto& p : split(a.text, rng)) {
+        // Sometimes the first text rides in the same delta as the last reasoning fragment.
+        if (coin(20) && !chunks.back()["choices"][0]["delta"].contains("tool_calls") &&
+            chunks.back()["choices"][0]["delta"]["content"].is_null())
+            chunks.back()["choices"][0]["delta"]["content"] = p;
+        else
+            chunks.push_back(chunk_with({{"content", p}}));
+        if (coin(10)) chunks.push_back(chunk_with({{"content", ""}}));
+    }
+    // Tool call fragments: each call's own order kept, calls interleaved at random, the first
+    // fragment of call k before the first of call k+1 (that order defines block order).
+    struct Frag {
+        size_t call;
+        Json body;
+    };
+    std::vector<std::vector<Frag>> per_call;
+    for (size_t k = 0; k < a.calls.size(); ++k) {
+        auto pieces = split(a.calls[k].arguments, rng);
+        std::vector<Frag> frags;
+        for (auto& p : pieces)
+            frags.push_back({k, Json{{"index", k}, {"function", {{"arguments", p}}}}});
+        if (frags.empty()) frags.push_back({k, Json{{"index", k}, {"function", Json::object()}}});
+        // id and name: in the first fragment, or later (late id/name), never after the last.
+        size_t id_at =
+            coin(70) ? 0 : std::uniform_int_distribution<size_t>(0, frags.size() - 1)(rng);
+        size_t name_at =
+            coin(70) ? 0 : std::uniform_int_distribution<size_t>(0, frags.size() - 1)(rng);
+        frags[id_at].body["id"] = a.calls[k].id;
+        frags[id_at].body["type"] = "function";
+        frags[name_at].body["function"]["name"] = a.calls[k].name;
+        per_call.push_back(std::move(frags));
+    }
+    std::vector<size_t> next(per_call.size(), 0);
+    size_t started = 0;
+    for (;;) {
+        std::vector<size_t> ready;
+        for (size_t k = 0; k < per_call.size(); ++k)
+            if (next[k] < per_call[k].size() && (k < started || k == started)) ready.push_back(k);
+        if (ready.empty()) break;
+        size_t k = ready[std::uniform_int_distribution<size_t>(0, ready.size() - 1)(rng)];
+        if (k == started) ++started;
+        Json body = per_call[k][next[k]++].body;
+        // Sometimes two calls' fragments share one chunk.
+        auto& last = chunks.back()["choices"][0]["delta"];
+        if (coin(25) && last.contains("tool_calls") && last["tool_calls"].back()["index"] != k)
+            last["tool_calls"].push_back(std::move(body));
+        else
+            chunks.push_back(chunk_with({{"tool_calls", Json::array({std::move(body)})}}));
+    }
+    const int usage_place =
+        std::uniform_int_distribution<int>(0, 1)(rng);  // with the finish chunk, or after it
+    Json fin = chunk_with(Json::object());
+    fin["choices"][0]["finish_reason"] = a.finish;
+    if (usage_place == 0) fin["usage"] = a.usage;
+    chunks.push_back(fin);
+    if (usage_place == 1)
+        chunks.push_back(Json{{"id", "c"}, {"choices", Json::array()}, {"usage", a.usage}});
+    std::vector<std::string> out;
+    for (auto& c : chunks) out.push_back(c.dump());
+    if (coin(80)) out.push_back("[DONE]");
+    return out;
+}
+
+core::Response decode_stream(const std::vector<std::string>& payloads) {
+    up::StreamDecoder decoder("msg_prop", "deepseek-chat", 99);
+    std::vector<core::StreamEvent> events;
+    for (const auto& p : payloads) {
+        auto r = decoder.feed(p, events);
+        INFO((r.ok() ? std::string() : r.error().message));
+        REQUIRE(r.ok());
+    }
+    auto r = decoder.finish(events);
+    INFO((r.ok() ? std::string() : r.error().message));
+    REQUIRE(r.ok());
+    INFO("grammar");
+    REQUIRE(testing::stream_grammar_problem(events, true) == "");
+    core::ResponseAssembler assembler;
+    for (const auto& e : events) REQUIRE(assembler.add(e).ok());
+    REQUIRE(assembler.finished());
+    return assembler.response();
+}
+
+}  // namespace
+
+TEST_CASE("openai_upstream stream: every chunking of one answer assembles to the same Response") {
+    Answer a;
+    a.reasoning = "The user wants weather and time; call both tools.";
+    a.text = "Let me look both up — 稍等.";
+    a.calls = {{"call_w", "get_weather", R"({"city": "São Paulo", "units": ["c", "f"]})"},
+               {"call_t", "get_time", R"({"tz":"America/Sao_Paulo"})"},
+               {"call_n", "noop", ""}};
+    std::mt19937 rng(20240601);
+    std::vector<std::string> first_stream = random_stream(a, rng);
+    const Json reference = core::to_json(decode_stream(first_stream));
+    CHECK(reference["content"].size() == 5);
+    CHECK(reference["stop_reason"] == "tool_use");
+    CHECK(reference["content"][2]["input"]["city"] == "São Paulo");
+    CHECK(reference["content"][4]["input"] == Json::object());
+    for (int round = 0; round < 300; ++round) {
+        const auto payloads = random_stream(a, rng);
+        INFO("round " << round << ", payloads:\n" << Json(payloads).dump(1));
+        CHECK(core::to_json(decode_stream(payloads)) == reference);
+    }
+}
+
+TEST_CASE("openai_upstream: decode_response agrees with the stream for the same answer") {
+    const char* body = R"({"id":"msg_prop","model":"deepseek-chat","choices":[{"index":0,
+        "finish_reason":"tool_calls","message":{"role":"assistant","content":"Hi.",
+        "reasoning_content":"Think.","tool_calls":[{"id":"call_1","type":"function",
+        "function":{"name":"f","arguments":"{\"a\":1}"}}]}}],
+        "usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}})";
+    auto whole = up::decode_response(body, "fallback");
+    REQUIRE(whole.ok());
+    std::vector<std::string> stream = {
+        R"({"choices":[{"index":0,"delta":{"reasoning_content":"Think."}}]})",
+        R"({"choices":[{"index":0,"delta":{"content":"Hi."}}]})",
+        R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","function":{"name":"f","arguments":"{\"a\""}}]}}]})",
+        R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]}}]})",
+        R"({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}})",
+        "[DONE]"};
+    Json streamed = core::to_json(decode_stream(stream));
+    Json direct = core::to_json(whole.value());
+    CHECK(direct["content"] == streamed["content"]);
+    CHECK(direct["stop_reason"] == streamed["stop_reason"]);
+    CHECK(direct["usage"] == streamed["usage"]);
+}
+
+TEST_CASE("openai_upstream stream: after an error every call returns it and nothing more") {
+    up::StreamDecoder d("m", "x", 1);
+    std::vector<core::StreamEvent> events;
+    REQUIRE(d.feed(R"({"choices":[{"index":0,"delta":{"content":"a"}}]})", events).ok());
+    auto e = d.feed(R"({"error":{"message":"boom","type":"server_error"}})", events);
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().message.find("boom") != std::string::npos);
+    const size_t n = events.size();
+    CHECK_FALSE(d.feed(R"({"choices":[{"index":0,"delta":{"content":"b"}}]})", events).ok());
+    CHECK_FALSE(d.finish(events).ok());
+    CHECK(events.size() == n);
+    CHECK_FALSE(d.done());
+}
+
+TEST_CASE("openai_upstream options_from_json names an unknown option") {
+    auto o = up::options_from_json(Json{{"strip_field", Json::array()}});
+    REQUIRE_FALSE(o.ok());
+    CHECK(o.error().message.find("strip_field") != std::string::npos);
+    auto ok = up::options_from_json(Json{
+        {"max_output_tokens", 8192}, {"tool_result_images", "drop"}, {"include_usage", false}});
+    REQUIRE(ok.ok());
+    CHECK(*ok->max_output_tokens == 8192);
+    CHECK(ok->tool_result_images == up::UpstreamOptions::ToolResultImages::drop);
+    CHECK_FALSE(ok->include_usage);
+}
