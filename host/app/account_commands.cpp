@@ -5,6 +5,7 @@
 #include "app/cli_args.hpp"
 #include "app/command_support.hpp"
 #include "hub/credentials.hpp"
+#include "hub/secret_box.hpp"
 #include "store/api_keys.hpp"
 #include "store/channels.hpp"
 #include "store/users.hpp"
@@ -118,9 +119,10 @@ int cmd_key(const std::vector<std::string>& args) {
 int cmd_channel(const std::vector<std::string>& args) {
     CommandSpec spec{
         "tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... "
-        "[--base-url URL] [--config JSON] [--data DIR] [--json]\n       tianshu channel list "
+        "[--base-url URL] [--key UPSTREAM_KEY] [--config JSON] [--data DIR] [--json]\n       "
+        "tianshu channel list "
         "[--data DIR] [--json]",
-        with_store({"--name", "--type", "--models", "--map", "--base-url", "--config",
+        with_store({"--name", "--type", "--models", "--map", "--base-url", "--key", "--config",
                     "--plugins-dir", "--scripts-dir"}),
         {"--json"},
         1,
@@ -187,10 +189,19 @@ int cmd_channel(const std::vector<std::string>& args) {
     plugin::PluginCatalog catalog;
     (void)load_catalog(catalog, plugin_sources(a.value()));
     upstream::ChannelSpec probe{c.name, c.type, {}, {}, c.config, true};
+    if (!c.base_url.empty()) probe.config["base_url"] = c.base_url;
+    auto key = a->option("--key");
+    if (key) probe.config["api_key"] = *key;
     std::vector<Error> problems;
     (void)upstream::ChannelRouter::build(
         {probe}, [&](const std::string& n) { return catalog.find(n); }, &problems);
     if (!problems.empty()) return input_error(problems.front());
+    if (key) {
+        // The upstream key is stored sealed (AES-256-GCM, bound to the channel's name).
+        auto box = hub::SecretBox::open_or_create(secret_file_for(a->option_or("--data", "data")));
+        if (!box) return fail(box.error());
+        c.config["api_key"] = box->seal(*key, c.name);
+    }
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
     auto made = store::channels::create(*db.value(), c);

@@ -321,10 +321,12 @@ int cmd_serve(const std::vector<std::string>& args) {
     plugin::PluginCatalog catalog;
     for (const auto& p : load_catalog(catalog, plugin_sources(a.value())))
         core::log(core::LogLevel::error, "plugin not loaded", {{"error", p.message}});
-    auto secrets = bootstrap_if_new(*db.value());
-    if (!secrets) return fail(secrets.error());
+    auto first_start = bootstrap_if_new(*db.value());
+    if (!first_start) return fail(first_start.error());
 
-    RuntimeLoader loader(*db.value(), catalog, a->option_or("--chains-dir", ""));
+    auto secrets = hub::SecretBox::open_or_create(secret_file_for(a->option_or("--data", "data")));
+    if (!secrets) return fail(secrets.error());
+    RuntimeLoader loader(*db.value(), catalog, a->option_or("--chains-dir", ""), &secrets.value());
     pipeline::RuntimeConfigHolder holder;
     auto first = loader.load();
     if (!first) return fail(first.error());
@@ -334,7 +336,7 @@ int cmd_serve(const std::vector<std::string>& args) {
     server::HttpServer http(options, holder, metrics);
     if (auto started = http.start(); !started) return fail(started.error());
     std::string host = options.listen.substr(0, options.listen.rfind(':'));
-    print_banner("http://" + host + ":" + std::to_string(http.port()), secrets.value());
+    print_banner("http://" + host + ":" + std::to_string(http.port()), first_start.value());
     core::log(core::LogLevel::info, "serving",
               {{"listen", host + ":" + std::to_string(http.port())},
                {"store", db.value()->redacted_url()},

@@ -68,6 +68,10 @@ std::vector<std::string> chain_texts_from_dir(const std::filesystem::path& dir) 
 
 }  // namespace
 
+std::filesystem::path secret_file_for(const std::filesystem::path& data_dir) {
+    return data_dir / "secret.key";
+}
+
 std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog,
                                       const PluginSources& sources) {
     std::vector<core::Error> problems;
@@ -145,6 +149,24 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
         spec.type = c.type;
         spec.enabled = c.enabled;
         spec.config = c.config;
+        if (!c.base_url.empty() && !spec.config.contains("base_url"))
+            spec.config["base_url"] = c.base_url;
+        if (spec.config.contains("api_key") && spec.config["api_key"].is_string() &&
+            hub::SecretBox::is_sealed(spec.config["api_key"].get<std::string>())) {
+            // Upstream keys are sealed at rest; the plaintext lives only in this snapshot.
+            auto opened = secrets_
+                              ? secrets_->open(spec.config["api_key"].get<std::string>(), c.name)
+                              : core::Result<std::string>(
+                                    Error{core::ErrorKind::internal,
+                                          "no secret file to open the sealed upstream key",
+                                          {}});
+            if (!opened) {
+                core::log(core::LogLevel::error, "channel left out",
+                          {{"channel", c.name}, {"error", opened.error().message}});
+                continue;
+            }
+            spec.config["api_key"] = opened.value();
+        }
         for (const auto& m : c.models) spec.models.push_back(m.get<std::string>());
         for (const auto& [pattern, target] : c.model_map.items())
             spec.model_map.emplace_back(pattern, target.get<std::string>());

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "hub/secret_box.hpp"
 #include "pipeline/runtime_config.hpp"
 #include "plugin/catalog.hpp"
 #include "store/database.hpp"
@@ -26,9 +27,10 @@ std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog, const Plug
 //! Makes RuntimeConfig snapshots from the store (+ optional chain files).
 class RuntimeLoader {
   public:
+    //! `secrets` opens sealed upstream keys; without it, channels with a sealed key are left out.
     RuntimeLoader(store::Database& db, const plugin::PluginCatalog& catalog,
-                  std::filesystem::path chains_dir = {})
-        : db_(db), catalog_(catalog), chains_dir_(std::move(chains_dir)) {}
+                  std::filesystem::path chains_dir = {}, const hub::SecretBox* secrets = nullptr)
+        : db_(db), catalog_(catalog), chains_dir_(std::move(chains_dir)), secrets_(secrets) {}
 
     //! A whole new snapshot. A chain or channel that no longer builds (a plugin went away)
     //! is left out with one error log line; the rest serve.
@@ -39,7 +41,11 @@ class RuntimeLoader {
     store::Database& db_;
     const plugin::PluginCatalog& catalog_;
     std::filesystem::path chains_dir_;
+    const hub::SecretBox* secrets_;
 };
+
+//! The secret file that seals upstream keys, beside the store: DIR/secret.key.
+std::filesystem::path secret_file_for(const std::filesystem::path& data_dir);
 
 //! Polls the store's config revision and reloads on change.
 class ConfigWatcher {

@@ -90,6 +90,10 @@ Result<void> ResponseAssembler::add(const StreamEvent& e) {
             response_.usage.output_tokens = e.usage.output_tokens;
             if (e.usage.input_tokens) response_.usage.input_tokens = e.usage.input_tokens;
             response_.usage.reasoning_tokens = e.usage.reasoning_tokens;
+            if (e.usage.cache_read_tokens)
+                response_.usage.cache_read_tokens = e.usage.cache_read_tokens;
+            if (e.usage.cache_write_tokens)
+                response_.usage.cache_write_tokens = e.usage.cache_write_tokens;
             break;
         case T::message_stop:
             finished_ = true;

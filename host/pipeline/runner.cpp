@@ -105,6 +105,7 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
 
 core::Result<void> PipelineRunner::generate(RequestContext& ctx, const ResolvedModel& target) {
     ctx.request.model = target.upstream_model;
+    ctx.channel = target.channel;
     auto r = target.model->generate(ctx);
     if (!r) return r;
     if (!ctx.finished) {
@@ -137,6 +138,7 @@ core::Result<std::string> PipelineRunner::call(RequestContext& parent, const std
     child.client_protocol = parent.client_protocol;
     child.deadline = parent.deadline;
     child.models = this;
+    child.upstream = parent.upstream;
     child.call_depth = parent.call_depth + 1;
 
     core::ResponseAssembler assembler;

@@ -1,6 +1,7 @@
 // The ts_host_api table: each function converts the C arguments, calls the one
 // implementation in request_access.hpp, and maps the result onto a ts_status.
 #include "plugin/host_api.hpp"
+#include <cstddef>
 
 #include <algorithm>
 #include <cstdlib>
@@ -235,6 +236,51 @@ ts_status call_model(ts_request* r, ts_str model, ts_str prompt, ts_buf* out) {
     return fill(out, answer.value());
 }
 
+void set_error(ts_error* err, const std::string& message) {
+    if (!err) return;
+    const size_t n = std::min(message.size(), sizeof err->message - 1);
+    std::memcpy(err->message, message.data(), n);
+    err->message[n] = '\0';
+}
+
+ts_status upstream_call_fn(ts_request* r, const ts_upstream_call* call, ts_error* err) {
+    if (!call || call->struct_size < offsetof(ts_upstream_call, options_json) + sizeof(ts_str))
+        return TS_ERR_INVALID;
+    if (HookScope::phase() != HookPhase::generate) return TS_ERR_WRONG_PHASE;
+    RequestContext& ctx = ctx_of(r);
+    if (!ctx.upstream) {
+        set_error(err, "this host has no upstream caller configured");
+        return TS_ERR_FAILED;
+    }
+    // Fields beyond the plugin's struct_size read as zero (rule 3).
+    ts_upstream_call full{};
+    std::memcpy(&full, call, std::min<size_t>(call->struct_size, sizeof full));
+    UpstreamCallSpec spec;
+    spec.wire_protocol = std::string(view(full.wire_protocol));
+    spec.url = std::string(view(full.url));
+    spec.api_key = std::string(view(full.api_key));
+    if (full.options_json.len > 0) {
+        spec.options = core::Json::parse(view(full.options_json), nullptr, false);
+        if (spec.options.is_discarded() || !spec.options.is_object()) {
+            set_error(err, "upstream_call: options_json must be a JSON object");
+            return TS_ERR_INVALID;
+        }
+    }
+    if (full.connect_timeout_ms)
+        spec.connect_timeout = std::chrono::milliseconds(full.connect_timeout_ms);
+    if (full.first_byte_timeout_ms)
+        spec.first_byte_timeout = std::chrono::milliseconds(full.first_byte_timeout_ms);
+    if (full.idle_timeout_ms) spec.idle_timeout = std::chrono::milliseconds(full.idle_timeout_ms);
+    auto done = ctx.upstream->call(ctx, spec);
+    if (!done) {
+        set_error(err, done.error().message);
+        return done.error().kind == core::ErrorKind::invalid_request && !ctx.upstream_error
+                   ? TS_ERR_INVALID
+                   : TS_ERR_FAILED;
+    }
+    return TS_OK;
+}
+
 ts_status request_attribute_fn(const ts_request* r, ts_str name, ts_str* out) {
     if (!out) return TS_ERR_INVALID;
     const std::string* value = request_attribute(ctx_of(r), view(name));
@@ -268,6 +314,7 @@ constexpr ts_host_api make_table() {
     t.response_usage = &Guarded<&response_usage>::call;
     t.call_model = &Guarded<&call_model>::call;
     t.request_attribute = &Guarded<&request_attribute_fn>::call;
+    t.upstream_call = &Guarded<&upstream_call_fn>::call;
     return t;
 }
 

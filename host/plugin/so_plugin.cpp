@@ -323,6 +323,9 @@ core::Result<void> SoModel::generate(RequestContext& ctx) {
     auto r =
         instance_->run("generate", HookPhase::generate, false,
                        [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), e); });
+    // An adapter that fails because its upstream call failed reports the upstream's error
+    // (429, 5xx, timeout), not a plugin failure.
+    if (!r && ctx.upstream_error) return *ctx.upstream_error;
     if (!r) return r.take_error();
     // A model that returns without finish() ends with end_turn (abi.h, finish).
     if (ctx.emit && !ctx.finished) {

@@ -25,6 +25,26 @@ class ModelCaller {
                                            const std::string& prompt) = 0;
 };
 
+//! One upstream call as an adapter describes it (ABI ts_upstream_call).
+struct UpstreamCallSpec {
+    std::string wire_protocol;  //!< "openai_chat"
+    std::string url;
+    std::string api_key;
+    core::Json options = core::Json::object();
+    std::chrono::milliseconds connect_timeout{10'000};
+    std::chrono::milliseconds first_byte_timeout{120'000};
+    std::chrono::milliseconds idle_timeout{120'000};
+};
+
+//! Calls upstream models for adapters: encode, send over the pooled client, decode, emit.
+class UpstreamCaller {
+  public:
+    virtual ~UpstreamCaller() = default;
+    //! Emits the answer through ctx.emit. On failure ctx.upstream_error is also set, so the
+    //! error keeps the upstream's kind (rate_limited, upstream, timeout) through the plugin.
+    virtual core::Result<void> call(RequestContext& ctx, const UpstreamCallSpec& spec) = 0;
+};
+
 //! Where a model's events go. Returns false when the client has gone: the model stops.
 using EventSink = std::function<bool(const core::StreamEvent&)>;
 
@@ -59,6 +79,10 @@ struct RequestContext {
 
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     ModelCaller* models = nullptr;
+    UpstreamCaller* upstream = nullptr;  //!< set by the server; null in tests that need none
+    std::string channel;                 //!< the channel serving this request (set by the runner)
+    //! The last upstream failure, kept so an adapter's TS_HOOK_FAIL reports it faithfully.
+    std::optional<core::Error> upstream_error;
     int call_depth = 0;  //!< call_model nesting, bounded to stop recursion
 };
 

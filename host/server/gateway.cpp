@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "pipeline/runner.hpp"
 #include "plugin/request_access.hpp"
+#include "upstream/wire_upstream.hpp"
 
 namespace tianshu::server {
 
@@ -157,6 +158,8 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         ctx.client_protocol =
             call.protocol == protocol::ClientProtocol::openai_chat ? "openai" : "anthropic";
         ctx.deadline = started + kRequestDeadline;
+        ctx.session_id = call.session_id;
+        ctx.upstream = &upstream::WireUpstream::shared();
 
         const auto* chain =
             config->chains ? config->chains->match(ctx.tier, ctx.request.model) : nullptr;

@@ -1,5 +1,5 @@
 /*
- * tianshu/abi.h -- the Tianshu plugin ABI, version 1.1.
+ * tianshu/abi.h -- the Tianshu plugin ABI, version 1.2.
  *
  * This header is the whole contract between the Tianshu host and a plugin shipped as a
  * shared object. It is plain C99 so that any compiler and any language with a C FFI can
@@ -32,6 +32,7 @@
  * Version history (append-only):
  *   1.0  entry point, descriptor, host table, strategy hooks, model `generate`.
  *   1.1  ts_plugin_descriptor.description; ts_host_api.request_attribute.
+ *   1.2  ts_host_api.upstream_call and ts_upstream_call (adapters).
  */
 #ifndef TIANSHU_ABI_H
 #define TIANSHU_ABI_H
@@ -40,7 +41,7 @@
 #include <stdint.h>
 
 #define TS_ABI_MAJOR 1
-#define TS_ABI_MINOR 1
+#define TS_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define TS_EXPORT __declspec(dllexport)
@@ -143,6 +144,25 @@ typedef struct ts_request ts_request;   /**< opaque: one request in flight (host
 typedef struct ts_event ts_event;       /**< opaque: one stream event (host-owned) */
 typedef struct ts_instance ts_instance; /**< opaque to the host: what create() returned */
 
+/** What an adapter asks the host to call (1.2). Size-prefixed: set struct_size =
+ *  sizeof(ts_upstream_call). Spans are borrowed for the duration of the call. */
+typedef struct ts_upstream_call {
+    uint32_t struct_size;
+    /** The upstream's wire protocol: "openai_chat" (OpenAI-compatible Chat Completions). */
+    ts_str wire_protocol;
+    /** The full endpoint URL, e.g. "https://api.deepseek.com/v1/chat/completions". */
+    ts_str url;
+    /** The upstream key, sent as the protocol requires (Authorization: Bearer). Never logged. */
+    ts_str api_key;
+    /** Provider quirks as a JSON object (empty = defaults): max_output_tokens,
+     *  strip_fields, strip_schema_keywords, strip_cache_control, reasoning_on_tool_turns,
+     *  include_usage, tool_result_images ("inline_parts" | "separate_user_message" | "drop"). */
+    ts_str options_json;
+    uint32_t connect_timeout_ms;    /**< 0 = 10 s */
+    uint32_t first_byte_timeout_ms; /**< 0 = 120 s */
+    uint32_t idle_timeout_ms;       /**< between stream chunks; 0 = 120 s */
+} ts_upstream_call;
+
 /* ---------------------------------------------------------------------------------------
  * Host function table: what the host offers the plugin. Given to create(); the pointer stays
  * valid until destroy() returns. All functions may be called from any worker thread, with
@@ -223,6 +243,17 @@ typedef struct ts_host_api {
      *  X-Claude-Code-Session-Id, empty when not sent). Borrowed until the
      *  hook returns. TS_ERR_NOT_FOUND for unknown names. */
     ts_status (*request_attribute)(const ts_request* request, ts_str name, ts_str* out);
+
+    /* ---- 1.2 ---- */
+    /** generate only (adapters): call an upstream model and stream its answer as this
+     *  request's output. The host encodes the request for call->wire_protocol with the quirks
+     *  in call->options_json, sends it over its pooled HTTP client, decodes the answer as it
+     *  streams and emits it. TS_OK: the whole answer was emitted (do not call finish).
+     *  TS_ERR_FAILED: it failed and *err says why; return TS_HOOK_FAIL and the host reports
+     *  the upstream's own error to the client (429, 5xx, timeout), not a plugin failure.
+     *  TS_ERR_INVALID: a malformed call (unknown wire protocol, bad options_json). Blocks the
+     *  calling thread for the length of the answer. */
+    ts_status (*upstream_call)(ts_request* request, const ts_upstream_call* call, ts_error* err);
 } ts_host_api;
 
 /** True when the host's table reaches `field`: probe before calling anything newer than

@@ -30,6 +30,7 @@
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -174,6 +175,19 @@ class Request {
     //! A log line attributed to the plugin and this request. Never log prompts at INFO+.
     void log(ts_log_level level, std::string_view message) const {
         api_->log(request_, static_cast<int32_t>(level), detail::str(message));
+    }
+
+    //! Adapters (ABI 1.2): call the upstream described by `call` and stream its answer as this
+    //! request's output. Throws std::runtime_error with the host's reason on failure (the
+    //! host then reports the upstream's own error to the client), so a generate() can simply
+    //! `req.upstream_call(call);`. Throws when the host is older than 1.2.
+    void upstream_call(const ts_upstream_call& call) const {
+        if (!TS_HOST_HAS(api_, upstream_call))
+            throw std::runtime_error(
+                "this Tianshu host is older than plugin ABI 1.2: upgrade it to use adapters");
+        ts_error err{};
+        if (api_->upstream_call(request_, &call, &err) != TS_OK)
+            throw std::runtime_error(err.message[0] ? err.message : "upstream call failed");
     }
 
     const ts_host_api* api() const { return api_; }

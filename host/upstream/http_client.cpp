@@ -1,0 +1,159 @@
+#include "upstream/http_client.hpp"
+
+#include <map>
+#include <mutex>
+
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/String.h>
+#include <Poco/URI.h>
+
+namespace tianshu::upstream {
+
+using core::Error;
+using core::ErrorKind;
+
+namespace {
+constexpr size_t kMaxIdlePerOrigin = 64;
+
+Poco::Timespan span(std::chrono::milliseconds ms) {
+    return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(ms.count()) * 1000);
+}
+}  // namespace
+
+std::string HttpResponseHead::header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+        if (Poco::icompare(k, std::string(name)) == 0) return v;
+    return {};
+}
+
+struct HttpClientPool::Impl {
+    mutable std::mutex mutex;
+    std::map<std::string, std::vector<std::unique_ptr<Poco::Net::HTTPClientSession>>> idle;
+    Poco::Net::Context::Ptr tls;
+
+    Impl() {
+        // Verify upstream certificates against the system's CA store.
+        tls = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "",
+                                     Poco::Net::Context::VERIFY_RELAXED, 9, true);
+    }
+
+    std::unique_ptr<Poco::Net::HTTPClientSession> acquire(const Poco::URI& uri,
+                                                          const std::string& origin) {
+        {
+            std::lock_guard lock(mutex);
+            auto it = idle.find(origin);
+            if (it != idle.end() && !it->second.empty()) {
+                auto s = std::move(it->second.back());
+                it->second.pop_back();
+                return s;
+            }
+        }
+        std::unique_ptr<Poco::Net::HTTPClientSession> s;
+        if (uri.getScheme() == "https")
+            s = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(), tls);
+        else
+            s = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
+        s->setKeepAlive(true);
+        return s;
+    }
+
+    void release(const std::string& origin, std::unique_ptr<Poco::Net::HTTPClientSession> s) {
+        std::lock_guard lock(mutex);
+        auto& list = idle[origin];
+        if (list.size() < kMaxIdlePerOrigin) list.push_back(std::move(s));
+    }
+};
+
+HttpClientPool& HttpClientPool::shared() {
+    static HttpClientPool pool;
+    return pool;
+}
+
+HttpClientPool::HttpClientPool() : impl_(std::make_unique<Impl>()) {}
+HttpClientPool::~HttpClientPool() = default;
+
+size_t HttpClientPool::idle_sessions() const {
+    std::lock_guard lock(impl_->mutex);
+    size_t n = 0;
+    for (const auto& [origin, list] : impl_->idle) n += list.size();
+    return n;
+}
+
+core::Result<HttpResponseHead> HttpClientPool::send(const HttpRequestSpec& spec,
+                                                    const BodySink& on_body) {
+    Poco::URI uri;
+    try {
+        uri = Poco::URI(spec.url);
+    } catch (const Poco::Exception& e) {
+        return Error::invalid("upstream URL '" + spec.url + "' is malformed: " + e.displayText());
+    }
+    if (uri.getScheme() != "http" && uri.getScheme() != "https")
+        return Error::invalid("upstream URL '" + spec.url +
+                              "' must start with http:// or https://");
+    const std::string origin =
+        uri.getScheme() + "://" + uri.getHost() + ":" + std::to_string(uri.getPort());
+    std::string target = uri.getPathAndQuery();
+    if (target.empty()) target = "/";
+
+    // A pooled session may have been closed by the server while idle: retry once on a fresh
+    // one, but only when nothing of the response has been seen.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto session = impl_->acquire(uri, origin);
+        const bool reused = session->connected();
+        HttpResponseHead head;
+        bool delivered = false;
+        try {
+            session->setTimeout(span(spec.connect_timeout), span(spec.first_byte_timeout),
+                                span(spec.first_byte_timeout));
+            Poco::Net::HTTPRequest request(spec.method, target, Poco::Net::HTTPMessage::HTTP_1_1);
+            request.setKeepAlive(true);
+            for (const auto& [k, v] : spec.headers) request.set(k, v);
+            request.setContentLength(static_cast<std::streamsize>(spec.body.size()));
+            std::ostream& out = session->sendRequest(request);
+            out.write(spec.body.data(), static_cast<std::streamsize>(spec.body.size()));
+            Poco::Net::HTTPResponse response;
+            std::istream& in = session->receiveResponse(response);
+            head.status = static_cast<int>(response.getStatus());
+            for (const auto& [k, v] : response) head.headers.emplace_back(k, v);
+            session->socket().setReceiveTimeout(span(spec.idle_timeout));
+            char buf[16384];
+            bool stopped = false;
+            while (true) {
+                // Block for at least one byte, then take whatever else is already buffered, so
+                // SSE frames reach the client as soon as they arrive.
+                in.read(buf, 1);
+                std::streamsize n = in.gcount();
+                if (n <= 0) break;
+                n += in.readsome(buf + 1, sizeof buf - 1);
+                delivered = true;
+                if (!on_body(head, std::string_view(buf, static_cast<size_t>(n)))) {
+                    stopped = true;
+                    break;
+                }
+            }
+            if (!stopped && in.eof() && response.getKeepAlive())
+                impl_->release(origin, std::move(session));
+            return head;
+        } catch (const Poco::TimeoutException&) {
+            return Error{ErrorKind::timeout,
+                         std::string("the upstream at ") + origin +
+                             (delivered ? " stopped sending mid-answer" : " did not answer") +
+                             " in time",
+                         {}};
+        } catch (const Poco::Exception& e) {
+            if (reused && head.status == 0 && attempt == 0) continue;
+            return Error{ErrorKind::upstream,
+                         "cannot reach the upstream at " + origin + ": " + e.displayText() +
+                             (head.status ? " (mid-answer)" : " (check the channel's base URL)"),
+                         {}};
+        }
+    }
+    return Error{ErrorKind::upstream, "cannot reach the upstream at " + origin, {}};
+}
+
+}  // namespace tianshu::upstream

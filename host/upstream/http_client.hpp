@@ -1,0 +1,58 @@
+#pragma once
+// The one HTTP client of the process: pooled keep-alive sessions per origin, streaming bodies
+// handed to the caller chunk by chunk as they arrive.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace tianshu::upstream {
+
+struct HttpRequestSpec {
+    std::string method = "POST";
+    std::string url;  //!< http:// or https://
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    std::chrono::milliseconds connect_timeout{10'000};
+    std::chrono::milliseconds first_byte_timeout{120'000};  //!< until the status line arrives
+    std::chrono::milliseconds idle_timeout{120'000};        //!< between body chunks
+};
+
+struct HttpResponseHead {
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    //! Case-insensitive header lookup; empty when absent.
+    std::string header(std::string_view name) const;
+};
+
+//! Receives body bytes as they arrive, with the status line and headers already known;
+//! return false to stop reading (the client went away).
+using BodySink = std::function<bool(const HttpResponseHead& head, std::string_view chunk)>;
+
+//! Keep-alive sessions per origin, reused across requests and threads. Thread-safe.
+class HttpClientPool {
+  public:
+    static HttpClientPool& shared();
+    HttpClientPool();
+    ~HttpClientPool();
+
+    //! Sends the request and streams the body into `on_body`. Errors (as values): cannot
+    //! connect (upstream), timed out (timeout), malformed URL (invalid_request). A non-2xx
+    //! status is not an error here: the caller reads the body and decides.
+    core::Result<HttpResponseHead> send(const HttpRequestSpec& spec, const BodySink& on_body);
+
+    //! Sessions kept idle right now (for tests).
+    size_t idle_sessions() const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tianshu::upstream

@@ -1,0 +1,113 @@
+#include "upstream/wire_upstream.hpp"
+
+#include "plugin/request_access.hpp"
+#include "protocol/openai_upstream.hpp"
+#include "protocol/sse.hpp"
+
+namespace tianshu::upstream {
+
+using core::Error;
+using core::ErrorKind;
+namespace wire = protocol::openai_upstream;
+
+namespace {
+constexpr size_t kMaxErrorBody = 64 * 1024;
+}
+
+WireUpstream& WireUpstream::shared() {
+    static WireUpstream instance;
+    return instance;
+}
+
+core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
+                                      const plugin::UpstreamCallSpec& spec) {
+    ctx.upstream_error.reset();
+    if (spec.wire_protocol != "openai_chat")
+        return Error::invalid("upstream_call: unknown wire protocol '" + spec.wire_protocol +
+                              "' (this host speaks: openai_chat)");
+    if (!ctx.emit) return Error::internal_error("upstream_call outside generate");
+    auto options = wire::options_from_json(spec.options);
+    if (!options) return options.take_error();
+
+    // The upstream is always asked to stream: the client's answer is streamed or assembled
+    // by the gateway either way, and streaming gives the earliest first token.
+    const bool client_stream = ctx.request.stream;
+    ctx.request.stream = true;
+    auto body = wire::encode_request(ctx.request, options.value());
+    ctx.request.stream = client_stream;
+    if (!body) return body.take_error();
+
+    HttpRequestSpec http;
+    http.url = spec.url;
+    http.headers = {{"Content-Type", "application/json"},
+                    {"Accept", "text/event-stream"},
+                    {"Authorization", "Bearer " + spec.api_key}};
+    http.body = body.value().dump(-1, ' ', false, core::Json::error_handler_t::replace);
+    http.connect_timeout = spec.connect_timeout;
+    http.first_byte_timeout = spec.first_byte_timeout;
+    http.idle_timeout = spec.idle_timeout;
+
+    protocol::SseParser parser;
+    wire::StreamDecoder decoder("msg_" + ctx.request_id, ctx.request.model,
+                                plugin::estimate_input_tokens(ctx.request));
+    std::vector<protocol::SseEvent> frames;
+    std::vector<core::StreamEvent> events;
+    std::string error_body;
+    std::optional<Error> failure;
+    bool client_gone = false;
+
+    auto emit_all = [&]() -> bool {
+        for (const auto& e : events) {
+            if (!ctx.emit(e)) {
+                client_gone = true;
+                return false;
+            }
+            ctx.started = true;
+            if (e.type == core::StreamEvent::Type::message_stop) ctx.finished = true;
+        }
+        events.clear();
+        return true;
+    };
+
+    auto sent = pool_.send(http, [&](const HttpResponseHead& head, std::string_view chunk) {
+        if (head.status < 200 || head.status >= 300) {
+            if (error_body.size() < kMaxErrorBody)
+                error_body.append(chunk.substr(0, kMaxErrorBody - error_body.size()));
+            return true;
+        }
+        frames.clear();
+        if (auto r = parser.feed(chunk, frames); !r) {
+            failure = r.take_error();
+            return false;
+        }
+        for (const auto& f : frames) {
+            if (auto r = decoder.feed(f.data, events); !r) {
+                failure = r.take_error();
+                emit_all();
+                return false;
+            }
+        }
+        return emit_all();
+    });
+
+    auto fail = [&](Error e) -> core::Result<void> {
+        if (e.source.empty()) e.source = ctx.channel;
+        ctx.upstream_error = e;
+        return e;
+    };
+    if (!sent) return fail(sent.take_error());
+    if (sent->status < 200 || sent->status >= 300)
+        return fail(wire::upstream_error(sent->status, error_body, ctx.channel));
+    if (client_gone) return {};
+    if (failure) return fail(std::move(*failure));
+    if (!decoder.done()) {
+        if (auto r = decoder.finish(events); !r) {
+            emit_all();
+            return fail(r.take_error());
+        }
+        emit_all();
+    }
+    return {};
+}
+
+}  // namespace tianshu::upstream
