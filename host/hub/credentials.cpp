@@ -1,5 +1,7 @@
 #include "hub/credentials.hpp"
 
+#include "hub/base64.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -39,25 +41,6 @@ std::string random_base62(std::size_t length) {
     return out;
 }
 
-std::string base64(const std::vector<unsigned char>& bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
-                            static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-
-bool unbase64(std::string_view text, std::vector<unsigned char>& out) {
-    if (text.empty() || text.size() % 4 != 0) return false;
-    out.assign(text.size() / 4 * 3, 0);
-    int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                            static_cast<int>(text.size()));
-    if (n < 0) return false;
-    std::size_t padding = (text.back() == '=') + (text.size() > 1 && text[text.size() - 2] == '=');
-    out.resize(static_cast<std::size_t>(n) - padding);
-    return true;
-}
-
 bool pbkdf2(std::string_view plain, const std::vector<unsigned char>& salt, int iterations,
             std::vector<unsigned char>& out) {
     return PKCS5_PBKDF2_HMAC(plain.data(), static_cast<int>(plain.size()), salt.data(),
@@ -73,8 +56,8 @@ std::string hash_password(std::string_view plain, int iterations) {
     std::vector<unsigned char> hash(32);
     if (!pbkdf2(plain, salt, iterations, hash))
         throw std::runtime_error("PKCS5_PBKDF2_HMAC failed");
-    return std::string(scheme) + "$" + std::to_string(iterations) + "$" + base64(salt) + "$" +
-           base64(hash);
+    return std::string(scheme) + "$" + std::to_string(iterations) + "$" + base64_encode(salt) +
+           "$" + base64_encode(hash);
 }
 
 bool verify_password(std::string_view plain, std::string_view encoded) {
@@ -95,7 +78,7 @@ bool verify_password(std::string_view plain, std::string_view encoded) {
         iterations > max_verify_iterations)
         return false;
     std::vector<unsigned char> salt, expected;
-    if (!unbase64(parts[2], salt) || !unbase64(parts[3], expected) || salt.empty() ||
+    if (!base64_decode(parts[2], salt) || !base64_decode(parts[3], expected) || salt.empty() ||
         expected.empty())
         return false;
     std::vector<unsigned char> actual(expected.size());

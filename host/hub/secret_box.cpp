@@ -1,5 +1,7 @@
 #include "hub/secret_box.hpp"
 
+#include "hub/base64.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -56,36 +58,6 @@ class Fd {
 
 std::string errno_text(int err) {
     return std::strerror(err);
-}
-
-bool is_base64_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
-}
-
-std::string base64(const unsigned char* data, std::size_t size) {
-    std::string out(4 * ((size + 2) / 3), '\0');
-    int n =
-        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-
-// Strict standard base64 with padding: the alphabet only, '=' only as the last one or two
-// characters, a length that is a multiple of 4. EVP_DecodeBlock alone is more lenient
-// (it skips surrounding whitespace), so the shape is checked first.
-bool unbase64(std::string_view text, Bytes& out) {
-    if (text.empty() || text.size() % 4 != 0) return false;
-    std::size_t padding = 0;
-    if (text.back() == '=') padding = text[text.size() - 2] == '=' ? 2 : 1;
-    for (std::size_t i = 0; i < text.size() - padding; ++i)
-        if (!is_base64_char(text[i])) return false;
-    out.assign(text.size() / 4 * 3, 0);
-    int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                            static_cast<int>(text.size()));
-    if (n < 0 || static_cast<std::size_t>(n) < padding) return false;
-    out.resize(static_cast<std::size_t>(n) - padding);
-    return true;
 }
 
 std::string octal_mode(mode_t mode) {
@@ -175,7 +147,7 @@ core::Result<std::array<unsigned char, 32>> read_key(int raw_fd, const Path& fil
     Bytes decoded;
     if (line.empty()) {
         // result already says so
-    } else if (!unbase64(line, decoded)) {
+    } else if (!base64_decode(line, decoded)) {
         result = file_error("secret file " + name +
                             " does not hold a base64 key (expected one line of 44 base64 "
                             "characters): " +
@@ -224,7 +196,7 @@ core::Result<std::array<unsigned char, 32>> create_key(const Path& file, bool& l
         return file_error("cannot create secret file " + name +
                           ": the system random source failed (RAND_bytes)");
     }
-    std::string line = base64(key.data(), key.size()) + "\n";
+    std::string line = base64_encode(key.data(), key.size()) + "\n";
 
     int err = 0;
     std::string step;
@@ -318,7 +290,7 @@ std::string SecretBox::seal(std::string_view plaintext, std::string_view context
     ok = ok && EVP_EncryptFinal_ex(ctx.get(), cipher + plaintext.size(), &len) == 1 &&
          EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(tag_size), tag) == 1;
     if (!ok) throw std::runtime_error("AES-256-GCM encryption failed inside OpenSSL");
-    return std::string(version_prefix) + base64(out.data(), out.size());
+    return std::string(version_prefix) + base64_encode(out.data(), out.size());
 }
 
 core::Result<std::string> SecretBox::open(std::string_view sealed, std::string_view context) const {
@@ -336,7 +308,7 @@ core::Result<std::string> SecretBox::open(std::string_view sealed, std::string_v
     }
     std::string_view body = sealed.substr(version_prefix.size());
     Bytes raw;
-    if (body.size() > max_input_size || !unbase64(body, raw))
+    if (body.size() > max_input_size || !base64_decode(body, raw))
         return open_error(context,
                           "the value is corrupt (not valid base64): enter the channel's "
                           "upstream key again");
@@ -390,9 +362,14 @@ bool SecretBox::is_sealed(std::string_view value) {
     while (i < value.size() && value[i] >= '0' && value[i] <= '9') ++i;
     if (i == 1 || i >= value.size() || value[i] != ':') return false;
     std::string_view body = value.substr(i + 1);
+    // Lenient on purpose: a corrupted sealed value must still count as sealed, so it is
+    // refused by open() instead of being taken for a plaintext key.
     if (body.empty()) return false;
-    for (char c : body)
-        if (!is_base64_char(c) && c != '=') return false;
+    for (char c : body) {
+        const bool alphabet = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                              (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+        if (!alphabet) return false;
+    }
     return true;
 }
 
