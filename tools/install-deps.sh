@@ -10,8 +10,15 @@ packages=(
   libpoco-dev liblua5.4-dev nlohmann-json3-dev libsoci-dev libsqlite3-dev libmariadb-dev
   libboost-dev libboost-filesystem-dev libssl-dev libvalijson-dev
   # tests and benchmarks
-  catch2 libbenchmark-dev mariadb-server wrk lua5.4
+  catch2 libbenchmark-dev mariadb-server wrk lua5.4 nginx valgrind
 )
+
+# Node.js runs the fake upstream and the real npm clients. Any nodejs that brings npm will do
+# (some machines carry a newer nodejs that bundles npm; Debian's separate npm package would
+# conflict with it), so only ask Debian for them when the commands are missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -61,6 +61,13 @@ if [[ ${SKIP_LOAD:-0} != 1 ]]; then
   while read -r line; do SUMMARY+=("$line"); done < <(grep '^RESULT .*# ' "$OUT/load_demo.txt" | sed 's/^RESULT //')
 fi
 
+if [[ ${SKIP_OVERHEAD:-0} != 1 ]]; then
+  echo
+  echo "=== overhead/run_overhead.sh (direct vs nginx hop vs Tianshu, one run) ==="
+  echo "command: bash $ROOT/tests/bench/overhead/run_overhead.sh $BUILD"
+  bash "$ROOT/tests/bench/overhead/run_overhead.sh" "$BUILD" | tee "$OUT/overhead.txt"
+fi
+
 echo
 echo "=== summary ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) shared cores: expect noise) ==="
 printf '%s\n' "${SUMMARY[@]}"
