@@ -166,7 +166,8 @@ int cmd_channel(const std::vector<std::string>& args) {
     if (!name || !type)
         return input_error(Error::invalid("--name and --type are required\nusage: " + spec.usage));
     c.name = *name;
-    c.type = *type;
+    // "openai" is the short name operators use for any OpenAI-compatible upstream.
+    c.type = *type == "openai" ? "openai_compat" : *type;
     c.base_url = a->option_or("--base-url", "");
     c.models = Json::array();
     for (const auto& m : split_list(a->option_or("--models", ""))) c.models.push_back(m);
