@@ -1,0 +1,875 @@
+// The openai_compat adapter end to end: the real `tianshu` binary, a channel of type
+// openai_compat added with the CLI (sealed key), and the strict scripted fake upstream
+// (tests/fake_upstream/fake_upstream.mjs, run with node) standing in for an OpenAI-compatible
+// provider. Clients speak Anthropic Messages or OpenAI Chat; the upstream only ever sees a
+// valid OpenAI Chat body (it answers 400 to anything else), and what it received is read back
+// from its GET /__requests. Scenarios live in tests/integration/scenarios/adapter_*.json.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.hpp"
+
+using namespace tianshu::it;
+using Catch::Contains;
+using Catch::StartsWith;
+
+namespace {
+
+// ---- the fake upstream as a child process ------------------------------------------------
+
+//! `node fake_upstream.mjs --port 0 --scenario FILE`: started in the constructor (waits for its
+//! "listening" line), SIGTERM then SIGKILL in the destructor. stderr goes to `log`.
+class FakeUpstream {
+  public:
+    FakeUpstream(const fs::path& scenario, const fs::path& log) {
+        const fs::path script = source_dir() / "tests" / "fake_upstream" / "fake_upstream.mjs";
+        int out[2];
+        if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+        pid_ = fork();
+        if (pid_ < 0) throw std::runtime_error("fork failed");
+        if (pid_ == 0) {
+            dup2(out[1], 1);
+            int err = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (err >= 0) dup2(err, 2);
+            execlp("node", "node", script.c_str(), "--port", "0", "--scenario",
+                   scenario.c_str(), static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        close(out[1]);
+        fd_ = out[0];
+        std::string line;
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (line.find('\n') == std::string::npos) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) break;
+            pollfd p{fd_, POLLIN, 0};
+            if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+            char buf[256];
+            ssize_t n = read(fd_, buf, sizeof buf);
+            if (n <= 0) break;
+            line.append(buf, static_cast<size_t>(n));
+        }
+        const std::string marker = "listening on http://127.0.0.1:";
+        auto at = line.find(marker);
+        if (at == std::string::npos) {
+            stop();
+            throw std::runtime_error("fake upstream did not start (is node on PATH?): '" + line +
+                                     "' " + read_file(log));
+        }
+        port_ = std::stoi(line.substr(at + marker.size()));
+    }
+    ~FakeUpstream() { stop(); }
+    FakeUpstream(const FakeUpstream&) = delete;
+    FakeUpstream& operator=(const FakeUpstream&) = delete;
+
+    int port() const { return port_; }
+    std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+
+    //! Every request received on the API routes (GET /__requests).
+    Json requests() const {
+        auto r = http_request(port_, "GET", "/__requests");
+        Json j = Json::parse(r.body, nullptr, false);
+        return j.is_array() ? j : Json::array();
+    }
+    Json last_request() const {
+        Json all = requests();
+        return all.empty() ? Json::object() : all.back();
+    }
+
+  private:
+    void stop() {
+        if (pid_ > 0) {
+            kill(pid_, SIGTERM);
+            int status = 0;
+            bool gone = false;
+            for (int i = 0; i < 60 && !gone; ++i) {
+                if (waitpid(pid_, &status, WNOHANG) == pid_)
+                    gone = true;
+                else
+                    usleep(50'000);
+            }
+            if (!gone) {
+                kill(pid_, SIGKILL);
+                waitpid(pid_, &status, 0);
+            }
+            pid_ = -1;
+        }
+        if (fd_ >= 0) close(fd_);
+        fd_ = -1;
+    }
+
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    int port_ = 0;
+};
+
+fs::path scenario(const std::string& name) {
+    return source_dir() / "tests" / "integration" / "scenarios" / name;
+}
+
+// ---- one gateway + one fake upstream ---------------------------------------------------------
+
+struct Rig {
+    TempDir tmp;
+    fs::path data = tmp / "data";
+    fs::path plugins = make_plugins_dir(tmp / "plugins", {"openai_compat"});
+    fs::path scripts = make_scripts_dir(tmp / "scripts", {"models/demo.lua"});
+    FakeUpstream up;
+    std::unique_ptr<GatewayProcess> gw;
+    std::string key;
+
+    Rig(const std::string& tag, const std::string& scenario_file)
+        : tmp(tag), up(scenario(scenario_file), tmp / "upstream.log") {
+        // `channel add --key` on a data dir that does not exist yet fails (see the last test
+        // case); the other cases are about the adapter, so the folder exists beforehand.
+        fs::create_directories(data);
+    }
+
+    CliResult add_channel(const std::string& name, const std::string& upstream_key,
+                          const std::vector<std::string>& maps, const std::string& config = {}) {
+        std::vector<std::string> args{"channel",    "add",           "--data",
+                                      data.string(), "--name",       name,
+                                      "--type",     "openai_compat", "--base-url",
+                                      up.base_url(), "--key",        upstream_key,
+                                      "--models",   "up-model",      "--plugins-dir",
+                                      plugins.string(), "--scripts-dir", scripts.string()};
+        for (const auto& m : maps) args.insert(args.end(), {"--map", m});
+        if (!config.empty()) args.insert(args.end(), {"--config", config});
+        return run_cli(args);
+    }
+    void add_default_channel(const std::string& config = {}) {
+        auto r = add_channel("up", "sk-up", {"claude-*=up-model"}, config);
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+    }
+    void start() {
+        ServeOptions o;
+        o.data_dir = data;
+        o.plugins_dir = plugins;
+        o.scripts_dir = scripts;
+        gw = std::make_unique<GatewayProcess>(o);
+        REQUIRE(gw->demo_key());
+        key = *gw->demo_key();
+        // Every channel built: no error line at start.
+        INFO(gw->log_text());
+        CHECK(count_logs(gw->log_lines(),
+                         [](const Json& l) { return l.value("level", "") == "error"; }) == 0);
+    }
+    ~Rig() {
+        if (std::getenv("TIANSHU_IT_VERBOSE") && gw) std::fprintf(stderr, "%s\n", diag().c_str());
+    }
+    int port() const { return gw->port(); }
+    std::string diag() const {
+        return "gateway log:\n" + gw->log_text() + "\nupstream requests:\n" +
+               up.requests().dump(1) + "\nupstream stderr:\n" + read_file(tmp / "upstream.log");
+    }
+};
+
+// ---- reading an Anthropic stream strictly ------------------------------------------------
+
+struct Block {
+    std::string type;
+    std::string id, name;
+    std::string text;                  //!< text / thinking
+    std::vector<std::string> partials;  //!< input_json_delta fragments
+    Json start;
+};
+
+struct AnthropicStream {
+    std::vector<std::string> names;  //!< event names, pings left out
+    std::vector<Block> blocks;
+    std::string stop_reason;
+    Json message_start, message_delta, error;
+    bool stopped = false;  //!< message_stop seen
+};
+
+//! Checks Anthropic's stream grammar (what Claude Code relies on) and collects the blocks.
+//! `allow_error_end`: the stream may end with one `error` event instead of message_stop.
+AnthropicStream read_anthropic(const std::vector<SseEvent>& events, bool allow_error_end = false) {
+    AnthropicStream s;
+    int open = -1;
+    bool delta_seen = false;
+    for (size_t i = 0; i < events.size(); ++i) {
+        const auto& e = events[i];
+        INFO("event #" << i << " " << e.event << ": " << e.data);
+        Json j = e.json();
+        REQUIRE(j.is_object());
+        CHECK(j.value("type", "") == e.event);
+        if (e.event == "ping") continue;
+        s.names.push_back(e.event);
+        REQUIRE_FALSE(s.stopped);  // nothing after message_stop
+        REQUIRE(s.error.is_null());  // nothing after an error
+        if (i == 0) CHECK(e.event == "message_start");
+        if (e.event == "message_start") {
+            CHECK(i == 0);
+            s.message_start = j;
+            CHECK(j["message"].value("role", "") == "assistant");
+            CHECK(j["message"]["content"] == Json::array());
+        } else if (e.event == "content_block_start") {
+            CHECK(open == -1);  // Anthropic blocks are sequential
+            CHECK(j.value("index", -1) == static_cast<int>(s.blocks.size()));
+            open = j.value("index", -1);
+            Block b;
+            b.start = j["content_block"];
+            b.type = b.start.value("type", "");
+            if (b.type == "tool_use") {
+                b.id = b.start.value("id", "");
+                b.name = b.start.value("name", "");
+                CHECK(b.start["input"] == Json::object());
+            }
+            s.blocks.push_back(b);
+        } else if (e.event == "content_block_delta") {
+            REQUIRE(open >= 0);
+            CHECK(j.value("index", -1) == open);
+            Block& b = s.blocks[static_cast<size_t>(open)];
+            Json d = j["delta"];
+            const std::string dt = d.value("type", "");
+            if (b.type == "text") {
+                CHECK(dt == "text_delta");
+                b.text += d.value("text", "");
+            } else if (b.type == "tool_use") {
+                CHECK(dt == "input_json_delta");
+                b.partials.push_back(d.value("partial_json", ""));
+            } else if (b.type == "thinking") {
+                CHECK((dt == "thinking_delta" || dt == "signature_delta"));
+                b.text += d.value("thinking", "");
+            }
+        } else if (e.event == "content_block_stop") {
+            CHECK(j.value("index", -2) == open);
+            open = -1;
+        } else if (e.event == "message_delta") {
+            CHECK(open == -1);
+            CHECK_FALSE(delta_seen);
+            delta_seen = true;
+            s.message_delta = j;
+            s.stop_reason = j["delta"].value("stop_reason", "");
+        } else if (e.event == "message_stop") {
+            CHECK(delta_seen);
+            s.stopped = true;
+        } else if (e.event == "error") {
+            CHECK(allow_error_end);
+            s.error = j;
+        } else {
+            FAIL("unexpected event " << e.event);
+        }
+    }
+    if (allow_error_end && !s.error.is_null()) return s;
+    CHECK(s.stopped);
+    return s;
+}
+
+Json concat_json(const std::vector<std::string>& parts) {
+    std::string all;
+    for (const auto& p : parts) all += p;
+    return Json::parse(all, nullptr, false);
+}
+
+//! The text of an OpenAI message content: a string or text parts.
+std::string content_text(const Json& content) {
+    if (content.is_string()) return content.get<std::string>();
+    std::string out;
+    if (content.is_array())
+        for (const auto& p : content)
+            if (p.value("type", "") == "text") out += p.value("text", "");
+    return out;
+}
+
+const std::set<std::string> kOpenAiTopLevel{
+    "model",       "messages",   "max_tokens",       "max_completion_tokens", "temperature",
+    "top_p",       "n",          "stream",           "stream_options",        "stop",
+    "presence_penalty", "frequency_penalty", "logit_bias", "user",           "tools",
+    "tool_choice", "parallel_tool_calls", "response_format", "seed",         "reasoning_effort",
+    "logprobs",    "top_logprobs", "metadata",       "store",                 "service_tier",
+    "prediction",  "modalities", "audio"};
+
+//! What every upstream request of this adapter must look like.
+void check_upstream_body(Json record) {
+    INFO("upstream record: " << record.dump());
+    CHECK(record.value("status", 0) == 200);
+    CHECK(record.value("path", "") == "/v1/chat/completions");
+    CHECK(record.value("protocol", "") == "openai");
+    Json b = record["body"];
+    REQUIRE(b.is_object());
+    for (auto it = b.begin(); it != b.end(); ++it) {
+        INFO("top-level field " << it.key());
+        CHECK(kOpenAiTopLevel.count(it.key()) == 1);
+    }
+    CHECK(b.value("model", "") == "up-model");
+    CHECK(b.value("stream", false) == true);
+    REQUIRE(b.contains("stream_options"));
+    CHECK(b["stream_options"].value("include_usage", false) == true);
+    CHECK(b["messages"].is_array());
+}
+
+Json tools_json() {
+    return Json::parse(R"([
+      {"name": "write_file", "description": "Write a file",
+       "input_schema": {"type": "object",
+                        "properties": {"path": {"type": "string"}, "content": {"type": "string"},
+                                       "mode": {"type": "integer"}},
+                        "required": ["path", "content"]}},
+      {"name": "read_file", "description": "Read a file",
+       "input_schema": {"type": "object",
+                        "properties": {"path": {"type": "string"},
+                                       "limit": {"type": "array", "items": {"type": "integer"}}},
+                        "required": ["path"]}}
+    ])");
+}
+
+Json anthropic_tool_request(const std::string& text, bool stream) {
+    Json b{{"model", "claude-sonnet-4-5"},
+           {"max_tokens", 1024},
+           {"tools", tools_json()},
+           {"messages", Json::array({{{"role", "user"}, {"content", text}}})}};
+    if (stream) b["stream"] = true;
+    return b;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("adapter: a text answer in both client protocols; the upstream gets a clean OpenAI body",
+          "[integration][adapter]") {
+    Rig rig("adapter-text", "adapter_text.json");
+    rig.add_default_channel();
+    rig.start();
+    const std::string expected = "Hello from the upstream model, streamed in small chunks.";
+
+    // Anthropic, not streamed, with top-level fields the upstream does not know.
+    Json body = Json::parse(anthropic_body("claude-sonnet-4-5", "first question"));
+    body["context_management"] = Json::object();
+    body["foo"] = 1;
+    auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key), body.dump());
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    Json j = r.json();
+    CHECK(j.value("type", "") == "message");
+    CHECK(j.value("role", "") == "assistant");
+    CHECK(anthropic_text(j) == expected);
+    CHECK(j.value("stop_reason", "") == "end_turn");
+    CHECK(j["usage"].value("input_tokens", -1) == 21);
+    CHECK(j["usage"].value("output_tokens", -1) == 11);
+
+    // Anthropic, streamed: the exact event order.
+    body["stream"] = true;
+    body["messages"][0]["content"] = "second question";
+    int status = 0;
+    auto events =
+        stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key), body.dump(), &status);
+    REQUIRE(status == 200);
+    auto s = read_anthropic(events);
+    REQUIRE(s.blocks.size() == 1);
+    CHECK(s.blocks[0].type == "text");
+    CHECK(s.blocks[0].text == expected);
+    std::vector<std::string> expected_names{"message_start", "content_block_start"};
+    size_t deltas = std::count(s.names.begin(), s.names.end(), "content_block_delta");
+    CHECK(deltas > 1);  // streamed in pieces, not in one lump
+    for (size_t i = 0; i < deltas; ++i) expected_names.push_back("content_block_delta");
+    for (const char* n : {"content_block_stop", "message_delta", "message_stop"})
+        expected_names.push_back(n);
+    CHECK(s.names == expected_names);
+    CHECK(s.stop_reason == "end_turn");
+    CHECK(s.message_delta["usage"].value("output_tokens", -1) == 11);
+
+    // OpenAI, not streamed, by the channel's own model name, with an unknown field.
+    Json ob = Json::parse(openai_body("up-model", "third question"));
+    ob["foo"] = 1;
+    r = post_json(rig.port(), "/v1/chat/completions", openai_auth(rig.key), ob.dump());
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    j = r.json();
+    CHECK(j.value("object", "") == "chat.completion");
+    CHECK(openai_text(j) == expected);
+    CHECK(j["choices"][0].value("finish_reason", "") == "stop");
+    CHECK(j["usage"].value("prompt_tokens", -1) == 21);
+    CHECK(j["usage"].value("completion_tokens", -1) == 11);
+
+    // OpenAI, streamed.
+    ob["stream"] = true;
+    ob["messages"][0]["content"] = "fourth question";
+    events = stream_all(rig.port(), "/v1/chat/completions", openai_auth(rig.key), ob.dump(),
+                        &status);
+    REQUIRE(status == 200);
+    REQUIRE(!events.empty());
+    CHECK(events.back().data == "[DONE]");
+    CHECK(openai_stream_text(events) == expected);
+    std::string finish;
+    for (const auto& e : events) {
+        Json c = e.json();
+        if (!c.is_object()) continue;
+        CHECK(c.value("object", "") == "chat.completion.chunk");
+        if (c.contains("choices") && !c["choices"].empty() &&
+            c["choices"][0]["finish_reason"].is_string())
+            finish = c["choices"][0]["finish_reason"];
+    }
+    CHECK(finish == "stop");
+
+    // What the upstream received: four valid OpenAI bodies, nothing unknown forwarded.
+    Json recs = rig.up.requests();
+    REQUIRE(recs.size() == 4);
+    const std::vector<std::string> questions{"first question", "second question",
+                                             "third question", "fourth question"};
+    for (size_t i = 0; i < recs.size(); ++i) {
+        check_upstream_body(recs[i]);
+        Json b = recs[i]["body"];
+        CHECK_FALSE(b.contains("foo"));
+        CHECK_FALSE(b.contains("context_management"));
+        REQUIRE(b["messages"].size() == 1);
+        CHECK(b["messages"][0].value("role", "") == "user");
+        CHECK(content_text(b["messages"][0]["content"]) == questions[i]);
+    }
+    CHECK(recs[0]["body"].value("max_tokens", -1) == 256);  // the client's max_tokens
+    // The gateway's request log names the channel.
+    auto logs = request_logs(*rig.gw);
+    CHECK(logs.size() >= 4);
+    for (const auto& l : logs) CHECK(l.value("channel", "") == "up");
+}
+
+TEST_CASE("adapter: a streamed tool call with fragmented arguments and a late id/name",
+          "[integration][adapter][tools]") {
+    Rig rig("adapter-tool", "adapter_tools.json");
+    rig.add_default_channel();
+    rig.start();
+    const Json write_args = Json::parse(R"({"path":"dir/a.txt","content":"hi \"there\" — ünïcode ✓","mode":420})");
+
+    {
+        int status = 0;
+        auto events = stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                                 anthropic_tool_request("please run single-tool", true).dump(),
+                                 &status);
+        REQUIRE(status == 200);
+        auto s = read_anthropic(events);
+        REQUIRE(s.blocks.size() == 1);
+        const Block& b = s.blocks[0];
+        CHECK(b.type == "tool_use");
+        CHECK(b.id == "call_w1");
+        CHECK(b.name == "write_file");
+        CHECK(b.partials.size() > 1);  // fragments are passed on, not buffered into one
+        CHECK(concat_json(b.partials) == write_args);
+        CHECK(s.stop_reason == "tool_use");
+    }
+    // The same call, answered to a non-streaming client (the upstream still streams).
+    {
+        auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                           anthropic_tool_request("again single-tool", false).dump());
+        INFO(r.body);
+        REQUIRE(r.status == 200);
+        Json j = r.json();
+        CHECK(j.value("stop_reason", "") == "tool_use");
+        REQUIRE(j["content"].size() == 1);
+        CHECK(j["content"][0].value("type", "") == "tool_use");
+        CHECK(j["content"][0].value("id", "") == "call_w1");
+        CHECK(j["content"][0].value("name", "") == "write_file");
+        CHECK(j["content"][0]["input"] == write_args);
+    }
+    // The upstream says finish_reason "stop" after a tool call: still tool_use.
+    {
+        int status = 0;
+        auto events = stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                                 anthropic_tool_request("wrong-finish please", true).dump(),
+                                 &status);
+        REQUIRE(status == 200);
+        auto s = read_anthropic(events);
+        REQUIRE(s.blocks.size() == 1);
+        CHECK(s.blocks[0].type == "tool_use");
+        CHECK(s.blocks[0].id == "call_s1");
+        CHECK(s.blocks[0].name == "read_file");
+        CHECK(concat_json(s.blocks[0].partials) == Json{{"path", "b.txt"}});
+        CHECK(s.stop_reason == "tool_use");
+    }
+    // The tools reached the upstream as OpenAI functions.
+    Json recs = rig.up.requests();
+    REQUIRE(recs.size() == 3);
+    for (auto rec : recs) {
+        check_upstream_body(rec);
+        Json tools = rec["body"]["tools"];
+        REQUIRE(tools.size() == 2);
+        CHECK(tools[0].value("type", "") == "function");
+        CHECK(tools[0]["function"].value("name", "") == "write_file");
+        CHECK(tools[0]["function"]["parameters"] == tools_json()[0]["input_schema"]);
+    }
+}
+
+TEST_CASE("adapter: two parallel tool calls interleaved by index, then the tool loop",
+          "[integration][adapter][tools]") {
+    Rig rig("adapter-parallel", "adapter_tools.json");
+    rig.add_default_channel();
+    rig.start();
+    const Json p1 = Json{{"path", "a.txt"}, {"content", "alpha alpha alpha"}};
+    const Json p2 = Json{{"path", "b.txt"}, {"limit", {1, 2, 3}}};
+
+    Json first = anthropic_tool_request("parallel-tools now", true);
+    int status = 0;
+    auto events = stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key), first.dump(),
+                             &status);
+    REQUIRE(status == 200);
+    auto s = read_anthropic(events);
+    REQUIRE(s.blocks.size() == 2);
+    CHECK(s.stop_reason == "tool_use");
+    CHECK(s.blocks[0].type == "tool_use");
+    CHECK(s.blocks[0].id == "call_p1");
+    CHECK(s.blocks[0].name == "write_file");
+    CHECK(concat_json(s.blocks[0].partials) == p1);
+    CHECK(s.blocks[1].type == "tool_use");
+    CHECK(s.blocks[1].id == "call_p2");
+    CHECK(s.blocks[1].name == "read_file");
+    CHECK(concat_json(s.blocks[1].partials) == p2);
+
+    // The tool loop: the assistant turn goes back with both tool_use blocks, the user turn with
+    // one tool_result each (the first an error), then a text block.
+    Json assistant = Json::array();
+    for (const auto& b : s.blocks)
+        assistant.push_back({{"type", "tool_use"},
+                             {"id", b.id},
+                             {"name", b.name},
+                             {"input", concat_json(b.partials)}});
+    Json results = Json::array(
+        {{{"type", "tool_result"},
+          {"tool_use_id", "call_p1"},
+          {"is_error", true},
+          {"content", "disk full"}},
+         {{"type", "tool_result"},
+          {"tool_use_id", "call_p2"},
+          {"content", Json::array({{{"type", "text"}, {"text", "contents of b: hello"}}})}},
+         {{"type", "text"}, {"text", "continue please"}}});
+    Json second = first;
+    second["messages"].push_back({{"role", "assistant"}, {"content", assistant}});
+    second["messages"].push_back({{"role", "user"}, {"content", results}});
+    second.erase("stream");
+    auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key), second.dump());
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(anthropic_text(r.json()) == "All done: a.txt failed, b.txt read.");
+    CHECK(r.json().value("stop_reason", "") == "end_turn");
+
+    Json recs = rig.up.requests();
+    REQUIRE(recs.size() == 2);
+    check_upstream_body(recs[1]);
+    Json m = recs[1]["body"]["messages"];
+    INFO("upstream messages: " << m.dump(1));
+    REQUIRE(m.size() == 5);
+    CHECK(m[0].value("role", "") == "user");
+    CHECK(content_text(m[0]["content"]) == "parallel-tools now");
+    CHECK(m[1].value("role", "") == "assistant");
+    REQUIRE(m[1]["tool_calls"].size() == 2);
+    CHECK(m[1]["tool_calls"][0].value("id", "") == "call_p1");
+    CHECK(m[1]["tool_calls"][0]["function"].value("name", "") == "write_file");
+    CHECK(Json::parse(m[1]["tool_calls"][0]["function"].value("arguments", "")) == p1);
+    CHECK(m[1]["tool_calls"][1].value("id", "") == "call_p2");
+    CHECK(Json::parse(m[1]["tool_calls"][1]["function"].value("arguments", "")) == p2);
+    CHECK(m[2].value("role", "") == "tool");
+    CHECK(m[2].value("tool_call_id", "") == "call_p1");
+    CHECK_THAT(content_text(m[2]["content"]), StartsWith("Error: ") && Contains("disk full"));
+    CHECK(m[3].value("role", "") == "tool");
+    CHECK(m[3].value("tool_call_id", "") == "call_p2");
+    CHECK(content_text(m[3]["content"]) == "contents of b: hello");
+    CHECK(m[4].value("role", "") == "user");
+    CHECK(content_text(m[4]["content"]) == "continue please");
+}
+
+TEST_CASE("adapter: the tool loop from an OpenAI client", "[integration][adapter][tools]") {
+    Rig rig("adapter-openai-tools", "adapter_tools.json");
+    rig.add_default_channel();
+    rig.start();
+    Json tools = Json::array();
+    for (const auto& t : tools_json())
+        tools.push_back({{"type", "function"},
+                         {"function",
+                          {{"name", t["name"]},
+                           {"description", t["description"]},
+                           {"parameters", t["input_schema"]}}}});
+    Json first{{"model", "up-model"},
+               {"tools", tools},
+               {"messages", Json::array({{{"role", "user"}, {"content", "parallel-tools go"}}})}};
+    auto r = post_json(rig.port(), "/v1/chat/completions", openai_auth(rig.key), first.dump());
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    Json msg = r.json()["choices"][0]["message"];
+    CHECK(r.json()["choices"][0].value("finish_reason", "") == "tool_calls");
+    REQUIRE(msg["tool_calls"].size() == 2);
+    CHECK(msg["tool_calls"][0].value("id", "") == "call_p1");
+    CHECK(Json::parse(msg["tool_calls"][0]["function"].value("arguments", "")) ==
+          Json{{"path", "a.txt"}, {"content", "alpha alpha alpha"}});
+    CHECK(msg["tool_calls"][1].value("id", "") == "call_p2");
+    CHECK(Json::parse(msg["tool_calls"][1]["function"].value("arguments", "")) ==
+          Json{{"path", "b.txt"}, {"limit", {1, 2, 3}}});
+
+    // Answer them in reverse order: the upstream still gets one tool message per call.
+    Json second = first;
+    second["stream"] = true;
+    second["messages"].push_back(
+        {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", msg["tool_calls"]}});
+    second["messages"].push_back(
+        {{"role", "tool"}, {"tool_call_id", "call_p2"}, {"content", "contents of b: hi"}});
+    second["messages"].push_back(
+        {{"role", "tool"}, {"tool_call_id", "call_p1"}, {"content", "written"}});
+    int status = 0;
+    auto events = stream_all(rig.port(), "/v1/chat/completions", openai_auth(rig.key),
+                             second.dump(), &status);
+    REQUIRE(status == 200);
+    CHECK(openai_stream_text(events) == "All done: a.txt failed, b.txt read.");
+    Json recs = rig.up.requests();
+    REQUIRE(recs.size() == 2);
+    check_upstream_body(recs[1]);
+    Json m = recs[1]["body"]["messages"];
+    INFO(m.dump(1));
+    REQUIRE(m.size() == 4);
+    CHECK(m[1]["tool_calls"].size() == 2);
+    CHECK(m[2].value("tool_call_id", "") == "call_p2");
+    CHECK(content_text(m[2]["content"]) == "contents of b: hi");
+    CHECK(m[3].value("tool_call_id", "") == "call_p1");
+    CHECK(content_text(m[3]["content"]) == "written");
+}
+
+TEST_CASE("adapter: upstream errors reach the client in its protocol, never a truncated answer",
+          "[integration][adapter][errors]") {
+    Rig rig("adapter-errors", "adapter_errors.json");
+    rig.add_default_channel();
+    rig.start();
+    auto error_message = [](const Json& j) {
+        return j.contains("error") && j["error"].is_object() ? j["error"].value("message", "")
+                                                             : std::string{};
+    };
+
+    // 429 with retry_after.
+    auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                       anthropic_body("claude-sonnet-4-5", "rate-me please"));
+    INFO(r.body);
+    CHECK(r.status == 429);
+    CHECK(is_anthropic_error(r.json()));
+    CHECK(r.json()["error"].value("type", "") == "rate_limit_error");
+    CHECK_THAT(error_message(r.json()), Contains("slow down, provider quota reached"));
+
+    r = post_json(rig.port(), "/v1/chat/completions", openai_auth(rig.key),
+                  openai_body("up-model", "rate-me please"));
+    INFO(r.body);
+    CHECK(r.status == 429);
+    CHECK(is_openai_error(r.json()));
+    CHECK_THAT(error_message(r.json()), Contains("slow down, provider quota reached"));
+
+    {  // streamed: nothing was sent yet, so it is still an HTTP error
+        SseStream st(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                     anthropic_body("claude-sonnet-4-5", "rate-me streamed", true));
+        CHECK(st.status() == 429);
+        Json j = Json::parse(st.body(), nullptr, false);
+        CHECK(is_anthropic_error(j));
+        CHECK_THAT(error_message(j), Contains("slow down, provider quota reached"));
+    }
+
+    // 500 from the provider.
+    r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                  anthropic_body("claude-sonnet-4-5", "boom"));
+    INFO(r.body);
+    CHECK(r.status >= 500);
+    CHECK(is_anthropic_error(r.json()));
+    CHECK_THAT(error_message(r.json()), Contains("provider internal explosion"));
+    r = post_json(rig.port(), "/v1/chat/completions", openai_auth(rig.key),
+                  openai_body("up-model", "boom"));
+    INFO(r.body);
+    CHECK(r.status >= 500);
+    CHECK(is_openai_error(r.json()));
+    CHECK_THAT(error_message(r.json()), Contains("provider internal explosion"));
+
+    // The connection cut mid-stream: an Anthropic stream ends with `event: error`.
+    {
+        int status = 0;
+        auto events = stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                                 anthropic_body("claude-sonnet-4-5", "cut-me", true), &status);
+        REQUIRE(status == 200);
+        auto s = read_anthropic(events, true);
+        CHECK_FALSE(s.stopped);
+        REQUIRE(s.error.is_object());
+        CHECK(s.error["error"].is_object());
+        CHECK(std::count(s.names.begin(), s.names.end(), "content_block_delta") >= 1);
+        CHECK(std::count(s.names.begin(), s.names.end(), "message_stop") == 0);
+    }
+    // ... and an OpenAI stream ends with an error chunk, never finish_reason "stop".
+    {
+        int status = 0;
+        auto events = stream_all(rig.port(), "/v1/chat/completions", openai_auth(rig.key),
+                                 openai_body("up-model", "cut-me openai", true), &status);
+        REQUIRE(status == 200);
+        bool error_chunk = false;
+        for (const auto& e : events) {
+            Json c = e.json();
+            if (!c.is_object()) continue;
+            if (c.contains("error")) error_chunk = true;
+            if (c.contains("choices") && !c["choices"].empty())
+                CHECK_FALSE(c["choices"][0]["finish_reason"].is_string());
+        }
+        CHECK(error_chunk);
+    }
+
+    // An in-stream error chunk from the provider: `event: error` with its message.
+    {
+        int status = 0;
+        auto events =
+            stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                       anthropic_body("claude-sonnet-4-5", "in-stream-error", true), &status);
+        REQUIRE(status == 200);
+        auto s = read_anthropic(events, true);
+        CHECK_FALSE(s.stopped);
+        REQUIRE(s.error.is_object());
+        CHECK_THAT(s.error["error"].value("message", ""), Contains("provider overloaded mid-stream"));
+    }
+}
+
+TEST_CASE("adapter: a non-streaming client whose upstream stream is cut gets an HTTP error",
+          "[integration][adapter][errors]") {
+    // The gateway always streams from the upstream; a cut after some events must still give a
+    // non-streaming client an error answer in its protocol — not a 200 with half an answer,
+    // and not a connection closed without any response.
+    Rig rig("adapter-cut", "adapter_errors.json");
+    rig.add_default_channel();
+    rig.start();
+    for (bool anthropic : {true, false}) {
+        INFO((anthropic ? "anthropic" : "openai"));
+        HttpResponse r;
+        try {
+            r = anthropic ? post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                                      anthropic_body("claude-sonnet-4-5", "cut-me plain"))
+                          : post_json(rig.port(), "/v1/chat/completions", openai_auth(rig.key),
+                                      openai_body("up-model", "cut-me plain"));
+        } catch (const std::exception& e) {
+            FAIL_CHECK("the gateway closed the connection without an answer: " << e.what());
+            continue;
+        }
+        INFO(r.body);
+        CHECK(r.status >= 500);
+        CHECK((anthropic ? is_anthropic_error(r.json()) : is_openai_error(r.json())));
+        CHECK_THAT(r.body, Contains("ended before the model finished"));
+    }
+    CHECK(rig.up.requests().size() == 2);
+}
+
+TEST_CASE("adapter: the upstream key is sealed, never logged, and sent as a Bearer token",
+          "[integration][adapter][secrets]") {
+    Rig rig("adapter-secrets", "adapter_text.json");
+    rig.start();  // the channel is added while the server runs
+    rig.add_default_channel();
+    // A second channel with the wrong key: the provider refuses it.
+    auto bad = rig.add_channel("bad", "sk-wrong-key-123", {"gpt-bad*=up-model"});
+    INFO(bad.out << bad.err);
+    REQUIRE(bad.exit_code == 0);
+    CHECK(eventually(
+        [&] {
+            auto m = http_request(rig.port(), "GET", "/v1/models", anthropic_auth(rig.key));
+            return m.status == 200 && m.body.find("up-model") != std::string::npos;
+        },
+        5s));
+    // The channel reaches the server: the answer comes from the upstream.
+    CHECK(eventually(
+        [&] {
+            auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                               anthropic_body("claude-sonnet-4-5", "secret check"));
+            return r.status == 200 &&
+                   anthropic_text(r.json()) ==
+                       "Hello from the upstream model, streamed in small chunks.";
+        },
+        5s));
+    // The fake upstream answers 401 unless it got `Authorization: Bearer sk-up`: it did.
+    Json recs = rig.up.requests();
+    REQUIRE(!recs.empty());
+    CHECK(recs.back().value("status", 0) == 200);
+    // The wrong key is refused by the provider; the client's error does not quote it.
+    auto r = post_json(rig.port(), "/v1/chat/completions", openai_auth(rig.key),
+                       openai_body("gpt-bad", "wrong key"));
+    INFO(r.body);
+    CHECK(r.status >= 400);
+    CHECK(is_openai_error(r.json()));
+    CHECK_THAT(r.body, !Contains("sk-wrong-key-123"));
+    CHECK(rig.up.last_request().value("status", 0) == 401);
+
+    // Nothing in the data dir holds the keys in clear (database, WAL, ...).
+    rig.gw->terminate();
+    for (const auto& entry : fs::directory_iterator(rig.data)) {
+        if (!entry.is_regular_file()) continue;
+        std::string bytes = read_file(entry.path());
+        INFO(entry.path());
+        CHECK(bytes.find("sk-up") == std::string::npos);
+        CHECK(bytes.find("sk-wrong-key-123") == std::string::npos);
+    }
+    CHECK(fs::exists(rig.data / "tianshu.db"));
+    struct stat st {};
+    REQUIRE(stat((rig.data / "secret.key").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    // Neither the gateway's log nor the CLI's output shows them.
+    CHECK_THAT(rig.gw->log_text(), !Contains("sk-up") && !Contains("sk-wrong-key-123"));
+    auto list = run_cli({"channel", "list", "--json", "--data", rig.data.string()});
+    CHECK(list.exit_code == 0);
+    CHECK_THAT(list.out + list.err, !Contains("sk-up") && !Contains("sk-wrong-key-123"));
+}
+
+TEST_CASE("adapter: channel quirks clamp max_tokens and strip schema keywords",
+          "[integration][adapter][quirks]") {
+    Rig rig("adapter-quirks", "adapter_quirks.json");
+    rig.add_default_channel(R"({"options":{"max_output_tokens":50,"strip_schema_keywords":["format"]}})");
+    rig.start();
+    Json body{{"model", "claude-sonnet-4-5"},
+              {"max_tokens", 4096},
+              {"messages", Json::array({{{"role", "user"}, {"content", "schedule it"}}})},
+              {"tools", Json::parse(R"([{"name": "schedule", "description": "Schedule a job",
+                 "input_schema": {"type": "object", "properties": {
+                   "when": {"type": "object", "properties": {
+                     "at": {"type": "string", "format": "date-time"}}},
+                   "format": {"type": "string", "enum": ["json", "text"]}},
+                   "required": ["when"]}}])")}};
+    for (bool stream : {false, true}) {
+        body["stream"] = stream;
+        int status = 0;
+        std::string text;
+        if (stream) {
+            auto events = stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                                     body.dump(), &status);
+            text = anthropic_stream_text(events);
+        } else {
+            auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key), body.dump());
+            status = r.status;
+            text = r.status == 200 ? anthropic_text(r.json()) : r.body;
+        }
+        INFO(text);
+        CHECK(status == 200);
+        CHECK(text == "Scheduled.");
+    }
+    Json recs = rig.up.requests();
+    REQUIRE(recs.size() == 2);
+    for (auto rec : recs) {
+        check_upstream_body(rec);
+        Json b = rec["body"];
+        CHECK(b.value("max_tokens", -1) == 50);
+        Json params = b["tools"][0]["function"]["parameters"];
+        CHECK_FALSE(params["properties"]["when"]["properties"]["at"].contains("format"));
+        CHECK(params["properties"]["when"]["properties"]["at"].value("type", "") == "string");
+        // A property NAMED "format" is kept.
+        CHECK(params["properties"].contains("format"));
+        CHECK(params["properties"]["format"]["enum"] == Json::array({"json", "text"}));
+    }
+}
+
+TEST_CASE("adapter: `channel add --key` works on a fresh data dir, like every other store command",
+          "[integration][adapter][secrets]") {
+    // Without --key, `channel add --data NEW` creates NEW (open_store does). With --key the
+    // SecretBox is opened BEFORE the store, in a folder nobody created yet.
+    TempDir tmp("adapter-fresh");
+    fs::path plugins = make_plugins_dir(tmp / "plugins", {"openai_compat"});
+    auto r = run_cli({"channel", "add", "--data", (tmp / "data").string(), "--name", "up",
+                      "--type", "openai_compat", "--base-url", "http://127.0.0.1:9/v1", "--key",
+                      "sk-up", "--models", "up-model", "--plugins-dir", plugins.string()});
+    INFO(r.out << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(fs::exists(tmp / "data" / "secret.key"));
+    CHECK(fs::exists(tmp / "data" / "tianshu.db"));
+}
