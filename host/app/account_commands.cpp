@@ -197,14 +197,15 @@ int cmd_channel(const std::vector<std::string>& args) {
     (void)upstream::ChannelRouter::build(
         {probe}, [&](const std::string& n) { return catalog.find(n); }, &problems);
     if (!problems.empty()) return input_error(problems.front());
+    // The store first: it creates the data directory the secret file lives in.
+    auto db = open_store(a.value());
+    if (!db) return fail(db.error());
     if (key) {
         // The upstream key is stored sealed (AES-256-GCM, bound to the channel's name).
         auto box = hub::SecretBox::open_or_create(secret_file_for(a->option_or("--data", "data")));
         if (!box) return fail(box.error());
         c.config["api_key"] = box->seal(*key, c.name);
     }
-    auto db = open_store(a.value());
-    if (!db) return fail(db.error());
     auto made = store::channels::create(*db.value(), c);
     if (!made)
         return made.error().kind == core::ErrorKind::invalid_request ? input_error(made.error())

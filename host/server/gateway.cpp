@@ -217,7 +217,10 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         }
     }();
 
-    if (failure && !ctx.client_started) send_error(call.protocol, *failure, out);
+    // A streaming client already has a 200 and an error event; everyone else gets the error now
+    // (for a non-streaming client, events reaching the runner's sink were only buffered).
+    if (failure && !(ctx.request.stream && ctx.client_started))
+        send_error(call.protocol, *failure, out);
     if (failure) metrics_.count_error(core::to_string(failure->kind));
 
     // One line per request: no prompt or completion text, no key.
@@ -230,8 +233,10 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
                            {"tier", ctx.tier},
                            {"chain", chain_id},
                            {"requested_model", ctx.requested_model},
-                           {"upstream_model", summary.upstream_model},
-                           {"channel", summary.channel},
+                           {"upstream_model", summary.upstream_model.empty() && !ctx.channel.empty()
+                                                  ? ctx.request.model
+                                                  : summary.upstream_model},
+                           {"channel", summary.channel.empty() ? ctx.channel : summary.channel},
                            {"stream", ctx.request.stream},
                            {"input_tokens", usage.input_tokens},
                            {"output_tokens", usage.output_tokens},
