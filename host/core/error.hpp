@@ -36,6 +36,9 @@ struct Error {
     std::string message;
     //! Which plugin or script produced it, when one did (for the operator's log line).
     std::string source;
+    //! When > 0, the client is told to retry after this many seconds (Retry-After), e.g. an
+    //! upstream's own 429 relayed.
+    int retry_after_seconds = 0;
 
     static Error invalid(std::string message) {
         return {ErrorKind::invalid_request, std::move(message), {}};

@@ -34,6 +34,8 @@ double ms_since(Clock::time_point t) {
 
 void send_error(protocol::ClientProtocol protocol, const Error& error, ResponseWriter& out) {
     const auto& codec = protocol::codec_for(protocol);
+    if (error.retry_after_seconds > 0)
+        out.set_header("retry-after", std::to_string(error.retry_after_seconds));
     out.send(core::http_status(error.kind), "application/json", codec.error_body(error));
 }
 

@@ -14,6 +14,8 @@ namespace tianshu::server {
 class ResponseWriter {
   public:
     virtual ~ResponseWriter() = default;
+    //! A header for the response that follows (before send or begin_stream).
+    virtual void set_header(std::string_view name, std::string_view value) = 0;
     //! A whole response.
     virtual void send(int status, std::string_view content_type, std::string_view body) = 0;
     //! 200 with SSE headers; returns false if the client is gone.

@@ -29,6 +29,10 @@ class PocoResponseWriter final : public ResponseWriter {
   public:
     explicit PocoResponseWriter(HTTPServerResponse& response) : response_(response) {}
 
+    void set_header(std::string_view name, std::string_view value) override {
+        response_.set(std::string(name), std::string(value));
+    }
+
     void send(int status, std::string_view content_type, std::string_view body) override {
         if (stream_) return;
         response_.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));

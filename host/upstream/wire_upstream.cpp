@@ -1,5 +1,7 @@
 #include "upstream/wire_upstream.hpp"
 
+#include <algorithm>
+
 #include "plugin/request_access.hpp"
 #include "protocol/openai_upstream.hpp"
 #include "protocol/sse.hpp"
@@ -96,8 +98,14 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
         return e;
     };
     if (!sent) return fail(sent.take_error());
-    if (sent->status < 200 || sent->status >= 300)
-        return fail(wire::upstream_error(sent->status, error_body, ctx.channel));
+    if (sent->status < 200 || sent->status >= 300) {
+        auto e = wire::upstream_error(sent->status, error_body, ctx.channel);
+        // Relay the provider's Retry-After (seconds form) so clients back off as it asked.
+        const std::string retry_after = sent->header("retry-after");
+        if (!retry_after.empty() && std::all_of(retry_after.begin(), retry_after.end(), ::isdigit))
+            e.retry_after_seconds = std::min(std::stoi(retry_after.substr(0, 6)), 86400);
+        return fail(std::move(e));
+    }
     if (client_gone) return {};
     if (failure) return fail(std::move(*failure));
     if (!decoder.done()) {

@@ -42,8 +42,8 @@ class FakeUpstream {
             dup2(out[1], 1);
             int err = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (err >= 0) dup2(err, 2);
-            execlp("node", "node", script.c_str(), "--port", "0", "--scenario",
-                   scenario.c_str(), static_cast<char*>(nullptr));
+            execlp("node", "node", script.c_str(), "--port", "0", "--scenario", scenario.c_str(),
+                   static_cast<char*>(nullptr));
             _exit(127);
         }
         close(out[1]);
@@ -139,11 +139,11 @@ struct Rig {
 
     CliResult add_channel(const std::string& name, const std::string& upstream_key,
                           const std::vector<std::string>& maps, const std::string& config = {}) {
-        std::vector<std::string> args{"channel",    "add",           "--data",
-                                      data.string(), "--name",       name,
-                                      "--type",     "openai_compat", "--base-url",
-                                      up.base_url(), "--key",        upstream_key,
-                                      "--models",   "up-model",      "--plugins-dir",
+        std::vector<std::string> args{"channel",        "add",           "--data",
+                                      data.string(),    "--name",        name,
+                                      "--type",         "openai_compat", "--base-url",
+                                      up.base_url(),    "--key",         upstream_key,
+                                      "--models",       "up-model",      "--plugins-dir",
                                       plugins.string(), "--scripts-dir", scripts.string()};
         for (const auto& m : maps) args.insert(args.end(), {"--map", m});
         if (!config.empty()) args.insert(args.end(), {"--config", config});
@@ -182,7 +182,7 @@ struct Rig {
 struct Block {
     std::string type;
     std::string id, name;
-    std::string text;                  //!< text / thinking
+    std::string text;                   //!< text / thinking
     std::vector<std::string> partials;  //!< input_json_delta fragments
     Json start;
 };
@@ -209,7 +209,7 @@ AnthropicStream read_anthropic(const std::vector<SseEvent>& events, bool allow_e
         CHECK(j.value("type", "") == e.event);
         if (e.event == "ping") continue;
         s.names.push_back(e.event);
-        REQUIRE_FALSE(s.stopped);  // nothing after message_stop
+        REQUIRE_FALSE(s.stopped);    // nothing after message_stop
         REQUIRE(s.error.is_null());  // nothing after an error
         if (i == 0) CHECK(e.event == "message_start");
         if (e.event == "message_start") {
@@ -286,13 +286,34 @@ std::string content_text(const Json& content) {
     return out;
 }
 
-const std::set<std::string> kOpenAiTopLevel{
-    "model",       "messages",   "max_tokens",       "max_completion_tokens", "temperature",
-    "top_p",       "n",          "stream",           "stream_options",        "stop",
-    "presence_penalty", "frequency_penalty", "logit_bias", "user",           "tools",
-    "tool_choice", "parallel_tool_calls", "response_format", "seed",         "reasoning_effort",
-    "logprobs",    "top_logprobs", "metadata",       "store",                 "service_tier",
-    "prediction",  "modalities", "audio"};
+const std::set<std::string> kOpenAiTopLevel{"model",
+                                            "messages",
+                                            "max_tokens",
+                                            "max_completion_tokens",
+                                            "temperature",
+                                            "top_p",
+                                            "n",
+                                            "stream",
+                                            "stream_options",
+                                            "stop",
+                                            "presence_penalty",
+                                            "frequency_penalty",
+                                            "logit_bias",
+                                            "user",
+                                            "tools",
+                                            "tool_choice",
+                                            "parallel_tool_calls",
+                                            "response_format",
+                                            "seed",
+                                            "reasoning_effort",
+                                            "logprobs",
+                                            "top_logprobs",
+                                            "metadata",
+                                            "store",
+                                            "service_tier",
+                                            "prediction",
+                                            "modalities",
+                                            "audio"};
 
 //! What every upstream request of this adapter must look like.
 void check_upstream_body(Json record) {
@@ -400,8 +421,8 @@ TEST_CASE("adapter: a text answer in both client protocols; the upstream gets a 
     // OpenAI, streamed.
     ob["stream"] = true;
     ob["messages"][0]["content"] = "fourth question";
-    events = stream_all(rig.port(), "/v1/chat/completions", openai_auth(rig.key), ob.dump(),
-                        &status);
+    events =
+        stream_all(rig.port(), "/v1/chat/completions", openai_auth(rig.key), ob.dump(), &status);
     REQUIRE(status == 200);
     REQUIRE(!events.empty());
     CHECK(events.back().data == "[DONE]");
@@ -420,8 +441,8 @@ TEST_CASE("adapter: a text answer in both client protocols; the upstream gets a 
     // What the upstream received: four valid OpenAI bodies, nothing unknown forwarded.
     Json recs = rig.up.requests();
     REQUIRE(recs.size() == 4);
-    const std::vector<std::string> questions{"first question", "second question",
-                                             "third question", "fourth question"};
+    const std::vector<std::string> questions{"first question", "second question", "third question",
+                                             "fourth question"};
     for (size_t i = 0; i < recs.size(); ++i) {
         check_upstream_body(recs[i]);
         Json b = recs[i]["body"];
@@ -443,13 +464,14 @@ TEST_CASE("adapter: a streamed tool call with fragmented arguments and a late id
     Rig rig("adapter-tool", "adapter_tools.json");
     rig.add_default_channel();
     rig.start();
-    const Json write_args = Json::parse(R"({"path":"dir/a.txt","content":"hi \"there\" — ünïcode ✓","mode":420})");
+    const Json write_args =
+        Json::parse(R"({"path":"dir/a.txt","content":"hi \"there\" — ünïcode ✓","mode":420})");
 
     {
         int status = 0;
-        auto events = stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key),
-                                 anthropic_tool_request("please run single-tool", true).dump(),
-                                 &status);
+        auto events =
+            stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                       anthropic_tool_request("please run single-tool", true).dump(), &status);
         REQUIRE(status == 200);
         auto s = read_anthropic(events);
         REQUIRE(s.blocks.size() == 1);
@@ -478,9 +500,9 @@ TEST_CASE("adapter: a streamed tool call with fragmented arguments and a late id
     // The upstream says finish_reason "stop" after a tool call: still tool_use.
     {
         int status = 0;
-        auto events = stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key),
-                                 anthropic_tool_request("wrong-finish please", true).dump(),
-                                 &status);
+        auto events =
+            stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                       anthropic_tool_request("wrong-finish please", true).dump(), &status);
         REQUIRE(status == 200);
         auto s = read_anthropic(events);
         REQUIRE(s.blocks.size() == 1);
@@ -513,8 +535,8 @@ TEST_CASE("adapter: two parallel tool calls interleaved by index, then the tool 
 
     Json first = anthropic_tool_request("parallel-tools now", true);
     int status = 0;
-    auto events = stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key), first.dump(),
-                             &status);
+    auto events =
+        stream_all(rig.port(), "/v1/messages", anthropic_auth(rig.key), first.dump(), &status);
     REQUIRE(status == 200);
     auto s = read_anthropic(events);
     REQUIRE(s.blocks.size() == 2);
@@ -652,6 +674,7 @@ TEST_CASE("adapter: upstream errors reach the client in its protocol, never a tr
     CHECK(is_anthropic_error(r.json()));
     CHECK(r.json()["error"].value("type", "") == "rate_limit_error");
     CHECK_THAT(error_message(r.json()), Contains("slow down, provider quota reached"));
+    CHECK(r.headers["retry-after"] == "7");  // the provider's Retry-After reaches the client
 
     r = post_json(rig.port(), "/v1/chat/completions", openai_auth(rig.key),
                   openai_body("up-model", "rate-me please"));
@@ -659,6 +682,7 @@ TEST_CASE("adapter: upstream errors reach the client in its protocol, never a tr
     CHECK(r.status == 429);
     CHECK(is_openai_error(r.json()));
     CHECK_THAT(error_message(r.json()), Contains("slow down, provider quota reached"));
+    CHECK(r.headers["retry-after"] == "7");
 
     {  // streamed: nothing was sent yet, so it is still an HTTP error
         SseStream st(rig.port(), "/v1/messages", anthropic_auth(rig.key),
@@ -723,7 +747,8 @@ TEST_CASE("adapter: upstream errors reach the client in its protocol, never a tr
         auto s = read_anthropic(events, true);
         CHECK_FALSE(s.stopped);
         REQUIRE(s.error.is_object());
-        CHECK_THAT(s.error["error"].value("message", ""), Contains("provider overloaded mid-stream"));
+        CHECK_THAT(s.error["error"].value("message", ""),
+                   Contains("provider overloaded mid-stream"));
     }
 }
 
@@ -816,7 +841,8 @@ TEST_CASE("adapter: the upstream key is sealed, never logged, and sent as a Bear
 TEST_CASE("adapter: channel quirks clamp max_tokens and strip schema keywords",
           "[integration][adapter][quirks]") {
     Rig rig("adapter-quirks", "adapter_quirks.json");
-    rig.add_default_channel(R"({"options":{"max_output_tokens":50,"strip_schema_keywords":["format"]}})");
+    rig.add_default_channel(
+        R"({"options":{"max_output_tokens":50,"strip_schema_keywords":["format"]}})");
     rig.start();
     Json body{{"model", "claude-sonnet-4-5"},
               {"max_tokens", 4096},
@@ -865,9 +891,9 @@ TEST_CASE("adapter: `channel add --key` works on a fresh data dir, like every ot
     // SecretBox is opened BEFORE the store, in a folder nobody created yet.
     TempDir tmp("adapter-fresh");
     fs::path plugins = make_plugins_dir(tmp / "plugins", {"openai_compat"});
-    auto r = run_cli({"channel", "add", "--data", (tmp / "data").string(), "--name", "up",
-                      "--type", "openai_compat", "--base-url", "http://127.0.0.1:9/v1", "--key",
-                      "sk-up", "--models", "up-model", "--plugins-dir", plugins.string()});
+    auto r = run_cli({"channel", "add", "--data", (tmp / "data").string(), "--name", "up", "--type",
+                      "openai_compat", "--base-url", "http://127.0.0.1:9/v1", "--key", "sk-up",
+                      "--models", "up-model", "--plugins-dir", plugins.string()});
     INFO(r.out << r.err);
     CHECK(r.exit_code == 0);
     CHECK(fs::exists(tmp / "data" / "secret.key"));
