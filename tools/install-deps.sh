@@ -27,20 +27,39 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} Debian packages present"
-  exit 0
-fi
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1
+install_debian_packages() {
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} Debian packages present"
+    return 0
   fi
-fi
-echo "install-deps: installing ${#missing[@]} missing packages: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-# mariadb-server's post-install may try to start a service; on machines without an init
-# system that fails harmlessly, so the install must not depend on it.
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  local SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+      echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1
+    fi
+  fi
+  echo "install-deps: installing ${#missing[@]} missing packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  # mariadb-server's post-install may try to start a service; on machines without an init
+  # system that fails harmlessly, so the install must not depend on it.
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# The npm clients of the end-to-end tests (tests/e2e: @anthropic-ai/sdk, openai, and the
+# Claude Code CLI), at the exact versions of its package-lock.json; skipped when already there.
+install_npm_clients() {
+  local e2e
+  e2e="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e"
+  local stamp="$e2e/node_modules/.tianshu-installed-lock"
+  if [ -f "$stamp" ] && cmp -s "$stamp" "$e2e/package-lock.json"; then
+    echo "install-deps: npm clients present (tests/e2e)"
+    return 0
+  fi
+  echo "install-deps: installing npm clients for tests/e2e (npm ci)"
+  npm ci --no-audit --no-fund --prefix "$e2e"
+  cp "$e2e/package-lock.json" "$stamp"
+}
+
+install_debian_packages
+install_npm_clients
