@@ -15,7 +15,10 @@ namespace tianshu::core {
 
 using Json = nlohmann::json;
 
-enum class Role { user, assistant };
+//! Who speaks a message. `system` is a system message inside the conversation (Anthropic's
+//! mid-conversation system messages, which Claude Code sends with its newest models); the
+//! leading system prompt stays in Request::system.
+enum class Role { user, assistant, system };
 
 //! One block of message content, following Anthropic's content-block grammar.
 struct ContentBlock {

@@ -368,11 +368,9 @@ void decode_message(J& j, const Path& path, Message& m, Problems& p) {
             else if (r == "assistant")
                 m.role = Role::assistant;
             else if (r == "system")
-                p.add(fp,
-                      "role 'system' is not allowed in messages (put the system prompt in the "
-                      "top-level \"system\" field)");
+                m.role = Role::system;
             else
-                p.add(fp, "unknown role '" + r + "' (expected user or assistant)");
+                p.add(fp, "unknown role '" + r + "' (expected user, assistant or system)");
         } else if (key == "content") {
             has_content = true;
             if (v.is_string())
@@ -408,8 +406,11 @@ void check_tool_pairing(const std::vector<Message>& messages, const Path& path, 
                 continue;
             }
             bool found = false;
-            if (i > 0 && messages[i - 1].role == Role::assistant) {
-                for (const auto& prev : messages[i - 1].content)
+            // System messages inside the conversation do not break a tool_use/tool_result pair.
+            size_t before = i;
+            while (before > 0 && messages[before - 1].role == Role::system) --before;
+            if (before > 0 && messages[before - 1].role == Role::assistant) {
+                for (const auto& prev : messages[before - 1].content)
                     if (prev.type == Type::tool_use && prev.id == b.id) {
                         found = true;
                         break;
@@ -689,7 +690,9 @@ Json to_json(const Request& r) {
     Json messages = Json::array();
     messages.get_ref<Json::array_t&>().reserve(r.messages.size());
     for (const auto& m : r.messages)
-        messages.push_back(Json{{"role", m.role == Role::user ? "user" : "assistant"},
+        messages.push_back(Json{{"role", m.role == Role::user        ? "user"
+                                         : m.role == Role::assistant ? "assistant"
+                                                                     : "system"},
                                 {"content", blocks_to_json(m.content)}});
     j["messages"] = std::move(messages);
     if (!r.system.empty()) j["system"] = blocks_to_json(r.system);

@@ -336,12 +336,33 @@ core::Result<Json> encode_request(const core::Request& r, const UpstreamOptions&
         if (!content) return content.take_error();
         messages.push_back(Json{{"role", "system"}, {"content", std::move(content).value()}});
     }
+    std::vector<Json> held_system;  // system messages waiting for tool replies to be sent
     for (size_t i = 0; i < r.messages.size(); ++i) {
         const auto& m = r.messages[i];
+        if (m.role == core::Role::system) {
+            // A mid-conversation system message becomes OpenAI's system role in place — except
+            // between an assistant's tool_calls and their tool replies, which strict providers
+            // require to be adjacent: there it waits until the replies are out.
+            std::string text;
+            for (const auto& b : m.content)
+                if (b.type == ContentBlock::Type::text) text += (text.empty() ? "" : "\n") + b.text;
+            Json system{{"role", "system"}, {"content", std::move(text)}};
+            const bool awaiting_tool_replies = !messages.empty() &&
+                                               messages.back().value("role", "") == "assistant" &&
+                                               messages.back().contains("tool_calls");
+            if (awaiting_tool_replies || !held_system.empty())
+                held_system.push_back(std::move(system));
+            else
+                messages.push_back(std::move(system));
+            continue;
+        }
         auto done = m.role == core::Role::user ? encode_user(m, i, o, messages)
                                                : encode_assistant(m, i, o, messages);
         if (!done) return done.take_error();
+        for (auto& held : held_system) messages.push_back(std::move(held));
+        held_system.clear();
     }
+    for (auto& held : held_system) messages.push_back(std::move(held));
     body["messages"] = std::move(messages);
 
     if (r.max_tokens) {

@@ -23,9 +23,8 @@ import { startStack, requireNodeModules, NODE_MODULES } from './lib/stack.mjs';
 requireNodeModules('@anthropic-ai/claude-code');
 const CLAUDE_BIN = path.join(NODE_MODULES, '.bin', 'claude');
 const CLAUDE_TIMEOUT_MS = Number(process.env.TIANSHU_E2E_CLAUDE_TIMEOUT_MS || 120000);
-// Claude Code 2.1.x sends `role: "system"` messages inside `messages` (beta
-// mid-conversation-system-2026-04-07) for its newest default model; a model from the
-// 4.5/4.6 generation turns that off. The gap is tracked by the `todo` test at the end.
+// The tool tasks pin a 4.6-generation model so their scripted turns stay simple; the last
+// test runs Claude Code's default model, which also sends mid-conversation system messages.
 const MODEL = process.env.TIANSHU_E2E_CLAUDE_MODEL || 'claude-sonnet-4-6';
 
 // Answers any request no scripted turn matched (e.g. a side request Claude Code may send).
@@ -185,12 +184,9 @@ test('claude code handles two parallel tool calls in one turn (Write + Read)', a
 });
 
 // Claude Code's default model (no --model) makes it send `role: "system"` entries inside
-// `messages` with the anthropic-beta `mid-conversation-system-2026-04-07`. Tianshu's Anthropic
-// codec rejects them today (400 "messages[1].role: role 'system' is not allowed in messages").
-// Marked todo: it runs and reports, but does not fail the suite until the gateway supports it.
-test('claude code with its default model (mid-conversation system messages)', {
-  todo: 'gateway rejects role "system" inside messages (Claude Code beta mid-conversation-system-2026-04-07)',
-}, async (t) => {
+// `messages` with the anthropic-beta `mid-conversation-system-2026-04-07`; the gateway keeps
+// them in place (as OpenAI system messages upstream).
+test('claude code with its default model (mid-conversation system messages)', async (t) => {
   const cwd = tempDir('tianshu-e2e-cc-default-');
   const stack = await startStack({ scenario: { turns: [{ match: 'E2E-CC-DEFAULT', text: 'Hi there.' }, FALLBACK] } });
   t.after(async () => { await stack.stop(); fs.rmSync(cwd, { recursive: true, force: true }); });
