@@ -482,6 +482,11 @@ bool is_error_body(const Json& j) {
 
 }  // namespace
 
+void strip_schema_keywords(Json& schema, const std::vector<std::string>& keywords) {
+    if (keywords.empty()) return;
+    strip_schema(schema, std::set<std::string, std::less<>>(keywords.begin(), keywords.end()));
+}
+
 core::Error upstream_error(int status, std::string_view body, std::string_view channel) {
     using K = core::ErrorKind;
     K kind = K::upstream;

@@ -90,6 +90,11 @@ core::Result<core::Response> decode_response(std::string_view body,
 //! everything else (401/403: the channel's own key; 404: model map) -> upstream.
 core::Error upstream_error(int status, std::string_view body, std::string_view channel);
 
+//! Removes JSON-Schema `keywords` a provider does not support from a tool schema, recursing
+//! into subschemas but never into data (enum, const, default) or property names. Shared by
+//! every upstream wire codec.
+void strip_schema_keywords(core::Json& schema, const std::vector<std::string>& keywords);
+
 //! OpenAI chat.completion.chunk stream -> canonical events (Anthropic grammar). Feed each SSE
 //! `data:` payload in order. One decoder per response; not thread-safe.
 //!

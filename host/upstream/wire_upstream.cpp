@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "plugin/request_access.hpp"
+#include "protocol/anthropic_upstream.hpp"
 #include "protocol/openai_upstream.hpp"
 #include "protocol/sse.hpp"
 
@@ -24,34 +25,49 @@ WireUpstream& WireUpstream::shared() {
 core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
                                       const plugin::UpstreamCallSpec& spec) {
     ctx.upstream_error.reset();
-    if (spec.wire_protocol != "openai_chat")
+    const bool openai = spec.wire_protocol == "openai_chat";
+    if (!openai && spec.wire_protocol != "anthropic_messages")
         return Error::invalid("upstream_call: unknown wire protocol '" + spec.wire_protocol +
-                              "' (this host speaks: openai_chat)");
+                              "' (this host speaks: openai_chat, anthropic_messages)");
     if (!ctx.emit) return Error::internal_error("upstream_call outside generate");
-    auto options = wire::options_from_json(spec.options);
+    auto options = openai ? wire::options_from_json(spec.options)
+                          : protocol::anthropic_upstream::options_from_json(spec.options);
     if (!options) return options.take_error();
 
     // The upstream is always asked to stream: the client's answer is streamed or assembled
     // by the gateway either way, and streaming gives the earliest first token.
     const bool client_stream = ctx.request.stream;
     ctx.request.stream = true;
-    auto body = wire::encode_request(ctx.request, options.value());
+    auto body = openai ? wire::encode_request(ctx.request, options.value())
+                       : protocol::anthropic_upstream::encode_request(ctx.request, options.value());
     ctx.request.stream = client_stream;
     if (!body) return body.take_error();
 
     HttpRequestSpec http;
     http.url = spec.url;
-    http.headers = {{"Content-Type", "application/json"},
-                    {"Accept", "text/event-stream"},
-                    {"Authorization", "Bearer " + spec.api_key}};
+    http.headers = {{"Content-Type", "application/json"}, {"Accept", "text/event-stream"}};
+    if (openai) {
+        http.headers.emplace_back("Authorization", "Bearer " + spec.api_key);
+    } else {
+        http.headers.emplace_back("x-api-key", spec.api_key);
+        http.headers.emplace_back("anthropic-version", "2023-06-01");
+    }
     http.body = body.value().dump(-1, ' ', false, core::Json::error_handler_t::replace);
     http.connect_timeout = spec.connect_timeout;
     http.first_byte_timeout = spec.first_byte_timeout;
     http.idle_timeout = spec.idle_timeout;
 
     protocol::SseParser parser;
-    wire::StreamDecoder decoder("msg_" + ctx.request_id, ctx.request.model,
-                                plugin::estimate_input_tokens(ctx.request));
+    wire::StreamDecoder openai_decoder("msg_" + ctx.request_id, ctx.request.model,
+                                       plugin::estimate_input_tokens(ctx.request));
+    protocol::anthropic_upstream::StreamDecoder anthropic_decoder;
+    auto decode = [&](const protocol::SseEvent& f, std::vector<core::StreamEvent>& out) {
+        return openai ? openai_decoder.feed(f.data, out) : anthropic_decoder.feed(f, out);
+    };
+    auto decoder_done = [&] { return openai ? openai_decoder.done() : anthropic_decoder.done(); };
+    auto decoder_finish = [&](std::vector<core::StreamEvent>& out) {
+        return openai ? openai_decoder.finish(out) : anthropic_decoder.finish(out);
+    };
     std::vector<protocol::SseEvent> frames;
     std::vector<core::StreamEvent> events;
     std::string error_body;
@@ -83,7 +99,7 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
             return false;
         }
         for (const auto& f : frames) {
-            if (auto r = decoder.feed(f.data, events); !r) {
+            if (auto r = decode(f, events); !r) {
                 failure = r.take_error();
                 emit_all();
                 return false;
@@ -108,8 +124,8 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     }
     if (client_gone) return {};
     if (failure) return fail(std::move(*failure));
-    if (!decoder.done()) {
-        if (auto r = decoder.finish(events); !r) {
+    if (!decoder_done()) {
+        if (auto r = decoder_finish(events); !r) {
             emit_all();
             return fail(r.take_error());
         }

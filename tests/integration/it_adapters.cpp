@@ -76,6 +76,10 @@ class FakeUpstream {
 
     int port() const { return port_; }
     std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+    //! The Anthropic-compatible root (the anthropic adapter appends /v1/messages).
+    std::string anthropic_base_url() const {
+        return "http://127.0.0.1:" + std::to_string(port_) + "/anthropic";
+    }
 
     //! Every request received on the API routes (GET /__requests).
     Json requests() const {
@@ -124,7 +128,9 @@ fs::path scenario(const std::string& name) {
 struct Rig {
     TempDir tmp;
     fs::path data = tmp / "data";
-    fs::path plugins = make_plugins_dir(tmp / "plugins", {"openai_compat"});
+    fs::path plugins = make_plugins_dir(tmp / "plugins", {"openai_compat", "anthropic"});
+    //! The adapter the default channel uses: "openai_compat" or "anthropic".
+    std::string adapter = "openai_compat";
     fs::path scripts = make_scripts_dir(tmp / "scripts", {"models/demo.lua"});
     FakeUpstream up;
     std::unique_ptr<GatewayProcess> gw;
@@ -139,12 +145,16 @@ struct Rig {
 
     CliResult add_channel(const std::string& name, const std::string& upstream_key,
                           const std::vector<std::string>& maps, const std::string& config = {}) {
-        std::vector<std::string> args{"channel",        "add",           "--data",
-                                      data.string(),    "--name",        name,
-                                      "--type",         "openai_compat", "--base-url",
-                                      up.base_url(),    "--key",         upstream_key,
-                                      "--models",       "up-model",      "--plugins-dir",
-                                      plugins.string(), "--scripts-dir", scripts.string()};
+        std::vector<std::string> args{
+            "channel",       "add",
+            "--data",        data.string(),
+            "--name",        name,
+            "--type",        adapter,
+            "--base-url",    adapter == "anthropic" ? up.anthropic_base_url() : up.base_url(),
+            "--key",         upstream_key,
+            "--models",      "up-model",
+            "--plugins-dir", plugins.string(),
+            "--scripts-dir", scripts.string()};
         for (const auto& m : maps) args.insert(args.end(), {"--map", m});
         if (!config.empty()) args.insert(args.end(), {"--config", config});
         return run_cli(args);
@@ -890,7 +900,9 @@ TEST_CASE("adapter: `channel add --key` works on a fresh data dir, like every ot
     // Without --key, `channel add --data NEW` creates NEW (open_store does). With --key the
     // SecretBox is opened BEFORE the store, in a folder nobody created yet.
     TempDir tmp("adapter-fresh");
-    fs::path plugins = make_plugins_dir(tmp / "plugins", {"openai_compat"});
+    fs::path plugins = make_plugins_dir(tmp / "plugins", {"openai_compat", "anthropic"});
+    //! The adapter the default channel uses: "openai_compat" or "anthropic".
+    std::string adapter = "openai_compat";
     auto r = run_cli({"channel", "add", "--data", (tmp / "data").string(), "--name", "up", "--type",
                       "openai_compat", "--base-url", "http://127.0.0.1:9/v1", "--key", "sk-up",
                       "--models", "up-model", "--plugins-dir", plugins.string()});
@@ -898,4 +910,70 @@ TEST_CASE("adapter: `channel add --key` works on a fresh data dir, like every ot
     CHECK(r.exit_code == 0);
     CHECK(fs::exists(tmp / "data" / "secret.key"));
     CHECK(fs::exists(tmp / "data" / "tianshu.db"));
+}
+
+// ---- the anthropic adapter: Anthropic-compatible upstreams (/anthropic endpoints) ----------
+
+TEST_CASE("anthropic adapter: both client protocols reach an Anthropic-compatible upstream",
+          "[integration][adapter][anthropic]") {
+    Rig rig("it-adapter-anthropic", "adapter_text.json");
+    rig.adapter = "anthropic";
+    rig.add_default_channel();
+    rig.start();
+
+    auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                       anthropic_body("claude-sonnet-4-5", "hello there"));
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(content_text(r.json()["content"]) ==
+          "Hello from the upstream model, streamed in small chunks.");
+    CHECK(r.json()["stop_reason"] == "end_turn");
+
+    SseStream st(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                 anthropic_body("claude-sonnet-4-5", "hello streamed", true));
+    REQUIRE(st.status() == 200);
+    auto stream = read_anthropic(st.rest());
+    REQUIRE(stream.blocks.size() == 1);
+    CHECK(stream.blocks[0].text == "Hello from the upstream model, streamed in small chunks.");
+
+    auto o = post_json(rig.port(), "/v1/chat/completions", openai_auth(rig.key),
+                       openai_body("claude-haiku-4", "hello from openai"));
+    INFO(o.body);
+    REQUIRE(o.status == 200);
+    CHECK(o.json()["choices"][0]["message"]["content"] ==
+          "Hello from the upstream model, streamed in small chunks.");
+
+    // What the upstream received: Anthropic bodies on its /anthropic endpoint, with the
+    // mapped model, max_tokens present, and the key as x-api-key (it answers 401 otherwise).
+    auto reqs = rig.up.requests();
+    REQUIRE(reqs.size() >= 3);
+    for (const auto& rec : reqs) {
+        INFO(rec.dump());
+        CHECK(rec["path"] == "/anthropic/v1/messages");
+        CHECK(rec["status"] == 200);
+        CHECK(rec["body"]["model"] == "up-model");
+        CHECK(rec["body"].contains("max_tokens"));
+        CHECK(rec["body"]["stream"] == true);
+    }
+}
+
+TEST_CASE("anthropic adapter: streamed tool calls and upstream errors keep their shape",
+          "[integration][adapter][anthropic]") {
+    Rig rig("it-adapter-anthropic-tools", "adapter_tools.json");
+    rig.adapter = "anthropic";
+    rig.add_default_channel();
+    rig.start();
+    auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                       anthropic_tool_request("anthropic single-tool", false).dump());
+    INFO(r.body << "\n" << rig.diag());
+    REQUIRE(r.status == 200);
+    const Json answer = r.json();
+    CHECK(answer["stop_reason"] == "tool_use");
+    bool saw_tool = false;
+    for (const auto& b : answer["content"])
+        if (b["type"] == "tool_use") {
+            saw_tool = true;
+            CHECK(b["input"].is_object());
+        }
+    CHECK(saw_tool);
 }

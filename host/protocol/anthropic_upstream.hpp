@@ -1,0 +1,41 @@
+#pragma once
+// The upstream direction for Anthropic-compatible providers (DeepSeek, Kimi, GLM, Qwen and
+// MiniMax all offer /anthropic endpoints): the canonical request is already Anthropic's
+// shape, so the body is the request as the chain left it, minus what the channel's quirks
+// strip; the stream is Anthropic's own events, read back into canonical events as they come.
+
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/request.hpp"
+#include "core/stream_event.hpp"
+#include "protocol/openai_upstream.hpp"
+#include "protocol/sse.hpp"
+
+namespace tianshu::protocol::anthropic_upstream {
+
+//! The same quirk settings as OpenAI-compatible channels; for Anthropic upstreams
+//! strip_cache_control defaults to false (they understand it), reasoning_on_tool_turns,
+//! include_usage and tool_result_images do not apply.
+using UpstreamOptions = openai_upstream::UpstreamOptions;
+core::Result<UpstreamOptions> options_from_json(const core::Json& j);
+
+//! The request body: canonical JSON (unknown fields the client sent are kept, as the upstream
+//! speaks the client's protocol), max_tokens clamped, listed fields and schema keywords removed.
+core::Result<core::Json> encode_request(const core::Request& r, const UpstreamOptions& o);
+
+//! An Anthropic SSE stream into canonical events. Pings pass through (they keep slow clients'
+//! connections alive); an `error` event or a stream that ends before message_stop is an Error.
+class StreamDecoder {
+  public:
+    core::Result<void> feed(const SseEvent& event, std::vector<core::StreamEvent>& out);
+    core::Result<void> finish(std::vector<core::StreamEvent>& out);
+    bool done() const { return done_; }
+
+  private:
+    bool done_ = false;
+    std::optional<core::Error> failed_;
+};
+
+}  // namespace tianshu::protocol::anthropic_upstream
