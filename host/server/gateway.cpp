@@ -137,17 +137,8 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         if (!config)
             return fail(Error{
                 ErrorKind::unavailable, "the gateway is still starting: retry in a moment", {}});
-        if (call.api_key.empty())
-            return fail(Error{ErrorKind::authentication,
-                              "missing API key: send it in the x-api-key header or as "
-                              "'Authorization: Bearer <key>'",
-                              {}});
-        auto identity = config->keys ? config->keys->find(call.api_key) : std::nullopt;
-        if (!identity)
-            return fail(
-                Error{ErrorKind::authentication,
-                      "invalid API key: check the key, or create one with `tianshu key create`",
-                      {}});
+        auto identity = authenticate(config.get(), call);
+        if (!identity) return fail(identity.take_error());
         user = identity->user;
         key_name = identity->key_name;
 
@@ -181,8 +172,11 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         auto sink = [&](const core::StreamEvent& e) -> bool {
             if (!ttft_ms && e.type == core::StreamEvent::Type::content_block_delta)
                 ttft_ms = ms_since(started);
-            if (e.type == core::StreamEvent::Type::message_delta)
+            if (e.type == core::StreamEvent::Type::message_delta) {
                 usage.output_tokens = e.usage.output_tokens;
+                // Upstreams report the real input count at the end; prefer it to our estimate.
+                if (e.usage.input_tokens) usage.input_tokens = e.usage.input_tokens;
+            }
             if (e.type == core::StreamEvent::Type::message_start)
                 usage.input_tokens = e.message.usage.input_tokens;
             if (!stream) return whole.add(e).ok();
