@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.hpp"
@@ -105,6 +106,27 @@ inline std::string must_be(std::string_view what, const Json& got) {
     s += json_type_name(got);
     s += ')';
     return s;
+}
+
+//! The string value of `j`, moved out when `j` is mutable (decoders own their parsed body).
+template <class J>
+std::string take_string(J& j) {
+    if constexpr (std::is_const_v<J>) {
+        return j.template get_ref<const std::string&>();
+    } else {
+        return std::move(j.template get_ref<std::string&>());
+    }
+}
+
+//! Reads a string field into `out`, or reports "must be a string" at `path`.
+template <class J>
+bool read_string(J& j, const JsonPath& path, std::string& out, ProblemList& p) {
+    if (!j.is_string()) {
+        p.add(path, must_be("a string", j));
+        return false;
+    }
+    out = take_string(j);
+    return true;
 }
 
 //! A JSON integer > 0 (floats such as 5.0 are refused, as the APIs do).

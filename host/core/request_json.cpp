@@ -25,31 +25,12 @@ using Problems = ProblemList;
 
 // Moves out of a mutable JSON value, copies out of a const one.
 template <class J>
-std::string take_string(J& j) {
-    if constexpr (std::is_const_v<J>) {
-        return j.template get_ref<const std::string&>();
-    } else {
-        return std::move(j.template get_ref<std::string&>());
-    }
-}
-
-template <class J>
 Json take_json(J& j) {
     if constexpr (std::is_const_v<J>) {
         return j;
     } else {
         return std::move(j);
     }
-}
-
-template <class J>
-bool read_string(J& j, const Path& path, std::string& out, Problems& p) {
-    if (!j.is_string()) {
-        p.add(path, must_be("a string", j));
-        return false;
-    }
-    out = take_string(j);
-    return true;
 }
 
 std::string_view block_type_name(Type t) {

@@ -13,25 +13,14 @@ using core::ContentBlock;
 using core::Json;
 using core::JsonPath;
 using core::ProblemList;
+using core::read_string;
 using core::Request;
 using core::StreamEvent;
+using core::take_string;
 
 namespace openai_chat {
 
 namespace {
-
-std::string take_string(Json& j) {
-    return std::move(j.get_ref<std::string&>());
-}
-
-bool read_string(Json& j, const JsonPath& path, std::string& out, ProblemList& p) {
-    if (!j.is_string()) {
-        p.add(path, core::must_be("a string", j));
-        return false;
-    }
-    out = take_string(j);
-    return true;
-}
 
 //! "data:image/png;base64,AAAA" becomes a base64 source; anything else is a URL source.
 Json image_source(std::string url) {
