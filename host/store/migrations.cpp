@@ -109,6 +109,251 @@ const std::vector<Migration> all_migrations = {
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4)",
          "INSERT IGNORE INTO config_revision (id, revision) VALUES (1, 0)",
      }},
+    {2,
+     "API hub: tiers, balances, key limits, channel keys, prices, ledger, redemption codes, "
+     "request logs",
+     {
+         R"(CREATE TABLE IF NOT EXISTS tiers (
+              name VARCHAR(64) NOT NULL PRIMARY KEY,
+              price_ratio_ppm BIGINT NOT NULL CHECK (price_ratio_ppm >= 0),
+              description TEXT NOT NULL DEFAULT '',
+              created_at BIGINT NOT NULL))",
+         "ALTER TABLE users ADD COLUMN balance BIGINT NOT NULL DEFAULT 0",
+         "ALTER TABLE users ADD COLUMN invite_code VARCHAR(32) NULL",
+         "ALTER TABLE users ADD COLUMN invited_by BIGINT NULL REFERENCES users(id) ON DELETE SET "
+         "NULL",
+         "ALTER TABLE users ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1",
+         "CREATE UNIQUE INDEX IF NOT EXISTS uq_users_invite_code ON users(invite_code)",
+         "CREATE INDEX IF NOT EXISTS idx_users_tier ON users(tier)",
+         "ALTER TABLE api_keys ADD COLUMN quota_limit BIGINT NULL",
+         "ALTER TABLE api_keys ADD COLUMN quota_used BIGINT NOT NULL DEFAULT 0",
+         "ALTER TABLE api_keys ADD COLUMN expires_at BIGINT NULL",
+         "ALTER TABLE api_keys ADD COLUMN ip_allow TEXT NOT NULL DEFAULT '[]'",
+         "ALTER TABLE api_keys ADD COLUMN ip_deny TEXT NOT NULL DEFAULT '[]'",
+         "ALTER TABLE api_keys ADD COLUMN models TEXT NOT NULL DEFAULT '[]'",
+         "ALTER TABLE api_keys ADD COLUMN rpm INTEGER NULL",
+         "ALTER TABLE api_keys ADD COLUMN tpm INTEGER NULL",
+         "ALTER TABLE channels ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+         "ALTER TABLE channels ADD COLUMN weight INTEGER NOT NULL DEFAULT 1 CHECK (weight >= 1)",
+         "ALTER TABLE channels ADD COLUMN proxy TEXT NOT NULL DEFAULT ''",
+         "ALTER TABLE channels ADD COLUMN timeout_ms INTEGER NOT NULL DEFAULT 0",
+         "ALTER TABLE channels ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
+         "ALTER TABLE channels ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0",
+         "UPDATE channels SET updated_at = created_at",
+         R"(CREATE TABLE IF NOT EXISTS channel_keys (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              channel_id BIGINT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+              sealed_key TEXT NOT NULL,
+              enabled INTEGER NOT NULL DEFAULT 1,
+              disabled_reason TEXT NOT NULL DEFAULT '',
+              disabled_at BIGINT NULL,
+              created_at BIGINT NOT NULL))",
+         "CREATE INDEX IF NOT EXISTS idx_channel_keys_channel ON channel_keys(channel_id)",
+         // The one upstream key migration 1 kept sealed in config.api_key becomes a key row.
+         R"(INSERT INTO channel_keys (channel_id, sealed_key, enabled, disabled_reason, created_at)
+            SELECT id, json_extract(config, '$.api_key'), 1, '', created_at FROM channels
+            WHERE (CASE WHEN json_valid(config) THEN json_type(config, '$.api_key') END) = 'text'
+              AND (CASE WHEN json_valid(config) THEN json_extract(config, '$.api_key') END) <> '')",
+         R"(UPDATE channels SET config = json_remove(config, '$.api_key')
+            WHERE (CASE WHEN json_valid(config) THEN json_type(config, '$.api_key') END)
+                  IS NOT NULL)",
+         R"(CREATE TABLE IF NOT EXISTS prices (
+              model VARCHAR(255) NOT NULL PRIMARY KEY,
+              input_per_m BIGINT NOT NULL DEFAULT 0,
+              output_per_m BIGINT NOT NULL DEFAULT 0,
+              cache_read_per_m BIGINT NOT NULL DEFAULT 0,
+              cache_write_per_m BIGINT NOT NULL DEFAULT 0,
+              reasoning_per_m BIGINT NOT NULL DEFAULT 0,
+              per_call BIGINT NOT NULL DEFAULT 0,
+              updated_at BIGINT NOT NULL))",
+         R"(CREATE TABLE IF NOT EXISTS ledger (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+              amount BIGINT NOT NULL,
+              kind VARCHAR(16) NOT NULL CHECK (kind IN ('topup', 'redemption', 'charge', 'refund',
+                                                        'invite_rebate', 'adjust')),
+              ref VARCHAR(128) NULL UNIQUE,
+              note TEXT NOT NULL DEFAULT '',
+              created_at BIGINT NOT NULL))",
+         "CREATE INDEX IF NOT EXISTS idx_ledger_user ON ledger(user_id, id)",
+         R"(CREATE TABLE IF NOT EXISTS redemption_codes (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              code_hash VARCHAR(64) NOT NULL UNIQUE,
+              code_prefix VARCHAR(16) NOT NULL,
+              amount BIGINT NOT NULL CHECK (amount > 0),
+              batch VARCHAR(64) NOT NULL,
+              created_at BIGINT NOT NULL,
+              redeemed_by BIGINT NULL REFERENCES users(id) ON DELETE SET NULL,
+              redeemed_at BIGINT NULL))",
+         "CREATE INDEX IF NOT EXISTS idx_redemption_codes_batch ON redemption_codes(batch)",
+         R"(CREATE TABLE IF NOT EXISTS request_logs (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              request_id VARCHAR(64) NOT NULL UNIQUE,
+              created_at BIGINT NOT NULL,
+              user_id BIGINT NOT NULL,
+              key_id BIGINT NULL,
+              channel VARCHAR(255) NOT NULL DEFAULT '',
+              requested_model VARCHAR(255) NOT NULL DEFAULT '',
+              upstream_model VARCHAR(255) NOT NULL DEFAULT '',
+              input_tokens BIGINT NOT NULL DEFAULT 0,
+              output_tokens BIGINT NOT NULL DEFAULT 0,
+              cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+              cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+              reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+              cost BIGINT NOT NULL DEFAULT 0,
+              latency_ms BIGINT NOT NULL DEFAULT 0,
+              ttft_ms BIGINT NOT NULL DEFAULT 0,
+              status INTEGER NOT NULL DEFAULT 0,
+              error_kind VARCHAR(32) NOT NULL DEFAULT '',
+              client_ip VARCHAR(64) NOT NULL DEFAULT '',
+              retries INTEGER NOT NULL DEFAULT 0,
+              stream INTEGER NOT NULL DEFAULT 0))",
+         "CREATE INDEX IF NOT EXISTS idx_request_logs_created ON request_logs(created_at)",
+         "CREATE INDEX IF NOT EXISTS idx_request_logs_user ON request_logs(user_id, id)",
+         "CREATE INDEX IF NOT EXISTS idx_request_logs_key ON request_logs(key_id, id)",
+         "CREATE INDEX IF NOT EXISTS idx_request_logs_model ON request_logs(requested_model, id)",
+         "CREATE INDEX IF NOT EXISTS idx_request_logs_upstream_model ON "
+         "request_logs(upstream_model, "
+         "id)",
+         "CREATE INDEX IF NOT EXISTS idx_request_logs_channel ON request_logs(channel, id)",
+         // Every tier users already name exists, at the list price; 'default' always does.
+         R"(INSERT OR IGNORE INTO tiers (name, price_ratio_ppm, description, created_at)
+            VALUES ('default', 1000000, 'the tier new users start in', CAST(strftime('%s', 'now') AS INTEGER)))",
+         R"(INSERT OR IGNORE INTO tiers (name, price_ratio_ppm, description, created_at)
+            SELECT DISTINCT tier, 1000000, '', CAST(strftime('%s', 'now') AS INTEGER) FROM users)",
+     },
+     {
+         R"(CREATE TABLE IF NOT EXISTS tiers (
+              name VARCHAR(64) NOT NULL PRIMARY KEY,
+              price_ratio_ppm BIGINT NOT NULL,
+              description TEXT NOT NULL DEFAULT '',
+              created_at BIGINT NOT NULL,
+              CONSTRAINT ck_tiers_ratio CHECK (price_ratio_ppm >= 0)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+         R"(ALTER TABLE users
+              ADD COLUMN IF NOT EXISTS balance BIGINT NOT NULL DEFAULT 0,
+              ADD COLUMN IF NOT EXISTS invite_code VARCHAR(32) NULL,
+              ADD COLUMN IF NOT EXISTS invited_by BIGINT NULL,
+              ADD COLUMN IF NOT EXISTS enabled TINYINT NOT NULL DEFAULT 1,
+              ADD UNIQUE KEY IF NOT EXISTS uq_users_invite_code (invite_code),
+              ADD KEY IF NOT EXISTS idx_users_tier (tier))",
+         R"(ALTER TABLE users ADD CONSTRAINT fk_users_invited_by
+              FOREIGN KEY IF NOT EXISTS (invited_by) REFERENCES users(id) ON DELETE SET NULL)",
+         R"(ALTER TABLE api_keys
+              ADD COLUMN IF NOT EXISTS quota_limit BIGINT NULL,
+              ADD COLUMN IF NOT EXISTS quota_used BIGINT NOT NULL DEFAULT 0,
+              ADD COLUMN IF NOT EXISTS expires_at BIGINT NULL,
+              ADD COLUMN IF NOT EXISTS ip_allow TEXT NOT NULL DEFAULT '[]',
+              ADD COLUMN IF NOT EXISTS ip_deny TEXT NOT NULL DEFAULT '[]',
+              ADD COLUMN IF NOT EXISTS models TEXT NOT NULL DEFAULT '[]',
+              ADD COLUMN IF NOT EXISTS rpm INT NULL,
+              ADD COLUMN IF NOT EXISTS tpm INT NULL)",
+         R"(ALTER TABLE channels
+              ADD COLUMN IF NOT EXISTS priority INT NOT NULL DEFAULT 0,
+              ADD COLUMN IF NOT EXISTS weight INT NOT NULL DEFAULT 1,
+              ADD COLUMN IF NOT EXISTS proxy TEXT NOT NULL DEFAULT '',
+              ADD COLUMN IF NOT EXISTS timeout_ms INT NOT NULL DEFAULT 0,
+              ADD COLUMN IF NOT EXISTS tags TEXT NOT NULL DEFAULT '[]',
+              ADD COLUMN IF NOT EXISTS updated_at BIGINT NOT NULL DEFAULT 0)",
+         R"(CREATE TABLE IF NOT EXISTS channel_keys (
+              id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+              channel_id BIGINT NOT NULL,
+              sealed_key TEXT NOT NULL,
+              enabled TINYINT NOT NULL DEFAULT 1,
+              disabled_reason TEXT NOT NULL DEFAULT '',
+              disabled_at BIGINT NULL,
+              created_at BIGINT NOT NULL,
+              KEY idx_channel_keys_channel (channel_id),
+              CONSTRAINT fk_channel_keys_channel FOREIGN KEY (channel_id) REFERENCES channels(id)
+                ON DELETE CASCADE
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+         R"(CREATE TABLE IF NOT EXISTS prices (
+              model VARCHAR(255) NOT NULL PRIMARY KEY,
+              input_per_m BIGINT NOT NULL DEFAULT 0,
+              output_per_m BIGINT NOT NULL DEFAULT 0,
+              cache_read_per_m BIGINT NOT NULL DEFAULT 0,
+              cache_write_per_m BIGINT NOT NULL DEFAULT 0,
+              reasoning_per_m BIGINT NOT NULL DEFAULT 0,
+              per_call BIGINT NOT NULL DEFAULT 0,
+              updated_at BIGINT NOT NULL
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+         R"(CREATE TABLE IF NOT EXISTS ledger (
+              id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+              user_id BIGINT NOT NULL,
+              amount BIGINT NOT NULL,
+              kind VARCHAR(16) NOT NULL,
+              ref VARCHAR(128) NULL,
+              note TEXT NOT NULL DEFAULT '',
+              created_at BIGINT NOT NULL,
+              UNIQUE KEY uq_ledger_ref (ref),
+              KEY idx_ledger_user (user_id, id),
+              CONSTRAINT ck_ledger_kind CHECK (kind IN ('topup', 'redemption', 'charge', 'refund',
+                                                        'invite_rebate', 'adjust')),
+              CONSTRAINT fk_ledger_user FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+         R"(CREATE TABLE IF NOT EXISTS redemption_codes (
+              id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+              code_hash VARCHAR(64) NOT NULL,
+              code_prefix VARCHAR(16) NOT NULL,
+              amount BIGINT NOT NULL,
+              batch VARCHAR(64) NOT NULL,
+              created_at BIGINT NOT NULL,
+              redeemed_by BIGINT NULL,
+              redeemed_at BIGINT NULL,
+              UNIQUE KEY uq_redemption_codes_hash (code_hash),
+              KEY idx_redemption_codes_batch (batch),
+              CONSTRAINT ck_redemption_codes_amount CHECK (amount > 0),
+              CONSTRAINT fk_redemption_codes_user FOREIGN KEY (redeemed_by) REFERENCES users(id)
+                ON DELETE SET NULL
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+         R"(CREATE TABLE IF NOT EXISTS request_logs (
+              id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+              request_id VARCHAR(64) NOT NULL,
+              created_at BIGINT NOT NULL,
+              user_id BIGINT NOT NULL,
+              key_id BIGINT NULL,
+              channel VARCHAR(255) NOT NULL DEFAULT '',
+              requested_model VARCHAR(255) NOT NULL DEFAULT '',
+              upstream_model VARCHAR(255) NOT NULL DEFAULT '',
+              input_tokens BIGINT NOT NULL DEFAULT 0,
+              output_tokens BIGINT NOT NULL DEFAULT 0,
+              cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+              cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+              reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+              cost BIGINT NOT NULL DEFAULT 0,
+              latency_ms BIGINT NOT NULL DEFAULT 0,
+              ttft_ms BIGINT NOT NULL DEFAULT 0,
+              status INT NOT NULL DEFAULT 0,
+              error_kind VARCHAR(32) NOT NULL DEFAULT '',
+              client_ip VARCHAR(64) NOT NULL DEFAULT '',
+              retries INT NOT NULL DEFAULT 0,
+              stream TINYINT NOT NULL DEFAULT 0,
+              UNIQUE KEY uq_request_logs_request (request_id),
+              KEY idx_request_logs_created (created_at),
+              KEY idx_request_logs_user (user_id, id),
+              KEY idx_request_logs_key (key_id, id),
+              KEY idx_request_logs_model (requested_model, id),
+              KEY idx_request_logs_upstream_model (upstream_model, id),
+              KEY idx_request_logs_channel (channel, id)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+         // DDL is over (it commits on its own in MySQL): the data moves below are guarded so a
+         // rerun after a crash between them neither duplicates a key nor loses one.
+         R"(UPDATE channels SET updated_at = created_at WHERE updated_at = 0)",
+         R"(INSERT INTO channel_keys (channel_id, sealed_key, enabled, disabled_reason, created_at)
+            SELECT c.id, JSON_UNQUOTE(JSON_EXTRACT(c.config, '$.api_key')), 1, '', c.created_at
+            FROM channels c
+            WHERE JSON_VALID(c.config)
+              AND JSON_TYPE(JSON_EXTRACT(c.config, '$.api_key')) = 'STRING'
+              AND JSON_UNQUOTE(JSON_EXTRACT(c.config, '$.api_key')) <> ''
+              AND NOT EXISTS (SELECT 1 FROM channel_keys k WHERE k.channel_id = c.id
+                              AND k.sealed_key = JSON_UNQUOTE(JSON_EXTRACT(c.config, '$.api_key'))))",
+         R"(UPDATE channels SET config = JSON_REMOVE(config, '$.api_key')
+            WHERE JSON_VALID(config) AND JSON_CONTAINS_PATH(config, 'one', '$.api_key'))",
+         R"(INSERT IGNORE INTO tiers (name, price_ratio_ppm, description, created_at)
+            VALUES ('default', 1000000, 'the tier new users start in', UNIX_TIMESTAMP()))",
+         R"(INSERT IGNORE INTO tiers (name, price_ratio_ppm, description, created_at)
+            SELECT DISTINCT tier, 1000000, '', UNIX_TIMESTAMP() FROM users)",
+     }},
 };
 
 constexpr std::string_view create_sqlite_ledger =

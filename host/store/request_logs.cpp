@@ -1,0 +1,382 @@
+#include "store/request_logs.hpp"
+
+#include <soci/soci.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string_view>
+#include <tuple>
+
+namespace tianshu::store::request_logs {
+namespace {
+
+constexpr const char* log_columns =
+    "request_id, created_at, user_id, key_id, channel, requested_model, upstream_model, "
+    "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost, "
+    "latency_ms, ttft_ms, status, error_kind, client_ip, retries, stream";
+
+//! Binds every column of log_columns, in order, to `r` (plus the NULL indicator of key_id and
+//! the integer form of stream, which the caller keeps in step).
+template <class Exchange>
+void exchange_columns(soci::statement& st, UsageRecord& r, long long& key_id,
+                      soci::indicator& key_ind, int& stream, Exchange ex) {
+    ex(st, r.request_id);
+    ex(st, r.created_at_ms);
+    ex(st, r.user_id);
+    // soci::use/into keep a reference to their name argument: build them in this expression.
+    if constexpr (Exchange::reads)
+        st.exchange(soci::into(key_id, key_ind));
+    else
+        st.exchange(soci::use(key_id, key_ind));
+    ex(st, r.channel);
+    ex(st, r.requested_model);
+    ex(st, r.upstream_model);
+    ex(st, r.input_tokens);
+    ex(st, r.output_tokens);
+    ex(st, r.cache_read_tokens);
+    ex(st, r.cache_write_tokens);
+    ex(st, r.reasoning_tokens);
+    ex(st, r.cost);
+    ex(st, r.latency_ms);
+    ex(st, r.ttft_ms);
+    ex(st, r.status);
+    ex(st, r.error_kind);
+    ex(st, r.client_ip);
+    ex(st, r.retries);
+    ex(st, stream);
+}
+
+struct Into {
+    template <class T>
+    void operator()(soci::statement& st, T& v) const {
+        st.exchange(soci::into(v));
+    }
+    static constexpr bool reads = true;
+};
+
+struct Use {
+    template <class T>
+    void operator()(soci::statement& st, T& v) const {
+        st.exchange(soci::use(v));
+    }
+    static constexpr bool reads = false;
+};
+
+//! The WHERE clause of a filter (plus an optional keyset cursor), bound positionally.
+struct Where {
+    std::string sql;
+    std::vector<std::function<void(soci::statement&)>> binds;
+
+    void add(const std::string& condition, std::function<void(soci::statement&)> bind) {
+        sql += (sql.empty() ? " WHERE " : " AND ") + condition;
+        binds.push_back(std::move(bind));
+    }
+    void bind(soci::statement& st) const {
+        for (const auto& b : binds) b(st);
+    }
+};
+
+Where where_of(const RequestLogFilter& f, const long long* before_id) {
+    Where w;
+    if (f.from_ms)
+        w.add("created_at >= :from", [&](auto& st) { st.exchange(soci::use(*f.from_ms)); });
+    if (f.to_ms) w.add("created_at < :to", [&](auto& st) { st.exchange(soci::use(*f.to_ms)); });
+    if (f.user_id) w.add("user_id = :user", [&](auto& st) { st.exchange(soci::use(*f.user_id)); });
+    if (f.key_id) w.add("key_id = :key", [&](auto& st) { st.exchange(soci::use(*f.key_id)); });
+    if (f.channel)
+        w.add("channel = :channel", [&](auto& st) { st.exchange(soci::use(*f.channel)); });
+    if (f.model) {
+        w.add("(requested_model = :model", [&](auto& st) { st.exchange(soci::use(*f.model)); });
+        w.sql += " OR upstream_model = :model2)";
+        w.binds.push_back([&](auto& st) { st.exchange(soci::use(*f.model)); });
+    }
+    if (f.status) w.add("status = :status", [&](auto& st) { st.exchange(soci::use(*f.status)); });
+    if (before_id)
+        w.add("id < :before", [before_id](auto& st) { st.exchange(soci::use(*before_id)); });
+    return w;
+}
+
+//! Runs SELECT id, <log columns> ... and calls `row` for each until it returns false.
+long long select_logs(soci::session& s, const RequestLogFilter& f, const long long* before_id,
+                      std::optional<int> limit, const std::function<bool(const RequestLog&)>& row) {
+    RequestLog r;
+    long long key_id = 0;
+    soci::indicator key_ind = soci::i_null;
+    int stream = 0;
+    Where w = where_of(f, before_id);
+    soci::statement st(s);
+    st.exchange(soci::into(r.id));
+    exchange_columns(st, r, key_id, key_ind, stream, Into{});
+    w.bind(st);
+    st.alloc();
+    st.prepare(std::string("SELECT id, ") + log_columns + " FROM request_logs" + w.sql +
+               " ORDER BY id DESC" + (limit ? " LIMIT " + std::to_string(*limit) : ""));
+    st.define_and_bind();
+    st.execute(false);
+    long long passed = 0;
+    while (st.fetch()) {
+        r.key_id = key_ind == soci::i_null ? std::nullopt : std::optional<long long>(key_id);
+        r.stream = stream != 0;
+        ++passed;
+        if (!row(r)) break;
+    }
+    return passed;
+}
+
+core::Result<void> validate(const UsageRecord& r) {
+    auto too_long = [&](const std::string& value, std::size_t max, const char* field) {
+        return core::Error::invalid("usage record '" + r.request_id + "': " + field + " '" +
+                                    value.substr(0, 40) + "' is longer than " +
+                                    std::to_string(max) + " characters");
+    };
+    if (r.request_id.empty() || r.request_id.size() > 64)
+        return core::Error::invalid("usage record request_id '" + r.request_id.substr(0, 80) +
+                                    "' must be 1 to 64 characters");
+    if (r.cost < 0)
+        return core::Error::invalid("usage record '" + r.request_id + "': cost " +
+                                    std::to_string(r.cost) +
+                                    " is negative: refunds go through the ledger");
+    if (r.channel.size() > 255) return too_long(r.channel, 255, "channel");
+    if (r.requested_model.size() > 255) return too_long(r.requested_model, 255, "requested_model");
+    if (r.upstream_model.size() > 255) return too_long(r.upstream_model, 255, "upstream_model");
+    if (r.error_kind.size() > 32) return too_long(r.error_kind, 32, "error_kind");
+    if (r.client_ip.size() > 64) return too_long(r.client_ip, 64, "client_ip");
+    return {};
+}
+
+std::string id_list(const std::set<long long>& ids) {
+    std::string out;
+    for (long long id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
+    return out;
+}
+
+UsageOutcome record_batch(soci::session& s, bool mysql,
+                          const std::vector<const UsageRecord*>& records) {
+    UsageOutcome outcome;
+    UsageRecord cur;
+    long long key_id = 0;
+    soci::indicator key_ind = soci::i_null;
+    int stream = 0;
+    soci::statement insert_log(s);
+    exchange_columns(insert_log, cur, key_id, key_ind, stream, Use{});
+    insert_log.alloc();
+    std::string values =
+        ":request, :at, :user, :key, :channel, :requested, :upstream, :input, "
+        ":output, :cache_read, :cache_write, :reasoning, :cost, :latency, :ttft, "
+        ":status, :error, :ip, :retries, :stream";
+    insert_log.prepare(mysql ? std::string("INSERT IGNORE INTO request_logs (") + log_columns +
+                                   ") VALUES (" + values + ")"
+                             : std::string("INSERT INTO request_logs (") + log_columns +
+                                   ") VALUES (" + values + ") ON CONFLICT (request_id) DO NOTHING");
+    insert_log.define_and_bind();
+
+    std::vector<const UsageRecord*> to_charge;
+    for (const UsageRecord* r : records) {
+        cur = *r;
+        key_id = r->key_id.value_or(0);
+        key_ind = r->key_id ? soci::i_ok : soci::i_null;
+        stream = r->stream ? 1 : 0;
+        insert_log.execute(true);
+        if (insert_log.get_affected_rows() == 0) {
+            ++outcome.duplicates;
+            continue;
+        }
+        ++outcome.inserted;
+        if (r->cost > 0) to_charge.push_back(r);
+    }
+    if (to_charge.empty()) return outcome;
+
+    // Lock the users charged, in ascending id, before the ledger rows (whose foreign key
+    // takes a shared lock on the user): concurrent batches then queue instead of deadlocking.
+    std::set<long long> wanted;
+    for (const UsageRecord* r : to_charge) wanted.insert(r->user_id);
+    std::set<long long> existing;
+    {
+        long long id = 0;
+        soci::statement st = (s.prepare << "SELECT id FROM users WHERE id IN (" + id_list(wanted) +
+                                               ") ORDER BY id" + (mysql ? " FOR UPDATE" : ""),
+                              soci::into(id));
+        st.execute(false);
+        while (st.fetch()) existing.insert(id);
+    }
+
+    long long user_id = 0, amount = 0, at = 0;
+    std::string ref;
+    soci::statement insert_ledger =
+        (s.prepare << (mysql ? "INSERT IGNORE INTO ledger (user_id, amount, kind, ref, note, "
+                               "created_at) VALUES (:user, :amount, 'charge', :ref, '', :at)"
+                             : "INSERT INTO ledger (user_id, amount, kind, ref, note, created_at) "
+                               "VALUES (:user, :amount, 'charge', :ref, '', :at) "
+                               "ON CONFLICT (ref) DO NOTHING"),
+         soci::use(user_id), soci::use(amount), soci::use(ref), soci::use(at));
+    std::map<long long, long long> user_debit, key_debit;
+    at = now_seconds();
+    for (const UsageRecord* r : to_charge) {
+        if (!existing.count(r->user_id)) {
+            ++outcome.unbilled;
+            continue;
+        }
+        user_id = r->user_id;
+        amount = -r->cost;
+        ref = "req:" + r->request_id;
+        insert_ledger.execute(true);
+        // 0 rows: this request was charged before and its log row pruned since.
+        if (insert_ledger.get_affected_rows() == 0) continue;
+        user_debit[r->user_id] += r->cost;
+        if (r->key_id) key_debit[*r->key_id] += r->cost;
+        outcome.charged += r->cost;
+    }
+    long long target = 0, delta = 0;
+    soci::statement debit =
+        (s.prepare << "UPDATE users SET balance = balance - :delta WHERE id = :id",
+         soci::use(delta), soci::use(target));
+    for (const auto& [id, d] : user_debit) {
+        target = id;
+        delta = d;
+        debit.execute(true);
+    }
+    soci::statement spend =
+        (s.prepare << "UPDATE api_keys SET quota_used = quota_used + :delta WHERE id = :id",
+         soci::use(delta), soci::use(target));
+    for (const auto& [id, d] : key_debit) {
+        target = id;
+        delta = d;
+        spend.execute(true);
+    }
+    return outcome;
+}
+
+bool is_deadlock(const core::Error& e) {
+    return e.message.find("Deadlock found") != std::string::npos;
+}
+
+}  // namespace
+
+core::Result<UsageOutcome> record_usage(Database& db, const std::vector<UsageRecord>& batch) {
+    for (const auto& r : batch)
+        if (auto ok = validate(r); !ok) return ok.take_error();
+    // One order for every batch: two batches sharing request_ids take their locks alike, and
+    // row ids (the "newest first" order) follow time.
+    std::vector<const UsageRecord*> records;
+    records.reserve(batch.size());
+    for (const auto& r : batch) records.push_back(&r);
+    std::sort(records.begin(), records.end(), [](const UsageRecord* a, const UsageRecord* b) {
+        return std::tie(a->created_at_ms, a->request_id) <
+               std::tie(b->created_at_ms, b->request_id);
+    });
+    const bool mysql = db.dialect() == "mysql";
+    const std::string operation = "record usage of " + std::to_string(batch.size()) + " requests";
+    for (int attempt = 0;; ++attempt) {
+        auto done = db.with_transaction(
+            operation, [&](soci::session& s) { return record_batch(s, mysql, records); });
+        // The batch is idempotent, so a deadlock victim simply runs again.
+        if (done.ok() || attempt == 4 || !is_deadlock(done.error())) return done;
+    }
+}
+
+core::Result<RequestLogPage> query(Database& db, const RequestLogFilter& filter, int limit,
+                                   std::optional<long long> before_id) {
+    if (limit < 1 || limit > 1000)
+        return core::Error::invalid("page size " + std::to_string(limit) +
+                                    " must be between 1 and 1000");
+    return db.with_session("query the request logs", [&](soci::session& s) {
+        RequestLogPage page;
+        // One row more than asked tells whether another page follows.
+        select_logs(s, filter, before_id ? &*before_id : nullptr, limit + 1,
+                    [&](const RequestLog& r) {
+                        page.rows.push_back(r);
+                        return true;
+                    });
+        if (page.rows.size() > static_cast<std::size_t>(limit)) {
+            page.rows.pop_back();
+            page.next_before_id = page.rows.back().id;
+        }
+        return page;
+    });
+}
+
+core::Result<long long> for_each(Database& db, const RequestLogFilter& filter,
+                                 const std::function<bool(const RequestLog&)>& row) {
+    return db.with_session("export the request logs", [&](soci::session& s) {
+        return select_logs(s, filter, nullptr, std::nullopt, row);
+    });
+}
+
+core::Result<long long> prune(Database& db, long long older_than_ms, int chunk) {
+    if (chunk < 1) return core::Error::invalid("prune chunk size must be at least 1");
+    const std::string sql =
+        db.dialect() == "mysql"
+            ? "DELETE FROM request_logs WHERE created_at < :t ORDER BY id LIMIT " +
+                  std::to_string(chunk)
+            : "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE "
+              "created_at < :t ORDER BY id LIMIT " +
+                  std::to_string(chunk) + ")";
+    long long total = 0;
+    for (;;) {
+        auto deleted = db.with_transaction("prune the request logs", [&](soci::session& s) {
+            soci::statement st = (s.prepare << sql, soci::use(older_than_ms));
+            st.execute(true);
+            return static_cast<long long>(st.get_affected_rows());
+        });
+        if (!deleted) return deleted.take_error();
+        total += deleted.value();
+        if (deleted.value() < chunk) return total;
+    }
+}
+
+core::Result<UsageTotals> totals(Database& db, const RequestLogFilter& filter) {
+    return db.with_session("sum the request logs", [&](soci::session& s) {
+        UsageTotals t;
+        Where w = where_of(filter, nullptr);
+        soci::statement st(s);
+        for (long long* v :
+             {&t.requests, &t.spend, &t.active_users, &t.input_tokens, &t.output_tokens,
+              &t.cache_read_tokens, &t.cache_write_tokens, &t.reasoning_tokens})
+            st.exchange(soci::into(*v));
+        w.bind(st);
+        st.alloc();
+        st.prepare(
+            "SELECT COUNT(*), COALESCE(SUM(cost), 0), COUNT(DISTINCT user_id), "
+            "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
+            "COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), "
+            "COALESCE(SUM(reasoning_tokens), 0) FROM request_logs" +
+            w.sql);
+        st.define_and_bind();
+        st.execute(true);
+        return t;
+    });
+}
+
+core::Result<std::vector<UsageBucket>> breakdown(Database& db, const RequestLogFilter& filter,
+                                                 StatsDimension by, StatsBucket bucket) {
+    const char* column = by == StatsDimension::channel          ? "channel"
+                         : by == StatsDimension::upstream_model ? "upstream_model"
+                                                                : "requested_model";
+    const std::string width = std::to_string(static_cast<long long>(bucket));
+    return db.with_session("break the request logs down", [&](soci::session& s) {
+        UsageBucket b;
+        std::vector<UsageBucket> out;
+        Where w = where_of(filter, nullptr);
+        soci::statement st(s);
+        st.exchange(soci::into(b.bucket_start_ms));
+        st.exchange(soci::into(b.key));
+        st.exchange(soci::into(b.requests));
+        st.exchange(soci::into(b.spend));
+        st.exchange(soci::into(b.input_tokens));
+        st.exchange(soci::into(b.output_tokens));
+        st.exchange(soci::into(b.errors));
+        w.bind(st);
+        st.alloc();
+        st.prepare("SELECT created_at - created_at % " + width + " AS bucket, " + column +
+                   ", COUNT(*), SUM(cost), SUM(input_tokens), SUM(output_tokens), "
+                   "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) FROM request_logs" +
+                   w.sql + " GROUP BY bucket, " + column + " ORDER BY bucket, " + column);
+        st.define_and_bind();
+        st.execute(false);
+        while (st.fetch()) out.push_back(b);
+        return out;
+    });
+}
+
+}  // namespace tianshu::store::request_logs
