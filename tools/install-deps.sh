@@ -10,7 +10,7 @@ packages=(
   libpoco-dev liblua5.4-dev nlohmann-json3-dev libsoci-dev libsqlite3-dev libmariadb-dev
   libboost-dev libboost-filesystem-dev libssl-dev libvalijson-dev
   # tests and benchmarks
-  catch2 libbenchmark-dev mariadb-server wrk lua5.4 nginx valgrind clang libclang-rt-14-dev
+  catch2 libbenchmark-dev mariadb-server redis-server wrk lua5.4 nginx valgrind clang libclang-rt-14-dev
 )
 
 # Node.js runs the fake upstream and the real npm clients. Any nodejs that brings npm will do

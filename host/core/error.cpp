@@ -16,6 +16,8 @@ int http_status(ErrorKind kind) {
             return 413;
         case ErrorKind::rate_limited:
             return 429;
+        case ErrorKind::insufficient_quota:
+            return 402;
         case ErrorKind::plugin_failure:
             return 500;
         case ErrorKind::script_failure:
@@ -48,6 +50,8 @@ std::string_view to_string(ErrorKind kind) {
             return "request_too_large";
         case ErrorKind::rate_limited:
             return "rate_limited";
+        case ErrorKind::insufficient_quota:
+            return "insufficient_quota";
         case ErrorKind::plugin_failure:
             return "plugin_failure";
         case ErrorKind::script_failure:

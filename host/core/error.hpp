@@ -20,13 +20,18 @@ enum class ErrorKind {
     not_found,        //!< 404: no such route, model or resource
     request_too_large,  //!< 413: the body exceeds the configured limit
     rate_limited,       //!< 429: retry later
-    plugin_failure,     //!< 500: a .so plugin failed or threw inside a hook; the host keeps serving
-    script_failure,     //!< 500: a Lua script failed or exceeded its budget; the host keeps serving
-    internal,           //!< 500: a bug in the host; logged with detail, the client gets a summary
-    upstream,           //!< 502: the model behind the channel failed
-    unavailable,        //!< 503: the server is shutting down or has no channel for the model
-    timeout,            //!< 504: the model did not answer in time
-    overloaded,         //!< 529: every candidate is saturated; retry with backoff
+    //! 402: the key's quota or the user's balance cannot cover the call; retrying will not help
+    //! until someone tops up or raises the quota. Anthropic documents 402 `billing_error`; OpenAI
+    //! sends 429 `insufficient_quota`, but SDKs retry every 429 automatically, so both protocols
+    //! get 402 (OpenAI clients still see code "insufficient_quota").
+    insufficient_quota,
+    plugin_failure,  //!< 500: a .so plugin failed or threw inside a hook; the host keeps serving
+    script_failure,  //!< 500: a Lua script failed or exceeded its budget; the host keeps serving
+    internal,        //!< 500: a bug in the host; logged with detail, the client gets a summary
+    upstream,        //!< 502: the model behind the channel failed
+    unavailable,     //!< 503: the server is shutting down or has no channel for the model
+    timeout,         //!< 504: the model did not answer in time
+    overloaded,      //!< 529: every candidate is saturated; retry with backoff
 };
 
 //! An error that can reach a client. `message` is written for the person who must act on it:

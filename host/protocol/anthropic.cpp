@@ -28,6 +28,8 @@ std::string_view error_type(core::ErrorKind kind) {
             return "request_too_large";
         case K::rate_limited:
             return "rate_limit_error";
+        case K::insufficient_quota:
+            return "billing_error";
         case K::overloaded:
             return "overloaded_error";
         case K::plugin_failure:

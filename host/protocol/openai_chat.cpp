@@ -557,6 +557,9 @@ std::string_view error_type(core::ErrorKind kind, std::string_view& code) {
         case K::rate_limited:
             code = "rate_limit_exceeded";
             return "rate_limit_error";
+        case K::insufficient_quota:
+            code = "insufficient_quota";
+            return "insufficient_quota";
         case K::overloaded:
             code = "overloaded";
             return "server_error";
