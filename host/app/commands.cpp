@@ -38,6 +38,7 @@ const char* kHelp = R"(tianshu — an LLM gateway
 usage:
   tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] [--scripts-dir DIR]
                 [--chains-dir DIR] [--log-level debug|info|warn|error] [--max-threads N]
+                [--drain-seconds N] [--stream-ping-ms N (default 15000; 0: no pings)]
   tianshu version [--json]
   tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]
   tianshu chain import FILE [--data DIR] [--db URL] [--json]
@@ -282,9 +283,10 @@ int cmd_serve(const std::vector<std::string>& args) {
     CommandSpec spec{
         "tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] "
         "[--scripts-dir DIR] "
-        "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N]",
+        "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N] "
+        "[--stream-ping-ms N]",
         {"--data", "--listen", "--db", "--plugins-dir", "--scripts-dir", "--chains-dir",
-         "--log-level", "--max-threads", "--drain-seconds"},
+         "--log-level", "--max-threads", "--drain-seconds", "--stream-ping-ms"},
         {},
         0,
         0};
@@ -303,6 +305,15 @@ int cmd_serve(const std::vector<std::string>& args) {
         options.max_threads = std::atoi(t->c_str());
         if (options.max_threads < 4)
             return input_error(Error::invalid("--max-threads must be at least 4"));
+    }
+    if (auto p = a->option("--stream-ping-ms")) {
+        char* end = nullptr;
+        long ms = std::strtol(p->c_str(), &end, 10);
+        if (p->empty() || *end != '\0' || ms < 0 || ms > 600000)
+            return input_error(Error::invalid(
+                "--stream-ping-ms '" + *p +
+                "' must be a whole number of milliseconds from 0 (no pings) to 600000"));
+        options.stream_ping_ms = static_cast<int>(ms);
     }
     int drain_seconds = 30;
     if (auto d = a->option("--drain-seconds")) drain_seconds = std::max(0, std::atoi(d->c_str()));

@@ -136,14 +136,43 @@ int64_t estimate_tokens(std::string_view text) {
     return static_cast<int64_t>((text.size() + 3) / 4);
 }
 
+namespace {
+
+// About the length of `j` as JSON text, without writing it (the estimate runs per request and
+// tool schemas are large): string and key lengths plus a little punctuation per value.
+size_t json_text_size(const core::Json& j) {
+    switch (j.type()) {
+        case core::Json::value_t::object: {
+            size_t n = 2;
+            for (const auto& [key, value] : j.items()) n += key.size() + 4 + json_text_size(value);
+            return n;
+        }
+        case core::Json::value_t::array: {
+            size_t n = 2;
+            for (const auto& value : j) n += 1 + json_text_size(value);
+            return n;
+        }
+        case core::Json::value_t::string:
+            return j.get_ref<const std::string&>().size() + 2;
+        case core::Json::value_t::null:
+            return 0;
+        default:
+            return 4;
+    }
+}
+
+}  // namespace
+
 int64_t estimate_input_tokens(const core::Request& request) {
     size_t bytes = 0;
     for (const auto& b : request.system) bytes += b.text.size();
     for (const auto& m : request.messages)
-        for (const auto& b : m.content)
-            bytes += b.text.size() + (b.input.is_null() ? 0 : b.input.dump().size());
+        for (const auto& b : m.content) {
+            bytes += b.text.size() + json_text_size(b.input);
+            for (const auto& part : b.content) bytes += part.text.size();
+        }
     for (const auto& t : request.tools)
-        bytes += t.name.size() + t.description.size() + t.input_schema.dump().size();
+        bytes += t.name.size() + t.description.size() + json_text_size(t.input_schema);
     return static_cast<int64_t>((bytes + 3) / 4);
 }
 

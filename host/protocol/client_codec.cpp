@@ -17,4 +17,9 @@ const ClientCodec& codec_for(ClientProtocol p) {
     return anthropic;
 }
 
+std::string_view keepalive_frame(ClientProtocol p) {
+    if (p == ClientProtocol::openai_chat) return ": ping\n\n";
+    return "event: ping\ndata: {\"type\":\"ping\"}\n\n";
+}
+
 }  // namespace tianshu::protocol

@@ -41,4 +41,9 @@ class ClientCodec {
 //! The process-wide codec for `p` (static lifetime).
 const ClientCodec& codec_for(ClientProtocol p);
 
+//! The frame that keeps a silent stream open: Anthropic's own `ping` event for Anthropic
+//! clients, an SSE comment (ignored by every SSE parser) for OpenAI clients, whose protocol has
+//! no ping chunk.
+std::string_view keepalive_frame(ClientProtocol p);
+
 }  // namespace tianshu::protocol

@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "pipeline/runner.hpp"
 #include "plugin/request_access.hpp"
+#include "server/stream_heartbeat.hpp"
 #include "upstream/wire_upstream.hpp"
 
 namespace tianshu::server {
@@ -169,6 +170,9 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         bool client_gone = false;
         bool stream_open = false;
         std::string frames;
+        // Every write to a stream goes through `live`, shared with the heartbeat's pings.
+        std::shared_ptr<HeartbeatStream> live;
+        StreamHeartbeat::Registration beat;
         auto sink = [&](const core::StreamEvent& e) -> bool {
             if (!ttft_ms && e.type == core::StreamEvent::Type::content_block_delta)
                 ttft_ms = ms_since(started);
@@ -183,17 +187,25 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
             if (!stream_open) {
                 stream_open = true;
                 if (!out.begin_stream()) return !(client_gone = true);
+                live = std::make_shared<HeartbeatStream>(
+                    out, std::string(protocol::keepalive_frame(call.protocol)));
+                if (heartbeat_) beat = heartbeat_->watch(live);
             }
             frames.clear();
             if (e.type == core::StreamEvent::Type::error)
                 encoder->encode_error(e.error, frames);
             else
                 encoder->encode(e, frames);
-            if (!frames.empty() && !out.write(frames)) return !(client_gone = true);
+            if (!frames.empty() && !live->write(frames)) return !(client_gone = true);
+            // The answer is complete even if the upstream's stream lingers (usage chunk, [DONE]).
+            if (e.type == core::StreamEvent::Type::message_stop ||
+                e.type == core::StreamEvent::Type::error)
+                live->close();
             return true;
         };
         pipeline::PipelineRunner runner(*config->models);
         auto run = runner.run(ctx, *chain, sink);
+        beat = {};  // the answer is complete: no ping after the last frame
         if (!run) {
             Error e = run.take_error();
             if (stream && ctx.client_started) {

@@ -10,6 +10,8 @@
 
 namespace tianshu::server {
 
+class StreamHeartbeat;
+
 //! Where the gateway writes its answer. Implemented over Poco's response.
 class ResponseWriter {
   public:
@@ -37,8 +39,10 @@ struct ApiCall {
 //! Serves model API calls under the current runtime configuration. Thread-safe.
 class Gateway {
   public:
-    Gateway(const pipeline::RuntimeConfigHolder& config, Metrics& metrics)
-        : config_(config), metrics_(metrics) {}
+    //! `heartbeat` (optional) pings streams whose upstream is silent.
+    Gateway(const pipeline::RuntimeConfigHolder& config, Metrics& metrics,
+            StreamHeartbeat* heartbeat = nullptr)
+        : config_(config), metrics_(metrics), heartbeat_(heartbeat) {}
     //! POST /v1/messages and /v1/chat/completions.
     void handle(const ApiCall& call, ResponseWriter& out) const;
     //! POST /v1/messages/count_tokens: a local estimate, no upstream call.
@@ -52,6 +56,7 @@ class Gateway {
                                                   const ApiCall& call) const;
     const pipeline::RuntimeConfigHolder& config_;
     Metrics& metrics_;
+    StreamHeartbeat* heartbeat_;
 };
 
 //! The error response for a request that never reached the gateway proper (bad route,

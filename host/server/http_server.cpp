@@ -15,6 +15,7 @@
 
 #include "core/log.hpp"
 #include "server/gateway.hpp"
+#include "server/stream_heartbeat.hpp"
 
 namespace tianshu::server {
 
@@ -291,7 +292,9 @@ core::Result<void> HttpServer::start() {
         params->setMaxKeepAliveRequests(0);
         params->setTimeout(Poco::Timespan(600, 0));
         params->setServerName("tianshu");
-        gateway_ = std::make_unique<Gateway>(config_, metrics_);
+        heartbeat_ =
+            std::make_unique<StreamHeartbeat>(std::chrono::milliseconds(options_.stream_ping_ms));
+        gateway_ = std::make_unique<Gateway>(config_, metrics_, heartbeat_.get());
         server_ = std::make_unique<Poco::Net::HTTPServer>(
             new Routes(*gateway_, metrics_, draining_, options_.max_body_bytes), *pool_, socket,
             params);

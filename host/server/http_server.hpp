@@ -27,6 +27,7 @@ class HTTPServer;
 namespace tianshu::server {
 
 class Gateway;
+class StreamHeartbeat;
 
 struct ServerOptions {
     std::string listen = "127.0.0.1:8080";  //!< host:port; port 0 picks a free one
@@ -37,6 +38,8 @@ struct ServerOptions {
     int backlog = 4096;
     size_t max_body_bytes = 32 * 1024 * 1024;
     int keep_alive_seconds = 75;
+    //! A ping goes to a streaming client after this long without a frame; 0 disables pings.
+    int stream_ping_ms = 15000;
 };
 
 //! Owns the listening socket, the thread pool and the routes.
@@ -59,6 +62,7 @@ class HttpServer {
     ServerOptions options_;
     const pipeline::RuntimeConfigHolder& config_;
     Metrics& metrics_;
+    std::unique_ptr<StreamHeartbeat> heartbeat_;  // outlives the gateway that uses it
     std::unique_ptr<Gateway> gateway_;
     std::unique_ptr<Poco::ThreadPool> pool_;
     std::unique_ptr<Poco::Net::HTTPServer> server_;

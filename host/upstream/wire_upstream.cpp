@@ -4,6 +4,7 @@
 
 #include "plugin/request_access.hpp"
 #include "protocol/anthropic_upstream.hpp"
+#include "protocol/json_text.hpp"
 #include "protocol/openai_upstream.hpp"
 #include "protocol/sse.hpp"
 
@@ -52,7 +53,7 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
         http.headers.emplace_back("x-api-key", spec.api_key);
         http.headers.emplace_back("anthropic-version", "2023-06-01");
     }
-    http.body = body.value().dump(-1, ' ', false, core::Json::error_handler_t::replace);
+    http.body = protocol::dump_json(body.value());
     http.connect_timeout = spec.connect_timeout;
     http.first_byte_timeout = spec.first_byte_timeout;
     http.idle_timeout = spec.idle_timeout;

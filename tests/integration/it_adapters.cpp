@@ -135,6 +135,7 @@ struct Rig {
     FakeUpstream up;
     std::unique_ptr<GatewayProcess> gw;
     std::string key;
+    std::vector<std::string> serve_args;  //!< extra `tianshu serve` flags
 
     Rig(const std::string& tag, const std::string& scenario_file)
         : tmp(tag), up(scenario(scenario_file), tmp / "upstream.log") {
@@ -169,6 +170,7 @@ struct Rig {
         o.data_dir = data;
         o.plugins_dir = plugins;
         o.scripts_dir = scripts;
+        o.extra_args = serve_args;
         gw = std::make_unique<GatewayProcess>(o);
         REQUIRE(gw->demo_key());
         key = *gw->demo_key();
@@ -467,6 +469,61 @@ TEST_CASE("adapter: a text answer in both client protocols; the upstream gets a 
     auto logs = request_logs(*rig.gw);
     CHECK(logs.size() >= 4);
     for (const auto& l : logs) CHECK(l.value("channel", "") == "up");
+}
+
+TEST_CASE("adapter: a silent upstream mid-stream gets pings, never before the stream opens",
+          "[integration][adapter][ping]") {
+    // The upstream waits 600 ms before its first byte, then 700 ms between chunks; the gateway
+    // pings after 150 ms of silence.
+    Rig rig("adapter-ping", "adapter_silence.json");
+    rig.serve_args = {"--stream-ping-ms", "150"};
+    rig.add_default_channel();
+    rig.start();
+
+    Json body = Json::parse(anthropic_body("claude-sonnet-4-5", "think slowly"));
+    body["stream"] = true;
+    SseStream s(rig.port(), "/v1/messages", anthropic_auth(rig.key), body.dump());
+    REQUIRE(s.status() == 200);
+    auto events = s.rest();
+    std::vector<std::string> names;
+    for (const auto& e : events) names.push_back(e.event);
+    INFO(Json(names).dump());
+    // Nothing, not even a ping, before message_start: until the upstream answers, the gateway
+    // can still fail with a plain HTTP error.
+    REQUIRE(!names.empty());
+    CHECK(names.front() == "message_start");
+    // Two silences of 700 ms between the three chunks: at least two pings in each, and none
+    // after message_stop.
+    size_t pings = std::count(names.begin(), names.end(), "ping");
+    CHECK(pings >= 4);
+    CHECK(names.back() == "message_stop");
+    for (const auto& e : events)
+        if (e.event == "ping") CHECK(e.json() == Json{{"type", "ping"}});
+    // Pings sit between deltas: the text arrives whole and in order.
+    CHECK(anthropic_stream_text(events) == "abcdefghi");
+    auto first_delta = std::find(names.begin(), names.end(), "content_block_delta");
+    auto last_delta = std::find(names.rbegin(), names.rend(), "content_block_delta").base();
+    CHECK(std::count(first_delta, last_delta, "ping") >= 4);
+
+    // An OpenAI client gets SSE comments (its protocol has no ping chunk); its SDK ignores them.
+    Json ob = Json::parse(openai_body("up-model", "think slowly"));
+    ob["stream"] = true;
+    SseStream o(rig.port(), "/v1/chat/completions", openai_auth(rig.key), ob.dump());
+    REQUIRE(o.status() == 200);
+    auto chunks = o.rest();
+    CHECK(openai_stream_text(chunks) == "abcdefghi");
+    CHECK(chunks.back().data == "[DONE]");
+    CHECK(o.comments().size() >= 4);
+    for (const auto& [before, line] : o.comments()) {
+        CHECK(line == ": ping");
+        CHECK(before >= 1);  // after the first chunk, never before the stream opened
+    }
+
+    // A client that does not stream gets no pings in its JSON body.
+    body.erase("stream");
+    auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key), body.dump());
+    REQUIRE(r.status == 200);
+    CHECK(anthropic_text(r.json()) == "abcdefghi");
 }
 
 TEST_CASE("adapter: a streamed tool call with fragmented arguments and a late id/name",

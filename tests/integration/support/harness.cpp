@@ -442,10 +442,16 @@ std::optional<SseEvent> SseStream::next() {
         while (std::getline(*impl_->in, line)) {
             if (!line.empty() && line.back() == '\r') line.pop_back();
             if (line.empty()) {
-                if (have) return ev;
+                if (have) {
+                    ++returned_;
+                    return ev;
+                }
                 continue;
             }
-            if (line[0] == ':') continue;  // comment (keep-alive ping)
+            if (line[0] == ':') {  // comment (keep-alive ping)
+                comments_.emplace_back(returned_, line);
+                continue;
+            }
             auto colon = line.find(':');
             std::string field = line.substr(0, colon);
             std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);

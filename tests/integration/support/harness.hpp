@@ -172,12 +172,17 @@ class SseStream {
     std::vector<SseEvent> rest();
     //! For a non-200 answer: the body.
     std::string body();
+    //! SSE comment lines (": ping" keep-alives) skipped so far, each with the number of events
+    //! returned before it.
+    const std::vector<std::pair<size_t, std::string>>& comments() const { return comments_; }
 
   private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
     int status_ = 0;
     Headers headers_;
+    size_t returned_ = 0;
+    std::vector<std::pair<size_t, std::string>> comments_;
 };
 
 //! Reads a whole stream.
