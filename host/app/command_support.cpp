@@ -1,5 +1,7 @@
 #include "app/command_support.hpp"
 
+#include <charconv>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 
@@ -76,6 +78,72 @@ void print_table(const std::vector<std::string>& header,
     };
     line(header);
     for (const auto& r : rows) line(r);
+}
+
+std::set<std::string> store_options(std::set<std::string> extra) {
+    extra.insert({"--data", "--db"});
+    return extra;
+}
+
+int store_error(const Error& e) {
+    return e.kind == core::ErrorKind::invalid_request || e.kind == core::ErrorKind::not_found
+               ? input_error(e)
+               : fail(e);
+}
+
+core::Result<store::User> require_user_named(store::Database& db, const std::string& flag,
+                                             const std::string& name) {
+    auto user = store::users::find_by_name(db, name);
+    if (!user) return user.take_error();
+    if (!user.value())
+        return Error{core::ErrorKind::not_found,
+                     flag + " '" + name +
+                         "' is not a user: list them with `tianshu user list` or add one with "
+                         "`tianshu user add --name " +
+                         name + "`",
+                     {}};
+    return std::move(*user.value());
+}
+
+core::Result<long long> parse_count(const std::string& flag, const std::string& text, long long min,
+                                    long long max) {
+    long long value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value < min ||
+        value > max)
+        return Error::invalid(flag + " '" + text + "' must be a whole number from " +
+                              std::to_string(min) + " to " + std::to_string(max));
+    return value;
+}
+
+core::Result<std::string> required_option(const ParsedArgs& a, const std::string& flag,
+                                          const std::string& usage) {
+    auto v = a.option(flag);
+    if (!v || v->empty()) return Error::invalid(flag + " is required\nusage: " + usage);
+    return *v;
+}
+
+std::string format_time(std::optional<long long> seconds) {
+    if (!seconds) return "";
+    std::time_t t = static_cast<std::time_t>(*seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string first_positional(const std::vector<std::string>& args,
+                             const std::set<std::string>& flags) {
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i].rfind("--", 0) != 0) return args[i];
+        if (!flags.count(args[i]) && args[i].find('=') == std::string::npos) ++i;
+    }
+    return {};
+}
+
+void print_json(const nlohmann::json& document) {
+    std::cout << document.dump(2) << "\n";
 }
 
 }  // namespace tianshu::app

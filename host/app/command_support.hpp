@@ -2,12 +2,17 @@
 // What every command shares: exit codes, error printing, opening the store, tables.
 
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "app/cli_args.hpp"
 #include "app/runtime_loader.hpp"
 #include "store/database.hpp"
+#include "store/users.hpp"
 
 namespace tianshu::app {
 
@@ -28,8 +33,43 @@ PluginSources plugin_sources(const ParsedArgs& a);
 void print_table(const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows);
 
+//! `extra` plus --data and --db: the options of every command that opens the store.
+std::set<std::string> store_options(std::set<std::string> extra);
+
+//! For an error the store returned: exit 2 when it says the input was wrong (invalid_request,
+//! not_found: nothing was changed), else exit 1.
+int store_error(const core::Error& e);
+
+//! The user named by `flag`'s value; an unknown name is a not_found error naming the flag and
+//! saying how to list or add users.
+core::Result<store::User> require_user_named(store::Database& db, const std::string& flag,
+                                             const std::string& name);
+
+//! Parses `flag`'s value as a whole number from `min` to `max`; the error names both.
+core::Result<long long> parse_count(const std::string& flag, const std::string& text, long long min,
+                                    long long max);
+
+//! The value of a required option, or an error naming it with the usage.
+core::Result<std::string> required_option(const ParsedArgs& a, const std::string& flag,
+                                          const std::string& usage);
+
+//! Seconds since the epoch as "2026-01-31T12:00:00Z" (UTC); empty for nullopt.
+std::string format_time(std::optional<long long> seconds);
+
+//! The first argument that is neither an option nor an option's value: a command's subcommand
+//! ("" when none). `flags` are the options that take no value.
+std::string first_positional(const std::vector<std::string>& args,
+                             const std::set<std::string>& flags);
+
+//! A JSON document on stdout, indented, one trailing newline.
+void print_json(const nlohmann::json& document);
+
 int cmd_user(const std::vector<std::string>& args);
 int cmd_key(const std::vector<std::string>& args);
 int cmd_channel(const std::vector<std::string>& args);
+int cmd_health_check(const std::vector<std::string>& args);
+int cmd_logs(const std::vector<std::string>& args);
+int cmd_stats(const std::vector<std::string>& args);
+int cmd_status(const std::vector<std::string>& args);
 
 }  // namespace tianshu::app

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include <tianshu/abi.h>
+#include "app/billing_commands.hpp"
 #include "app/bootstrap.hpp"
 #include "app/cli_args.hpp"
 #include "app/command_support.hpp"
@@ -44,13 +45,40 @@ usage:
   tianshu chain import FILE [--data DIR] [--db URL] [--json]
   tianshu chain list [--data DIR] [--db URL] [--json]
   tianshu chain export ID [--version N] [--data DIR] [--db URL]
-  tianshu user add --name NAME [--tier TIER] [--role user|admin] [--data DIR] [--json]
-  tianshu key create --user NAME --name KEYNAME [--data DIR] [--json]
-  tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... [--config JSON] [--data DIR]
+  tianshu user add --name NAME [--role user|admin] [--tier TIER] [--password-stdin] [--invited-by CODE]
+  tianshu user list | set-tier --user N --tier T | set-role --user N --role R | enable|disable --user N
+  tianshu user topup --user N --amount 12.5 [--ref REF] [--note TEXT] | ledger --user N [--limit K]
+  tianshu user invite-code --user N
+  tianshu key create --user N --name K [--quota 10.0] [--expires 2027-01-01T00:00:00Z|30d]
+                     [--allow-ip CIDR]... [--deny-ip CIDR]... [--models PATTERN]... [--rpm N] [--tpm N]
+  tianshu key list [--user N] | revoke --id ID | revoke --user N --name K
+  tianshu key set-limits --id ID [create's limits] [--no-quota] [--no-expiry] [--no-rpm] [--no-tpm]
+                         [--any-ip] [--all-models]
+  tianshu tier add --name T --ratio 0.8 [--description D] | list | set-ratio --name T --ratio R | remove --name T
+  tianshu price set --model M|PATTERN [--input 2.0] [--output 8.0] [--cache-read 0.5] [--cache-write 2.5]
+                    [--reasoning 8.0] [--per-call 0.01]   (per 1M tokens, in units)
+  tianshu price list | remove --model M
+  tianshu redeem generate --count N --amount 5.0 [--batch NAME] [--out FILE] | use --user N --code C
+  tianshu redeem list [--batch NAME]
+  tianshu invite set-rebate --percent 5 | show
+  (account and billing commands take --data DIR or --db URL, and --json)
+  tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... [--base-url URL]
+                [--key KEY]... [--priority N] [--weight N] [--proxy URL] [--timeout-ms N] [--tag T]...
+                [--config JSON] [--data DIR] [--json]
   tianshu channel list [--data DIR] [--json]
+  tianshu channel edit --name NAME [--rename NEW] [any add flag] [--add-key KEY]... [--remove-key ID]...
+  tianshu channel enable|disable|remove --name NAME [--data DIR] [--json]
+  tianshu channel test [--name NAME]... [--plugins-dir DIR] [--data DIR] [--json]
+  tianshu health-check [--plugins-dir DIR] [--data DIR] [--json]
+  tianshu logs [--user N] [--key-id ID] [--channel C] [--model M] [--status CODE] [--since TIME]
+               [--until TIME] [--limit N] [--before-id ID] [--csv FILE|-] [--data DIR] [--json]
+  tianshu logs prune --older-than TIME [--data DIR] [--json]
+  tianshu stats [--since TIME] [--until TIME] [--by model|upstream-model|channel] [--bucket minute|hour|day]
+  tianshu status [--url http://HOST:PORT] [--data DIR] [--json]
 
 --data DIR selects the store (default ./data, SQLite in DIR/tianshu.db); --db URL overrides it
 (sqlite:///path/file.db or mysql://user:password@host:port/database).
+TIME is ISO-8601 UTC (2026-11-22T10:00:00Z), a date (2026-11-22) or an age (30m, 12h, 7d).
 )";
 
 core::Result<std::string> read_file(const std::string& path) {
@@ -386,7 +414,13 @@ int run_command(const std::vector<std::string>& args) {
         if (command == "chain") return cmd_chain(rest);
         if (command == "user") return cmd_user(rest);
         if (command == "key") return cmd_key(rest);
+        if (command == "tier" || command == "price" || command == "redeem" || command == "invite")
+            return run_billing_command(command, rest);
         if (command == "channel") return cmd_channel(rest);
+        if (command == "health-check") return cmd_health_check(rest);
+        if (command == "logs") return cmd_logs(rest);
+        if (command == "stats") return cmd_stats(rest);
+        if (command == "status") return cmd_status(rest);
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << "\n";
         return kFailed;

@@ -1,0 +1,773 @@
+// `tianshu channel add|list|edit|enable|disable|remove|test` and `tianshu health-check`: the
+// operator's hands on upstream channels and their keys. Upstream keys are sealed with
+// hub::SecretBox bound to the channel's name, so a rename re-seals them, and a probe opens
+// them only in memory, for the one call it makes.
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "app/cli_args.hpp"
+#include "app/command_support.hpp"
+#include "hub/secret_box.hpp"
+#include "store/channels.hpp"
+#include "upstream/channel_router.hpp"
+#include "upstream/wire_upstream.hpp"
+
+namespace tianshu::app {
+
+using core::Error;
+using Json = nlohmann::json;
+
+namespace {
+
+//! At most this many probes run at once: enough to test dozens of channels quickly without
+//! opening hundreds of connections from an operator's laptop.
+constexpr size_t kMaxParallelProbes = 8;
+
+const char* kChannelUsage =
+    "tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... "
+    "[--base-url URL] [--key UPSTREAM_KEY]... [--priority N] [--weight N] [--proxy URL] "
+    "[--timeout-ms N] [--tag TAG]... [--config JSON] [--data DIR] [--json]\n"
+    "       tianshu channel list [--data DIR] [--json]\n"
+    "       tianshu channel edit --name NAME [--rename NEW] [any add flag; --key replaces every "
+    "key] [--add-key KEY]... [--remove-key ID]... [--data DIR] [--json]\n"
+    "       tianshu channel enable|disable|remove --name NAME [--data DIR] [--json]\n"
+    "       tianshu channel test [--name NAME]... [--data DIR] [--plugins-dir DIR] [--json]";
+
+std::vector<std::string> split_list(const std::string& s) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= s.size()) {
+        size_t comma = s.find(',', start);
+        std::string item =
+            s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!item.empty()) out.push_back(item);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
+}
+
+//! A whole number from a flag; the error names the flag, the value and the accepted range.
+core::Result<int> parse_int_flag(const std::string& flag, const std::string& text, long long min,
+                                 long long max, const std::string& meaning) {
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno == ERANGE || v < min || v > max)
+        return Error::invalid(flag + " '" + text + "' must be a whole number from " +
+                              std::to_string(min) + " to " + std::to_string(max) + " (" + meaning +
+                              ")");
+    return static_cast<int>(v);
+}
+
+core::Result<long long> parse_key_id(const std::string& text) {
+    char* end = nullptr;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || v <= 0)
+        return Error::invalid("--remove-key '" + text +
+                              "' must be a key id (a positive number): see `tianshu channel list "
+                              "--json` for the ids of a channel's keys");
+    return v;
+}
+
+std::string join(const Json& array) {
+    std::string out;
+    for (const auto& v : array) out += (out.empty() ? "" : ",") + v.get<std::string>();
+    return out;
+}
+
+//! The channel fields `add` and `edit` share, read from their flags; unset flags stay unset.
+core::Result<store::ChannelChanges> changes_from_flags(const ParsedArgs& a) {
+    store::ChannelChanges ch;
+    if (auto t = a.option("--type")) ch.type = *t == "openai" ? "openai_compat" : *t;
+    if (auto u = a.option("--base-url")) ch.base_url = *u;
+    if (auto m = a.option("--models")) {
+        Json models = Json::array();
+        for (const auto& name : split_list(*m)) models.push_back(name);
+        ch.models = models;
+    }
+    if (!a.all("--map").empty()) {
+        Json map = Json::object();
+        for (const auto& m : a.all("--map")) {
+            auto mapping = upstream::parse_model_mapping(m);
+            if (!mapping) return Error::invalid("--map: " + mapping.error().message);
+            map[mapping->first] = mapping->second;
+        }
+        ch.model_map = map;
+    }
+    if (auto cfg = a.option("--config")) {
+        Json config = Json::parse(*cfg, nullptr, false);
+        if (config.is_discarded() || !config.is_object())
+            return Error::invalid("--config must be a JSON object, e.g. '{\"delay_ms\": 50}'");
+        if (config.contains("api_key"))
+            return Error::invalid(
+                "--config must not hold \"api_key\": pass upstream keys with --key, so they are "
+                "stored sealed");
+        ch.config = config;
+    }
+    if (auto p = a.option("--priority")) {
+        auto v = parse_int_flag("--priority", *p, -1'000'000, 1'000'000,
+                                "higher priorities are tried first");
+        if (!v) return v.take_error();
+        ch.priority = v.value();
+    }
+    if (auto w = a.option("--weight")) {
+        auto v = parse_int_flag("--weight", *w, 1, 1'000'000,
+                                "the channel's share of traffic within its priority");
+        if (!v) return v.take_error();
+        ch.weight = v.value();
+    }
+    if (auto t = a.option("--timeout-ms")) {
+        auto v = parse_int_flag("--timeout-ms", *t, 0, 3'600'000,
+                                "0 keeps the adapter's default timeout");
+        if (!v) return v.take_error();
+        ch.timeout_ms = v.value();
+    }
+    if (auto p = a.option("--proxy")) {
+        if (!p->empty() && p->rfind("http://", 0) != 0 && p->rfind("https://", 0) != 0)
+            return Error::invalid("--proxy '" + *p +
+                                  "' must be an http:// or https:// URL (or '' for no proxy)");
+        ch.proxy = *p;
+    }
+    if (!a.all("--tag").empty()) {
+        std::vector<std::string> tags;
+        for (const auto& t : a.all("--tag"))
+            if (!t.empty() && std::find(tags.begin(), tags.end(), t) == tags.end())
+                tags.push_back(t);
+        ch.tags = tags;  // `--tag ''` alone clears them
+    }
+    return ch;
+}
+
+void apply(store::Channel& c, const store::ChannelChanges& ch) {
+    if (ch.name) c.name = *ch.name;
+    if (ch.type) c.type = *ch.type;
+    if (ch.base_url) c.base_url = *ch.base_url;
+    if (ch.models) c.models = *ch.models;
+    if (ch.model_map) c.model_map = *ch.model_map;
+    if (ch.config) c.config = *ch.config;
+    if (ch.enabled) c.enabled = *ch.enabled;
+    if (ch.priority) c.priority = *ch.priority;
+    if (ch.weight) c.weight = *ch.weight;
+    if (ch.proxy) c.proxy = *ch.proxy;
+    if (ch.timeout_ms) c.timeout_ms = *ch.timeout_ms;
+    if (ch.tags) c.tags = *ch.tags;
+}
+
+bool has_any(const store::ChannelChanges& ch) {
+    return ch.name || ch.type || ch.base_url || ch.models || ch.model_map || ch.config ||
+           ch.enabled || ch.priority || ch.weight || ch.proxy || ch.timeout_ms || ch.tags;
+}
+
+//! The model a probe asks for: the channel's first model, else its first mapping's target.
+std::string probe_model_of(const store::Channel& c) {
+    for (const auto& m : c.models)
+        if (m.is_string()) return m.get<std::string>();
+    for (const auto& [pattern, target] : c.model_map.items())
+        if (target.is_string()) return target.get<std::string>();
+    return {};
+}
+
+//! The ChannelSpec the runtime loader would build for `c`, offering only `model` and
+//! holding one key (or none): enough to build the exact model instance that serves it.
+upstream::ChannelSpec spec_for(const store::Channel& c, const std::string& model,
+                               const std::optional<std::string>& plaintext_key,
+                               const std::string& key_id) {
+    upstream::ChannelSpec spec;
+    spec.name = c.name;
+    spec.type = c.type;
+    spec.enabled = true;  // a disabled channel can still be tested before it is enabled
+    spec.config = c.config;
+    spec.config.erase("api_key");  // the sealed compatibility copy reads put there
+    if (!c.base_url.empty() && !spec.config.contains("base_url"))
+        spec.config["base_url"] = c.base_url;
+    spec.models = {model};
+    spec.priority = c.priority;
+    spec.weight = std::max(1, c.weight);
+    if (plaintext_key) spec.keys.push_back(upstream::ChannelKey{key_id, *plaintext_key, true});
+    return spec;
+}
+
+//! Refuses now what the server could only leave out later: an unknown type or a config the
+//! model's schema rejects.
+core::Result<void> check_buildable(const plugin::PluginCatalog& catalog, const store::Channel& c,
+                                   const std::optional<std::string>& plaintext_key) {
+    std::string model = probe_model_of(c);
+    if (model.empty())
+        return Error::invalid(
+            "a channel needs --models or at least one --map, or no request can reach it");
+    std::vector<Error> problems;
+    (void)upstream::ChannelRouter::build(
+        {spec_for(c, model, plaintext_key, "check")},
+        [&](const std::string& n) { return catalog.find(n); }, &problems);
+    if (!problems.empty()) return problems.front();
+    return {};
+}
+
+core::Result<hub::SecretBox> open_secrets(const ParsedArgs& a) {
+    return hub::SecretBox::open_or_create(secret_file_for(a.option_or("--data", "data")));
+}
+
+// ---- probes: one minimal request through the channel's own model --------------------------
+
+//! One (channel, key) to call, with the model instance built for it.
+struct Probe {
+    std::string channel;
+    long long key_id = 0;  //!< the store's id; 0 when the channel has no key
+    std::string model;     //!< what the probe asks for
+    std::shared_ptr<plugin::Model> instance;
+    std::optional<Error> build_error;  //!< set when no instance could be built
+};
+
+//! What one probe saw.
+struct ProbeResult {
+    bool ok = false;
+    long long latency_ms = 0;
+    std::string model_seen;  //!< the model name the upstream answered with
+    std::string error;
+};
+
+Probe make_probe(const plugin::PluginCatalog& catalog, const store::Channel& c,
+                 const std::optional<std::string>& plaintext_key, long long key_id) {
+    Probe p{c.name, key_id, probe_model_of(c), nullptr, std::nullopt};
+    if (p.model.empty()) {
+        p.build_error = Error::invalid("channel '" + c.name +
+                                       "' offers no model: add --models or a --map with "
+                                       "`tianshu channel edit`");
+        return p;
+    }
+    std::vector<Error> problems;
+    auto router = upstream::ChannelRouter::build(
+        {spec_for(c, p.model, plaintext_key, std::to_string(key_id))},
+        [&](const std::string& n) { return catalog.find(n); }, &problems);
+    if (!problems.empty()) {
+        p.build_error = problems.front();
+        return p;
+    }
+    auto routes = router->candidates(p.model);
+    if (!routes || routes->empty() || routes->front().keys.empty()) {
+        p.build_error = routes ? Error::internal_error("channel '" + c.name + "' built no model")
+                               : routes.error();
+        return p;
+    }
+    p.instance = routes->front().keys.front().model;
+    return p;
+}
+
+//! Sends one user message "ping" (max_tokens 1, not streamed) the way the gateway would.
+ProbeResult run_probe(const Probe& p) {
+    ProbeResult r;
+    if (p.build_error) {
+        r.error = p.build_error->message;
+        return r;
+    }
+    plugin::RequestContext ctx;
+    ctx.request.model = p.model;
+    ctx.request.max_tokens = 1;
+    ctx.request.stream = false;
+    ctx.request.messages.push_back(
+        core::Message{core::Role::user, {core::ContentBlock::make_text("ping")}});
+    ctx.request_id = "probe-" + p.channel;
+    ctx.requested_model = p.model;
+    ctx.client_protocol = "anthropic";
+    ctx.channel = p.channel;
+    ctx.upstream = &upstream::WireUpstream::shared();
+    std::optional<std::string> stream_error;
+    ctx.emit = [&](const core::StreamEvent& e) {
+        if (e.type == core::StreamEvent::Type::message_start && !e.message.model.empty())
+            r.model_seen = e.message.model;
+        if (e.type == core::StreamEvent::Type::error) stream_error = e.error.message;
+        return true;
+    };
+    const auto start = std::chrono::steady_clock::now();
+    auto done = p.instance->generate(ctx);
+    r.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+    if (!done)
+        r.error = done.error().message;
+    else if (stream_error)
+        r.error = *stream_error;
+    else if (!ctx.started)
+        r.error = "the model answered nothing";
+    r.ok = r.error.empty();
+    return r;
+}
+
+//! Runs every probe, at most kMaxParallelProbes at once, printing "N/M <what> tested" on
+//! stderr as each one finishes. Results are in the order of `probes`.
+std::vector<ProbeResult> run_probes(const std::vector<Probe>& probes, const std::string& what) {
+    std::vector<ProbeResult> results(probes.size());
+    std::atomic<size_t> next{0};
+    size_t finished = 0;
+    std::mutex progress;
+    auto worker = [&] {
+        for (size_t i = next++; i < probes.size(); i = next++) {
+            results[i] = run_probe(probes[i]);
+            std::lock_guard lock(progress);
+            std::cerr << ++finished << "/" << probes.size() << " " << what << " tested"
+                      << std::endl;
+        }
+    };
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < std::min(probes.size(), kMaxParallelProbes); ++t)
+        threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    return results;
+}
+
+//! Opens a channel key for a probe; the error names the channel and the secret file.
+core::Result<std::string> unseal(const hub::SecretBox& box, const store::Channel& c,
+                                 const std::string& sealed) {
+    if (!hub::SecretBox::is_sealed(sealed)) return sealed;  // a legacy plaintext key
+    return box.open(sealed, c.name);
+}
+
+//! The table and JSON of probe results; returns the exit code (1 when any failed).
+int report_probes(const std::vector<Probe>& probes, const std::vector<ProbeResult>& results,
+                  bool json, const std::function<void(size_t, Json&)>& extra_json = {}) {
+    Json out = Json::array();
+    std::vector<std::vector<std::string>> rows;
+    size_t failed = 0;
+    for (size_t i = 0; i < probes.size(); ++i) {
+        const auto& p = probes[i];
+        const auto& r = results[i];
+        failed += r.ok ? 0 : 1;
+        Json row{
+            {"channel", p.channel},
+            {"key_id", p.key_id == 0 ? Json(nullptr) : Json(p.key_id)},
+            {"model", p.model},
+            {"status", r.ok ? "ok" : "error"},
+            {"latency_ms", r.latency_ms},
+            {"models_seen", r.model_seen.empty() ? Json::array() : Json::array({r.model_seen})},
+            {"error", r.error}};
+        if (extra_json) extra_json(i, row);
+        out.push_back(row);
+        rows.push_back({p.channel, p.key_id == 0 ? "-" : std::to_string(p.key_id), p.model,
+                        r.ok ? "ok" : "error", std::to_string(r.latency_ms) + " ms",
+                        r.model_seen.empty() ? "-" : r.model_seen, r.error});
+    }
+    if (json) {
+        std::cout << out.dump(2) << "\n";
+    } else {
+        print_table({"CHANNEL", "KEY", "MODEL", "STATUS", "LATENCY", "MODELS SEEN", "ERROR"}, rows);
+        std::cout << (probes.size() - failed) << " ok, " << failed << " failed\n";
+    }
+    return failed == 0 ? kOk : kFailed;
+}
+
+// ---- subcommands ---------------------------------------------------------------------------
+
+int channel_list(const ParsedArgs& a) {
+    auto db = open_store(a);
+    if (!db) return fail(db.error());
+    auto list = store::channels::list(*db.value());
+    if (!list) return fail(list.error());
+    Json out = Json::array();
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& c : list.value()) {
+        Json keys = Json::array();
+        size_t disabled = 0;
+        for (const auto& k : c.keys) {
+            disabled += k.enabled ? 0 : 1;
+            // Never the key, sealed or not: ids and state are all an operator needs.
+            keys.push_back({{"id", k.id},
+                            {"enabled", k.enabled},
+                            {"disabled_reason", k.disabled_reason},
+                            {"disabled_at", k.disabled_at ? Json(*k.disabled_at) : Json(nullptr)}});
+        }
+        out.push_back({{"name", c.name},
+                       {"type", c.type},
+                       {"base_url", c.base_url},
+                       {"models", c.models},
+                       {"model_map", c.model_map},
+                       {"priority", c.priority},
+                       {"weight", c.weight},
+                       {"proxy", c.proxy},
+                       {"timeout_ms", c.timeout_ms},
+                       {"tags", c.tags},
+                       {"keys", keys},
+                       {"enabled", c.enabled}});
+        std::string key_text = std::to_string(c.keys.size());
+        if (disabled > 0) key_text += " (" + std::to_string(disabled) + " disabled)";
+        std::string models = join(c.models);
+        for (const auto& [pattern, target] : c.model_map.items())
+            models += (models.empty() ? "" : ",") + pattern + "=" + target.get<std::string>();
+        rows.push_back({c.name, c.type, std::to_string(c.priority), std::to_string(c.weight),
+                        key_text, models, c.enabled ? "yes" : "no"});
+    }
+    if (a.flag("--json")) {
+        std::cout << out.dump(2) << "\n";
+    } else {
+        print_table({"NAME", "TYPE", "PRIORITY", "WEIGHT", "KEYS", "MODELS", "ENABLED"}, rows);
+        std::cout << rows.size() << " channel" << (rows.size() == 1 ? "" : "s") << "\n";
+    }
+    return kOk;
+}
+
+int channel_add(const ParsedArgs& a) {
+    auto name = a.option("--name");
+    auto type = a.option("--type");
+    if (!name || !type)
+        return input_error(
+            Error::invalid("--name and --type are required\nusage: " + std::string(kChannelUsage)));
+    for (const auto& f : {"--rename", "--add-key", "--remove-key"})
+        if (a.option(f))
+            return input_error(
+                Error::invalid(std::string(f) + " belongs to `tianshu channel edit`, not add"));
+    auto changes = changes_from_flags(a);
+    if (!changes) return input_error(changes.error());
+    store::Channel c;
+    c.name = *name;
+    apply(c, changes.value());
+    const auto keys = a.all("--key");
+    for (const auto& k : keys)
+        if (k.empty())
+            return input_error(Error::invalid("--key '' is empty: pass the upstream's API key"));
+    plugin::PluginCatalog catalog;
+    (void)load_catalog(catalog, plugin_sources(a));
+    if (auto ok =
+            check_buildable(catalog, c, keys.empty() ? std::nullopt : std::optional(keys.front()));
+        !ok)
+        return input_error(ok.error());
+    // The store first: it creates the data directory the secret file lives in.
+    auto db = open_store(a);
+    if (!db) return fail(db.error());
+    if (!keys.empty()) {
+        // Upstream keys are stored sealed (AES-256-GCM, bound to the channel's name).
+        auto box = open_secrets(a);
+        if (!box) return fail(box.error());
+        for (const auto& k : keys) {
+            store::ChannelKey sealed;
+            sealed.sealed_key = box->seal(k, c.name);
+            c.keys.push_back(std::move(sealed));
+        }
+    }
+    auto made = store::channels::create(*db.value(), c);
+    if (!made) return store_error(made.error());
+    if (a.flag("--json"))
+        std::cout
+            << Json{{"id", made->id}, {"name", made->name}, {"keys", made->keys.size()}}.dump()
+            << "\n";
+    else
+        std::cout << "added channel '" << made->name << "' (type " << made->type << ", "
+                  << made->keys.size() << " key" << (made->keys.size() == 1 ? "" : "s") << ")\n";
+    return kOk;
+}
+
+int channel_edit(const ParsedArgs& a) {
+    auto name = a.option("--name");
+    if (!name)
+        return input_error(Error::invalid("--name is required (the channel to edit)\nusage: " +
+                                          std::string(kChannelUsage)));
+    auto changes = changes_from_flags(a);
+    if (!changes) return input_error(changes.error());
+    if (auto r = a.option("--rename")) {
+        if (r->empty())
+            return input_error(Error::invalid("--rename '' is empty: give the new channel name"));
+        if (*r != *name) changes->name = *r;
+    }
+    const auto replace_keys = a.all("--key");
+    const auto add_keys = a.all("--add-key");
+    std::vector<long long> remove_ids;
+    for (const auto& text : a.all("--remove-key")) {
+        auto id = parse_key_id(text);
+        if (!id) return input_error(id.error());
+        remove_ids.push_back(id.value());
+    }
+    for (const auto* list : {&replace_keys, &add_keys})
+        for (const auto& k : *list)
+            if (k.empty())
+                return input_error(
+                    Error::invalid("an upstream key passed to --key/--add-key is empty"));
+    if (!has_any(changes.value()) && replace_keys.empty() && add_keys.empty() && remove_ids.empty())
+        return input_error(
+            Error::invalid("nothing to change: pass at least one flag to edit\n"
+                           "usage: " +
+                           std::string(kChannelUsage)));
+
+    auto db = open_store(a);
+    if (!db) return fail(db.error());
+    auto found = store::channels::find_by_name(*db.value(), *name);
+    if (!found) return fail(found.error());
+    if (!found.value())
+        return input_error(
+            Error::invalid("no channel named '" + *name + "': see `tianshu channel list`"));
+    const store::Channel before = *found.value();
+    for (long long id : remove_ids)
+        if (std::none_of(before.keys.begin(), before.keys.end(),
+                         [&](const store::ChannelKey& k) { return k.id == id; }))
+            return input_error(Error::invalid("--remove-key " + std::to_string(id) + ": channel '" +
+                                              *name +
+                                              "' has no key with that id; see `tianshu channel "
+                                              "list --json`"));
+    const bool renaming = changes->name.has_value();
+    const std::string new_name = changes->name.value_or(before.name);
+    const bool touches_keys = renaming || !replace_keys.empty() || !add_keys.empty();
+    std::optional<hub::SecretBox> box;
+    if (touches_keys) {
+        auto opened = open_secrets(a);
+        if (!opened) return fail(opened.error());
+        box = std::move(opened).value();
+    }
+    // Keys that stay need re-sealing on a rename (they are bound to the name). Open them all
+    // before changing anything, so a key that cannot be opened stops the edit unchanged.
+    struct Kept {
+        store::ChannelKey key;
+        std::string plaintext;
+    };
+    std::vector<Kept> kept;
+    if (renaming && replace_keys.empty()) {
+        for (const auto& k : before.keys) {
+            if (std::find(remove_ids.begin(), remove_ids.end(), k.id) != remove_ids.end()) continue;
+            auto plain = unseal(*box, before, k.sealed_key);
+            if (!plain)
+                return fail(Error::internal_error(
+                    "cannot re-seal key " + std::to_string(k.id) + " of channel '" + *name +
+                    "' for its new name: " + plain.error().message +
+                    "; nothing was changed (remove the key with --remove-key and add it again)"));
+            kept.push_back({k, std::move(plain).value()});
+        }
+    }
+    store::Channel after = before;
+    apply(after, changes.value());
+    after.config.erase("api_key");
+    std::optional<std::string> sample;
+    if (!replace_keys.empty())
+        sample = replace_keys.front();
+    else if (!add_keys.empty())
+        sample = add_keys.front();
+    else if (!kept.empty())
+        sample = kept.front().plaintext;
+    plugin::PluginCatalog catalog;
+    (void)load_catalog(catalog, plugin_sources(a));
+    if (changes->type || changes->config || changes->base_url || changes->models ||
+        changes->model_map) {
+        if (auto ok = check_buildable(catalog, after, sample); !ok) return input_error(ok.error());
+    }
+
+    if (has_any(changes.value())) {
+        auto updated = store::channels::update(*db.value(), *name, changes.value());
+        if (!updated) return store_error(updated.error());
+    }
+    // Key changes: add the new seal before removing the old one, so a failure part-way leaves
+    // a key too many rather than a channel without its key.
+    auto key_step_failed = [&](const Error& e) {
+        return fail(Error{e.kind,
+                          "channel '" + new_name +
+                              "' was changed but its keys only in part: " + e.message +
+                              "; check `tianshu channel list --json` and fix the "
+                              "keys with --add-key/--remove-key",
+                          {}});
+    };
+    std::vector<long long> to_remove = remove_ids;
+    if (!replace_keys.empty())
+        for (const auto& k : before.keys) to_remove.push_back(k.id);
+    for (const auto& k : replace_keys) {
+        auto added = store::channels::add_key(*db.value(), new_name, box->seal(k, new_name));
+        if (!added) return key_step_failed(added.error());
+    }
+    for (const auto& k : add_keys) {
+        auto added = store::channels::add_key(*db.value(), new_name, box->seal(k, new_name));
+        if (!added) return key_step_failed(added.error());
+    }
+    for (const auto& k : kept) {
+        auto added =
+            store::channels::add_key(*db.value(), new_name, box->seal(k.plaintext, new_name));
+        if (!added) return key_step_failed(added.error());
+        if (!k.key.enabled) {
+            auto off = store::channels::set_key_enabled(*db.value(), added->id, false,
+                                                        k.key.disabled_reason);
+            if (!off) return key_step_failed(off.error());
+        }
+        to_remove.push_back(k.key.id);
+    }
+    std::sort(to_remove.begin(), to_remove.end());
+    to_remove.erase(std::unique(to_remove.begin(), to_remove.end()), to_remove.end());
+    for (long long id : to_remove) {
+        auto removed = store::channels::remove_key(*db.value(), id);
+        if (!removed) return key_step_failed(removed.error());
+    }
+    auto now = store::channels::find_by_name(*db.value(), new_name);
+    if (!now || !now.value())
+        return fail(now ? Error::internal_error("channel vanished") : now.error());
+    const auto& c = *now.value();
+    if (a.flag("--json"))
+        std::cout << Json{{"id", c.id}, {"name", c.name}, {"keys", c.keys.size()}}.dump() << "\n";
+    else
+        std::cout << "updated channel '" << c.name << "'"
+                  << (renaming ? " (renamed from '" + before.name + "')" : std::string()) << ", "
+                  << c.keys.size() << " key" << (c.keys.size() == 1 ? "" : "s") << "\n";
+    return kOk;
+}
+
+int channel_toggle_or_remove(const ParsedArgs& a, const std::string& sub) {
+    auto name = a.option("--name");
+    if (!name)
+        return input_error(Error::invalid("--name is required (the channel to " + sub +
+                                          ")\nusage: " + std::string(kChannelUsage)));
+    auto db = open_store(a);
+    if (!db) return fail(db.error());
+    auto done = sub == "remove" ? store::channels::remove(*db.value(), *name)
+                                : store::channels::set_enabled(*db.value(), *name, sub == "enable");
+    if (!done) {
+        if (done.error().kind == core::ErrorKind::not_found)
+            return input_error(
+                Error::invalid("no channel named '" + *name + "': see `tianshu channel list`"));
+        return fail(done.error());
+    }
+    const std::string past = sub == "remove" ? "removed" : sub + "d";
+    if (a.flag("--json"))
+        std::cout << Json{{"name", *name}, {"action", past}}.dump() << "\n";
+    else
+        std::cout << past << " channel '" << *name << "'\n";
+    return kOk;
+}
+
+int channel_test(const ParsedArgs& a) {
+    auto db = open_store(a);
+    if (!db) return fail(db.error());
+    auto list = store::channels::list(*db.value());
+    if (!list) return fail(list.error());
+    std::vector<store::Channel> chosen;
+    const auto names = a.all("--name");
+    for (const auto& n : names) {
+        auto it = std::find_if(list->begin(), list->end(),
+                               [&](const store::Channel& c) { return c.name == n; });
+        if (it == list->end())
+            return input_error(
+                Error::invalid("--name '" + n + "': no such channel; see `tianshu channel list`"));
+        chosen.push_back(*it);
+    }
+    if (names.empty()) chosen = list.value();
+    if (chosen.empty()) {
+        if (a.flag("--json"))
+            std::cout << "[]\n";
+        else
+            std::cout << "no channels to test: add one with `tianshu channel add`\n";
+        return kOk;
+    }
+    auto box = open_secrets(a);
+    if (!box) return fail(box.error());
+    plugin::PluginCatalog catalog;
+    for (const auto& p : load_catalog(catalog, plugin_sources(a)))
+        std::cerr << "warning: " << p.message << "\n";
+    std::vector<Probe> probes;
+    for (const auto& c : chosen) {
+        // The key the gateway would use first: the first one in rotation.
+        auto key = std::find_if(c.keys.begin(), c.keys.end(),
+                                [](const store::ChannelKey& k) { return k.enabled; });
+        if (!c.keys.empty() && key == c.keys.end()) {
+            probes.push_back(
+                {c.name, 0, probe_model_of(c), nullptr,
+                 Error::invalid("every key of channel '" + c.name +
+                                "' is disabled: run `tianshu health-check` or add one with "
+                                "`tianshu channel edit --name " +
+                                c.name + " --add-key KEY`")});
+            continue;
+        }
+        std::optional<std::string> plain;
+        if (key != c.keys.end()) {
+            auto opened = unseal(box.value(), c, key->sealed_key);
+            if (!opened) {
+                probes.push_back({c.name, key->id, probe_model_of(c), nullptr, opened.error()});
+                continue;
+            }
+            plain = std::move(opened).value();
+        }
+        probes.push_back(make_probe(catalog, c, plain, key != c.keys.end() ? key->id : 0));
+    }
+    auto results = run_probes(probes, "channels");
+    return report_probes(probes, results, a.flag("--json"));
+}
+
+}  // namespace
+
+int cmd_channel(const std::vector<std::string>& args) {
+    CommandSpec spec{
+        kChannelUsage,
+        {"--data", "--db", "--name", "--type", "--models", "--map", "--base-url", "--key",
+         "--config", "--plugins-dir", "--scripts-dir", "--priority", "--weight", "--proxy",
+         "--timeout-ms", "--tag", "--rename", "--add-key", "--remove-key"},
+        {"--json"},
+        1,
+        1};
+    auto a = parse_args(args, spec);
+    if (!a) return input_error(a.error());
+    const std::string sub = a->positional[0];
+    if (sub == "list") return channel_list(a.value());
+    if (sub == "add") return channel_add(a.value());
+    if (sub == "edit") return channel_edit(a.value());
+    if (sub == "enable" || sub == "disable" || sub == "remove")
+        return channel_toggle_or_remove(a.value(), sub);
+    if (sub == "test") return channel_test(a.value());
+    return input_error(
+        Error::invalid("unknown channel command '" + sub + "'\nusage: " + spec.usage));
+}
+
+int cmd_health_check(const std::vector<std::string>& args) {
+    CommandSpec spec{
+        "tianshu health-check [--data DIR] [--db URL] [--plugins-dir DIR] [--scripts-dir DIR] "
+        "[--json]",
+        {"--data", "--db", "--plugins-dir", "--scripts-dir"},
+        {"--json"},
+        0,
+        0};
+    auto a = parse_args(args, spec);
+    if (!a) return input_error(a.error());
+    auto db = open_store(a.value());
+    if (!db) return fail(db.error());
+    auto list = store::channels::list(*db.value());
+    if (!list) return fail(list.error());
+    auto box = open_secrets(a.value());
+    if (!box) return fail(box.error());
+    plugin::PluginCatalog catalog;
+    for (const auto& p : load_catalog(catalog, plugin_sources(a.value())))
+        std::cerr << "warning: " << p.message << "\n";
+    // Only keys the gateway took out of rotation (they carry a reason): a key an operator
+    // disabled by hand stays disabled.
+    std::vector<Probe> probes;
+    for (const auto& c : list.value())
+        for (const auto& k : c.keys) {
+            if (k.enabled || k.disabled_reason.empty()) continue;
+            auto plain = unseal(box.value(), c, k.sealed_key);
+            if (!plain)
+                probes.push_back({c.name, k.id, probe_model_of(c), nullptr, plain.error()});
+            else
+                probes.push_back(make_probe(catalog, c, plain.value(), k.id));
+        }
+    if (probes.empty()) {
+        if (a->flag("--json"))
+            std::cout << "[]\n";
+        else
+            std::cout << "no key was disabled by the gateway: nothing to check\n";
+        return kOk;
+    }
+    auto results = run_probes(probes, "disabled keys");
+    std::vector<bool> reenabled(probes.size(), false);
+    for (size_t i = 0; i < probes.size(); ++i) {
+        if (!results[i].ok) continue;
+        auto on = store::channels::set_key_enabled(*db.value(), probes[i].key_id, true);
+        if (!on) {
+            results[i].ok = false;
+            results[i].error = "the probe succeeded but re-enabling failed: " + on.error().message;
+            continue;
+        }
+        reenabled[i] = true;
+        if (!a->flag("--json"))
+            std::cout << "re-enabled key " << probes[i].key_id << " of channel '"
+                      << probes[i].channel << "'\n";
+    }
+    return report_probes(probes, results, a->flag("--json"),
+                         [&](size_t i, Json& row) { row["reenabled"] = reenabled[i]; });
+}
+
+}  // namespace tianshu::app
