@@ -354,6 +354,34 @@ const std::vector<Migration> all_migrations = {
          R"(INSERT IGNORE INTO tiers (name, price_ratio_ppm, description, created_at)
             SELECT DISTINCT tier, 1000000, '', UNIX_TIMESTAMP() FROM users)",
      }},
+    {3,
+     "admin sessions",
+     {
+         // Only the SHA-256 of a session token is stored, like API keys: a copy of the
+         // database does not let anyone into the admin API.
+         R"(CREATE TABLE IF NOT EXISTS admin_sessions (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              token_hash VARCHAR(64) NOT NULL UNIQUE,
+              user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+              created_at BIGINT NOT NULL,
+              expires_at BIGINT NOT NULL,
+              client_ip VARCHAR(64) NOT NULL DEFAULT ''))",
+         "CREATE INDEX IF NOT EXISTS idx_admin_sessions_expires ON admin_sessions(expires_at)",
+     },
+     {
+         R"(CREATE TABLE IF NOT EXISTS admin_sessions (
+              id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+              token_hash VARCHAR(64) NOT NULL,
+              user_id BIGINT NOT NULL,
+              created_at BIGINT NOT NULL,
+              expires_at BIGINT NOT NULL,
+              client_ip VARCHAR(64) NOT NULL DEFAULT '',
+              UNIQUE KEY uq_admin_sessions_token (token_hash),
+              KEY idx_admin_sessions_expires (expires_at),
+              CONSTRAINT fk_admin_sessions_user FOREIGN KEY (user_id) REFERENCES users(id)
+                ON DELETE CASCADE
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+     }},
 };
 
 constexpr std::string_view create_sqlite_ledger =

@@ -1,0 +1,74 @@
+#pragma once
+// The admin REST API (/admin/api/...), independent of the HTTP library like the Gateway: it
+// gets an AdminCall and writes JSON (or CSV) to a ResponseWriter. Callers are admins and
+// roots, authenticated by a session token from POST /login or by one of their API keys.
+// Routes and shapes are documented in docs/admin-api.md.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "pipeline/chain.hpp"
+#include "server/gateway.hpp"
+
+namespace tianshu::store {
+class Database;
+}
+namespace tianshu::hub {
+class SecretBox;
+}
+
+namespace tianshu::server {
+
+//! One call to the admin API, as received.
+struct AdminCall {
+    std::string method;                        //!< "GET", "POST", "PATCH", "PUT", "DELETE"
+    std::string path;                          //!< after /admin/api, e.g. "/channels/deepseek"
+    std::map<std::string, std::string> query;  //!< decoded query parameters (last one wins)
+    std::string body;
+    std::string bearer_token;  //!< from Authorization: Bearer; a session token or sk-ts- key
+    std::string client_ip;
+};
+
+//! Builds an AdminCall from what the HTTP layer read: `target` is the request URI
+//! ("/admin/api/logs?user=alice"), `authorization` the Authorization header (may be empty).
+//! Percent-escapes in the query are decoded; the path is kept as sent (the router decodes
+//! each segment). An error names the malformed part of the target.
+core::Result<AdminCall> make_admin_call(std::string_view method, std::string_view target,
+                                        std::string_view authorization, std::string body,
+                                        std::string client_ip);
+
+//! What the admin API needs beyond the store.
+struct AdminApiOptions {
+    //! The loaded plugins: POST /chains validates chains against them and channel writes check
+    //! the adapter type and config. Without it, both are refused (503) rather than unchecked.
+    pipeline::PluginLookup plugins;
+    //! How long a login session works.
+    std::chrono::seconds session_ttl = std::chrono::hours(12);
+    //! The inviter's share of each top-up, in ppm (passed to store::ledger::topup).
+    long long invite_rebate_ppm = 0;
+};
+
+//! Serves the admin API. Thread-safe: it keeps no state between calls beyond the store.
+class AdminApi {
+  public:
+    //! `secrets` seals upstream keys (null: adding keys is refused); `on_change` is called
+    //! after every successful change (the server may reload without waiting for its poll).
+    AdminApi(store::Database& db, const hub::SecretBox* secrets, std::function<void()> on_change,
+             AdminApiOptions options = {});
+
+    //! Answers one call: JSON for every route, CSV for GET /logs.csv (streamed), errors as
+    //! {"error":{"type","message"}} with the status of their kind.
+    void handle(const AdminCall& call, ResponseWriter& out) const;
+
+  private:
+    store::Database& db_;
+    const hub::SecretBox* secrets_;
+    std::function<void()> on_change_;
+    AdminApiOptions options_;
+};
+
+}  // namespace tianshu::server
