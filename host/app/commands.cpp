@@ -18,6 +18,10 @@
 #include "app/command_support.hpp"
 #include "app/runtime_loader.hpp"
 #include "core/log.hpp"
+#include "hub/billing.hpp"
+#include "hub/quota_book.hpp"
+#include "hub/redis_quota_book.hpp"
+#include "hub/usage_journal.hpp"
 #include "server/http_server.hpp"
 #include "store/chains.hpp"
 #include "store/migrations.hpp"
@@ -40,6 +44,7 @@ usage:
   tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] [--scripts-dir DIR]
                 [--chains-dir DIR] [--log-level debug|info|warn|error] [--max-threads N]
                 [--drain-seconds N] [--stream-ping-ms N (default 15000; 0: no pings)]
+                [--redis URL (share quota between gateways)] [--metering on|off]
   tianshu version [--json]
   tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]
   tianshu chain import FILE [--data DIR] [--db URL] [--json]
@@ -312,9 +317,10 @@ int cmd_serve(const std::vector<std::string>& args) {
         "tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] "
         "[--scripts-dir DIR] "
         "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N] "
-        "[--stream-ping-ms N]",
+        "[--stream-ping-ms N] [--redis URL] [--metering on|off]",
         {"--data", "--listen", "--db", "--plugins-dir", "--scripts-dir", "--chains-dir",
-         "--log-level", "--max-threads", "--drain-seconds", "--stream-ping-ms"},
+         "--log-level", "--max-threads", "--drain-seconds", "--stream-ping-ms", "--redis",
+         "--metering"},
         {},
         0,
         0};
@@ -371,8 +377,37 @@ int cmd_serve(const std::vector<std::string>& args) {
     if (!first) return fail(first.error());
     holder.replace(first.value());
 
+    // Metering: key limits, quota and the request log. Balances live in memory (one gateway)
+    // or in Redis (several gateways sharing one quota).
+    const std::string metering = a->option_or("--metering", "on");
+    if (metering != "on" && metering != "off")
+        return input_error(Error::invalid("--metering '" + metering + "' must be on or off"));
+    std::shared_ptr<hub::QuotaBook> book;
+    if (auto redis = a->option("--redis")) {
+        hub::RedisQuotaConfig rc;
+        rc.url = *redis;
+        auto opened = hub::RedisQuotaBook::open(rc);
+        if (!opened) return fail(opened.error());
+        book = std::move(opened).value();
+    } else {
+        book = std::make_shared<hub::MemoryQuotaBook>();
+    }
+    std::unique_ptr<hub::UsageJournal> journal;
+    std::unique_ptr<hub::Billing> billing;
+    server::GatewayServices services;
+    if (metering == "on") {
+        auto opened = hub::UsageJournal::open(
+            *db.value(), std::filesystem::path(a->option_or("--data", "data")) / "usage-journal");
+        if (!opened) return fail(opened.error());
+        journal = std::move(opened).value();
+        billing = std::make_unique<hub::Billing>(*db.value(), book);
+        billing->sync_key_limits(first.value()->payers, first.value()->revision);
+        services.billing = billing.get();
+        services.usage = journal.get();
+    }
+
     server::Metrics metrics;
-    server::HttpServer http(options, holder, metrics);
+    server::HttpServer http(options, holder, metrics, services);
     if (auto started = http.start(); !started) return fail(started.error());
     std::string host = options.listen.substr(0, options.listen.rfind(':'));
     print_banner("http://" + host + ":" + std::to_string(http.port()), first_start.value());
@@ -384,7 +419,10 @@ int cmd_serve(const std::vector<std::string>& args) {
 
     int cut = 0;
     {
-        ConfigWatcher watcher(loader, *db.value(), holder);
+        ConfigWatcher watcher(loader, *db.value(), holder, std::chrono::milliseconds(500),
+                              [&](const pipeline::RuntimeConfig& next) {
+                                  if (billing) billing->sync_key_limits(next.payers, next.revision);
+                              });
         int sig = 0;
         sigwait(&signals, &sig);
         core::log(core::LogLevel::info, "shutting down: finishing in-flight requests",
@@ -393,6 +431,8 @@ int cmd_serve(const std::vector<std::string>& args) {
                    {"drain_seconds", drain_seconds}});
         cut = static_cast<int>(http.shutdown(drain_seconds));
     }
+    billing.reset();
+    journal.reset();  // writes what is still queued to the database
     core::log(cut ? core::LogLevel::warn : core::LogLevel::info, "stopped",
               {{"requests_cut_off", cut}});
     return kOk;

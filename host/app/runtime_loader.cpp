@@ -7,10 +7,12 @@
 
 #include "core/log.hpp"
 #include "hub/credentials.hpp"
+#include "hub/ip_filter.hpp"
 #include "plugin/lua_plugin.hpp"
 #include "store/api_keys.hpp"
 #include "store/chains.hpp"
 #include "store/channels.hpp"
+#include "store/prices.hpp"
 #include "store/settings.hpp"
 #include "store/users.hpp"
 #include "upstream/channel_router.hpp"
@@ -32,22 +34,60 @@ class KeyTable final : public pipeline::KeyDirectory {
     std::unordered_map<std::string, pipeline::Identity> by_hash_;
 };
 
-core::Result<std::shared_ptr<const KeyTable>> load_keys(store::Database& db) {
-    auto users = store::users::list(db);
-    if (!users) return users.take_error();
-    auto keys = store::api_keys::list(db);
+// Seconds since the epoch (the store's unit) as the rate limiter's clock.
+hub::RateClock::time_point from_seconds(long long s) {
+    return hub::RateClock::time_point(std::chrono::seconds(s));
+}
+
+//! Live keys with their owners and limits. A key whose stored limits no longer parse (an IP
+//! rule) is left out with an error line: serving it without its restrictions would be worse.
+core::Result<std::shared_ptr<const KeyTable>> load_keys(
+    store::Database& db, std::vector<std::shared_ptr<const hub::Payer>>& payers) {
+    auto keys = store::api_keys::list_live(db);
     if (!keys) return keys.take_error();
-    std::map<long long, const store::User*> by_id;
-    for (const auto& u : users.value()) by_id[u.id] = &u;
     auto table = std::make_shared<KeyTable>();
     for (const auto& k : keys.value()) {
-        if (k.revoked_at) continue;
-        auto u = by_id.find(k.user_id);
-        if (u == by_id.end()) continue;
+        auto payer = std::make_shared<hub::Payer>();
+        payer->user_id = k.user_id;
+        payer->user_name = k.user_name;
+        payer->key_id = k.key_id;
+        payer->key_name = k.key_name;
+        payer->tier_ratio_ppm = k.tier_ratio_ppm;
+        payer->quota_limit = k.limits.quota_limit;
+        payer->quota_used = k.quota_used;
+        auto& l = payer->limits;
+        l.key_id = k.key_id;
+        l.key_name = k.key_name;
+        l.user_enabled = k.user_enabled;
+        if (k.limits.expires_at) l.expires_at = from_seconds(*k.limits.expires_at);
+        auto filter = hub::IpFilter::build(k.limits.ip_allow, k.limits.ip_deny);
+        if (!filter) {
+            core::log(core::LogLevel::error, "API key left out: its IP rules do not parse",
+                      {{"key_id", k.key_id}, {"error", filter.error().message}});
+            continue;
+        }
+        l.ip_filter = std::move(filter).value();
+        l.allowed_models = k.limits.models;
+        l.rpm = k.limits.rpm.value_or(0);
+        l.tpm = k.limits.tpm.value_or(0);
+        payers.push_back(payer);
         table->by_hash_[k.key_hash] =
-            pipeline::Identity{u->second->name, u->second->tier, k.name, k.id};
+            pipeline::Identity{k.user_name, k.tier, k.key_name, k.key_id, std::move(payer)};
     }
     return std::shared_ptr<const KeyTable>(std::move(table));
+}
+
+core::Result<std::shared_ptr<const hub::PriceTable>> load_prices(store::Database& db) {
+    auto rows = store::prices::list(db);
+    if (!rows) return rows.take_error();
+    std::vector<hub::PriceEntry> entries;
+    for (const auto& p : rows.value())
+        entries.push_back({p.model,
+                           {p.input_per_m, p.output_per_m, p.cache_read_per_m, p.cache_write_per_m,
+                            p.reasoning_per_m, p.per_call}});
+    auto table = hub::PriceTable::build(std::move(entries));
+    if (!table) return table.take_error();
+    return std::make_shared<const hub::PriceTable>(std::move(table).value());
 }
 
 std::vector<std::string> chain_texts_from_dir(const std::filesystem::path& dir) {
@@ -102,6 +142,28 @@ std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog,
     return problems;
 }
 
+RuntimeLoader::RuntimeLoader(store::Database& db, const plugin::PluginCatalog& catalog,
+                             std::filesystem::path chains_dir, const hub::SecretBox* secrets)
+    : db_(db), catalog_(catalog), chains_dir_(std::move(chains_dir)), secrets_(secrets) {
+    services_.breakers = std::make_shared<upstream::CircuitBreakers>();
+    services_.hooks.on_key_disabled = [&db](const std::string& channel, const std::string& key_id,
+                                            const std::string& reason) {
+        // The alert operators watch for; `tianshu health-check` re-enables the key once it
+        // answers again. Disabling bumps the config revision, so every instance drops the key.
+        core::log(core::LogLevel::error, "alert: upstream key disabled",
+                  {{"channel", channel}, {"key_id", key_id}, {"reason", reason}});
+        long long id = 0;
+        try {
+            id = std::stoll(key_id);
+        } catch (...) {
+            return;  // a channel without a key list: nothing stored to disable
+        }
+        if (auto r = store::channels::set_key_enabled(db, id, false, reason); !r)
+            core::log(core::LogLevel::error, "cannot record the disabled upstream key",
+                      {{"channel", channel}, {"key_id", key_id}, {"error", r.error().message}});
+    };
+}
+
 pipeline::PluginLookup RuntimeLoader::lookup() const {
     const auto* catalog = &catalog_;
     return [catalog](const std::string& name) { return catalog->find(name); };
@@ -110,8 +172,11 @@ pipeline::PluginLookup RuntimeLoader::lookup() const {
 core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load() const {
     auto revision = store::config_revision(db_);
     if (!revision) return revision.take_error();
-    auto keys = load_keys(db_);
+    std::vector<std::shared_ptr<const hub::Payer>> payers;
+    auto keys = load_keys(db_, payers);
     if (!keys) return keys.take_error();
+    auto prices = load_prices(db_);
+    if (!prices) return prices.take_error();
 
     auto plugins = lookup();
     std::map<std::string, std::shared_ptr<const pipeline::Chain>> chains;
@@ -149,31 +214,38 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
         spec.type = c.type;
         spec.enabled = c.enabled;
         spec.config = c.config;
+        spec.config.erase("api_key");  // keys come from the channel's key list
+        spec.priority = c.priority;
+        spec.weight = std::max(1, c.weight);
         if (!c.base_url.empty() && !spec.config.contains("base_url"))
             spec.config["base_url"] = c.base_url;
-        if (spec.config.contains("api_key") && spec.config["api_key"].is_string() &&
-            hub::SecretBox::is_sealed(spec.config["api_key"].get<std::string>())) {
+        bool keys_open = true;
+        for (const auto& k : c.keys) {
             // Upstream keys are sealed at rest; the plaintext lives only in this snapshot.
-            auto opened = secrets_
-                              ? secrets_->open(spec.config["api_key"].get<std::string>(), c.name)
-                              : core::Result<std::string>(
-                                    Error{core::ErrorKind::internal,
-                                          "no secret file to open the sealed upstream key",
-                                          {}});
+            auto opened = !hub::SecretBox::is_sealed(k.sealed_key)
+                              ? core::Result<std::string>(k.sealed_key)
+                          : secrets_ ? secrets_->open(k.sealed_key, c.name)
+                                     : core::Result<std::string>(
+                                           Error{core::ErrorKind::internal,
+                                                 "no secret file to open the sealed upstream key",
+                                                 {}});
             if (!opened) {
                 core::log(core::LogLevel::error, "channel left out",
                           {{"channel", c.name}, {"error", opened.error().message}});
-                continue;
+                keys_open = false;
+                break;
             }
-            spec.config["api_key"] = opened.value();
+            spec.keys.push_back({std::to_string(k.id), opened.value(), k.enabled});
         }
+        if (!keys_open) continue;
         for (const auto& m : c.models) spec.models.push_back(m.get<std::string>());
         for (const auto& [pattern, target] : c.model_map.items())
             spec.model_map.emplace_back(pattern, target.get<std::string>());
         specs.push_back(std::move(spec));
     }
     std::vector<Error> channel_errors;
-    auto router = upstream::ChannelRouter::build(std::move(specs), plugins, &channel_errors);
+    auto router =
+        upstream::ChannelRouter::build(std::move(specs), plugins, &channel_errors, services_);
     for (const auto& e : channel_errors)
         core::log(core::LogLevel::error, "channel left out", {{"error", e.message}});
 
@@ -181,14 +253,21 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
     config->keys = keys.value();
     config->chains = std::make_shared<pipeline::ChainSet>(std::move(chain_list));
     config->models = router;
+    config->prices = prices.value();
+    config->payers = std::move(payers);
     config->revision = revision.value();
     return std::shared_ptr<const pipeline::RuntimeConfig>(std::move(config));
 }
 
 ConfigWatcher::ConfigWatcher(const RuntimeLoader& loader, store::Database& db,
                              pipeline::RuntimeConfigHolder& holder,
-                             std::chrono::milliseconds interval)
-    : loader_(loader), db_(db), holder_(holder), interval_(interval), thread_([this] { run(); }) {}
+                             std::chrono::milliseconds interval, ReloadHook on_reload)
+    : loader_(loader),
+      db_(db),
+      holder_(holder),
+      interval_(interval),
+      on_reload_(std::move(on_reload)),
+      thread_([this] { run(); }) {}
 
 ConfigWatcher::~ConfigWatcher() {
     stop_ = true;
@@ -217,6 +296,7 @@ void ConfigWatcher::run() {
             continue;
         }
         holder_.replace(next.value());
+        if (on_reload_) on_reload_(*next.value());
         core::log(core::LogLevel::info, "configuration reloaded",
                   {{"revision", next.value()->revision},
                    {"chains", next.value()->chains->chains().size()}});

@@ -5,12 +5,14 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "hub/secret_box.hpp"
 #include "pipeline/runtime_config.hpp"
 #include "plugin/catalog.hpp"
 #include "store/database.hpp"
+#include "upstream/channel_router.hpp"
 
 namespace tianshu::app {
 
@@ -28,9 +30,10 @@ std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog, const Plug
 class RuntimeLoader {
   public:
     //! `secrets` opens sealed upstream keys; without it, channels with a sealed key are left out.
+    //! Circuit breakers live in the loader, so they survive every rebuild of the router; a key
+    //! an upstream refuses (401/403/402) is disabled in the store with its reason.
     RuntimeLoader(store::Database& db, const plugin::PluginCatalog& catalog,
-                  std::filesystem::path chains_dir = {}, const hub::SecretBox* secrets = nullptr)
-        : db_(db), catalog_(catalog), chains_dir_(std::move(chains_dir)), secrets_(secrets) {}
+                  std::filesystem::path chains_dir = {}, const hub::SecretBox* secrets = nullptr);
 
     //! A whole new snapshot. A chain or channel that no longer builds (a plugin went away)
     //! is left out with one error log line; the rest serve.
@@ -42,6 +45,7 @@ class RuntimeLoader {
     const plugin::PluginCatalog& catalog_;
     std::filesystem::path chains_dir_;
     const hub::SecretBox* secrets_;
+    upstream::RouterServices services_;
 };
 
 //! The secret file that seals upstream keys, beside the store: DIR/secret.key.
@@ -50,9 +54,12 @@ std::filesystem::path secret_file_for(const std::filesystem::path& data_dir);
 //! Polls the store's config revision and reloads on change.
 class ConfigWatcher {
   public:
+    //! `on_reload` runs on the watcher's thread after each new snapshot is in place.
+    using ReloadHook = std::function<void(const pipeline::RuntimeConfig&)>;
     ConfigWatcher(const RuntimeLoader& loader, store::Database& db,
                   pipeline::RuntimeConfigHolder& holder,
-                  std::chrono::milliseconds interval = std::chrono::milliseconds(500));
+                  std::chrono::milliseconds interval = std::chrono::milliseconds(500),
+                  ReloadHook on_reload = {});
     ~ConfigWatcher();
 
   private:
@@ -61,6 +68,7 @@ class ConfigWatcher {
     store::Database& db_;
     pipeline::RuntimeConfigHolder& holder_;
     std::chrono::milliseconds interval_;
+    ReloadHook on_reload_;
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

@@ -117,6 +117,12 @@ bool is_unloaded_account(const core::Error& error) {
 struct MemoryQuotaBook::Shard {
     std::mutex mutex;
     std::unordered_map<std::string, Micros, AccountHash, std::equal_to<>> balances;
+    //! The credit side each account was last seeded or synced with, and its version.
+    struct Credits {
+        Micros credits = 0;
+        std::int64_t version = 0;
+    };
+    std::unordered_map<std::string, Credits, AccountHash, std::equal_to<>> credits;
 };
 
 //! Locks the shards of up to two accounts in shard order (so two requests locking the same
@@ -264,6 +270,36 @@ core::Result<std::optional<Micros>> MemoryQuotaBook::available(std::string_view 
     auto it = shard.balances.find(account);
     if (it == shard.balances.end()) return std::optional<Micros>{};
     return std::optional<Micros>{it->second};
+}
+
+core::Result<bool> MemoryQuotaBook::seed(std::string_view account, Micros available, Micros credits,
+                                         std::int64_t version) {
+    if (account.empty()) {
+        return core::Error::internal_error(
+            "quota seed: the account is empty; pass an id such as \"u:<user_id>\"");
+    }
+    Shard& shard = shard_for(account);
+    std::lock_guard lock(shard.mutex);
+    if (shard.balances.find(account) != shard.balances.end()) return false;
+    shard.balances.emplace(std::string(account), available);
+    shard.credits.insert_or_assign(std::string(account), Shard::Credits{credits, version});
+    return true;
+}
+
+core::Result<bool> MemoryQuotaBook::sync(std::string_view account, Micros credits,
+                                         std::int64_t version) {
+    Shard& shard = shard_for(account);
+    std::lock_guard lock(shard.mutex);
+    auto live = shard.balances.find(account);
+    if (live == shard.balances.end()) return false;
+    auto known = shard.credits.find(account);
+    if (known == shard.credits.end())
+        known = shard.credits.emplace(std::string(account), Shard::Credits{credits, version}).first;
+    else if (version <= known->second.version)
+        return false;
+    live->second += credits - known->second.credits;
+    known->second = Shard::Credits{credits, version};
+    return true;
 }
 
 }  // namespace tianshu::hub

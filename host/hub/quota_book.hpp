@@ -120,6 +120,25 @@ class QuotaBook {
     //! The account's live balance, or nullopt when it is not loaded.
     virtual core::Result<std::optional<Micros>> available(std::string_view account) = 0;
 
+    //! How money reaches a live account from the database, exactly once on every instance.
+    //! `credits` is the account's credit side in the database — for a user, the sum of every
+    //! ledger entry that is not a charge (top-ups, codes, rebates, refunds, adjustments); for a
+    //! key, its quota limit — and `version` a number that grows with it (the user's last such
+    //! ledger id; the config revision for keys). Charges only ever come from gateways, through
+    //! this book, so the live balance is the seed plus credit changes minus what was spent.
+    //!
+    //! seed(): like load(), sets `available` unless the account is live, and remembers
+    //! (credits, version). Returns true when it seeded.
+    virtual core::Result<bool> seed(std::string_view account, Micros available, Micros credits,
+                                    std::int64_t version) = 0;
+    //! sync(): when `version` is newer than the remembered one, adds credits - remembered
+    //! credits to the live balance (negative for a lowered limit) and remembers the new pair.
+    //! An older or equal version changes nothing, so instances reading the database at
+    //! different moments never apply a change twice nor undo a newer one. Returns true when
+    //! it applied; false when the account is not live (the next seed reads the database).
+    virtual core::Result<bool> sync(std::string_view account, Micros credits,
+                                    std::int64_t version) = 0;
+
   protected:
     //! For implementations: a new open handle.
     static QuotaReservation open_reservation(std::string_view id,
@@ -159,6 +178,10 @@ class MemoryQuotaBook final : public QuotaBook {
     core::Result<bool> credit(std::string_view account, Micros amount) override;
     core::Result<bool> load(std::string_view account, Micros balance) override;
     core::Result<std::optional<Micros>> available(std::string_view account) override;
+    core::Result<bool> seed(std::string_view account, Micros available, Micros credits,
+                            std::int64_t version) override;
+    core::Result<bool> sync(std::string_view account, Micros credits,
+                            std::int64_t version) override;
 
   private:
     struct Shard;

@@ -110,6 +110,33 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 1 end
 return 0
 )lua";
 
+// KEYS: account, its credits hash. ARGV: available, credits, version. 1 when it seeded.
+constexpr std::string_view seed_script = R"lua(
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('HSET', KEYS[2], 'c', ARGV[2], 'v', ARGV[3])
+  return 1
+end
+return 0
+)lua";
+
+// KEYS: account, its credits hash. ARGV: credits, version. 1 when applied; 0 when the account is
+// not live or the version is not newer. A live account without a credits hash (seeded by
+// load()) takes the pair as its baseline.
+constexpr std::string_view sync_script = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local known = redis.call('HMGET', KEYS[2], 'c', 'v')
+if known[2] == false then
+  redis.call('HSET', KEYS[2], 'c', ARGV[1], 'v', ARGV[2])
+  return 0
+end
+if tonumber(ARGV[2]) <= tonumber(known[2]) then return 0 end
+local delta = tonumber(ARGV[1]) - tonumber(known[1])
+if delta > 0 then redis.call('INCRBY', KEYS[1], delta) end
+if delta < 0 then redis.call('DECRBY', KEYS[1], -delta) end
+redis.call('HSET', KEYS[2], 'c', ARGV[1], 'v', ARGV[2])
+return 1
+)lua";
+
 //! True when a Poco RedisException carries an error reply from the server ("ERR …",
 //! "NOSCRIPT …": an upper-case code, then the text): the connection is still in step. Anything
 //! else ("Lost connection to Redis server") means the connection is gone.
@@ -192,6 +219,8 @@ struct RedisQuotaBook::State {
     Script release{release_script};
     Script credit{credit_script};
     Script load{load_script};
+    Script seed{seed_script};
+    Script sync{sync_script};
 
     std::mutex mutex;
     std::condition_variable returned;
@@ -362,6 +391,9 @@ struct RedisQuotaBook::State {
 
     std::string account_key(std::string_view account) const {
         return config.key_prefix + "acct:" + std::string(account);
+    }
+    std::string credits_key(std::string_view account) const {
+        return config.key_prefix + "credits:" + std::string(account);
     }
     std::string reservation_key(std::string_view id) const {
         return config.key_prefix + "resv:" + std::string(id);
@@ -535,6 +567,34 @@ core::Result<std::optional<Micros>> RedisQuotaBook::available(std::string_view a
         return state_->failure("GET " + key, "the value \"" + text + "\" is not an integer");
     }
     return std::optional<Micros>{balance};
+}
+
+core::Result<bool> RedisQuotaBook::seed(std::string_view account, Micros available, Micros credits,
+                                        std::int64_t version) {
+    if (account.empty()) {
+        return core::Error::internal_error(
+            "quota seed: the account is empty; pass an id such as \"u:<user_id>\"");
+    }
+    std::vector<std::string> keys{state_->account_key(account), state_->credits_key(account)};
+    std::vector<std::string> args{std::to_string(available), std::to_string(credits),
+                                  std::to_string(version)};
+    auto reply = state_->run<Poco::Int64>("seed", true, [&](Client& client) {
+        return State::eval<Poco::Int64>(client, state_->seed, keys, args);
+    });
+    if (!reply) return reply.take_error();
+    return *reply == 1;
+}
+
+core::Result<bool> RedisQuotaBook::sync(std::string_view account, Micros credits,
+                                        std::int64_t version) {
+    std::vector<std::string> keys{state_->account_key(account), state_->credits_key(account)};
+    std::vector<std::string> args{std::to_string(credits), std::to_string(version)};
+    // Safe to retry: a version applied once is not newer the second time.
+    auto reply = state_->run<Poco::Int64>("sync", true, [&](Client& client) {
+        return State::eval<Poco::Int64>(client, state_->sync, keys, args);
+    });
+    if (!reply) return reply.take_error();
+    return *reply == 1;
 }
 
 }  // namespace tianshu::hub

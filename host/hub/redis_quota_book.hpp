@@ -58,6 +58,10 @@ class RedisQuotaBook final : public QuotaBook {
     core::Result<bool> credit(std::string_view account, Micros amount) override;
     core::Result<bool> load(std::string_view account, Micros balance) override;
     core::Result<std::optional<Micros>> available(std::string_view account) override;
+    core::Result<bool> seed(std::string_view account, Micros available, Micros credits,
+                            std::int64_t version) override;
+    core::Result<bool> sync(std::string_view account, Micros credits,
+                            std::int64_t version) override;
 
     //! Settles a reservation by its id alone, reading its accounts and amount from Redis: for a
     //! gateway that finishes a request another gateway (or itself, before a restart) reserved.

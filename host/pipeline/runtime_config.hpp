@@ -10,6 +10,8 @@
 #include <optional>
 #include <string_view>
 
+#include "hub/billing.hpp"
+#include "hub/pricing.hpp"
 #include "pipeline/chain.hpp"
 #include "pipeline/runner.hpp"
 
@@ -21,6 +23,8 @@ struct Identity {
     std::string tier = "default";
     std::string key_name;
     int64_t key_id = 0;
+    //! Limits, quota and who pays; null for identities made without the hub (tests).
+    std::shared_ptr<const hub::Payer> payer;
 };
 
 //! Resolves a presented API key to its identity; implemented over the store's hashed keys.
@@ -34,6 +38,8 @@ struct RuntimeConfig {
     std::shared_ptr<const KeyDirectory> keys;
     std::shared_ptr<const ChainSet> chains;
     std::shared_ptr<const ModelResolver> models;
+    std::shared_ptr<const hub::PriceTable> prices;          //!< null or empty: every model is free
+    std::vector<std::shared_ptr<const hub::Payer>> payers;  //!< every live key, for quota sync
     int64_t revision = 0;  //!< the store's config revision this was built from
 };
 

@@ -84,6 +84,7 @@ struct RequestContext {
     //! The last upstream failure, kept so an adapter's TS_HOOK_FAIL reports it faithfully.
     std::optional<core::Error> upstream_error;
     int call_depth = 0;  //!< call_model nesting, bounded to stop recursion
+    int upstream_retries = 0;  //!< calls to other channels or keys after the first failed
 };
 
 //! What a pre-request hook decided. Callers go on with the next stage on `proceed`; on

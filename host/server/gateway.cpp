@@ -128,6 +128,50 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
     plugin::RequestContext ctx;
     std::string user, key_name, chain_id;
     std::optional<Error> failure;
+    std::shared_ptr<const hub::Payer> payer;
+    std::optional<hub::Admission> admission;
+    bool billed = false;
+    hub::Micros cost = 0;
+
+    // Settles the quota and writes the request's usage row, once: at message_stop, before the
+    // client sees it (so an answered request is never lost), or at the end for everything else.
+    auto bill = [&](int final_status) {
+        if (billed) return;
+        billed = true;
+        // A request that failed before the model produced anything costs nothing.
+        const bool produced = ctx.client_started || final_status == 200;
+        if (admission) {
+            const hub::Micros price = produced ? hub::Billing::price_of(*admission, usage) : 0;
+            cost = services_.billing
+                       ->settle(*admission, price, usage.input_tokens + usage.output_tokens)
+                       .cost;
+        }
+        if (!services_.usage || !payer) return;
+        store::UsageRecord r;
+        r.request_id = request_id;
+        r.created_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+        r.user_id = payer->user_id;
+        r.key_id = payer->key_id;
+        r.channel = summary.channel.empty() ? ctx.channel : summary.channel;
+        r.requested_model = ctx.requested_model;
+        r.upstream_model = ctx.request.model;
+        r.input_tokens = usage.input_tokens;
+        r.output_tokens = usage.output_tokens;
+        r.cache_read_tokens = usage.cache_read_tokens;
+        r.cache_write_tokens = usage.cache_write_tokens;
+        r.reasoning_tokens = usage.reasoning_tokens;
+        r.cost = cost;
+        r.latency_ms = static_cast<long long>(ms_since(started));
+        r.ttft_ms = ttft_ms ? static_cast<long long>(*ttft_ms) : 0;
+        r.status = final_status;
+        if (failure) r.error_kind = core::to_string(failure->kind);
+        r.client_ip = call.client_ip;
+        r.retries = ctx.upstream_retries;
+        r.stream = ctx.request.stream;
+        services_.usage->record(r);
+    };
 
     auto fail = [&](Error e) {
         status = core::http_status(e.kind);
@@ -142,6 +186,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         if (!identity) return fail(identity.take_error());
         user = identity->user;
         key_name = identity->key_name;
+        payer = identity->payer;
 
         auto decoded = codec.decode_request(call.body);
         if (!decoded) return fail(decoded.take_error());
@@ -164,6 +209,14 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
                               {}});
         chain_id = chain->spec().id;
 
+        if (services_.billing && payer) {
+            auto admitted = services_.billing->admit(*payer, config->prices.get(), ctx.request,
+                                                     plugin::estimate_input_tokens(ctx.request),
+                                                     call.client_ip, request_id);
+            if (!admitted) return fail(admitted.take_error());
+            admission = std::move(admitted).value();
+        }
+
         const bool stream = ctx.request.stream;
         auto encoder = stream ? codec.stream_encoder() : nullptr;
         core::ResponseAssembler whole;
@@ -178,18 +231,25 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
                 ttft_ms = ms_since(started);
             if (e.type == core::StreamEvent::Type::message_delta) {
                 usage.output_tokens = e.usage.output_tokens;
-                // Upstreams report the real input count at the end; prefer it to our estimate.
-                if (e.usage.input_tokens) usage.input_tokens = e.usage.input_tokens;
+                if (e.usage.reasoning_tokens) usage.reasoning_tokens = e.usage.reasoning_tokens;
+                // Upstreams report the real prompt counts at the end; they replace the estimate
+                // together, so cached tokens are never counted as input as well.
+                if (e.usage.input_tokens || e.usage.cache_read_tokens ||
+                    e.usage.cache_write_tokens) {
+                    usage.input_tokens = e.usage.input_tokens;
+                    usage.cache_read_tokens = e.usage.cache_read_tokens;
+                    usage.cache_write_tokens = e.usage.cache_write_tokens;
+                }
             }
-            if (e.type == core::StreamEvent::Type::message_start)
-                usage.input_tokens = e.message.usage.input_tokens;
+            if (e.type == core::StreamEvent::Type::message_start) usage = e.message.usage;
+            if (e.type == core::StreamEvent::Type::message_stop) bill(200);
             if (!stream) return whole.add(e).ok();
             if (!stream_open) {
                 stream_open = true;
                 if (!out.begin_stream()) return !(client_gone = true);
                 live = std::make_shared<HeartbeatStream>(
                     out, std::string(protocol::keepalive_frame(call.protocol)));
-                if (heartbeat_) beat = heartbeat_->watch(live);
+                if (services_.heartbeat) beat = services_.heartbeat->watch(live);
             }
             frames.clear();
             if (e.type == core::StreamEvent::Type::error)
@@ -230,6 +290,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
     if (failure && !(ctx.request.stream && ctx.client_started))
         send_error(call.protocol, *failure, out);
     if (failure) metrics_.count_error(core::to_string(failure->kind));
+    bill(status);
 
     // One line per request: no prompt or completion text, no key.
     core::LogFields fields{{"request_id", request_id},
@@ -246,6 +307,8 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
                                                   : summary.upstream_model},
                            {"channel", summary.channel.empty() ? ctx.channel : summary.channel},
                            {"stream", ctx.request.stream},
+                           {"cost", cost},
+                           {"retries", ctx.upstream_retries},
                            {"input_tokens", usage.input_tokens},
                            {"output_tokens", usage.output_tokens},
                            {"client_ip", call.client_ip}};

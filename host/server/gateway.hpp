@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "hub/billing.hpp"
+#include "hub/usage_journal.hpp"
 #include "pipeline/runtime_config.hpp"
 #include "protocol/client_codec.hpp"
 #include "server/metrics.hpp"
@@ -11,6 +13,14 @@
 namespace tianshu::server {
 
 class StreamHeartbeat;
+
+//! What the gateway uses beyond the configuration snapshot; every member may be null (tests,
+//! or a gateway run without metering).
+struct GatewayServices {
+    StreamHeartbeat* heartbeat = nullptr;  //!< pings silent streams
+    hub::Billing* billing = nullptr;       //!< key limits, quota reservation and settlement
+    hub::UsageJournal* usage = nullptr;    //!< one request-log row per request, durably
+};
 
 //! Where the gateway writes its answer. Implemented over Poco's response.
 class ResponseWriter {
@@ -39,10 +49,9 @@ struct ApiCall {
 //! Serves model API calls under the current runtime configuration. Thread-safe.
 class Gateway {
   public:
-    //! `heartbeat` (optional) pings streams whose upstream is silent.
     Gateway(const pipeline::RuntimeConfigHolder& config, Metrics& metrics,
-            StreamHeartbeat* heartbeat = nullptr)
-        : config_(config), metrics_(metrics), heartbeat_(heartbeat) {}
+            GatewayServices services = {})
+        : config_(config), metrics_(metrics), services_(services) {}
     //! POST /v1/messages and /v1/chat/completions.
     void handle(const ApiCall& call, ResponseWriter& out) const;
     //! POST /v1/messages/count_tokens: a local estimate, no upstream call.
@@ -56,7 +65,7 @@ class Gateway {
                                                   const ApiCall& call) const;
     const pipeline::RuntimeConfigHolder& config_;
     Metrics& metrics_;
-    StreamHeartbeat* heartbeat_;
+    GatewayServices services_;
 };
 
 //! The error response for a request that never reached the gateway proper (bad route,

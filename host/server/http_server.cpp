@@ -249,8 +249,8 @@ class Routes final : public Poco::Net::HTTPRequestHandlerFactory {
 }  // namespace
 
 HttpServer::HttpServer(ServerOptions options, const pipeline::RuntimeConfigHolder& config,
-                       Metrics& metrics)
-    : options_(std::move(options)), config_(config), metrics_(metrics) {}
+                       Metrics& metrics, GatewayServices services)
+    : options_(std::move(options)), config_(config), metrics_(metrics), services_(services) {}
 
 HttpServer::~HttpServer() {
     if (server_) shutdown(0);
@@ -294,7 +294,8 @@ core::Result<void> HttpServer::start() {
         params->setServerName("tianshu");
         heartbeat_ =
             std::make_unique<StreamHeartbeat>(std::chrono::milliseconds(options_.stream_ping_ms));
-        gateway_ = std::make_unique<Gateway>(config_, metrics_, heartbeat_.get());
+        services_.heartbeat = heartbeat_.get();
+        gateway_ = std::make_unique<Gateway>(config_, metrics_, services_);
         server_ = std::make_unique<Poco::Net::HTTPServer>(
             new Routes(*gateway_, metrics_, draining_, options_.max_body_bytes), *pool_, socket,
             params);

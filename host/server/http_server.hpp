@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "pipeline/runtime_config.hpp"
+#include "server/gateway.hpp"
 #include "server/metrics.hpp"
 
 namespace Poco {
@@ -45,8 +46,9 @@ struct ServerOptions {
 //! Owns the listening socket, the thread pool and the routes.
 class HttpServer {
   public:
-    HttpServer(ServerOptions options, const pipeline::RuntimeConfigHolder& config,
-               Metrics& metrics);
+    //! `services`: billing and the usage journal (the server adds its own heartbeat).
+    HttpServer(ServerOptions options, const pipeline::RuntimeConfigHolder& config, Metrics& metrics,
+               GatewayServices services = {});
     ~HttpServer();
 
     //! Binds and starts serving. The error names the address and why it failed.
@@ -62,6 +64,7 @@ class HttpServer {
     ServerOptions options_;
     const pipeline::RuntimeConfigHolder& config_;
     Metrics& metrics_;
+    GatewayServices services_;
     std::unique_ptr<StreamHeartbeat> heartbeat_;  // outlives the gateway that uses it
     std::unique_ptr<Gateway> gateway_;
     std::unique_ptr<Poco::ThreadPool> pool_;

@@ -199,5 +199,58 @@ core::Result<BalanceChange> adjust(Database& db, long long user_id, long long am
         });
 }
 
+core::Result<CreditState> credit_state(Database& db, long long user_id) {
+    return db.with_session(
+        "read the credits of user " + std::to_string(user_id), [&](soci::session& s) {
+            soci::transaction tx(s);
+            CreditState state;
+            soci::indicator found = soci::i_null;
+            s << "SELECT balance FROM users WHERE id = :id", soci::use(user_id),
+                soci::into(state.balance, found);
+            if (!s.got_data())
+                throw StoreFailure(core::Error{
+                    core::ErrorKind::not_found, "no user with id " + std::to_string(user_id), {}});
+            soci::indicator sum_ind = soci::i_null, max_ind = soci::i_null;
+            s << "SELECT SUM(amount), MAX(id) FROM ledger WHERE user_id = :id AND kind <> "
+                 "'charge'",
+                soci::use(user_id), soci::into(state.credits, sum_ind),
+                soci::into(state.version, max_ind);
+            if (sum_ind == soci::i_null) state.credits = 0;
+            if (max_ind == soci::i_null) state.version = 0;
+            tx.commit();
+            return state;
+        });
+}
+
+core::Result<long long> last_id(Database& db) {
+    return db.with_session("read the last ledger id", [&](soci::session& s) {
+        long long id = 0;
+        soci::indicator ind = soci::i_null;
+        s << "SELECT MAX(id) FROM ledger", soci::into(id, ind);
+        return ind == soci::i_null ? 0LL : id;
+    });
+}
+
+core::Result<CreditChanges> credit_changes(Database& db, long long after_id) {
+    return db.with_session("read new ledger credits", [&](soci::session& s) {
+        CreditChanges changes;
+        changes.last_id = after_id;
+        long long id = 0, user = 0;
+        std::string kind;
+        soci::statement st =
+            (s.prepare << "SELECT id, user_id, kind FROM ledger WHERE id > :after "
+                          "ORDER BY id",
+             soci::use(after_id), soci::into(id), soci::into(user), soci::into(kind));
+        st.execute();
+        while (st.fetch()) {
+            changes.last_id = std::max(changes.last_id, id);
+            if (kind != "charge" &&
+                std::find(changes.users.begin(), changes.users.end(), user) == changes.users.end())
+                changes.users.push_back(user);
+        }
+        return changes;
+    });
+}
+
 }  // namespace ledger
 }  // namespace tianshu::store

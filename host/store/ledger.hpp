@@ -56,6 +56,27 @@ core::Result<BalanceChange> topup(Database& db, long long user_id, long long amo
 core::Result<BalanceChange> adjust(Database& db, long long user_id, long long amount,
                                    std::optional<std::string> ref, std::string_view note);
 
+//! A user's credit side, read in one transaction, for seeding the gateways' quota book:
+//! the balance, the sum of every entry that is not a charge (credits) and the id of the last
+//! such entry (version; 0 when none). Charges come only from gateways, so credits - balance
+//! is what the user has spent.
+struct CreditState {
+    long long balance = 0;
+    long long credits = 0;
+    long long version = 0;
+};
+core::Result<CreditState> credit_state(Database& db, long long user_id);
+
+//! Users who got a non-charge entry with an id above `after_id`, and the highest id read
+//! (after_id when none): what a gateway polls to pass top-ups on to its quota book.
+struct CreditChanges {
+    std::vector<long long> users;
+    long long last_id = 0;
+};
+core::Result<CreditChanges> credit_changes(Database& db, long long after_id);
+//! The highest ledger id (0 when the ledger is empty).
+core::Result<long long> last_id(Database& db);
+
 }  // namespace ledger
 
 //! Inside a transaction: adds `amount` to the user's balance and writes the matching ledger

@@ -85,7 +85,9 @@ FailoverModel::FailoverModel(std::string name, std::vector<ChannelRoute> routes,
 
 core::Result<void> FailoverModel::generate(plugin::RequestContext& ctx) {
     FailoverReport report;
-    return run(ctx, report);
+    auto result = run(ctx, report);
+    ctx.upstream_retries = report.retries;
+    return result;
 }
 
 core::Result<void> FailoverModel::run(plugin::RequestContext& ctx, FailoverReport& report) const {
@@ -123,8 +125,12 @@ core::Result<void> FailoverModel::run(plugin::RequestContext& ctx, FailoverRepor
         Error error = done.take_error();
         const FailureVerdict verdict = classify_failure(error);
         if (key.breaker) {
+            // A 429 means the upstream is healthy but busy: it is retried elsewhere, and its
+            // Retry-After is honoured, but it does not open the breaker (a provider's rate limit
+            // would otherwise shut a single-channel model for the whole cool-down).
             const bool counts =
                 verdict == FailureVerdict::retry && !ctx.started &&
+                error.kind != ErrorKind::rate_limited &&
                 (selection.first_failure(*pick) || pick->admission == Admission::probe);
             settle(*key.breaker, pick->admission, verdict, counts, ctx.upstream_error.has_value());
         }

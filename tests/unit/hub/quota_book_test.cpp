@@ -367,6 +367,47 @@ void closing_twice_changes_nothing(const BookMaker& books) {
     CHECK(balance(*book, "u:1") == 960);
 }
 
+// Top-ups written to the database reach the live balance once per version, on any number of
+// instances, and a stale reader never undoes a newer change.
+void seed_and_sync_apply_credit_changes_once(const BookMaker& books) {
+    auto book = books();
+    auto other = books();  // a second gateway: the same Redis, or (memory) its own book
+    REQUIRE(book->seed("u:7", 1000, 5000, 10).value());
+    CHECK_FALSE(book->seed("u:7", 99, 99, 99).value());  // live: never overwritten
+    CHECK(balance(*book, "u:7") == 1000);
+
+    auto held = must_reserve(*book, {"u:7"}, 300, "r1");
+    // A top-up of 2000 (credits 5000 -> 7000, ledger id 12) seen by the book.
+    CHECK(book->sync("u:7", 7000, 12).value());
+    CHECK(balance(*book, "u:7") == 2700);
+    // The same change seen again, or by a gateway that read the database late: nothing.
+    CHECK_FALSE(book->sync("u:7", 7000, 12).value());
+    CHECK_FALSE(book->sync("u:7", 5000, 10).value());
+    CHECK(balance(*book, "u:7") == 2700);
+    REQUIRE(book->settle(held, 100).value().applied);
+    CHECK(balance(*book, "u:7") == 2900);
+
+    // A lowered key limit takes money away (version = config revision).
+    REQUIRE(book->seed("k:3", 400, 500, 1).value());
+    CHECK(book->sync("k:3", 200, 2).value());
+    CHECK(balance(*book, "k:3") == 100);
+    // Not live: nothing to sync; the next seed reads the database.
+    CHECK_FALSE(book->sync("u:404", 10, 1).value());
+    CHECK_FALSE(book->available("u:404").value().has_value());
+
+    // Racing syncs of the same change from 8 threads apply it once.
+    REQUIRE(other->seed("u:8", 0, 0, 1).value());
+    std::vector<std::thread> threads;
+    std::atomic<int> applied{0};
+    for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&] {
+            if (other->sync("u:8", 500, 2).value()) ++applied;
+        });
+    for (auto& t : threads) t.join();
+    CHECK(applied == 1);
+    CHECK(balance(*other, "u:8") == 500);
+}
+
 }  // namespace
 
 #define QUOTA_CASE(name, body)                                            \
@@ -393,6 +434,8 @@ QUOTA_CASE("settling above the reservation stops at zero and reports the shortfa
 QUOTA_CASE("concurrent overruns never push a balance below zero",
            concurrent_overruns_never_go_below_zero)
 QUOTA_CASE("settling or releasing twice changes nothing", closing_twice_changes_nothing)
+QUOTA_CASE("credit changes reach the live balance once per version",
+           seed_and_sync_apply_credit_changes_once)
 
 // ---------------------------------------------------------------------------------------------
 // Redis only

@@ -1,0 +1,259 @@
+#include "hub/usage_journal.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "core/log.hpp"
+#include "core/request.hpp"
+
+namespace tianshu::hub {
+
+namespace fs = std::filesystem;
+using core::Json;
+
+namespace {
+
+constexpr size_t kBatch = 500;
+
+fs::path segment_path(const fs::path& dir, int64_t n) {
+    return dir / ("usage-" + std::to_string(n) + ".jsonl");
+}
+
+//! The segment number of a journal file name, or -1 for anything else.
+int64_t segment_number(const fs::path& p) {
+    const std::string name = p.filename().string();
+    if (name.rfind("usage-", 0) != 0 || p.extension() != ".jsonl") return -1;
+    const std::string digits = name.substr(6, name.size() - 6 - 6);
+    if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return -1;
+    return std::stoll(digits);
+}
+
+core::Result<void> write_batches(store::Database& db, const std::vector<store::UsageRecord>& all) {
+    for (size_t i = 0; i < all.size(); i += kBatch) {
+        std::vector<store::UsageRecord> batch(
+            all.begin() + static_cast<std::ptrdiff_t>(i),
+            all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), i + kBatch)));
+        auto done = store::request_logs::record_usage(db, batch);
+        if (!done) return done.take_error();
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string UsageJournal::encode(const store::UsageRecord& r) {
+    Json j{
+        {"id", r.request_id},         {"at", r.created_at_ms},      {"user", r.user_id},
+        {"channel", r.channel},       {"model", r.requested_model}, {"upstream", r.upstream_model},
+        {"in", r.input_tokens},       {"out", r.output_tokens},     {"cr", r.cache_read_tokens},
+        {"cw", r.cache_write_tokens}, {"rs", r.reasoning_tokens},   {"cost", r.cost},
+        {"ms", r.latency_ms},         {"ttft", r.ttft_ms},          {"status", r.status},
+        {"err", r.error_kind},        {"ip", r.client_ip},          {"retries", r.retries},
+        {"stream", r.stream}};
+    if (r.key_id) j["key"] = *r.key_id;
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+core::Result<store::UsageRecord> UsageJournal::decode(std::string_view line) {
+    Json j = Json::parse(line.begin(), line.end(), nullptr, false);
+    if (!j.is_object() || !j.contains("id") || !j["id"].is_string())
+        return core::Error::invalid("usage journal line is not a record");
+    try {
+        store::UsageRecord r;
+        r.request_id = j.at("id").get<std::string>();
+        r.created_at_ms = j.value("at", 0LL);
+        r.user_id = j.value("user", 0LL);
+        if (j.contains("key")) r.key_id = j["key"].get<long long>();
+        r.channel = j.value("channel", "");
+        r.requested_model = j.value("model", "");
+        r.upstream_model = j.value("upstream", "");
+        r.input_tokens = j.value("in", 0LL);
+        r.output_tokens = j.value("out", 0LL);
+        r.cache_read_tokens = j.value("cr", 0LL);
+        r.cache_write_tokens = j.value("cw", 0LL);
+        r.reasoning_tokens = j.value("rs", 0LL);
+        r.cost = j.value("cost", 0LL);
+        r.latency_ms = j.value("ms", 0LL);
+        r.ttft_ms = j.value("ttft", 0LL);
+        r.status = j.value("status", 0);
+        r.error_kind = j.value("err", "");
+        r.client_ip = j.value("ip", "");
+        r.retries = j.value("retries", 0);
+        r.stream = j.value("stream", false);
+        return r;
+    } catch (const Json::exception& e) {
+        return core::Error::invalid(
+            std::string("usage journal line has a field of the wrong type: ") + e.what());
+    }
+}
+
+UsageJournal::UsageJournal(store::Database& db, fs::path dir, std::chrono::milliseconds interval)
+    : db_(db), dir_(std::move(dir)), interval_(interval) {}
+
+core::Result<std::unique_ptr<UsageJournal>> UsageJournal::open(store::Database& db, fs::path dir,
+                                                               std::chrono::milliseconds interval) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec)
+        return core::Error{core::ErrorKind::unavailable,
+                           "cannot create the usage journal directory '" + dir.string() +
+                               "': " + ec.message() + " (check the --data directory's permissions)",
+                           {}};
+    std::unique_ptr<UsageJournal> journal(new UsageJournal(db, std::move(dir), interval));
+    if (auto r = journal->replay(); !r) return r.take_error();
+    if (auto r = journal->open_segment(); !r) return r.take_error();
+    journal->thread_ = std::thread([j = journal.get()] { j->run(); });
+    return journal;
+}
+
+core::Result<void> UsageJournal::replay() {
+    std::vector<std::pair<int64_t, fs::path>> segments;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+        const int64_t n = segment_number(entry.path());
+        if (n >= 0) segments.emplace_back(n, entry.path());
+    }
+    std::sort(segments.begin(), segments.end());
+    for (const auto& [n, path] : segments) {
+        segment_ = std::max(segment_, n);
+        std::ifstream in(path);
+        std::vector<store::UsageRecord> records;
+        std::string line;
+        int64_t skipped = 0;
+        while (std::getline(in, line)) {
+            if (in.eof()) break;  // no newline: a write the kill cut short; never answered
+            auto r = decode(line);
+            if (r)
+                records.push_back(std::move(r).value());
+            else
+                ++skipped;
+        }
+        if (auto w = write_batches(db_, records); !w)
+            return core::Error{core::ErrorKind::unavailable,
+                               "cannot write the usage journal '" + path.string() +
+                                   "' left by the last run to the database: " + w.error().message +
+                                   " (fix the database; the file is kept and replayed next start)",
+                               {}};
+        counters_.replayed += static_cast<int64_t>(records.size());
+        core::log(core::LogLevel::info, "usage journal replayed",
+                  {{"file", path.string()},
+                   {"records", static_cast<int64_t>(records.size())},
+                   {"unreadable_lines", skipped}});
+        fs::remove(path);
+    }
+    ++segment_;
+    return {};
+}
+
+core::Result<void> UsageJournal::open_segment() {
+    const fs::path path = segment_path(dir_, segment_);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return core::Error{core::ErrorKind::unavailable,
+                           "cannot open the usage journal '" + path.string() +
+                               "': " + std::strerror(errno) + " (check the disk and permissions)",
+                           {}};
+    fd_ = fd;
+    return {};
+}
+
+bool UsageJournal::record(const store::UsageRecord& record) {
+    const std::string line = encode(record);
+    std::lock_guard lock(mutex_);
+    bool written = false;
+    if (fd_ >= 0) {
+        const ssize_t n = ::write(fd_, line.data(), line.size());
+        written = n == static_cast<ssize_t>(line.size());
+    }
+    if (!written)
+        core::log(core::LogLevel::error, "usage journal write failed; the record is only queued",
+                  {{"request_id", record.request_id}, {"error", std::strerror(errno)}});
+    queue_.push_back(record);
+    ++counters_.recorded;
+    return written;
+}
+
+core::Result<void> UsageJournal::flush() {
+    // Lock order: flush_mutex_ before mutex_ (a batch holds flush_mutex_ while it writes to the
+    // database with mutex_ released, so record() never waits on the database).
+    std::lock_guard one_batch(flush_mutex_);
+    std::unique_lock lock(mutex_);
+    return flush_locked(lock);
+}
+
+core::Result<void> UsageJournal::flush_locked(std::unique_lock<std::mutex>& lock) {
+    if (queue_.empty()) return {};
+    // Rotate: new records go to a fresh segment while this batch is written; the old segment is
+    // removed only once the database has every record in it.
+    std::vector<store::UsageRecord> batch;
+    batch.swap(queue_);
+    const int old_fd = fd_;
+    const int64_t old_segment = segment_;
+    ++segment_;
+    auto opened = open_segment();
+    if (!opened) {
+        segment_ = old_segment;
+        fd_ = old_fd;  // keep appending to the old one
+    }
+    lock.unlock();
+    if (opened && old_fd >= 0) ::close(old_fd);
+    auto written = write_batches(db_, batch);
+    lock.lock();
+    if (!written) {
+        ++counters_.failures;
+        // Back in front of the queue; the old segment stays on disk until a later batch (which
+        // includes these records) succeeds, or the next start replays it.
+        queue_.insert(queue_.begin(), batch.begin(), batch.end());
+        core::log(
+            core::LogLevel::warn, "usage batch not written; retrying",
+            {{"records", static_cast<int64_t>(batch.size())}, {"error", written.error().message}});
+        return written.take_error();
+    }
+    counters_.flushed += static_cast<int64_t>(batch.size());
+    if (opened) {
+        // Every segment before the open one is now in the database.
+        std::error_code ec;
+        for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+            const int64_t n = segment_number(entry.path());
+            if (n >= 0 && n < segment_) fs::remove(entry.path(), ec);
+        }
+    }
+    return {};
+}
+
+void UsageJournal::run() {
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait_for(lock, interval_, [&] { return stopping_; });
+            if (stopping_) return;
+        }
+        (void)flush();
+    }
+}
+
+UsageJournal::~UsageJournal() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard one_batch(flush_mutex_);
+    std::unique_lock lock(mutex_);
+    if (auto r = flush_locked(lock); !r)
+        core::log(core::LogLevel::error, "usage records left in the journal for the next start",
+                  {{"records", static_cast<int64_t>(queue_.size())}, {"error", r.error().message}});
+    if (fd_ >= 0) ::close(fd_);
+}
+
+JournalCounters UsageJournal::counters() const {
+    std::lock_guard lock(mutex_);
+    return counters_;
+}
+
+}  // namespace tianshu::hub
