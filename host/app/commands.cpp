@@ -22,6 +22,7 @@
 #include "hub/quota_book.hpp"
 #include "hub/redis_quota_book.hpp"
 #include "hub/usage_journal.hpp"
+#include "server/admin_api.hpp"
 #include "server/http_server.hpp"
 #include "store/chains.hpp"
 #include "store/migrations.hpp"
@@ -405,6 +406,13 @@ int cmd_serve(const std::vector<std::string>& args) {
         services.billing = billing.get();
         services.usage = journal.get();
     }
+
+    server::AdminApiOptions admin_options;
+    admin_options.plugins = loader.lookup();
+    // Changes bump the config revision; the watcher picks them up within its 500 ms poll.
+    server::AdminApi admin(
+        *db.value(), &secrets.value(), [] {}, admin_options);
+    services.admin = &admin;
 
     server::Metrics metrics;
     server::HttpServer http(options, holder, metrics, services);

@@ -3,9 +3,12 @@
 #include "hub/credentials.hpp"
 #include "hub/money.hpp"
 #include "server/admin_support.hpp"
+
+#include <algorithm>
 #include "store/api_keys.hpp"
 #include "store/ledger.hpp"
 #include "store/redemption_codes.hpp"
+#include "store/settings.hpp"
 
 namespace tianshu::server::admin {
 
@@ -116,8 +119,18 @@ Outcome topup(Context& ctx, const store::User& target) {
     auto note = string_field(body.value(), "note");
     if (!note) return note.take_error();
     std::string written = note.value().value_or("top-up by " + ctx.caller.name);
-    auto change = store::ledger::topup(ctx.db, target.id, *amount.value(), ref.value(), written,
-                                       ctx.options.invite_rebate_ppm);
+    // The inviter's share: the `invite_rebate_ppm` setting (`tianshu invite set-rebate`) when it
+    // is set, so the CLI and the API pay the same; else the server's option.
+    long long rebate_ppm = ctx.options.invite_rebate_ppm;
+    if (auto setting = store::settings::get(ctx.db, "invite_rebate_ppm");
+        setting && setting.value()) {
+        try {
+            rebate_ppm = std::clamp(std::stoll(*setting.value()), 0LL, 1'000'000LL);
+        } catch (...) {
+        }
+    }
+    auto change =
+        store::ledger::topup(ctx.db, target.id, *amount.value(), ref.value(), written, rebate_ppm);
     if (!change) return change.take_error();
     return Reply{200, Json{{"user", target.name},
                            {"applied", change->applied},

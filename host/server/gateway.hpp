@@ -13,6 +13,7 @@
 namespace tianshu::server {
 
 class StreamHeartbeat;
+class AdminApi;
 
 //! What the gateway uses beyond the configuration snapshot; every member may be null (tests,
 //! or a gateway run without metering).
@@ -20,6 +21,7 @@ struct GatewayServices {
     StreamHeartbeat* heartbeat = nullptr;  //!< pings silent streams
     hub::Billing* billing = nullptr;       //!< key limits, quota reservation and settlement
     hub::UsageJournal* usage = nullptr;    //!< one request-log row per request, durably
+    const AdminApi* admin = nullptr;       //!< /admin/api; null: the route is not served
 };
 
 //! Where the gateway writes its answer. Implemented over Poco's response.

@@ -14,6 +14,7 @@
 #include <Poco/ThreadPool.h>
 
 #include "core/log.hpp"
+#include "server/admin_api.hpp"
 #include "server/gateway.hpp"
 #include "server/stream_heartbeat.hpp"
 
@@ -48,7 +49,9 @@ class PocoResponseWriter final : public ResponseWriter {
 
     bool begin_stream() override {
         response_.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
-        response_.setContentType("text/event-stream; charset=utf-8");
+        // A streamed CSV export sets its own type first; everything else streamed is SSE.
+        if (!response_.has("Content-Type"))
+            response_.setContentType("text/event-stream; charset=utf-8");
         response_.set("Cache-Control", "no-cache");
         response_.set("X-Accel-Buffering", "no");
         response_.setChunkedTransferEncoding(true);
@@ -155,6 +158,38 @@ class ModelApiHandler final : public Poco::Net::HTTPRequestHandler {
     ApiOperation operation_;
 };
 
+//! /admin/api/…: JSON for operators (see docs/admin-api.md).
+class AdminHandler final : public Poco::Net::HTTPRequestHandler {
+  public:
+    AdminHandler(const AdminApi& admin, size_t max_body) : admin_(admin), max_body_(max_body) {}
+    void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
+        PocoResponseWriter writer(response);
+        std::string body;
+        auto& in = request.stream();
+        char buf[16384];
+        while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+            body.append(buf, static_cast<size_t>(in.gcount()));
+            if (body.size() > max_body_)
+                return writer.send(
+                    413, "application/json",
+                    R"({"error":{"type":"request_too_large","message":"admin request body too large"}})");
+        }
+        auto call =
+            make_admin_call(request.getMethod(), request.getURI(), request.get("Authorization", ""),
+                            std::move(body), client_ip(request));
+        if (!call) {
+            core::Json e{
+                {"error", {{"type", "invalid_request_error"}, {"message", call.error().message}}}};
+            return writer.send(400, "application/json", e.dump());
+        }
+        admin_.handle(call.value(), writer);
+    }
+
+  private:
+    const AdminApi& admin_;
+    size_t max_body_;
+};
+
 //! Small fixed answers: /healthz, /metrics, /, and errors for unknown routes.
 class FixedHandler final : public Poco::Net::HTTPRequestHandler {
   public:
@@ -171,9 +206,13 @@ class FixedHandler final : public Poco::Net::HTTPRequestHandler {
 
 class Routes final : public Poco::Net::HTTPRequestHandlerFactory {
   public:
-    Routes(const Gateway& gateway, Metrics& metrics, const std::atomic<bool>& draining,
-           size_t max_body)
-        : gateway_(gateway), metrics_(metrics), draining_(draining), max_body_(max_body) {}
+    Routes(const Gateway& gateway, const AdminApi* admin, Metrics& metrics,
+           const std::atomic<bool>& draining, size_t max_body)
+        : gateway_(gateway),
+          admin_(admin),
+          metrics_(metrics),
+          draining_(draining),
+          max_body_(max_body) {}
 
     Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest& request) override {
         std::string path = request.getURI();
@@ -198,6 +237,8 @@ class Routes final : public Poco::Net::HTTPRequestHandlerFactory {
                                                  : protocol::ClientProtocol::openai_chat,
                                        path, max_body_, ApiOperation::list_models);
         }
+        if (admin_ && (path == "/admin/api" || path.rfind("/admin/api/", 0) == 0))
+            return new AdminHandler(*admin_, max_body_);
         if (path == "/healthz") {
             bool draining = draining_;
             return new FixedHandler([draining](ResponseWriter& w) {
@@ -241,6 +282,7 @@ class Routes final : public Poco::Net::HTTPRequestHandlerFactory {
 
   private:
     const Gateway& gateway_;
+    const AdminApi* admin_;
     Metrics& metrics_;
     const std::atomic<bool>& draining_;
     size_t max_body_;
@@ -297,8 +339,8 @@ core::Result<void> HttpServer::start() {
         services_.heartbeat = heartbeat_.get();
         gateway_ = std::make_unique<Gateway>(config_, metrics_, services_);
         server_ = std::make_unique<Poco::Net::HTTPServer>(
-            new Routes(*gateway_, metrics_, draining_, options_.max_body_bytes), *pool_, socket,
-            params);
+            new Routes(*gateway_, services_.admin, metrics_, draining_, options_.max_body_bytes),
+            *pool_, socket, params);
         server_->start();
     } catch (const Poco::Exception& e) {
         return core::Error{core::ErrorKind::unavailable,
