@@ -16,80 +16,13 @@
 
 #include "harness.hpp"
 #include "store/database.hpp"
+#include "test_store.hpp"
 
 using namespace tianshu::it;
 using Catch::Contains;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string unique_suffix() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    return std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" +
-           std::to_string(rd() % 100000);
-}
-
-//! One test case's store: a SQLite file in a temp dir, or a new schema on the MariaDB server
-//! named by TIANSHU_TEST_DB_URL (dropped at the end).
-struct Store {
-    TempDir tmp{"hub-cli"};
-    fs::path data = tmp / "data";
-    std::string db_url;  // empty: SQLite under `data`
-    std::string schema;
-    std::unique_ptr<tianshu::store::Database> server;
-
-    Store() {
-        const char* env = std::getenv("TIANSHU_TEST_DB_URL");
-        if (env == nullptr || *env == '\0') return;
-        std::string base = env;
-        auto admin = tianshu::store::Database::open(base, 1);
-        if (!admin) throw std::runtime_error(admin.error().message);
-        server = std::move(admin).value();
-        schema = "tianshu_cli_" + unique_suffix();
-        auto made = server->with_session("create a test schema", [&](soci::session& s) {
-            s << "CREATE DATABASE " + schema + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
-        });
-        if (!made) throw std::runtime_error(made.error().message);
-        db_url = base.substr(0, base.rfind('/') + 1) + schema;
-    }
-    ~Store() {
-        if (server)
-            (void)server->with_session("drop the test schema",
-                                       [&](soci::session& s) { s << "DROP DATABASE " + schema; });
-    }
-
-    std::vector<std::string> store_args() const {
-        if (db_url.empty()) return {"--data", data.string()};
-        return {"--db", db_url};
-    }
-    CliResult cli(std::vector<std::string> args) const {
-        auto extra = store_args();
-        args.insert(args.end(), extra.begin(), extra.end());
-        return run_cli(args);
-    }
-    //! Runs a command that must succeed and prints JSON; returns the JSON.
-    Json json(std::vector<std::string> args) const {
-        args.push_back("--json");
-        auto r = cli(args);
-        INFO("tianshu " << args[0] << " " << args[1] << "\nstdout: " << r.out
-                        << "\nstderr: " << r.err);
-        REQUIRE(r.exit_code == 0);
-        Json j = Json::parse(r.out, nullptr, false);
-        REQUIRE_FALSE(j.is_discarded());
-        return j;
-    }
-    //! Runs a command that must be refused as bad input; checks stderr names every `expected`.
-    CliResult refused(const std::vector<std::string>& args,
-                      const std::vector<std::string>& expected) const {
-        auto r = cli(args);
-        INFO("tianshu " << args[0] << " " << args[1] << "\nstdout: " << r.out
-                        << "\nstderr: " << r.err);
-        CHECK(r.exit_code == 2);
-        for (const auto& e : expected) CHECK_THAT(r.err, Contains(e));
-        return r;
-    }
-};
 
 //! "12.500000" → 12500000: the CLI's money text in micros, parsed independently of hub::.
 long long micros(const Json& text) {

@@ -1,0 +1,253 @@
+// Metering through the real server: key limits refused in the client's protocol with the right
+// status, quota reserved before the call so a user funded for exactly N calls gets exactly N
+// under concurrency, top-ups reaching a running server, the ledger equal to the balance and to
+// the logged costs. Runs on SQLite, and on MariaDB when TIANSHU_TEST_DB_URL is set
+// (it_metering_mariadb).
+#include <atomic>
+#include <thread>
+
+#include <soci/soci.h>
+
+#include <catch2/catch.hpp>
+
+#include "harness.hpp"
+#include "test_store.hpp"
+
+using namespace tianshu::it;
+using Catch::Contains;
+
+namespace {
+
+struct Totals {
+    long long balance = 0, ledger = 0, charges = 0, charge_rows = 0, logged_cost = 0, rows = 0,
+              ok_rows = 0;
+};
+
+//! What the database says about `user`, read independently of the server.
+Totals totals(const Store& s, const std::string& user) {
+    auto db = s.open_db();
+    Totals t;
+    auto r = db->with_session("read totals", [&](soci::session& q) {
+        long long id = 0;
+        q << "SELECT id, balance FROM users WHERE name = :n", soci::use(user), soci::into(id),
+            soci::into(t.balance);
+        soci::indicator i1, i2, i3, i4;
+        q << "SELECT SUM(amount) FROM ledger WHERE user_id = :u", soci::use(id),
+            soci::into(t.ledger, i1);
+        q << "SELECT SUM(amount), COUNT(*) FROM ledger WHERE user_id = :u AND kind = 'charge'",
+            soci::use(id), soci::into(t.charges, i2), soci::into(t.charge_rows);
+        q << "SELECT SUM(cost), COUNT(*) FROM request_logs WHERE user_id = :u", soci::use(id),
+            soci::into(t.logged_cost, i3), soci::into(t.rows);
+        q << "SELECT COUNT(*) FROM request_logs WHERE user_id = :u AND status = 200", soci::use(id),
+            soci::into(t.ok_rows, i4);
+    });
+    REQUIRE(r.ok());
+    return t;
+}
+
+//! Creates a user and a key (extra flags are key limits); returns the key.
+std::string user_with_key(const Store& s, const std::string& user,
+                          std::vector<std::string> key_flags = {}) {
+    auto u = s.cli({"user", "add", "--name", user});
+    INFO(u.err);
+    REQUIRE(u.exit_code == 0);
+    std::vector<std::string> args{"key", "create", "--user", user, "--name", user + "-key"};
+    args.insert(args.end(), key_flags.begin(), key_flags.end());
+    auto k = s.cli(args);
+    INFO(k.err);
+    REQUIRE(k.exit_code == 0);
+    return last_line(k.out);
+}
+
+void must(const Store& s, std::vector<std::string> args) {
+    auto r = s.cli(args);
+    INFO(args[0] << " " << args[1] << ": " << r.err);
+    REQUIRE(r.exit_code == 0);
+}
+
+HttpResponse ask(int port, const std::string& key, const std::string& model = "claude-sonnet-4-5") {
+    return post_json(port, "/v1/messages", anthropic_auth(key), anthropic_body(model, "hello"));
+}
+
+}  // namespace
+
+TEST_CASE("metering: each key limit is refused in the client's protocol with its status",
+          "[integration][metering]") {
+    Store s("metering-limits");
+    auto o = s.serve_options();
+    GatewayProcess gw(o);
+    const std::string expired = user_with_key(s, "expired", {"--expires", "2099-01-01T00:00:00Z"});
+    const std::string denied = user_with_key(s, "denied", {"--deny-ip", "127.0.0.0/8"});
+    const std::string narrow = user_with_key(s, "narrow", {"--models", "gpt-*"});
+    const std::string slow = user_with_key(s, "slow", {"--rpm", "2"});
+    // Every key is live once the server reloaded.
+    REQUIRE(eventually([&] { return ask(gw.port(), narrow, "gpt-4o").status == 200; }, 2500ms));
+    // Expire one key in the past, as time would (the CLI refuses a past date).
+    {
+        auto db = s.open_db();
+        REQUIRE(db->with_session("expire", [&](soci::session& q) {
+                      q << "UPDATE api_keys SET expires_at = 1000 WHERE name = 'expired-key'";
+                      q << "UPDATE config_revision SET revision = revision + 1";
+                  }).ok());
+    }
+    REQUIRE(eventually(
+        [&] { return ask(gw.port(), expired).body.find("expired at") != std::string::npos; },
+        2500ms));
+
+    auto r = ask(gw.port(), expired);
+    CHECK(is_anthropic_error(r.json()));
+    CHECK(r.json()["error"]["type"] == "authentication_error");
+    CHECK_THAT(r.body, Contains("expired-key") && Contains("expired"));
+    auto o401 = post_json(gw.port(), "/v1/chat/completions", openai_auth(expired),
+                          openai_body("claude-x", "hi"));
+    CHECK(o401.status == 401);
+    CHECK(is_openai_error(o401.json()));
+
+    r = ask(gw.port(), denied);
+    CHECK(r.status == 403);
+    CHECK(r.json()["error"]["type"] == "permission_error");
+    CHECK_THAT(r.body, Contains("127.0.0.1"));
+
+    r = ask(gw.port(), narrow, "claude-opus-4");
+    CHECK(r.status == 403);
+    CHECK_THAT(r.body, Contains("claude-opus-4") && Contains("gpt-*"));
+    CHECK(ask(gw.port(), narrow, "gpt-4o").status == 200);
+
+    CHECK(ask(gw.port(), slow).status == 200);
+    CHECK(ask(gw.port(), slow).status == 200);
+    r = ask(gw.port(), slow);
+    CHECK(r.status == 429);
+    CHECK(r.json()["error"]["type"] == "rate_limit_error");
+    CHECK(r.headers.count("retry-after") == 1);
+    auto o429 = post_json(gw.port(), "/v1/chat/completions", openai_auth(slow),
+                          openai_body("claude-x", "hi"));
+    CHECK(o429.status == 429);
+    CHECK(is_openai_error(o429.json()));
+}
+
+TEST_CASE("metering: a user funded for exactly N calls gets exactly N under concurrency",
+          "[integration][metering][quota]") {
+    Store s("metering-quota");
+    auto o = s.serve_options();
+    GatewayProcess gw(o);
+    const std::string key = user_with_key(s, "alice");
+    must(s, {"price", "set", "--model", "claude-*", "--per-call", "0.25"});
+    must(s, {"user", "topup", "--user", "alice", "--amount", "1.5"});  // exactly 6 calls
+    // The price reaches the server with the next reload.
+    // The new key reaches the server with its next reload; an unpriced model is free (logged).
+    REQUIRE(eventually([&] { return ask(gw.port(), key, "gpt-free").status == 200; }, 2500ms));
+    std::this_thread::sleep_for(1200ms);
+
+    std::atomic<int> ok{0}, refused{0}, other{0};
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 24; ++i)
+        clients.emplace_back([&, i] {
+            auto r = i % 2 ? ask(gw.port(), key)
+                           : post_json(gw.port(), "/v1/chat/completions", openai_auth(key),
+                                       openai_body("claude-haiku-4", "hi"));
+            if (r.status == 200)
+                ++ok;
+            else if (r.status == 402)
+                ++refused;
+            else
+                ++other;
+        });
+    for (auto& c : clients) c.join();
+    CHECK(ok == 6);
+    CHECK(refused == 18);
+    CHECK(other == 0);
+
+    // Refusals name the balance and the fix, in each protocol's shape.
+    auto r = ask(gw.port(), key);
+    CHECK(r.status == 402);
+    CHECK(r.json()["error"]["type"] == "billing_error");
+    CHECK_THAT(r.body, Contains("alice") && Contains("top up"));
+    auto o402 = post_json(gw.port(), "/v1/chat/completions", openai_auth(key),
+                          openai_body("claude-haiku-4", "hi"));
+    CHECK(o402.status == 402);
+    CHECK(o402.json()["error"]["code"] == "insufficient_quota");
+
+    // The database, once the batch is written: balance 0, ledger sum == balance, charges equal
+    // the logged costs, one charge per successful priced call.
+    Totals t;
+    REQUIRE(eventually(
+        [&] {
+            t = totals(s, "alice");
+            return t.charge_rows == 6;
+        },
+        3000ms));
+    CHECK(t.balance == 0);
+    CHECK(t.ledger == t.balance);
+    CHECK(-t.charges == t.logged_cost);
+    CHECK(t.logged_cost == 1'500'000);
+    CHECK(t.rows >= 27);  // every call, refused ones included, has its row
+
+    // A top-up reaches the running server within 2 s: two more calls, then refused again.
+    must(s, {"user", "topup", "--user", "alice", "--amount", "0.5"});
+    auto at = std::chrono::steady_clock::now();
+    REQUIRE(eventually([&] { return ask(gw.port(), key).status == 200; }, 2500ms));
+    CHECK(std::chrono::steady_clock::now() - at < 2500ms);
+    CHECK(ask(gw.port(), key).status == 200);
+    CHECK(ask(gw.port(), key).status == 402);
+}
+
+TEST_CASE("metering: a key's own quota caps it below the user's balance; token prices are exact",
+          "[integration][metering][quota]") {
+    Store s("metering-key-quota");
+    auto o = s.serve_options();
+    GatewayProcess gw(o);
+    const std::string capped = user_with_key(s, "bob", {"--quota", "0.5"});
+    must(s, {"price", "set", "--model", "capped-*", "--per-call", "0.2"});
+    must(s, {"price", "set", "--model", "tokens-*", "--input", "3", "--output", "15"});
+    must(s, {"user", "topup", "--user", "bob", "--amount", "100"});
+    REQUIRE(eventually([&] { return ask(gw.port(), capped, "free-model").status == 200; }, 2500ms));
+    std::this_thread::sleep_for(1200ms);  // and the prices with the same reload
+
+    int ok = 0;
+    for (int i = 0; i < 4; ++i) ok += ask(gw.port(), capped, "capped-model").status == 200;
+    CHECK(ok == 2);  // 0.5 / 0.2
+    auto r = ask(gw.port(), capped, "capped-model");
+    CHECK(r.status == 402);
+    CHECK_THAT(r.body, Contains("bob-key") && Contains("quota"));
+
+    // Raising the key's quota reaches the server with the config reload.
+    long long key_id = 0;
+    REQUIRE(s.open_db()
+                ->with_session("key id",
+                               [&](soci::session& q) {
+                                   q << "SELECT id FROM api_keys WHERE name = 'bob-key'",
+                                       soci::into(key_id);
+                               })
+                .ok());
+    must(s, {"key", "set-limits", "--id", std::to_string(key_id), "--quota", "0.9"});
+    REQUIRE(
+        eventually([&] { return ask(gw.port(), capped, "capped-model").status == 200; }, 2500ms));
+
+    // Token pricing: the logged cost is (in * 3 + out * 15) / 1e6 units, rounded up.
+    auto priced = ask(gw.port(), capped, "tokens-model");
+    REQUIRE(priced.status == 200);
+    const std::string id = priced.json().value("id", "");
+    REQUIRE(eventually(
+        [&] {
+            auto db = s.open_db();
+            long long n = 0;
+            (void)db->with_session("count", [&](soci::session& q) {
+                q << "SELECT COUNT(*) FROM request_logs WHERE requested_model = 'tokens-model'",
+                    soci::into(n);
+            });
+            return n == 1;
+        },
+        3000ms));
+    auto db = s.open_db();
+    long long in = 0, out = 0, cost = 0;
+    REQUIRE(db->with_session("row", [&](soci::session& q) {
+                  q << "SELECT input_tokens, output_tokens, cost FROM request_logs WHERE "
+                       "requested_model = 'tokens-model'",
+                      soci::into(in), soci::into(out), soci::into(cost);
+              }).ok());
+    CHECK(in > 0);
+    CHECK(out > 0);
+    // micros = ceil((in * 3e6 + out * 15e6) / 1e6)
+    CHECK(cost == in * 3 + out * 15);
+    (void)id;
+}
