@@ -68,6 +68,14 @@ if [[ ${SKIP_OVERHEAD:-0} != 1 ]]; then
   bash "$ROOT/tests/bench/overhead/run_overhead.sh" "$BUILD" | tee "$OUT/overhead.txt"
 fi
 
+if [[ ${SKIP_METERING:-0} != 1 ]]; then
+  echo
+  echo "=== metering.sh (metering off vs on, MariaDB statements per request) ==="
+  echo "command: bash $ROOT/tests/scripts/with_mariadb.sh bash $ROOT/tests/bench/metering.sh $BUILD"
+  bash "$ROOT/tests/scripts/with_mariadb.sh" bash "$ROOT/tests/bench/metering.sh" "$BUILD" | tee "$OUT/metering.txt"
+  while read -r line; do SUMMARY+=("$line"); done < <(grep '^SUMMARY' "$OUT/metering.txt")
+fi
+
 echo
 echo "=== summary ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) shared cores: expect noise) ==="
 printf '%s\n' "${SUMMARY[@]}"
