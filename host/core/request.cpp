@@ -18,7 +18,20 @@ std::string Request::system_text() const {
     return join_text(system);
 }
 
+void Request::mark_changed(std::string field) {
+    for (const auto& f : changed_fields)
+        if (f == field) return;
+    changed_fields.push_back(std::move(field));
+}
+
+bool Request::changed(std::string_view field) const {
+    for (const auto& f : changed_fields)
+        if (f == field || f == "*") return true;
+    return false;
+}
+
 void Request::set_system_text(std::string text) {
+    mark_changed("system");
     system.clear();
     if (!text.empty()) system.push_back(ContentBlock::make_text(std::move(text)));
 }

@@ -5,8 +5,10 @@
 // passthrough loses nothing.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -69,6 +71,16 @@ struct Request {
     Json thinking;  //!< null when absent; Anthropic's {type, budget_tokens}
     Json metadata;  //!< null when absent
     Json extra;     //!< object of top-level fields the canonical model does not know
+
+    //! The client's own Anthropic Messages body, kept so that an Anthropic-compatible upstream
+    //! gets it back with only the top-level fields the chain changed re-encoded (null for
+    //! OpenAI clients and for requests built by strategies).
+    std::shared_ptr<const std::string> client_body;
+    //! Top-level fields (wire names) changed since decoding; "*" means the whole request.
+    //! Every host path that changes a request marks it (set_system_text, request_set).
+    std::vector<std::string> changed_fields;
+    void mark_changed(std::string field);
+    bool changed(std::string_view field) const;
 
     //! Joined text of the system blocks.
     std::string system_text() const;

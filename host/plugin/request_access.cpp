@@ -17,6 +17,21 @@ core::Result<Json::json_pointer> parse_pointer(std::string_view pointer) {
                               "' is malformed: it must be empty or start with '/' (RFC 6901)");
     }
 }
+// The top-level field a JSON pointer starts in ("/messages/0/content" -> "messages").
+std::string top_level_field(std::string_view pointer) {
+    const size_t end = pointer.find('/', 1);
+    std::string token(pointer.substr(1, end == std::string_view::npos ? end : end - 1));
+    std::string out;
+    for (size_t i = 0; i < token.size(); ++i) {
+        if (token[i] == '~' && i + 1 < token.size()) {
+            out += token[i + 1] == '1' ? '/' : '~';
+            ++i;
+        } else {
+            out += token[i];
+        }
+    }
+    return out;
+}
 }  // namespace
 
 core::Result<Json> request_get(const RequestContext& ctx, std::string_view pointer) {
@@ -43,7 +58,12 @@ core::Result<void> request_set(RequestContext& ctx, std::string_view pointer, Js
         return Error::invalid("setting '" + std::string(pointer) +
                               "' would make the request invalid: " + decoded.error().message);
     }
-    ctx.request = std::move(decoded).value();
+    // The passthrough body stays; the field the pointer starts in is marked changed.
+    auto next = std::move(decoded).value();
+    next.client_body = std::move(ctx.request.client_body);
+    next.changed_fields = std::move(ctx.request.changed_fields);
+    next.mark_changed(pointer.empty() ? std::string("*") : top_level_field(pointer));
+    ctx.request = std::move(next);
     return {};
 }
 

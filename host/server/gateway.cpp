@@ -191,6 +191,8 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         auto decoded = codec.decode_request(call.body);
         if (!decoded) return fail(decoded.take_error());
         ctx.request = std::move(decoded).value();
+        if (call.protocol == protocol::ClientProtocol::anthropic_messages)
+            ctx.request.client_body = std::make_shared<const std::string>(call.body);
         ctx.request_id = request_id;
         ctx.requested_model = ctx.request.model;
         ctx.tier = identity->tier;

@@ -37,12 +37,19 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
 
     // The upstream is always asked to stream: the client's answer is streamed or assembled
     // by the gateway either way, and streaming gives the earliest first token.
-    const bool client_stream = ctx.request.stream;
-    ctx.request.stream = true;
-    auto body = openai ? wire::encode_request(ctx.request, options.value())
-                       : protocol::anthropic_upstream::encode_request(ctx.request, options.value());
-    ctx.request.stream = client_stream;
-    if (!body) return body.take_error();
+    core::Result<std::string> body = std::string();
+    if (openai) {
+        const bool client_stream = ctx.request.stream;
+        ctx.request.stream = true;
+        auto json = wire::encode_request(ctx.request, options.value());
+        ctx.request.stream = client_stream;
+        if (!json) return json.take_error();
+        body = protocol::dump_json(json.value());
+    } else {
+        // An Anthropic client's own bytes pass through, re-encoding only what changed.
+        body = protocol::anthropic_upstream::encode_body(ctx.request, options.value());
+        if (!body) return body.take_error();
+    }
 
     HttpRequestSpec http;
     http.url = spec.url;
@@ -53,7 +60,7 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
         http.headers.emplace_back("x-api-key", spec.api_key);
         http.headers.emplace_back("anthropic-version", "2023-06-01");
     }
-    http.body = protocol::dump_json(body.value());
+    http.body = std::move(body).value();
     http.connect_timeout = spec.connect_timeout;
     http.first_byte_timeout = spec.first_byte_timeout;
     http.idle_timeout = spec.idle_timeout;
