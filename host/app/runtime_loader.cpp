@@ -216,6 +216,15 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
         spec.config = c.config;
         spec.config.erase("api_key");  // keys come from the channel's key list
         spec.priority = c.priority;
+        spec.proxy = c.proxy;
+        if (c.timeout_ms > 0) {
+            // The channel's timeout bounds the wait for the first byte and between chunks,
+            // unless its adapter config sets those itself.
+            if (!spec.config.contains("first_byte_timeout_ms"))
+                spec.config["first_byte_timeout_ms"] = c.timeout_ms;
+            if (!spec.config.contains("idle_timeout_ms"))
+                spec.config["idle_timeout_ms"] = c.timeout_ms;
+        }
         spec.weight = std::max(1, c.weight);
         if (!c.base_url.empty() && !spec.config.contains("base_url"))
             spec.config["base_url"] = c.base_url;

@@ -81,9 +81,10 @@ struct RequestContext {
     ModelCaller* models = nullptr;
     UpstreamCaller* upstream = nullptr;  //!< set by the server; null in tests that need none
     std::string channel;                 //!< the channel serving this request (set by the runner)
+    std::string upstream_proxy;          //!< the channel's HTTP proxy (set with `channel`)
     //! The last upstream failure, kept so an adapter's TS_HOOK_FAIL reports it faithfully.
     std::optional<core::Error> upstream_error;
-    int call_depth = 0;  //!< call_model nesting, bounded to stop recursion
+    int call_depth = 0;        //!< call_model nesting, bounded to stop recursion
     int upstream_retries = 0;  //!< calls to other channels or keys after the first failed
 };
 

@@ -115,8 +115,8 @@ core::Result<ChannelRouter::Entry> ChannelRouter::make_entry(const ChannelSpec& 
 }
 
 ChannelRoute ChannelRouter::route_of(const Entry& entry, const std::string& upstream_model) {
-    return ChannelRoute{entry.spec.name,   upstream_model, entry.spec.priority,
-                        entry.spec.weight, entry.keys,     entry.next_key};
+    return ChannelRoute{entry.spec.name, upstream_model, entry.spec.priority, entry.spec.weight,
+                        entry.keys,      entry.next_key, entry.spec.proxy};
 }
 
 std::shared_ptr<FailoverModel> ChannelRouter::failover_for(const std::string& model,

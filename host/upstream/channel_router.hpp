@@ -38,6 +38,7 @@ struct ChannelSpec {
     //! Several keys rotate within the channel. Empty: one key, the config's own "api_key"
     //! (if any), with id kDefaultKeyId.
     std::vector<ChannelKey> keys = {};
+    std::string proxy = {};  //!< HTTP proxy for this channel's upstream calls; empty: direct
 };
 
 //! The key id of a channel configured without a key list.

@@ -40,6 +40,7 @@ struct ChannelRoute {
     int weight = 1;              //!< share of traffic within its priority group, >= 1
     std::vector<KeyRoute> keys;
     std::shared_ptr<std::atomic<uint32_t>> next_key;  //!< round-robin cursor, shared by requests
+    std::string proxy = {};                           //!< the channel's HTTP proxy, if any
 };
 
 //! Orders routes for selection: highest priority first, then by channel name (stable logs).

@@ -5,12 +5,14 @@
 
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPClientSession.h>
+
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/String.h>
 #include <Poco/URI.h>
+#include <optional>
 
 namespace tianshu::upstream {
 
@@ -43,7 +45,8 @@ struct HttpClientPool::Impl {
     }
 
     std::unique_ptr<Poco::Net::HTTPClientSession> acquire(const Poco::URI& uri,
-                                                          const std::string& origin) {
+                                                          const std::string& origin,
+                                                          const Poco::URI* proxy) {
         {
             std::lock_guard lock(mutex);
             auto it = idle.find(origin);
@@ -58,6 +61,16 @@ struct HttpClientPool::Impl {
             s = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(), tls);
         else
             s = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
+        if (proxy) {
+            // Plain http goes to the proxy with absolute URLs; https through a CONNECT tunnel.
+            s->setProxy(proxy->getHost(), proxy->getPort());
+            const std::string& info = proxy->getUserInfo();
+            if (!info.empty()) {
+                const auto colon = info.find(':');
+                s->setProxyCredentials(info.substr(0, colon),
+                                       colon == std::string::npos ? "" : info.substr(colon + 1));
+            }
+        }
         s->setKeepAlive(true);
         return s;
     }
@@ -95,15 +108,27 @@ core::Result<HttpResponseHead> HttpClientPool::send(const HttpRequestSpec& spec,
     if (uri.getScheme() != "http" && uri.getScheme() != "https")
         return Error::invalid("upstream URL '" + spec.url +
                               "' must start with http:// or https://");
+    std::optional<Poco::URI> proxy;
+    if (!spec.proxy.empty()) {
+        try {
+            proxy.emplace(spec.proxy);
+        } catch (const Poco::Exception&) {
+        }
+        if (!proxy || proxy->getScheme() != "http" || proxy->getHost().empty())
+            return Error::invalid("channel proxy '" + spec.proxy +
+                                  "' must be http://[user:password@]host:port");
+    }
+    // Sessions through a proxy are pooled apart from direct ones.
     const std::string origin =
-        uri.getScheme() + "://" + uri.getHost() + ":" + std::to_string(uri.getPort());
+        uri.getScheme() + "://" + uri.getHost() + ":" + std::to_string(uri.getPort()) +
+        (proxy ? " via " + proxy->getHost() + ":" + std::to_string(proxy->getPort()) : "");
     std::string target = uri.getPathAndQuery();
     if (target.empty()) target = "/";
 
     // A pooled session may have been closed by the server while idle: retry once on a fresh
     // one, but only when nothing of the response has been seen.
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto session = impl_->acquire(uri, origin);
+        auto session = impl_->acquire(uri, origin, proxy ? &*proxy : nullptr);
         const bool reused = session->connected();
         HttpResponseHead head;
         bool delivered = false;

@@ -22,6 +22,8 @@ struct HttpRequestSpec {
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds first_byte_timeout{120'000};  //!< until the status line arrives
     std::chrono::milliseconds idle_timeout{120'000};        //!< between body chunks
+    //! An HTTP proxy, "http://[user:password@]host:port"; empty: connect directly.
+    std::string proxy;
 };
 
 struct HttpResponseHead {

@@ -64,6 +64,7 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     http.connect_timeout = spec.connect_timeout;
     http.first_byte_timeout = spec.first_byte_timeout;
     http.idle_timeout = spec.idle_timeout;
+    http.proxy = ctx.upstream_proxy;
 
     protocol::SseParser parser;
     wire::StreamDecoder openai_decoder("msg_" + ctx.request_id, ctx.request.model,
@@ -118,6 +119,10 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
 
     auto fail = [&](Error e) -> core::Result<void> {
         if (e.source.empty()) e.source = ctx.channel;
+        if (e.kind == ErrorKind::timeout && !ctx.channel.empty())
+            e.message = "channel '" + ctx.channel + "': " + e.message +
+                        " (its timeouts: `tianshu channel edit --name " + ctx.channel +
+                        " --timeout-ms N`)";
         ctx.upstream_error = e;
         return e;
     };

@@ -894,7 +894,9 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8');
-      const url = (req.url ?? '').split('?')[0];
+      // A client that uses this server as its HTTP proxy sends the absolute URL (the request's
+      // record keeps it in `path`); serve it like the path it names.
+      const url = (req.url ?? '').split('?')[0].replace(/^https?:\/\/[^/]+/, '');
       const go = async () => {
         if (req.method === 'GET' && url === '/__requests') return send(res, 200, requests);
         if (req.method === 'POST' && url === '/__reset') { requests.length = 0; return send(res, 200, { ok: true }); }

@@ -526,6 +526,51 @@ TEST_CASE("adapter: a silent upstream mid-stream gets pings, never before the st
     CHECK(anthropic_text(r.json()) == "abcdefghi");
 }
 
+TEST_CASE("adapter: a channel's HTTP proxy and timeout apply to its upstream calls",
+          "[integration][adapter][proxy]") {
+    // The fake upstream doubles as the HTTP proxy: the channel's base URL names a host that does
+    // not exist, so only a request sent through the proxy can be answered.
+    Rig rig("adapter-proxy", "adapter_silence.json");
+    const std::string proxy = rig.up.base_url().substr(0, rig.up.base_url().size() - 3);
+    auto add = [&](const std::string& name, std::vector<std::string> extra) {
+        std::vector<std::string> args{"channel",       "add",
+                                      "--data",        rig.data.string(),
+                                      "--name",        name,
+                                      "--type",        "openai_compat",
+                                      "--key",         "sk-up",
+                                      "--models",      name + "-model",
+                                      "--plugins-dir", rig.plugins.string(),
+                                      "--scripts-dir", rig.scripts.string()};
+        args.insert(args.end(), extra.begin(), extra.end());
+        auto r = run_cli(args);
+        INFO(r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+    };
+    add("proxied", {"--base-url", "http://upstream.invalid/v1", "--proxy", proxy});
+    // 300 ms for the first byte, but this upstream is silent for 600 ms before answering.
+    add("hasty", {"--base-url", rig.up.base_url(), "--timeout-ms", "300"});
+    rig.start();
+
+    auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                       anthropic_body("proxied-model", "through the proxy"));
+    INFO(r.body << "\n" << rig.diag());
+    REQUIRE(r.status == 200);
+    CHECK(anthropic_text(r.json()) == "abcdefghi");
+    Json recs = rig.up.requests();
+    REQUIRE(recs.size() == 1);
+    // The proxy got the absolute URL (Poco writes the default port).
+    CHECK_THAT(recs[0].value("path", ""), Catch::StartsWith("http://upstream.invalid") &&
+                                              Catch::EndsWith("/v1/chat/completions"));
+
+    const auto at = std::chrono::steady_clock::now();
+    r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                  anthropic_body("hasty-model", "too slow"));
+    CHECK(r.status == 504);
+    CHECK(is_anthropic_error(r.json()));
+    CHECK_THAT(r.body, Catch::Contains("hasty"));
+    CHECK(std::chrono::steady_clock::now() - at < std::chrono::milliseconds(4000));
+}
+
 TEST_CASE("adapter: a streamed tool call with fragmented arguments and a late id/name",
           "[integration][adapter][tools]") {
     Rig rig("adapter-tool", "adapter_tools.json");
