@@ -571,6 +571,52 @@ TEST_CASE("adapter: a channel's HTTP proxy and timeout apply to its upstream cal
     CHECK(std::chrono::steady_clock::now() - at < std::chrono::milliseconds(4000));
 }
 
+TEST_CASE("adapter: a key the upstream refuses is disabled with an alert; the next key answers",
+          "[integration][adapter][failover]") {
+    Rig rig("adapter-bad-key", "adapter_text.json");
+    auto r = run_cli({"channel",       "add",
+                      "--data",        rig.data.string(),
+                      "--name",        "up",
+                      "--type",        "openai_compat",
+                      "--base-url",    rig.up.base_url(),
+                      "--key",         "sk-revoked",
+                      "--key",         "sk-up",
+                      "--models",      "up-model",
+                      "--map",         "claude-*=up-model",
+                      "--plugins-dir", rig.plugins.string(),
+                      "--scripts-dir", rig.scripts.string()});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    rig.start();
+
+    // Keys rotate: within a few requests the revoked one is tried, refused (401) and disabled,
+    // while the client is answered by the other key every time.
+    for (int i = 0; i < 4; ++i) {
+        auto answer = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                                anthropic_body("claude-sonnet-4-5", "q" + std::to_string(i)));
+        INFO(answer.body);
+        CHECK(answer.status == 200);
+    }
+    auto alerts = count_logs(rig.gw->log_lines(), [](const Json& l) {
+        return l.value("msg", "") == "alert: upstream key disabled";
+    });
+    CHECK(alerts == 1);
+    auto listed = run_cli({"channel", "list", "--data", rig.data.string(), "--json"});
+    REQUIRE(listed.exit_code == 0);
+    Json channels = Json::parse(listed.out);
+    INFO(listed.out);
+    int disabled = 0;
+    for (const auto& c : channels)
+        for (const auto& k : c["keys"])
+            if (!k.value("enabled", true)) {
+                ++disabled;
+                CHECK_THAT(k.value("disabled_reason", ""), Catch::Contains("401"));
+            }
+    CHECK(disabled == 1);
+    // No upstream key ever appears in the log.
+    CHECK(rig.gw->log_text().find("sk-revoked") == std::string::npos);
+}
+
 TEST_CASE("adapter: a streamed tool call with fragmented arguments and a late id/name",
           "[integration][adapter][tools]") {
     Rig rig("adapter-tool", "adapter_tools.json");
