@@ -28,20 +28,6 @@ namespace {
 //! The setting that holds the share of each top-up credited to the inviter, in ppm.
 constexpr const char* kInviteRebateSetting = "invite_rebate_ppm";
 
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start <= s.size()) {
-        size_t comma = s.find(',', start);
-        std::string item =
-            s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!item.empty()) out.push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    return out;
-}
-
 //! Every value of a repeatable option, each also split at commas ("--models a,b --models c").
 std::vector<std::string> all_listed(const ParsedArgs& a, const std::string& flag) {
     std::vector<std::string> out;

@@ -41,20 +41,6 @@ const char* kChannelUsage =
     "       tianshu channel enable|disable|remove --name NAME [--data DIR] [--json]\n"
     "       tianshu channel test [--name NAME]... [--data DIR] [--plugins-dir DIR] [--json]";
 
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start <= s.size()) {
-        size_t comma = s.find(',', start);
-        std::string item =
-            s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!item.empty()) out.push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    return out;
-}
-
 //! A whole number from a flag; the error names the flag, the value and the accepted range.
 core::Result<int> parse_int_flag(const std::string& flag, const std::string& text, long long min,
                                  long long max, const std::string& meaning) {
@@ -145,21 +131,6 @@ core::Result<store::ChannelChanges> changes_from_flags(const ParsedArgs& a) {
         ch.tags = tags;  // `--tag ''` alone clears them
     }
     return ch;
-}
-
-void apply(store::Channel& c, const store::ChannelChanges& ch) {
-    if (ch.name) c.name = *ch.name;
-    if (ch.type) c.type = *ch.type;
-    if (ch.base_url) c.base_url = *ch.base_url;
-    if (ch.models) c.models = *ch.models;
-    if (ch.model_map) c.model_map = *ch.model_map;
-    if (ch.config) c.config = *ch.config;
-    if (ch.enabled) c.enabled = *ch.enabled;
-    if (ch.priority) c.priority = *ch.priority;
-    if (ch.weight) c.weight = *ch.weight;
-    if (ch.proxy) c.proxy = *ch.proxy;
-    if (ch.timeout_ms) c.timeout_ms = *ch.timeout_ms;
-    if (ch.tags) c.tags = *ch.tags;
 }
 
 bool has_any(const store::ChannelChanges& ch) {
@@ -427,7 +398,7 @@ int channel_add(const ParsedArgs& a) {
     if (!changes) return input_error(changes.error());
     store::Channel c;
     c.name = *name;
-    apply(c, changes.value());
+    store::channels::apply(changes.value(), c);
     const auto keys = a.all("--key");
     for (const auto& k : keys)
         if (k.empty())
@@ -538,7 +509,7 @@ int channel_edit(const ParsedArgs& a) {
         }
     }
     store::Channel after = before;
-    apply(after, changes.value());
+    store::channels::apply(changes.value(), after);
     after.config.erase("api_key");
     std::optional<std::string> sample;
     if (!replace_keys.empty())

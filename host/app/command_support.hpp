@@ -64,6 +64,9 @@ std::string first_positional(const std::vector<std::string>& args,
 //! A JSON document on stdout, indented, one trailing newline.
 void print_json(const nlohmann::json& document);
 
+//! "a,b,,c" -> {"a","b","c"}: a flag's comma-separated list, empty items dropped.
+std::vector<std::string> split_list(const std::string& s);
+
 int cmd_user(const std::vector<std::string>& args);
 int cmd_key(const std::vector<std::string>& args);
 int cmd_channel(const std::vector<std::string>& args);

@@ -140,21 +140,6 @@ core::Result<void> read_channel_fields(const Json& body, store::ChannelChanges& 
     return {};
 }
 
-void apply(const store::ChannelChanges& ch, store::Channel& c) {
-    if (ch.name) c.name = *ch.name;
-    if (ch.type) c.type = *ch.type;
-    if (ch.base_url) c.base_url = *ch.base_url;
-    if (ch.models) c.models = *ch.models;
-    if (ch.model_map) c.model_map = *ch.model_map;
-    if (ch.config) c.config = *ch.config;
-    if (ch.enabled) c.enabled = *ch.enabled;
-    if (ch.priority) c.priority = *ch.priority;
-    if (ch.weight) c.weight = *ch.weight;
-    if (ch.proxy) c.proxy = *ch.proxy;
-    if (ch.timeout_ms) c.timeout_ms = *ch.timeout_ms;
-    if (ch.tags) c.tags = *ch.tags;
-}
-
 //! Refuses now what the server could only leave out later: no model to serve, an unknown
 //! adapter type or a config its schema rejects (the same check as `tianshu channel add`).
 core::Result<void> check_channel(const Context& ctx, const store::Channel& c,
@@ -195,7 +180,7 @@ Outcome create_channel(Context& ctx) {
     if (auto ok = read_channel_fields(body.value(), fields); !ok) return ok.take_error();
     store::Channel c;
     c.name = name.value();
-    apply(fields, c);
+    store::channels::apply(fields, c);
     auto keys = string_list_field(body.value(), "keys");
     if (!keys) return keys.take_error();
     std::vector<std::string> plain = keys.value().value_or(std::vector<std::string>{});
@@ -267,7 +252,7 @@ Outcome update_channel(Context& ctx, const std::string& name) {
         plain = std::move(opened).value();
     }
     store::Channel merged = existing.value();
-    apply(changes, merged);
+    store::channels::apply(changes, merged);
     if (recheck) {
         auto first = plain.empty() ? std::nullopt : std::optional<std::string>(plain[0]);
         if (auto ok = check_channel(ctx, merged, first); !ok) return ok.take_error();

@@ -390,4 +390,19 @@ core::Result<void> set_key_enabled(Database& db, long long key_id, bool enabled,
         });
 }
 
+void apply(const ChannelChanges& ch, Channel& c) {
+    if (ch.name) c.name = *ch.name;
+    if (ch.type) c.type = *ch.type;
+    if (ch.base_url) c.base_url = *ch.base_url;
+    if (ch.models) c.models = *ch.models;
+    if (ch.model_map) c.model_map = *ch.model_map;
+    if (ch.config) c.config = *ch.config;
+    if (ch.enabled) c.enabled = *ch.enabled;
+    if (ch.priority) c.priority = *ch.priority;
+    if (ch.weight) c.weight = *ch.weight;
+    if (ch.proxy) c.proxy = *ch.proxy;
+    if (ch.timeout_ms) c.timeout_ms = *ch.timeout_ms;
+    if (ch.tags) c.tags = *ch.tags;
+}
+
 }  // namespace tianshu::store::channels

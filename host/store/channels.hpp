@@ -95,5 +95,13 @@ core::Result<void> remove_key(Database& db, long long key_id);
 core::Result<void> set_key_enabled(Database& db, long long key_id, bool enabled,
                                    std::string_view reason = {});
 
+//! Applies the fields set in `changes` to `channel` (what update() does to the row), for
+//! callers that validate the result before storing it.
+void apply(const ChannelChanges& changes, Channel& channel);
+
+//! Applies the fields set in `changes` to `channel` (what update() does to the row), for
+//! callers that validate the result before storing it.
+void apply(const ChannelChanges& changes, Channel& channel);
+
 }  // namespace channels
 }  // namespace tianshu::store

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fake_upstream_process.hpp"
 #include "harness.hpp"
 #include "store/api_keys.hpp"
 #include "store/channels.hpp"
@@ -30,90 +31,6 @@ using Catch::Contains;
 namespace store = tianshu::store;
 
 namespace {
-
-// ---- the fake upstream as a child process (as in it_adapters.cpp) --------------------------
-
-//! `node fake_upstream.mjs --port 0 --scenario FILE`, stopped in the destructor.
-class FakeUpstream {
-  public:
-    FakeUpstream(const fs::path& scenario, const fs::path& log) {
-        const fs::path script = source_dir() / "tests" / "fake_upstream" / "fake_upstream.mjs";
-        int out[2];
-        if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-        pid_ = fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            dup2(out[1], 1);
-            int err = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (err >= 0) dup2(err, 2);
-            execlp("node", "node", script.c_str(), "--port", "0", "--scenario", scenario.c_str(),
-                   static_cast<char*>(nullptr));
-            _exit(127);
-        }
-        close(out[1]);
-        fd_ = out[0];
-        std::string line;
-        const auto deadline = std::chrono::steady_clock::now() + 20s;
-        while (line.find('\n') == std::string::npos) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
-            if (left.count() <= 0) break;
-            pollfd p{fd_, POLLIN, 0};
-            if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-            char buf[256];
-            ssize_t n = read(fd_, buf, sizeof buf);
-            if (n <= 0) break;
-            line.append(buf, static_cast<size_t>(n));
-        }
-        const std::string marker = "listening on http://127.0.0.1:";
-        auto at = line.find(marker);
-        if (at == std::string::npos) {
-            stop();
-            throw std::runtime_error("fake upstream did not start (is node on PATH?): '" + line +
-                                     "' " + read_file(log));
-        }
-        port_ = std::stoi(line.substr(at + marker.size()));
-    }
-    ~FakeUpstream() { stop(); }
-    FakeUpstream(const FakeUpstream&) = delete;
-    FakeUpstream& operator=(const FakeUpstream&) = delete;
-
-    std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
-    std::string anthropic_base_url() const {
-        return "http://127.0.0.1:" + std::to_string(port_) + "/anthropic";
-    }
-    Json requests() const {
-        auto r = http_request(port_, "GET", "/__requests");
-        Json j = Json::parse(r.body, nullptr, false);
-        return j.is_array() ? j : Json::array();
-    }
-
-  private:
-    void stop() {
-        if (pid_ > 0) {
-            kill(pid_, SIGTERM);
-            int status = 0;
-            bool gone = false;
-            for (int i = 0; i < 60 && !gone; ++i) {
-                if (waitpid(pid_, &status, WNOHANG) == pid_)
-                    gone = true;
-                else
-                    usleep(50'000);
-            }
-            if (!gone) {
-                kill(pid_, SIGKILL);
-                waitpid(pid_, &status, 0);
-            }
-            pid_ = -1;
-        }
-        if (fd_ >= 0) close(fd_);
-        fd_ = -1;
-    }
-
-    pid_t pid_ = -1;
-    int fd_ = -1;
-    int port_ = 0;
-};
 
 //! A loopback port nothing listens on: bound, read, closed.
 int closed_port() {
