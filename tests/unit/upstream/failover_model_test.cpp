@@ -373,6 +373,27 @@ TEST_CASE("failures open a key's breaker and later requests skip it until a prob
     CHECK(breakers.for_key("main", "k1")->state() == BreakerState::closed);
 }
 
+TEST_CASE("a provider's 429s are retried elsewhere but never open the breaker",
+          "[upstream][failover]") {
+    FakeClock clock;
+    CircuitBreakers breakers({5, milliseconds(30'000)}, clock.clock());
+    auto busy = scripted("busy", {});
+    busy->always(fail(ErrorKind::rate_limited));
+    auto backup = scripted("backup", {});
+    RecordingHooks rec;
+    FailoverPolicy policy;
+    policy.max_attempts = 2;
+    FailoverModel model(
+        "m", {route("main", 1, 1, {busy}, breakers), route("backup", 0, 1, {backup}, breakers)},
+        policy, rec.hooks());
+    for (int i = 0; i < 8; ++i) {
+        auto ctx = context_for("m");
+        REQUIRE(model.generate(ctx).ok());  // answered by the backup each time
+    }
+    CHECK(busy->calls() == 8);  // still tried first: a busy upstream is not a broken one
+    CHECK(breakers.for_key("main", "k1")->state() == BreakerState::closed);
+}
+
 TEST_CASE("retries of one request count once towards a key's breaker; cut streams not at all",
           "[upstream][failover]") {
     CircuitBreakers breakers({5, milliseconds(30'000)});
