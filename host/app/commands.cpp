@@ -46,6 +46,7 @@ usage:
                 [--chains-dir DIR] [--log-level debug|info|warn|error] [--max-threads N]
                 [--drain-seconds N] [--stream-ping-ms N (default 15000; 0: no pings)]
                 [--redis URL (share quota between gateways)] [--metering on|off]
+                [--log-retention-days N (default 90; 0 keeps request logs forever)]
   tianshu version [--json]
   tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]
   tianshu chain import FILE [--data DIR] [--db URL] [--json]
@@ -318,10 +319,10 @@ int cmd_serve(const std::vector<std::string>& args) {
         "tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] "
         "[--scripts-dir DIR] "
         "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N] "
-        "[--stream-ping-ms N] [--redis URL] [--metering on|off]",
+        "[--stream-ping-ms N] [--redis URL] [--metering on|off] [--log-retention-days N]",
         {"--data", "--listen", "--db", "--plugins-dir", "--scripts-dir", "--chains-dir",
          "--log-level", "--max-threads", "--drain-seconds", "--stream-ping-ms", "--redis",
-         "--metering"},
+         "--metering", "--log-retention-days"},
         {},
         0,
         0};
@@ -397,8 +398,18 @@ int cmd_serve(const std::vector<std::string>& args) {
     std::unique_ptr<hub::Billing> billing;
     server::GatewayServices services;
     if (metering == "on") {
+        long retention_days = 90;
+        if (auto r = a->option("--log-retention-days")) {
+            char* end = nullptr;
+            retention_days = std::strtol(r->c_str(), &end, 10);
+            if (r->empty() || *end != '\0' || retention_days < 0 || retention_days > 36500)
+                return input_error(Error::invalid(
+                    "--log-retention-days '" + *r +
+                    "' must be a whole number of days from 0 (keep forever) to 36500"));
+        }
         auto opened = hub::UsageJournal::open(
-            *db.value(), std::filesystem::path(a->option_or("--data", "data")) / "usage-journal");
+            *db.value(), std::filesystem::path(a->option_or("--data", "data")) / "usage-journal",
+            std::chrono::milliseconds(200), std::chrono::hours(24 * retention_days));
         if (!opened) return fail(opened.error());
         journal = std::move(opened).value();
         billing = std::make_unique<hub::Billing>(*db.value(), book);

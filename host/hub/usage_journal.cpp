@@ -92,11 +92,33 @@ core::Result<store::UsageRecord> UsageJournal::decode(std::string_view line) {
     }
 }
 
-UsageJournal::UsageJournal(store::Database& db, fs::path dir, std::chrono::milliseconds interval)
-    : db_(db), dir_(std::move(dir)), interval_(interval) {}
+UsageJournal::UsageJournal(store::Database& db, fs::path dir, std::chrono::milliseconds interval,
+                           std::chrono::hours retention)
+    : db_(db), dir_(std::move(dir)), interval_(interval), retention_(retention) {}
+
+void UsageJournal::prune_old_rows() {
+    if (retention_.count() <= 0 || std::chrono::steady_clock::now() < next_prune_) return;
+    next_prune_ = std::chrono::steady_clock::now() + std::chrono::hours(1);
+    const auto cutoff = std::chrono::system_clock::now() - retention_;
+    const long long cutoff_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(cutoff.time_since_epoch()).count();
+    auto pruned = store::request_logs::prune(db_, cutoff_ms);
+    if (!pruned) {
+        core::log(core::LogLevel::warn, "request log retention: prune failed; retrying in an hour",
+                  {{"error", pruned.error().message}});
+        return;
+    }
+    if (pruned.value() > 0)
+        core::log(core::LogLevel::info, "request log retention: old rows pruned",
+                  {{"rows", pruned.value()},
+                   {"retention_hours", static_cast<int64_t>(retention_.count())}});
+    std::lock_guard lock(mutex_);
+    counters_.pruned += pruned.value();
+}
 
 core::Result<std::unique_ptr<UsageJournal>> UsageJournal::open(store::Database& db, fs::path dir,
-                                                               std::chrono::milliseconds interval) {
+                                                               std::chrono::milliseconds interval,
+                                                               std::chrono::hours retention) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec)
@@ -104,7 +126,8 @@ core::Result<std::unique_ptr<UsageJournal>> UsageJournal::open(store::Database& 
                            "cannot create the usage journal directory '" + dir.string() +
                                "': " + ec.message() + " (check the --data directory's permissions)",
                            {}};
-    std::unique_ptr<UsageJournal> journal(new UsageJournal(db, std::move(dir), interval));
+    std::unique_ptr<UsageJournal> journal(
+        new UsageJournal(db, std::move(dir), interval, retention));
     if (auto r = journal->replay(); !r) return r.take_error();
     if (auto r = journal->open_segment(); !r) return r.take_error();
     journal->thread_ = std::thread([j = journal.get()] { j->run(); });
@@ -233,6 +256,7 @@ void UsageJournal::run() {
             if (stopping_) return;
         }
         (void)flush();
+        prune_old_rows();
     }
 }
 

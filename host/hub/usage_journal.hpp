@@ -30,6 +30,7 @@ struct JournalCounters {
     int64_t flushed = 0;   //!< records written to the database
     int64_t replayed = 0;  //!< records found in the journal at open and written
     int64_t failures = 0;  //!< database batches that failed (retried)
+    int64_t pruned = 0;    //!< request log rows removed for being older than the retention
 };
 
 //! One journal directory per gateway process (data/usage-journal by default).
@@ -38,9 +39,12 @@ class UsageJournal {
     //! Opens `dir` (created when missing), writes every record a previous process left there
     //! to the database, then starts the flushing thread. Fails when the directory cannot be
     //! used or the leftovers cannot be written (the gateway must not start and lose them).
+    //! `retention` > 0: request log rows older than that are pruned, once an hour (and at
+    //! start), by the same thread; 0 keeps them forever.
     static core::Result<std::unique_ptr<UsageJournal>> open(
         store::Database& db, std::filesystem::path dir,
-        std::chrono::milliseconds flush_interval = std::chrono::milliseconds(200));
+        std::chrono::milliseconds flush_interval = std::chrono::milliseconds(200),
+        std::chrono::hours retention = std::chrono::hours(0));
     ~UsageJournal();  // flushes what is pending, then stops
     UsageJournal(const UsageJournal&) = delete;
     UsageJournal& operator=(const UsageJournal&) = delete;
@@ -59,7 +63,8 @@ class UsageJournal {
 
   private:
     UsageJournal(store::Database& db, std::filesystem::path dir,
-                 std::chrono::milliseconds flush_interval);
+                 std::chrono::milliseconds flush_interval, std::chrono::hours retention);
+    void prune_old_rows();
     core::Result<void> open_segment();
     core::Result<void> replay();
     void run();
@@ -69,6 +74,8 @@ class UsageJournal {
     store::Database& db_;
     const std::filesystem::path dir_;
     const std::chrono::milliseconds interval_;
+    const std::chrono::hours retention_;
+    std::chrono::steady_clock::time_point next_prune_{};
     mutable std::mutex mutex_;  // the open segment and the queue
     std::mutex flush_mutex_;    // one database batch at a time
     std::condition_variable wake_;

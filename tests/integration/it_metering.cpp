@@ -173,14 +173,14 @@ TEST_CASE("metering: a user funded for exactly N calls gets exactly N under conc
     REQUIRE(eventually(
         [&] {
             t = totals(s, "alice");
-            return t.charge_rows == 6;
+            return t.charge_rows == 6 && t.rows >= 27;
         },
         3000ms));
     CHECK(t.balance == 0);
     CHECK(t.ledger == t.balance);
     CHECK(-t.charges == t.logged_cost);
     CHECK(t.logged_cost == 1'500'000);
-    CHECK(t.rows >= 27);  // every call, refused ones included, has its row
+    CHECK(t.rows == 27);  // every call has its row: 1 free, 24 raced, 2 refused
 
     // A top-up reaches the running server within 2 s: two more calls, then refused again.
     must(s, {"user", "topup", "--user", "alice", "--amount", "0.5"});
@@ -250,4 +250,84 @@ TEST_CASE("metering: a key's own quota caps it below the user's balance; token p
     // micros = ceil((in * 3e6 + out * 15e6) / 1e6)
     CHECK(cost == in * 3 + out * 15);
     (void)id;
+}
+
+TEST_CASE("metering: the tier's price ratio applies on top of the model price",
+          "[integration][metering][tier]") {
+    Store s("metering-tier");
+    auto o = s.serve_options();
+    GatewayProcess gw(o);
+    must(s, {"tier", "add", "--name", "vip", "--ratio", "0.5"});
+    const std::string regular = user_with_key(s, "reg");
+    const std::string vip = user_with_key(s, "vipuser");
+    must(s, {"user", "set-tier", "--user", "vipuser", "--tier", "vip"});
+    must(s, {"price", "set", "--model", "claude-*", "--per-call", "0.25"});
+    for (const char* u : {"reg", "vipuser"})
+        must(s, {"user", "topup", "--user", u, "--amount", "1"});
+    REQUIRE(eventually([&] { return ask(gw.port(), vip, "free").status == 200; }, 2500ms));
+    std::this_thread::sleep_for(1200ms);
+    int reg_ok = 0, vip_ok = 0;
+    for (int i = 0; i < 10; ++i) {
+        reg_ok += ask(gw.port(), regular).status == 200;
+        vip_ok += ask(gw.port(), vip).status == 200;
+    }
+    CHECK(reg_ok == 4);  // 1 / 0.25
+    CHECK(vip_ok == 8);  // 1 / (0.25 * 0.5)
+    Totals t;
+    REQUIRE(eventually(
+        [&] {
+            t = totals(s, "vipuser");
+            return t.charge_rows == 8;
+        },
+        3000ms));
+    CHECK(t.logged_cost == 1'000'000);
+    CHECK(t.balance == 0);
+}
+
+TEST_CASE("metering: request log rows older than the retention are pruned by the server",
+          "[integration][metering][retention]") {
+    Store s("metering-retention");
+    auto o = s.serve_options();
+    {
+        GatewayProcess first(o);  // creates the store
+    }
+    const long long now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    {
+        auto db = s.open_db();
+        REQUIRE(
+            db->with_session("old rows", [&](soci::session& q) {
+                  for (long long age_days : {100LL, 40LL, 10LL, 0LL}) {
+                      const long long at = now_ms - age_days * 86'400'000LL;
+                      const std::string id = "old-" + std::to_string(age_days);
+                      q << "INSERT INTO request_logs (request_id, created_at, user_id, channel, "
+                           "requested_model, upstream_model, input_tokens, output_tokens, "
+                           "cache_read_tokens, cache_write_tokens, reasoning_tokens, cost, "
+                           "latency_ms, ttft_ms, status, error_kind, client_ip, retries, "
+                           "stream) VALUES (:id, :at, 1, 'c', 'm', 'm', 0, 0, 0, 0, 0, 0, 0, "
+                           "0, 200, '', '127.0.0.1', 0, 0)",
+                          soci::use(id), soci::use(at);
+                  }
+              }).ok());
+    }
+    o.extra_args.insert(o.extra_args.end(), {"--log-retention-days", "30"});
+    GatewayProcess gw(o);
+    auto remaining = [&] {
+        std::vector<std::string> ids;
+        auto db = s.open_db();
+        (void)db->with_session("ids", [&](soci::session& q) {
+            soci::rowset<std::string> rows =
+                (q.prepare << "SELECT request_id FROM request_logs ORDER BY request_id");
+            for (const auto& r : rows) ids.push_back(r);
+        });
+        return ids;
+    };
+    REQUIRE(eventually([&] { return remaining().size() == 2; }, 3000ms));
+    CHECK(remaining() == std::vector<std::string>{"old-0", "old-10"});
+
+    // A bad value is refused naming the flag.
+    auto bad = run_cli({"serve", "--data", s.data.string(), "--log-retention-days", "-3"});
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.err, Contains("--log-retention-days"));
 }
