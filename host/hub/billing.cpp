@@ -180,11 +180,14 @@ core::Result<void> Billing::poll_credits() {
     }
     auto changes = store::ledger::credit_changes(db_, std::max<int64_t>(0, seen - kLedgerLookback));
     if (!changes) return changes.take_error();
-    for (int64_t user : changes->users) {
+    for (const auto& [user, newest] : changes->users) {
+        auto known = synced_.find(user);
+        if (known != synced_.end() && known->second >= newest) continue;
         auto state = store::ledger::credit_state(db_, user);
         if (!state) continue;
         if (auto r = book_->sync(user_account(user), state->credits, state->version); !r)
             return r.take_error();
+        synced_[user] = state->version;
     }
     ledger_seen_ = std::max<int64_t>(seen, changes->last_id);
     return {};

@@ -93,6 +93,9 @@ class Billing {
     std::mutex limits_mutex_;
     std::unordered_map<int64_t, Micros> known_limits_;
     std::atomic<int64_t> ledger_seen_{-1};
+    //! Per user, the newest credit id already passed to the book by this process: the poll's
+    //! lookback sees the same rows again and must not read their state again. Poll thread only.
+    std::unordered_map<int64_t, int64_t> synced_;
     std::chrono::milliseconds poll_;
     std::mutex mutex_;
     std::condition_variable wake_;

@@ -81,10 +81,9 @@ simdjson::simdjson_result<std::string_view> raw_text(simdjson::ondemand::value& 
 
 core::Result<std::string> encode_body(const core::Request& r, const UpstreamOptions& o) {
     auto canonical_text = [&]() -> core::Result<std::string> {
-        core::Request streamed = r;
-        streamed.stream = true;
-        auto body = anthropic_upstream::encode_request(streamed, o);
+        auto body = anthropic_upstream::encode_request(r, o);
         if (!body) return body.take_error();
+        body.value()["stream"] = true;
         return dump_json(body.value());
     };
     if (!r.client_body || r.changed("*")) return canonical_text();

@@ -63,7 +63,7 @@ void Gateway::count_tokens(const ApiCall& call, ResponseWriter& out) const {
     auto result = [&]() -> core::Result<int64_t> {
         auto identity = authenticate(config.get(), call);
         if (!identity) return identity.take_error();
-        auto decoded = protocol::codec_for(call.protocol).decode_request(call.body);
+        auto decoded = protocol::codec_for(call.protocol).decode_request(*call.body);
         if (!decoded) return decoded.take_error();
         return plugin::estimate_input_tokens(decoded.value());
     }();
@@ -188,11 +188,11 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         key_name = identity->key_name;
         payer = identity->payer;
 
-        auto decoded = codec.decode_request(call.body);
+        auto decoded = codec.decode_request(*call.body);
         if (!decoded) return fail(decoded.take_error());
         ctx.request = std::move(decoded).value();
         if (call.protocol == protocol::ClientProtocol::anthropic_messages)
-            ctx.request.client_body = std::make_shared<const std::string>(call.body);
+            ctx.request.client_body = call.body;  // shared, not copied
         ctx.request_id = request_id;
         ctx.requested_model = ctx.request.model;
         ctx.tier = identity->tier;

@@ -2,6 +2,7 @@
 // The model API, independent of the HTTP library: authenticate, decode in the client's
 // protocol, run the chain, encode the answer (streamed or whole) or the error, log one line.
 
+#include <memory>
 #include <string>
 
 #include "hub/billing.hpp"
@@ -43,7 +44,8 @@ struct ApiCall {
     protocol::ClientProtocol protocol = protocol::ClientProtocol::anthropic_messages;
     std::string route;    //!< for metrics, e.g. "/v1/messages"
     std::string api_key;  //!< from x-api-key or Authorization: Bearer
-    std::string body;
+    //! Shared, so an Anthropic request keeps its bytes for passthrough without a copy.
+    std::shared_ptr<const std::string> body = std::make_shared<const std::string>();
     std::string client_ip;
     std::string session_id;  //!< X-Claude-Code-Session-Id, when sent
 };

@@ -126,12 +126,14 @@ class ModelApiHandler final : public Poco::Net::HTTPRequestHandler {
         if (request.getContentLength() != HTTPRequest::UNKNOWN_CONTENT_LENGTH &&
             static_cast<size_t>(request.getContentLength()) > max_body_)
             return too_large(writer);
+        auto body = std::make_shared<std::string>();
         auto& in = request.stream();
         char buf[16384];
         while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-            call.body.append(buf, static_cast<size_t>(in.gcount()));
-            if (call.body.size() > max_body_) return too_large(writer);
+            body->append(buf, static_cast<size_t>(in.gcount()));
+            if (body->size() > max_body_) return too_large(writer);
         }
+        call.body = std::move(body);
         switch (operation_) {
             case ApiOperation::generate:
                 return gateway_.handle(call, writer);

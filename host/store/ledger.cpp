@@ -234,20 +234,17 @@ core::Result<long long> last_id(Database& db) {
 core::Result<CreditChanges> credit_changes(Database& db, long long after_id) {
     return db.with_session("read new ledger credits", [&](soci::session& s) {
         CreditChanges changes;
-        changes.last_id = after_id;
-        long long id = 0, user = 0;
-        std::string kind;
+        long long user = 0, newest = 0;
         soci::statement st =
-            (s.prepare << "SELECT id, user_id, kind FROM ledger WHERE id > :after "
-                          "ORDER BY id",
-             soci::use(after_id), soci::into(id), soci::into(user), soci::into(kind));
+            (s.prepare << "SELECT user_id, MAX(id) FROM ledger WHERE id > :after AND kind <> "
+                          "'charge' GROUP BY user_id",
+             soci::use(after_id), soci::into(user), soci::into(newest));
         st.execute();
-        while (st.fetch()) {
-            changes.last_id = std::max(changes.last_id, id);
-            if (kind != "charge" &&
-                std::find(changes.users.begin(), changes.users.end(), user) == changes.users.end())
-                changes.users.push_back(user);
-        }
+        while (st.fetch()) changes.users.emplace_back(user, newest);
+        long long last = 0;
+        soci::indicator ind = soci::i_null;
+        s << "SELECT MAX(id) FROM ledger", soci::into(last, ind);
+        changes.last_id = ind == soci::i_null ? after_id : std::max(after_id, last);
         return changes;
     });
 }

@@ -67,10 +67,11 @@ struct CreditState {
 };
 core::Result<CreditState> credit_state(Database& db, long long user_id);
 
-//! Users who got a non-charge entry with an id above `after_id`, and the highest id read
-//! (after_id when none): what a gateway polls to pass top-ups on to its quota book.
+//! Users who got a non-charge entry with an id above `after_id`, each with the id of their
+//! newest such entry, and the highest ledger id (after_id when none): what a gateway polls to
+//! pass top-ups on to its quota book. Charges are not read.
 struct CreditChanges {
-    std::vector<long long> users;
+    std::vector<std::pair<long long, long long>> users;  //!< (user id, newest credit id)
     long long last_id = 0;
 };
 core::Result<CreditChanges> credit_changes(Database& db, long long after_id);
