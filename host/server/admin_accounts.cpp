@@ -320,15 +320,9 @@ std::optional<Outcome> route_users(Context& ctx) {
     if (s.size() == 1) {
         if (m == "POST") return create_user(ctx);
         if (m != "GET") return Outcome(method_not_allowed(ctx.call, "GET or POST"));
-        auto page = page_request(ctx.call);
-        if (!page) return Outcome(page.take_error());
-        auto list = store::users::list(ctx.db);
-        if (!list) return Outcome(list.take_error());
-        auto json = page_of(
-            list.value(), page.value(), true,
+        return list_reply(
+            ctx.call, [&] { return store::users::list(ctx.db); }, true,
             [](const store::User& u) { return std::to_string(u.id); }, user_json);
-        if (!json) return Outcome(json.take_error());
-        return Outcome(Reply{200, std::move(json).value()});
     }
     if (s.size() > 3) return std::nullopt;
     if (s.size() == 3 && s[2] != "topup" && s[2] != "ledger" && s[2] != "keys") return std::nullopt;
@@ -349,17 +343,11 @@ std::optional<Outcome> route_users(Context& ctx) {
     }
     if (m == "POST") return create_key(ctx, target.value());
     if (m != "GET") return Outcome(method_not_allowed(ctx.call, "GET or POST"));
-    auto page = page_request(ctx.call);
-    if (!page) return Outcome(page.take_error());
-    auto keys = store::api_keys::list(ctx.db, target->id);
-    if (!keys) return Outcome(keys.take_error());
     const std::string owner = target->name;
-    auto json = page_of(
-        keys.value(), page.value(), true,
+    return list_reply(
+        ctx.call, [&] { return store::api_keys::list(ctx.db, target->id); }, true,
         [](const store::ApiKey& k) { return std::to_string(k.id); },
         [&](const store::ApiKey& k) { return key_json(k, owner); });
-    if (!json) return Outcome(json.take_error());
-    return Outcome(Reply{200, std::move(json).value()});
 }
 
 // ---- redemption codes ----------------------------------------------------------------------
@@ -421,26 +409,13 @@ std::optional<Outcome> route_codes(Context& ctx) {
     const std::string& m = ctx.call.method;
     if (m == "POST") return generate_codes(ctx);
     if (m != "GET") return Outcome(method_not_allowed(ctx.call, "GET or POST"));
-    auto page = page_request(ctx.call);
-    if (!page) return Outcome(page.take_error());
-    if (auto batch = query_param(ctx.call, "batch")) {
-        auto codes = store::redemption_codes::list(ctx.db, *batch);
-        if (!codes) return Outcome(codes.take_error());
-        auto json = page_of(
-            codes.value(), page.value(), true,
+    if (auto batch = query_param(ctx.call, "batch"))
+        return list_reply(
+            ctx.call, [&] { return store::redemption_codes::list(ctx.db, *batch); }, true,
             [](const store::RedemptionCode& c) { return std::to_string(c.id); }, code_json);
-        if (!json) return Outcome(json.take_error());
-        return Outcome(Reply{200, std::move(json).value()});
-    }
-    auto batches = store::redemption_codes::list_batches(ctx.db);
-    if (!batches) return Outcome(batches.take_error());
-    std::sort(batches->begin(), batches->end(),
-              [](const auto& a, const auto& b) { return a.batch < b.batch; });
-    auto json = page_of(
-        batches.value(), page.value(), false,
+    return list_reply(
+        ctx.call, [&] { return store::redemption_codes::list_batches(ctx.db); }, false,
         [](const store::RedemptionBatch& b) { return b.batch; }, batch_json);
-    if (!json) return Outcome(json.take_error());
-    return Outcome(Reply{200, std::move(json).value()});
 }
 
 Outcome redeem(Context& ctx) {

@@ -320,15 +320,9 @@ std::optional<Outcome> route_channels(Context& ctx) {
     const std::string& m = ctx.call.method;
     if (s.size() == 1) {
         if (m == "GET") {
-            auto page = page_request(ctx.call);
-            if (!page) return Outcome(page.take_error());
-            auto list = store::channels::list(ctx.db);
-            if (!list) return Outcome(list.take_error());
-            auto json = page_of(
-                list.value(), page.value(), true,
+            return list_reply(
+                ctx.call, [&] { return store::channels::list(ctx.db); }, true,
                 [](const store::Channel& c) { return std::to_string(c.id); }, channel_json);
-            if (!json) return Outcome(json.take_error());
-            return Outcome(Reply{200, std::move(json).value()});
         }
         if (m == "POST") return create_channel(ctx);
         return Outcome(method_not_allowed(ctx.call, "GET or POST"));
@@ -404,17 +398,9 @@ std::optional<Outcome> route_tiers(Context& ctx) {
     const std::string& m = ctx.call.method;
     if (s.size() == 1) {
         if (m == "GET") {
-            auto page = page_request(ctx.call);
-            if (!page) return Outcome(page.take_error());
-            auto list = store::tiers::list(ctx.db);
-            if (!list) return Outcome(list.take_error());
-            std::sort(list->begin(), list->end(),
-                      [](const auto& a, const auto& b) { return a.name < b.name; });
-            auto json = page_of(
-                list.value(), page.value(), false, [](const store::Tier& t) { return t.name; },
-                tier_json);
-            if (!json) return Outcome(json.take_error());
-            return Outcome(Reply{200, std::move(json).value()});
+            return list_reply(
+                ctx.call, [&] { return store::tiers::list(ctx.db); }, false,
+                [](const store::Tier& t) { return t.name; }, tier_json);
         }
         if (m != "POST") return Outcome(method_not_allowed(ctx.call, "GET or POST"));
         auto body = object_body(ctx.call);
@@ -507,17 +493,9 @@ std::optional<Outcome> route_prices(Context& ctx) {
     const std::string& m = ctx.call.method;
     if (ctx.segments.size() == 1) {
         if (m != "GET") return Outcome(method_not_allowed(ctx.call, "GET"));
-        auto page = page_request(ctx.call);
-        if (!page) return Outcome(page.take_error());
-        auto list = store::prices::list(ctx.db);
-        if (!list) return Outcome(list.take_error());
-        std::sort(list->begin(), list->end(),
-                  [](const auto& a, const auto& b) { return a.model < b.model; });
-        auto json = page_of(
-            list.value(), page.value(), false, [](const store::Price& p) { return p.model; },
-            price_json);
-        if (!json) return Outcome(json.take_error());
-        return Outcome(Reply{200, std::move(json).value()});
+        return list_reply(
+            ctx.call, [&] { return store::prices::list(ctx.db); }, false,
+            [](const store::Price& p) { return p.model; }, price_json);
     }
     const std::string model = rest_of_path(ctx, 1);
     if (m == "PUT") return put_price(ctx, model);
@@ -560,17 +538,9 @@ std::optional<Outcome> route_chains(Context& ctx) {
     }
     if (ctx.segments.size() != 1) return std::nullopt;
     if (m == "GET") {
-        auto page = page_request(ctx.call);
-        if (!page) return Outcome(page.take_error());
-        auto list = store::chains::list_latest(ctx.db);
-        if (!list) return Outcome(list.take_error());
-        std::sort(list->begin(), list->end(),
-                  [](const auto& a, const auto& b) { return a.chain_id < b.chain_id; });
-        auto json = page_of(
-            list.value(), page.value(), false,
+        return list_reply(
+            ctx.call, [&] { return store::chains::list_latest(ctx.db); }, false,
             [](const store::ChainVersion& c) { return c.chain_id; }, chain_json);
-        if (!json) return Outcome(json.take_error());
-        return Outcome(Reply{200, std::move(json).value()});
     }
     if (m != "POST") return Outcome(method_not_allowed(ctx.call, "GET or POST"));
     if (!ctx.options.plugins)

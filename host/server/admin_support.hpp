@@ -3,6 +3,7 @@
 // reading JSON bodies and query parameters field by field, pages, role rules). Not a public
 // header: only host/server/admin_*.cpp include it.
 
+#include <algorithm>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -122,6 +123,22 @@ core::Result<Json> page_of(const std::vector<Row>& rows, const PageRequest& page
         last_key = std::move(key);
     }
     return page_json(std::move(items), next);
+}
+
+//! GET on a list route: the page the call asks for (checked first), of the rows `load` reads;
+//! named lists (`numeric` false) are ordered by their key, numeric ones come in id order.
+template <class Load, class KeyOf, class ToJson>
+Outcome list_reply(const AdminCall& call, Load load, bool numeric, KeyOf key_of, ToJson to_json) {
+    auto page = page_request(call);
+    if (!page) return page.take_error();
+    auto rows = load();
+    if (!rows) return rows.take_error();
+    if (!numeric)
+        std::sort(rows->begin(), rows->end(),
+                  [&](const auto& a, const auto& b) { return key_of(a) < key_of(b); });
+    auto json = page_of(rows.value(), page.value(), numeric, key_of, to_json);
+    if (!json) return json.take_error();
+    return Reply{200, std::move(json).value()};
 }
 
 // ---- money and users -----------------------------------------------------------------------

@@ -16,56 +16,21 @@ fi
 
 log() { echo "with_mariadb: $*" >&2; }
 
-find_tool() {
-  local name
-  for name in "$@"; do
-    if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return 0; fi
-    for dir in /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
-      if [[ -x "$dir/$name" ]]; then echo "$dir/$name"; return 0; fi
-    done
-  done
-  return 1
-}
+TMP_PREFIX=tianshu-mariadb
+STOP_TRIES=300
+# shellcheck source=throwaway_server.sh
+source "$(dirname "${BASH_SOURCE[0]}")/throwaway_server.sh"
 
 MARIADBD=$(find_tool mariadbd mysqld || true)
 if [[ -z "$MARIADBD" ]]; then
   log "mariadbd not found: installing mariadb-server with apt-get"
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mariadb-server mariadb-client >&2
+  install_package mariadb-server mariadb-client
   MARIADBD=$(find_tool mariadbd mysqld)
 fi
 INSTALL_DB=$(find_tool mariadb-install-db mysql_install_db)
 CLIENT=$(find_tool mariadb mysql)
 ADMIN=$(find_tool mariadb-admin mysqladmin)
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tianshu-mariadb.XXXXXX")
-SERVER_PID=""
-WATCHDOG_PID=""
-
-stop_server() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 300); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-}
-
-cleanup() {
-  local status=$?
-  stop_server
-  if [[ -n "$WATCHDOG_PID" ]]; then kill "$WATCHDOG_PID" 2>/dev/null || true; wait "$WATCHDOG_PID" 2>/dev/null || true; fi
-  rm -rf "$TMP"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # mariadbd refuses to run as root unless told which user to run as.
 RUN_AS=()
@@ -79,7 +44,6 @@ if ! "$INSTALL_DB" --no-defaults "${RUN_AS[@]}" --datadir="$TMP/data" --auth-roo
   exit 1
 fi
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 PORT=33060
 STARTED=0

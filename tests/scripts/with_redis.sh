@@ -16,56 +16,20 @@ fi
 
 log() { echo "with_redis: $*" >&2; }
 
-find_tool() {
-  local name
-  for name in "$@"; do
-    if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return 0; fi
-    for dir in /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
-      if [[ -x "$dir/$name" ]]; then echo "$dir/$name"; return 0; fi
-    done
-  done
-  return 1
-}
+TMP_PREFIX=tianshu-redis
+STOP_TRIES=100
+# shellcheck source=throwaway_server.sh
+source "$(dirname "${BASH_SOURCE[0]}")/throwaway_server.sh"
 
 REDIS_SERVER=$(find_tool redis-server || true)
 if [[ -z "$REDIS_SERVER" ]]; then
   log "redis-server not found: installing redis-server with apt-get"
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server >&2
+  install_package redis-server
   REDIS_SERVER=$(find_tool redis-server)
 fi
 REDIS_CLI=$(find_tool redis-cli)
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tianshu-redis.XXXXXX")
-SERVER_PID=""
-WATCHDOG_PID=""
 
-stop_server() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-}
-
-cleanup() {
-  local status=$?
-  stop_server
-  if [[ -n "$WATCHDOG_PID" ]]; then kill "$WATCHDOG_PID" 2>/dev/null || true; wait "$WATCHDOG_PID" 2>/dev/null || true; fi
-  rm -rf "$TMP"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 PORT=16379
 STARTED=0
