@@ -25,7 +25,7 @@ struct GatewayServices {
     const AdminApi* admin = nullptr;       //!< /admin/api; null: the route is not served
 };
 
-//! Where the gateway writes its answer. Implemented over Poco's response.
+//! Where the gateway writes its answer. Implemented over the server's socket.
 class ResponseWriter {
   public:
     virtual ~ResponseWriter() = default;

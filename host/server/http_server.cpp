@@ -1,303 +1,803 @@
 #include "server/http_server.hpp"
 
-#include <chrono>
-#include <thread>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
-#include <Poco/Net/HTTPServerParams.h>
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/NetException.h>
-#include <Poco/Net/ServerSocket.h>
-#include <Poco/ThreadPool.h>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
 
 #include "core/log.hpp"
 #include "server/admin_api.hpp"
 #include "server/gateway.hpp"
+#include "server/http_wire.hpp"
 #include "server/stream_heartbeat.hpp"
 
 namespace tianshu::server {
 
-using Poco::Net::HTTPRequest;
-using Poco::Net::HTTPServerRequest;
-using Poco::Net::HTTPServerResponse;
-
 namespace {
 
-//! Writes the gateway's answer into Poco's response; SSE frames are flushed one by one.
-class PocoResponseWriter final : public ResponseWriter {
+using protocol::ClientProtocol;
+
+constexpr size_t kMaxHeadBytes = 64 * 1024;
+constexpr int kBodyIdleTimeoutMs = 60'000;  // between bytes of a request body
+constexpr int kWriteTimeoutMs = 600'000;    // a client that stops reading a stream
+constexpr int kWorkerIdleRetireMs = 1'000;  // idle workers beyond min_threads retire
+constexpr size_t kReadChunk = 16 * 1024;
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) !=
+            std::tolower(static_cast<unsigned char>(b[i])))
+            return false;
+    return true;
+}
+
+//! Waits until `fd` is ready for `events`; false on timeout or error.
+bool wait_ready(int fd, short events, int timeout_ms) {
+    pollfd p{fd, events, 0};
+    for (;;) {
+        int n = ::poll(&p, 1, timeout_ms);
+        if (n > 0) return (p.revents & (events | POLLHUP | POLLERR)) != 0;
+        if (n == 0) return false;
+        if (errno != EINTR) return false;
+    }
+}
+
+//! Writes all of `parts` (a non-blocking socket: waits while the client's window is full).
+bool send_all(int fd, iovec* parts, int count) {
+    while (count > 0) {
+        msghdr msg{};
+        msg.msg_iov = parts;
+        msg.msg_iovlen = static_cast<size_t>(count);
+        ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!wait_ready(fd, POLLOUT, kWriteTimeoutMs)) return false;
+                continue;
+            }
+            return false;
+        }
+        size_t left = static_cast<size_t>(n);
+        while (count > 0 && left >= parts->iov_len) {
+            left -= parts->iov_len;
+            ++parts;
+            --count;
+        }
+        if (count > 0) {
+            parts->iov_base = static_cast<char*>(parts->iov_base) + left;
+            parts->iov_len -= left;
+        }
+    }
+    return true;
+}
+
+bool send_all(int fd, std::string_view a, std::string_view b = {}) {
+    iovec parts[2] = {{const_cast<char*>(a.data()), a.size()},
+                      {const_cast<char*>(b.data()), b.size()}};
+    return send_all(fd, parts, b.empty() ? 1 : 2);
+}
+
+//! One client connection. Owned by exactly one worker while it is being served; otherwise it
+//! waits, armed, in the epoll set.
+struct Connection {
+    int fd = -1;
+    std::string ip;
+    std::string in;  //!< received and not yet consumed (a head, a body, pipelined requests)
+    enum State { owned, armed };
+    std::atomic<int> state{owned};
+    std::atomic<int64_t> last_active_ms{0};
+    bool reaped = false;  //!< the reaper already shut it down (guarded by the registry mutex)
+    Connection* prev = nullptr;
+    Connection* next = nullptr;
+};
+
+//! What a request needs from its connection beyond the head: a place to write.
+class SocketResponseWriter final : public ResponseWriter {
   public:
-    explicit PocoResponseWriter(HTTPServerResponse& response) : response_(response) {}
+    SocketResponseWriter(int fd, bool head_only, bool http10, bool keep_alive)
+        : fd_(fd), head_only_(head_only), http10_(http10), keep_alive_(keep_alive) {}
 
     void set_header(std::string_view name, std::string_view value) override {
-        response_.set(std::string(name), std::string(value));
+        if (began_) return;
+        // Our own values only, but never let a value end the head early.
+        std::string clean(value);
+        for (char& c : clean)
+            if (c == '\r' || c == '\n') c = ' ';
+        if (iequals(name, "content-type")) {
+            content_type_ = std::move(clean);
+            return;
+        }
+        wire::append_header(extra_, name, clean);
     }
 
     void send(int status, std::string_view content_type, std::string_view body) override {
-        if (stream_) return;
-        response_.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
-        response_.setContentType(std::string(content_type));
-        response_.setContentLength(static_cast<std::streamsize>(body.size()));
-        try {
-            response_.sendBuffer(body.data(), body.size());
-        } catch (const Poco::Exception&) {
-            // The client went away; nothing else to do.
+        if (began_) return;
+        began_ = true;
+        status_ = status;
+        std::string head;
+        head.reserve(256 + extra_.size() + (body.size() <= 8192 ? body.size() : 0));
+        wire::append_status_line(head, status);
+        head += "Server: tianshu\r\n";
+        wire::append_header(head, "Content-Type",
+                            content_type_.empty() ? content_type : std::string_view(content_type_));
+        char length[24];
+        auto [end, ec] = std::to_chars(length, length + sizeof length, body.size());
+        wire::append_header(head, "Content-Length", std::string_view(length, end - length));
+        head += extra_;
+        if (!keep_alive_)
+            head += "Connection: close\r\n";
+        else if (http10_)
+            head += "Connection: keep-alive\r\n";
+        head += "\r\n";
+        if (head_only_) body = {};
+        if (body.size() <= 8192) {
+            head += body;
+            ok_ = send_all(fd_, head);
+        } else {
+            ok_ = send_all(fd_, head, body);
         }
     }
 
     bool begin_stream() override {
-        response_.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
-        // A streamed CSV export sets its own type first; everything else streamed is SSE.
-        if (!response_.has("Content-Type"))
-            response_.setContentType("text/event-stream; charset=utf-8");
-        response_.set("Cache-Control", "no-cache");
-        response_.set("X-Accel-Buffering", "no");
-        response_.setChunkedTransferEncoding(true);
-        try {
-            stream_ = &response_.send();
-            stream_->flush();
-            return stream_->good();
-        } catch (const Poco::Exception&) {
-            return false;
-        }
+        if (began_) return false;
+        began_ = true;
+        streaming_ = true;
+        status_ = 200;
+        std::string head;
+        wire::append_status_line(head, 200);
+        head += "Server: tianshu\r\n";
+        wire::append_header(head, "Content-Type",
+                            content_type_.empty() ? "text/event-stream; charset=utf-8"
+                                                  : std::string_view(content_type_));
+        head += "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+        head += extra_;
+        // HTTP/1.0 has no chunked encoding: the body ends when the connection closes.
+        if (http10_)
+            keep_alive_ = false;
+        else
+            head += "Transfer-Encoding: chunked\r\n";
+        if (!keep_alive_) head += "Connection: close\r\n";
+        head += "\r\n";
+        ok_ = send_all(fd_, head);
+        return ok_;
     }
 
     bool write(std::string_view frames) override {
-        if (!stream_) return false;
-        try {
-            stream_->write(frames.data(), static_cast<std::streamsize>(frames.size()));
-            stream_->flush();
-            return stream_->good();
-        } catch (const Poco::Exception&) {
-            return false;
-        }
+        if (!streaming_ || !ok_) return false;
+        if (frames.empty()) return true;
+        if (http10_) return ok_ = send_all(fd_, frames);
+        char size[24];
+        auto [end, ec] = std::to_chars(size, size + sizeof size - 2, frames.size(), 16);
+        *end++ = '\r';
+        *end++ = '\n';
+        iovec parts[3] = {{size, static_cast<size_t>(end - size)},
+                          {const_cast<char*>(frames.data()), frames.size()},
+                          {const_cast<char*>("\r\n"), 2}};
+        return ok_ = send_all(fd_, parts, 3);
     }
+
+    //! Ends the response: the last chunk of a stream, or a 500 if the handler sent nothing.
+    void finish() {
+        if (!began_) {
+            send(
+                500, "application/json",
+                R"({"type":"error","error":{"type":"api_error","message":"the server produced no response"}})");
+            return;
+        }
+        if (streaming_ && ok_ && !http10_) ok_ = send_all(fd_, wire::kLastChunk);
+    }
+
+    //! The connection can serve another request after this one.
+    bool reusable() const { return ok_ && keep_alive_; }
+    void force_close() { keep_alive_ = false; }
 
   private:
-    HTTPServerResponse& response_;
-    std::ostream* stream_ = nullptr;
+    int fd_;
+    bool head_only_;
+    bool http10_;
+    bool keep_alive_;
+    bool began_ = false;
+    bool streaming_ = false;
+    bool ok_ = true;
+    int status_ = 0;
+    std::string content_type_;
+    std::string extra_;
 };
 
-std::string client_ip(const HTTPServerRequest& request) {
-    try {
-        return request.clientAddress().host().toString();
-    } catch (const Poco::Exception&) {
-        return {};
-    }
-}
-
-std::string presented_key(const HTTPServerRequest& request) {
-    if (request.has("x-api-key")) return request.get("x-api-key");
-    if (request.has("Authorization")) {
-        const std::string& auth = request.get("Authorization");
-        static const std::string bearer = "Bearer ";
-        if (auth.size() > bearer.size() &&
-            Poco::icompare(auth.substr(0, bearer.size()), bearer) == 0)
-            return auth.substr(bearer.size());
-    }
+std::string presented_key(const wire::RequestHead& head) {
+    if (auto key = head.header("x-api-key"); !key.empty()) return std::string(key);
+    std::string_view auth = head.header("authorization");
+    constexpr std::string_view bearer = "Bearer ";
+    if (auth.size() > bearer.size() && iequals(auth.substr(0, bearer.size()), bearer))
+        return std::string(auth.substr(bearer.size()));
     return {};
 }
 
-//! What a model API route does with the call.
-enum class ApiOperation { generate, count_tokens, list_models };
+void send_json_error(ResponseWriter& out, ClientProtocol protocol, int status, core::ErrorKind kind,
+                     std::string message) {
+    const auto& codec = protocol::codec_for(protocol);
+    out.send(status, "application/json",
+             codec.error_body(core::Error{kind, std::move(message), {}}));
+}
 
-//! /v1/messages, /v1/chat/completions, /v1/messages/count_tokens, /v1/models.
-class ModelApiHandler final : public Poco::Net::HTTPRequestHandler {
-  public:
-    ModelApiHandler(const Gateway& gateway, protocol::ClientProtocol protocol, std::string route,
-                    size_t max_body, ApiOperation operation = ApiOperation::generate)
-        : gateway_(gateway),
-          protocol_(protocol),
-          route_(std::move(route)),
-          max_body_(max_body),
-          operation_(operation) {}
+ClientProtocol protocol_for_path(std::string_view path) {
+    return path.rfind("/v1/chat", 0) == 0 ? ClientProtocol::openai_chat
+                                          : ClientProtocol::anthropic_messages;
+}
 
-    void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
-        PocoResponseWriter writer(response);
-        ApiCall call;
-        call.protocol = protocol_;
-        call.route = route_;
-        call.api_key = presented_key(request);
-        call.client_ip = client_ip(request);
-        if (request.has("X-Claude-Code-Session-Id"))
-            call.session_id = request.get("X-Claude-Code-Session-Id");
-        if (request.getContentLength() != HTTPRequest::UNKNOWN_CONTENT_LENGTH &&
-            static_cast<size_t>(request.getContentLength()) > max_body_)
-            return too_large(writer);
-        auto body = std::make_shared<std::string>();
-        auto& in = request.stream();
-        char buf[16384];
-        while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-            body->append(buf, static_cast<size_t>(in.gcount()));
-            if (body->size() > max_body_) return too_large(writer);
-        }
-        call.body = std::move(body);
-        switch (operation_) {
-            case ApiOperation::generate:
-                return gateway_.handle(call, writer);
-            case ApiOperation::count_tokens:
-                return gateway_.count_tokens(call, writer);
-            case ApiOperation::list_models:
-                return gateway_.list_models(call, writer);
-        }
-    }
+}  // namespace
 
-  private:
-    void too_large(ResponseWriter& writer) {
-        send_error(protocol_,
-                   core::Error{core::ErrorKind::request_too_large,
-                               "request body exceeds " + std::to_string(max_body_ / (1024 * 1024)) +
-                                   " MiB: shorten the conversation or raise server.max_body_mib",
-                               {}},
-                   writer);
-    }
-    const Gateway& gateway_;
-    protocol::ClientProtocol protocol_;
-    std::string route_;
-    size_t max_body_;
-    ApiOperation operation_;
-};
-
-//! /admin/api/…: JSON for operators (see docs/admin-api.md).
-class AdminHandler final : public Poco::Net::HTTPRequestHandler {
-  public:
-    AdminHandler(const AdminApi& admin, size_t max_body) : admin_(admin), max_body_(max_body) {}
-    void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
-        PocoResponseWriter writer(response);
-        std::string body;
-        auto& in = request.stream();
-        char buf[16384];
-        while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-            body.append(buf, static_cast<size_t>(in.gcount()));
-            if (body.size() > max_body_)
-                return writer.send(
-                    413, "application/json",
-                    R"({"error":{"type":"request_too_large","message":"admin request body too large"}})");
-        }
-        auto call =
-            make_admin_call(request.getMethod(), request.getURI(), request.get("Authorization", ""),
-                            std::move(body), client_ip(request));
-        if (!call) {
-            core::Json e{
-                {"error", {{"type", "invalid_request_error"}, {"message", call.error().message}}}};
-            return writer.send(400, "application/json", e.dump());
-        }
-        admin_.handle(call.value(), writer);
-    }
-
-  private:
-    const AdminApi& admin_;
-    size_t max_body_;
-};
-
-//! Small fixed answers: /healthz, /metrics, /, and errors for unknown routes.
-class FixedHandler final : public Poco::Net::HTTPRequestHandler {
-  public:
-    using Fill = std::function<void(ResponseWriter&)>;
-    explicit FixedHandler(Fill fill) : fill_(std::move(fill)) {}
-    void handleRequest(HTTPServerRequest&, HTTPServerResponse& response) override {
-        PocoResponseWriter writer(response);
-        fill_(writer);
-    }
-
-  private:
-    Fill fill_;
-};
-
-class Routes final : public Poco::Net::HTTPRequestHandlerFactory {
-  public:
-    Routes(const Gateway& gateway, const AdminApi* admin, Metrics& metrics,
-           const std::atomic<bool>& draining, size_t max_body)
-        : gateway_(gateway),
+//! The listening socket, the epoll set, the workers, the connections and the routes.
+struct HttpServer::Loop {
+    Loop(const ServerOptions& options, const Gateway& gateway, const AdminApi* admin,
+         Metrics& metrics, const std::atomic<bool>& draining)
+        : options_(options),
+          gateway_(gateway),
           admin_(admin),
           metrics_(metrics),
-          draining_(draining),
-          max_body_(max_body) {}
+          draining_(draining) {}
 
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest& request) override {
-        std::string path = request.getURI();
-        if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
-        const std::string& method = request.getMethod();
-        const bool post = method == HTTPRequest::HTTP_POST;
-        if (path == "/v1/messages" && post)
-            return new ModelApiHandler(gateway_, protocol::ClientProtocol::anthropic_messages, path,
-                                       max_body_);
-        if (path == "/v1/chat/completions" && post)
-            return new ModelApiHandler(gateway_, protocol::ClientProtocol::openai_chat, path,
-                                       max_body_);
-        if (path == "/v1/messages/count_tokens" && post)
-            return new ModelApiHandler(gateway_, protocol::ClientProtocol::anthropic_messages, path,
-                                       max_body_, ApiOperation::count_tokens);
-        if (path == "/v1/models" && method == HTTPRequest::HTTP_GET) {
-            // Anthropic clients send anthropic-version (and usually x-api-key); OpenAI clients a
-            // Bearer key.
-            const bool anthropic = request.has("anthropic-version") || request.has("x-api-key");
-            return new ModelApiHandler(gateway_,
-                                       anthropic ? protocol::ClientProtocol::anthropic_messages
-                                                 : protocol::ClientProtocol::openai_chat,
-                                       path, max_body_, ApiOperation::list_models);
-        }
-        if (admin_ && (path == "/admin/api" || path.rfind("/admin/api/", 0) == 0))
-            return new AdminHandler(*admin_, max_body_);
-        if (path == "/healthz") {
-            bool draining = draining_;
-            return new FixedHandler([draining](ResponseWriter& w) {
-                w.send(draining ? 503 : 200, "application/json",
-                       draining ? R"({"status":"draining"})" : R"({"status":"ok"})");
-            });
-        }
-        if (path == "/metrics") {
-            return new FixedHandler([this](ResponseWriter& w) {
-                w.send(200, "text/plain; version=0.0.4", metrics_.prometheus_text());
-            });
-        }
-        if (path == "/" && (method == HTTPRequest::HTTP_GET || method == HTTPRequest::HTTP_HEAD)) {
-            return new FixedHandler([](ResponseWriter& w) {
-                w.send(200, "application/json", R"({"name":"tianshu","status":"ok"})");
-            });
-        }
-        const bool openai = path.rfind("/v1/chat", 0) == 0;
-        const bool known = path == "/v1/messages" || path == "/v1/chat/completions" ||
-                           path == "/v1/messages/count_tokens" || path == "/v1/models";
-        core::Error e =
-            known ? core::Error{core::ErrorKind::invalid_request,
-                                "method " + method + " is not allowed on " + path + ": use POST",
-                                {}}
-                  : core::Error{core::ErrorKind::not_found,
-                                "no route " + method + " " + path +
-                                    ": the model API is POST /v1/messages (Anthropic) and POST "
-                                    "/v1/chat/completions (OpenAI)",
-                                {}};
-        auto protocol = openai ? protocol::ClientProtocol::openai_chat
-                               : protocol::ClientProtocol::anthropic_messages;
-        return new FixedHandler([e, protocol, known](ResponseWriter& w) {
-            if (known) {
-                const auto& codec = protocol::codec_for(protocol);
-                w.send(405, "application/json", codec.error_body(e));
-            } else {
-                send_error(protocol, e, w);
-            }
-        });
-    }
+    ~Loop() { stop(); }
+
+    core::Result<void> listen(const std::string& host, int port);
+    void start();
+    //! Stops accepting; idle keep-alive connections are closed, busy ones after their request.
+    void stop_accepting();
+    //! Cuts every connection off (their writes fail, their handlers end).
+    void cut_connections();
+    //! Stops the workers (after their current request) and closes everything.
+    void stop();
+    int port() const { return port_; }
 
   private:
+    static void* worker_entry(void* self);
+    void worker();
+    bool spawn_worker();
+    void accept_all();
+    void reaper();
+    void serve(Connection* c);
+    //! Serves one request whose head is complete; false when the connection must close.
+    bool serve_request(Connection* c, const wire::RequestHead& head, size_t head_bytes);
+    void route(const wire::RequestHead& head, std::shared_ptr<std::string> body,
+               const std::string& ip, SocketResponseWriter& out);
+    bool rearm(Connection* c);
+    void close_connection(Connection* c);
+    //! Reads what is available (waiting up to `timeout_ms` when nothing is): >0 bytes read,
+    //! 0 end of stream or error, -1 nothing available (timeout_ms == 0) or timed out.
+    static ssize_t read_some(int fd, std::string& into, int timeout_ms);
+
+    const ServerOptions& options_;
     const Gateway& gateway_;
     const AdminApi* admin_;
     Metrics& metrics_;
     const std::atomic<bool>& draining_;
-    size_t max_body_;
+
+    int epoll_fd_ = -1;
+    int listen_fd_ = -1;
+    int wake_fd_ = -1;
+    int port_ = 0;
+    std::mutex listen_mutex_;  // accept vs closing the listener
+    char listen_tag_ = 0;
+    char wake_tag_ = 0;
+
+    std::atomic<int> threads_{0};
+    std::atomic<int> idle_{0};
+    std::atomic<bool> stopping_{false};
+    std::mutex threads_mutex_;
+    std::condition_variable threads_done_;
+
+    std::mutex registry_mutex_;
+    Connection* connections_ = nullptr;
+
+    std::thread reaper_;
+    std::mutex reaper_mutex_;
+    std::condition_variable reaper_wake_;
+    bool started_ = false;
+    bool stopped_ = false;
 };
 
-}  // namespace
+core::Result<void> HttpServer::Loop::listen(const std::string& host, int port) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* found = nullptr;
+    const std::string service = std::to_string(port);
+    if (int rc =
+            ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
+        rc != 0)
+        return core::Error{core::ErrorKind::unavailable,
+                           std::string(gai_strerror(rc)) + " (check the host part of --listen)",
+                           {}};
+    std::string last_error = "no address";
+    for (addrinfo* a = found; a; a = a->ai_next) {
+        int fd =
+            ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            last_error = std::strerror(errno);
+            continue;
+        }
+        int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, options_.backlog) == 0) {
+            listen_fd_ = fd;
+            break;
+        }
+        last_error = std::strerror(errno);
+        ::close(fd);
+    }
+    ::freeaddrinfo(found);
+    if (listen_fd_ < 0)
+        return core::Error{
+            core::ErrorKind::unavailable,
+            last_error + " (is another process using the port? choose another with --listen)",
+            {}};
+    sockaddr_storage bound{};
+    socklen_t len = sizeof bound;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
+    port_ = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                        : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_fd_ < 0 || wake_fd_ < 0)
+        return core::Error{core::ErrorKind::unavailable,
+                           std::string("cannot create the event loop: ") + std::strerror(errno),
+                           {}};
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.ptr = &listen_tag_;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+    // Level-triggered and never read: once written, every worker wakes and sees stopping_.
+    ev.events = EPOLLIN;
+    ev.data.ptr = &wake_tag_;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+    return {};
+}
+
+void HttpServer::Loop::start() {
+    started_ = true;
+    const int initial = std::max(2, std::min(options_.min_threads, options_.max_threads));
+    for (int i = 0; i < initial; ++i) spawn_worker();
+    reaper_ = std::thread([this] { reaper(); });
+}
+
+bool HttpServer::Loop::spawn_worker() {
+    int n = threads_.load();
+    do {
+        if (n >= options_.max_threads) return false;
+    } while (!threads_.compare_exchange_weak(n, n + 1));
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, static_cast<size_t>(options_.stack_kib) * 1024);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t id;
+    int rc = pthread_create(&id, &attr, &Loop::worker_entry, this);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        std::lock_guard lock(threads_mutex_);
+        --threads_;
+        threads_done_.notify_all();
+        core::log(core::LogLevel::warn, "cannot start another server thread",
+                  {{"error", std::strerror(rc)}, {"threads", threads_.load()}});
+        return false;
+    }
+    return true;
+}
+
+void* HttpServer::Loop::worker_entry(void* self) {
+    static_cast<Loop*>(self)->worker();
+    return nullptr;
+}
+
+void HttpServer::Loop::worker() {
+    int64_t idle_since = now_ms();
+    for (;;) {
+        epoll_event ev{};
+        idle_.fetch_add(1);
+        int n = ::epoll_wait(epoll_fd_, &ev, 1, kWorkerIdleRetireMs);
+        const int still_idle = idle_.fetch_sub(1) - 1;
+        if (stopping_.load()) break;
+        if (n <= 0) {
+            if (now_ms() - idle_since < kWorkerIdleRetireMs) continue;
+            // Retire if enough threads remain.
+            int t = threads_.load();
+            if (t > options_.min_threads && threads_.compare_exchange_strong(t, t - 1)) {
+                std::lock_guard lock(threads_mutex_);
+                threads_done_.notify_all();
+                return;
+            }
+            continue;
+        }
+        // The last idle worker took this event: make sure someone waits for the next one.
+        if (still_idle == 0) spawn_worker();
+        if (ev.data.ptr == &wake_tag_) continue;
+        if (ev.data.ptr == &listen_tag_)
+            accept_all();
+        else
+            serve(static_cast<Connection*>(ev.data.ptr));
+        idle_since = now_ms();
+    }
+    std::lock_guard lock(threads_mutex_);
+    --threads_;
+    threads_done_.notify_all();
+}
+
+void HttpServer::Loop::accept_all() {
+    std::lock_guard lock(listen_mutex_);
+    if (listen_fd_ < 0) return;
+    for (;;) {
+        sockaddr_storage peer{};
+        socklen_t len = sizeof peer;
+        int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                core::log(core::LogLevel::warn, "cannot accept: out of file descriptors",
+                          {{"error", std::strerror(errno)}});
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+            break;  // EAGAIN: nothing more to accept
+        }
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        auto* c = new Connection;
+        c->fd = fd;
+        char ip[INET6_ADDRSTRLEN] = {0};
+        if (peer.ss_family == AF_INET)
+            ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, ip, sizeof ip);
+        else if (peer.ss_family == AF_INET6)
+            ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, ip,
+                        sizeof ip);
+        c->ip = ip;
+        {
+            std::lock_guard reg(registry_mutex_);
+            c->next = connections_;
+            if (connections_) connections_->prev = c;
+            connections_ = c;
+        }
+        c->last_active_ms = now_ms();
+        c->state = Connection::armed;
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+        ev.data.ptr = c;
+        if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) close_connection(c);
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.ptr = &listen_tag_;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, listen_fd_, &ev);
+}
+
+bool HttpServer::Loop::rearm(Connection* c) {
+    c->last_active_ms = now_ms();
+    c->state = Connection::armed;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    ev.data.ptr = c;
+    return ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c->fd, &ev) == 0;
+}
+
+void HttpServer::Loop::close_connection(Connection* c) {
+    {
+        std::lock_guard reg(registry_mutex_);
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            connections_ = c->next;
+        if (c->next) c->next->prev = c->prev;
+    }
+    ::close(c->fd);
+    delete c;
+}
+
+ssize_t HttpServer::Loop::read_some(int fd, std::string& into, int timeout_ms) {
+    const size_t old = into.size();
+    into.resize(old + kReadChunk);
+    for (;;) {
+        ssize_t n = ::recv(fd, into.data() + old, kReadChunk, 0);
+        if (n > 0) {
+            into.resize(old + static_cast<size_t>(n));
+            return n;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && timeout_ms > 0 &&
+            wait_ready(fd, POLLIN, timeout_ms)) {
+            timeout_ms = 0;  // ready now: one more try
+            continue;
+        }
+        into.resize(old);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -1;
+        return 0;
+    }
+}
+
+void HttpServer::Loop::serve(Connection* c) {
+    c->state = Connection::owned;
+    for (;;) {
+        wire::RequestHead head;
+        wire::ParseResult parsed;
+        for (;;) {
+            if (!c->in.empty()) {
+                parsed = wire::parse_request_head(c->in, head, kMaxHeadBytes);
+                if (parsed.status != wire::ParseStatus::incomplete) break;
+            }
+            ssize_t n = read_some(c->fd, c->in, 0);
+            if (n == 0) return close_connection(c);  // closed by the client, or reset
+            if (n < 0) {                             // nothing more yet: wait in epoll
+                if (!rearm(c)) close_connection(c);
+                return;
+            }
+        }
+        if (parsed.status == wire::ParseStatus::invalid) {
+            SocketResponseWriter out(c->fd, false, false, false);
+            send_json_error(out, ClientProtocol::anthropic_messages, parsed.error_status,
+                            core::ErrorKind::invalid_request, parsed.error);
+            return close_connection(c);
+        }
+        if (!serve_request(c, head, parsed.head_bytes) || draining_.load())
+            return close_connection(c);
+        if (c->in.empty()) {
+            if (!rearm(c)) close_connection(c);
+            return;
+        }
+        // Pipelined: the next request is already (partly) here.
+    }
+}
+
+bool HttpServer::Loop::serve_request(Connection* c, const wire::RequestHead& head,
+                                     size_t head_bytes) {
+    const bool head_only = head.method == "HEAD";
+    SocketResponseWriter out(c->fd, head_only, head.minor_version == 0,
+                             head.keep_alive && !draining_.load());
+    const size_t max_body = options_.max_body_bytes;
+    auto too_large = [&] {
+        out.force_close();  // the rest of the body is never read
+        send_json_error(out, protocol_for_path(head.path), 413, core::ErrorKind::request_too_large,
+                        "request body exceeds " + std::to_string(max_body / (1024 * 1024)) +
+                            " MiB: shorten the conversation or raise server.max_body_mib");
+        return false;
+    };
+
+    auto body = std::make_shared<std::string>();
+    std::string after;  // bytes of the next request read together with this body
+    size_t consumed = head_bytes;
+    std::string_view available(c->in);
+    available.remove_prefix(head_bytes);
+
+    auto send_continue = [&] {
+        if (head.expect_continue && head.minor_version == 1)
+            return send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n");
+        return true;
+    };
+
+    if (head.chunked) {
+        wire::ChunkedBodyDecoder decoder;
+        std::string_view rest = available;
+        if (!decoder.feed(rest, *body)) {
+            out.force_close();
+            send_json_error(out, protocol_for_path(head.path), 400,
+                            core::ErrorKind::invalid_request,
+                            "malformed chunked request body: " + decoder.error());
+            return false;
+        }
+        consumed = c->in.size() - rest.size();
+        if (!decoder.done()) {
+            if (!send_continue()) return false;
+            std::string more;
+            while (!decoder.done()) {
+                if (body->size() > max_body) return too_large();
+                more.clear();
+                if (read_some(c->fd, more, kBodyIdleTimeoutMs) <= 0) return false;
+                std::string_view in(more);
+                if (!decoder.feed(in, *body)) {
+                    out.force_close();
+                    send_json_error(out, protocol_for_path(head.path), 400,
+                                    core::ErrorKind::invalid_request,
+                                    "malformed chunked request body: " + decoder.error());
+                    return false;
+                }
+                after.assign(in);
+            }
+        }
+        if (body->size() > max_body) return too_large();
+    } else if (head.content_length > 0) {
+        if (static_cast<uint64_t>(head.content_length) > max_body) return too_large();
+        const size_t want = static_cast<size_t>(head.content_length);
+        const size_t here = std::min(want, available.size());
+        body->reserve(want);
+        body->assign(available.substr(0, here));
+        consumed = head_bytes + here;
+        if (body->size() < want) {
+            if (!send_continue()) return false;
+            while (body->size() < want) {
+                std::string& b = *body;
+                const size_t old = b.size();
+                b.resize(want);
+                ssize_t n = ::recv(c->fd, b.data() + old, want - old, 0);
+                if (n > 0) {
+                    b.resize(old + static_cast<size_t>(n));
+                    continue;
+                }
+                b.resize(old);
+                if (n < 0 && errno == EINTR) continue;
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+                    wait_ready(c->fd, POLLIN, kBodyIdleTimeoutMs))
+                    continue;
+                return false;  // the client went away or stalled mid-body
+            }
+        }
+    }
+
+    route(head, std::move(body), c->ip, out);
+    out.finish();
+    // The head's views point into c->in: drop the request only now.
+    c->in.erase(0, consumed);
+    c->in += after;
+    return out.reusable();
+}
+
+void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std::string> body,
+                             const std::string& ip, SocketResponseWriter& out) {
+    const std::string_view path = head.path;
+    const std::string_view method = head.method;
+    const bool post = method == "POST";
+
+    auto model_call = [&](ClientProtocol protocol) {
+        ApiCall call;
+        call.protocol = protocol;
+        call.route = std::string(path);
+        call.api_key = presented_key(head);
+        call.client_ip = ip;
+        call.session_id = std::string(head.header("x-claude-code-session-id"));
+        call.body = std::move(body);
+        return call;
+    };
+    if (post && path == "/v1/messages")
+        return gateway_.handle(model_call(ClientProtocol::anthropic_messages), out);
+    if (post && path == "/v1/chat/completions")
+        return gateway_.handle(model_call(ClientProtocol::openai_chat), out);
+    if (post && path == "/v1/messages/count_tokens")
+        return gateway_.count_tokens(model_call(ClientProtocol::anthropic_messages), out);
+    if (path == "/v1/models" && method == "GET") {
+        // Anthropic clients send anthropic-version (and usually x-api-key); OpenAI clients a
+        // Bearer key.
+        const bool anthropic = head.has("anthropic-version") || head.has("x-api-key");
+        return gateway_.list_models(model_call(anthropic ? ClientProtocol::anthropic_messages
+                                                         : ClientProtocol::openai_chat),
+                                    out);
+    }
+    if (admin_ && (path == "/admin/api" || path.rfind("/admin/api/", 0) == 0)) {
+        auto call = make_admin_call(method, head.target, head.header("authorization"),
+                                    std::move(*body), ip);
+        if (!call) {
+            core::Json e{
+                {"error", {{"type", "invalid_request_error"}, {"message", call.error().message}}}};
+            return out.send(400, "application/json", e.dump());
+        }
+        return admin_->handle(call.value(), out);
+    }
+    if (path == "/healthz") {
+        const bool draining = draining_.load();
+        return out.send(draining ? 503 : 200, "application/json",
+                        draining ? R"({"status":"draining"})" : R"({"status":"ok"})");
+    }
+    if (path == "/metrics")
+        return out.send(200, "text/plain; version=0.0.4", metrics_.prometheus_text());
+    if (path == "/" && (method == "GET" || method == "HEAD"))
+        return out.send(200, "application/json", R"({"name":"tianshu","status":"ok"})");
+
+    const bool known = path == "/v1/messages" || path == "/v1/chat/completions" ||
+                       path == "/v1/messages/count_tokens" || path == "/v1/models";
+    const auto protocol = protocol_for_path(path);
+    if (known) {
+        const std::string allowed = path == "/v1/models" ? "GET" : "POST";
+        out.set_header("Allow", allowed);
+        return send_json_error(out, protocol, 405, core::ErrorKind::invalid_request,
+                               "method " + std::string(method) + " is not allowed on " +
+                                   std::string(path) + ": use " + allowed);
+    }
+    send_error(protocol,
+               core::Error{core::ErrorKind::not_found,
+                           "no route " + std::string(method) + " " + std::string(path) +
+                               ": the model API is POST /v1/messages (Anthropic) and POST "
+                               "/v1/chat/completions (OpenAI)",
+                           {}},
+               out);
+}
+
+void HttpServer::Loop::reaper() {
+    std::unique_lock lock(reaper_mutex_);
+    while (!stopping_.load()) {
+        reaper_wake_.wait_for(lock, std::chrono::milliseconds(draining_.load() ? 50 : 1000));
+        if (stopping_.load()) break;
+        const int64_t idle_limit = static_cast<int64_t>(options_.keep_alive_seconds) * 1000;
+        const int64_t now = now_ms();
+        const bool draining = draining_.load();
+        std::lock_guard reg(registry_mutex_);
+        for (Connection* c = connections_; c; c = c->next) {
+            if (c->reaped || c->state.load() != Connection::armed) continue;
+            if (draining || now - c->last_active_ms.load() > idle_limit) {
+                // The worker that wakes for it reads end-of-stream and closes it.
+                ::shutdown(c->fd, SHUT_RDWR);
+                c->reaped = true;
+            }
+        }
+    }
+}
+
+void HttpServer::Loop::stop_accepting() {
+    {
+        std::lock_guard lock(listen_mutex_);
+        if (listen_fd_ >= 0) {
+            ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+            ::close(listen_fd_);
+            listen_fd_ = -1;
+        }
+    }
+    reaper_wake_.notify_all();
+}
+
+void HttpServer::Loop::cut_connections() {
+    std::lock_guard reg(registry_mutex_);
+    for (Connection* c = connections_; c; c = c->next) ::shutdown(c->fd, SHUT_RDWR);
+}
+
+void HttpServer::Loop::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    stop_accepting();
+    stopping_ = true;
+    if (wake_fd_ >= 0) {
+        uint64_t one = 1;
+        [[maybe_unused]] auto w = ::write(wake_fd_, &one, sizeof one);
+    }
+    {
+        std::unique_lock lock(threads_mutex_);
+        threads_done_.wait(lock, [&] { return threads_.load() == 0; });
+    }
+    {
+        std::lock_guard lock(reaper_mutex_);
+        reaper_wake_.notify_all();
+    }
+    if (reaper_.joinable()) reaper_.join();
+    while (connections_) close_connection(connections_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+    wake_fd_ = epoll_fd_ = -1;
+}
 
 HttpServer::HttpServer(ServerOptions options, const pipeline::RuntimeConfigHolder& config,
                        Metrics& metrics, GatewayServices services)
     : options_(std::move(options)), config_(config), metrics_(metrics), services_(services) {}
 
 HttpServer::~HttpServer() {
-    if (server_) shutdown(0);
+    if (loop_) shutdown(0);
 }
 
 core::Result<void> HttpServer::start() {
@@ -317,54 +817,34 @@ core::Result<void> HttpServer::start() {
     if (port < 0 || port > 65535)
         return core::Error::invalid("listen address '" + options_.listen +
                                     "': the port must be a number 0-65535");
-    try {
-        Poco::Net::ServerSocket socket;
-        socket.bind(Poco::Net::SocketAddress(host, static_cast<Poco::UInt16>(port)), true);
-        socket.listen(options_.backlog);
-        port_ = socket.address().port();
-
-        pool_ = std::make_unique<Poco::ThreadPool>(
-            "http", options_.min_threads, options_.max_threads, 60, options_.stack_kib * 1024);
-        auto params = new Poco::Net::HTTPServerParams;
-        params->setMaxThreads(options_.max_threads);
-        params->setMaxQueued(options_.max_queued);
-        // Idle dispatcher threads wait this long for the next connection before retiring; Poco's
-        // 10 s default made shutdown's joinAll() wait up to 10 s after a burst.
-        params->setThreadIdleTime(Poco::Timespan(0, 500 * 1000));
-        params->setKeepAlive(true);
-        params->setKeepAliveTimeout(Poco::Timespan(options_.keep_alive_seconds, 0));
-        params->setMaxKeepAliveRequests(0);
-        params->setTimeout(Poco::Timespan(600, 0));
-        params->setServerName("tianshu");
-        heartbeat_ =
-            std::make_unique<StreamHeartbeat>(std::chrono::milliseconds(options_.stream_ping_ms));
-        services_.heartbeat = heartbeat_.get();
-        gateway_ = std::make_unique<Gateway>(config_, metrics_, services_);
-        server_ = std::make_unique<Poco::Net::HTTPServer>(
-            new Routes(*gateway_, services_.admin, metrics_, draining_, options_.max_body_bytes),
-            *pool_, socket, params);
-        server_->start();
-    } catch (const Poco::Exception& e) {
-        return core::Error{core::ErrorKind::unavailable,
-                           "cannot listen on " + options_.listen + ": " + e.displayText() +
-                               " (is another process using the port? choose another with --listen)",
-                           {}};
+    heartbeat_ =
+        std::make_unique<StreamHeartbeat>(std::chrono::milliseconds(options_.stream_ping_ms));
+    services_.heartbeat = heartbeat_.get();
+    gateway_ = std::make_unique<Gateway>(config_, metrics_, services_);
+    auto loop = std::make_unique<Loop>(options_, *gateway_, services_.admin, metrics_, draining_);
+    if (auto listening = loop->listen(host, port); !listening) {
+        auto e = listening.take_error();
+        e.message = "cannot listen on " + options_.listen + ": " + e.message;
+        return e;
     }
+    port_ = loop->port();
+    loop->start();
+    loop_ = std::move(loop);
     return {};
 }
 
 int64_t HttpServer::shutdown(int drain_seconds) {
-    if (!server_) return 0;
+    if (!loop_) return 0;
     draining_ = true;
     // Stop accepting; keep-alive connections close after their current request.
-    server_->stopAll(false);
+    loop_->stop_accepting();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(drain_seconds);
     while (metrics_.in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     int64_t cut = metrics_.in_flight();
-    if (cut > 0) server_->stopAll(true);
-    pool_->joinAll();
-    server_.reset();
+    if (cut > 0) loop_->cut_connections();
+    loop_->stop();
+    loop_.reset();
     return cut;
 }
 

@@ -1,12 +1,14 @@
 #pragma once
-// The HTTP front: Poco's HTTPServer with a thread model sized for long streaming responses.
+// The HTTP front: our own HTTP/1.1 server over epoll, sized for long streaming responses.
 //
-// Threading model: one connection is served by one pooled thread for as long as it is open
-// (Poco's blocking model). Streaming answers hold their thread for the whole stream, so the
-// pool is elastic up to `max_threads` (default 4096) with small stacks (256 KiB of address
-// space each) and a deep accept queue. Measured (tests/load): 2,000 concurrent streams peak at
-// ~214 MiB resident, about half for the threads and half for the Lua VM each keeps. The
-// request path itself never blocks on the database: everything it needs is in the
+// Threading model (leader/follower): idle connections wait in one epoll set; worker threads
+// wait in epoll_wait for one event each (EPOLLONESHOT). The thread that wakes for a connection
+// reads the request, serves it to the end on that same thread (no hand-off), then re-arms the
+// connection. Streaming answers hold their thread for the whole stream, so the pool is elastic:
+// when the last idle worker takes an event it starts another, up to `max_threads` (default
+// 4096), with small stacks (256 KiB of address space each); idle workers beyond `min_threads`
+// retire after a second without work. Idle keep-alive connections cost no thread.
+// The request path itself never blocks on the database: everything it needs is in the
 // in-memory RuntimeConfig snapshot.
 
 #include <atomic>
@@ -17,13 +19,6 @@
 #include "pipeline/runtime_config.hpp"
 #include "server/gateway.hpp"
 #include "server/metrics.hpp"
-
-namespace Poco {
-class ThreadPool;
-namespace Net {
-class HTTPServer;
-}
-}  // namespace Poco
 
 namespace tianshu::server {
 
@@ -43,7 +38,7 @@ struct ServerOptions {
     int stream_ping_ms = 15000;
 };
 
-//! Owns the listening socket, the thread pool and the routes.
+//! Owns the listening socket, the worker threads and the routes.
 class HttpServer {
   public:
     //! `services`: billing and the usage journal (the server adds its own heartbeat).
@@ -67,8 +62,8 @@ class HttpServer {
     GatewayServices services_;
     std::unique_ptr<StreamHeartbeat> heartbeat_;  // outlives the gateway that uses it
     std::unique_ptr<Gateway> gateway_;
-    std::unique_ptr<Poco::ThreadPool> pool_;
-    std::unique_ptr<Poco::Net::HTTPServer> server_;
+    struct Loop;
+    std::unique_ptr<Loop> loop_;
     std::atomic<bool> draining_{false};
     int port_ = 0;
 };
