@@ -2,6 +2,17 @@
 
 namespace tianshu::protocol {
 
+namespace {
+//! The first '\r' or '\n' at or after `from` (npos if none). string_view::find_first_of
+//! tests every byte against the set through a function call; this is a plain loop.
+size_t find_line_break(std::string_view s, size_t from) {
+    const char* p = s.data();
+    for (size_t i = from, n = s.size(); i < n; ++i)
+        if (p[i] == '\n' || p[i] == '\r') return i;
+    return std::string_view::npos;
+}
+}  // namespace
+
 void append_sse_frame(std::string& out, std::string_view event, std::string_view data) {
     if (!event.empty()) {
         out += "event: ";
@@ -10,7 +21,7 @@ void append_sse_frame(std::string& out, std::string_view event, std::string_view
     }
     size_t start = 0;
     while (true) {
-        const size_t end = data.find_first_of("\r\n", start);
+        const size_t end = find_line_break(data, start);
         out += "data: ";
         out.append(data.substr(
             start, end == std::string_view::npos ? std::string_view::npos : end - start));
@@ -46,7 +57,7 @@ core::Result<void> SseParser::feed(std::string_view bytes, std::vector<SseEvent>
         skip_lf_ = false;
     }
     while (i < bytes.size()) {
-        const size_t end = bytes.find_first_of("\r\n", i);
+        const size_t end = find_line_break(bytes, i);
         if (end == std::string_view::npos) {
             if (line_.size() + (bytes.size() - i) > max_line_)
                 return fail("upstream stream: an SSE line is longer than " +

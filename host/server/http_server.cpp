@@ -517,12 +517,12 @@ void HttpServer::Loop::close_connection(Connection* c) {
 }
 
 ssize_t HttpServer::Loop::read_some(int fd, std::string& into, int timeout_ms) {
-    const size_t old = into.size();
-    into.resize(old + kReadChunk);
+    // Into a stack buffer, then appended: growing the string first would zero-fill 16 KiB.
+    char buf[kReadChunk];
     for (;;) {
-        ssize_t n = ::recv(fd, into.data() + old, kReadChunk, 0);
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n > 0) {
-            into.resize(old + static_cast<size_t>(n));
+            into.append(buf, static_cast<size_t>(n));
             return n;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -531,7 +531,6 @@ ssize_t HttpServer::Loop::read_some(int fd, std::string& into, int timeout_ms) {
             timeout_ms = 0;  // ready now: one more try
             continue;
         }
-        into.resize(old);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -1;
         return 0;
     }
