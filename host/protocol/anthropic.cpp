@@ -344,7 +344,51 @@ core::Result<core::Request> AnthropicCodec::decode_request(std::string_view body
 }
 
 std::string AnthropicCodec::encode_response(const core::Response& r) const {
-    return dump_json(core::to_json(r));
+    // Written directly, keys in the same (sorted) order core::to_json + dump_json produce;
+    // only blocks other than plain text go through the JSON tree.
+    std::string out;
+    out.reserve(256 + [&] {
+        size_t n = 0;
+        for (const auto& b : r.content) n += b.text.size() + 32;
+        return n;
+    }());
+    out += R"({"content":[)";
+    bool first = true;
+    for (const auto& b : r.content) {
+        if (!first) out += ',';
+        first = false;
+        if (b.type == core::ContentBlock::Type::text && b.cache_control.is_null()) {
+            out += R"({"text":)";
+            append_json_string(out, b.text);
+            out += R"(,"type":"text"})";
+        } else {
+            append_json(out, core::to_json(b));
+        }
+    }
+    out += R"(],"id":)";
+    append_json_string(out, r.id);
+    out += R"(,"model":)";
+    append_json_string(out, r.model);
+    out += R"(,"role":"assistant","stop_reason":)";
+    if (r.stop_reason == core::StopReason::none)
+        out += "null";
+    else
+        append_json_string(out, core::to_string(r.stop_reason));
+    out += R"(,"stop_sequence":)";
+    if (r.stop_sequence.empty())
+        out += "null";
+    else
+        append_json_string(out, r.stop_sequence);
+    out += R"(,"type":"message","usage":{"cache_creation_input_tokens":)";
+    out += std::to_string(r.usage.cache_write_tokens);
+    out += R"(,"cache_read_input_tokens":)";
+    out += std::to_string(r.usage.cache_read_tokens);
+    out += R"(,"input_tokens":)";
+    out += std::to_string(r.usage.input_tokens);
+    out += R"(,"output_tokens":)";
+    out += std::to_string(r.usage.output_tokens);
+    out += "}}";
+    return out;
 }
 
 std::unique_ptr<StreamEncoder> AnthropicCodec::stream_encoder() const {
