@@ -3,6 +3,9 @@
 #include <map>
 #include <mutex>
 
+#include "upstream/http1_response_parser.hpp"
+#include "upstream/plain_http_client.hpp"
+
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPClientSession.h>
 
@@ -10,7 +13,6 @@
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/NetException.h>
-#include <Poco/String.h>
 #include <Poco/URI.h>
 #include <optional>
 
@@ -29,11 +31,14 @@ Poco::Timespan span(std::chrono::milliseconds ms) {
 
 std::string HttpResponseHead::header(std::string_view name) const {
     for (const auto& [k, v] : headers)
-        if (Poco::icompare(k, std::string(name)) == 0) return v;
+        if (iequals(k, name)) return v;
     return {};
 }
 
 struct HttpClientPool::Impl {
+    //! Plain http:// without a proxy: the lean HTTP/1.1 client.
+    PlainHttpClient plain;
+    //! https:// and proxied requests: Poco's sessions.
     mutable std::mutex mutex;
     std::map<std::string, std::vector<std::unique_ptr<Poco::Net::HTTPClientSession>>> idle;
     Poco::Net::Context::Ptr tls;
@@ -92,13 +97,17 @@ HttpClientPool::~HttpClientPool() = default;
 
 size_t HttpClientPool::idle_sessions() const {
     std::lock_guard lock(impl_->mutex);
-    size_t n = 0;
+    size_t n = impl_->plain.idle_connections();
     for (const auto& [origin, list] : impl_->idle) n += list.size();
     return n;
 }
 
 core::Result<HttpResponseHead> HttpClientPool::send(const HttpRequestSpec& spec,
                                                     const BodySink& on_body) {
+    if (spec.proxy.empty()) {
+        if (auto plain = parse_plain_http_url(spec.url))
+            return impl_->plain.send(*plain, spec, on_body);
+    }
     Poco::URI uri;
     try {
         uri = Poco::URI(spec.url);
@@ -124,6 +133,12 @@ core::Result<HttpResponseHead> HttpClientPool::send(const HttpRequestSpec& spec,
         (proxy ? " via " + proxy->getHost() + ":" + std::to_string(proxy->getPort()) : "");
     std::string target = uri.getPathAndQuery();
     if (target.empty()) target = "/";
+    if (!proxy && uri.getScheme() == "http") {
+        // A plain-http URL of an unusual shape: Poco has normalised it for the lean client.
+        PlainHttpUrl plain{uri.getHost(), uri.getPort(), target,
+                           uri.getHost() + ":" + std::to_string(uri.getPort())};
+        return impl_->plain.send(plain, spec, on_body);
+    }
 
     // A pooled session may have been closed by the server while idle: retry once on a fresh
     // one, but only when nothing of the response has been seen.

@@ -1,6 +1,8 @@
 #pragma once
 // The one HTTP client of the process: pooled keep-alive sessions per origin, streaming bodies
-// handed to the caller chunk by chunk as they arrive.
+// handed to the caller chunk by chunk as they arrive. Plain http:// without a proxy goes over
+// a lean HTTP/1.1 client on POSIX sockets (plain_http_client.hpp); https:// and proxied
+// requests over Poco's sessions.
 
 #include <chrono>
 #include <functional>
@@ -45,8 +47,10 @@ class HttpClientPool {
     ~HttpClientPool();
 
     //! Sends the request and streams the body into `on_body`. Errors (as values): cannot
-    //! connect (upstream), timed out (timeout), malformed URL (invalid_request). A non-2xx
-    //! status is not an error here: the caller reads the body and decides.
+    //! connect or malformed response (upstream), timed out (timeout), malformed URL
+    //! (invalid_request). A non-2xx status is not an error here: the caller reads the body and
+    //! decides. A body cut short by the server closing the connection just ends: the caller's
+    //! decoder notices what is missing.
     core::Result<HttpResponseHead> send(const HttpRequestSpec& spec, const BodySink& on_body);
 
     //! Sessions kept idle right now (for tests).

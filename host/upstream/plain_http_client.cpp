@@ -1,0 +1,563 @@
+#include "upstream/plain_http_client.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <climits>
+#include <cstring>
+
+#include "upstream/http1_response_parser.hpp"
+
+namespace tianshu::upstream {
+
+using core::Error;
+using core::ErrorKind;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr size_t kMaxIdlePerOrigin = 64;
+constexpr size_t kBufferBytes = 16 * 1024;
+//! A connection idle longer than this is checked (one non-blocking peek) before reuse: the
+//! server may have closed it. Younger ones are used as they are; a rare stale one costs a retry.
+constexpr milliseconds kCheckIdleAfter{1000};
+
+//! Character classes of plain URLs, one bit each, looked up by byte.
+enum : uint8_t {
+    kHostChar = 1,   //!< letters, digits, '.', '-', '_'
+    kPathChar = 2,   //!< what Poco::URI passes through unchanged in a path (it encodes the rest)
+    kQueryChar = 4,  //!< what it keeps as is in a query (it does not re-encode queries)
+};
+
+constexpr std::array<uint8_t, 256> url_char_classes() {
+    std::array<uint8_t, 256> t{};
+    for (int c = 0x21; c < 0x7f; ++c) t[c] = kQueryChar;
+    t['#'] = 0;
+    auto add = [&t](std::string_view chars, uint8_t bits) {
+        for (char c : chars) t[static_cast<unsigned char>(c)] |= bits;
+    };
+    add("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", kHostChar | kPathChar);
+    add(".-_", kHostChar);
+    add("-._~/:@&=+;", kPathChar);
+    return t;
+}
+constexpr std::array<uint8_t, 256> kUrlChars = url_char_classes();
+
+bool url_char_is(char c, uint8_t cls) {
+    return kUrlChars[static_cast<unsigned char>(c)] & cls;
+}
+
+bool has_line_break(const std::string& s) {
+    return std::memchr(s.data(), '\n', s.size()) || std::memchr(s.data(), '\r', s.size());
+}
+
+int to_poll_ms(milliseconds ms) {
+    if (ms.count() <= 0) return 0;
+    return ms.count() > INT_MAX ? INT_MAX : static_cast<int>(ms.count());
+}
+
+//! Waits until `fd` is ready for `events`: 1 ready (or in error: the next call says which),
+//! 0 timed out.
+int wait_ready(int fd, short events, int timeout_ms) {
+    pollfd p{fd, events, 0};
+    while (true) {
+        const int n = ::poll(&p, 1, timeout_ms);
+        if (n >= 0) return n > 0 ? 1 : 0;
+        if (errno != EINTR) return 1;
+    }
+}
+
+std::string errno_text(int err) {
+    char buf[128];
+    // GNU strerror_r returns the message (maybe not in buf).
+    return ::strerror_r(err, buf, sizeof buf);
+}
+
+std::string shown_origin(const PlainHttpUrl& url) {
+    return "http://" + url.host + ":" + std::to_string(url.port);
+}
+
+Error cannot_reach(const PlainHttpUrl& url, const std::string& why, bool mid_answer) {
+    return Error{ErrorKind::upstream,
+                 "cannot reach the upstream at " + shown_origin(url) + ": " + why +
+                     (mid_answer ? " (mid-answer)" : " (check the channel's base URL)"),
+                 {}};
+}
+
+Error timed_out(const PlainHttpUrl& url, const std::string& what, const char* timeout_name,
+                milliseconds configured) {
+    return Error{ErrorKind::timeout,
+                 "the upstream at " + shown_origin(url) + " " + what + ": the " + timeout_name +
+                     " (" + std::to_string(configured.count()) + " ms) passed",
+                 {}};
+}
+
+//! The request line and headers: Host (unless the caller set one), the caller's headers (a
+//! repeated name keeps its first place and its last value, as Poco's set() does) and
+//! Content-Length.
+core::Result<std::string> request_head(const PlainHttpUrl& url, const HttpRequestSpec& spec) {
+    const auto& headers = spec.headers;
+    size_t size = spec.method.size() + url.target.size() + url.host.size() + 64;
+    bool has_host = false;
+    for (const auto& [k, v] : headers) {
+        size += k.size() + v.size() + 4;
+        has_host = has_host || iequals(k, "host");
+        if (has_line_break(k) || has_line_break(v))
+            return Error::invalid("the upstream request header '" + k.substr(0, 40) +
+                                  "' contains a line break (check the channel's key)");
+    }
+    std::string out;
+    out.reserve(size);
+    out.append(spec.method).append(" ").append(url.target).append(" HTTP/1.1\r\n");
+    if (!has_host) {
+        out.append("Host: ");
+        const bool ipv6 = url.host.find(':') != std::string::npos;
+        if (ipv6) out += '[';
+        out.append(url.host);
+        if (ipv6) out += ']';
+        if (url.port != 80 && url.port != 443) {
+            char digits[8];
+            const auto end = std::to_chars(digits, digits + sizeof digits, url.port).ptr;
+            out.append(":").append(digits, end);
+        }
+        out.append("\r\n");
+    }
+    for (size_t i = 0; i < headers.size(); ++i) {
+        const std::string& name = headers[i].first;
+        if (iequals(name, "content-length")) continue;
+        bool repeated = false;
+        for (size_t j = 0; j < i && !repeated; ++j) repeated = iequals(headers[j].first, name);
+        if (repeated) continue;
+        const std::string* value = &headers[i].second;
+        for (size_t j = i + 1; j < headers.size(); ++j)
+            if (iequals(headers[j].first, name)) value = &headers[j].second;
+        out.append(name).append(": ").append(*value).append("\r\n");
+    }
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, spec.body.size()).ptr;
+    out.append("Content-Length: ").append(digits, end).append("\r\n\r\n");
+    return out;
+}
+
+}  // namespace
+
+std::optional<PlainHttpUrl> parse_plain_http_url(std::string_view url) {
+    constexpr std::string_view kScheme = "http://";
+    if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
+    url.remove_prefix(kScheme.size());
+    PlainHttpUrl out;
+    size_t i = 0;
+    while (i < url.size() && url_char_is(url[i], kHostChar)) ++i;
+    if (i == 0 || (i < url.size() && url[i] != ':' && url[i] != '/' && url[i] != '?'))
+        return std::nullopt;
+    out.host.assign(url.data(), i);
+    for (char& c : out.host)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (i < url.size() && url[i] == ':') {
+        const size_t start = ++i;
+        unsigned port = 0;
+        for (; i < url.size() && url[i] >= '0' && url[i] <= '9' && i - start < 5; ++i)
+            port = port * 10 + static_cast<unsigned>(url[i] - '0');
+        if (i == start || port == 0 || port > 65535) return std::nullopt;
+        if (i < url.size() && url[i] != '/' && url[i] != '?') return std::nullopt;
+        out.port = static_cast<uint16_t>(port);
+    }
+    const size_t path_start = i;
+    for (; i < url.size() && url[i] != '?'; ++i)
+        if (!url_char_is(url[i], kPathChar)) return std::nullopt;
+    const std::string_view path = url.substr(path_start, i - path_start);
+    std::string_view query;
+    if (i < url.size()) {
+        query = url.substr(i + 1);
+        for (char c : query)
+            if (!url_char_is(c, kQueryChar)) return std::nullopt;
+    }
+    if (path.empty()) {
+        if (!query.empty()) return std::nullopt;  // Poco sends "?query" as the target
+        out.target = "/";
+    } else {
+        out.target.reserve(path.size() + query.size() + 1);
+        out.target.append(path);
+        if (!query.empty()) out.target.append("?").append(query);
+    }
+    char digits[8];
+    const auto end = std::to_chars(digits, digits + sizeof digits, out.port).ptr;
+    out.origin.reserve(out.host.size() + 6);
+    out.origin.append(out.host).append(":").append(digits, end);
+    return out;
+}
+
+// ---- connections ----------------------------------------------------------------------------
+
+//! One keep-alive TCP connection and its receive buffer (reused across requests).
+struct PlainHttpClient::Connection {
+    int fd = -1;
+    std::unique_ptr<char[]> buffer;
+    size_t capacity = 0;
+    Clock::time_point idle_since{};
+
+    explicit Connection(int socket_fd)
+        : fd(socket_fd), buffer(new char[kBufferBytes]), capacity(kBufferBytes) {}
+    ~Connection() {
+        if (fd >= 0) ::close(fd);
+    }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    //! Doubles the buffer, keeping the first `used` bytes.
+    void grow(size_t used) {
+        std::unique_ptr<char[]> bigger(new char[capacity * 2]);
+        std::memcpy(bigger.get(), buffer.get(), used);
+        buffer = std::move(bigger);
+        capacity *= 2;
+    }
+};
+
+namespace {
+
+using Connection = PlainHttpClient::Connection;
+
+//! Opens a TCP connection to the URL's host (every address it resolves to, in order) within
+//! the connect timeout.
+core::Result<std::unique_ptr<Connection>> open_connection(const PlainHttpUrl& url,
+                                                          milliseconds timeout) {
+    // Numeric hosts skip the resolver.
+    sockaddr_storage numeric{};
+    socklen_t numeric_len = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&numeric);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&numeric);
+    if (::inet_pton(AF_INET, url.host.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(url.port);
+        numeric_len = sizeof(sockaddr_in);
+    } else if (::inet_pton(AF_INET6, url.host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(url.port);
+        numeric_len = sizeof(sockaddr_in6);
+    }
+    addrinfo* resolved = nullptr;
+    addrinfo single{};
+    if (numeric_len) {
+        single.ai_family = numeric.ss_family;
+        single.ai_socktype = SOCK_STREAM;
+        single.ai_addr = reinterpret_cast<sockaddr*>(&numeric);
+        single.ai_addrlen = numeric_len;
+    } else {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICSERV;
+        const std::string port = std::to_string(url.port);
+        const int rc = ::getaddrinfo(url.host.c_str(), port.c_str(), &hints, &resolved);
+        if (rc != 0)
+            return cannot_reach(
+                url, "host '" + url.host + "' not found (" + ::gai_strerror(rc) + ")", false);
+    }
+    std::unique_ptr<addrinfo, void (*)(addrinfo*)> free_resolved(resolved, [](addrinfo* a) {
+        if (a) ::freeaddrinfo(a);
+    });
+
+    const auto deadline = Clock::now() + timeout;
+    int last_error = 0;
+    for (const addrinfo* a = numeric_len ? &single : resolved; a; a = a->ai_next) {
+        const int fd = ::socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            last_error = errno;
+            continue;
+        }
+        auto connection = std::make_unique<Connection>(fd);
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) return connection;
+        if (errno != EINPROGRESS && errno != EINTR) {
+            last_error = errno;
+            continue;
+        }
+        const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+        if (wait_ready(fd, POLLOUT, to_poll_ms(left)) == 0)
+            return timed_out(url, "did not accept the connection in time", "connect timeout",
+                             timeout);
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+        if (err == 0) return connection;
+        last_error = err;
+    }
+    if (last_error == ECONNREFUSED) return cannot_reach(url, "connection refused", false);
+    return cannot_reach(url, "cannot connect: " + errno_text(last_error), false);
+}
+
+//! How one request/response exchange on a connection ended.
+struct Exchange {
+    enum class End {
+        keep,    //!< the response was read whole; the connection may serve the next request
+        close,   //!< the response was delivered (or the sink stopped); close the connection
+        retry,   //!< the connection failed before any response byte; `error` if not retried
+        failed,  //!< `error`; close the connection
+    };
+    End end = End::close;
+    Error error;  //!< for retry and failed
+};
+
+bool retryable(int err) {
+    return err == ECONNRESET || err == EPIPE || err == ENOTCONN;
+}
+
+//! Sends the request head and body with as few system calls as the socket allows; nullopt
+//! once all is sent.
+std::optional<Exchange> write_request(Connection& c, const PlainHttpUrl& url,
+                                      const std::string& head, const HttpRequestSpec& spec) {
+    iovec iov[2] = {{const_cast<char*>(head.data()), head.size()},
+                    {const_cast<char*>(spec.body.data()), spec.body.size()}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = spec.body.empty() ? 1 : 2;
+    size_t left = head.size() + spec.body.size();
+    while (left > 0) {
+        const ssize_t n = ::sendmsg(c.fd, &msg, MSG_NOSIGNAL);
+        if (n >= 0) {
+            left -= static_cast<size_t>(n);
+            size_t sent = static_cast<size_t>(n);
+            while (sent > 0 && msg.msg_iovlen > 0) {
+                const size_t step = std::min(sent, msg.msg_iov[0].iov_len);
+                msg.msg_iov[0].iov_base = static_cast<char*>(msg.msg_iov[0].iov_base) + step;
+                msg.msg_iov[0].iov_len -= step;
+                sent -= step;
+                if (msg.msg_iov[0].iov_len == 0) {
+                    ++msg.msg_iov;
+                    --msg.msg_iovlen;
+                }
+            }
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (wait_ready(c.fd, POLLOUT, to_poll_ms(spec.first_byte_timeout)) == 0)
+                return Exchange{Exchange::End::failed,
+                                timed_out(url, "did not take the request in time",
+                                          "first-byte timeout", spec.first_byte_timeout)};
+            continue;
+        }
+        const int err = errno;
+        return Exchange{retryable(err) ? Exchange::End::retry : Exchange::End::failed,
+                        cannot_reach(url, "sending the request failed: " + errno_text(err), false)};
+    }
+    return std::nullopt;
+}
+
+//! Reads the response: the head, then the body decoded into `on_body` one receive at a time.
+Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequestSpec& spec,
+                       const BodySink& on_body, HttpResponseHead& head) {
+    Http1ResponseParser parser(spec.method == "HEAD");
+    size_t head_bytes = 0;  // bytes of the response head in the buffer so far
+    bool head_done = false;
+    std::optional<Clock::time_point> head_deadline;
+    // The answer cannot be there the moment the request left: wait before the first receive.
+    bool wait_first = true;
+
+    auto malformed = [&] {
+        return Exchange{Exchange::End::failed,
+                        Error{ErrorKind::upstream,
+                              "the upstream at " + shown_origin(url) +
+                                  " sent a malformed HTTP response: " + parser.error(),
+                              {}}};
+    };
+    // Delivers `n` raw body bytes at `data`; false when the exchange ends here.
+    auto deliver = [&](char* data, size_t n, Exchange& out) {
+        size_t decoded = 0;
+        const bool well_formed = parser.decode_body(data, n, decoded);
+        if (decoded > 0 && !on_body(head, std::string_view(data, decoded))) {
+            out = {Exchange::End::close, Error{}};  // the client went away
+            return false;
+        }
+        if (!well_formed) {
+            out = malformed();
+            return false;
+        }
+        if (parser.done()) {
+            const bool reusable = parser.keep_alive() && parser.excess_bytes() == 0;
+            out = {reusable ? Exchange::End::keep : Exchange::End::close, Error{}};
+            return false;
+        }
+        return true;
+    };
+
+    while (true) {
+        if (wait_first) {
+            int timeout_ms;
+            if (head_done) {
+                timeout_ms = to_poll_ms(spec.idle_timeout);
+            } else {
+                if (!head_deadline) head_deadline = Clock::now() + spec.first_byte_timeout;
+                timeout_ms = to_poll_ms(
+                    std::chrono::duration_cast<milliseconds>(*head_deadline - Clock::now()));
+            }
+            if (wait_ready(c.fd, POLLIN, timeout_ms) == 0) {
+                if (head_done)
+                    return {Exchange::End::failed, timed_out(url, "stopped sending mid-answer",
+                                                             "idle timeout", spec.idle_timeout)};
+                return {Exchange::End::failed,
+                        timed_out(url, "did not answer in time", "first-byte timeout",
+                                  spec.first_byte_timeout)};
+            }
+        }
+        char* into = c.buffer.get();
+        size_t room = c.capacity;
+        if (!head_done) {
+            if (head_bytes == c.capacity) {
+                // Http1ResponseParser rejects a head over its limit before the buffer gets
+                // much bigger than that.
+                if (c.capacity > 2 * Http1ResponseParser::kMaxHeadBytes)
+                    return {Exchange::End::failed,
+                            Error{ErrorKind::upstream,
+                                  "the upstream at " + shown_origin(url) +
+                                      " sent a malformed HTTP response: its interim (1xx) "
+                                      "responses exceed " +
+                                      std::to_string(c.capacity / 1024) + " KiB",
+                                  {}}};
+                c.grow(head_bytes);
+            }
+            into = c.buffer.get() + head_bytes;
+            room = c.capacity - head_bytes;
+        }
+        const ssize_t n = ::recv(c.fd, into, room, 0);
+        if (n < 0) {
+            const int err = errno;
+            if (err == EINTR) {
+                wait_first = false;
+                continue;
+            }
+            if (err == EAGAIN || err == EWOULDBLOCK) {
+                wait_first = true;
+                continue;
+            }
+            const bool nothing_yet = !head_done && head_bytes == 0;
+            return {nothing_yet && retryable(err) ? Exchange::End::retry : Exchange::End::failed,
+                    cannot_reach(url, errno_text(err), !nothing_yet)};
+        }
+        wait_first = false;
+        if (n == 0) {
+            if (head_done) return {};  // the body ends with the connection (or was cut)
+            if (head_bytes == 0)
+                return {Exchange::End::retry,
+                        cannot_reach(url, "it closed the connection without answering", false)};
+            return {Exchange::End::failed,
+                    cannot_reach(url, "it closed the connection in the middle of the response head",
+                                 true)};
+        }
+        const auto got = static_cast<size_t>(n);
+        if (head_done) {
+            Exchange out;
+            if (!deliver(into, got, out)) return out;
+            continue;
+        }
+        head_bytes += got;
+        switch (parser.parse_head(std::string_view(c.buffer.get(), head_bytes), head)) {
+            case Http1ResponseParser::HeadStatus::incomplete:
+                continue;
+            case Http1ResponseParser::HeadStatus::malformed:
+                return malformed();
+            case Http1ResponseParser::HeadStatus::complete: {
+                head_done = true;
+                Exchange out;
+                if (!deliver(c.buffer.get() + parser.head_size(), head_bytes - parser.head_size(),
+                             out))
+                    return out;
+                continue;
+            }
+        }
+    }
+}
+
+bool still_open(int fd) {
+    char byte;
+    const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+PlainHttpClient::PlainHttpClient() = default;
+PlainHttpClient::~PlainHttpClient() = default;
+
+std::unique_ptr<PlainHttpClient::Connection> PlainHttpClient::take_idle(const std::string& origin) {
+    while (true) {
+        std::unique_ptr<Connection> c;
+        {
+            std::lock_guard lock(mutex_);
+            auto it = idle_.find(origin);
+            if (it == idle_.end() || it->second.empty()) return nullptr;
+            c = std::move(it->second.back());
+            it->second.pop_back();
+        }
+        // A server may close a connection it has kept idle for a while: check old ones.
+        if (Clock::now() - c->idle_since < kCheckIdleAfter || still_open(c->fd)) return c;
+    }
+}
+
+void PlainHttpClient::keep_idle(const std::string& origin, std::unique_ptr<Connection> c) {
+    c->idle_since = Clock::now();
+    std::lock_guard lock(mutex_);
+    auto& list = idle_[origin];
+    if (list.size() < kMaxIdlePerOrigin) list.push_back(std::move(c));
+}
+
+size_t PlainHttpClient::idle_connections() const {
+    std::lock_guard lock(mutex_);
+    size_t n = 0;
+    for (const auto& [origin, list] : idle_) n += list.size();
+    return n;
+}
+
+uint64_t PlainHttpClient::connections_opened() const {
+    return opened_.load();
+}
+
+core::Result<HttpResponseHead> PlainHttpClient::send(const PlainHttpUrl& url,
+                                                     const HttpRequestSpec& spec,
+                                                     const BodySink& on_body) {
+    auto head_text = request_head(url, spec);
+    if (!head_text) return head_text.take_error();
+    // A pooled connection may have been closed by the server while idle: retry once on a fresh
+    // one, but only when nothing of the response has been seen.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        std::unique_ptr<Connection> c = attempt == 0 ? take_idle(url.origin) : nullptr;
+        const bool reused = c != nullptr;
+        if (!c) {
+            auto opened = open_connection(url, spec.connect_timeout);
+            if (!opened) return opened.take_error();
+            c = std::move(opened).value();
+            opened_.fetch_add(1, std::memory_order_relaxed);
+        }
+        HttpResponseHead head;
+        auto failed_write = write_request(*c, url, head_text.value(), spec);
+        Exchange e =
+            failed_write ? std::move(*failed_write) : read_response(*c, url, spec, on_body, head);
+        switch (e.end) {
+            case Exchange::End::keep:
+                keep_idle(url.origin, std::move(c));
+                return head;
+            case Exchange::End::close:
+                return head;
+            case Exchange::End::retry:
+                if (reused) continue;
+                return std::move(e.error);
+            case Exchange::End::failed:
+                return std::move(e.error);
+        }
+    }
+    return cannot_reach(url, "the connection failed twice before any response", false);
+}
+
+}  // namespace tianshu::upstream
