@@ -120,6 +120,12 @@ class SocketResponseWriter final : public ResponseWriter {
   public:
     SocketResponseWriter(int fd, bool head_only, bool http10, bool keep_alive)
         : fd_(fd), head_only_(head_only), http10_(http10), keep_alive_(keep_alive) {}
+    //! An error answered early (bad head, body too large) is written here.
+    ~SocketResponseWriter() override {
+        if (!pending_.empty()) send_all(fd_, pending_);
+    }
+    SocketResponseWriter(const SocketResponseWriter&) = delete;
+    SocketResponseWriter& operator=(const SocketResponseWriter&) = delete;
 
     void set_header(std::string_view name, std::string_view value) override {
         if (began_) return;
@@ -138,8 +144,10 @@ class SocketResponseWriter final : public ResponseWriter {
         if (began_) return;
         began_ = true;
         status_ = status;
-        std::string head;
-        head.reserve(256 + extra_.size() + (body.size() <= 8192 ? body.size() : 0));
+        // Held until finish(): the handler logs its line after send(), and a client that has
+        // its whole answer must find that line already written (tests and log shippers do).
+        std::string& head = pending_;
+        head.reserve(256 + extra_.size() + body.size());
         wire::append_status_line(head, status);
         head += "Server: tianshu\r\n";
         wire::append_header(head, "Content-Type",
@@ -153,13 +161,7 @@ class SocketResponseWriter final : public ResponseWriter {
         else if (http10_)
             head += "Connection: keep-alive\r\n";
         head += "\r\n";
-        if (head_only_) body = {};
-        if (body.size() <= 8192) {
-            head += body;
-            ok_ = send_all(fd_, head);
-        } else {
-            ok_ = send_all(fd_, head, body);
-        }
+        if (!head_only_) head += body;
     }
 
     bool begin_stream() override {
@@ -200,13 +202,16 @@ class SocketResponseWriter final : public ResponseWriter {
         return ok_ = send_all(fd_, parts, 3);
     }
 
-    //! Ends the response: the last chunk of a stream, or a 500 if the handler sent nothing.
+    //! Ends the response: writes a whole response, or the last chunk of a stream, or a 500 if
+    //! the handler sent nothing.
     void finish() {
-        if (!began_) {
+        if (!began_)
             send(
                 500, "application/json",
                 R"({"type":"error","error":{"type":"api_error","message":"the server produced no response"}})");
-            return;
+        if (!pending_.empty()) {
+            ok_ = send_all(fd_, pending_);
+            pending_.clear();
         }
         if (streaming_ && ok_ && !http10_) ok_ = send_all(fd_, wire::kLastChunk);
     }
@@ -226,6 +231,7 @@ class SocketResponseWriter final : public ResponseWriter {
     int status_ = 0;
     std::string content_type_;
     std::string extra_;
+    std::string pending_;  //!< a whole response, written by finish()
 };
 
 std::string presented_key(const wire::RequestHead& head) {
@@ -554,9 +560,12 @@ void HttpServer::Loop::serve(Connection* c) {
             }
         }
         if (parsed.status == wire::ParseStatus::invalid) {
-            SocketResponseWriter out(c->fd, false, false, false);
-            send_json_error(out, ClientProtocol::anthropic_messages, parsed.error_status,
-                            core::ErrorKind::invalid_request, parsed.error);
+            {
+                SocketResponseWriter out(c->fd, false, false, false);
+                send_json_error(out, ClientProtocol::anthropic_messages, parsed.error_status,
+                                core::ErrorKind::invalid_request, parsed.error);
+                out.finish();
+            }
             return close_connection(c);
         }
         if (!serve_request(c, head, parsed.head_bytes) || draining_.load())

@@ -77,8 +77,11 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     auto decoder_finish = [&](std::vector<core::StreamEvent>& out) {
         return openai ? openai_decoder.finish(out) : anthropic_decoder.finish(out);
     };
+    // Reused for every chunk; reserved so the (large) events are not moved by regrowth.
     std::vector<protocol::SseEvent> frames;
+    frames.reserve(16);
     std::vector<core::StreamEvent> events;
+    events.reserve(16);
     std::string error_body;
     std::optional<Error> failure;
     bool client_gone = false;
