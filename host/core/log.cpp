@@ -1,18 +1,27 @@
 #include "core/log.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdio>
-#include <ctime>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
+
+#include "core/json_write.hpp"
 
 namespace tianshu::core {
 
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::info)};
 std::atomic<void (*)(std::string_view)> g_sink{nullptr};
-std::mutex g_write_mutex;
+//! Lines up to PIPE_BUF bytes go out in one write(2), which the kernel keeps whole (on a pipe,
+//! and on a file through its position lock): they only share this lock, so threads logging at
+//! once never wait for each other. A longer line takes it alone.
+std::shared_mutex g_write_mutex;
 
 std::string_view level_name(LogLevel l) {
     switch (l) {
@@ -28,36 +37,175 @@ std::string_view level_name(LogLevel l) {
     return "info";
 }
 
-std::string timestamp() {
-    using namespace std::chrono;
-    auto now = system_clock::now();
-    auto secs = system_clock::to_time_t(now);
-    auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms));
-    return buf;
+void two_digits(char* p, unsigned v) {
+    p[0] = static_cast<char>('0' + v / 10);
+    p[1] = static_cast<char>('0' + v % 10);
 }
+
+//! "2026-11-22T04:49:32.123Z" (UTC, milliseconds) into `buf`; returns the length. Computed from
+//! the day count (Howard Hinnant's civil_from_days) instead of gmtime_r, which takes glibc's
+//! time zone lock on every call.
+size_t timestamp(char (&buf)[40]) {
+    using namespace std::chrono;
+    const int64_t ms_total =
+        duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    int64_t days = ms_total / 86'400'000;
+    int64_t ms_of_day = ms_total % 86'400'000;
+    if (ms_of_day < 0) {
+        ms_of_day += 86'400'000;
+        --days;
+    }
+    const int64_t z = days + 719'468;
+    const int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
+    const auto doe = static_cast<unsigned>(z - era * 146'097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned day = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned month = mp < 10 ? mp + 3 : mp - 9;
+    const int64_t year = static_cast<int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0);
+    const auto s = static_cast<unsigned>(ms_of_day / 1000);
+    const auto ms = static_cast<unsigned>(ms_of_day % 1000);
+    if (year < 0 || year > 9999) {
+        const int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ",
+                                    static_cast<long long>(year), month, day, s / 3600, s / 60 % 60,
+                                    s % 60, ms);
+        return n > 0 ? static_cast<size_t>(n) : 0;
+    }
+    const auto y = static_cast<unsigned>(year);
+    two_digits(buf, y / 100);
+    two_digits(buf + 2, y % 100);
+    buf[4] = '-';
+    two_digits(buf + 5, month);
+    buf[7] = '-';
+    two_digits(buf + 8, day);
+    buf[10] = 'T';
+    two_digits(buf + 11, s / 3600);
+    buf[13] = ':';
+    two_digits(buf + 14, s / 60 % 60);
+    buf[16] = ':';
+    two_digits(buf + 17, s % 60);
+    buf[19] = '.';
+    buf[20] = static_cast<char>('0' + ms / 100);
+    two_digits(buf + 21, ms % 100);
+    buf[23] = 'Z';
+    return 24;
+}
+
+void write_all(std::string_view text) {
+    while (!text.empty()) {
+        const ssize_t n = ::write(STDERR_FILENO, text.data(), text.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return;  // nowhere to report it
+        }
+        text.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
+//! A field of the line: one of the caller's, or ts/level/msg (`value` null, `text` set).
+struct Entry {
+    std::string_view key;
+    const LogValue* value;
+    std::string_view text;
+};
+
+//! The order of std::string keys in a nlohmann object; the first byte decides most of them.
+bool key_less(std::string_view a, std::string_view b) {
+    if (!a.empty() && !b.empty() && a[0] != b[0])
+        return static_cast<unsigned char>(a[0]) < static_cast<unsigned char>(b[0]);
+    return a < b;
+}
+
 }  // namespace
+
+void LogValue::append_to(std::string& out) const {
+    switch (kind_) {
+        case Kind::null:
+            out += "null";
+            return;
+        case Kind::boolean:
+            out += boolean_ ? "true" : "false";
+            return;
+        case Kind::integer:
+            append_json_number(out, integer_);
+            return;
+        case Kind::unsigned_integer:
+            append_json_number(out, unsigned_);
+            return;
+        case Kind::floating:
+            append_json_number(out, floating_);
+            return;
+        case Kind::string:
+            append_json_quoted(out, text_);
+            return;
+        case Kind::json:
+            out += json_->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            return;
+    }
+}
 
 void log(LogLevel level, std::string_view message, const LogFields& fields) {
     if (static_cast<int>(level) < g_level.load(std::memory_order_relaxed)) return;
-    nlohmann::json line = nlohmann::json::object();
-    line["ts"] = timestamp();
-    line["level"] = level_name(level);
-    line["msg"] = message;
-    for (const auto& [k, v] : fields) line[std::string(k)] = v;
-    std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    char ts[40];
+    const size_t ts_length = timestamp(ts);
+
+    // The line used to be a nlohmann object: keys sorted, the last of equal keys kept. Insertion
+    // sort (stable, no allocation): a line has a few dozen fields at most.
+    constexpr size_t kInline = 48;
+    Entry inline_entries[kInline];
+    std::vector<Entry> heap_entries;
+    const size_t count = fields.size() + 3;
+    Entry* entries = inline_entries;
+    if (count > kInline) {
+        heap_entries.resize(count);
+        entries = heap_entries.data();
+    }
+    entries[0] = {"ts", nullptr, std::string_view(ts, ts_length)};
+    entries[1] = {"level", nullptr, level_name(level)};
+    entries[2] = {"msg", nullptr, message};
+    size_t used = 3;
+    for (const auto& [key, value] : fields) entries[used++] = {key, &value, {}};
+    for (size_t i = 1; i < count; ++i) {
+        const Entry e = entries[i];
+        size_t j = i;
+        for (; j > 0 && key_less(e.key, entries[j - 1].key); --j) entries[j] = entries[j - 1];
+        entries[j] = e;
+    }
+
+    size_t estimate = 64 + message.size();
+    for (const auto& [key, value] : fields)
+        estimate +=
+            key.size() + 6 + (value.kind() == LogValue::Kind::string ? value.text().size() : 24);
+    std::string text;
+    text.reserve(estimate);
+    text += '{';
+    bool first = true;
+    for (size_t i = 0; i < count; ++i) {
+        if (i + 1 < count && entries[i + 1].key == entries[i].key) continue;  // a later one wins
+        if (!first) text += ',';
+        first = false;
+        append_json_quoted(text, entries[i].key);
+        text += ':';
+        if (entries[i].value)
+            entries[i].value->append_to(text);
+        else
+            append_json_quoted(text, entries[i].text);
+    }
+    text += '}';
+
     if (auto sink = g_sink.load()) {
         sink(text);
         return;
     }
     text += '\n';
-    std::lock_guard lock(g_write_mutex);
-    std::fwrite(text.data(), 1, text.size(), stderr);
+    if (text.size() <= PIPE_BUF) {
+        std::shared_lock lock(g_write_mutex);
+        write_all(text);
+    } else {
+        std::unique_lock lock(g_write_mutex);
+        write_all(text);
+    }
 }
 
 void set_log_level(LogLevel minimum) {

@@ -1,7 +1,12 @@
 #pragma once
 // Structured logs: one JSON object per line on stderr. Never pass secrets or prompt text.
 
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -11,9 +16,71 @@ namespace tianshu::core {
 
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
 
-using LogFields = std::vector<std::pair<std::string_view, nlohmann::json>>;
+//! One field's value in a log line. Strings, integers, doubles and booleans are held as they
+//! are and written straight into the line (a line is written per request; building a
+//! nlohmann::json for each field cost more than the rest of the line). Anything else nlohmann
+//! can represent (objects, arrays, `{{"k", v}}` lists) is held as nlohmann::json. Strings are
+//! copied: a value never refers to the caller's memory.
+class LogValue {
+  public:
+    enum class Kind { null, boolean, integer, unsigned_integer, floating, string, json };
 
-//! Writes {"ts":..., "level":..., "msg":..., fields...} as one line, atomically.
+    LogValue() noexcept = default;
+    LogValue(std::nullptr_t) noexcept {}
+    LogValue(const char* s) : kind_(s ? Kind::string : Kind::null), text_(s ? s : "") {}
+    LogValue(std::string s) noexcept : kind_(Kind::string), text_(std::move(s)) {}
+    LogValue(std::string_view s) : kind_(Kind::string), text_(s) {}
+    LogValue(bool b) noexcept : kind_(Kind::boolean), boolean_(b) {}
+    template <std::integral T>
+    requires(!std::same_as<T, bool>) LogValue(T v)
+    noexcept {
+        if constexpr (std::is_signed_v<T>) {
+            kind_ = Kind::integer;
+            integer_ = v;
+        } else {
+            kind_ = Kind::unsigned_integer;
+            unsigned_ = v;
+        }
+    }
+    LogValue(double v) noexcept : kind_(Kind::floating), floating_(v) {}
+    LogValue(nlohmann::json j)
+        : kind_(Kind::json), json_(std::make_shared<const nlohmann::json>(std::move(j))) {}
+    LogValue(nlohmann::json::initializer_list_t init)
+        : kind_(Kind::json), json_(std::make_shared<const nlohmann::json>(init)) {}
+    //! Any other type nlohmann::json is constructible from (enums, containers...).
+    template <class T>
+    requires(!std::is_arithmetic_v<std::remove_cvref_t<T>> &&
+             !std::is_convertible_v<const std::remove_cvref_t<T>&, std::string_view> &&
+             !std::same_as<std::remove_cvref_t<T>, nlohmann::json> &&
+             !std::same_as<std::remove_cvref_t<T>, LogValue> &&
+             !std::same_as<std::remove_cvref_t<T>, std::nullptr_t> &&
+             std::is_constructible_v<nlohmann::json, T&&>) LogValue(T&& v)
+        : kind_(Kind::json), json_(std::make_shared<const nlohmann::json>(std::forward<T>(v))) {}
+
+    Kind kind() const { return kind_; }
+    //! The string of Kind::string; empty for other kinds.
+    const std::string& text() const { return text_; }
+    //! Appends the value as JSON text, as nlohmann's compact dump writes it.
+    void append_to(std::string& out) const;
+
+  private:
+    Kind kind_ = Kind::null;
+    union {
+        bool boolean_;
+        int64_t integer_ = 0;
+        uint64_t unsigned_;
+        double floating_;
+    };
+    std::string text_;
+    //! Shared, not copied, when the field list is copied (an initializer list is copied into
+    //! the vector); empty but for Kind::json.
+    std::shared_ptr<const nlohmann::json> json_;
+};
+
+using LogFields = std::vector<std::pair<std::string_view, LogValue>>;
+
+//! Writes {"ts":..., "level":..., "msg":..., fields...} as one line, atomically. Keys come out
+//! sorted, and of two fields with the same key the later one wins (as with a nlohmann object).
 void log(LogLevel level, std::string_view message, const LogFields& fields = {});
 void set_log_level(LogLevel minimum);
 LogLevel log_level();

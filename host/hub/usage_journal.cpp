@@ -7,7 +7,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <utility>
 
+#include "core/json_write.hpp"
 #include "core/log.hpp"
 #include "core/request.hpp"
 
@@ -46,17 +49,43 @@ core::Result<void> write_batches(store::Database& db, const std::vector<store::U
 
 }  // namespace
 
+// Written field by field: building a nlohmann object per request cost ~60k instructions. The
+// keys come in sorted order and values are written as nlohmann writes them, so the line is the
+// one the nlohmann object gave, byte for byte (a sorted map); decode reads both alike.
 std::string UsageJournal::encode(const store::UsageRecord& r) {
-    Json j{
-        {"id", r.request_id},         {"at", r.created_at_ms},      {"user", r.user_id},
-        {"channel", r.channel},       {"model", r.requested_model}, {"upstream", r.upstream_model},
-        {"in", r.input_tokens},       {"out", r.output_tokens},     {"cr", r.cache_read_tokens},
-        {"cw", r.cache_write_tokens}, {"rs", r.reasoning_tokens},   {"cost", r.cost},
-        {"ms", r.latency_ms},         {"ttft", r.ttft_ms},          {"status", r.status},
-        {"err", r.error_kind},        {"ip", r.client_ip},          {"retries", r.retries},
-        {"stream", r.stream}};
-    if (r.key_id) j["key"] = *r.key_id;
-    return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    std::string out;
+    out.reserve(200 + r.request_id.size() + r.channel.size() + r.requested_model.size() +
+                r.upstream_model.size() + r.error_kind.size() + r.client_ip.size());
+    const auto number = [&](std::string_view key, long long v) {
+        out += key;
+        core::append_json_number(out, static_cast<int64_t>(v));
+    };
+    const auto text = [&](std::string_view key, const std::string& v) {
+        out += key;
+        core::append_json_quoted(out, v);
+    };
+    number("{\"at\":", r.created_at_ms);
+    text(",\"channel\":", r.channel);
+    number(",\"cost\":", r.cost);
+    number(",\"cr\":", r.cache_read_tokens);
+    number(",\"cw\":", r.cache_write_tokens);
+    text(",\"err\":", r.error_kind);
+    text(",\"id\":", r.request_id);
+    number(",\"in\":", r.input_tokens);
+    text(",\"ip\":", r.client_ip);
+    if (r.key_id) number(",\"key\":", *r.key_id);
+    text(",\"model\":", r.requested_model);
+    number(",\"ms\":", r.latency_ms);
+    number(",\"out\":", r.output_tokens);
+    number(",\"retries\":", r.retries);
+    number(",\"rs\":", r.reasoning_tokens);
+    number(",\"status\":", r.status);
+    out += r.stream ? ",\"stream\":true" : ",\"stream\":false";
+    number(",\"ttft\":", r.ttft_ms);
+    text(",\"upstream\":", r.upstream_model);
+    number(",\"user\":", r.user_id);
+    out += "}\n";
+    return out;
 }
 
 core::Result<store::UsageRecord> UsageJournal::decode(std::string_view line) {
@@ -96,6 +125,10 @@ UsageJournal::UsageJournal(store::Database& db, fs::path dir, std::chrono::milli
                            std::chrono::hours retention)
     : db_(db), dir_(std::move(dir)), interval_(interval), retention_(retention) {}
 
+UsageJournal::Segment::~Segment() {
+    if (fd >= 0) ::close(fd);
+}
+
 void UsageJournal::prune_old_rows() {
     if (retention_.count() <= 0 || std::chrono::steady_clock::now() < next_prune_) return;
     next_prune_ = std::chrono::steady_clock::now() + std::chrono::hours(1);
@@ -129,7 +162,9 @@ core::Result<std::unique_ptr<UsageJournal>> UsageJournal::open(store::Database& 
     std::unique_ptr<UsageJournal> journal(
         new UsageJournal(db, std::move(dir), interval, retention));
     if (auto r = journal->replay(); !r) return r.take_error();
-    if (auto r = journal->open_segment(); !r) return r.take_error();
+    auto segment = journal->open_segment(journal->segment_);
+    if (!segment) return segment.take_error();
+    journal->segment_file_ = std::move(segment).value();
     journal->thread_ = std::thread([j = journal.get()] { j->run(); });
     return journal;
 }
@@ -172,71 +207,94 @@ core::Result<void> UsageJournal::replay() {
     return {};
 }
 
-core::Result<void> UsageJournal::open_segment() {
-    const fs::path path = segment_path(dir_, segment_);
+core::Result<std::shared_ptr<UsageJournal::Segment>> UsageJournal::open_segment(int64_t n) const {
+    const fs::path path = segment_path(dir_, n);
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         return core::Error{core::ErrorKind::unavailable,
                            "cannot open the usage journal '" + path.string() +
                                "': " + std::strerror(errno) + " (check the disk and permissions)",
                            {}};
-    fd_ = fd;
-    return {};
+    auto segment = std::make_shared<Segment>();
+    segment->fd = fd;
+    return segment;
 }
 
 bool UsageJournal::record(const store::UsageRecord& record) {
     const std::string line = encode(record);
-    std::lock_guard lock(mutex_);
-    bool written = false;
-    if (fd_ >= 0) {
-        const ssize_t n = ::write(fd_, line.data(), line.size());
-        written = n == static_cast<ssize_t>(line.size());
+    store::UsageRecord queued = record;  // copied before taking the lock
+    std::shared_ptr<Segment> segment;
+    {
+        std::lock_guard lock(mutex_);
+        segment = segment_file_;
+        queue_.push_back(std::move(queued));
+        ++counters_.recorded;
     }
-    if (!written)
-        core::log(core::LogLevel::error, "usage journal write failed; the record is only queued",
-                  {{"request_id", record.request_id}, {"error", std::strerror(errno)}});
-    queue_.push_back(record);
-    ++counters_.recorded;
-    return written;
+    // Outside the lock: O_APPEND keeps each line whole among concurrent writers. If a rotation
+    // happened since, this line goes to the old segment, whose batch holds this record; the old
+    // segment is removed only after that batch is in the database.
+    ssize_t n = -1;
+    int error = EBADF;
+    if (segment) {
+        n = ::write(segment->fd, line.data(), line.size());
+        error = errno;
+    }
+    if (n == static_cast<ssize_t>(line.size())) return true;
+    core::log(core::LogLevel::error, "usage journal write failed; the record is only queued",
+              {{"request_id", record.request_id},
+               {"error", n < 0 ? std::string(std::strerror(error))
+                               : "short write: " + std::to_string(n) + " of " +
+                                     std::to_string(line.size()) + " bytes (is the disk full?)"}});
+    return false;
 }
 
 core::Result<void> UsageJournal::flush() {
     // Lock order: flush_mutex_ before mutex_ (a batch holds flush_mutex_ while it writes to the
     // database with mutex_ released, so record() never waits on the database).
     std::lock_guard one_batch(flush_mutex_);
-    std::unique_lock lock(mutex_);
-    return flush_locked(lock);
+    return flush_batch();
 }
 
-core::Result<void> UsageJournal::flush_locked(std::unique_lock<std::mutex>& lock) {
-    if (queue_.empty()) return {};
-    // Rotate: new records go to a fresh segment while this batch is written; the old segment is
-    // removed only once the database has every record in it.
-    std::vector<store::UsageRecord> batch;
-    batch.swap(queue_);
-    const int old_fd = fd_;
-    const int64_t old_segment = segment_;
-    ++segment_;
-    auto opened = open_segment();
-    if (!opened) {
-        segment_ = old_segment;
-        fd_ = old_fd;  // keep appending to the old one
+core::Result<void> UsageJournal::flush_batch() {
+    {
+        std::lock_guard lock(mutex_);
+        if (queue_.empty()) return {};
     }
-    lock.unlock();
-    if (opened && old_fd >= 0) ::close(old_fd);
+    // Rotate: new records go to a fresh segment while this batch is written; the old segment is
+    // removed only once the database has every record in it. The file is opened before taking
+    // the lock, so record() never waits on open(2).
+    auto opened = open_segment(segment_ + 1);
+    std::vector<store::UsageRecord> batch;
+    std::shared_ptr<Segment> old_segment;
+    {
+        std::lock_guard lock(mutex_);
+        batch.swap(queue_);
+        queue_.reserve(batch.size());
+        if (opened) {
+            old_segment = std::exchange(segment_file_, std::move(opened).value());
+            ++segment_;
+        }  // else: keep appending to the old one
+    }
+    old_segment.reset();  // closed here, or by the last record() still writing to it
     auto written = write_batches(db_, batch);
-    lock.lock();
     if (!written) {
-        ++counters_.failures;
-        // Back in front of the queue; the old segment stays on disk until a later batch (which
-        // includes these records) succeeds, or the next start replays it.
-        queue_.insert(queue_.begin(), batch.begin(), batch.end());
+        {
+            std::lock_guard lock(mutex_);
+            ++counters_.failures;
+            // Back in front of the queue; the old segment stays on disk until a later batch
+            // (which includes these records) succeeds, or the next start replays it.
+            queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()),
+                          std::make_move_iterator(batch.end()));
+        }
         core::log(
             core::LogLevel::warn, "usage batch not written; retrying",
             {{"records", static_cast<int64_t>(batch.size())}, {"error", written.error().message}});
         return written.take_error();
     }
-    counters_.flushed += static_cast<int64_t>(batch.size());
+    {
+        std::lock_guard lock(mutex_);
+        counters_.flushed += static_cast<int64_t>(batch.size());
+    }
     if (opened) {
         // Every segment before the open one is now in the database.
         std::error_code ec;
@@ -268,11 +326,11 @@ UsageJournal::~UsageJournal() {
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
     std::lock_guard one_batch(flush_mutex_);
-    std::unique_lock lock(mutex_);
-    if (auto r = flush_locked(lock); !r)
+    if (auto r = flush_batch(); !r) {
+        std::lock_guard lock(mutex_);
         core::log(core::LogLevel::error, "usage records left in the journal for the next start",
                   {{"records", static_cast<int64_t>(queue_.size())}, {"error", r.error().message}});
-    if (fd_ >= 0) ::close(fd_);
+    }
 }
 
 JournalCounters UsageJournal::counters() const {

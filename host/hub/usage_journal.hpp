@@ -50,8 +50,9 @@ class UsageJournal {
     UsageJournal& operator=(const UsageJournal&) = delete;
 
     //! Appends `record` to the journal file and queues it for the database. Thread-safe; one
-    //! write(2) per record. Returns false (and logs) when the file write failed: the record
-    //! is still queued for the database.
+    //! write(2) per record, done before returning but outside any lock (threads recording at
+    //! once never wait for each other's write). Returns false (and logs) when the file write
+    //! failed: the record is still queued for the database.
     bool record(const store::UsageRecord& record);
     //! Writes everything queued to the database now (tests, shutdown).
     core::Result<void> flush();
@@ -62,26 +63,37 @@ class UsageJournal {
     static core::Result<store::UsageRecord> decode(std::string_view line);
 
   private:
+    //! One open journal file. Shared by the journal and every record() writing to it at the
+    //! moment, so that a rotation never closes it under a write: the last owner closes it.
+    struct Segment {
+        int fd = -1;
+        ~Segment();
+    };
+
     UsageJournal(store::Database& db, std::filesystem::path dir,
                  std::chrono::milliseconds flush_interval, std::chrono::hours retention);
     void prune_old_rows();
-    core::Result<void> open_segment();
+    //! The segment file number `n`, opened for appending.
+    core::Result<std::shared_ptr<Segment>> open_segment(int64_t n) const;
     core::Result<void> replay();
     void run();
-    //! Needs flush_mutex_ held and `lock` on mutex_.
-    core::Result<void> flush_locked(std::unique_lock<std::mutex>& lock);
+    //! Writes one batch: what is queued now. Needs flush_mutex_ held (and mutex_ not held).
+    core::Result<void> flush_batch();
 
     store::Database& db_;
     const std::filesystem::path dir_;
     const std::chrono::milliseconds interval_;
     const std::chrono::hours retention_;
     std::chrono::steady_clock::time_point next_prune_{};
-    mutable std::mutex mutex_;  // the open segment and the queue
-    std::mutex flush_mutex_;    // one database batch at a time
+    // A record is queued and its segment taken under mutex_ at once, and a rotation swaps the
+    // queue and the segment at once: a record's line is in the segment whose batch holds it,
+    // and a segment is removed only once that batch is in the database.
+    mutable std::mutex mutex_;  // segment_file_, the queue, counters_, stopping_
+    std::mutex flush_mutex_;    // one database batch at a time; segment_ changes under it
     std::condition_variable wake_;
     bool stopping_ = false;
-    int fd_ = -1;
-    int64_t segment_ = 0;  // number of the open segment file
+    std::shared_ptr<Segment> segment_file_;  // the open segment
+    int64_t segment_ = 0;                    // its number
     std::vector<store::UsageRecord> queue_;
     JournalCounters counters_;
     std::thread thread_;

@@ -217,6 +217,10 @@ constexpr size_t kReusedParserBytes = 1 << 20;
 
 }  // namespace
 
+core::Json json_from_simdjson(const simdjson::dom::element& e) {
+    return from_simdjson(e);
+}
+
 core::Result<core::Json> parse_json_body(std::string_view body) {
     if (max_depth(body) > kMaxJsonDepth)
         return core::Error::invalid("request body: JSON nested deeper than " +

@@ -8,6 +8,10 @@
 #include "core/error.hpp"
 #include "core/request.hpp"
 
+namespace simdjson::dom {
+class element;
+}
+
 namespace tianshu::protocol {
 
 //! Appends `s` as a quoted JSON string. Invalid UTF-8 becomes U+FFFD rather than an error,
@@ -24,5 +28,9 @@ inline constexpr size_t kMaxJsonDepth = 256;
 
 //! Parses a request body. Errors are invalid_request and say where the JSON is broken.
 core::Result<core::Json> parse_json_body(std::string_view body);
+
+//! The nlohmann tree of a value parsed by simdjson: the tree nlohmann's own parser builds from
+//! the same text (of duplicate keys the last one wins). Recursive: the caller bounds the depth.
+core::Json json_from_simdjson(const simdjson::dom::element& e);
 
 }  // namespace tianshu::protocol

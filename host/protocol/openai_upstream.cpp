@@ -1,6 +1,10 @@
 #include "protocol/openai_upstream.hpp"
 
+#include <simdjson.h>
+
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <set>
 
 #include "protocol/json_text.hpp"
@@ -480,7 +484,162 @@ bool is_error_body(const Json& j) {
     return string_or_empty(j, "object") == "error";
 }
 
+// ---------------------------------------------------------------------------------------------
+// Read-only views of a stream chunk. The decoder reads each chunk through one of them: SimdView
+// over simdjson's DOM (the fast path), NlohmannView over nlohmann's tree (payloads simdjson
+// refuses, which nlohmann may still accept: integers beyond 64 bits, a NUL after the object,
+// nesting deeper than kChunkDepth). Both answer exactly as nlohmann's tree would: a missing
+// member and a member of another type read as absent/empty/zero, every integer is read as
+// int64_t (unsigned ones cast), and of duplicate keys the last one counts.
+
+template <class It, class View>
+class ViewRange {
+  public:
+    struct iterator {
+        It it;
+        View operator*() const { return View(*it); }
+        iterator& operator++() {
+            ++it;
+            return *this;
+        }
+        bool operator!=(const iterator& o) const { return it != o.it; }
+    };
+    ViewRange(It b, It e) : begin_{b}, end_{e} {}
+    iterator begin() const { return begin_; }
+    iterator end() const { return end_; }
+
+  private:
+    iterator begin_, end_;
+};
+
+class NlohmannView {
+  public:
+    NlohmannView() = default;
+    explicit NlohmannView(const Json& j) : j_(&j) {}
+    bool present() const { return j_ != nullptr; }
+    bool is_object() const { return j_ && j_->is_object(); }
+    bool is_array() const { return j_ && j_->is_array(); }
+    bool is_string() const { return j_ && j_->is_string(); }
+    bool is_null() const { return j_ && j_->is_null(); }
+    bool is_integer() const { return j_ && j_->is_number_integer(); }
+    //! Needs is_integer().
+    int64_t integer() const {
+        return j_->is_number_unsigned() ? static_cast<int64_t>(j_->get<uint64_t>())
+                                        : j_->get<int64_t>();
+    }
+    //! Needs is_string().
+    std::string_view string() const { return j_->get_ref<const std::string&>(); }
+    NlohmannView operator[](std::string_view key) const {
+        if (!is_object()) return {};
+        auto it = j_->find(key);
+        return it == j_->end() ? NlohmannView() : NlohmannView(*it);
+    }
+    //! The members named `keys`, absent where missing (or when this is not an object).
+    template <size_t N>
+    std::array<NlohmannView, N> members(const std::array<std::string_view, N>& keys) const {
+        std::array<NlohmannView, N> found{};
+        for (size_t i = 0; i < N; ++i) found[i] = (*this)[keys[i]];
+        return found;
+    }
+    //! Needs is_array().
+    ViewRange<Json::const_iterator, NlohmannView> items() const {
+        return {j_->cbegin(), j_->cend()};
+    }
+    //! Needs present().
+    std::string dump() const { return dump_json(*j_); }
+
+  private:
+    const Json* j_ = nullptr;
+};
+
+class SimdView {
+  public:
+    using T = simdjson::dom::element_type;
+    SimdView() = default;
+    explicit SimdView(simdjson::dom::element e) : e_(e), present_(true) {}
+    bool present() const { return present_; }
+    bool is_object() const { return present_ && e_.type() == T::OBJECT; }
+    bool is_array() const { return present_ && e_.type() == T::ARRAY; }
+    bool is_string() const { return present_ && e_.type() == T::STRING; }
+    bool is_null() const { return present_ && e_.type() == T::NULL_VALUE; }
+    bool is_integer() const {
+        return present_ && (e_.type() == T::INT64 || e_.type() == T::UINT64);
+    }
+    int64_t integer() const {
+        return e_.type() == T::UINT64 ? static_cast<int64_t>(e_.get_uint64().value_unsafe())
+                                      : e_.get_int64().value_unsafe();
+    }
+    std::string_view string() const { return e_.get_string().value_unsafe(); }
+    SimdView operator[](std::string_view key) const { return members<1>({key})[0]; }
+    //! The members named `keys`, in one pass over the object; of duplicate keys the last one
+    //! wins, as in nlohmann's tree.
+    template <size_t N>
+    std::array<SimdView, N> members(const std::array<std::string_view, N>& keys) const {
+        std::array<SimdView, N> found{};
+        if (!is_object()) return found;
+        const simdjson::dom::object fields = e_.get_object().value_unsafe();
+        for (auto field : fields) {
+            for (size_t i = 0; i < N; ++i) {
+                if (field.key.size() == keys[i].size() && field.key == keys[i]) {
+                    found[i] = SimdView(field.value);
+                    break;
+                }
+            }
+        }
+        return found;
+    }
+    ViewRange<simdjson::dom::array::iterator, SimdView> items() const {
+        const simdjson::dom::array a = e_.get_array().value_unsafe();
+        return {a.begin(), a.end()};
+    }
+    //! Through nlohmann's tree, for the same text (key order, number format) as before.
+    std::string dump() const { return dump_json(json_from_simdjson(e_)); }
+
+  private:
+    simdjson::dom::element e_;
+    bool present_ = false;
+};
+
+//! The string, or empty for anything else.
+template <class View>
+std::string_view text_of(View v) {
+    return v.is_string() ? v.string() : std::string_view();
+}
+
+//! The integer, or 0 for anything else.
+template <class View>
+int64_t integer_of(View v) {
+    return v.is_integer() ? v.integer() : 0;
+}
+
+//! Deeper chunks (never seen from a real provider) are read by nlohmann instead.
+constexpr size_t kChunkDepth = 64;
+//! The parser's first capacity: a typical chunk is 150-400 bytes.
+constexpr size_t kChunkCapacity = 1024;
+
 }  // namespace
+
+struct StreamDecoder::ChunkParser {
+    simdjson::dom::parser parser;
+    std::unique_ptr<char[]> padded;  //!< the payload, followed by SIMDJSON_PADDING bytes
+    size_t padded_capacity = 0;
+
+    simdjson::error_code parse(std::string_view data, simdjson::dom::element& root) {
+        // Grow geometrically: chunk sizes vary, and simdjson would reallocate to the exact size
+        // of every chunk larger than the last.
+        if (data.size() > padded_capacity) {
+            padded_capacity = std::max({data.size(), 2 * padded_capacity, kChunkCapacity});
+            padded = std::make_unique<char[]>(padded_capacity + simdjson::SIMDJSON_PADDING);
+        }
+        if (data.size() > parser.capacity() || data.size() > parser.doc.capacity()) {
+            if (auto e = parser.allocate(padded_capacity, kChunkDepth); e) return e;
+            if (auto e = parser.doc.allocate(padded_capacity); e) return e;
+        }
+        std::memcpy(padded.get(), data.data(), data.size());
+        std::memset(padded.get() + data.size(), 0, simdjson::SIMDJSON_PADDING);
+        return parser.parse(padded.get(), data.size(), false).get(root);
+    }
+};
 
 void strip_schema_keywords(Json& schema, const std::vector<std::string>& keywords) {
     if (keywords.empty()) return;
@@ -534,6 +693,10 @@ StreamDecoder::StreamDecoder(std::string message_id, std::string model,
       model_(std::move(model)),
       estimated_input_tokens_(estimated_input_tokens) {}
 
+StreamDecoder::~StreamDecoder() = default;
+StreamDecoder::StreamDecoder(StreamDecoder&&) noexcept = default;
+StreamDecoder& StreamDecoder::operator=(StreamDecoder&&) noexcept = default;
+
 core::Result<void> StreamDecoder::feed(std::string_view data, std::vector<StreamEvent>& out) {
     if (failed_) return *failed_;
     if (done_) return {};
@@ -573,12 +736,26 @@ core::Result<void> StreamDecoder::feed_payload(std::string_view data,
         }
         return end_message(out);
     }
-    Json chunk = Json::parse(data.begin(), data.end(), nullptr, false);
-    if (chunk.is_discarded() || !chunk.is_object())
+    const auto not_an_object = [&] {
         return upstream_failure("the upstream sent a stream chunk that is not a JSON object: " +
                                 snippet(data, 200));
+    };
+    if (!parser_) parser_ = std::make_unique<ChunkParser>();
+    simdjson::dom::element root;
+    if (parser_->parse(data, root) == simdjson::SUCCESS) {
+        if (root.type() != simdjson::dom::element_type::OBJECT) return not_an_object();
+        const auto [error, object, usage, choices] =
+            SimdView(root).members<4>({"error", "object", "usage", "choices"});
+        const bool is_error = (error.present() && !error.is_null()) || text_of(object) == "error";
+        if (!is_error) return on_chunk(usage, choices, out);
+        // Rare: the error's message is built from nlohmann's tree, as for a whole body.
+    }
+    // Everything simdjson accepts, nlohmann accepts too; the reverse is not true (see the views).
+    Json chunk = Json::parse(data.begin(), data.end(), nullptr, false);
+    if (chunk.is_discarded() || !chunk.is_object()) return not_an_object();
     if (is_error_body(chunk)) return error_in_body(chunk, "mid-stream");
-    return on_chunk(chunk, out);
+    const NlohmannView view(chunk);
+    return on_chunk(view["usage"], view["choices"], out);
 }
 
 void StreamDecoder::start_message(std::vector<StreamEvent>& out) {
@@ -592,48 +769,55 @@ void StreamDecoder::start_message(std::vector<StreamEvent>& out) {
     started_ = true;
 }
 
-void StreamDecoder::read_usage(const Json& u) {
-    const int64_t prompt = int_or_zero(u, "prompt_tokens");
-    int64_t cached = 0;
-    if (const Json* d = member(u, "prompt_tokens_details"))
-        cached = int_or_zero(*d, "cached_tokens");
-    if (!cached) cached = int_or_zero(u, "prompt_cache_hit_tokens");  // DeepSeek
-    if (!cached) cached = int_or_zero(u, "cached_tokens");            // Kimi
+template <class View>
+void StreamDecoder::read_usage(View u) {
+    const auto [prompt_tokens, prompt_details, cache_hit, cached_tokens, completion_tokens,
+                completion_details] =
+        u.template members<6>({"prompt_tokens", "prompt_tokens_details", "prompt_cache_hit_tokens",
+                               "cached_tokens", "completion_tokens", "completion_tokens_details"});
+    const int64_t prompt = integer_of(prompt_tokens);
+    int64_t cached = integer_of(prompt_details["cached_tokens"]);
+    if (!cached) cached = integer_of(cache_hit);      // DeepSeek
+    if (!cached) cached = integer_of(cached_tokens);  // Kimi
     usage_.input_tokens = std::max<int64_t>(0, prompt - cached);
     usage_.cache_read_tokens = cached;
-    usage_.output_tokens = int_or_zero(u, "completion_tokens");
-    usage_.reasoning_tokens = 0;
-    if (const Json* d = member(u, "completion_tokens_details"))
-        usage_.reasoning_tokens = int_or_zero(*d, "reasoning_tokens");
+    usage_.output_tokens = integer_of(completion_tokens);
+    usage_.reasoning_tokens = integer_of(completion_details["reasoning_tokens"]);
     usage_known_ = true;
 }
 
-core::Result<void> StreamDecoder::on_chunk(const Json& chunk, std::vector<StreamEvent>& out) {
+template <class View>
+core::Result<void> StreamDecoder::on_chunk(View usage, View choices,
+                                           std::vector<StreamEvent>& out) {
     if (!started_) start_message(out);
-    if (const Json* u = member(chunk, "usage"); u && u->is_object()) read_usage(*u);
-    const Json* choices = member(chunk, "choices");
-    if (choices && choices->is_array()) {
-        for (const auto& choice : *choices) {
+    if (usage.is_object()) read_usage(usage);
+    if (choices.is_array()) {
+        for (View choice : choices.items()) {
+            const auto [index, delta, finish_reason] =
+                choice.template members<3>({"index", "delta", "finish_reason"});
             // n > 1 is never requested; only the first choice makes the message.
-            if (int_or_zero(choice, "index") != 0) continue;
-            if (const Json* delta = member(choice, "delta"); delta && delta->is_object()) {
-                std::string reasoning = string_or_empty(*delta, "reasoning_content");
-                if (reasoning.empty()) reasoning = string_or_empty(*delta, "reasoning");
-                std::string text = string_or_empty(*delta, "content");
-                if (text.empty()) text = string_or_empty(*delta, "refusal");
+            if (integer_of(index) != 0) continue;
+            if (delta.is_object()) {
+                const auto [reasoning_content, reasoning_field, content, refusal, tool_calls] =
+                    delta.template members<5>(
+                        {"reasoning_content", "reasoning", "content", "refusal", "tool_calls"});
+                std::string_view reasoning = text_of(reasoning_content);
+                if (reasoning.empty()) reasoning = text_of(reasoning_field);
+                std::string_view text = text_of(content);
+                if (text.empty()) text = text_of(refusal);
                 output_chars_ += static_cast<int64_t>(reasoning.size() + text.size());
                 append_text(Open::thinking, reasoning, out);
                 append_text(Open::text, text, out);
-                if (const Json* calls = member(*delta, "tool_calls"); calls && calls->is_array()) {
+                if (tool_calls.is_array()) {
                     size_t position = 0;
-                    for (const auto& call : *calls) {
+                    for (View call : tool_calls.items()) {
                         auto r = on_tool_delta(call, position++, out);
                         if (!r) return r;
                     }
                 }
             }
-            if (std::string reason = string_or_empty(choice, "finish_reason"); !reason.empty()) {
-                finish_reason_ = std::move(reason);
+            if (std::string_view reason = text_of(finish_reason); !reason.empty()) {
+                finish_reason_.assign(reason);
                 if (!finished_) {
                     auto r = close_all(out);
                     if (!r) return r;
@@ -671,16 +855,18 @@ void StreamDecoder::append_text(Open kind, std::string_view text, std::vector<St
     out.push_back(std::move(d));
 }
 
-core::Result<void> StreamDecoder::on_tool_delta(const Json& call, size_t position,
+template <class View>
+core::Result<void> StreamDecoder::on_tool_delta(View call, size_t position,
                                                 std::vector<StreamEvent>& out) {
     if (!call.is_object())
         return upstream_failure("the upstream sent a tool call that is not an object");
-    const std::string id = string_or_empty(call, "id");
+    const auto [id_field, idx, function] = call.template members<3>({"id", "index", "function"});
+    const std::string_view id = text_of(id_field);
     // Which call this fragment belongs to: by index; without one (some providers), by id,
     // else the position in this chunk's array when new, else the latest call.
     int64_t key = static_cast<int64_t>(position);
-    if (const Json* idx = member(call, "index"); idx && idx->is_number_integer()) {
-        key = idx->get<int64_t>();
+    if (idx.is_integer()) {
+        key = idx.integer();
     } else if (!id.empty()) {
         key = -1 - static_cast<int64_t>(tools_.size());  // a new call unless the id is known
         for (const auto& [k, pos] : tool_by_index_)
@@ -700,11 +886,12 @@ core::Result<void> StreamDecoder::on_tool_delta(const Json& call, size_t positio
     if (t.closed)
         return upstream_failure("the upstream streamed arguments for a tool call after it ended");
     if (t.id.empty() && !id.empty()) t.id = id;
-    if (const Json* fn = member(call, "function"); fn && fn->is_object()) {
-        if (std::string name = string_or_empty(*fn, "name"); t.name.empty() && !name.empty())
-            t.name = std::move(name);
-        if (const Json* args = member(*fn, "arguments"); args && !args->is_null()) {
-            std::string fragment = args->is_string() ? args->get<std::string>() : dump_json(*args);
+    if (function.is_object()) {
+        const auto [name_field, args] = function.template members<2>({"name", "arguments"});
+        if (std::string_view name = text_of(name_field); t.name.empty() && !name.empty())
+            t.name = name;
+        if (args.present() && !args.is_null()) {
+            std::string fragment = args.is_string() ? std::string(args.string()) : args.dump();
             if (!fragment.empty()) {
                 output_chars_ += static_cast<int64_t>(fragment.size());
                 t.arguments += fragment;
@@ -881,7 +1068,7 @@ core::Result<core::Response> decode_response(std::string_view body,
         if (auto r = assembler.add(e); !r) return r.take_error();
     core::Response response = assembler.response();
     if (const Json* u = member(j, "usage"); u && u->is_object()) {
-        decoder.read_usage(*u);
+        decoder.read_usage(NlohmannView(*u));
         response.usage = decoder.usage_;
     }
     return response;

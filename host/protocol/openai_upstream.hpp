@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -106,6 +107,9 @@ void strip_schema_keywords(core::Json& schema, const std::vector<std::string>& k
 class StreamDecoder {
   public:
     StreamDecoder(std::string message_id, std::string model, int64_t estimated_input_tokens);
+    ~StreamDecoder();
+    StreamDecoder(StreamDecoder&&) noexcept;
+    StreamDecoder& operator=(StreamDecoder&&) noexcept;
 
     //! One SSE data payload; "[DONE]" ends the message. Payloads after the end are ignored.
     //! Errors: an `{"error":…}` chunk (kind from its type/code), a payload that is not JSON,
@@ -129,10 +133,18 @@ class StreamDecoder {
         bool closed = false;
     };
     enum class Open { none, thinking, text, tool };
+    //! simdjson's parser and the padded copy of the payload, kept for the decoder's life so that
+    //! a chunk costs no allocation once the first ones sized them.
+    struct ChunkParser;
 
     core::Result<void> feed_payload(std::string_view data, std::vector<core::StreamEvent>& out);
-    core::Result<void> on_chunk(const core::Json& chunk, std::vector<core::StreamEvent>& out);
-    core::Result<void> on_tool_delta(const core::Json& call, size_t position,
+    //! The chunk walk, once for both trees a chunk may be read into: simdjson's (every payload
+    //! simdjson accepts) and nlohmann's (the rest that nlohmann accepts). `View` is one of the
+    //! read-only views defined in the .cpp.
+    template <class View>
+    core::Result<void> on_chunk(View usage, View choices, std::vector<core::StreamEvent>& out);
+    template <class View>
+    core::Result<void> on_tool_delta(View call, size_t position,
                                      std::vector<core::StreamEvent>& out);
     void start_message(std::vector<core::StreamEvent>& out);
     void append_text(Open kind, std::string_view text, std::vector<core::StreamEvent>& out);
@@ -140,7 +152,8 @@ class StreamDecoder {
     core::Result<void> close_open(std::vector<core::StreamEvent>& out);
     core::Result<void> close_all(std::vector<core::StreamEvent>& out);
     core::Result<void> end_message(std::vector<core::StreamEvent>& out);
-    void read_usage(const core::Json& usage);
+    template <class View>
+    void read_usage(View usage);
 
     std::string message_id_;
     std::string model_;
@@ -163,6 +176,7 @@ class StreamDecoder {
     std::map<int64_t, size_t> tool_by_index_;  //!< upstream index -> position in tools_
     //! Text/reasoning that arrived after tool calls began, emitted after the tool blocks.
     std::vector<std::pair<Open, std::string>> deferred_;
+    std::unique_ptr<ChunkParser> parser_;  //!< created with the first JSON payload
 };
 
 }  // namespace tianshu::protocol::openai_upstream

@@ -1,6 +1,8 @@
 // The request path's JSON work on one ~75 KB Claude-Code-shaped request and one small one,
 // stage by stage: decode the Anthropic body, estimate input tokens, build the OpenAI upstream
-// body, serialize it; and the Anthropic passthrough body. Prints figures; asserts nothing.
+// body, serialize it; and the Anthropic passthrough body. Then the per-response work: an
+// OpenAI-compatible upstream's short answer streamed back as 6 chunks through the
+// StreamDecoder, and the request log line. Prints figures; asserts nothing.
 //
 //   build/tests/bench/bench_codec [--benchmark_repetitions=3]
 //
@@ -14,6 +16,7 @@
 #include <sstream>
 #include <string>
 
+#include "core/log.hpp"
 #include "plugin/request_access.hpp"
 #include "protocol/anthropic.hpp"
 #include "protocol/anthropic_upstream.hpp"
@@ -113,8 +116,81 @@ void BM_AnthropicToOpenAi(benchmark::State& state, const char* name) {
     set_bytes(state, body);
 }
 
+// A short answer as DeepSeek streams it (role chunk, three text chunks, finish_reason, usage
+// chunk, [DONE]), decoded the way wire_upstream does: one reserved event vector, cleared after
+// each chunk.
+void BM_OpenAiStreamDecode(benchmark::State& state) {
+    const std::string head =
+        R"({"id":"chatcmpl-8f3e2a","object":"chat.completion.chunk","created":1732233600,)"
+        R"("model":"deepseek-chat","system_fingerprint":"fp_fake","choices":[)";
+    const std::vector<std::string> chunks = {
+        head + R"({"index":0,"delta":{"role":"assistant","content":"","refusal":null},)"
+               R"("logprobs":null,"finish_reason":null}],"usage":null})",
+        head + R"({"index":0,"delta":{"content":"Hello! H"},"logprobs":null,)"
+               R"("finish_reason":null}],"usage":null})",
+        head + R"({"index":0,"delta":{"content":"ow can I"},"logprobs":null,)"
+               R"("finish_reason":null}],"usage":null})",
+        head + R"({"index":0,"delta":{"content":" help \"you\" today?\n"},"logprobs":null,)"
+               R"("finish_reason":null}],"usage":null})",
+        head + R"({"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null})",
+        head + R"(],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21,)"
+               R"("prompt_tokens_details":{"cached_tokens":0}}})",
+        "[DONE]"};
+    std::vector<core::StreamEvent> out;
+    out.reserve(16);
+    for (auto _ : state) {
+        protocol::openai_upstream::StreamDecoder decoder("msg_req_0123456789", "deepseek-chat", 12);
+        for (const auto& c : chunks) {
+            if (!decoder.feed(c, out)) state.SkipWithError("chunk refused");
+            out.clear();
+        }
+        benchmark::DoNotOptimize(decoder.done());
+    }
+}
+
+void discard_line(std::string_view line) {
+    benchmark::DoNotOptimize(line.data());
+}
+
+// The gateway's per-request log line (the fields of server/gateway.cpp), into a sink that
+// drops it: building the fields and writing the JSON text, not the write(2).
+void BM_RequestLogLine(benchmark::State& state) {
+    core::set_log_sink(&discard_line);
+    const std::string request_id = "req_0123456789abcdef", route = "/v1/messages", user = "alice",
+                      key = "default", tier = "gold", chain = "chain-a",
+                      requested = "claude-sonnet-4", upstream = "deepseek-chat",
+                      channel = "deepseek", ip = "127.0.0.1";
+    const int64_t cost = 1234, input_tokens = 12, output_tokens = 9;
+    double latency = 1.25;
+    for (auto _ : state) {
+        latency += 0.001;
+        core::LogFields fields{{"request_id", request_id},
+                               {"route", route},
+                               {"status", 200},
+                               {"latency_ms", latency},
+                               {"user", user},
+                               {"key", key},
+                               {"tier", tier},
+                               {"chain", chain},
+                               {"requested_model", requested},
+                               {"upstream_model", upstream},
+                               {"channel", channel},
+                               {"stream", false},
+                               {"cost", cost},
+                               {"retries", 0},
+                               {"input_tokens", input_tokens},
+                               {"output_tokens", output_tokens},
+                               {"client_ip", ip}};
+        fields.emplace_back("ttft_ms", latency / 2);
+        core::log(core::LogLevel::info, "request", fields);
+    }
+    core::set_log_sink(nullptr);
+}
+
 }  // namespace
 
+BENCHMARK(BM_OpenAiStreamDecode)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_RequestLogLine)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_ParseOnly, large, "large")->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_Decode, large, "large")->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_EstimateTokens, large, "large")->Unit(benchmark::kMicrosecond);

@@ -215,3 +215,87 @@ TEST_CASE("openai_upstream options_from_json names an unknown option") {
     CHECK(ok->tool_result_images == up::UpstreamOptions::ToolResultImages::drop);
     CHECK_FALSE(ok->include_usage);
 }
+
+// The stream decoder reads chunks with simdjson and falls back to nlohmann for what simdjson
+// refuses; the chunk must mean what nlohmann's tree made of it before, edge cases included.
+TEST_CASE("openai_upstream stream: chunks read as nlohmann read them, edge cases included") {
+    auto text_of = [](const std::vector<std::string>& payloads) {
+        return core::to_json(decode_stream(payloads));
+    };
+    const std::string fin = R"({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})";
+
+    SECTION("of duplicate keys the last one counts") {
+        const Json r = text_of({R"({"choices":[{"index":1,"index":0,"delta":{"content":"first",)"
+                                R"("content":"second"}}]})",
+                                fin, "[DONE]"});
+        CHECK(r["content"][0]["text"] == "second");
+    }
+    SECTION("escapes and non-ASCII text arrive byte for byte") {
+        const Json r = text_of(
+            {R"({"choices":[{"index":0,"delta":{"content":"\"q\" \\ \/ \n\t \u00e9 \ud83d\ude00 \u0000 é 世界"}}]})",
+             fin, "[DONE]"});
+        CHECK(r["content"][0]["text"] == std::string("\"q\" \\ / \n\t é 😀 ") + '\0' + " é 世界");
+    }
+    SECTION("usage numbers: integers count, other numbers (and integers beyond 64 bits) are 0") {
+        const Json r =
+            text_of({R"({"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}],)"
+                     R"("usage":{"prompt_tokens":18446744073709551616,"completion_tokens":7,)"
+                     R"("completion_tokens_details":{"reasoning_tokens":2.0}}})"});
+        // Not an integer: no count (0), so the Response keeps the estimate of message_start.
+        CHECK(r["usage"]["input_tokens"] == 99);
+        CHECK(r["usage"]["output_tokens"] == 7);
+        const Json big =
+            text_of({R"({"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}],)"
+                     R"("usage":{"prompt_tokens":9223372036854775807,"completion_tokens":-0,)"
+                     R"("prompt_tokens_details":{"cached_tokens":7}}})"});
+        CHECK(big["usage"]["input_tokens"] == 9223372036854775800LL);
+        CHECK(big["usage"]["cache_read_input_tokens"] == 7);
+        CHECK(big["usage"]["output_tokens"] == 0);
+    }
+    SECTION("tool arguments sent as an object are passed on as its compact JSON") {
+        const Json r = text_of(
+            {R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":-0,"id":"c1",)"
+             R"("function":{"name":"f","arguments":{"b":[1.5,true,null],"a":"\u00e9"}}}]}}]})",
+             R"({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]})", "[DONE]"});
+        REQUIRE(r["content"].size() == 1);
+        CHECK(r["content"][0]["input"] == Json{{"a", "é"}, {"b", {1.5, true, nullptr}}});
+    }
+    SECTION("what simdjson refuses but nlohmann reads: deep nesting, a NUL after the object") {
+        const std::string deep = std::string(100, '[') + std::string(100, ']');
+        const Json r = text_of(
+            {R"({"x":)" + deep + R"(,"choices":[{"index":0,"delta":{"content":"a"}}]})",
+             std::string(R"({"choices":[{"index":0,"delta":{"content":"b"}}]})") + '\0' + "ignored",
+             fin, "[DONE]"});
+        CHECK(r["content"][0]["text"] == "ab");
+    }
+}
+
+TEST_CASE("openai_upstream stream: broken chunks and error chunks are refused as before") {
+    auto first_error = [](const std::string& payload) {
+        up::StreamDecoder d("m", "x", 1);
+        std::vector<core::StreamEvent> events;
+        auto r = d.feed(payload, events);
+        REQUIRE_FALSE(r.ok());
+        return r.error();
+    };
+    for (const std::string bad :
+         {R"({"choices":[)", R"({"a":"\udc00"})", R"({"a":"\ud800"})", R"([1,2])", R"("text")",
+          R"({"a":1e400})", "{\"a\":\"\xff\"}", R"({"a":1}{"b":2})"}) {
+        INFO(bad);
+        const core::Error e = first_error(bad);
+        CHECK(e.kind == core::ErrorKind::upstream);
+        CHECK(e.message.rfind("the upstream sent a stream chunk that is not a JSON object: ", 0) ==
+              0);
+    }
+    const core::Error limited =
+        first_error(R"({"error":{"message":"slow down","type":"rate_limit_error","code":429}})");
+    CHECK(limited.kind == core::ErrorKind::rate_limited);
+    CHECK(limited.message ==
+          "the upstream reported an error mid-stream: slow down (type rate_limit_error, code 429)");
+    const core::Error busy =
+        first_error(R"({"object":"error","message":"busy now","code":"busy"})");
+    CHECK(busy.kind == core::ErrorKind::overloaded);
+    const core::Error not_object =
+        first_error(R"({"choices":[{"index":0,"delta":{"tool_calls":[5]}}]})");
+    CHECK(not_object.message == "the upstream sent a tool call that is not an object");
+}

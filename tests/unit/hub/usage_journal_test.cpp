@@ -1,0 +1,238 @@
+// hub/usage_journal: the journal line is written directly (no nlohmann tree) but must stay the
+// line the nlohmann encoder wrote, so that journals left by an older gateway replay and the
+// two can be read alike; record() must append every line before it returns while threads
+// record and batches rotate the segment at the same time.
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <thread>
+
+#include "../store/test_database.hpp"
+#include "core/request.hpp"
+#include "hub/usage_journal.hpp"
+#include "store/request_logs.hpp"
+
+using namespace tianshu;
+using core::Json;
+using hub::UsageJournal;
+using store::UsageRecord;
+
+namespace {
+
+//! The encoder as it was before the line was written directly.
+std::string nlohmann_encode(const UsageRecord& r) {
+    Json j{
+        {"id", r.request_id},         {"at", r.created_at_ms},      {"user", r.user_id},
+        {"channel", r.channel},       {"model", r.requested_model}, {"upstream", r.upstream_model},
+        {"in", r.input_tokens},       {"out", r.output_tokens},     {"cr", r.cache_read_tokens},
+        {"cw", r.cache_write_tokens}, {"rs", r.reasoning_tokens},   {"cost", r.cost},
+        {"ms", r.latency_ms},         {"ttft", r.ttft_ms},          {"status", r.status},
+        {"err", r.error_kind},        {"ip", r.client_ip},          {"retries", r.retries},
+        {"stream", r.stream}};
+    if (r.key_id) j["key"] = *r.key_id;
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+UsageRecord awkward_record() {
+    UsageRecord r;
+    r.request_id = "req \"quoted\" \\ back\\slash";
+    r.created_at_ms = 1'732'233'600'123;
+    r.user_id = 42;
+    r.key_id = -7;
+    r.channel = "line\nbreak\ttab\rreturn\b\f";
+    r.requested_model = std::string("control \x01\x1f and nul \0 inside", 27);
+    r.upstream_model = "模型-ünïcödé-😀";
+    r.input_tokens = 9'007'199'254'740'993;  // beyond a double's exact integers
+    r.output_tokens = -1;
+    r.cache_read_tokens = 3;
+    r.cache_write_tokens = 4;
+    r.reasoning_tokens = 5;
+    r.cost = std::numeric_limits<long long>::max();
+    r.latency_ms = 1500;
+    r.ttft_ms = 0;
+    r.status = 529;
+    r.error_kind = "overloaded";
+    r.client_ip = "::1";
+    r.retries = 2;
+    r.stream = true;
+    return r;
+}
+
+void check_equal(const UsageRecord& a, const UsageRecord& b) {
+    CHECK(a.request_id == b.request_id);
+    CHECK(a.created_at_ms == b.created_at_ms);
+    CHECK(a.user_id == b.user_id);
+    CHECK(a.key_id == b.key_id);
+    CHECK(a.channel == b.channel);
+    CHECK(a.requested_model == b.requested_model);
+    CHECK(a.upstream_model == b.upstream_model);
+    CHECK(a.input_tokens == b.input_tokens);
+    CHECK(a.output_tokens == b.output_tokens);
+    CHECK(a.cache_read_tokens == b.cache_read_tokens);
+    CHECK(a.cache_write_tokens == b.cache_write_tokens);
+    CHECK(a.reasoning_tokens == b.reasoning_tokens);
+    CHECK(a.cost == b.cost);
+    CHECK(a.latency_ms == b.latency_ms);
+    CHECK(a.ttft_ms == b.ttft_ms);
+    CHECK(a.status == b.status);
+    CHECK(a.error_kind == b.error_kind);
+    CHECK(a.client_ip == b.client_ip);
+    CHECK(a.retries == b.retries);
+    CHECK(a.stream == b.stream);
+}
+
+}  // namespace
+
+TEST_CASE("usage journal: encode -> decode gives back the record, awkward strings included") {
+    const UsageRecord r = awkward_record();
+    const std::string line = UsageJournal::encode(r);
+    REQUIRE(line.back() == '\n');
+    CHECK(std::count(line.begin(), line.end(), '\n') == 1);  // one line, whatever the strings
+    auto back = UsageJournal::decode(std::string_view(line).substr(0, line.size() - 1));
+    REQUIRE(back.ok());
+    check_equal(back.value(), r);
+
+    UsageRecord no_key = r;
+    no_key.key_id.reset();
+    no_key.stream = false;
+    auto back2 = UsageJournal::decode(UsageJournal::encode(no_key));
+    REQUIRE(back2.ok());
+    check_equal(back2.value(), no_key);
+    CHECK_FALSE(back2.value().key_id.has_value());
+}
+
+TEST_CASE("usage journal: the line is the one the nlohmann encoder wrote, byte for byte") {
+    UsageRecord r = awkward_record();
+    CHECK(UsageJournal::encode(r) == nlohmann_encode(r));
+    r.key_id.reset();
+    CHECK(UsageJournal::encode(r) == nlohmann_encode(r));
+    UsageRecord plain;
+    plain.request_id = "req_1";
+    CHECK(UsageJournal::encode(plain) == nlohmann_encode(plain));
+    // Invalid UTF-8 is replaced (U+FFFD) exactly as nlohmann replaced it; the line still reads.
+    r.upstream_model = "cut \xE2\x82 here \xff";
+    CHECK(UsageJournal::encode(r) == nlohmann_encode(r));
+    auto back = UsageJournal::decode(UsageJournal::encode(r));
+    REQUIRE(back.ok());
+    CHECK(back.value().upstream_model == "cut \xEF\xBF\xBD here \xEF\xBF\xBD");
+}
+
+TEST_CASE("usage journal: lines in another key order or spacing still decode") {
+    // As an older encoder might have written it: unsorted keys, spaces, no "key".
+    const std::string old_line =
+        R"({"id": "req_old", "user": 3, "at": 17, "channel": "ds", "model": "m", )"
+        R"("upstream": "u", "in": 1, "out": 2, "cr": 0, "cw": 0, "rs": 0, "cost": 5, )"
+        R"("ms": 6, "ttft": 1, "status": 200, "err": "", "ip": "1.2.3.4", "retries": 0, )"
+        R"("stream": false})";
+    auto r = UsageJournal::decode(old_line);
+    REQUIRE(r.ok());
+    CHECK(r.value().request_id == "req_old");
+    CHECK(r.value().user_id == 3);
+    CHECK(r.value().cost == 5);
+    CHECK(r.value().client_ip == "1.2.3.4");
+    CHECK_FALSE(r.value().key_id.has_value());
+    CHECK_FALSE(UsageJournal::decode("not json").ok());
+    CHECK_FALSE(UsageJournal::decode(R"({"id": 5})").ok());
+}
+
+TEST_CASE(
+    "usage journal: concurrent records all reach the file and the database across rotations") {
+    store::testing::TestDatabase db;
+    const auto user = store::testing::make_user(*db, "journal-user");
+    const auto dir = db.sqlite_dir.empty()
+                         ? std::filesystem::temp_directory_path() /
+                               ("tianshu-journal-" + store::testing::unique_suffix())
+                         : db.sqlite_dir / "journal";
+    constexpr int kThreads = 8, kRecords = 300;
+    std::atomic<int> failed_writes{0};
+    std::atomic<int> recording{kThreads};
+    int batches = 0;
+    {
+        // Batches rotate the segment while records are being written: the journal's own
+        // thread every millisecond, and this thread back to back.
+        auto opened = UsageJournal::open(*db, dir, std::chrono::milliseconds(1));
+        REQUIRE(opened.ok());
+        auto journal = std::move(opened).value();
+        std::vector<std::thread> threads;
+        for (int t = 0; t < kThreads; ++t)
+            threads.emplace_back([&, t] {
+                for (int i = 0; i < kRecords; ++i) {
+                    UsageRecord r;
+                    r.request_id = "req_" + std::to_string(t) + "_" + std::to_string(i);
+                    r.created_at_ms = 1000 + i;
+                    r.user_id = user.id;
+                    r.status = 200;
+                    if (!journal->record(r)) ++failed_writes;
+                    std::this_thread::sleep_for(std::chrono::microseconds(20));
+                }
+                --recording;
+            });
+        while (recording > 0) {
+            if (!journal->flush().ok()) FAIL("a batch failed");
+            ++batches;
+        }
+        for (auto& th : threads) th.join();
+        const auto c = journal->counters();
+        CHECK(c.recorded == kThreads * kRecords);
+    }  // the destructor flushes the rest
+    INFO("batches written while recording: " << batches);
+    CHECK(failed_writes == 0);
+    long long rows = 0;
+    auto counted = store::request_logs::for_each(*db, {}, [&](const store::RequestLog&) {
+        ++rows;
+        return true;
+    });
+    REQUIRE(counted.ok());
+    CHECK(rows == kThreads * kRecords);
+    // Everything reached the database: whatever segment is left holds nothing to replay.
+    auto reopened = UsageJournal::open(*db, dir, std::chrono::milliseconds(1000));
+    REQUIRE(reopened.ok());
+    CHECK(reopened.value()->counters().replayed == 0);
+    reopened.value().reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
+TEST_CASE("usage journal: a journal left by a killed gateway is replayed into the database") {
+    store::testing::TestDatabase db;
+    const auto user = store::testing::make_user(*db, "replay-user");
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("tianshu-journal-replay-" + store::testing::unique_suffix());
+    std::filesystem::create_directories(dir);
+    UsageRecord a = awkward_record();
+    a.user_id = user.id;
+    a.key_id.reset();
+    a.cost = 0;
+    a.requested_model = "claude";
+    UsageRecord b = a;
+    b.request_id = "req_b";
+    {
+        std::ofstream out(dir / "usage-3.jsonl");
+        out << nlohmann_encode(a);           // as the old encoder wrote it
+        out << UsageJournal::encode(b);      // as this one writes it
+        out << R"({"id":"req_cut","at":1)";  // a write the kill cut short: no newline
+    }
+    auto opened = UsageJournal::open(*db, dir, std::chrono::milliseconds(1000));
+    REQUIRE(opened.ok());
+    CHECK(opened.value()->counters().replayed == 2);
+    opened.value().reset();
+    std::vector<std::string> ids;
+    auto listed = store::request_logs::for_each(*db, {}, [&](const store::RequestLog& row) {
+        ids.push_back(row.request_id);
+        if (row.request_id == a.request_id) {
+            CHECK(row.upstream_model == a.upstream_model);
+            CHECK(row.channel == a.channel);
+        }
+        return true;
+    });
+    REQUIRE(listed.ok());
+    std::sort(ids.begin(), ids.end());
+    CHECK(ids == std::vector<std::string>{a.request_id, "req_b"});
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
