@@ -303,15 +303,21 @@ core::Result<long long> for_each(Database& db, const RequestLogFilter& filter,
     });
 }
 
+std::string prune_statement(std::string_view dialect, int chunk) {
+    // Oldest first by created_at, so the created_at index drives the scan: ordering by id
+    // made both engines walk the primary key through every row newer than the cut-off (the
+    // whole table on an hourly prune that deletes nothing), inside a write transaction.
+    return dialect == "mysql"
+               ? "DELETE FROM request_logs WHERE created_at < :t ORDER BY created_at LIMIT " +
+                     std::to_string(chunk)
+               : "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE "
+                 "created_at < :t ORDER BY created_at LIMIT " +
+                     std::to_string(chunk) + ")";
+}
+
 core::Result<long long> prune(Database& db, long long older_than_ms, int chunk) {
     if (chunk < 1) return core::Error::invalid("prune chunk size must be at least 1");
-    const std::string sql =
-        db.dialect() == "mysql"
-            ? "DELETE FROM request_logs WHERE created_at < :t ORDER BY id LIMIT " +
-                  std::to_string(chunk)
-            : "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE "
-              "created_at < :t ORDER BY id LIMIT " +
-                  std::to_string(chunk) + ")";
+    const std::string sql = prune_statement(db.dialect(), chunk);
     long long total = 0;
     for (;;) {
         auto deleted = db.with_transaction("prune the request logs", [&](soci::session& s) {

@@ -115,6 +115,8 @@ core::Result<long long> for_each(Database& db, const RequestLogFilter& filter,
 //! Deletes rows created before `older_than_ms`, `chunk` rows per transaction so writers are
 //! never held up for long; returns how many were deleted.
 core::Result<long long> prune(Database& db, long long older_than_ms, int chunk = 5000);
+//! The statement prune() runs (exposed so tests can check its query plan).
+std::string prune_statement(std::string_view dialect, int chunk);
 //! Totals over the filter.
 core::Result<UsageTotals> totals(Database& db, const RequestLogFilter& filter);
 //! Per bucket and per model or channel, ordered by bucket then key.
