@@ -46,14 +46,7 @@ int64_t now_ms() {
         .count();
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
+using wire::iequals;
 
 //! Waits until `fd` is ready for `events`; false on timeout or error.
 bool wait_ready(int fd, short events, int timeout_ms) {
@@ -607,13 +600,14 @@ bool HttpServer::Loop::serve_request(Connection* c, const wire::RequestHead& hea
     if (head.chunked) {
         wire::ChunkedBodyDecoder decoder;
         std::string_view rest = available;
-        if (!decoder.feed(rest, *body)) {
+        auto malformed = [&] {
             out.force_close();
             send_json_error(out, protocol_for_path(head.path), 400,
                             core::ErrorKind::invalid_request,
                             "malformed chunked request body: " + decoder.error());
             return false;
-        }
+        };
+        if (!decoder.feed(rest, *body)) return malformed();
         consumed = c->in.size() - rest.size();
         if (!decoder.done()) {
             if (!send_continue()) return false;
@@ -623,13 +617,7 @@ bool HttpServer::Loop::serve_request(Connection* c, const wire::RequestHead& hea
                 more.clear();
                 if (read_some(c->fd, more, kBodyIdleTimeoutMs) <= 0) return false;
                 std::string_view in(more);
-                if (!decoder.feed(in, *body)) {
-                    out.force_close();
-                    send_json_error(out, protocol_for_path(head.path), 400,
-                                    core::ErrorKind::invalid_request,
-                                    "malformed chunked request body: " + decoder.error());
-                    return false;
-                }
+                if (!decoder.feed(in, *body)) return malformed();
                 after.assign(in);
             }
         }

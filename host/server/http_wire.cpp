@@ -6,8 +6,6 @@
 
 namespace tianshu::server::wire {
 
-namespace {
-
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); ++i)
@@ -16,6 +14,8 @@ bool iequals(std::string_view a, std::string_view b) {
             return false;
     return true;
 }
+
+namespace {
 
 //! RFC 9110 token characters (method and header names).
 bool is_tchar(char c) {

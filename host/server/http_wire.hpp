@@ -11,6 +11,9 @@
 
 namespace tianshu::server::wire {
 
+//! ASCII case-insensitive equality (header names, tokens).
+bool iequals(std::string_view a, std::string_view b);
+
 //! A parsed request head. The views point into the buffer the head was parsed from and stay
 //! valid only while that buffer is unchanged.
 struct RequestHead {
