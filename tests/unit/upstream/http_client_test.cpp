@@ -321,10 +321,13 @@ TEST_CASE("http client: without length or chunking the body runs until the serve
 
 TEST_CASE("http client: keep-alive connections are reused; Connection: close is honoured",
           "[upstream][http_client]") {
-    bool say_close = false;
+    // Read once per request: the client may have its answer (and the test may flip the flag)
+    // before the script returns, and keep-or-close must match what the answer said.
+    std::atomic<bool> say_close = false;
     ScriptedServer server([&](const Peer& peer, const std::string&, int) {
-        peer.write(answer("ok", say_close ? "Connection: close\r\n" : ""));
-        return !say_close;
+        const bool close = say_close;
+        peer.write(answer("ok", close ? "Connection: close\r\n" : ""));
+        return !close;
     });
     HttpClientPool pool;
     for (int i = 0; i < 3; ++i) {
@@ -423,6 +426,98 @@ TEST_CASE("http client: first-byte and idle timeouts are timeout errors naming t
     CHECK_THAT(r.head.error().message, Catch::Contains("stopped sending mid-answer") &&
                                            Catch::Contains("idle timeout (60 ms)"));
     CHECK(pool.idle_sessions() == 0);
+}
+
+TEST_CASE("http client: the first-byte timeout bounds the whole head, not each receive",
+          "[upstream][http_client]") {
+    // Every byte of the head comes well within the timeout of the one before, but the whole
+    // head takes ~20 x 40 ms: the wait ends at the deadline, not at the last byte.
+    ScriptedServer server([](const Peer& peer, const std::string&, int) {
+        peer.write_bytewise("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", milliseconds(20));
+        return false;
+    });
+    HttpClientPool pool;
+    auto spec = spec_for(server.url("/trickle"));
+    spec.first_byte_timeout = milliseconds(150);
+    const auto at = std::chrono::steady_clock::now();
+    auto r = send(pool, spec);
+    const auto took = std::chrono::steady_clock::now() - at;
+    REQUIRE_FALSE(r.head.ok());
+    CHECK(took >= milliseconds(140));
+    CHECK(took < milliseconds(450));
+    CHECK(r.head.error().kind == ErrorKind::timeout);
+    CHECK_THAT(r.head.error().message, Catch::Contains("did not answer in time") &&
+                                           Catch::Contains("first-byte timeout (150 ms)"));
+    CHECK(pool.idle_sessions() == 0);
+}
+
+TEST_CASE("http client: a zero idle timeout does not wait for the body at all",
+          "[upstream][http_client]") {
+    // A socket timeout of zero would mean "wait for ever": the client must not set one.
+    ScriptedServer server([](const Peer& peer, const std::string&, int) {
+        peer.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab");
+        std::this_thread::sleep_for(milliseconds(300));
+        peer.write("cd");
+        return false;
+    });
+    HttpClientPool pool;
+    auto spec = spec_for(server.url("/x"));
+    spec.idle_timeout = milliseconds(0);
+    const auto at = std::chrono::steady_clock::now();
+    auto r = send(pool, spec);
+    REQUIRE_FALSE(r.head.ok());
+    CHECK(std::chrono::steady_clock::now() - at < milliseconds(250));
+    CHECK(r.body == "ab");
+    CHECK(r.head.error().kind == ErrorKind::timeout);
+    CHECK_THAT(r.head.error().message, Catch::Contains("stopped sending mid-answer") &&
+                                           Catch::Contains("idle timeout (0 ms)"));
+}
+
+TEST_CASE("http client: socket timeouts are set once per connection, not per request",
+          "[upstream][http_client]") {
+    ScriptedServer server([](const Peer& peer, const std::string& request, int) {
+        if (request.find("/split-head") != std::string::npos) {
+            // Late enough that less than the whole first-byte timeout is left after part one.
+            std::this_thread::sleep_for(milliseconds(30));
+            peer.write("HTTP/1.1 200 OK\r\nContent-");
+            std::this_thread::sleep_for(milliseconds(30));
+            peer.write("Length: 2\r\n\r\nok");
+        } else {
+            peer.write(answer("ok"));
+        }
+        return true;
+    });
+    upstream::PlainHttpClient client;
+    auto exchange = [&](const std::string& path, milliseconds first_byte) {
+        const auto url = upstream::parse_plain_http_url(server.url(path));
+        REQUIRE(url);
+        auto spec = spec_for(server.url(path));
+        spec.first_byte_timeout = first_byte;
+        std::string body;
+        auto head = client.send(*url, spec, [&](const HttpResponseHead&, std::string_view chunk) {
+            body.append(chunk);
+            return true;
+        });
+        INFO((head.ok() ? "" : head.error().message));
+        REQUIRE(head.ok());
+        CHECK(body == "ok");
+    };
+    for (int i = 0; i < 5; ++i) exchange("/x", milliseconds(5000));
+    CHECK(client.connections_opened() == 1);
+    CHECK(client.socket_timeout_changes() == 2);  // SO_SNDTIMEO and SO_RCVTIMEO, once each
+
+    // Other timeouts: each option changes once more, then stays.
+    exchange("/x", milliseconds(4000));
+    exchange("/x", milliseconds(4000));
+    CHECK(client.socket_timeout_changes() == 4);
+
+    // A head in two parts: the second receive waits only for what is left of the first-byte
+    // timeout (a head in one part leaves it as it is); the next request sets the whole again.
+    exchange("/split-head", milliseconds(4000));
+    CHECK(client.socket_timeout_changes() == 5);
+    exchange("/x", milliseconds(4000));
+    CHECK(client.socket_timeout_changes() == 6);
+    CHECK(client.connections_opened() == 1);
 }
 
 TEST_CASE("http client: a refused port is an upstream error naming host and port",
