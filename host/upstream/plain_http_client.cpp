@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -67,8 +68,8 @@ int to_poll_ms(milliseconds ms) {
     return ms.count() > INT_MAX ? INT_MAX : static_cast<int>(ms.count());
 }
 
-//! Waits until `fd` is ready for `events`: 1 ready (or in error: the next call says which),
-//! 0 timed out.
+//! Waits until `fd` is ready for `events` (used only while connecting): 1 ready (or in error:
+//! the next call says which), 0 timed out.
 int wait_ready(int fd, short events, int timeout_ms) {
     pollfd p{fd, events, 0};
     while (true) {
@@ -200,12 +201,21 @@ std::optional<PlainHttpUrl> parse_plain_http_url(std::string_view url) {
 
 // ---- connections ----------------------------------------------------------------------------
 
-//! One keep-alive TCP connection and its receive buffer (reused across requests).
+//! One keep-alive TCP connection and its receive buffer (reused across requests). Once
+//! connected the socket is blocking: each receive and send waits in the kernel, bounded by
+//! SO_RCVTIMEO / SO_SNDTIMEO, so a request costs no poll().
 struct PlainHttpClient::Connection {
     int fd = -1;
     std::unique_ptr<char[]> buffer;
     size_t capacity = 0;
     Clock::time_point idle_since{};
+    //! The SO_RCVTIMEO / SO_SNDTIMEO values set on the socket, in ms (0: none, the kernel's
+    //! default). A request whose timeouts are the connection's last ones costs no setsockopt.
+    int64_t receive_timeout_ms = 0;
+    int64_t send_timeout_ms = 0;
+    //! setsockopt calls made for those two (PlainHttpClient::socket_timeout_changes() adds them
+    //! up).
+    uint64_t timeout_changes = 0;
 
     explicit Connection(int socket_fd)
         : fd(socket_fd), buffer(new char[kBufferBytes]), capacity(kBufferBytes) {}
@@ -215,12 +225,33 @@ struct PlainHttpClient::Connection {
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
+    //! Bounds the next receive (SO_RCVTIMEO) or send (SO_SNDTIMEO) to `wait` (> 0), unless
+    //! that is already the socket's value. errno is set when this returns false.
+    bool set_receive_timeout(milliseconds wait) {
+        return set_timeout(SO_RCVTIMEO, receive_timeout_ms, wait.count());
+    }
+    bool set_send_timeout(milliseconds wait) {
+        return set_timeout(SO_SNDTIMEO, send_timeout_ms, wait.count());
+    }
+
     //! Doubles the buffer, keeping the first `used` bytes.
     void grow(size_t used) {
         std::unique_ptr<char[]> bigger(new char[capacity * 2]);
         std::memcpy(bigger.get(), buffer.get(), used);
         buffer = std::move(bigger);
         capacity *= 2;
+    }
+
+  private:
+    bool set_timeout(int option, int64_t& current, int64_t ms) {
+        if (ms == current) return true;
+        timeval tv{};
+        tv.tv_sec = static_cast<time_t>(ms / 1000);
+        tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+        ++timeout_changes;
+        if (::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv) != 0) return false;
+        current = ms;
+        return true;
     }
 };
 
@@ -279,18 +310,22 @@ core::Result<std::unique_ptr<Connection>> open_connection(const PlainHttpUrl& ur
         auto connection = std::make_unique<Connection>(fd);
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) return connection;
-        if (errno != EINPROGRESS && errno != EINTR) {
-            last_error = errno;
-            continue;
-        }
-        const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-        if (wait_ready(fd, POLLOUT, to_poll_ms(left)) == 0)
-            return timed_out(url, "did not accept the connection in time", "connect timeout",
-                             timeout);
         int err = 0;
-        socklen_t len = sizeof err;
-        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+        if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+            if (errno != EINPROGRESS && errno != EINTR) {
+                last_error = errno;
+                continue;
+            }
+            const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+            if (wait_ready(fd, POLLOUT, to_poll_ms(left)) == 0)
+                return timed_out(url, "did not accept the connection in time", "connect timeout",
+                                 timeout);
+            socklen_t len = sizeof err;
+            if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+        }
+        // Connected: from here on the socket blocks, each wait bounded by a socket timeout.
+        int non_blocking = 0;
+        if (err == 0 && ::ioctl(fd, FIONBIO, &non_blocking) != 0) err = errno;
         if (err == 0) return connection;
         last_error = err;
     }
@@ -314,6 +349,29 @@ bool retryable(int err) {
     return err == ECONNRESET || err == EPIPE || err == ENOTCONN;
 }
 
+//! The time left until `deadline`, rounded up to whole ms; 0 once it has passed.
+milliseconds time_left(Clock::time_point deadline) {
+    const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
+    return left.count() > 0 ? left : milliseconds(0);
+}
+
+//! The flags for a receive (or send) bounded by `wait`, once the socket's timeout is set:
+//! MSG_DONTWAIT when no time is left (a zero socket timeout would mean no bound at all); -1
+//! when the timeout could not be set (errno says why).
+int bounded_by(Connection& c, milliseconds wait, bool receive) {
+    if (wait.count() <= 0) return MSG_DONTWAIT;
+    const bool set = receive ? c.set_receive_timeout(wait) : c.set_send_timeout(wait);
+    return set ? 0 : -1;
+}
+
+Exchange cannot_bound(const PlainHttpUrl& url, int err) {
+    return {Exchange::End::failed,
+            Error{ErrorKind::upstream,
+                  "cannot wait for the upstream at " + shown_origin(url) +
+                      ": setting the socket timeout failed: " + errno_text(err),
+                  {}}};
+}
+
 //! Sends the request head and body with as few system calls as the socket allows; nullopt
 //! once all is sent.
 std::optional<Exchange> write_request(Connection& c, const PlainHttpUrl& url,
@@ -323,9 +381,13 @@ std::optional<Exchange> write_request(Connection& c, const PlainHttpUrl& url,
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = spec.body.empty() ? 1 : 2;
+    // Each send may wait for the server to take bytes, up to the first-byte timeout (as long
+    // as Poco's send timeout).
+    const int flags = bounded_by(c, spec.first_byte_timeout, false);
+    if (flags < 0) return cannot_bound(url, errno);
     size_t left = head.size() + spec.body.size();
     while (left > 0) {
-        const ssize_t n = ::sendmsg(c.fd, &msg, MSG_NOSIGNAL);
+        const ssize_t n = ::sendmsg(c.fd, &msg, MSG_NOSIGNAL | flags);
         if (n >= 0) {
             left -= static_cast<size_t>(n);
             size_t sent = static_cast<size_t>(n);
@@ -342,13 +404,10 @@ std::optional<Exchange> write_request(Connection& c, const PlainHttpUrl& url,
             continue;
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (wait_ready(c.fd, POLLOUT, to_poll_ms(spec.first_byte_timeout)) == 0)
-                return Exchange{Exchange::End::failed,
-                                timed_out(url, "did not take the request in time",
-                                          "first-byte timeout", spec.first_byte_timeout)};
-            continue;
-        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK)  // SO_SNDTIMEO passed
+            return Exchange{Exchange::End::failed,
+                            timed_out(url, "did not take the request in time", "first-byte timeout",
+                                      spec.first_byte_timeout)};
         const int err = errno;
         return Exchange{retryable(err) ? Exchange::End::retry : Exchange::End::failed,
                         cannot_reach(url, "sending the request failed: " + errno_text(err), false)};
@@ -362,9 +421,9 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
     Http1ResponseParser parser(spec.method == "HEAD");
     size_t head_bytes = 0;  // bytes of the response head in the buffer so far
     bool head_done = false;
-    std::optional<Clock::time_point> head_deadline;
-    // The answer cannot be there the moment the request left: wait before the first receive.
-    bool wait_first = true;
+    // The first-byte timeout bounds the whole head; the idle timeout each receive after it.
+    const auto head_deadline = Clock::now() + spec.first_byte_timeout;
+    milliseconds wait = spec.first_byte_timeout;  // the bound of the next receive
 
     auto malformed = [&] {
         return Exchange{Exchange::End::failed,
@@ -394,24 +453,6 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
     };
 
     while (true) {
-        if (wait_first) {
-            int timeout_ms;
-            if (head_done) {
-                timeout_ms = to_poll_ms(spec.idle_timeout);
-            } else {
-                if (!head_deadline) head_deadline = Clock::now() + spec.first_byte_timeout;
-                timeout_ms = to_poll_ms(
-                    std::chrono::duration_cast<milliseconds>(*head_deadline - Clock::now()));
-            }
-            if (wait_ready(c.fd, POLLIN, timeout_ms) == 0) {
-                if (head_done)
-                    return {Exchange::End::failed, timed_out(url, "stopped sending mid-answer",
-                                                             "idle timeout", spec.idle_timeout)};
-                return {Exchange::End::failed,
-                        timed_out(url, "did not answer in time", "first-byte timeout",
-                                  spec.first_byte_timeout)};
-            }
-        }
         char* into = c.buffer.get();
         size_t room = c.capacity;
         if (!head_done) {
@@ -431,22 +472,27 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
             into = c.buffer.get() + head_bytes;
             room = c.capacity - head_bytes;
         }
-        const ssize_t n = ::recv(c.fd, into, room, 0);
+        const int flags = bounded_by(c, wait, true);
+        if (flags < 0) return cannot_bound(url, errno);
+        const ssize_t n = ::recv(c.fd, into, room, flags);
         if (n < 0) {
             const int err = errno;
             if (err == EINTR) {
-                wait_first = false;
+                if (!head_done) wait = time_left(head_deadline);
                 continue;
             }
-            if (err == EAGAIN || err == EWOULDBLOCK) {
-                wait_first = true;
-                continue;
+            if (err == EAGAIN || err == EWOULDBLOCK) {  // SO_RCVTIMEO passed
+                if (head_done)
+                    return {Exchange::End::failed, timed_out(url, "stopped sending mid-answer",
+                                                             "idle timeout", spec.idle_timeout)};
+                return {Exchange::End::failed,
+                        timed_out(url, "did not answer in time", "first-byte timeout",
+                                  spec.first_byte_timeout)};
             }
             const bool nothing_yet = !head_done && head_bytes == 0;
             return {nothing_yet && retryable(err) ? Exchange::End::retry : Exchange::End::failed,
                     cannot_reach(url, errno_text(err), !nothing_yet)};
         }
-        wait_first = false;
         if (n == 0) {
             if (head_done) return {};  // the body ends with the connection (or was cut)
             if (head_bytes == 0)
@@ -465,11 +511,13 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
         head_bytes += got;
         switch (parser.parse_head(std::string_view(c.buffer.get(), head_bytes), head)) {
             case Http1ResponseParser::HeadStatus::incomplete:
+                wait = time_left(head_deadline);
                 continue;
             case Http1ResponseParser::HeadStatus::malformed:
                 return malformed();
             case Http1ResponseParser::HeadStatus::complete: {
                 head_done = true;
+                wait = spec.idle_timeout;
                 Exchange out;
                 if (!deliver(c.buffer.get() + parser.head_size(), head_bytes - parser.head_size(),
                              out))
@@ -524,6 +572,10 @@ uint64_t PlainHttpClient::connections_opened() const {
     return opened_.load();
 }
 
+uint64_t PlainHttpClient::socket_timeout_changes() const {
+    return timeout_changes_.load();
+}
+
 core::Result<HttpResponseHead> PlainHttpClient::send(const PlainHttpUrl& url,
                                                      const HttpRequestSpec& spec,
                                                      const BodySink& on_body) {
@@ -541,9 +593,13 @@ core::Result<HttpResponseHead> PlainHttpClient::send(const PlainHttpUrl& url,
             opened_.fetch_add(1, std::memory_order_relaxed);
         }
         HttpResponseHead head;
+        const uint64_t changes_before = c->timeout_changes;
         auto failed_write = write_request(*c, url, head_text.value(), spec);
         Exchange e =
             failed_write ? std::move(*failed_write) : read_response(*c, url, spec, on_body, head);
+        if (c->timeout_changes != changes_before)
+            timeout_changes_.fetch_add(c->timeout_changes - changes_before,
+                                       std::memory_order_relaxed);
         switch (e.end) {
             case Exchange::End::keep:
                 keep_idle(url.origin, std::move(c));
