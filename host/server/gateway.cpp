@@ -18,20 +18,26 @@ using Clock = std::chrono::steady_clock;
 namespace {
 constexpr auto kRequestDeadline = std::chrono::minutes(10);
 
-std::string new_request_id() {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    static const char* hex = "0123456789abcdef";
-    std::string id(24, '0');
-    uint64_t a = rng(), b = rng();
-    for (int i = 0; i < 16; ++i) id[static_cast<size_t>(i)] = hex[(a >> (i * 4)) & 15];
-    for (int i = 16; i < 24; ++i) id[static_cast<size_t>(i)] = hex[(b >> (i * 4)) & 15];
-    return id;
-}
-
 double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 }  // namespace
+
+// Random ids put every request_logs and ledger row on a random page of their unique indexes:
+// once the log outgrew the page cache each row cost a read and a rewrite of a cold page.
+std::string new_request_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char hex[] = "0123456789abcdef";
+    const uint64_t ms =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
+    const uint64_t random = rng();
+    std::string id(24, '0');
+    for (int i = 0; i < 12; ++i) id[static_cast<size_t>(11 - i)] = hex[(ms >> (i * 4)) & 15];
+    for (int i = 0; i < 12; ++i) id[static_cast<size_t>(12 + i)] = hex[(random >> (i * 4)) & 15];
+    return id;
+}
 
 void send_error(protocol::ClientProtocol protocol, const Error& error, ResponseWriter& out) {
     const auto& codec = protocol::codec_for(protocol);

@@ -25,6 +25,10 @@ struct GatewayServices {
     const AdminApi* admin = nullptr;       //!< /admin/api; null: the route is not served
 };
 
+//! A new request id: 24 hex digits, the wall clock in ms then 48 random bits, so ids sort by
+//! time (the request log's and ledger's unique indexes grow at their right edge).
+std::string new_request_id();
+
 //! Where the gateway writes its answer. Implemented over the server's socket.
 class ResponseWriter {
   public:

@@ -178,6 +178,9 @@ void Database::prepare_session(soci::session& s) {
         s << "PRAGMA journal_mode = WAL", soci::into(mode);
         s << "PRAGMA synchronous = NORMAL";
         s << "PRAGMA foreign_keys = ON";
+        // 16 MiB of page cache per session (the default is 2 MiB): the usage batches touch the
+        // right edge of eight request_logs indexes and three ledger ones on every flush.
+        s << "PRAGMA cache_size = -16384";
     } else {
         // Writers serialise on the config_revision row lock and then read current state
         // (e.g. MAX(chains.version)): that read must see rows committed while they waited.

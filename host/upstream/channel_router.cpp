@@ -166,9 +166,18 @@ core::Result<pipeline::ResolvedModel> ChannelRouter::resolve(const std::string& 
     if (auto it = exact_.find(model); it != exact_.end()) {
         failover = it->second;
     } else {
-        auto routes = candidates(model);
-        if (!routes) return routes.take_error();
-        failover = failover_for(model, std::move(routes).value());
+        {
+            std::shared_lock lock(mapped_mutex_);
+            if (auto m = mapped_.find(model); m != mapped_.end()) failover = m->second;
+        }
+        if (!failover) {
+            auto routes = candidates(model);
+            if (!routes) return routes.take_error();
+            failover = failover_for(model, std::move(routes).value());
+            std::unique_lock lock(mapped_mutex_);
+            if (mapped_.size() < kMaxMappedModels)
+                failover = mapped_.try_emplace(model, failover).first->second;
+        }
     }
     const auto& first = failover->routes().front();
     return pipeline::ResolvedModel{failover, first.upstream_model, first.channel};

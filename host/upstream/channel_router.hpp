@@ -6,7 +6,10 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -94,6 +97,12 @@ class ChannelRouter final : public pipeline::ModelResolver {
     RouterServices services_;
     //! Models asked for by exact name, built once: the common case costs no allocation.
     std::map<std::string, std::shared_ptr<FailoverModel>, std::less<>> exact_;
+    //! Models reached through a model map (claude-* = ...), built on first use: matching every
+    //! pattern and building the routes cost more than the rest of the lookup. Bounded, since
+    //! clients choose the names; past the bound a name is resolved afresh each time.
+    static constexpr size_t kMaxMappedModels = 1024;
+    mutable std::shared_mutex mapped_mutex_;
+    mutable std::unordered_map<std::string, std::shared_ptr<FailoverModel>> mapped_;
 };
 
 }  // namespace tianshu::upstream

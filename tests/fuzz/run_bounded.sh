@@ -7,9 +7,10 @@ SRC=${1:?source dir}
 BUILD=${2:?build dir}
 SECONDS_EACH=${3:-30}
 
+mkdir -p "$BUILD"
 CC=clang CXX=clang++ cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTIANSHU_FUZZ=ON -DTIANSHU_BUILD_BENCH=OFF -DTIANSHU_WERROR=ON >"$BUILD.configure.log" 2>&1 \
-  || { cat "$BUILD.configure.log"; exit 1; }
+  -DTIANSHU_FUZZ=ON -DTIANSHU_BUILD_BENCH=OFF -DTIANSHU_WERROR=ON >"$BUILD/configure.log" 2>&1 \
+  || { cat "$BUILD/configure.log"; exit 1; }
 cmake --build "$BUILD" --target fuzz_anthropic_request fuzz_sse_parser fuzz_openai_stream \
   fuzz_http1_response -j "$(nproc)"
 

@@ -206,3 +206,34 @@ TEST_CASE("resolve answers through the failover model end to end", "[upstream][r
     CHECK(ctx.channel == "up");
     CHECK(ctx.started);
 }
+
+TEST_CASE("a name reached through a model map is resolved once, and the cache is bounded",
+          "[upstream][router]") {
+    KeyRecordingCatalog cat;
+    auto mapped = channel("mapped", {});
+    mapped.model_map = {{"claude-*", "deepseek-chat"}};
+    auto router = ChannelRouter::build({mapped}, cat.catalog.lookup(), nullptr);
+
+    auto first = router->resolve("claude-sonnet-4");
+    auto again = router->resolve("claude-sonnet-4");
+    REQUIRE(first.ok());
+    REQUIRE(again.ok());
+    // The same failover model both times: matching and building routes happened once.
+    CHECK(first->model == again->model);
+    CHECK(again->upstream_model == "deepseek-chat");
+    CHECK(again->channel == "mapped");
+    CHECK(router->resolve("claude-haiku-4")->model != first->model);
+
+    // Clients choose the names: past the bound, names still resolve, each time afresh.
+    for (int i = 0; i < 1100; ++i) REQUIRE(router->resolve("claude-x" + std::to_string(i)).ok());
+    auto late = router->resolve("claude-late");
+    auto late_again = router->resolve("claude-late");
+    REQUIRE(late.ok());
+    REQUIRE(late_again.ok());
+    CHECK(late->model != late_again->model);
+    CHECK(late_again->upstream_model == "deepseek-chat");
+    // Names cached before the bound was reached stay cached.
+    CHECK(router->resolve("claude-sonnet-4")->model == first->model);
+    // A name no channel maps is still an error, and is not cached as one.
+    CHECK_FALSE(router->resolve("gpt-4o").ok());
+}
