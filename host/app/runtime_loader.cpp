@@ -26,10 +26,9 @@ namespace {
 //! API keys by hash, in memory: a lookup hashes the presented key and finds it in a map.
 class KeyTable final : public pipeline::KeyDirectory {
   public:
-    std::optional<pipeline::Identity> find(std::string_view presented_key) const override {
+    const pipeline::Identity* find(std::string_view presented_key) const override {
         auto it = by_hash_.find(hub::api_key_hash(presented_key));
-        if (it == by_hash_.end()) return std::nullopt;
-        return it->second;
+        return it == by_hash_.end() ? nullptr : &it->second;
     }
     std::unordered_map<std::string, pipeline::Identity> by_hash_;
 };

@@ -103,6 +103,22 @@ void write_all(std::string_view text) {
     }
 }
 
+//! Hands a finished line (no newline yet) to the sink, or writes it with its newline.
+void emit(std::string& text) {
+    if (auto sink = g_sink.load()) {
+        sink(text);
+        return;
+    }
+    text += '\n';
+    if (text.size() <= PIPE_BUF) {
+        std::shared_lock lock(g_write_mutex);
+        write_all(text);
+    } else {
+        std::unique_lock lock(g_write_mutex);
+        write_all(text);
+    }
+}
+
 //! A field of the line: one of the caller's, or ts/level/msg (`value` null, `text` set).
 struct Entry {
     std::string_view key;
@@ -194,18 +210,74 @@ void log(LogLevel level, std::string_view message, const LogFields& fields) {
     }
     text += '}';
 
-    if (auto sink = g_sink.load()) {
-        sink(text);
-        return;
+    emit(text);
+}
+
+LogLine::LogLine(LogLevel level, std::string_view message)
+    : active_(static_cast<int>(level) >= g_level.load(std::memory_order_relaxed)),
+      level_(level_name(level)),
+      message_(message) {
+    if (!active_) return;
+    ts_length_ = timestamp(ts_);
+    text_.reserve(512);
+    text_ += '{';
+}
+
+void LogLine::fixed_before(const std::string_view* key) {
+    // log() sorts ts, level and msg among the caller's keys: level < msg < ts.
+    static constexpr std::string_view kFixed[] = {"level", "msg", "ts"};
+    while (fixed_done_ < 3 && (!key || key_less(kFixed[fixed_done_], *key))) {
+        if (text_.size() > 1) text_ += ',';
+        append_json_quoted(text_, kFixed[fixed_done_]);
+        text_ += ':';
+        append_json_quoted(text_, fixed_done_ == 0   ? level_
+                                  : fixed_done_ == 1 ? message_
+                                                     : std::string_view(ts_, ts_length_));
+        ++fixed_done_;
     }
-    text += '\n';
-    if (text.size() <= PIPE_BUF) {
-        std::shared_lock lock(g_write_mutex);
-        write_all(text);
-    } else {
-        std::unique_lock lock(g_write_mutex);
-        write_all(text);
-    }
+}
+
+void LogLine::key(std::string_view key) {
+    fixed_before(&key);
+    if (text_.size() > 1) text_ += ',';
+    append_json_quoted(text_, key);
+    text_ += ':';
+}
+
+LogLine& LogLine::field(std::string_view k, std::string_view value) {
+    if (!active_) return *this;
+    key(k);
+    append_json_quoted(text_, value);
+    return *this;
+}
+
+LogLine& LogLine::field(std::string_view k, int64_t value) {
+    if (!active_) return *this;
+    key(k);
+    append_json_number(text_, value);
+    return *this;
+}
+
+LogLine& LogLine::field(std::string_view k, double value) {
+    if (!active_) return *this;
+    key(k);
+    append_json_number(text_, value);
+    return *this;
+}
+
+LogLine& LogLine::field(std::string_view k, bool value) {
+    if (!active_) return *this;
+    key(k);
+    text_ += value ? "true" : "false";
+    return *this;
+}
+
+void LogLine::write() {
+    if (!active_ || written_) return;
+    written_ = true;
+    fixed_before(nullptr);
+    text_ += '}';
+    emit(text_);
 }
 
 void set_log_level(LogLevel minimum) {

@@ -31,7 +31,9 @@ struct Identity {
 class KeyDirectory {
   public:
     virtual ~KeyDirectory() = default;
-    virtual std::optional<Identity> find(std::string_view presented_key) const = 0;
+    //! The identity, owned by the directory (it lives as long as the directory); null when the
+    //! key is unknown.
+    virtual const Identity* find(std::string_view presented_key) const = 0;
 };
 
 struct RuntimeConfig {

@@ -32,9 +32,14 @@ struct UpstreamCallSpec {
     std::string api_key;
     core::Json options = core::Json::object();
     std::chrono::milliseconds connect_timeout{10'000};
-    std::chrono::milliseconds first_byte_timeout{120'000};
+    //! Unset: kStreamFirstByteTimeout for a streamed answer, kWholeAnswerTimeout for a whole one
+    //! (whose first byte comes only when the model has finished).
+    std::optional<std::chrono::milliseconds> first_byte_timeout;
     std::chrono::milliseconds idle_timeout{120'000};
 };
+
+inline constexpr std::chrono::milliseconds kStreamFirstByteTimeout{120'000};
+inline constexpr std::chrono::milliseconds kWholeAnswerTimeout{600'000};
 
 //! Calls upstream models for adapters: encode, send over the pooled client, decode, emit.
 class UpstreamCaller {

@@ -79,11 +79,12 @@ simdjson::simdjson_result<std::string_view> raw_text(simdjson::ondemand::value& 
 }
 }  // namespace
 
-core::Result<std::string> encode_body(const core::Request& r, const UpstreamOptions& o) {
+core::Result<std::string> encode_body(const core::Request& r, const UpstreamOptions& o,
+                                      bool stream) {
     auto canonical_text = [&]() -> core::Result<std::string> {
         auto body = anthropic_upstream::encode_request(r, o);
         if (!body) return body.take_error();
-        body.value()["stream"] = true;
+        body.value()["stream"] = stream;
         return dump_json(body.value());
     };
     if (!r.client_body || r.changed("*")) return canonical_text();
@@ -153,7 +154,7 @@ core::Result<std::string> encode_body(const core::Request& r, const UpstreamOpti
     field("model");
     append_json_string(out, r.model);
     field("stream");
-    out += "true";
+    out += stream ? "true" : "false";
     if (!stripped("max_tokens")) {
         field("max_tokens");
         out += std::to_string(max_tokens);
@@ -170,6 +171,31 @@ core::Result<std::string> encode_body(const core::Request& r, const UpstreamOpti
     }
     out += '}';
     return out;
+}
+
+core::Result<void> decode_message(std::string_view body, std::vector<core::StreamEvent>& out) {
+    Json m = Json::parse(body.begin(), body.end(), nullptr, false);
+    if (m.is_discarded() || !m.is_object()) {
+        std::string shown(body.substr(0, 200));
+        if (body.size() > 200) shown += "…";
+        return Error{ErrorKind::upstream,
+                     "the upstream answered with a body that is not a JSON object: " + shown,
+                     {}};
+    }
+    if (m.value("type", "") == "error" || (m.contains("error") && m["error"].is_object())) {
+        const Json& e = m.contains("error") && m["error"].is_object() ? m["error"] : m;
+        return Error{kind_of(e.value("type", "")),
+                     "the upstream failed: " + e.value("message", std::string("(no message)")),
+                     {}};
+    }
+    auto message = anthropic::response_from_json(m);
+    if (!message)
+        return Error{
+            ErrorKind::upstream,
+            "the upstream sent an answer this gateway cannot read: " + message.error().message,
+            {}};
+    for (auto& e : core::events_for(message.value())) out.push_back(std::move(e));
+    return {};
 }
 
 core::Result<void> StreamDecoder::feed(const SseEvent& event, std::vector<core::StreamEvent>& out) {

@@ -25,13 +25,20 @@ core::Result<UpstreamOptions> options_from_json(const core::Json& j);
 //! speaks the client's protocol), max_tokens clamped, listed fields and schema keywords removed.
 core::Result<core::Json> encode_request(const core::Request& r, const UpstreamOptions& o);
 
-//! The request body as text, always asking to stream. When the client spoke Anthropic too
+//! The request body as text, asking to stream or not as `stream` says. When the client spoke
+//! Anthropic too
 //! (r.client_body is set) its own bytes pass through field by field: only `model`, `stream`,
 //! a clamped `max_tokens`, the fields the chain changed (r.changed_fields) and the fields a
 //! channel quirk rewrites (cache_control stripping, schema keywords) are re-encoded; fields the
 //! channel strips are left out. Otherwise (or if the body no longer parses) the canonical
 //! encoding. Both give the same JSON value; passthrough keeps the client's exact bytes.
-core::Result<std::string> encode_body(const core::Request& r, const UpstreamOptions& o);
+core::Result<std::string> encode_body(const core::Request& r, const UpstreamOptions& o,
+                                      bool stream);
+
+//! A whole (non-streaming) Anthropic message into the canonical events of the same answer.
+//! Errors (`upstream`, or the kind an error object names): a body that is not a JSON object, an
+//! error object, a message this gateway cannot read.
+core::Result<void> decode_message(std::string_view body, std::vector<core::StreamEvent>& out);
 
 //! An Anthropic SSE stream into canonical events. Pings pass through (they keep slow clients'
 //! connections alive); an `error` event or a stream that ends before message_stop is an Error.

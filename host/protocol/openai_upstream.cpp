@@ -306,11 +306,12 @@ core::Result<UpstreamOptions> options_from_json(const Json& j) {
             if (!strings(v, key == "strip_fields" ? o.strip_fields : o.strip_schema_keywords))
                 return core::Error::invalid(path + ": must be an array of strings");
         } else if (key == "strip_cache_control" || key == "reasoning_on_tool_turns" ||
-                   key == "include_usage") {
+                   key == "include_usage" || key == "always_stream") {
             if (!v.is_boolean()) return core::Error::invalid(path + ": must be a boolean");
             (key == "strip_cache_control"       ? o.strip_cache_control
              : key == "reasoning_on_tool_turns" ? o.reasoning_on_tool_turns
-                                                : o.include_usage) = v.get<bool>();
+             : key == "include_usage"           ? o.include_usage
+                                                : o.always_stream) = v.get<bool>();
         } else if (key == "tool_result_images") {
             const std::string s = v.is_string() ? v.get<std::string>() : "";
             using TRI = UpstreamOptions::ToolResultImages;
@@ -627,7 +628,7 @@ struct StreamDecoder::ChunkParser {
     simdjson::error_code parse(std::string_view data, simdjson::dom::element& root) {
         // Grow geometrically: chunk sizes vary, and simdjson would reallocate to the exact size
         // of every chunk larger than the last.
-        if (data.size() > padded_capacity) {
+        if (!padded || data.size() > padded_capacity) {  // an empty payload needs padding too
             padded_capacity = std::max({data.size(), 2 * padded_capacity, kChunkCapacity});
             padded = std::make_unique<char[]>(padded_capacity + simdjson::SIMDJSON_PADDING);
         }
@@ -721,6 +722,63 @@ core::Result<void> StreamDecoder::finish(std::vector<StreamEvent>& out) {
     return r;
 }
 
+core::Result<void> StreamDecoder::feed_completion(std::string_view body,
+                                                  std::vector<StreamEvent>& out) {
+    if (failed_) return *failed_;
+    if (done_) return {};
+    auto r = completion(body, out);
+    if (!r) failed_ = r.error();
+    return r;
+}
+
+core::Result<void> StreamDecoder::completion(std::string_view body, std::vector<StreamEvent>& out) {
+    const auto not_an_object = [&] {
+        return upstream_failure("the upstream answered with a body that is not a JSON object: " +
+                                snippet(body, 200));
+    };
+    const auto no_choice = [&](std::string_view shown) {
+        return upstream_failure("the upstream answered without any choice: " + snippet(shown, 200));
+    };
+    auto adopt = [&](auto id, auto model) {
+        if (message_id_.empty()) message_id_.assign(text_of(id));
+        if (model_.empty()) model_.assign(text_of(model));
+    };
+    core::Result<void> walked;
+    bool read = false;
+    if (!parser_) parser_ = std::make_unique<ChunkParser>();
+    simdjson::dom::element root;
+    if (parser_->parse(body, root) == simdjson::SUCCESS) {
+        if (root.type() != simdjson::dom::element_type::OBJECT) return not_an_object();
+        const auto [error, object, usage, choices, id, model] =
+            SimdView(root).members<6>({"error", "object", "usage", "choices", "id", "model"});
+        const bool is_error = (error.present() && !error.is_null()) || text_of(object) == "error";
+        if (!is_error) {
+            if (!choices.is_array() || !(choices.items().begin() != choices.items().end()))
+                return no_choice(body);
+            adopt(id, model);
+            walked = on_chunk(usage, choices, out, "message");
+            read = true;
+        }
+    }
+    if (!read) {  // an error object, or what only nlohmann reads (see the views)
+        Json j = Json::parse(body.begin(), body.end(), nullptr, false);
+        if (j.is_discarded() || !j.is_object()) return not_an_object();
+        if (is_error_body(j)) return error_in_body(j, "in its answer");
+        const NlohmannView view(j);
+        const auto choices = view["choices"];
+        if (!choices.is_array() || j["choices"].empty()) return no_choice(dump_json(j));
+        adopt(view["id"], view["model"]);
+        walked = on_chunk(view["usage"], choices, out, "message");
+    }
+    if (!walked) return walked;
+    if (done_) return {};  // finish_reason and usage ended it already
+    if (!finished_) {
+        auto closed = close_all(out);
+        if (!closed) return closed;
+    }
+    return end_message(out);
+}
+
 core::Result<void> StreamDecoder::feed_payload(std::string_view data,
                                                std::vector<StreamEvent>& out) {
     while (!data.empty() && (data.front() == ' ' || data.front() == '\n')) data.remove_prefix(1);
@@ -787,14 +845,14 @@ void StreamDecoder::read_usage(View u) {
 }
 
 template <class View>
-core::Result<void> StreamDecoder::on_chunk(View usage, View choices,
-                                           std::vector<StreamEvent>& out) {
+core::Result<void> StreamDecoder::on_chunk(View usage, View choices, std::vector<StreamEvent>& out,
+                                           std::string_view delta_key) {
     if (!started_) start_message(out);
     if (usage.is_object()) read_usage(usage);
     if (choices.is_array()) {
         for (View choice : choices.items()) {
             const auto [index, delta, finish_reason] =
-                choice.template members<3>({"index", "delta", "finish_reason"});
+                choice.template members<3>({"index", delta_key, "finish_reason"});
             // n > 1 is never requested; only the first choice makes the message.
             if (integer_of(index) != 0) continue;
             if (delta.is_object()) {
@@ -804,6 +862,11 @@ core::Result<void> StreamDecoder::on_chunk(View usage, View choices,
                 std::string_view reasoning = text_of(reasoning_content);
                 if (reasoning.empty()) reasoning = text_of(reasoning_field);
                 std::string_view text = text_of(content);
+                std::string joined;  // content parts (some providers): their text, joined
+                if (content.is_array()) {
+                    for (View part : content.items()) joined += text_of(part["text"]);
+                    text = joined;
+                }
                 if (text.empty()) text = text_of(refusal);
                 output_chars_ += static_cast<int64_t>(reasoning.size() + text.size());
                 append_text(Open::thinking, reasoning, out);
@@ -1016,61 +1079,14 @@ core::Result<void> StreamDecoder::end_message(std::vector<StreamEvent>& out) {
 
 core::Result<core::Response> decode_response(std::string_view body,
                                              const std::string& fallback_model) {
-    Json j = Json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-        return upstream_failure("the upstream answered with a body that is not a JSON object: " +
-                                snippet(body, 200));
-    if (is_error_body(j)) return error_in_body(j, "in its answer");
-    const Json* choices = member(j, "choices");
-    if (!choices || !choices->is_array() || choices->empty())
-        return upstream_failure("the upstream answered without any choice: " +
-                                snippet(dump_json(j), 200));
-    const Json* choice = &(*choices)[0];
-    for (const auto& c : *choices)
-        if (int_or_zero(c, "index") == 0) {
-            choice = &c;
-            break;
-        }
-    Json delta = Json::object();
-    if (const Json* m = member(*choice, "message"); m && m->is_object()) {
-        for (const char* key : {"reasoning_content", "reasoning", "refusal"})
-            if (auto s = string_or_empty(*m, key); !s.empty()) delta[key] = s;
-        if (const Json* c = member(*m, "content")) {
-            if (c->is_string()) {
-                delta["content"] = *c;
-            } else if (c->is_array()) {  // content parts: their text, joined
-                std::string text;
-                for (const auto& p : *c) text += string_or_empty(p, "text");
-                delta["content"] = text;
-            }
-        }
-        if (const Json* calls = member(*m, "tool_calls"); calls && calls->is_array()) {
-            Json numbered = Json::array();
-            int64_t i = 0;
-            for (const auto& call : *calls) {
-                Json c = call;
-                if (c.is_object()) c["index"] = i++;
-                numbered.push_back(std::move(c));
-            }
-            delta["tool_calls"] = std::move(numbered);
-        }
-    }
-    Json chunk{{"choices", Json::array({Json{{"index", 0}, {"delta", std::move(delta)}}})}};
-    if (auto reason = string_or_empty(*choice, "finish_reason"); !reason.empty())
-        chunk["choices"][0]["finish_reason"] = reason;
-    std::string model = string_or_empty(j, "model");
-    StreamDecoder decoder(string_or_empty(j, "id"), model.empty() ? fallback_model : model, 0);
+    StreamDecoder decoder({}, {}, 0);
     std::vector<StreamEvent> events;
-    if (auto r = decoder.feed(dump_json(chunk), events); !r) return r.take_error();
-    if (auto r = decoder.feed("[DONE]", events); !r) return r.take_error();
+    if (auto r = decoder.feed_completion(body, events); !r) return r.take_error();
     core::ResponseAssembler assembler;
     for (const auto& e : events)
         if (auto r = assembler.add(e); !r) return r.take_error();
     core::Response response = assembler.response();
-    if (const Json* u = member(j, "usage"); u && u->is_object()) {
-        decoder.read_usage(NlohmannView(*u));
-        response.usage = decoder.usage_;
-    }
+    if (response.model.empty()) response.model = fallback_model;
     return response;
 }
 

@@ -63,6 +63,10 @@ struct UpstreamOptions {
     bool reasoning_on_tool_turns = false;
     //! Send stream_options.include_usage when streaming.
     bool include_usage = true;
+    //! Ask the upstream to stream even when the client did not (the gateway assembles the
+    //! answer): for providers or models that only answer streamed, or to keep the idle timeout
+    //! watching a long answer. Off: the upstream is asked the way the client asked.
+    bool always_stream = false;
     //! Images inside a tool_result: as content parts of the `tool` message (few providers accept
     //! it); moved into a user message right after the tool messages; or dropped (the tool
     //! message then says "[N image(s) omitted]").
@@ -72,16 +76,17 @@ struct UpstreamOptions {
 
 //! Reads options from a channel's adapter settings: {"max_output_tokens", "strip_fields",
 //! "strip_schema_keywords", "strip_cache_control", "reasoning_on_tool_turns", "include_usage",
-//! "tool_result_images": "inline_parts"|"separate_user_message"|"drop"}. Unknown keys are
-//! errors naming the key.
+//! "always_stream", "tool_result_images": "inline_parts"|"separate_user_message"|"drop"}.
+//! Unknown keys are errors naming the key.
 core::Result<UpstreamOptions> options_from_json(const core::Json& j);
 
 //! The Chat Completions body for `r`. Never forwards `r.extra`. Errors (invalid_request) name
 //! the block that cannot be expressed (e.g. a `file` image source).
 core::Result<core::Json> encode_request(const core::Request& r, const UpstreamOptions& o);
 
-//! A chat.completion object -> Response, through the same StreamDecoder as streams. An error
-//! object in the body, no choices or broken tool arguments are `upstream` errors.
+//! A chat.completion object -> Response, through the same StreamDecoder as streams
+//! (StreamDecoder::feed_completion); id and model from the body (`fallback_model` when it names
+//! none). An error object in the body, no choices or broken tool arguments are `upstream` errors.
 core::Result<core::Response> decode_response(std::string_view body,
                                              const std::string& fallback_model);
 
@@ -118,6 +123,11 @@ class StreamDecoder {
     //! At the end of the body: closes the message if the upstream finished (finish_reason
     //! seen, usage possibly missing), or returns an `upstream` Error if it stopped before.
     core::Result<void> finish(std::vector<core::StreamEvent>& out);
+    //! A whole (non-streaming) chat.completion body: `choices[0].message` is read as one delta
+    //! and the message ends, with the same events and guarantees as a stream. An empty message
+    //! id or model at construction is taken from the body. Errors: an error object, a body that
+    //! is not JSON, no choices, broken tool arguments.
+    core::Result<void> feed_completion(std::string_view body, std::vector<core::StreamEvent>& out);
     //! True once message_stop was emitted.
     bool done() const { return done_; }
 
@@ -138,11 +148,14 @@ class StreamDecoder {
     struct ChunkParser;
 
     core::Result<void> feed_payload(std::string_view data, std::vector<core::StreamEvent>& out);
+    core::Result<void> completion(std::string_view body, std::vector<core::StreamEvent>& out);
     //! The chunk walk, once for both trees a chunk may be read into: simdjson's (every payload
     //! simdjson accepts) and nlohmann's (the rest that nlohmann accepts). `View` is one of the
     //! read-only views defined in the .cpp.
+    //! `delta_key`: "delta" in stream chunks, "message" in a whole completion.
     template <class View>
-    core::Result<void> on_chunk(View usage, View choices, std::vector<core::StreamEvent>& out);
+    core::Result<void> on_chunk(View usage, View choices, std::vector<core::StreamEvent>& out,
+                                std::string_view delta_key = "delta");
     template <class View>
     core::Result<void> on_tool_delta(View call, size_t position,
                                      std::vector<core::StreamEvent>& out);

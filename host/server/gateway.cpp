@@ -46,19 +46,20 @@ void send_error(protocol::ClientProtocol protocol, const Error& error, ResponseW
     out.send(core::http_status(error.kind), "application/json", codec.error_body(error));
 }
 
-core::Result<pipeline::Identity> Gateway::authenticate(const pipeline::RuntimeConfig* config,
-                                                       const ApiCall& call) const {
+core::Result<const pipeline::Identity*> Gateway::authenticate(const pipeline::RuntimeConfig* config,
+                                                              const ApiCall& call) const {
     if (call.api_key.empty())
         return Error{
             ErrorKind::authentication,
             "missing API key: send it in the x-api-key header or as 'Authorization: Bearer <key>'",
             {}};
-    auto identity = config && config->keys ? config->keys->find(call.api_key) : std::nullopt;
+    const pipeline::Identity* identity =
+        config && config->keys ? config->keys->find(call.api_key) : nullptr;
     if (!identity)
         return Error{ErrorKind::authentication,
                      "invalid API key: check the key, or create one with `tianshu key create`",
                      {}};
-    return *identity;
+    return identity;
 }
 
 void Gateway::count_tokens(const ApiCall& call, ResponseWriter& out) const {
@@ -132,9 +133,10 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
     core::Usage usage;
     pipeline::RunSummary summary;
     plugin::RequestContext ctx;
-    std::string user, key_name, chain_id;
+    // Views into `config`'s snapshot, which this function holds to the end.
+    std::string_view user, key_name, chain_id;
     std::optional<Error> failure;
-    std::shared_ptr<const hub::Payer> payer;
+    const hub::Payer* payer = nullptr;
     std::optional<hub::Admission> admission;
     bool billed = false;
     hub::Micros cost = 0;
@@ -190,9 +192,10 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
                 ErrorKind::unavailable, "the gateway is still starting: retry in a moment", {}});
         auto identity = authenticate(config.get(), call);
         if (!identity) return fail(identity.take_error());
-        user = identity->user;
-        key_name = identity->key_name;
-        payer = identity->payer;
+        const pipeline::Identity& who = *identity.value();
+        user = who.user;
+        key_name = who.key_name;
+        payer = who.payer.get();
 
         auto decoded = codec.decode_request(*call.body);
         if (!decoded) return fail(decoded.take_error());
@@ -201,7 +204,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
             ctx.request.client_body = call.body;  // shared, not copied
         ctx.request_id = request_id;
         ctx.requested_model = ctx.request.model;
-        ctx.tier = identity->tier;
+        ctx.tier = who.tier;
         ctx.client_protocol =
             call.protocol == protocol::ClientProtocol::openai_chat ? "openai" : "anthropic";
         ctx.deadline = started + kRequestDeadline;
@@ -300,34 +303,32 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
     if (failure) metrics_.count_error(core::to_string(failure->kind));
     bill(status);
 
-    // One line per request: no prompt or completion text, no key.
-    core::LogFields fields{{"request_id", request_id},
-                           {"route", call.route},
-                           {"status", status},
-                           {"latency_ms", ms_since(started)},
-                           {"user", user},
-                           {"key", key_name},
-                           {"tier", ctx.tier},
-                           {"chain", chain_id},
-                           {"requested_model", ctx.requested_model},
-                           {"upstream_model", summary.upstream_model.empty() && !ctx.channel.empty()
-                                                  ? ctx.request.model
-                                                  : summary.upstream_model},
-                           {"channel", summary.channel.empty() ? ctx.channel : summary.channel},
-                           {"stream", ctx.request.stream},
-                           {"cost", cost},
-                           {"retries", ctx.upstream_retries},
-                           {"input_tokens", usage.input_tokens},
-                           {"output_tokens", usage.output_tokens},
-                           {"client_ip", call.client_ip}};
-    if (ttft_ms) fields.emplace_back("ttft_ms", *ttft_ms);
-    if (!call.session_id.empty()) fields.emplace_back("session", call.session_id);
-    if (failure) {
-        fields.emplace_back("error_kind", core::to_string(failure->kind));
-        fields.emplace_back("error", failure->message);
-        if (!failure->source.empty()) fields.emplace_back("source", failure->source);
+    // One line per request: no prompt or completion text, no key. Fields in the order
+    // core::log sorts them (bytewise by key), so the line is the one log() would write.
+    core::LogLine line(failure ? core::LogLevel::warn : core::LogLevel::info, "request");
+    if (line.active()) {
+        const std::string& channel = summary.channel.empty() ? ctx.channel : summary.channel;
+        line.field("chain", chain_id).field("channel", channel).field("client_ip", call.client_ip);
+        line.field("cost", static_cast<int64_t>(cost));
+        if (failure)
+            line.field("error", failure->message)
+                .field("error_kind", core::to_string(failure->kind));
+        line.field("input_tokens", static_cast<int64_t>(usage.input_tokens));
+        line.field("key", key_name).field("latency_ms", ms_since(started));
+        line.field("output_tokens", static_cast<int64_t>(usage.output_tokens));
+        line.field("request_id", request_id).field("requested_model", ctx.requested_model);
+        line.field("retries", static_cast<int64_t>(ctx.upstream_retries));
+        line.field("route", call.route);
+        if (!call.session_id.empty()) line.field("session", call.session_id);
+        if (failure && !failure->source.empty()) line.field("source", failure->source);
+        line.field("status", status).field("stream", ctx.request.stream).field("tier", ctx.tier);
+        if (ttft_ms) line.field("ttft_ms", *ttft_ms);
+        line.field("upstream_model", summary.upstream_model.empty() && !ctx.channel.empty()
+                                         ? ctx.request.model
+                                         : summary.upstream_model);
+        line.field("user", user);
+        line.write();
     }
-    core::log(failure ? core::LogLevel::warn : core::LogLevel::info, "request", fields);
     metrics_.request_finished(call.route, status, ms_since(started) / 1000.0);
 }
 

@@ -69,8 +69,9 @@ class Gateway {
 
   private:
     //! The caller's identity, or the error to send (missing or unknown key).
-    core::Result<pipeline::Identity> authenticate(const pipeline::RuntimeConfig* config,
-                                                  const ApiCall& call) const;
+    //! The caller's identity, owned by `config` (which the caller keeps alive meanwhile).
+    core::Result<const pipeline::Identity*> authenticate(const pipeline::RuntimeConfig* config,
+                                                         const ApiCall& call) const;
     const pipeline::RuntimeConfigHolder& config_;
     Metrics& metrics_;
     GatewayServices services_;

@@ -163,6 +163,7 @@ core::Result<HttpResponseHead> HttpClientPool::send(const HttpRequestSpec& spec,
             session->socket().setReceiveTimeout(span(spec.idle_timeout));
             char buf[16384];
             bool stopped = false;
+            std::streamsize received = 0;
             while (true) {
                 // Block for at least one byte, then take whatever else is already buffered, so
                 // SSE frames reach the client as soon as they arrive.
@@ -170,13 +171,17 @@ core::Result<HttpResponseHead> HttpClientPool::send(const HttpRequestSpec& spec,
                 std::streamsize n = in.gcount();
                 if (n <= 0) break;
                 n += in.readsome(buf + 1, sizeof buf - 1);
+                received += n;
                 delivered = true;
                 if (!on_body(head, std::string_view(buf, static_cast<size_t>(n)))) {
                     stopped = true;
                     break;
                 }
             }
-            if (!stopped && in.eof() && response.getKeepAlive())
+            // Poco ends a fixed-length body cut short at EOF without a word: count.
+            if (!stopped && response.hasContentLength() && received < response.getContentLength64())
+                head.cut = true;
+            if (!stopped && !head.cut && in.eof() && response.getKeepAlive())
                 impl_->release(origin, std::move(session));
             return head;
         } catch (const Poco::TimeoutException&) {

@@ -31,6 +31,10 @@ struct HttpRequestSpec {
 struct HttpResponseHead {
     int status = 0;
     std::vector<std::pair<std::string, std::string>> headers;
+    //! The connection closed before the end the response declared (its Content-Length, or the
+    //! last chunk): the body the sink got is incomplete. The caller decides what that means
+    //! (a stream decoder has its own words for an answer cut short).
+    bool cut = false;
     //! Case-insensitive header lookup; empty when absent.
     std::string header(std::string_view name) const;
 };

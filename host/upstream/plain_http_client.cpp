@@ -494,7 +494,12 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
                     cannot_reach(url, errno_text(err), !nothing_yet)};
         }
         if (n == 0) {
-            if (head_done) return {};  // the body ends with the connection (or was cut)
+            if (head_done) {
+                // The body may end with the connection only when it declared no length.
+                head.cut =
+                    !parser.done() && parser.framing() != Http1ResponseParser::Framing::until_close;
+                return {};
+            }
             if (head_bytes == 0)
                 return {Exchange::End::retry,
                         cannot_reach(url, "it closed the connection without answering", false)};

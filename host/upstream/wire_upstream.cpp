@@ -16,7 +16,9 @@ namespace wire = protocol::openai_upstream;
 
 namespace {
 constexpr size_t kMaxErrorBody = 64 * 1024;
-}
+//! A non-streamed answer is held whole before it is decoded; the SSE parser's event limit.
+constexpr size_t kMaxWholeAnswer = protocol::SseParser::kDefaultMaxEvent;
+}  // namespace
 
 WireUpstream& WireUpstream::shared() {
     static WireUpstream instance;
@@ -35,25 +37,28 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
                           : protocol::anthropic_upstream::options_from_json(spec.options);
     if (!options) return options.take_error();
 
-    // The upstream is always asked to stream: the client's answer is streamed or assembled
-    // by the gateway either way, and streaming gives the earliest first token.
+    // The upstream is asked the way the client asked (a whole answer is one parse instead of a
+    // stream of chunks), unless the channel wants every answer streamed (always_stream).
+    const bool client_stream = ctx.request.stream;
+    const bool upstream_stream = client_stream || options.value().always_stream;
     core::Result<std::string> body = std::string();
     if (openai) {
-        const bool client_stream = ctx.request.stream;
-        ctx.request.stream = true;
+        ctx.request.stream = upstream_stream;
         auto json = wire::encode_request(ctx.request, options.value());
         ctx.request.stream = client_stream;
         if (!json) return json.take_error();
         body = protocol::dump_json(json.value());
     } else {
         // An Anthropic client's own bytes pass through, re-encoding only what changed.
-        body = protocol::anthropic_upstream::encode_body(ctx.request, options.value());
+        body = protocol::anthropic_upstream::encode_body(ctx.request, options.value(),
+                                                         upstream_stream);
         if (!body) return body.take_error();
     }
 
     HttpRequestSpec http;
     http.url = spec.url;
-    http.headers = {{"Content-Type", "application/json"}, {"Accept", "text/event-stream"}};
+    http.headers = {{"Content-Type", "application/json"},
+                    {"Accept", upstream_stream ? "text/event-stream" : "application/json"}};
     if (openai) {
         http.headers.emplace_back("Authorization", "Bearer " + spec.api_key);
     } else {
@@ -62,7 +67,10 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     }
     http.body = std::move(body).value();
     http.connect_timeout = spec.connect_timeout;
-    http.first_byte_timeout = spec.first_byte_timeout;
+    // A whole answer's first byte comes when the model has finished: unless the channel set a
+    // first-byte timeout, it may take as long as a streamed answer could.
+    http.first_byte_timeout = spec.first_byte_timeout.value_or(
+        upstream_stream ? plugin::kStreamFirstByteTimeout : plugin::kWholeAnswerTimeout);
     http.idle_timeout = spec.idle_timeout;
     http.proxy = ctx.upstream_proxy;
 
@@ -83,6 +91,7 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     std::vector<core::StreamEvent> events;
     events.reserve(16);
     std::string error_body;
+    std::string whole;  // a non-streamed answer, decoded once it is all here
     std::optional<Error> failure;
     bool client_gone = false;
 
@@ -103,6 +112,18 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
         if (head.status < 200 || head.status >= 300) {
             if (error_body.size() < kMaxErrorBody)
                 error_body.append(chunk.substr(0, kMaxErrorBody - error_body.size()));
+            return true;
+        }
+        if (!upstream_stream) {
+            if (whole.size() + chunk.size() > kMaxWholeAnswer) {
+                failure = Error{ErrorKind::upstream,
+                                "the upstream's answer is larger than " +
+                                    std::to_string(kMaxWholeAnswer >> 20) +
+                                    " MiB; ask for it streamed (stream: true)",
+                                {}};
+                return false;
+            }
+            whole.append(chunk);
             return true;
         }
         frames.clear();
@@ -140,6 +161,20 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     }
     if (client_gone) return {};
     if (failure) return fail(std::move(*failure));
+    if (!upstream_stream) {
+        if (sent->cut)
+            return fail(Error{ErrorKind::upstream,
+                              "the upstream closed the connection before the end of its answer "
+                              "(" +
+                                  std::to_string(whole.size()) +
+                                  " bytes came); the answer is incomplete",
+                              {}});
+        auto decoded = openai ? openai_decoder.feed_completion(whole, events)
+                              : protocol::anthropic_upstream::decode_message(whole, events);
+        if (!decoded) return fail(decoded.take_error());
+        emit_all();
+        return {};
+    }
     if (!decoder_done()) {
         if (auto r = decoder_finish(events); !r) {
             emit_all();

@@ -235,8 +235,9 @@ const std::set<std::string> kOpenAiTopLevel{"model",
                                             "modalities",
                                             "audio"};
 
-//! What every upstream request of this adapter must look like.
-void check_upstream_body(Json record) {
+//! What every upstream request of this adapter must look like. The upstream is asked the way
+//! the client asked: `streamed` when the client's request was.
+void check_upstream_body(Json record, bool streamed) {
     INFO("upstream record: " << record.dump());
     CHECK(record.value("status", 0) == 200);
     CHECK(record.value("path", "") == "/v1/chat/completions");
@@ -248,10 +249,17 @@ void check_upstream_body(Json record) {
         CHECK(kOpenAiTopLevel.count(it.key()) == 1);
     }
     CHECK(b.value("model", "") == "up-model");
+    CHECK(b["messages"].is_array());
+    if (!streamed) {
+        CHECK_FALSE(b.value("stream", false));
+        CHECK_FALSE(b.contains("stream_options"));  // providers refuse it without stream
+        CHECK(record["headers"].value("accept", "") == "application/json");
+        return;
+    }
     CHECK(b.value("stream", false) == true);
     REQUIRE(b.contains("stream_options"));
     CHECK(b["stream_options"].value("include_usage", false) == true);
-    CHECK(b["messages"].is_array());
+    CHECK(record["headers"].value("accept", "") == "text/event-stream");
 }
 
 Json tools_json() {
@@ -363,8 +371,9 @@ TEST_CASE("adapter: a text answer in both client protocols; the upstream gets a 
     REQUIRE(recs.size() == 4);
     const std::vector<std::string> questions{"first question", "second question", "third question",
                                              "fourth question"};
+    const bool streamed[] = {false, true, false, true};
     for (size_t i = 0; i < recs.size(); ++i) {
-        check_upstream_body(recs[i]);
+        check_upstream_body(recs[i], streamed[i]);
         Json b = recs[i]["body"];
         CHECK_FALSE(b.contains("foo"));
         CHECK_FALSE(b.contains("context_management"));
@@ -549,7 +558,7 @@ TEST_CASE("adapter: a streamed tool call with fragmented arguments and a late id
         CHECK(concat_json(b.partials) == write_args);
         CHECK(s.stop_reason == "tool_use");
     }
-    // The same call, answered to a non-streaming client (the upstream still streams).
+    // The same call, answered to a non-streaming client (from the upstream's whole answer).
     {
         auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
                            anthropic_tool_request("again single-tool", false).dump());
@@ -581,8 +590,9 @@ TEST_CASE("adapter: a streamed tool call with fragmented arguments and a late id
     // The tools reached the upstream as OpenAI functions.
     Json recs = rig.up.requests();
     REQUIRE(recs.size() == 3);
-    for (auto rec : recs) {
-        check_upstream_body(rec);
+    for (size_t i = 0; i < recs.size(); ++i) {
+        Json rec = recs[i];
+        check_upstream_body(rec, i != 1);
         Json tools = rec["body"]["tools"];
         REQUIRE(tools.size() == 2);
         CHECK(tools[0].value("type", "") == "function");
@@ -645,7 +655,7 @@ TEST_CASE("adapter: two parallel tool calls interleaved by index, then the tool 
 
     Json recs = rig.up.requests();
     REQUIRE(recs.size() == 2);
-    check_upstream_body(recs[1]);
+    check_upstream_body(recs[1], false);
     Json m = recs[1]["body"]["messages"];
     INFO("upstream messages: " << m.dump(1));
     REQUIRE(m.size() == 5);
@@ -711,7 +721,7 @@ TEST_CASE("adapter: the tool loop from an OpenAI client", "[integration][adapter
     CHECK(openai_stream_text(events) == "All done: a.txt failed, b.txt read.");
     Json recs = rig.up.requests();
     REQUIRE(recs.size() == 2);
-    check_upstream_body(recs[1]);
+    check_upstream_body(recs[1], true);
     Json m = recs[1]["body"]["messages"];
     INFO(m.dump(1));
     REQUIRE(m.size() == 4);
@@ -818,32 +828,46 @@ TEST_CASE("adapter: upstream errors reach the client in its protocol, never a tr
     }
 }
 
-TEST_CASE("adapter: a non-streaming client whose upstream stream is cut gets an HTTP error",
+TEST_CASE("adapter: a non-streaming client whose upstream answer is cut gets an HTTP error",
           "[integration][adapter][errors]") {
-    // The gateway always streams from the upstream; a cut after some events must still give a
-    // non-streaming client an error answer in its protocol — not a 200 with half an answer,
-    // and not a connection closed without any response.
-    Rig rig("adapter-cut", "adapter_errors.json");
-    rig.add_default_channel();
-    rig.start();
-    for (bool anthropic : {true, false}) {
-        INFO((anthropic ? "anthropic" : "openai"));
-        HttpResponse r;
-        try {
-            r = anthropic ? post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
-                                      anthropic_body("claude-sonnet-4-5", "cut-me plain"))
-                          : post_json(rig.port(), "/v1/chat/completions", openai_auth(rig.key),
-                                      openai_body("up-model", "cut-me plain"));
-        } catch (const std::exception& e) {
-            FAIL_CHECK("the gateway closed the connection without an answer: " << e.what());
-            continue;
+    // Whether the upstream answers whole (the default for a non-streaming client) or streamed
+    // (the channel's always_stream), a cut after some bytes must still give a non-streaming
+    // client an error answer in its protocol: not a 200 with half an answer, not a body that
+    // "is not JSON", and not a connection closed without any response.
+    for (bool always_stream : {false, true}) {
+        INFO(
+            (always_stream ? "always_stream: the upstream streams" : "the upstream answers whole"));
+        Rig rig(always_stream ? "adapter-cut-stream" : "adapter-cut-whole", "adapter_errors.json");
+        rig.add_default_channel(always_stream ? R"({"options":{"always_stream":true}})" : "");
+        rig.start();
+        for (bool anthropic : {true, false}) {
+            INFO((anthropic ? "anthropic" : "openai"));
+            HttpResponse r;
+            try {
+                r = anthropic ? post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key),
+                                          anthropic_body("claude-sonnet-4-5", "cut-me plain"))
+                              : post_json(rig.port(), "/v1/chat/completions", openai_auth(rig.key),
+                                          openai_body("up-model", "cut-me plain"));
+            } catch (const std::exception& e) {
+                FAIL_CHECK("the gateway closed the connection without an answer: " << e.what());
+                continue;
+            }
+            INFO(r.body);
+            CHECK(r.status >= 500);
+            CHECK((anthropic ? is_anthropic_error(r.json()) : is_openai_error(r.json())));
+            CHECK_THAT(
+                r.body,
+                Contains(always_stream ? "ended before the model finished"
+                                       : "closed the connection before the end of its answer"));
         }
-        INFO(r.body);
-        CHECK(r.status >= 500);
-        CHECK((anthropic ? is_anthropic_error(r.json()) : is_openai_error(r.json())));
-        CHECK_THAT(r.body, Contains("ended before the model finished"));
+        // A whole answer cut short reached nobody, so it is retried like any failure before the
+        // first byte (the default failover policy: 3 attempts per request); a stream cut after
+        // its first events is not, since those events already began the answer.
+        constexpr size_t kDefaultAttempts = 3;
+        Json recs = rig.up.requests();
+        CHECK(recs.size() == (always_stream ? 2u : 2u * kDefaultAttempts));
+        for (const auto& rec : recs) CHECK(rec["body"].value("stream", false) == always_stream);
     }
-    CHECK(rig.up.requests().size() == 2);
 }
 
 TEST_CASE("adapter: the upstream key is sealed, never logged, and sent as a Bearer token",
@@ -938,8 +962,9 @@ TEST_CASE("adapter: channel quirks clamp max_tokens and strip schema keywords",
     }
     Json recs = rig.up.requests();
     REQUIRE(recs.size() == 2);
-    for (auto rec : recs) {
-        check_upstream_body(rec);
+    for (size_t i = 0; i < recs.size(); ++i) {
+        Json rec = recs[i];
+        check_upstream_body(rec, i == 1);
         Json b = rec["body"];
         CHECK(b.value("max_tokens", -1) == 50);
         Json params = b["tools"][0]["function"]["parameters"];
@@ -1001,15 +1026,18 @@ TEST_CASE("anthropic adapter: both client protocols reach an Anthropic-compatibl
 
     // What the upstream received: Anthropic bodies on its /anthropic endpoint, with the
     // mapped model, max_tokens present, and the key as x-api-key (it answers 401 otherwise).
+    // The upstream is asked the way each client asked: whole, streamed, whole.
     auto reqs = rig.up.requests();
-    REQUIRE(reqs.size() >= 3);
-    for (const auto& rec : reqs) {
+    REQUIRE(reqs.size() == 3);
+    const bool streamed[] = {false, true, false};
+    for (size_t i = 0; i < reqs.size(); ++i) {
+        const Json& rec = reqs[i];
         INFO(rec.dump());
         CHECK(rec["path"] == "/anthropic/v1/messages");
         CHECK(rec["status"] == 200);
         CHECK(rec["body"]["model"] == "up-model");
         CHECK(rec["body"].contains("max_tokens"));
-        CHECK(rec["body"]["stream"] == true);
+        CHECK(rec["body"]["stream"] == streamed[i]);
     }
 }
 

@@ -27,6 +27,7 @@ constexpr const char* kUpstreamAdapterSchema = R"({
         "strip_cache_control": {"type": "boolean"},
         "reasoning_on_tool_turns": {"type": "boolean"},
         "include_usage": {"type": "boolean"},
+        "always_stream": {"type": "boolean", "description": "ask the upstream to stream even when the client did not"},
         "tool_result_images": {"enum": ["inline_parts", "separate_user_message", "drop"]}
       }
     },

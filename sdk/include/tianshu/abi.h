@@ -159,7 +159,7 @@ typedef struct ts_upstream_call {
      *  include_usage, tool_result_images ("inline_parts" | "separate_user_message" | "drop"). */
     ts_str options_json;
     uint32_t connect_timeout_ms;    /**< 0 = 10 s */
-    uint32_t first_byte_timeout_ms; /**< 0 = 120 s */
+    uint32_t first_byte_timeout_ms; /**< 0 = 120 s for a streamed answer, 10 min for a whole one */
     uint32_t idle_timeout_ms;       /**< between stream chunks; 0 = 120 s */
 } ts_upstream_call;
 
@@ -247,9 +247,10 @@ typedef struct ts_host_api {
     /* ---- 1.2 ---- */
     /** generate only (adapters): call an upstream model and stream its answer as this
      *  request's output. The host encodes the request for call->wire_protocol with the quirks
-     *  in call->options_json, sends it over its pooled HTTP client, decodes the answer as it
-     *  streams and emits it. TS_OK: the whole answer was emitted (do not call finish).
-     *  TS_ERR_FAILED: it failed and *err says why; return TS_HOOK_FAIL and the host reports
+     *  in call->options_json, sends it over its pooled HTTP client, decodes the answer (as it
+     *  streams when the client asked for a stream or the options say "always_stream", else
+     *  whole once it has come) and emits it. TS_OK: the whole answer was emitted (do not call
+     * finish). TS_ERR_FAILED: it failed and *err says why; return TS_HOOK_FAIL and the host reports
      *  the upstream's own error to the client (429, 5xx, timeout), not a plugin failure.
      *  TS_ERR_INVALID: a malformed call (unknown wire protocol, bad options_json). Blocks the
      *  calling thread for the length of the answer. */

@@ -113,6 +113,98 @@ TEST_CASE("log: the per-request line is the line nlohmann wrote, byte for byte")
     CHECK(parsed.at("level") == "warn");
 }
 
+TEST_CASE("log: a LogLine writes the line log() writes for the same fields, byte for byte") {
+    Captured captured;
+    const std::string error = "upstream said \"no\"\n\tat \\root\\ \x01 — 失败";
+    // The gateway's request line: keys in log()'s order, ts/level/msg placed by the writer.
+    auto write_both = [&](bool failed, bool with_ttft) {
+        core::LogLine line(failed ? core::LogLevel::warn : core::LogLevel::info, "request");
+        REQUIRE(line.active());
+        line.field("chain", "default").field("channel", "up").field("client_ip", "127.0.0.1");
+        line.field("cost", int64_t{1234});
+        if (failed) line.field("error", error).field("error_kind", "upstream");
+        line.field("input_tokens", int64_t{12}).field("key", "laptop");
+        line.field("latency_ms", 12.345678).field("output_tokens", int64_t{7});
+        line.field("request_id", std::string("0123456789abcdef01234567"));
+        line.field("requested_model", "claude-sonnet-4-5").field("retries", 0);
+        line.field("route", "/v1/messages").field("status", failed ? 502 : 200);
+        line.field("stream", false).field("tier", "default");
+        if (with_ttft) line.field("ttft_ms", 3.0);
+        line.field("upstream_model", "up-model").field("user", "alice");
+        line.write();
+        line.write();  // once only
+
+        core::LogFields fields{{"chain", "default"},
+                               {"channel", "up"},
+                               {"client_ip", "127.0.0.1"},
+                               {"cost", int64_t{1234}},
+                               {"input_tokens", int64_t{12}},
+                               {"key", "laptop"},
+                               {"latency_ms", 12.345678},
+                               {"output_tokens", int64_t{7}},
+                               {"request_id", "0123456789abcdef01234567"},
+                               {"requested_model", "claude-sonnet-4-5"},
+                               {"retries", 0},
+                               {"route", "/v1/messages"},
+                               {"status", failed ? 502 : 200},
+                               {"stream", false},
+                               {"tier", "default"},
+                               {"upstream_model", "up-model"},
+                               {"user", "alice"}};
+        if (failed) {
+            fields.emplace_back("error", error);
+            fields.emplace_back("error_kind", "upstream");
+        }
+        if (with_ttft) fields.emplace_back("ttft_ms", 3.0);
+        core::log(failed ? core::LogLevel::warn : core::LogLevel::info, "request", fields);
+    };
+    for (bool failed : {false, true})
+        for (bool with_ttft : {false, true}) {
+            INFO("failed " << failed << ", ttft " << with_ttft);
+            write_both(failed, with_ttft);
+            auto lines = captured.lines();
+            REQUIRE(lines.size() >= 2);
+            const std::string& direct = lines[lines.size() - 2];
+            std::string sorted = lines.back();
+            // The timestamps may differ by a millisecond: compare the lines with log()'s ts.
+            const std::string ts = Json::parse(sorted).at("ts");
+            Json parsed = Json::parse(direct);
+            CHECK(parsed.at("level") == (failed ? "warn" : "info"));
+            CHECK(parsed.at("msg") == "request");
+            std::string aligned = direct;
+            const std::string direct_ts = parsed.at("ts");
+            aligned.replace(aligned.find(direct_ts), direct_ts.size(), ts);
+            CHECK(aligned == sorted);
+        }
+    CHECK(captured.lines().size() == 8);
+
+    // Fields after every fixed key, and none at all.
+    core::LogLine late(core::LogLevel::info, "m");
+    late.field("zz", "last").write();
+    core::LogLine bare(core::LogLevel::error, "only the message");
+    bare.write();
+    core::log(core::LogLevel::info, "m", {{"zz", "last"}});
+    core::log(core::LogLevel::error, "only the message");
+    auto lines = captured.lines();
+    REQUIRE(lines.size() == 12);
+    for (size_t i : {8u, 9u}) {
+        Json direct = Json::parse(lines[i]), sorted = Json::parse(lines[i + 2]);
+        direct["ts"] = sorted["ts"];
+        CHECK(direct.dump() == sorted.dump());
+        CHECK(lines[i].find("\"ts\"") != std::string::npos);
+    }
+    CHECK(lines[8].substr(0, 9) == R"({"level":)");
+    CHECK(lines[8].find(R"(,"zz":"last"})") != std::string::npos);  // after ts, at the end
+
+    // Below the threshold nothing is built or written.
+    core::set_log_level(core::LogLevel::warn);
+    core::LogLine quiet(core::LogLevel::info, "dropped");
+    CHECK_FALSE(quiet.active());
+    quiet.field("a", "b").write();
+    core::set_log_level(core::LogLevel::info);
+    CHECK(captured.lines().size() == 12);
+}
+
 TEST_CASE("log: every kind of value is written as nlohmann wrote it") {
     Captured captured;
     enum class Color { red, green };

@@ -39,8 +39,9 @@ core::Request decoded(const std::string& body = kBody) {
 }
 
 std::string passthrough(const core::Request& r,
-                        const protocol::anthropic_upstream::UpstreamOptions& o = defaults()) {
-    auto body = protocol::anthropic_upstream::encode_body(r, o);
+                        const protocol::anthropic_upstream::UpstreamOptions& o = defaults(),
+                        bool stream = true) {
+    auto body = protocol::anthropic_upstream::encode_body(r, o, stream);
     REQUIRE(body.ok());
     return body.value();
 }
@@ -59,7 +60,7 @@ Json meaning(const std::string& body) {
 Json canonical(core::Request r,
                const protocol::anthropic_upstream::UpstreamOptions& o = defaults()) {
     r.client_body.reset();
-    auto body = protocol::anthropic_upstream::encode_body(r, o);
+    auto body = protocol::anthropic_upstream::encode_body(r, o, true);
     REQUIRE(body.ok());
     return meaning(body.value());
 }
@@ -77,6 +78,14 @@ TEST_CASE("passthrough: unchanged fields keep the client's bytes, model and stre
     CHECK_THAT(out, Contains(R"("stream":true)"));
     CHECK_THAT(out, Contains(R"("max_tokens":300)"));
     CHECK(meaning(out) == canonical(r));
+
+    // A whole answer is asked for with stream false, in the passthrough and canonical forms.
+    const std::string whole = passthrough(r, defaults(), false);
+    CHECK_THAT(whole, Contains(R"("stream":false)"));
+    CHECK(whole.find(R"("stream":true)") == std::string::npos);
+    CHECK_THAT(whole, Contains(R"("temperature":0.70)"));
+    r.mark_changed("*");
+    CHECK_THAT(passthrough(r, defaults(), false), Contains(R"("stream":false)"));
 }
 
 TEST_CASE("passthrough: fields the chain changed are re-encoded, the rest stay as sent",

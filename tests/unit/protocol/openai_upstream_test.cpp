@@ -214,6 +214,62 @@ TEST_CASE("openai_upstream options_from_json names an unknown option") {
     CHECK(*ok->max_output_tokens == 8192);
     CHECK(ok->tool_result_images == up::UpstreamOptions::ToolResultImages::drop);
     CHECK_FALSE(ok->include_usage);
+    CHECK_FALSE(ok->always_stream);  // by default the upstream is asked as the client asked
+
+    auto streamed = up::options_from_json(Json{{"always_stream", true}});
+    REQUIRE(streamed.ok());
+    CHECK(streamed->always_stream);
+    auto wrong = up::options_from_json(Json{{"always_stream", "yes"}});
+    REQUIRE_FALSE(wrong.ok());
+    CHECK(wrong.error().message.find("always_stream: must be a boolean") != std::string::npos);
+}
+
+TEST_CASE("openai_upstream: a whole completion decodes into the same events as its stream") {
+    // The same answer, once streamed in chunks and once as one chat.completion body.
+    const std::vector<std::string> chunks{
+        R"({"choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"Think."}}]})",
+        R"({"choices":[{"index":0,"delta":{"content":"Calling."}}]})",
+        R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]}}]})",
+        R"({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]})",
+        R"({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5}})",
+        "[DONE]"};
+    const std::string whole =
+        R"({"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[{"index":0,)"
+        R"("finish_reason":"tool_calls","message":{"role":"assistant","reasoning_content":)"
+        R"("Think.","content":"Calling.","tool_calls":[{"id":"call_1","type":"function",)"
+        R"("function":{"name":"f","arguments":"{\"a\":1}"}}]}}],)"
+        R"("usage":{"prompt_tokens":10,"completion_tokens":5}})";
+    up::StreamDecoder streamed("msg_x", "m", 7), at_once("msg_x", "m", 7);
+    std::vector<core::StreamEvent> a, b;
+    for (const auto& c : chunks) REQUIRE(streamed.feed(c, a).ok());
+    REQUIRE(at_once.feed_completion(whole, b).ok());
+    CHECK(at_once.done());
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+        INFO("event " << i << ": " << core::to_string(a[i].type));
+        CHECK(a[i].type == b[i].type);
+        CHECK(a[i].index == b[i].index);
+        CHECK(a[i].text == b[i].text);
+        CHECK(a[i].block.id == b[i].block.id);
+        CHECK(a[i].block.name == b[i].block.name);
+        CHECK(a[i].stop_reason == b[i].stop_reason);
+        CHECK(a[i].usage.output_tokens == b[i].usage.output_tokens);
+        CHECK(a[i].usage.input_tokens == b[i].usage.input_tokens);
+    }
+    // The id and model given at construction win over the body's.
+    CHECK(b.front().message.id == "msg_x");
+    // After the end, nothing more is emitted; an error stays an error.
+    const size_t n = b.size();
+    CHECK(at_once.feed_completion(whole, b).ok());
+    CHECK(b.size() == n);
+    up::StreamDecoder broken("msg_y", "m", 0);
+    std::vector<core::StreamEvent> c;
+    CHECK_FALSE(broken
+                    .feed_completion(R"({"choices":[{"index":0,"message":{"tool_calls":[)"
+                                     R"({"id":"c","function":{"name":"f","arguments":"{"}}]}}]})",
+                                     c)
+                    .ok());
+    CHECK_FALSE(broken.feed_completion(whole, c).ok());
 }
 
 // The stream decoder reads chunks with simdjson and falls back to nlohmann for what simdjson
@@ -298,4 +354,17 @@ TEST_CASE("openai_upstream stream: broken chunks and error chunks are refused as
     const core::Error not_object =
         first_error(R"({"choices":[{"index":0,"delta":{"tool_calls":[5]}}]})");
     CHECK(not_object.message == "the upstream sent a tool call that is not an object");
+}
+
+TEST_CASE("openai_upstream: an empty or blank whole answer is an upstream error, not a crash") {
+    // Found by fuzz_openai_stream: an empty body reached the chunk parser before any buffer.
+    for (const std::string body : {"", " ", "\n", "null", "[]"}) {
+        INFO("body '" << body << "'");
+        up::StreamDecoder d("msg_e", "m", 0);
+        std::vector<core::StreamEvent> events;
+        auto r = d.feed_completion(body, events);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().kind == core::ErrorKind::upstream);
+        CHECK(r.error().message.find("not a JSON object") != std::string::npos);
+    }
 }

@@ -319,6 +319,43 @@ TEST_CASE("http client: without length or chunking the body runs until the serve
     CHECK(pool.idle_sessions() == 0);
 }
 
+TEST_CASE("http client: a body the connection cuts before its declared end is marked cut",
+          "[upstream][http_client]") {
+    ScriptedServer server([](const Peer& peer, const std::string& request, int) {
+        if (request.find("/length") != std::string::npos)
+            peer.write("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nhalf of it");
+        else if (request.find("/chunked") != std::string::npos)
+            peer.write(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n wo");
+        else if (request.find("/whole") != std::string::npos)
+            peer.write(answer("all of it"));
+        else  // no length, no chunking: the body ends with the connection
+            peer.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close");
+        return false;
+    });
+    HttpClientPool pool;
+    auto cut_length = send(pool, spec_for(server.url("/length")));
+    REQUIRE(cut_length.head.ok());
+    CHECK(cut_length.body == "half of it");
+    CHECK(cut_length.head->cut);
+
+    auto cut_chunked = send(pool, spec_for(server.url("/chunked")));
+    REQUIRE(cut_chunked.head.ok());
+    CHECK(cut_chunked.body == "hello wo");
+    CHECK(cut_chunked.head->cut);
+
+    auto whole = send(pool, spec_for(server.url("/whole")));
+    REQUIRE(whole.head.ok());
+    CHECK(whole.body == "all of it");
+    CHECK_FALSE(whole.head->cut);
+
+    auto until_close = send(pool, spec_for(server.url("/close")));
+    REQUIRE(until_close.head.ok());
+    CHECK(until_close.body == "until close");
+    CHECK_FALSE(until_close.head->cut);
+    CHECK(pool.idle_sessions() == 0);
+}
+
 TEST_CASE("http client: keep-alive connections are reused; Connection: close is honoured",
           "[upstream][http_client]") {
     // Read once per request: the client may have its answer (and the test may flip the flag)
