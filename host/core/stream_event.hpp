@@ -3,6 +3,7 @@
 // protocol's stream maps onto it (protocol/ encodes these for each client).
 
 #include <string>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/request.hpp"
@@ -46,6 +47,8 @@ class ResponseAssembler {
     //! Returns an error when the stream carried an `error` event.
     Result<void> add(const StreamEvent& event);
     const Response& response() const { return response_; }
+    //! The response, moved out: the assembler is spent afterwards.
+    Response take() { return std::move(response_); }
     bool finished() const { return finished_; }
 
   private:

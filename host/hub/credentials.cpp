@@ -1,3 +1,5 @@
+// SHA256() for the per-request key hash: deprecated, not removed, in OpenSSL 3.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "hub/credentials.hpp"
 
 #include "hub/base64.hpp"
@@ -8,7 +10,6 @@
 #include <openssl/sha.h>
 
 #include <charconv>
-#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -92,17 +93,12 @@ std::string generate_api_key() {
 }
 
 std::string api_key_hash(std::string_view key) {
-    // Every request hashes its key: fetch the algorithm once (EVP_sha256() looks it up in the
-    // provider tables on every use) and keep one digest context per thread.
-    static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(
-        EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    // Every request hashes its key. The one-shot SHA256() allocates nothing; the EVP interface
+    // looked the algorithm up in the provider tables and allocated a context on every call.
+    // (OpenSSL 3 marks the one-shot deprecated in favour of EVP, but keeps it; see the top.)
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    unsigned int len = 0;
-    if (!sha256 || !ctx || EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) != 1 ||
-        EVP_DigestUpdate(ctx.get(), key.data(), key.size()) != 1 ||
-        EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1)
-        EVP_Digest(key.data(), key.size(), digest, &len, EVP_sha256(), nullptr);
+    const unsigned int len = SHA256_DIGEST_LENGTH;
+    SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;
     out.reserve(len * 2);

@@ -2,8 +2,10 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <memory>
 
 namespace tianshu::protocol {
 
@@ -228,12 +230,26 @@ core::Result<core::Json> parse_json_body(std::string_view body) {
                                     " levels; flatten the document");
     // simdjson parses several times faster than nlohmann's lexer (a 75 KB Claude Code request:
     // see tests/bench/bench_codec.cpp); the tree handed on is the same nlohmann::json.
+    // The padded copy simdjson reads is reused too, like the parser: no allocation per body.
     thread_local simdjson::dom::parser reused;
+    thread_local std::unique_ptr<char[]> reused_copy;
+    thread_local size_t reused_capacity = 0;
     simdjson::dom::parser own;
-    auto& parser = body.size() <= kReusedParserBytes ? reused : own;
-    simdjson::padded_string padded(body);
+    std::unique_ptr<char[]> own_copy;
+    const bool small = body.size() <= kReusedParserBytes;
+    auto& parser = small ? reused : own;
+    auto& copy = small ? reused_copy : own_copy;
+    if (!small || !copy || body.size() > reused_capacity) {
+        const size_t capacity =
+            small ? std::max({body.size(), 2 * reused_capacity, size_t{4096}}) : body.size();
+        copy = std::make_unique<char[]>(capacity + simdjson::SIMDJSON_PADDING);
+        if (small) reused_capacity = capacity;
+    }
+    std::memcpy(copy.get(), body.data(), body.size());
+    std::memset(copy.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
     simdjson::dom::element root;
-    if (parser.parse(padded).get(root) == simdjson::SUCCESS) return from_simdjson(root);
+    if (parser.parse(copy.get(), body.size(), false).get(root) == simdjson::SUCCESS)
+        return from_simdjson(root);
     // Invalid (or out of simdjson's range, like integers beyond 64 bits): nlohmann decides, and
     // its message names the line and column.
     try {

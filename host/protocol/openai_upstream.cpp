@@ -7,6 +7,7 @@
 #include <cstring>
 #include <set>
 
+#include "core/scratch.hpp"
 #include "protocol/json_text.hpp"
 
 namespace tianshu::protocol::openai_upstream {
@@ -642,6 +643,19 @@ struct StreamDecoder::ChunkParser {
     }
 };
 
+namespace {
+//! A parser keeps its buffers for the next decoder on this thread, unless one huge answer grew
+//! them past what is worth pinning to a worker thread.
+bool reusable(StreamDecoder::ChunkParser& p) {
+    return p.padded_capacity <= (1u << 20);
+}
+using ChunkParsers = core::Scratch<StreamDecoder::ChunkParser, &reusable>;
+}  // namespace
+
+void StreamDecoder::ChunkParserRelease::operator()(ChunkParser* parser) const {
+    ChunkParsers::Release{}(parser);
+}
+
 void strip_schema_keywords(Json& schema, const std::vector<std::string>& keywords) {
     if (keywords.empty()) return;
     strip_schema(schema, std::set<std::string, std::less<>>(keywords.begin(), keywords.end()));
@@ -745,7 +759,7 @@ core::Result<void> StreamDecoder::completion(std::string_view body, std::vector<
     };
     core::Result<void> walked;
     bool read = false;
-    if (!parser_) parser_ = std::make_unique<ChunkParser>();
+    if (!parser_) parser_.reset(ChunkParsers::acquire().release());
     simdjson::dom::element root;
     if (parser_->parse(body, root) == simdjson::SUCCESS) {
         if (root.type() != simdjson::dom::element_type::OBJECT) return not_an_object();
@@ -798,7 +812,7 @@ core::Result<void> StreamDecoder::feed_payload(std::string_view data,
         return upstream_failure("the upstream sent a stream chunk that is not a JSON object: " +
                                 snippet(data, 200));
     };
-    if (!parser_) parser_ = std::make_unique<ChunkParser>();
+    if (!parser_) parser_.reset(ChunkParsers::acquire().release());
     simdjson::dom::element root;
     if (parser_->parse(data, root) == simdjson::SUCCESS) {
         if (root.type() != simdjson::dom::element_type::OBJECT) return not_an_object();

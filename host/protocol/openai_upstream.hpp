@@ -131,6 +131,11 @@ class StreamDecoder {
     //! True once message_stop was emitted.
     bool done() const { return done_; }
 
+    //! simdjson's parser and the padded copy of the payload, kept for the decoder's life and
+    //! then for the thread's next decoder, so that a chunk costs no allocation once the first
+    //! ones sized them (defined in the .cpp).
+    struct ChunkParser;
+
   private:
     friend core::Result<core::Response> decode_response(std::string_view, const std::string&);
 
@@ -143,9 +148,6 @@ class StreamDecoder {
         bool closed = false;
     };
     enum class Open { none, thinking, text, tool };
-    //! simdjson's parser and the padded copy of the payload, kept for the decoder's life so that
-    //! a chunk costs no allocation once the first ones sized them.
-    struct ChunkParser;
 
     core::Result<void> feed_payload(std::string_view data, std::vector<core::StreamEvent>& out);
     core::Result<void> completion(std::string_view body, std::vector<core::StreamEvent>& out);
@@ -189,7 +191,12 @@ class StreamDecoder {
     std::map<int64_t, size_t> tool_by_index_;  //!< upstream index -> position in tools_
     //! Text/reasoning that arrived after tool calls began, emitted after the tool blocks.
     std::vector<std::pair<Open, std::string>> deferred_;
-    std::unique_ptr<ChunkParser> parser_;  //!< created with the first JSON payload
+    //! Gives the parser back to this thread's pool (core/scratch.hpp) for the next decoder.
+    struct ChunkParserRelease {
+        void operator()(ChunkParser* parser) const;
+    };
+    //! Taken from the pool with the first JSON payload.
+    std::unique_ptr<ChunkParser, ChunkParserRelease> parser_;
 };
 
 }  // namespace tianshu::protocol::openai_upstream

@@ -290,7 +290,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         summary = run.value();
         if (client_gone) status = 499;
         if (!stream) {
-            auto response = whole.response();
+            auto response = whole.take();
             if (response.id.empty()) response.id = "msg_" + request_id;
             out.send(200, "application/json", codec.encode_response(response));
         }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/scratch.hpp"
 #include "plugin/request_access.hpp"
 #include "protocol/anthropic_upstream.hpp"
 #include "protocol/json_text.hpp"
@@ -15,6 +16,17 @@ using core::ErrorKind;
 namespace wire = protocol::openai_upstream;
 
 namespace {
+//! A vector goes back to the thread's pool emptied, its capacity kept (up to a point).
+template <class T>
+bool emptied(std::vector<T>& v) {
+    v.clear();
+    return v.capacity() <= 64;
+}
+//! The events and SSE frames of one upstream answer: several KiB each (a StreamEvent is ~600
+//! bytes), so they come from the thread's pool instead of malloc on every call.
+using EventBuffers = core::Scratch<std::vector<core::StreamEvent>, &emptied<core::StreamEvent>>;
+using FrameBuffers = core::Scratch<std::vector<protocol::SseEvent>, &emptied<protocol::SseEvent>>;
+
 constexpr size_t kMaxErrorBody = 64 * 1024;
 //! A non-streamed answer is held whole before it is decoded; the SSE parser's event limit.
 constexpr size_t kMaxWholeAnswer = protocol::SseParser::kDefaultMaxEvent;
@@ -86,9 +98,11 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
         return openai ? openai_decoder.finish(out) : anthropic_decoder.finish(out);
     };
     // Reused for every chunk; reserved so the (large) events are not moved by regrowth.
-    std::vector<protocol::SseEvent> frames;
+    auto frame_buffer = FrameBuffers::acquire();
+    auto event_buffer = EventBuffers::acquire();
+    std::vector<protocol::SseEvent>& frames = *frame_buffer;
+    std::vector<core::StreamEvent>& events = *event_buffer;
     frames.reserve(16);
-    std::vector<core::StreamEvent> events;
     events.reserve(16);
     std::string error_body;
     std::string whole;  // a non-streamed answer, decoded once it is all here
