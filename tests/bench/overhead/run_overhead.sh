@@ -145,7 +145,7 @@ echo "+ ${CHANNEL_CMD[*]}"
 ok=
 for _ in $(seq 1 100); do
   if curl -s --max-time 5 "http://127.0.0.1:$TS/v1/messages" -H "x-api-key: $KEY" -H 'content-type: application/json' \
-       --data-binary @"$PL/small.anthropic.json" | grep -q 'tok0'; then ok=1; break; fi
+       --data-binary @"$PL/small.anthropic.json" | grep -q '"stop_reason":"end_turn"'; then ok=1; break; fi
   sleep 0.1
 done
 [[ -n $ok ]] || { echo "tianshu does not answer through the fast upstream:";
@@ -154,14 +154,14 @@ done
 # the big request must decode
 curl -s --max-time 10 "http://127.0.0.1:$TS/v1/messages" -H "x-api-key: $KEY" -H 'content-type: application/json' \
   --data-binary @"$PL/large.anthropic.json" >"$WORK/large.check"
-grep -q 'tok0' "$WORK/large.check" || { echo "the 75 KB request fails through tianshu:"; head -c 600 "$WORK/large.check"; echo; exit 1; } >&2
+grep -q '"stop_reason":"end_turn"' "$WORK/large.check" || { echo "the 75 KB request fails through tianshu:"; head -c 600 "$WORK/large.check"; echo; exit 1; } >&2
 echo "tianshu: 127.0.0.1:$TS (pid $TS_PID), channel 'up' -> fast upstream"
 
 echo
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -r)"
 echo "build: $BUILD ($(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD/CMakeCache.txt")); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "Note: tianshu always asks the upstream to stream (the adapter assembles non-streaming answers);"
-echo "      direct and nginx send the client's stream flag as is."
+echo "Note: every path asks the upstream the way its client asked (tianshu's default; a channel's"
+echo "      always_stream option would make it stream and assemble instead)."
 
 # ---- runners -------------------------------------------------------------------------------
 declare -A R  # R[label.field] = value
