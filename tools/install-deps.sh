@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates
   # libraries
   libpoco-dev liblua5.4-dev nlohmann-json3-dev libsoci-dev libsqlite3-dev libmariadb-dev
-  libboost-dev libboost-filesystem-dev libssl-dev libvalijson-dev libsimdjson-dev
+  libboost-dev libboost-filesystem-dev libboost-context-dev libssl-dev libvalijson-dev libsimdjson-dev
   # tests and benchmarks
   catch2 libbenchmark-dev mariadb-server redis-server wrk lua5.4 nginx valgrind clang libclang-rt-14-dev
 )

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/fiber.hpp"
+
 namespace tianshu::core {
 
 //! A pool of `T` per thread. `reset(T&)` readies an object for its next user (e.g. clear()),
@@ -41,7 +43,10 @@ class Scratch {
     }
 
   private:
-    static std::vector<std::unique_ptr<T>>& free_list() {
+    // Not inlined: a fiber may give its object back on another thread than it took it on
+    // (core/fiber.hpp), and an inlined thread_local address could be the first thread's.
+    TIANSHU_THREAD_ACCESSOR static std::vector<std::unique_ptr<T>>& free_list() {
+        TIANSHU_THREAD_ACCESSOR_BODY();
         thread_local std::vector<std::unique_ptr<T>> pool;
         return pool;
     }

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/fiber.hpp"
+
 namespace tianshu::hub {
 namespace {
 
@@ -340,6 +342,8 @@ struct RedisQuotaBook::State {
     //! error reply from Redis itself is never retried.
     template <class T, class Command>
     core::Result<T> run(std::string_view what, bool retry_stale, Command&& command) {
+        // Poco's Redis client blocks the thread: on a fiber, another carrier takes events.
+        core::BlockingRegion blocks;
         for (int attempt = 0;; ++attempt) {
             auto lease = borrow(attempt > 0);
             if (!lease) return lease.take_error();

@@ -13,6 +13,18 @@
 
 namespace tianshu::plugin {
 
+const std::string*& HookScope::plugin_slot() {
+    TIANSHU_THREAD_ACCESSOR_BODY();
+    thread_local const std::string* plugin = nullptr;
+    return plugin;
+}
+
+HookPhase& HookScope::phase_slot() {
+    TIANSHU_THREAD_ACCESSOR_BODY();
+    thread_local HookPhase phase = HookPhase::none;
+    return phase;
+}
+
 namespace {
 
 // ts_request is a RequestContext, ts_event a core::StreamEvent; nothing else casts them.
@@ -223,11 +235,15 @@ ts_status call_model(ts_request* r, ts_str model, ts_str prompt, ts_buf* out) {
     // Nesting is bounded by the ModelCaller (pipeline/runner), the one place every caller,
     // .so or Lua, goes through.
     if (!ctx.models) return TS_ERR_FAILED;
-    auto answer = ctx.models->call(ctx, std::string(view(model)), std::string(view(prompt)));
+    const std::string* caller = HookScope::plugin();
+    core::Result<std::string> answer = std::string();
+    {
+        HookScope::Away away;  // the model's upstream call may park the fiber
+        answer = ctx.models->call(ctx, std::string(view(model)), std::string(view(prompt)));
+    }
     if (!answer) {
-        const std::string* plugin = HookScope::plugin();
         core::log(core::LogLevel::warn, "call_model failed",
-                  {{"plugin", plugin ? *plugin : std::string("unknown")},
+                  {{"plugin", caller ? *caller : std::string("unknown")},
                    {"request_id", ctx.request_id},
                    {"model", std::string(view(model))},
                    {"error", answer.error().message}});
@@ -271,7 +287,11 @@ ts_status upstream_call_fn(ts_request* r, const ts_upstream_call* call, ts_error
     if (full.first_byte_timeout_ms)
         spec.first_byte_timeout = std::chrono::milliseconds(full.first_byte_timeout_ms);
     if (full.idle_timeout_ms) spec.idle_timeout = std::chrono::milliseconds(full.idle_timeout_ms);
-    auto done = ctx.upstream->call(ctx, spec);
+    core::Result<void> done;
+    {
+        HookScope::Away away;  // the fiber may park here, and come back on another thread
+        done = ctx.upstream->call(ctx, spec);
+    }
     if (!done) {
         set_error(err, done.error().message);
         return done.error().kind == core::ErrorKind::invalid_request && !ctx.upstream_error

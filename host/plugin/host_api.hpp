@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/fiber.hpp"
 #include "core/stream_event.hpp"
 #include "plugin/stage.hpp"
 #include "tianshu/abi.h"
@@ -20,27 +21,51 @@ enum class HookPhase { none, create, on_request, on_stream_event, on_response_en
 
 //! Marks "plugin X is running hook Y on this thread" for the duration of one hook call, so
 //! host functions can attribute log lines and check phases without a per-call lookup.
+//! The thread-locals are reached through out-of-line functions: a hook may park in
+//! upstream_call and go on on another thread (core/fiber.hpp), where an address computed
+//! before would be the first thread's.
 class HookScope {
   public:
     HookScope(const std::string& plugin, HookPhase phase)
-        : saved_plugin_(current_plugin), saved_phase_(current_phase) {
-        current_plugin = &plugin;
-        current_phase = phase;
+        : saved_plugin_(plugin_slot()), saved_phase_(phase_slot()) {
+        plugin_slot() = &plugin;
+        phase_slot() = phase;
     }
     ~HookScope() {
-        current_plugin = saved_plugin_;
-        current_phase = saved_phase_;
+        plugin_slot() = saved_plugin_;
+        phase_slot() = saved_phase_;
     }
     HookScope(const HookScope&) = delete;
     HookScope& operator=(const HookScope&) = delete;
 
     //! Null outside any hook.
-    static const std::string* plugin() { return current_plugin; }
-    static HookPhase phase() { return current_phase; }
+    static const std::string* plugin() { return plugin_slot(); }
+    static HookPhase phase() { return phase_slot(); }
+
+    //! Around a host call that may park the hook's fiber (upstream_call, call_model): this
+    //! thread shows no hook while the fiber is away, and whichever thread it comes back on shows
+    //! the hook again.
+    class Away {
+      public:
+        Away() : plugin_(plugin_slot()), phase_(phase_slot()) {
+            plugin_slot() = nullptr;
+            phase_slot() = HookPhase::none;
+        }
+        ~Away() {
+            plugin_slot() = plugin_;
+            phase_slot() = phase_;
+        }
+        Away(const Away&) = delete;
+        Away& operator=(const Away&) = delete;
+
+      private:
+        const std::string* plugin_;
+        HookPhase phase_;
+    };
 
   private:
-    static constinit inline thread_local const std::string* current_plugin = nullptr;
-    static constinit inline thread_local HookPhase current_phase = HookPhase::none;
+    TIANSHU_THREAD_ACCESSOR static const std::string*& plugin_slot();
+    TIANSHU_THREAD_ACCESSOR static HookPhase& phase_slot();
     const std::string* saved_plugin_;
     HookPhase saved_phase_;
 };

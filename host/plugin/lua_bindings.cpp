@@ -11,6 +11,7 @@
 #include <cmath>
 #include <thread>
 
+#include "core/fiber.hpp"
 #include "core/log.hpp"
 #include "plugin/lua_vm.hpp"
 #include "plugin/request_access.hpp"
@@ -298,8 +299,8 @@ int l_log(lua_State* L) {
 }
 
 // sleep_ms(n) -> true, or false when the request's deadline cut the sleep short. At most
-// 60000 ms per call. Blocks this worker thread: for pacing a demo stream, not for waiting
-// on work.
+// 60000 ms per call. On a fiber the request parks meanwhile (its carrier serves others): for
+// pacing a demo stream, not for waiting on work.
 int l_sleep_ms(lua_State* L) {
     lua_Integer ms = luaL_checkinteger(L, 1);
     const LuaCall* c = vm_of(L).current();
@@ -311,7 +312,7 @@ int l_sleep_ms(lua_State* L) {
         until = std::max(now, c->ctx->deadline);
         full = false;
     }
-    std::this_thread::sleep_until(until);
+    core::sleep(std::chrono::ceil<std::chrono::milliseconds>(until - now));
     lua_pushboolean(L, full);
     return 1;
 }

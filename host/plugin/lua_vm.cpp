@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "core/fiber.hpp"
 #include "core/log.hpp"
 
 namespace tianshu::plugin {
@@ -60,10 +61,13 @@ const char* to_string(LuaHook hook) {
     return "?";
 }
 
-LuaVm& LuaVm::for_this_thread() {
-    thread_local std::unique_ptr<LuaVm> vm;
-    if (!vm) vm = std::make_unique<LuaVm>(true);
-    return *vm;
+LuaVm& LuaVm::for_this_fiber() {
+    // The running fiber's VM (a script may park inside sleep_ms or an upstream call, and go on
+    // on another thread), or this thread's when not on a fiber.
+    static const size_t key = core::new_fiber_local_key();
+    std::shared_ptr<void>& slot = core::fiber_local(key);
+    if (!slot) slot = std::make_shared<LuaVm>(true);
+    return *static_cast<LuaVm*>(slot.get());
 }
 
 uint64_t LuaVm::worker_vms_created() {

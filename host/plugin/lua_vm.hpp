@@ -56,13 +56,15 @@ struct LuaCall {
     core::StreamEvent* event = nullptr;  //!< on_stream_event only
 };
 
-//! A Lua state with the sandbox installed. Used by one thread at a time.
+//! A Lua state with the sandbox installed. Used by one fiber (or thread) at a time.
 class LuaVm {
   public:
-    //! This thread's VM, created on first use. A failed call leaves it usable (stack reset,
-    //! garbage collected after a memory failure), so it lives as long as the thread.
-    static LuaVm& for_this_thread();
-    //! How many worker-thread VMs were ever created (scratch VMs excluded). For tests/metrics.
+    //! The running fiber's VM (core::fiber_local), or this thread's off fibers; created on
+    //! first use. A script may park (sleep_ms, an upstream call) and go on on another thread,
+    //! so its VM follows the fiber. A failed call leaves it usable (stack reset, garbage
+    //! collected after a memory failure), so it lives as long as the fiber or thread.
+    static LuaVm& for_this_fiber();
+    //! How many worker VMs were ever created (scratch VMs excluded). For tests/metrics.
     static uint64_t worker_vms_created();
 
     explicit LuaVm(bool worker = false);

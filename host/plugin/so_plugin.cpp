@@ -7,6 +7,7 @@
 
 #include <boost/dll/shared_library.hpp>
 
+#include "core/fiber.hpp"
 #include "core/log.hpp"
 #include "plugin/host_api.hpp"
 #include "plugin/request_access.hpp"
@@ -157,6 +158,9 @@ class SoInstance {
         : library_(std::move(library)), handle_(handle) {
         if (library_->descriptor.flags & TS_FLAG_SINGLE_THREADED)
             serial_ = std::make_unique<std::mutex>();
+        // A hook may be parked and moved to another thread only if the plugin said so; never
+        // while it holds the instance's lock.
+        may_suspend_ = (library_->descriptor.flags & TS_FLAG_MAY_SUSPEND) && !serial_;
     }
     ~SoInstance() {
         HookScope scope(name(), HookPhase::none);
@@ -179,7 +183,11 @@ class SoInstance {
         {
             HookScope scope(name(), phase);
             if (serial_) {
+                core::NoSuspend pinned;
                 std::lock_guard lock(*serial_);
+                result = static_cast<int>(call(handle_, &err));
+            } else if (!may_suspend_) {
+                core::NoSuspend pinned;
                 result = static_cast<int>(call(handle_, &err));
             } else {
                 result = static_cast<int>(call(handle_, &err));
@@ -210,6 +218,7 @@ class SoInstance {
     std::shared_ptr<const SoLibrary> library_;
     ts_instance* handle_;
     std::unique_ptr<std::mutex> serial_;
+    bool may_suspend_ = false;
 };
 
 namespace {

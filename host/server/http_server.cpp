@@ -6,9 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -22,8 +20,10 @@
 #include <mutex>
 #include <thread>
 
+#include "core/fiber.hpp"
 #include "core/log.hpp"
 #include "server/admin_api.hpp"
+#include "server/event_loop.hpp"
 #include "server/gateway.hpp"
 #include "server/http_wire.hpp"
 #include "server/stream_heartbeat.hpp"
@@ -37,7 +37,6 @@ using protocol::ClientProtocol;
 constexpr size_t kMaxHeadBytes = 64 * 1024;
 constexpr int kBodyIdleTimeoutMs = 60'000;  // between bytes of a request body
 constexpr int kWriteTimeoutMs = 600'000;    // a client that stops reading a stream
-constexpr int kWorkerIdleRetireMs = 1'000;  // idle workers beyond min_threads retire
 constexpr size_t kReadChunk = 16 * 1024;
 
 int64_t now_ms() {
@@ -48,15 +47,10 @@ int64_t now_ms() {
 
 using wire::iequals;
 
-//! Waits until `fd` is ready for `events`; false on timeout or error.
+//! Waits until `fd` is ready for `events` (parking the request's fiber meanwhile); false when
+//! `timeout_ms` passed first.
 bool wait_ready(int fd, short events, int timeout_ms) {
-    pollfd p{fd, events, 0};
-    for (;;) {
-        int n = ::poll(&p, 1, timeout_ms);
-        if (n > 0) return (p.revents & (events | POLLHUP | POLLERR)) != 0;
-        if (n == 0) return false;
-        if (errno != EINTR) return false;
-    }
+    return core::wait_io(fd, events, std::chrono::milliseconds(timeout_ms)) == core::IoWait::ready;
 }
 
 //! Writes all of `parts` (a non-blocking socket: waits while the client's window is full).
@@ -67,8 +61,9 @@ bool send_all(int fd, iovec* parts, int count) {
         msg.msg_iovlen = static_cast<size_t>(count);
         ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            const int err = core::fresh_errno();
+            if (err == EINTR) continue;
+            if (err == EAGAIN || err == EWOULDBLOCK) {
                 if (!wait_ready(fd, POLLOUT, kWriteTimeoutMs)) return false;
                 continue;
             }
@@ -273,9 +268,9 @@ struct HttpServer::Loop {
     int port() const { return port_; }
 
   private:
-    static void* worker_entry(void* self);
-    void worker();
-    bool spawn_worker();
+    //! A carrier got an event for one of our descriptors: the listener, or a connection with
+    //! (the start of) a request, served on a fiber.
+    void on_event(void* tag);
     void accept_all();
     void reaper();
     void serve(Connection* c);
@@ -295,19 +290,14 @@ struct HttpServer::Loop {
     Metrics& metrics_;
     const std::atomic<bool>& draining_;
 
-    int epoll_fd_ = -1;
+    std::unique_ptr<EventLoop> events_;
+    int epoll_fd_ = -1;  // events_'s
     int listen_fd_ = -1;
-    int wake_fd_ = -1;
     int port_ = 0;
-    std::mutex listen_mutex_;  // accept vs closing the listener
-    char listen_tag_ = 0;
-    char wake_tag_ = 0;
+    std::mutex listen_mutex_;         // accept vs closing the listener
+    alignas(8) char listen_tag_ = 0;  // epoll data of our own descriptors are even pointers
 
-    std::atomic<int> threads_{0};
-    std::atomic<int> idle_{0};
     std::atomic<bool> stopping_{false};
-    std::mutex threads_mutex_;
-    std::condition_variable threads_done_;
 
     std::mutex registry_mutex_;
     Connection* connections_ = nullptr;
@@ -361,89 +351,30 @@ core::Result<void> HttpServer::Loop::listen(const std::string& host, int port) {
     port_ = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
                                         : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
 
-    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (epoll_fd_ < 0 || wake_fd_ < 0)
-        return core::Error{core::ErrorKind::unavailable,
-                           std::string("cannot create the event loop: ") + std::strerror(errno),
-                           {}};
+    EventLoop::Options eo;
+    eo.carriers = options_.carriers;
+    eo.max_carriers = options_.max_threads;
+    eo.stack_bytes = static_cast<size_t>(options_.stack_kib) * 1024;
+    events_ = std::make_unique<EventLoop>(eo, [this](void* tag) { on_event(tag); });
+    if (auto opened = events_->open(); !opened) return opened;
+    epoll_fd_ = events_->epoll_fd();
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLONESHOT;
     ev.data.ptr = &listen_tag_;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
-    // Level-triggered and never read: once written, every worker wakes and sees stopping_.
-    ev.events = EPOLLIN;
-    ev.data.ptr = &wake_tag_;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
     return {};
 }
 
 void HttpServer::Loop::start() {
     started_ = true;
-    const int initial = std::max(2, std::min(options_.min_threads, options_.max_threads));
-    for (int i = 0; i < initial; ++i) spawn_worker();
+    events_->start();
     reaper_ = std::thread([this] { reaper(); });
 }
 
-bool HttpServer::Loop::spawn_worker() {
-    int n = threads_.load();
-    do {
-        if (n >= options_.max_threads) return false;
-    } while (!threads_.compare_exchange_weak(n, n + 1));
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, static_cast<size_t>(options_.stack_kib) * 1024);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t id;
-    int rc = pthread_create(&id, &attr, &Loop::worker_entry, this);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        std::lock_guard lock(threads_mutex_);
-        --threads_;
-        threads_done_.notify_all();
-        core::log(core::LogLevel::warn, "cannot start another server thread",
-                  {{"error", std::strerror(rc)}, {"threads", threads_.load()}});
-        return false;
-    }
-    return true;
-}
-
-void* HttpServer::Loop::worker_entry(void* self) {
-    static_cast<Loop*>(self)->worker();
-    return nullptr;
-}
-
-void HttpServer::Loop::worker() {
-    int64_t idle_since = now_ms();
-    for (;;) {
-        epoll_event ev{};
-        idle_.fetch_add(1);
-        int n = ::epoll_wait(epoll_fd_, &ev, 1, kWorkerIdleRetireMs);
-        const int still_idle = idle_.fetch_sub(1) - 1;
-        if (stopping_.load()) break;
-        if (n <= 0) {
-            if (now_ms() - idle_since < kWorkerIdleRetireMs) continue;
-            // Retire if enough threads remain.
-            int t = threads_.load();
-            if (t > options_.min_threads && threads_.compare_exchange_strong(t, t - 1)) {
-                std::lock_guard lock(threads_mutex_);
-                threads_done_.notify_all();
-                return;
-            }
-            continue;
-        }
-        // The last idle worker took this event: make sure someone waits for the next one.
-        if (still_idle == 0) spawn_worker();
-        if (ev.data.ptr == &wake_tag_) continue;
-        if (ev.data.ptr == &listen_tag_)
-            accept_all();
-        else
-            serve(static_cast<Connection*>(ev.data.ptr));
-        idle_since = now_ms();
-    }
-    std::lock_guard lock(threads_mutex_);
-    --threads_;
-    threads_done_.notify_all();
+void HttpServer::Loop::on_event(void* tag) {
+    if (tag == &listen_tag_) return accept_all();
+    auto* c = static_cast<Connection*>(tag);
+    events_->run_on_fiber([this, c] { serve(c); });
 }
 
 void HttpServer::Loop::accept_all() {
@@ -518,19 +449,22 @@ void HttpServer::Loop::close_connection(Connection* c) {
 ssize_t HttpServer::Loop::read_some(int fd, std::string& into, int timeout_ms) {
     // Into a stack buffer, then appended: growing the string first would zero-fill 16 KiB.
     char buf[kReadChunk];
+    const int64_t deadline = now_ms() + timeout_ms;
     for (;;) {
         ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n > 0) {
             into.append(buf, static_cast<size_t>(n));
             return n;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && timeout_ms > 0 &&
-            wait_ready(fd, POLLIN, timeout_ms)) {
-            timeout_ms = 0;  // ready now: one more try
-            continue;
+        const int err = n < 0 ? core::fresh_errno() : 0;
+        if (n < 0 && err == EINTR) continue;
+        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
+            const int64_t left = deadline - now_ms();
+            // A wake-up may be spurious: read again, and wait again for what is left.
+            if (timeout_ms > 0 && left > 0 && wait_ready(fd, POLLIN, static_cast<int>(left)))
+                continue;
+            return -1;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -1;
         return 0;
     }
 }
@@ -641,8 +575,9 @@ bool HttpServer::Loop::serve_request(Connection* c, const wire::RequestHead& hea
                     continue;
                 }
                 b.resize(old);
-                if (n < 0 && errno == EINTR) continue;
-                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+                const int err = n < 0 ? core::fresh_errno() : 0;
+                if (n < 0 && err == EINTR) continue;
+                if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK) &&
                     wait_ready(c->fd, POLLIN, kBodyIdleTimeoutMs))
                     continue;
                 return false;  // the client went away or stalled mid-body
@@ -696,6 +631,7 @@ void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std:
                 {"error", {{"type", "invalid_request_error"}, {"message", call.error().message}}}};
             return out.send(400, "application/json", e.dump());
         }
+        core::BlockingRegion blocks;  // the admin API works on the database
         return admin_->handle(call.value(), out);
     }
     if (path == "/healthz") {
@@ -769,23 +705,15 @@ void HttpServer::Loop::stop() {
     stopped_ = true;
     stop_accepting();
     stopping_ = true;
-    if (wake_fd_ >= 0) {
-        uint64_t one = 1;
-        [[maybe_unused]] auto w = ::write(wake_fd_, &one, sizeof one);
-    }
-    {
-        std::unique_lock lock(threads_mutex_);
-        threads_done_.wait(lock, [&] { return threads_.load() == 0; });
-    }
+    if (events_) events_->stop();
     {
         std::lock_guard lock(reaper_mutex_);
         reaper_wake_.notify_all();
     }
     if (reaper_.joinable()) reaper_.join();
     while (connections_) close_connection(connections_);
-    if (wake_fd_ >= 0) ::close(wake_fd_);
-    if (epoll_fd_ >= 0) ::close(epoll_fd_);
-    wake_fd_ = epoll_fd_ = -1;
+    events_.reset();
+    epoll_fd_ = -1;
 }
 
 HttpServer::HttpServer(ServerOptions options, const pipeline::RuntimeConfigHolder& config,

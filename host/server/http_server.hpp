@@ -1,13 +1,14 @@
 #pragma once
 // The HTTP front: our own HTTP/1.1 server over epoll, sized for long streaming responses.
 //
-// Threading model (leader/follower): idle connections wait in one epoll set; worker threads
-// wait in epoll_wait for one event each (EPOLLONESHOT). The thread that wakes for a connection
-// reads the request, serves it to the end on that same thread (no hand-off), then re-arms the
-// connection. Streaming answers hold their thread for the whole stream, so the pool is elastic:
-// when the last idle worker takes an event it starts another, up to `max_threads` (default
-// 4096), with small stacks (256 KiB of address space each); idle workers beyond `min_threads`
-// retire after a second without work. Idle keep-alive connections cost no thread.
+// Threading model: requests run on fibers (core/fiber.hpp) scheduled over a few carrier threads
+// by server/event_loop, one per core by default. A carrier that wakes for a connection with a
+// request starts a fiber that reads it and serves it to the end; whenever the fiber waits — for
+// the upstream's answer, for a slow client's body or window — it parks on the epoll set and
+// the carrier takes the next event, so a busy server goes from request to request without a
+// thread sleeping per wait. Idle keep-alive connections cost no fiber and no thread. Code that
+// blocks its thread (Poco's TLS sessions, Redis, the admin API's database work, plugins that
+// did not declare they may be suspended) gets another carrier meanwhile, up to `max_threads`.
 // The request path itself never blocks on the database: everything it needs is in the
 // in-memory RuntimeConfig snapshot.
 
@@ -27,10 +28,12 @@ class StreamHeartbeat;
 
 struct ServerOptions {
     std::string listen = "127.0.0.1:8080";  //!< host:port; port 0 picks a free one
+    //! Carrier threads, with those started while others block (see the threading model).
     int max_threads = 4096;
-    int min_threads = 16;
+    //! Carriers always running; 0: one per core, at least 2.
+    int carriers = 0;
+    //! Each request's fiber stack (address space; pages are used as touched).
     int stack_kib = 256;
-    int max_queued = 4096;
     int backlog = 4096;
     size_t max_body_bytes = 32 * 1024 * 1024;
     int keep_alive_seconds = 75;

@@ -2,9 +2,14 @@
 
 #include <algorithm>
 
+#include "core/fiber.hpp"
+
 namespace tianshu::server {
 
 bool HeartbeatStream::write(std::string_view frames) {
+    // The lock keeps pings out of the middle of a frame: a fiber holding it must not park (a
+    // slow client's full window blocks this carrier, and the loop starts another).
+    core::NoSuspend pinned;
     std::lock_guard lock(mutex_);
     if (gone_) return false;
     if (!out_.write(frames)) gone_ = true;

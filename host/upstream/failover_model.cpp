@@ -4,6 +4,7 @@
 #include <cctype>
 #include <thread>
 
+#include "core/fiber.hpp"
 #include "core/log.hpp"
 
 namespace tianshu::upstream {
@@ -49,7 +50,7 @@ void settle(CircuitBreaker& breaker, Admission admission, FailureVerdict verdict
 }
 
 void sleep_for(milliseconds wait) {
-    std::this_thread::sleep_for(wait);
+    core::sleep(wait);  // on a fiber: parks, the carrier serves others
 }
 
 }  // namespace

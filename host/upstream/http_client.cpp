@@ -3,6 +3,7 @@
 #include <map>
 #include <mutex>
 
+#include "core/fiber.hpp"
 #include "upstream/http1_response_parser.hpp"
 #include "upstream/plain_http_client.hpp"
 
@@ -140,6 +141,9 @@ core::Result<HttpResponseHead> HttpClientPool::send(const HttpRequestSpec& spec,
         return impl_->plain.send(plain, spec, on_body);
     }
 
+    // Poco's sessions (https, proxies) block the thread for the whole exchange: the fiber
+    // scheduler keeps another carrier free meanwhile.
+    core::BlockingRegion blocks;
     // A pooled session may have been closed by the server while idle: retry once on a fresh
     // one, but only when nothing of the response has been seen.
     for (int attempt = 0; attempt < 2; ++attempt) {

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <climits>
 #include <cstring>
 
+#include "core/fiber.hpp"
 #include "upstream/http1_response_parser.hpp"
 
 namespace tianshu::upstream {
@@ -63,20 +63,18 @@ bool has_line_break(const std::string& s) {
     return std::memchr(s.data(), '\n', s.size()) || std::memchr(s.data(), '\r', s.size());
 }
 
-int to_poll_ms(milliseconds ms) {
-    if (ms.count() <= 0) return 0;
-    return ms.count() > INT_MAX ? INT_MAX : static_cast<int>(ms.count());
+//! Waits until `fd` is ready for `events` or `wait` has passed: on a fiber the request parks
+//! and its carrier serves others meanwhile (core/fiber.hpp); elsewhere poll(). True when ready
+//! (or in error: the next call says which); a ready may be spurious, so callers try again.
+bool wait_ready(int fd, short events, milliseconds wait) {
+    if (wait.count() < 0) wait = milliseconds(0);
+    return core::wait_io(fd, events, wait) == core::IoWait::ready;
 }
 
-//! Waits until `fd` is ready for `events` (used only while connecting): 1 ready (or in error:
-//! the next call says which), 0 timed out.
-int wait_ready(int fd, short events, int timeout_ms) {
-    pollfd p{fd, events, 0};
-    while (true) {
-        const int n = ::poll(&p, 1, timeout_ms);
-        if (n >= 0) return n > 0 ? 1 : 0;
-        if (errno != EINTR) return 1;
-    }
+//! The time left until `deadline`, rounded up to whole ms; 0 once it has passed.
+milliseconds time_left(Clock::time_point deadline) {
+    const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
+    return left.count() > 0 ? left : milliseconds(0);
 }
 
 std::string errno_text(int err) {
@@ -201,21 +199,13 @@ std::optional<PlainHttpUrl> parse_plain_http_url(std::string_view url) {
 
 // ---- connections ----------------------------------------------------------------------------
 
-//! One keep-alive TCP connection and its receive buffer (reused across requests). Once
-//! connected the socket is blocking: each receive and send waits in the kernel, bounded by
-//! SO_RCVTIMEO / SO_SNDTIMEO, so a request costs no poll().
+//! One keep-alive TCP connection (non-blocking) and its receive buffer (reused across
+//! requests).
 struct PlainHttpClient::Connection {
     int fd = -1;
     std::unique_ptr<char[]> buffer;
     size_t capacity = 0;
     Clock::time_point idle_since{};
-    //! The SO_RCVTIMEO / SO_SNDTIMEO values set on the socket, in ms (0: none, the kernel's
-    //! default). A request whose timeouts are the connection's last ones costs no setsockopt.
-    int64_t receive_timeout_ms = 0;
-    int64_t send_timeout_ms = 0;
-    //! setsockopt calls made for those two (PlainHttpClient::socket_timeout_changes() adds them
-    //! up).
-    uint64_t timeout_changes = 0;
 
     explicit Connection(int socket_fd)
         : fd(socket_fd), buffer(new char[kBufferBytes]), capacity(kBufferBytes) {}
@@ -225,33 +215,12 @@ struct PlainHttpClient::Connection {
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
-    //! Bounds the next receive (SO_RCVTIMEO) or send (SO_SNDTIMEO) to `wait` (> 0), unless
-    //! that is already the socket's value. errno is set when this returns false.
-    bool set_receive_timeout(milliseconds wait) {
-        return set_timeout(SO_RCVTIMEO, receive_timeout_ms, wait.count());
-    }
-    bool set_send_timeout(milliseconds wait) {
-        return set_timeout(SO_SNDTIMEO, send_timeout_ms, wait.count());
-    }
-
     //! Doubles the buffer, keeping the first `used` bytes.
     void grow(size_t used) {
         std::unique_ptr<char[]> bigger(new char[capacity * 2]);
         std::memcpy(bigger.get(), buffer.get(), used);
         buffer = std::move(bigger);
         capacity *= 2;
-    }
-
-  private:
-    bool set_timeout(int option, int64_t& current, int64_t ms) {
-        if (ms == current) return true;
-        timeval tv{};
-        tv.tv_sec = static_cast<time_t>(ms / 1000);
-        tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
-        ++timeout_changes;
-        if (::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv) != 0) return false;
-        current = ms;
-        return true;
     }
 };
 
@@ -304,7 +273,7 @@ core::Result<std::unique_ptr<Connection>> open_connection(const PlainHttpUrl& ur
     for (const addrinfo* a = numeric_len ? &single : resolved; a; a = a->ai_next) {
         const int fd = ::socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
-            last_error = errno;
+            last_error = core::fresh_errno();
             continue;
         }
         auto connection = std::make_unique<Connection>(fd);
@@ -312,20 +281,23 @@ core::Result<std::unique_ptr<Connection>> open_connection(const PlainHttpUrl& ur
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         int err = 0;
         if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-            if (errno != EINPROGRESS && errno != EINTR) {
-                last_error = errno;
+            const int connect_error = core::fresh_errno();
+            if (connect_error != EINPROGRESS && connect_error != EINTR) {
+                last_error = connect_error;
                 continue;
             }
-            const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-            if (wait_ready(fd, POLLOUT, to_poll_ms(left)) == 0)
-                return timed_out(url, "did not accept the connection in time", "connect timeout",
-                                 timeout);
+            // Connected once writable, whatever woke us (a spurious wake-up waits again).
+            for (;;) {
+                const auto left = time_left(deadline);
+                if (left.count() == 0 || !wait_ready(fd, POLLOUT, left))
+                    return timed_out(url, "did not accept the connection in time",
+                                     "connect timeout", timeout);
+                pollfd p{fd, POLLOUT, 0};
+                if (::poll(&p, 1, 0) != 0) break;
+            }
             socklen_t len = sizeof err;
-            if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+            if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = core::fresh_errno();
         }
-        // Connected: from here on the socket blocks, each wait bounded by a socket timeout.
-        int non_blocking = 0;
-        if (err == 0 && ::ioctl(fd, FIONBIO, &non_blocking) != 0) err = errno;
         if (err == 0) return connection;
         last_error = err;
     }
@@ -349,29 +321,6 @@ bool retryable(int err) {
     return err == ECONNRESET || err == EPIPE || err == ENOTCONN;
 }
 
-//! The time left until `deadline`, rounded up to whole ms; 0 once it has passed.
-milliseconds time_left(Clock::time_point deadline) {
-    const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
-    return left.count() > 0 ? left : milliseconds(0);
-}
-
-//! The flags for a receive (or send) bounded by `wait`, once the socket's timeout is set:
-//! MSG_DONTWAIT when no time is left (a zero socket timeout would mean no bound at all); -1
-//! when the timeout could not be set (errno says why).
-int bounded_by(Connection& c, milliseconds wait, bool receive) {
-    if (wait.count() <= 0) return MSG_DONTWAIT;
-    const bool set = receive ? c.set_receive_timeout(wait) : c.set_send_timeout(wait);
-    return set ? 0 : -1;
-}
-
-Exchange cannot_bound(const PlainHttpUrl& url, int err) {
-    return {Exchange::End::failed,
-            Error{ErrorKind::upstream,
-                  "cannot wait for the upstream at " + shown_origin(url) +
-                      ": setting the socket timeout failed: " + errno_text(err),
-                  {}}};
-}
-
 //! Sends the request head and body with as few system calls as the socket allows; nullopt
 //! once all is sent.
 std::optional<Exchange> write_request(Connection& c, const PlainHttpUrl& url,
@@ -381,13 +330,9 @@ std::optional<Exchange> write_request(Connection& c, const PlainHttpUrl& url,
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = spec.body.empty() ? 1 : 2;
-    // Each send may wait for the server to take bytes, up to the first-byte timeout (as long
-    // as Poco's send timeout).
-    const int flags = bounded_by(c, spec.first_byte_timeout, false);
-    if (flags < 0) return cannot_bound(url, errno);
     size_t left = head.size() + spec.body.size();
     while (left > 0) {
-        const ssize_t n = ::sendmsg(c.fd, &msg, MSG_NOSIGNAL | flags);
+        const ssize_t n = ::sendmsg(c.fd, &msg, MSG_NOSIGNAL);
         if (n >= 0) {
             left -= static_cast<size_t>(n);
             size_t sent = static_cast<size_t>(n);
@@ -403,14 +348,19 @@ std::optional<Exchange> write_request(Connection& c, const PlainHttpUrl& url,
             }
             continue;
         }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)  // SO_SNDTIMEO passed
+        const int send_error = core::fresh_errno();
+        if (send_error == EINTR) continue;
+        // The server's window is full: wait for it to take more, up to the first-byte timeout
+        // per wait (as long as Poco's send timeout).
+        if (send_error == EAGAIN || send_error == EWOULDBLOCK) {
+            if (wait_ready(c.fd, POLLOUT, spec.first_byte_timeout)) continue;
             return Exchange{Exchange::End::failed,
                             timed_out(url, "did not take the request in time", "first-byte timeout",
                                       spec.first_byte_timeout)};
-        const int err = errno;
-        return Exchange{retryable(err) ? Exchange::End::retry : Exchange::End::failed,
-                        cannot_reach(url, "sending the request failed: " + errno_text(err), false)};
+        }
+        return Exchange{
+            retryable(send_error) ? Exchange::End::retry : Exchange::End::failed,
+            cannot_reach(url, "sending the request failed: " + errno_text(send_error), false)};
     }
     return std::nullopt;
 }
@@ -421,9 +371,10 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
     Http1ResponseParser parser(spec.method == "HEAD");
     size_t head_bytes = 0;  // bytes of the response head in the buffer so far
     bool head_done = false;
-    // The first-byte timeout bounds the whole head; the idle timeout each receive after it.
+    // The first-byte timeout bounds the whole head; the idle timeout each wait after it.
     const auto head_deadline = Clock::now() + spec.first_byte_timeout;
-    milliseconds wait = spec.first_byte_timeout;  // the bound of the next receive
+    // The answer cannot be there the moment the request left: wait before the first receive.
+    bool wait_first = true;
 
     auto malformed = [&] {
         return Exchange{Exchange::End::failed,
@@ -453,6 +404,17 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
     };
 
     while (true) {
+        if (wait_first) {
+            const milliseconds wait = head_done ? spec.idle_timeout : time_left(head_deadline);
+            if ((!head_done && wait.count() == 0) || !wait_ready(c.fd, POLLIN, wait)) {
+                if (head_done)
+                    return {Exchange::End::failed, timed_out(url, "stopped sending mid-answer",
+                                                             "idle timeout", spec.idle_timeout)};
+                return {Exchange::End::failed,
+                        timed_out(url, "did not answer in time", "first-byte timeout",
+                                  spec.first_byte_timeout)};
+            }
+        }
         char* into = c.buffer.get();
         size_t room = c.capacity;
         if (!head_done) {
@@ -472,22 +434,16 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
             into = c.buffer.get() + head_bytes;
             room = c.capacity - head_bytes;
         }
-        const int flags = bounded_by(c, wait, true);
-        if (flags < 0) return cannot_bound(url, errno);
-        const ssize_t n = ::recv(c.fd, into, room, flags);
+        const ssize_t n = ::recv(c.fd, into, room, 0);
         if (n < 0) {
-            const int err = errno;
+            const int err = core::fresh_errno();
             if (err == EINTR) {
-                if (!head_done) wait = time_left(head_deadline);
+                wait_first = false;
                 continue;
             }
-            if (err == EAGAIN || err == EWOULDBLOCK) {  // SO_RCVTIMEO passed
-                if (head_done)
-                    return {Exchange::End::failed, timed_out(url, "stopped sending mid-answer",
-                                                             "idle timeout", spec.idle_timeout)};
-                return {Exchange::End::failed,
-                        timed_out(url, "did not answer in time", "first-byte timeout",
-                                  spec.first_byte_timeout)};
+            if (err == EAGAIN || err == EWOULDBLOCK) {  // nothing yet (or a spurious wake-up)
+                wait_first = true;
+                continue;
             }
             const bool nothing_yet = !head_done && head_bytes == 0;
             return {nothing_yet && retryable(err) ? Exchange::End::retry : Exchange::End::failed,
@@ -507,6 +463,7 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
                     cannot_reach(url, "it closed the connection in the middle of the response head",
                                  true)};
         }
+        wait_first = false;  // read until the socket is empty, then wait
         const auto got = static_cast<size_t>(n);
         if (head_done) {
             Exchange out;
@@ -516,13 +473,11 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
         head_bytes += got;
         switch (parser.parse_head(std::string_view(c.buffer.get(), head_bytes), head)) {
             case Http1ResponseParser::HeadStatus::incomplete:
-                wait = time_left(head_deadline);
                 continue;
             case Http1ResponseParser::HeadStatus::malformed:
                 return malformed();
             case Http1ResponseParser::HeadStatus::complete: {
                 head_done = true;
-                wait = spec.idle_timeout;
                 Exchange out;
                 if (!deliver(c.buffer.get() + parser.head_size(), head_bytes - parser.head_size(),
                              out))
@@ -577,10 +532,6 @@ uint64_t PlainHttpClient::connections_opened() const {
     return opened_.load();
 }
 
-uint64_t PlainHttpClient::socket_timeout_changes() const {
-    return timeout_changes_.load();
-}
-
 core::Result<HttpResponseHead> PlainHttpClient::send(const PlainHttpUrl& url,
                                                      const HttpRequestSpec& spec,
                                                      const BodySink& on_body) {
@@ -598,13 +549,9 @@ core::Result<HttpResponseHead> PlainHttpClient::send(const PlainHttpUrl& url,
             opened_.fetch_add(1, std::memory_order_relaxed);
         }
         HttpResponseHead head;
-        const uint64_t changes_before = c->timeout_changes;
         auto failed_write = write_request(*c, url, head_text.value(), spec);
         Exchange e =
             failed_write ? std::move(*failed_write) : read_response(*c, url, spec, on_body, head);
-        if (c->timeout_changes != changes_before)
-            timeout_changes_.fetch_add(c->timeout_changes - changes_before,
-                                       std::memory_order_relaxed);
         switch (e.end) {
             case Exchange::End::keep:
                 keep_idle(url.origin, std::move(c));

@@ -1,8 +1,8 @@
 #pragma once
 // The lean path of HttpClientPool for plain http:// upstreams reached without a proxy: HTTP/1.1
-// on POSIX sockets (connected without blocking, then blocking with SO_RCVTIMEO / SO_SNDTIMEO as
-// the waits' bounds, so no poll() per request), keep-alive connections pooled per origin, the
-// request sent with one system call and the body decoded in place as it arrives.
+// on non-blocking POSIX sockets whose waits go through core::wait_io (on a fiber the request
+// parks while the upstream thinks), keep-alive connections pooled per origin, the request sent
+// with one system call and the body decoded in place as it arrives.
 
 #include <atomic>
 #include <cstdint>
@@ -55,10 +55,6 @@ class PlainHttpClient {
     //! Connections opened so far (for tests: reuse means this does not grow).
     uint64_t connections_opened() const;
 
-    //! setsockopt calls made so far to change a connection's receive or send timeout (for
-    //! tests: two per connection while requests keep the same timeouts).
-    uint64_t socket_timeout_changes() const;
-
     struct Connection;
 
   private:
@@ -68,7 +64,6 @@ class PlainHttpClient {
     mutable std::mutex mutex_;
     std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
     std::atomic<uint64_t> opened_{0};
-    std::atomic<uint64_t> timeout_changes_{0};
 };
 
 }  // namespace tianshu::upstream

@@ -46,6 +46,10 @@ ts_str span(const std::string& s) {
 template <class Wire>
 class UpstreamAdapter {
   public:
+    //! generate() keeps nothing thread-local across upstream_call: the host may park it while
+    //! the upstream answers and go on on another thread (ABI 1.3).
+    static constexpr uint32_t flags = TS_FLAG_MAY_SUSPEND;
+
     UpstreamAdapter(const tianshu::sdk::Host&, std::string_view config_text) {
         auto config = nlohmann::json::parse(config_text);
         std::string base = config.at("base_url").get<std::string>();

@@ -1,5 +1,5 @@
 /*
- * tianshu/abi.h -- the Tianshu plugin ABI, version 1.2.
+ * tianshu/abi.h -- the Tianshu plugin ABI, version 1.3.
  *
  * This header is the whole contract between the Tianshu host and a plugin shipped as a
  * shared object. It is plain C99 so that any compiler and any language with a C FFI can
@@ -27,12 +27,14 @@
  *  6. Every function states its thread rule. Unless the descriptor sets
  *     TS_FLAG_SINGLE_THREADED, one plugin instance is called from many worker threads at
  *     once; a request handle (ts_request) and an event handle (ts_event) are only ever
- *     used by one thread at a time, the one running the hook.
+ *     used by one thread at a time, the one running the hook. A hook stays on its thread
+ *     from start to end, unless the descriptor sets TS_FLAG_MAY_SUSPEND (1.3).
  *
  * Version history (append-only):
  *   1.0  entry point, descriptor, host table, strategy hooks, model `generate`.
  *   1.1  ts_plugin_descriptor.description; ts_host_api.request_attribute.
  *   1.2  ts_host_api.upstream_call and ts_upstream_call (adapters).
+ *   1.3  TS_FLAG_MAY_SUSPEND.
  */
 #ifndef TIANSHU_ABI_H
 #define TIANSHU_ABI_H
@@ -41,7 +43,7 @@
 #include <stdint.h>
 
 #define TS_ABI_MAJOR 1
-#define TS_ABI_MINOR 2
+#define TS_ABI_MINOR 3
 
 #if defined(_WIN32)
 #define TS_EXPORT __declspec(dllexport)
@@ -102,7 +104,13 @@ typedef enum ts_plugin_kind {
 /** Descriptor flags. */
 typedef enum ts_plugin_flags {
     /** The host never calls one instance from two threads at once. */
-    TS_FLAG_SINGLE_THREADED = 1
+    TS_FLAG_SINGLE_THREADED = 1,
+    /** (1.3) Inside upstream_call and call_model the host may park the calling hook while
+     *  the upstream answers, serve other requests on the thread meanwhile, and go on with
+     *  the hook on another thread: the plugin keeps no thread-local state across those two
+     *  calls. Without it (the old behaviour) the calling thread waits. Ignored together with
+     *  TS_FLAG_SINGLE_THREADED. */
+    TS_FLAG_MAY_SUSPEND = 2
 } ts_plugin_flags;
 
 typedef enum ts_log_level {

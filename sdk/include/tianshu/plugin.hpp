@@ -18,10 +18,13 @@
  * Only the hooks the class defines are put in the descriptor, so a strategy without
  * on_stream_event costs the host nothing per event. `on_request` may return void (the
  * request is "answered" exactly when Request::answer succeeded) or tianshu::sdk::Outcome.
- * A class may declare `static constexpr uint32_t flags = TS_FLAG_SINGLE_THREADED;`.
+ * A class may declare `static constexpr uint32_t flags = TS_FLAG_SINGLE_THREADED;` (or
+ * TS_FLAG_MAY_SUSPEND, or both or'ed).
  *
  * Thread rule: unless the class declares TS_FLAG_SINGLE_THREADED, its hooks run on many
- * threads at once; Request/Event/Response objects belong to the calling thread only.
+ * threads at once; Request/Event/Response objects belong to the calling thread only. With
+ * TS_FLAG_MAY_SUSPEND, a hook that calls upstream_call or call_model may go on on another
+ * thread when that call returns: keep nothing thread_local across them.
  */
 #ifndef TIANSHU_PLUGIN_HPP
 #define TIANSHU_PLUGIN_HPP

@@ -51,7 +51,7 @@ plugin::LuaScript read_script(const std::string& path, plugin::LuaLimits limits)
 core::Result<std::string> run_hook(const plugin::LuaScript& script, plugin::LuaHook hook,
                                    plugin::RequestContext& ctx, const core::Json& config) {
     plugin::LuaCall call{&script, hook, &ctx, &config, nullptr};
-    return plugin::LuaVm::for_this_thread().call(call);
+    return plugin::LuaVm::for_this_fiber().call(call);
 }
 
 CapturedLog::CapturedLog() {

@@ -510,53 +510,6 @@ TEST_CASE("http client: a zero idle timeout does not wait for the body at all",
                                            Catch::Contains("idle timeout (0 ms)"));
 }
 
-TEST_CASE("http client: socket timeouts are set once per connection, not per request",
-          "[upstream][http_client]") {
-    ScriptedServer server([](const Peer& peer, const std::string& request, int) {
-        if (request.find("/split-head") != std::string::npos) {
-            // Late enough that less than the whole first-byte timeout is left after part one.
-            std::this_thread::sleep_for(milliseconds(30));
-            peer.write("HTTP/1.1 200 OK\r\nContent-");
-            std::this_thread::sleep_for(milliseconds(30));
-            peer.write("Length: 2\r\n\r\nok");
-        } else {
-            peer.write(answer("ok"));
-        }
-        return true;
-    });
-    upstream::PlainHttpClient client;
-    auto exchange = [&](const std::string& path, milliseconds first_byte) {
-        const auto url = upstream::parse_plain_http_url(server.url(path));
-        REQUIRE(url);
-        auto spec = spec_for(server.url(path));
-        spec.first_byte_timeout = first_byte;
-        std::string body;
-        auto head = client.send(*url, spec, [&](const HttpResponseHead&, std::string_view chunk) {
-            body.append(chunk);
-            return true;
-        });
-        INFO((head.ok() ? "" : head.error().message));
-        REQUIRE(head.ok());
-        CHECK(body == "ok");
-    };
-    for (int i = 0; i < 5; ++i) exchange("/x", milliseconds(5000));
-    CHECK(client.connections_opened() == 1);
-    CHECK(client.socket_timeout_changes() == 2);  // SO_SNDTIMEO and SO_RCVTIMEO, once each
-
-    // Other timeouts: each option changes once more, then stays.
-    exchange("/x", milliseconds(4000));
-    exchange("/x", milliseconds(4000));
-    CHECK(client.socket_timeout_changes() == 4);
-
-    // A head in two parts: the second receive waits only for what is left of the first-byte
-    // timeout (a head in one part leaves it as it is); the next request sets the whole again.
-    exchange("/split-head", milliseconds(4000));
-    CHECK(client.socket_timeout_changes() == 5);
-    exchange("/x", milliseconds(4000));
-    CHECK(client.socket_timeout_changes() == 6);
-    CHECK(client.connections_opened() == 1);
-}
-
 TEST_CASE("http client: a refused port is an upstream error naming host and port",
           "[upstream][http_client]") {
     HttpClientPool pool;
