@@ -1,5 +1,6 @@
 #include "app/runtime_loader.hpp"
 
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -27,10 +28,18 @@ namespace {
 class KeyTable final : public pipeline::KeyDirectory {
   public:
     const pipeline::Identity* find(std::string_view presented_key) const override {
-        auto it = by_hash_.find(hub::api_key_hash(presented_key));
+        auto it = by_hash_.find(hub::api_key_digest(presented_key));
         return it == by_hash_.end() ? nullptr : &it->second;
     }
-    std::unordered_map<std::string, pipeline::Identity> by_hash_;
+    //! SHA-256 is uniform: its first bytes are a good enough hash for the map.
+    struct DigestHash {
+        size_t operator()(const hub::ApiKeyDigest& d) const {
+            size_t h;
+            std::memcpy(&h, d.data(), sizeof h);
+            return h;
+        }
+    };
+    std::unordered_map<hub::ApiKeyDigest, pipeline::Identity, DigestHash> by_hash_;
 };
 
 // Seconds since the epoch (the store's unit) as the rate limiter's clock.
@@ -69,8 +78,16 @@ core::Result<std::shared_ptr<const KeyTable>> load_keys(
         l.allowed_models = k.limits.models;
         l.rpm = k.limits.rpm.value_or(0);
         l.tpm = k.limits.tpm.value_or(0);
+        const auto digest = hub::api_key_digest_from_hex(k.key_hash);
+        if (!digest) {
+            core::log(core::LogLevel::error,
+                      "API key left out: its stored hash is not 64 hex digits (the row was not "
+                      "written by tianshu; revoke the key and create another)",
+                      {{"key_id", k.key_id}});
+            continue;
+        }
         payers.push_back(payer);
-        table->by_hash_[k.key_hash] =
+        table->by_hash_[*digest] =
             pipeline::Identity{k.user_name, k.tier, k.key_name, k.key_id, std::move(payer)};
     }
     return std::shared_ptr<const KeyTable>(std::move(table));

@@ -2,6 +2,8 @@
 // Secrets users hold: login passwords (stored as slow salted hashes) and API keys (stored
 // as SHA-256, shown once). Everything random comes from OpenSSL's CSPRNG.
 
+#include <array>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +23,12 @@ bool verify_password(std::string_view plain, std::string_view encoded);
 
 //! A new API key: "sk-ts-" followed by 48 base62 characters (~285 bits of entropy).
 std::string generate_api_key();
+
+//! The SHA-256 of a key, as bytes (the in-memory key table looks keys up by it).
+using ApiKeyDigest = std::array<unsigned char, 32>;
+ApiKeyDigest api_key_digest(std::string_view key);
+//! The digest a stored hash names; nullopt when `hex` is not 64 hex digits.
+std::optional<ApiKeyDigest> api_key_digest_from_hex(std::string_view hex);
 
 //! The lowercase hex SHA-256 of a key: what the store keeps and looks keys up by.
 std::string api_key_hash(std::string_view key);

@@ -86,3 +86,20 @@ TEST_CASE("random passwords are 24 base62 characters and differ") {
     CHECK(a != b);
     for (char c : a) CHECK(std::isalnum(static_cast<unsigned char>(c)));
 }
+
+TEST_CASE("api key digests: bytes of the hash the store keeps, read back from its hex",
+          "[hub][credentials]") {
+    const std::string key = generate_api_key();
+    const auto digest = api_key_digest(key);
+    const std::string hex = api_key_hash(key);
+    REQUIRE(hex.size() == 64);
+    const auto parsed = api_key_digest_from_hex(hex);
+    REQUIRE(parsed.has_value());
+    CHECK(*parsed == digest);
+    std::string upper = hex;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    CHECK(api_key_digest_from_hex(upper) == parsed);
+    CHECK_FALSE(api_key_digest_from_hex(hex.substr(1)).has_value());
+    CHECK_FALSE(api_key_digest_from_hex(hex.substr(0, 63) + "g").has_value());
+    CHECK(api_key_digest("abc") != api_key_digest("abd"));
+}
