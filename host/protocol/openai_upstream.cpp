@@ -7,6 +7,7 @@
 #include <cstring>
 #include <set>
 
+#include "core/json_write.hpp"
 #include "core/scratch.hpp"
 #include "protocol/json_text.hpp"
 
@@ -84,49 +85,105 @@ core::Result<std::string> image_url(const ContentBlock& b, const std::string& wh
                                 "base64 or as a URL");
 }
 
-Json image_part(std::string url) {
-    return Json{{"type", "image_url"}, {"image_url", {{"url", std::move(url)}}}};
-}
+// The body is written as text, field by field, straight from the canonical request: building
+// a nlohmann tree (a map node per key, a copy of every tool schema) and dumping it cost more
+// than the rest of the upstream call's CPU (see tests/bench/README.md).
 
-Json text_part(const std::string& text, const Json& cache_control, const UpstreamOptions& o) {
-    Json p{{"type", "text"}, {"text", text}};
-    if (!o.strip_cache_control && !cache_control.is_null()) p["cache_control"] = cache_control;
-    return p;
-}
-
-//! A message's text and image blocks as `content`: a string when text alone says it all,
-//! content parts when there are images (or cache_control to keep).
-//! `where` names the message; `base` is its first block, so errors can name the block.
-core::Result<Json> content_of(const std::vector<const ContentBlock*>& blocks,
-                              const UpstreamOptions& o, const std::string& where,
-                              const ContentBlock* base) {
-    bool need_parts = false;
-    for (const auto* b : blocks) {
-        if (b->type == BT::image) need_parts = true;
-        if (!o.strip_cache_control && !b->cache_control.is_null()) need_parts = true;
+//! Writes a JSON object's members: key() before each value.
+struct ObjectOut {
+    std::string& out;
+    bool first = true;
+    void key(std::string_view k) {
+        if (!first) out += ',';
+        first = false;
+        append_json_string(out, k);
+        out += ':';
     }
-    if (!need_parts) {
-        std::string text;
+    void string(std::string_view k, std::string_view v) {
+        key(k);
+        append_json_string(out, v);
+    }
+};
+
+//! Writes a JSON array's elements: next() before each.
+struct ArrayOut {
+    std::string& out;
+    bool first = true;
+    void next() {
+        if (!first) out += ',';
+        first = false;
+    }
+};
+
+void write_image_part(std::string& out, std::string_view url) {
+    out += R"({"image_url":{"url":)";
+    append_json_string(out, url);
+    out += R"(},"type":"image_url"})";
+}
+
+void write_text_part(std::string& out, std::string_view text, const Json* cache_control) {
+    ObjectOut o{out};
+    out += '{';
+    if (cache_control) {
+        o.key("cache_control");
+        append_json(out, *cache_control);
+    }
+    o.string("text", text);
+    o.string("type", "text");
+    out += '}';
+}
+
+//! A message's `content` from its text and image blocks: a string when text alone says it all,
+//! content parts when there are images (or cache_control to keep).
+struct Content {
+    bool is_string = true;
+    std::string text;   //!< the string, when is_string
+    std::string parts;  //!< the parts' JSON, comma-separated, when not
+};
+
+//! `where` names the message; `base` is its first block, so errors can name the block.
+core::Result<Content> content_of(const std::vector<const ContentBlock*>& blocks,
+                                 const UpstreamOptions& o, const std::string& where,
+                                 const ContentBlock* base) {
+    Content c;
+    for (const auto* b : blocks) {
+        if (b->type == BT::image) c.is_string = false;
+        if (!o.strip_cache_control && !b->cache_control.is_null()) c.is_string = false;
+    }
+    if (c.is_string) {
         bool first = true;
         for (const auto* b : blocks) {
             if (b->type != BT::text) continue;
-            if (!first) text += '\n';
-            text += b->text;
+            if (!first) c.text += '\n';
+            c.text += b->text;
             first = false;
         }
-        return Json(std::move(text));
+        return c;
     }
-    Json parts = Json::array();
+    ArrayOut parts{c.parts};
     for (const auto* b : blocks) {
         if (b->type == BT::text) {
-            parts.push_back(text_part(b->text, b->cache_control, o));
+            parts.next();
+            const bool keep = !o.strip_cache_control && !b->cache_control.is_null();
+            write_text_part(c.parts, b->text, keep ? &b->cache_control : nullptr);
         } else if (b->type == BT::image) {
             auto url = image_url(*b, where + ".content[" + std::to_string(b - base) + "]");
             if (!url) return url.take_error();
-            parts.push_back(image_part(std::move(url).value()));
+            parts.next();
+            write_image_part(c.parts, url.value());
         }
     }
-    return parts;
+    return c;
+}
+
+void write_content(std::string& out, const Content& c) {
+    if (c.is_string) {
+        append_json_string(out, c.text);
+        return;
+    }
+    out += '[';
+    out += c.parts;
+    out += ']';
 }
 
 const char* image_count_text(size_t n) {
@@ -134,13 +191,16 @@ const char* image_count_text(size_t n) {
 }
 
 //! One user message: its tool_result blocks become `tool` messages (in order); every other
-//! block follows as one user message.
+//! block follows as one user message. Each message goes through `emit` (its JSON text).
+template <class Emit>
 core::Result<void> encode_user(const core::Message& m, size_t mi, const UpstreamOptions& o,
-                               Json& messages) {
+                               Emit&& emit) {
     using TRI = UpstreamOptions::ToolResultImages;
     const std::string where = "messages[" + std::to_string(mi) + "]";
     std::vector<const ContentBlock*> rest;
-    Json moved_images = Json::array();  // separate_user_message: parts for the next user message
+    std::string moved_images;  // separate_user_message: parts for the next user message
+    ArrayOut moved{moved_images};
+    std::string msg;
     for (size_t bi = 0; bi < m.content.size(); ++bi) {
         const auto& b = m.content[bi];
         if (b.type == BT::text || b.type == BT::image) {
@@ -148,76 +208,107 @@ core::Result<void> encode_user(const core::Message& m, size_t mi, const Upstream
             continue;
         }
         if (b.type != BT::tool_result) continue;  // thinking in a user turn has no OpenAI form
-        const std::string bwhere = where + ".content[" + std::to_string(bi) + "]";
         std::string text = b.is_error ? "Error: " : "";
         text += join_text(b.content);
         std::vector<std::string> images;
         for (size_t ci = 0; ci < b.content.size(); ++ci) {
             if (b.content[ci].type != BT::image) continue;
-            auto url = image_url(b.content[ci], bwhere + ".content[" + std::to_string(ci) + "]");
+            auto url = image_url(b.content[ci], where + ".content[" + std::to_string(bi) +
+                                                    "].content[" + std::to_string(ci) + "]");
             if (!url) return url.take_error();
             images.push_back(std::move(url).value());
         }
-        Json content;
+        msg.clear();
+        msg += R"({"content":)";
         if (images.empty()) {
-            content = std::move(text);
+            append_json_string(msg, text);
         } else if (o.tool_result_images == TRI::inline_parts) {
-            content = Json::array();
-            if (!text.empty()) content.push_back(Json{{"type", "text"}, {"text", text}});
-            for (auto& u : images) content.push_back(image_part(std::move(u)));
+            msg += '[';
+            ArrayOut parts{msg};
+            if (!text.empty()) {
+                parts.next();
+                write_text_part(msg, text, nullptr);
+            }
+            for (const auto& u : images) {
+                parts.next();
+                write_image_part(msg, u);
+            }
+            msg += ']';
         } else if (o.tool_result_images == TRI::separate_user_message) {
             if (!text.empty()) text += '\n';
             text += "[" + std::to_string(images.size()) + image_count_text(images.size()) +
                     " attached in the next user message]";
-            content = std::move(text);
-            moved_images.push_back(
-                Json{{"type", "text"}, {"text", "Image(s) returned by tool call " + b.id + ":"}});
-            for (auto& u : images) moved_images.push_back(image_part(std::move(u)));
+            append_json_string(msg, text);
+            moved.next();
+            write_text_part(moved_images, "Image(s) returned by tool call " + b.id + ":", nullptr);
+            for (const auto& u : images) {
+                moved.next();
+                write_image_part(moved_images, u);
+            }
         } else {
             if (!text.empty()) text += '\n';
             text +=
                 "[" + std::to_string(images.size()) + image_count_text(images.size()) + " omitted]";
-            content = std::move(text);
+            append_json_string(msg, text);
         }
-        messages.push_back(
-            Json{{"role", "tool"}, {"tool_call_id", b.id}, {"content", std::move(content)}});
+        msg += R"(,"role":"tool","tool_call_id":)";
+        append_json_string(msg, b.id);
+        msg += '}';
+        emit(msg, false);
     }
     if (rest.empty() && moved_images.empty()) return {};
     auto content = content_of(rest, o, where, m.content.data());
     if (!content) return content.take_error();
+    msg.clear();
+    msg += R"({"content":)";
     if (!moved_images.empty()) {
-        Json parts = std::move(moved_images);
-        if (content->is_string()) {
-            if (!content->get_ref<const std::string&>().empty())
-                parts.push_back(Json{{"type", "text"}, {"text", std::move(content.value())}});
-        } else {
-            for (auto& p : content.value()) parts.push_back(std::move(p));
+        msg += '[';
+        msg += moved_images;
+        if (content->is_string) {
+            if (!content->text.empty()) {
+                msg += ',';
+                write_text_part(msg, content->text, nullptr);
+            }
+        } else if (!content->parts.empty()) {
+            msg += ',';
+            msg += content->parts;
         }
-        messages.push_back(Json{{"role", "user"}, {"content", std::move(parts)}});
-        return {};
+        msg += ']';
+    } else {
+        write_content(msg, content.value());
     }
-    messages.push_back(Json{{"role", "user"}, {"content", std::move(content).value()}});
+    msg += R"(,"role":"user"})";
+    emit(msg, false);
     return {};
 }
 
+template <class Emit>
 core::Result<void> encode_assistant(const core::Message& m, size_t mi, const UpstreamOptions& o,
-                                    Json& messages) {
+                                    Emit&& emit) {
     std::vector<const ContentBlock*> text;
-    Json tool_calls = Json::array();
+    std::string tool_calls;
+    ArrayOut calls{tool_calls};
     std::string reasoning;
     for (const auto& b : m.content) {
         switch (b.type) {
             case BT::text:
                 text.push_back(&b);
                 break;
-            case BT::tool_use:
-                tool_calls.push_back(Json{
-                    {"id", b.id},
-                    {"type", "function"},
-                    {"function",
-                     {{"name", b.name},
-                      {"arguments", b.input.is_null() ? std::string("{}") : dump_json(b.input)}}}});
+            case BT::tool_use: {
+                calls.next();
+                ObjectOut call{tool_calls};
+                tool_calls += '{';
+                call.key("function");
+                tool_calls += '{';
+                ObjectOut fn{tool_calls};
+                fn.string("arguments", b.input.is_null() ? std::string("{}") : dump_json(b.input));
+                fn.string("name", b.name);
+                tool_calls += '}';
+                call.string("id", b.id);
+                call.string("type", "function");
+                tool_calls += '}';
                 break;
+            }
             case BT::thinking:
                 reasoning += b.text;
                 break;
@@ -225,17 +316,27 @@ core::Result<void> encode_assistant(const core::Message& m, size_t mi, const Ups
                 break;  // images and redacted thinking have no assistant-side OpenAI form
         }
     }
-    Json msg{{"role", "assistant"}};
     auto content = content_of(text, o, "messages[" + std::to_string(mi) + "]", m.content.data());
     if (!content) return content.take_error();
-    const bool empty_text = content->is_string() && content->get_ref<const std::string&>().empty();
-    msg["content"] = empty_text && !tool_calls.empty() ? Json(nullptr) : std::move(content).value();
-    if (!tool_calls.empty()) {
-        if (o.reasoning_on_tool_turns && !reasoning.empty())
-            msg["reasoning_content"] = std::move(reasoning);
-        msg["tool_calls"] = std::move(tool_calls);
+    const bool has_calls = !tool_calls.empty();
+    const bool empty_text = content->is_string && content->text.empty();
+    std::string msg = R"({"content":)";
+    if (empty_text && has_calls)
+        msg += "null";
+    else
+        write_content(msg, content.value());
+    if (has_calls && o.reasoning_on_tool_turns && !reasoning.empty()) {
+        msg += R"(,"reasoning_content":)";
+        append_json_string(msg, reasoning);
     }
-    messages.push_back(std::move(msg));
+    msg += R"(,"role":"assistant")";
+    if (has_calls) {
+        msg += R"(,"tool_calls":[)";
+        msg += tool_calls;
+        msg += ']';
+    }
+    msg += '}';
+    emit(msg, has_calls);
     return {};
 }
 
@@ -263,6 +364,49 @@ void strip_schema(Json& schema, const std::set<std::string, std::less<>>& keywor
         }
         ++it;
     }
+}
+
+//! Writes `schema` as strip_schema would leave it, without copying it first.
+void write_stripped_schema(std::string& out, const Json& schema,
+                           const std::set<std::string, std::less<>>& keywords) {
+    static const std::set<std::string_view> kNamed = {"properties", "patternProperties", "$defs",
+                                                      "definitions", "dependentSchemas"};
+    static const std::set<std::string_view> kData = {"enum", "const", "default", "examples",
+                                                     "required"};
+    if (schema.is_array()) {
+        out += '[';
+        ArrayOut a{out};
+        for (const auto& s : schema) {
+            a.next();
+            write_stripped_schema(out, s, keywords);
+        }
+        out += ']';
+        return;
+    }
+    if (!schema.is_object()) {
+        append_json(out, schema);
+        return;
+    }
+    out += '{';
+    ObjectOut o{out};
+    for (auto it = schema.begin(); it != schema.end(); ++it) {
+        if (keywords.count(it.key())) continue;
+        o.key(it.key());
+        if (kNamed.count(it.key()) && it->is_object()) {
+            out += '{';
+            ObjectOut named{out};
+            for (auto sub = it->begin(); sub != it->end(); ++sub) {
+                named.key(sub.key());
+                write_stripped_schema(out, *sub, keywords);
+            }
+            out += '}';
+        } else if (kData.count(it.key())) {
+            append_json(out, *it);
+        } else {
+            write_stripped_schema(out, *it, keywords);
+        }
+    }
+    out += '}';
 }
 
 std::optional<std::string> effort_from_extra(const Json& extra) {
@@ -332,17 +476,42 @@ core::Result<UpstreamOptions> options_from_json(const Json& j) {
     return o;
 }
 
-core::Result<Json> encode_request(const core::Request& r, const UpstreamOptions& o) {
-    Json body{{"model", r.model}};
-    Json messages = Json::array();
+core::Result<std::string> encode_request_body(const core::Request& r, const UpstreamOptions& o) {
+    auto stripped = [&](std::string_view field) {
+        return std::find(o.strip_fields.begin(), o.strip_fields.end(), field) !=
+               o.strip_fields.end();
+    };
+    size_t estimate = 256 + r.model.size();
+    for (const auto& b : r.system) estimate += b.text.size() + 16;
+    for (const auto& m : r.messages)
+        for (const auto& b : m.content) estimate += b.text.size() + 64;
+    std::string out;
+    out.reserve(estimate);
+    out += '{';
+    ObjectOut body{out};
+
+    // messages (written first into their own buffer: a stripped field is still checked)
+    std::string messages;
+    messages.reserve(estimate);
+    messages += '[';
+    ArrayOut list{messages};
+    bool after_tool_calls = false;  // the last message written is an assistant's tool_calls
+    std::vector<std::string> held;  // system messages waiting for tool replies to be sent
+    auto emit = [&](const std::string& msg, bool has_tool_calls) {
+        list.next();
+        messages += msg;
+        after_tool_calls = has_tool_calls;
+    };
     if (!r.system.empty()) {
         std::vector<const ContentBlock*> sys;
         for (const auto& b : r.system) sys.push_back(&b);
         auto content = content_of(sys, o, "system", r.system.data());
         if (!content) return content.take_error();
-        messages.push_back(Json{{"role", "system"}, {"content", std::move(content).value()}});
+        std::string msg = R"({"content":)";
+        write_content(msg, content.value());
+        msg += R"(,"role":"system"})";
+        emit(msg, false);
     }
-    std::vector<Json> held_system;  // system messages waiting for tool replies to be sent
     for (size_t i = 0; i < r.messages.size(); ++i) {
         const auto& m = r.messages[i];
         if (m.role == core::Role::system) {
@@ -352,81 +521,129 @@ core::Result<Json> encode_request(const core::Request& r, const UpstreamOptions&
             std::string text;
             for (const auto& b : m.content)
                 if (b.type == ContentBlock::Type::text) text += (text.empty() ? "" : "\n") + b.text;
-            Json system{{"role", "system"}, {"content", std::move(text)}};
-            const bool awaiting_tool_replies = !messages.empty() &&
-                                               messages.back().value("role", "") == "assistant" &&
-                                               messages.back().contains("tool_calls");
-            if (awaiting_tool_replies || !held_system.empty())
-                held_system.push_back(std::move(system));
+            std::string msg = R"({"content":)";
+            append_json_string(msg, text);
+            msg += R"(,"role":"system"})";
+            if (after_tool_calls || !held.empty())
+                held.push_back(std::move(msg));
             else
-                messages.push_back(std::move(system));
+                emit(msg, false);
             continue;
         }
-        auto done = m.role == core::Role::user ? encode_user(m, i, o, messages)
-                                               : encode_assistant(m, i, o, messages);
+        auto done = m.role == core::Role::user ? encode_user(m, i, o, emit)
+                                               : encode_assistant(m, i, o, emit);
         if (!done) return done.take_error();
-        for (auto& held : held_system) messages.push_back(std::move(held));
-        held_system.clear();
+        for (const auto& msg : held) emit(msg, false);
+        held.clear();
     }
-    for (auto& held : held_system) messages.push_back(std::move(held));
-    body["messages"] = std::move(messages);
+    for (const auto& msg : held) emit(msg, false);
+    messages += ']';
+    if (!stripped("messages")) {
+        body.key("messages");
+        out += messages;
+    }
 
-    if (r.max_tokens) {
+    if (!stripped("model")) body.string("model", r.model);
+    if (r.max_tokens && !stripped("max_tokens")) {
         int64_t n = *r.max_tokens;
         if (o.max_output_tokens) n = std::min(n, *o.max_output_tokens);
-        body["max_tokens"] = n;
+        body.key("max_tokens");
+        core::append_json_number(out, n);
     }
-    if (r.temperature) body["temperature"] = *r.temperature;
-    if (r.top_p) body["top_p"] = *r.top_p;
-    if (!r.stop_sequences.empty()) body["stop"] = r.stop_sequences;
-    if (auto effort = effort_from_extra(r.extra)) {
-        body["reasoning_effort"] = *effort;
-    } else if (auto from_budget = effort_from_thinking(r.thinking)) {
-        body["reasoning_effort"] = *from_budget;
+    if (r.temperature && !stripped("temperature")) {
+        body.key("temperature");
+        core::append_json_number(out, *r.temperature);
     }
+    if (r.top_p && !stripped("top_p")) {
+        body.key("top_p");
+        core::append_json_number(out, *r.top_p);
+    }
+    if (!r.stop_sequences.empty() && !stripped("stop")) {
+        body.key("stop");
+        out += '[';
+        ArrayOut stops{out};
+        for (const auto& s : r.stop_sequences) {
+            stops.next();
+            append_json_string(out, s);
+        }
+        out += ']';
+    }
+    auto effort = effort_from_extra(r.extra);
+    if (!effort) effort = effort_from_thinking(r.thinking);
+    if (effort && !stripped("reasoning_effort")) body.string("reasoning_effort", *effort);
 
-    Json tools = Json::array();
     const std::set<std::string, std::less<>> keywords(o.strip_schema_keywords.begin(),
                                                       o.strip_schema_keywords.end());
+    std::string tools;
+    ArrayOut tool_list{tools};
     for (const auto& t : r.tools) {
         // Server tools (web_search_…, bash_…) run at Anthropic; an OpenAI upstream cannot.
         const std::string type = string_or_empty(t.extra, "type");
         if (!type.empty() && type != "custom") continue;
-        Json params = t.input_schema.is_object()
-                          ? t.input_schema
-                          : Json{{"type", "object"}, {"properties", Json::object()}};
-        if (!keywords.empty()) strip_schema(params, keywords);
-        Json fn{{"name", t.name}, {"parameters", std::move(params)}};
-        if (!t.description.empty()) fn["description"] = t.description;
-        tools.push_back(Json{{"type", "function"}, {"function", std::move(fn)}});
+        tool_list.next();
+        tools += R"({"function":{)";
+        ObjectOut fn{tools};
+        if (!t.description.empty()) fn.string("description", t.description);
+        fn.string("name", t.name);
+        fn.key("parameters");
+        static const Json kNoParameters{{"type", "object"}, {"properties", Json::object()}};
+        const Json& params = t.input_schema.is_object() ? t.input_schema : kNoParameters;
+        if (keywords.empty())
+            append_json(tools, params);
+        else
+            write_stripped_schema(tools, params, keywords);
+        tools += R"(},"type":"function"})";
     }
     if (!tools.empty()) {
-        body["tools"] = std::move(tools);
+        if (!stripped("tools")) {
+            body.key("tools");
+            out += '[';
+            out += tools;
+            out += ']';
+        }
         if (r.tool_choice.is_object()) {
             const std::string type = string_or_empty(r.tool_choice, "type");
-            if (type == "auto")
-                body["tool_choice"] = "auto";
-            else if (type == "any")
-                body["tool_choice"] = "required";
-            else if (type == "none")
-                body["tool_choice"] = "none";
-            else if (type == "tool")
-                body["tool_choice"] =
-                    Json{{"type", "function"},
-                         {"function", {{"name", string_or_empty(r.tool_choice, "name")}}}};
+            if (!stripped("tool_choice")) {
+                if (type == "auto" || type == "none") {
+                    body.string("tool_choice", type);
+                } else if (type == "any") {
+                    body.string("tool_choice", "required");
+                } else if (type == "tool") {
+                    body.key("tool_choice");
+                    out += R"({"function":{"name":)";
+                    append_json_string(out, string_or_empty(r.tool_choice, "name"));
+                    out += R"(},"type":"function"})";
+                }
+            }
             if (const Json* d = member(r.tool_choice, "disable_parallel_tool_use");
-                d && d->is_boolean() && d->get<bool>() && type != "none")
-                body["parallel_tool_calls"] = false;
+                d && d->is_boolean() && d->get<bool>() && type != "none" &&
+                !stripped("parallel_tool_calls")) {
+                body.key("parallel_tool_calls");
+                out += "false";
+            }
         }
     }
-    if (const std::string user = string_or_empty(r.metadata, "user_id"); !user.empty())
-        body["user"] = user;
+    if (const std::string user = string_or_empty(r.metadata, "user_id");
+        !user.empty() && !stripped("user"))
+        body.string("user", user);
     if (r.stream) {
-        body["stream"] = true;
-        if (o.include_usage) body["stream_options"] = Json{{"include_usage", true}};
+        if (!stripped("stream")) {
+            body.key("stream");
+            out += "true";
+        }
+        if (o.include_usage && !stripped("stream_options")) {
+            body.key("stream_options");
+            out += R"({"include_usage":true})";
+        }
     }
-    for (const auto& f : o.strip_fields) body.erase(f);
-    return body;
+    out += '}';
+    return out;
+}
+
+core::Result<Json> encode_request(const core::Request& r, const UpstreamOptions& o) {
+    auto body = encode_request_body(r, o);
+    if (!body) return body.take_error();
+    return Json::parse(body.value());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -80,8 +80,11 @@ struct UpstreamOptions {
 //! Unknown keys are errors naming the key.
 core::Result<UpstreamOptions> options_from_json(const core::Json& j);
 
-//! The Chat Completions body for `r`. Never forwards `r.extra`. Errors (invalid_request) name
-//! the block that cannot be expressed (e.g. a `file` image source).
+//! The Chat Completions body for `r`, as JSON text written straight from the request (no tree).
+//! Never forwards `r.extra`. Errors (invalid_request) name the block that cannot be expressed
+//! (e.g. a `file` image source).
+core::Result<std::string> encode_request_body(const core::Request& r, const UpstreamOptions& o);
+//! The same body as a JSON value (for tests and tools).
 core::Result<core::Json> encode_request(const core::Request& r, const UpstreamOptions& o);
 
 //! A chat.completion object -> Response, through the same StreamDecoder as streams

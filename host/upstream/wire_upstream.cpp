@@ -56,10 +56,9 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     core::Result<std::string> body = std::string();
     if (openai) {
         ctx.request.stream = upstream_stream;
-        auto json = wire::encode_request(ctx.request, options.value());
+        body = wire::encode_request_body(ctx.request, options.value());
         ctx.request.stream = client_stream;
-        if (!json) return json.take_error();
-        body = protocol::dump_json(json.value());
+        if (!body) return body.take_error();
     } else {
         // An Anthropic client's own bytes pass through, re-encoding only what changed.
         body = protocol::anthropic_upstream::encode_body(ctx.request, options.value(),

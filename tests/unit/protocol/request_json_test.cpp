@@ -7,6 +7,7 @@
 
 #include "core/request_json.hpp"
 #include "protocol/client_codec.hpp"
+#include "protocol/json_text.hpp"
 
 using namespace tianshu;
 using core::ContentBlock;
@@ -158,4 +159,25 @@ TEST_CASE("a 75 KB request decodes quickly") {
               << " us per request (" << kRuns << " runs)\n";
     // Generous: Debug and sanitizer builds are slow; release figures come from tests/bench.
     CHECK(per_run < 50000.0);
+}
+
+TEST_CASE("the depth limit is the same for every body: 256 levels decode, 257 are refused") {
+    const auto& codec = protocol::codec_for(protocol::ClientProtocol::anthropic_messages);
+    // The limit holds inside any value; metadata takes arbitrary JSON.
+    auto nested = [](size_t levels) {  // levels counts the outer object too
+        std::string inner = std::string(levels - 2, '[') + std::string(levels - 2, ']');
+        return R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"}],)"
+               R"("metadata":{"deep":)" +
+               inner + "}}";
+    };
+    auto ok = codec.decode_request(nested(protocol::kMaxJsonDepth));
+    INFO((ok ? "" : ok.error().message));
+    CHECK(ok.ok());
+    auto refused = codec.decode_request(nested(protocol::kMaxJsonDepth + 1));
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.error().message, Catch::Contains("nested deeper than 256 levels"));
+    // Also when the deep body is broken after the point simdjson gives up.
+    auto deep_and_broken = codec.decode_request(std::string(300, '[') + "}");
+    REQUIRE_FALSE(deep_and_broken.ok());
+    CHECK_THAT(deep_and_broken.error().message, Catch::Contains("nested deeper than"));
 }
