@@ -85,6 +85,24 @@ TEST_CASE("append_json_quoted agrees with nlohmann on random bytes") {
     }
 }
 
+TEST_CASE("append_json_quoted agrees with nlohmann on long mostly-plain strings") {
+    // Runs of plain bytes are scanned 16 at a time: special bytes at every offset of a block,
+    // at block ends, and long plain runs between them.
+    std::mt19937 rng(20261201);
+    const unsigned char specials[] = {0x00, 0x1f, '"', '\\', 0x7f, 0x80, 0xc3, 0xe4, 0xf0, 0xff};
+    for (int i = 0; i < 4000; ++i) {
+        std::string s(16 + rng() % 80, 'x');
+        for (size_t k = 0; k < s.size(); ++k) s[k] = static_cast<char>('a' + rng() % 26);
+        const int marks = static_cast<int>(rng() % 4);
+        for (int m = 0; m < marks; ++m)
+            s[rng() % s.size()] = static_cast<char>(specials[rng() % sizeof specials]);
+        if (i % 7 == 0) s += "\xe4\xb8\xad\xe6\x96\x87";  // valid UTF-8 at the end
+        const std::string mine = as_json_string(s);
+        const std::string theirs = nlohmann_quoted(s);
+        if (mine != theirs) FAIL("differs for " << theirs << ": " << mine);
+    }
+}
+
 TEST_CASE("append_json_number writes numbers as nlohmann does") {
     CHECK(number(int64_t{0}) == "0");
     CHECK(number(int64_t{-42}) == "-42");
