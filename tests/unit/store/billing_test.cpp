@@ -283,6 +283,64 @@ TEST_CASE("record_usage logs, charges the user and the key once, and a replay ch
     CHECK_THAT(negative.error().message, Catch::Contains("cost -5"));
 }
 
+TEST_CASE("record_usage of a hundred rows: every row logged and charged once, a partial replay "
+          "mixed with new rows too") {
+    TestDatabase t;
+    Database& db = *t;
+    User alice = make_user(db, "alice");
+    auto key = api_keys::create(db, alice.id, "k", "sk-ts-AAAA", "hash-1").value();
+    REQUIRE(ledger::topup(db, alice.id, 10'000'000, std::nullopt, "", 0).ok());
+    std::vector<UsageRecord> batch;
+    for (int i = 0; i < 100; ++i) {
+        auto r = usage("chunk-" + std::to_string(i), alice.id,
+                       i % 3 ? std::optional<long long>(key.id) : std::nullopt, 10 + i);
+        r.stream = i % 2 == 0;
+        r.channel = "ch" + std::to_string(i % 4);
+        batch.push_back(r);
+    }
+    auto first = request_logs::record_usage(db, batch);
+    INFO((first.ok() ? "" : first.error().message));
+    REQUIRE(first.ok());
+    CHECK(first->inserted == 100);
+    CHECK(first->duplicates == 0);
+    long long expected = 0;
+    for (const auto& r : batch) expected += r.cost;
+    CHECK(first->charged == expected);
+    CHECK(balance(db, alice.id) == 10'000'000 - expected);
+
+    // Every column made it, row by row.
+    long long seen = 0;
+    auto rows = request_logs::for_each(db, {}, [&](const RequestLog& row) {
+        const int i = std::stoi(row.request_id.substr(6));
+        CHECK(row.cost == 10 + i);
+        CHECK(row.stream == (i % 2 == 0));
+        CHECK(row.key_id.has_value() == (i % 3 != 0));
+        CHECK(row.channel == "ch" + std::to_string(i % 4));
+        ++seen;
+        return true;
+    });
+    REQUIRE(rows.ok());
+    CHECK(seen == 100);
+
+    // 40 already logged among 60 new ones, spread through the batch.
+    std::vector<UsageRecord> mixed;
+    for (int i = 0; i < 100; ++i) {
+        if (i % 5 < 2) {
+            mixed.push_back(batch[static_cast<size_t>(i)]);
+        } else {
+            auto r = usage("more-" + std::to_string(i), alice.id, key.id, 1);
+            mixed.push_back(r);
+        }
+    }
+    auto again = request_logs::record_usage(db, mixed);
+    REQUIRE(again.ok());
+    CHECK(again->inserted == 60);
+    CHECK(again->duplicates == 40);
+    CHECK(again->charged == 60);
+    CHECK(balance(db, alice.id) == 10'000'000 - expected - 60);
+    check_ledger_invariant(db);
+}
+
 TEST_CASE(
     "request logs are queried by filter with a keyset cursor, exported, summed, "
     "bucketed and pruned") {
