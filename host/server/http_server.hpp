@@ -41,7 +41,8 @@ struct ServerOptions {
     int stream_ping_ms = 15000;
 };
 
-//! Owns the listening socket, the event loop (carriers running one fiber per request) and the routes.
+//! Owns the listening socket, the event loop (carriers running one fiber per request) and the
+//! routes.
 class HttpServer {
   public:
     //! `services`: billing and the usage journal (the server adds its own heartbeat).

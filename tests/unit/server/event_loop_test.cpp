@@ -49,6 +49,13 @@ struct Pair {
     }
 };
 
+//! `n` pairs, at stable addresses.
+std::vector<std::unique_ptr<Pair>> make_pairs(int n) {
+    std::vector<std::unique_ptr<Pair>> pairs;
+    for (int i = 0; i < n; ++i) pairs.push_back(std::make_unique<Pair>());
+    return pairs;
+}
+
 //! Counts down; wait() returns false when `timeout` passes first.
 struct Latch {
     std::mutex m;
@@ -88,8 +95,7 @@ TEST_CASE("event loop: hundreds of fibers wait on sockets at once on two carrier
           "[server][event_loop]") {
     Loop l(2);
     constexpr int kFibers = 300;
-    std::vector<std::unique_ptr<Pair>> pairs;
-    for (int i = 0; i < kFibers; ++i) pairs.push_back(std::make_unique<Pair>());
+    const auto pairs = make_pairs(kFibers);
     Latch parked(kFibers), finished(kFibers);
     std::atomic<int> got{0};
     for (int i = 0; i < kFibers; ++i)
@@ -147,8 +153,7 @@ TEST_CASE("event loop: timeouts racing readiness resume every wait exactly once"
           "[server][event_loop]") {
     Loop l(2);
     constexpr int kFibers = 64, kRounds = 40;
-    std::vector<std::unique_ptr<Pair>> pairs;
-    for (int i = 0; i < kFibers; ++i) pairs.push_back(std::make_unique<Pair>());
+    const auto pairs = make_pairs(kFibers);
     Latch done(kFibers);
     std::atomic<int> bytes{0}, timeouts{0}, waits{0};
     for (int i = 0; i < kFibers; ++i)
@@ -185,8 +190,7 @@ TEST_CASE("event loop: a fiber moved between carriers keeps its own stack and st
           "[server][event_loop]") {
     Loop l(3);
     constexpr int kFibers = 30, kWaits = 50;
-    std::vector<std::unique_ptr<Pair>> pairs;
-    for (int i = 0; i < kFibers; ++i) pairs.push_back(std::make_unique<Pair>());
+    const auto pairs = make_pairs(kFibers);
     Latch done(kFibers);
     std::atomic<int> correct{0};
     for (int i = 0; i < kFibers; ++i)

@@ -283,8 +283,9 @@ TEST_CASE("record_usage logs, charges the user and the key once, and a replay ch
     CHECK_THAT(negative.error().message, Catch::Contains("cost -5"));
 }
 
-TEST_CASE("record_usage of a hundred rows: every row logged and charged once, a partial replay "
-          "mixed with new rows too") {
+TEST_CASE(
+    "record_usage of a hundred rows: every row logged and charged once, a partial replay "
+    "mixed with new rows too") {
     TestDatabase t;
     Database& db = *t;
     User alice = make_user(db, "alice");
