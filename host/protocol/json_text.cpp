@@ -13,8 +13,6 @@ namespace tianshu::protocol {
 
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
-
 size_t max_depth(std::string_view body) {
     size_t depth = 0, deepest = 0;
     bool in_string = false;
