@@ -72,6 +72,11 @@ struct RequestContext {
 
     //! Model output goes here while Model::generate runs; null otherwise.
     EventSink emit;
+    //! Set by a producer while it emits a run of events it already holds (everything one
+    //! upstream receive decoded to): the client's stream may keep this event's frames and write
+    //! the run in one send. Clear for the run's last event, so nothing waits for events that
+    //! have not arrived; producers that never set it get a write per event.
+    bool more_events_follow = false;
     //! Set when the model finished its answer (ModelOutput::finish).
     bool finished = false;
     //! Set once the first event reached the sink: later errors become error events.

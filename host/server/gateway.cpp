@@ -17,6 +17,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 constexpr auto kRequestDeadline = std::chrono::minutes(10);
+//! The most a stream holds back while a run of events is written together (see the sink).
+constexpr size_t kHeldFramesBytes = 64 * 1024;
 
 double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -237,6 +239,13 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         // Every write to a stream goes through `live`, shared with the heartbeat's pings.
         std::shared_ptr<HeartbeatStream> live;
         StreamHeartbeat::Registration beat;
+        // Writes the frames held so far; false when the client has gone.
+        auto write_held = [&]() -> bool {
+            if (frames.empty() || !live) return true;
+            const bool ok = live->write(frames);
+            frames.clear();
+            return ok || !(client_gone = true);
+        };
         auto sink = [&](const core::StreamEvent& e) -> bool {
             if (!ttft_ms && e.type == core::StreamEvent::Type::content_block_delta)
                 ttft_ms = ms_since(started);
@@ -262,21 +271,24 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
                     out, std::string(protocol::keepalive_frame(call.protocol)));
                 if (services_.heartbeat) beat = services_.heartbeat->watch(live);
             }
-            frames.clear();
             if (e.type == core::StreamEvent::Type::error)
                 encoder->encode_error(e.error, frames);
             else
                 encoder->encode(e, frames);
-            if (!frames.empty() && !live->write(frames)) return !(client_gone = true);
+            const bool last = e.type == core::StreamEvent::Type::message_stop ||
+                              e.type == core::StreamEvent::Type::error;
+            // A run of events the producer already holds goes out in one write: a send per
+            // frame cost more than the rest of the frame's work.
+            if (ctx.more_events_follow && !last && frames.size() < kHeldFramesBytes) return true;
+            if (!write_held()) return false;
             // The answer is complete even if the upstream's stream lingers (usage chunk, [DONE]).
-            if (e.type == core::StreamEvent::Type::message_stop ||
-                e.type == core::StreamEvent::Type::error)
-                live->close();
+            if (last) live->close();
             return true;
         };
         pipeline::PipelineRunner runner(*config->models);
         auto run = runner.run(ctx, *chain, sink);
-        beat = {};  // the answer is complete: no ping after the last frame
+        write_held();  // a producer that stopped mid-run leaves nothing behind
+        beat = {};     // the answer is complete: no ping after the last frame
         if (!run) {
             Error e = run.take_error();
             if (stream && ctx.client_started) {

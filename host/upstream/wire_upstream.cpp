@@ -108,15 +108,20 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     std::optional<Error> failure;
     bool client_gone = false;
 
+    // One receive's events reach the client as one write (ctx.more_events_follow).
     auto emit_all = [&]() -> bool {
-        for (const auto& e : events) {
+        for (size_t i = 0; i < events.size(); ++i) {
+            const auto& e = events[i];
+            ctx.more_events_follow = i + 1 < events.size();
             if (!ctx.emit(e)) {
+                ctx.more_events_follow = false;
                 client_gone = true;
                 return false;
             }
             ctx.started = true;
             if (e.type == core::StreamEvent::Type::message_stop) ctx.finished = true;
         }
+        ctx.more_events_follow = false;
         events.clear();
         return true;
     };

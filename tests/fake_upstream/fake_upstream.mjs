@@ -875,16 +875,19 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
         : `data: ${JSON.stringify(openaiErrorBody(500, st.error_message ?? 'The server had an error while processing your request.'))}\n\n`;
       events.splice(st.error_after_chunks, events.length, errEv);
     }
-    const failAfter = st.fail_after_chunks;
-    for (let k = 0; k < events.length; k++) {
-      if (failAfter !== undefined && k >= failAfter) {
-        await new Promise((r) => res.write('', r));
-        res.socket?.destroy();
-        return;
-      }
+    const failAfter = st.fail_after_chunks ?? Infinity;
+    // events_per_write events go out in one write (one TCP segment on loopback), delay_ms apart.
+    const perWrite = Math.max(1, Math.floor(st.events_per_write ?? 1));
+    for (let k = 0; k < events.length; k += perWrite) {
+      if (k >= failAfter) break;
       if (k > 0 || st.delay_first) await delay(st.delay_ms ?? 0);
       if (res.destroyed || res.writableEnded) return;
-      res.write(events[k]);
+      res.write(events.slice(k, Math.min(k + perWrite, events.length, failAfter)).join(''));
+    }
+    if (failAfter < events.length) {
+      await new Promise((r) => res.write('', r));
+      res.socket?.destroy();
+      return;
     }
     res.end();
   };

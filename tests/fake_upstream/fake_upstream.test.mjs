@@ -360,6 +360,8 @@ describe('openai streaming', () => {
       { match: 'silence', text: 'late', stream: { silence_ms_before: 300 } },
       { match: 'slow', text: 'abcdef', stream: { chunk_size: 2, delay_ms: 80 } },
       { match: 'midstream-error', text: 'abcdefgh', stream: { chunk_size: 2, error_after_chunks: 2 } },
+      { match: 'bursts', text: 'abcdefgh', stream: { chunk_size: 2, events_per_write: 3, delay_ms: 300 } },
+      { match: 'burst-drop', text: 'abcdefgh', stream: { chunk_size: 2, events_per_write: 2, fail_after_chunks: 3 } },
     ],
   };
   let fu;
@@ -490,6 +492,31 @@ describe('openai streaming', () => {
     const t0 = Date.now();
     const evs = await stream('slow');
     assert.ok(Date.now() - t0 >= 4 * 80, `took ${Date.now() - t0}ms for ${evs.length} events`);
+  });
+
+  test('events_per_write: events come in bursts, delay_ms between bursts', async () => {
+    // role + 4 text chunks + finish + [DONE] = 7 events in bursts of 3: three bursts.
+    const r = await fetch(`${fu.url}/v1/chat/completions`, { method: 'POST', headers: OA_HEADERS, body: JSON.stringify(oaReq([U('bursts')], { stream: true })) });
+    const dec = new TextDecoder();
+    const bursts = [];  // [arrival ms, text] of reads, reads closer than 150 ms merged
+    let last = -1e9;
+    for await (const chunk of r.body) {
+      const now = Date.now();
+      const text = dec.decode(chunk, { stream: true });
+      if (now - last < 150) bursts.at(-1)[1] += text;
+      else bursts.push([now, text]);
+      last = now;
+    }
+    assert.deepEqual(bursts.map(([, t]) => sse(t).length), [3, 3, 1], JSON.stringify(bursts));
+    assert.ok(bursts[2][0] - bursts[0][0] >= 2 * 280, 'bursts must be delay_ms apart');
+    const evs = sse(bursts.map(([, t]) => t).join(''));
+    assert.equal(evs.map((e) => e.json?.choices?.[0]?.delta?.content ?? '').join(''), 'abcdefgh');
+  });
+
+  test('events_per_write with fail_after_chunks: the cut comes after exactly N events', async () => {
+    const { text, error } = await readUntilDrop(`${fu.url}/v1/chat/completions`, OA_HEADERS, oaReq([U('burst-drop')], { stream: true }));
+    assert.ok(error, 'reading must fail');
+    assert.equal(sse(text).length, 3);
   });
 
   test('error_after_chunks: an in-stream error object', async () => {

@@ -8,12 +8,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +33,83 @@ namespace {
 
 fs::path scenario(const std::string& name) {
     return source_dir() / "tests" / "integration" / "scenarios" / name;
+}
+
+//! One HTTP chunk of a streamed answer and when it arrived (ms after the request was sent).
+struct TimedChunk {
+    double at_ms;
+    std::string bytes;
+};
+
+//! Sends one request over a raw socket and reads a chunked answer chunk by chunk, so a test
+//! sees how the gateway framed its writes (the SDKs and Poco hide it).
+std::vector<TimedChunk> timed_chunks(int port, const std::string& path, const Headers& headers,
+                                     const std::string& body) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    std::string req = "POST " + path + " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n";
+    for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+    const auto sent = std::chrono::steady_clock::now();
+    std::string buf;
+    double last_at = 0;
+    auto fill = [&] {
+        pollfd p{fd, POLLIN, 0};
+        REQUIRE(::poll(&p, 1, 10000) == 1);
+        char tmp[65536];
+        const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+        REQUIRE(n > 0);
+        last_at = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent)
+                      .count();
+        buf.append(tmp, static_cast<size_t>(n));
+    };
+    size_t head_end;
+    while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) fill();
+    INFO(buf.substr(0, head_end));
+    REQUIRE(buf.rfind("HTTP/1.1 200", 0) == 0);
+    REQUIRE(buf.substr(0, head_end).find("Transfer-Encoding: chunked") != std::string::npos);
+    buf.erase(0, head_end + 4);
+    std::vector<TimedChunk> chunks;
+    for (;;) {
+        size_t eol;
+        while ((eol = buf.find("\r\n")) == std::string::npos) fill();
+        const size_t size = std::stoul(buf.substr(0, eol), nullptr, 16);
+        while (buf.size() < eol + 2 + size + 2) fill();
+        if (size == 0) break;
+        // Stamped with the receive that completed it: a chunk split across receives is late.
+        chunks.push_back({last_at, buf.substr(eol + 2, size)});
+        buf.erase(0, eol + 2 + size + 2);
+    }
+    ::close(fd);
+    return chunks;
+}
+
+//! The events of a whole SSE text (each `event:` and `data:` line of a block).
+std::vector<SseEvent> sse_events(const std::string& text) {
+    std::vector<SseEvent> events;
+    size_t from = 0;
+    for (size_t end; (end = text.find("\n\n", from)) != std::string::npos; from = end + 2) {
+        SseEvent e;
+        std::istringstream block(text.substr(from, end - from));
+        for (std::string line; std::getline(block, line);) {
+            if (line.rfind("event: ", 0) == 0) e.event = line.substr(7);
+            if (line.rfind("data: ", 0) == 0) e.data = line.substr(6);
+        }
+        if (!e.event.empty() || !e.data.empty()) events.push_back(std::move(e));
+    }
+    return events;
+}
+
+size_t occurrences(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
 }
 
 // ---- one gateway + one fake upstream ---------------------------------------------------------
@@ -441,6 +522,46 @@ TEST_CASE("adapter: a silent upstream mid-stream gets pings, never before the st
     auto r = post_json(rig.port(), "/v1/messages", anthropic_auth(rig.key), body.dump());
     REQUIRE(r.status == 200);
     CHECK(anthropic_text(r.json()) == "abcdefghi");
+}
+
+TEST_CASE("adapter: events that arrive together leave together, and none waits for the next",
+          "[integration][adapter][bursts]") {
+    // The upstream writes its 10 events in two bursts of 5, 600 ms apart (role + 4 text chunks;
+    // 2 text chunks, finish, usage, [DONE]). Each burst is one receive at the gateway.
+    Rig rig("adapter-bursts", "adapter_bursts.json");
+    rig.add_default_channel();
+    rig.start();
+
+    Json body = Json::parse(anthropic_body("claude-sonnet-4-5", "two bursts"));
+    body["stream"] = true;
+    auto chunks = timed_chunks(rig.port(), "/v1/messages", anthropic_auth(rig.key), body.dump());
+    std::string all;
+    for (const auto& c : chunks) all += c.bytes;
+    INFO(all);
+    // One write per burst: the first carries message_start, the block's start and four deltas,
+    // the second the rest through message_stop.
+    REQUIRE(chunks.size() == 2);
+    CHECK(occurrences(chunks[0].bytes, "event: message_start") == 1);
+    CHECK(occurrences(chunks[0].bytes, "event: content_block_delta") == 4);
+    CHECK(occurrences(chunks[1].bytes, "event: content_block_delta") == 2);
+    CHECK(occurrences(chunks[1].bytes, "event: message_stop") == 1);
+    // The first burst reached the client when it arrived, not with the second.
+    CHECK(chunks[1].at_ms - chunks[0].at_ms >= 400);
+    auto events = sse_events(all);
+    CHECK(events.back().event == "message_stop");
+    CHECK(anthropic_stream_text(events) == "abcdefghijkl");
+
+    // An OpenAI client's chunks go out the same way.
+    Json ob = Json::parse(openai_body("up-model", "two bursts"));
+    ob["stream"] = true;
+    auto oc = timed_chunks(rig.port(), "/v1/chat/completions", openai_auth(rig.key), ob.dump());
+    std::string oall;
+    for (const auto& c : oc) oall += c.bytes;
+    INFO(oall);
+    REQUIRE(oc.size() == 2);
+    CHECK(oc[1].at_ms - oc[0].at_ms >= 400);
+    CHECK(occurrences(oc[1].bytes, "data: [DONE]") == 1);
+    CHECK(openai_stream_text(sse_events(oall)) == "abcdefghijkl");
 }
 
 TEST_CASE("adapter: a channel's HTTP proxy and timeout apply to its upstream calls",
