@@ -9,6 +9,7 @@ packages=(
   # libraries
   libpoco-dev liblua5.4-dev nlohmann-json3-dev libsoci-dev libsqlite3-dev libmariadb-dev
   libboost-dev libboost-filesystem-dev libboost-context-dev libssl-dev libvalijson-dev libsimdjson-dev
+  libgoogle-perftools-dev
   # tests and benchmarks
   catch2 libbenchmark-dev mariadb-server redis-server wrk lua5.4 nginx valgrind clang libclang-rt-14-dev
 )
