@@ -242,9 +242,9 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         // Writes the frames held so far; false when the client has gone.
         auto write_held = [&]() -> bool {
             if (frames.empty() || !live) return true;
-            const bool ok = live->write(frames);
+            if (!live->write(frames)) client_gone = true;
             frames.clear();
-            return ok || !(client_gone = true);
+            return !client_gone;
         };
         auto sink = [&](const core::StreamEvent& e) -> bool {
             if (!ttft_ms && e.type == core::StreamEvent::Type::content_block_delta)

@@ -106,6 +106,13 @@ std::vector<SseEvent> sse_events(const std::string& text) {
     return events;
 }
 
+//! The chunks' bytes, in order: the whole body.
+std::string joined(const std::vector<TimedChunk>& chunks) {
+    std::string all;
+    for (const auto& c : chunks) all += c.bytes;
+    return all;
+}
+
 size_t occurrences(const std::string& text, const std::string& what) {
     size_t n = 0;
     for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
@@ -535,8 +542,7 @@ TEST_CASE("adapter: events that arrive together leave together, and none waits f
     Json body = Json::parse(anthropic_body("claude-sonnet-4-5", "two bursts"));
     body["stream"] = true;
     auto chunks = timed_chunks(rig.port(), "/v1/messages", anthropic_auth(rig.key), body.dump());
-    std::string all;
-    for (const auto& c : chunks) all += c.bytes;
+    const std::string all = joined(chunks);
     INFO(all);
     // One write per burst: the first carries message_start, the block's start and four deltas,
     // the second the rest through message_stop.
@@ -555,8 +561,7 @@ TEST_CASE("adapter: events that arrive together leave together, and none waits f
     Json ob = Json::parse(openai_body("up-model", "two bursts"));
     ob["stream"] = true;
     auto oc = timed_chunks(rig.port(), "/v1/chat/completions", openai_auth(rig.key), ob.dump());
-    std::string oall;
-    for (const auto& c : oc) oall += c.bytes;
+    const std::string oall = joined(oc);
     INFO(oall);
     REQUIRE(oc.size() == 2);
     CHECK(oc[1].at_ms - oc[0].at_ms >= 400);
