@@ -1,6 +1,8 @@
 #include "hub/usage_journal.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <utility>
 
 #include "core/json_write.hpp"
@@ -122,10 +125,34 @@ core::Result<store::UsageRecord> UsageJournal::decode(std::string_view line) {
 }
 
 UsageJournal::UsageJournal(store::Database& db, fs::path dir, std::chrono::milliseconds interval,
-                           std::chrono::hours retention)
-    : db_(db), dir_(std::move(dir)), interval_(interval), retention_(retention) {}
+                           std::chrono::hours retention, size_t segment_bytes)
+    : db_(db),
+      dir_(std::move(dir)),
+      interval_(interval),
+      retention_(retention),
+      segment_bytes_(segment_bytes) {}
+
+bool UsageJournal::Segment::append(std::string_view line) {
+    const size_t at = reserved.fetch_add(line.size(), std::memory_order_relaxed);
+    if (at + line.size() > capacity) return false;
+    // The newline last: a line that has its newline was copied whole, even when the process
+    // dies at the next instruction (replay drops what has none).
+    std::memcpy(map + at, line.data(), line.size() - 1);
+    std::atomic_ref<char>(map[at + line.size() - 1]).store('\n', std::memory_order_release);
+    return true;
+}
 
 UsageJournal::Segment::~Segment() {
+    if (map) {
+        // Every copier has finished (each held this segment): cut the reserved blocks the lines
+        // did not use, so a closed journal file is its lines and nothing else.
+        size_t end = std::min(reserved.load(), capacity);
+        while (end > 0 && map[end - 1] == '\0') --end;
+        ::munmap(map, capacity);
+        if (::ftruncate(fd, static_cast<off_t>(end)) != 0) {
+            // The zeros stay; replay skips them.
+        }
+    }
     if (fd >= 0) ::close(fd);
 }
 
@@ -151,7 +178,8 @@ void UsageJournal::prune_old_rows() {
 
 core::Result<std::unique_ptr<UsageJournal>> UsageJournal::open(store::Database& db, fs::path dir,
                                                                std::chrono::milliseconds interval,
-                                                               std::chrono::hours retention) {
+                                                               std::chrono::hours retention,
+                                                               size_t segment_bytes) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec)
@@ -159,10 +187,10 @@ core::Result<std::unique_ptr<UsageJournal>> UsageJournal::open(store::Database& 
                            "cannot create the usage journal directory '" + dir.string() +
                                "': " + ec.message() + " (check the --data directory's permissions)",
                            {}};
-    std::unique_ptr<UsageJournal> journal(
-        new UsageJournal(db, std::move(dir), interval, retention));
+    std::unique_ptr<UsageJournal> journal(new UsageJournal(db, std::move(dir), interval, retention,
+                                                           std::max<size_t>(segment_bytes, 4096)));
     if (auto r = journal->replay(); !r) return r.take_error();
-    auto segment = journal->open_segment(journal->segment_);
+    auto segment = journal->open_segment(journal->next_segment_++);
     if (!segment) return segment.take_error();
     journal->segment_file_ = std::move(segment).value();
     journal->thread_ = std::thread([j = journal.get()] { j->run(); });
@@ -177,13 +205,24 @@ core::Result<void> UsageJournal::replay() {
     }
     std::sort(segments.begin(), segments.end());
     for (const auto& [n, path] : segments) {
-        segment_ = std::max(segment_, n);
-        std::ifstream in(path);
+        next_segment_ = std::max(next_segment_, n + 1);
+        std::ifstream in(path, std::ios::binary);
+        std::ostringstream content_stream;
+        content_stream << in.rdbuf();
+        const std::string content = content_stream.str();
         std::vector<store::UsageRecord> records;
-        std::string line;
         int64_t skipped = 0;
-        while (std::getline(in, line)) {
-            if (in.eof()) break;  // no newline: a write the kill cut short; never answered
+        // What follows the last newline is a copy the kill cut short (or the zeros of blocks
+        // reserved and never used): never answered.
+        for (size_t start = 0, nl; (nl = content.find('\n', start)) != std::string::npos;
+             start = nl + 1) {
+            std::string_view line(content.data() + start, nl - start);
+            // Lines never hold a NUL (the encoder escapes it). One here is space a killed
+            // gateway's copier had reserved and not filled: what precedes it had no newline of
+            // its own (cut short); the line proper starts after the last one.
+            if (const size_t z = line.find_last_of('\0'); z != std::string_view::npos)
+                line.remove_prefix(z + 1);
+            if (line.empty()) continue;
             auto r = decode(line);
             if (r)
                 records.push_back(std::move(r).value());
@@ -203,21 +242,54 @@ core::Result<void> UsageJournal::replay() {
                    {"unreadable_lines", skipped}});
         fs::remove(path);
     }
-    ++segment_;
     return {};
 }
 
 core::Result<std::shared_ptr<UsageJournal::Segment>> UsageJournal::open_segment(int64_t n) const {
     const fs::path path = segment_path(dir_, n);
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0)
+    const auto failed = [&](const std::string& what, int error, const char* hint) {
         return core::Error{core::ErrorKind::unavailable,
-                           "cannot open the usage journal '" + path.string() +
-                               "': " + std::strerror(errno) + " (check the disk and permissions)",
+                           "cannot " + what + " the usage journal '" + path.string() +
+                               "': " + std::strerror(error) + " (" + hint + ")",
                            {}};
+    };
+    // O_EXCL: numbers only grow past the files found at start, so an existing file means a
+    // second gateway writes to this journal; two copiers into one file would overwrite lines.
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return failed("create", errno,
+                      errno == EEXIST ? "is another gateway running with this --data directory?"
+                                      : "check the disk and permissions");
     auto segment = std::make_shared<Segment>();
+    segment->number = n;
     segment->fd = fd;
+    // The blocks now: without them a full disk would surface as SIGBUS inside a copy.
+    if (const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(segment_bytes_)); rc != 0)
+        return failed("reserve " + std::to_string(segment_bytes_ >> 10) + " KiB for", rc,
+                      "is the disk full?");
+    void* map = ::mmap(nullptr, segment_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) return failed("map", errno, "check the memory limits");
+    segment->map = static_cast<char*>(map);
+    segment->capacity = segment_bytes_;
     return segment;
+}
+
+core::Result<std::shared_ptr<UsageJournal::Segment>> UsageJournal::replace_full(
+    const std::shared_ptr<Segment>& full) {
+    int64_t n = 0;
+    {
+        std::lock_guard lock(mutex_);
+        if (segment_file_ != full) return segment_file_;
+        n = next_segment_++;
+    }
+    auto opened = open_segment(n);  // outside the lock, as a rotation does
+    if (!opened) return opened.take_error();
+    std::lock_guard lock(mutex_);
+    // Its lines belong to batches not yet written: the segment is removed with the segments
+    // before the next rotation's, once that batch is in the database.
+    if (segment_file_ == full)
+        retired_.push_back(std::exchange(segment_file_, std::move(opened).value()));
+    return segment_file_;
 }
 
 bool UsageJournal::record(const store::UsageRecord& record) {
@@ -230,22 +302,37 @@ bool UsageJournal::record(const store::UsageRecord& record) {
         queue_.push_back(std::move(queued));
         ++counters_.recorded;
     }
-    // Outside the lock: O_APPEND keeps each line whole among concurrent writers. If a rotation
-    // happened since, this line goes to the old segment, whose batch holds this record; the old
-    // segment is removed only after that batch is in the database.
-    ssize_t n = -1;
-    int error = EBADF;
-    if (segment) {
-        n = ::write(segment->fd, line.data(), line.size());
-        error = errno;
+    // Outside the lock: each copier reserves its own bytes. If a rotation happened since, this
+    // line goes to the old segment, whose batch holds this record; the old segment is removed
+    // only after that batch is in the database. When it is full (a burst filled it before the
+    // next rotation), each turn finds a newer segment, this thread's or another's, until one
+    // has room.
+    std::string problem;
+    for (std::shared_ptr<Segment> target = std::move(segment);;) {
+        if (target->append(line)) return true;
+        if (line.size() > target->capacity) {
+            problem = "the line (" + std::to_string(line.size()) +
+                      " bytes) is longer than a journal file";
+            break;
+        }
+        auto next = replace_full(target);
+        if (!next) {
+            problem = next.error().message;
+            break;
+        }
+        target = std::move(next).value();
     }
-    if (n == static_cast<ssize_t>(line.size())) return true;
     core::log(core::LogLevel::error, "usage journal write failed; the record is only queued",
-              {{"request_id", record.request_id},
-               {"error", n < 0 ? std::string(std::strerror(error))
-                               : "short write: " + std::to_string(n) + " of " +
-                                     std::to_string(line.size()) + " bytes (is the disk full?)"}});
+              {{"request_id", record.request_id}, {"error", problem}});
     return false;
+}
+
+void UsageJournal::close_here(std::vector<std::shared_ptr<Segment>> segments) {
+    // A record() took its segment under the lock and holds it only while it copies a line.
+    for (auto& segment : segments) {
+        while (segment.use_count() > 1) std::this_thread::yield();
+        segment.reset();
+    }
 }
 
 core::Result<void> UsageJournal::flush() {
@@ -256,26 +343,30 @@ core::Result<void> UsageJournal::flush() {
 }
 
 core::Result<void> UsageJournal::flush_batch() {
+    int64_t n = 0;
     {
         std::lock_guard lock(mutex_);
         if (queue_.empty()) return {};
+        n = next_segment_++;
     }
     // Rotate: new records go to a fresh segment while this batch is written; the old segment is
     // removed only once the database has every record in it. The file is opened before taking
     // the lock, so record() never waits on open(2).
-    auto opened = open_segment(segment_ + 1);
+    auto opened = open_segment(n);
     std::vector<store::UsageRecord> batch;
-    std::shared_ptr<Segment> old_segment;
+    std::vector<std::shared_ptr<Segment>> old_segments;
+    int64_t rotated_to = -1;  // segments numbered below hold this batch's records or older
     {
         std::lock_guard lock(mutex_);
         batch.swap(queue_);
         queue_.reserve(batch.size());
+        old_segments.swap(retired_);
         if (opened) {
-            old_segment = std::exchange(segment_file_, std::move(opened).value());
-            ++segment_;
+            old_segments.push_back(std::exchange(segment_file_, std::move(opened).value()));
+            rotated_to = n;
         }  // else: keep appending to the old one
     }
-    old_segment.reset();  // closed here, or by the last record() still writing to it
+    close_here(std::move(old_segments));
     auto written = write_batches(db_, batch);
     if (!written) {
         {
@@ -295,12 +386,12 @@ core::Result<void> UsageJournal::flush_batch() {
         std::lock_guard lock(mutex_);
         counters_.flushed += static_cast<int64_t>(batch.size());
     }
-    if (opened) {
-        // Every segment before the open one is now in the database.
+    if (rotated_to >= 0) {
+        // Every segment before the one this batch rotated to is now in the database.
         std::error_code ec;
         for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-            const int64_t n = segment_number(entry.path());
-            if (n >= 0 && n < segment_) fs::remove(entry.path(), ec);
+            const int64_t number = segment_number(entry.path());
+            if (number >= 0 && number < rotated_to) fs::remove(entry.path(), ec);
         }
     }
     return {};

@@ -5,11 +5,15 @@
 // replays the journal, and store::request_logs::record_usage is idempotent by request id, so
 // nothing is charged twice either.
 //
-// Durability: records are written with write(2), so they survive the process being killed
-// (kill -9, a crash); they reach the disk with the kernel's own writeback, not on every
-// request (power loss can lose the last seconds).
+// Durability: a record is copied into a shared mapping of the journal file, whose pages are the
+// kernel's page cache: it survives the process being killed (kill -9, a crash) the moment the
+// copy is done, with no system call per request; it reaches the disk with the kernel's own
+// writeback, not on every request (power loss can lose the last seconds). A file's blocks are
+// reserved when it is opened, so a full disk fails the open, never a copy.
 
+#include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -41,18 +45,21 @@ class UsageJournal {
     //! used or the leftovers cannot be written (the gateway must not start and lose them).
     //! `retention` > 0: request log rows older than that are pruned, once an hour (and at
     //! start), by the same thread; 0 keeps them forever.
+    //! `segment_bytes`: the size of one journal file; a burst that fills one before the next
+    //! batch continues in a new one.
     static core::Result<std::unique_ptr<UsageJournal>> open(
         store::Database& db, std::filesystem::path dir,
         std::chrono::milliseconds flush_interval = std::chrono::milliseconds(200),
-        std::chrono::hours retention = std::chrono::hours(0));
+        std::chrono::hours retention = std::chrono::hours(0), size_t segment_bytes = kSegmentBytes);
+    static constexpr size_t kSegmentBytes = 4 << 20;
     ~UsageJournal();  // flushes what is pending, then stops
     UsageJournal(const UsageJournal&) = delete;
     UsageJournal& operator=(const UsageJournal&) = delete;
 
-    //! Appends `record` to the journal file and queues it for the database. Thread-safe; one
-    //! write(2) per record, done before returning but outside any lock (threads recording at
-    //! once never wait for each other's write). Returns false (and logs) when the file write
-    //! failed: the record is still queued for the database.
+    //! Appends `record` to the journal file and queues it for the database. Thread-safe; the
+    //! line is copied in before returning but outside any lock (threads recording at once
+    //! never wait for each other's copy). Returns false (and logs) when no journal file could
+    //! take the line: the record is still queued for the database.
     bool record(const store::UsageRecord& record);
     //! Writes everything queued to the database now (tests, shutdown).
     core::Result<void> flush();
@@ -63,37 +70,55 @@ class UsageJournal {
     static core::Result<store::UsageRecord> decode(std::string_view line);
 
   private:
-    //! One open journal file. Shared by the journal and every record() writing to it at the
-    //! moment, so that a rotation never closes it under a write: the last owner closes it.
+    //! One open journal file, mapped. Shared by the journal and every record() copying into it
+    //! at the moment, so that a rotation never unmaps it under a copy: the last owner unmaps
+    //! it, cuts the file to the lines written and closes it.
     struct Segment {
+        int64_t number = 0;
         int fd = -1;
+        char* map = nullptr;
+        size_t capacity = 0;
+        std::atomic<size_t> reserved{0};  //!< bytes handed out; past capacity once full
+        //! Copies `line` (ending in a newline) in; false when it does not fit.
+        bool append(std::string_view line);
         ~Segment();
     };
 
     UsageJournal(store::Database& db, std::filesystem::path dir,
-                 std::chrono::milliseconds flush_interval, std::chrono::hours retention);
+                 std::chrono::milliseconds flush_interval, std::chrono::hours retention,
+                 size_t segment_bytes);
     void prune_old_rows();
-    //! The segment file number `n`, opened for appending.
+    //! The segment file number `n`, created, its blocks reserved and mapped.
     core::Result<std::shared_ptr<Segment>> open_segment(int64_t n) const;
+    //! The segment to use once `full` has no room: a new one, or the one another thread (or a
+    //! rotation) put in its place meanwhile.
+    core::Result<std::shared_ptr<Segment>> replace_full(const std::shared_ptr<Segment>& full);
     core::Result<void> replay();
     void run();
     //! Writes one batch: what is queued now. Needs flush_mutex_ held (and mutex_ not held).
     core::Result<void> flush_batch();
+    //! Closes `segments` here once the record() calls still copying into them are done.
+    static void close_here(std::vector<std::shared_ptr<Segment>> segments);
 
     store::Database& db_;
     const std::filesystem::path dir_;
     const std::chrono::milliseconds interval_;
     const std::chrono::hours retention_;
+    const size_t segment_bytes_;
     std::chrono::steady_clock::time_point next_prune_{};
     // A record is queued and its segment taken under mutex_ at once, and a rotation swaps the
-    // queue and the segment at once: a record's line is in the segment whose batch holds it,
-    // and a segment is removed only once that batch is in the database.
-    mutable std::mutex mutex_;  // segment_file_, the queue, counters_, stopping_
-    std::mutex flush_mutex_;    // one database batch at a time; segment_ changes under it
+    // queue and the segment at once: a record's line is in the segment whose batch holds it (or,
+    // when that one was full, in a later one), and a segment is removed only once every batch
+    // before the rotation that followed it is in the database.
+    mutable std::mutex mutex_;  // segment_file_, next_segment_, the queue, counters_, stopping_
+    std::mutex flush_mutex_;    // one database batch at a time
     std::condition_variable wake_;
     bool stopping_ = false;
     std::shared_ptr<Segment> segment_file_;  // the open segment
-    int64_t segment_ = 0;                    // its number
+    int64_t next_segment_ = 0;               // the number the next new segment takes
+    //! Segments a burst filled, for the journal's thread to close: closing one cuts its file
+    //! (a millisecond), which a request thread must not pay.
+    std::vector<std::shared_ptr<Segment>> retired_;
     std::vector<store::UsageRecord> queue_;
     JournalCounters counters_;
     std::thread thread_;

@@ -1,12 +1,16 @@
 // hub/usage_journal: the journal line is written directly (no nlohmann tree) but must stay the
 // line the nlohmann encoder wrote, so that journals left by an older gateway replay and the
 // two can be read alike; record() must append every line before it returns while threads
-// record and batches rotate the segment at the same time.
+// record and batches rotate the segment at the same time; a line copied into the mapped file
+// survives the process being killed, and a file a kill left half-copied replays what was whole.
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -61,6 +65,42 @@ UsageRecord awkward_record() {
     r.retries = 2;
     r.stream = true;
     return r;
+}
+
+std::filesystem::path journal_dir(const store::testing::TestDatabase& db, const char* name) {
+    return db.sqlite_dir.empty() ? std::filesystem::temp_directory_path() /
+                                       (std::string(name) + "-" + store::testing::unique_suffix())
+                                 : db.sqlite_dir / name;
+}
+
+long long count_rows(store::Database& db) {
+    long long rows = 0;
+    auto counted = store::request_logs::for_each(db, {}, [&](const store::RequestLog&) {
+        ++rows;
+        return true;
+    });
+    REQUIRE(counted.ok());
+    return rows;
+}
+
+//! `threads` threads record `each` records apiece, ids req_<thread>_<i>.
+int record_from_threads(UsageJournal& journal, long long user_id, int threads, int each) {
+    std::atomic<int> failed{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            for (int i = 0; i < each; ++i) {
+                UsageRecord r;
+                r.request_id = "req_" + std::to_string(t) + "_" + std::to_string(i);
+                r.created_at_ms = 1000 + i;
+                r.user_id = user_id;
+                r.status = 200;
+                r.channel = "a-channel-name-to-make-the-line-longer";
+                if (!journal.record(r)) ++failed;
+            }
+        });
+    for (auto& th : pool) th.join();
+    return failed;
 }
 
 void check_equal(const UsageRecord& a, const UsageRecord& b) {
@@ -233,6 +273,121 @@ TEST_CASE("usage journal: a journal left by a killed gateway is replayed into th
     REQUIRE(listed.ok());
     std::sort(ids.begin(), ids.end());
     CHECK(ids == std::vector<std::string>{a.request_id, "req_b"});
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
+TEST_CASE("usage journal: a burst that fills a journal file continues in the next one") {
+    store::testing::TestDatabase db;
+    const auto user = store::testing::make_user(*db, "burst-user");
+    const auto dir = journal_dir(db, "journal-burst");
+    constexpr int kThreads = 4, kRecords = 250;
+    {
+        // No batch runs meanwhile (an hour apart): only the 4 KiB files filling up rotate.
+        auto opened =
+            UsageJournal::open(*db, dir, std::chrono::hours(1), std::chrono::hours(0), 4096);
+        REQUIRE(opened.ok());
+        auto journal = std::move(opened).value();
+        CHECK(record_from_threads(*journal, user.id, kThreads, kRecords) == 0);
+        size_t files = 0;
+        for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+            (void)entry;
+            ++files;
+        }
+        INFO("journal files after the burst: " << files);
+        // Each line is over 250 bytes: 1,000 of them need at least 60 files of 4 KiB.
+        CHECK(files >= 60);
+    }  // the destructor writes the batch and removes the files it covers
+    CHECK(count_rows(*db) == kThreads * kRecords);
+    // A closed file is its lines: the blocks reserved and not used are cut off.
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        std::ifstream in(entry.path(), std::ios::binary);
+        const std::string content((std::istreambuf_iterator<char>(in)), {});
+        INFO(entry.path().string() << ": " << content.size() << " bytes");
+        CHECK(content.find('\0') == std::string::npos);
+        CHECK((content.empty() || content.back() == '\n'));
+    }
+    auto reopened = UsageJournal::open(*db, dir, std::chrono::milliseconds(1000));
+    REQUIRE(reopened.ok());
+    CHECK(reopened.value()->counters().replayed == 0);
+    reopened.value().reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
+TEST_CASE("usage journal: lines recorded by a process killed right after are all replayed") {
+    store::testing::TestDatabase db;
+    const auto user = store::testing::make_user(*db, "killed-user");
+    const auto dir = journal_dir(db, "journal-killed");
+    constexpr int kThreads = 4, kRecords = 200;
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        // The child never reaches the database: the directory is empty (nothing to replay) and
+        // no batch is due for an hour. It records, then dies without a destructor or a flush:
+        // the lines exist only as the mapped pages it copied them into.
+        auto opened =
+            UsageJournal::open(*db, dir, std::chrono::hours(1), std::chrono::hours(0), 64 << 10);
+        if (!opened) ::_exit(2);
+        auto journal = std::move(opened).value();
+        if (record_from_threads(*journal, user.id, kThreads, kRecords) != 0) ::_exit(3);
+        ::raise(SIGKILL);
+        ::_exit(4);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    INFO("child status " << status);
+    REQUIRE(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGKILL);
+    auto reopened = UsageJournal::open(*db, dir, std::chrono::milliseconds(1000));
+    REQUIRE(reopened.ok());
+    CHECK(reopened.value()->counters().replayed == kThreads * kRecords);
+    reopened.value().reset();
+    CHECK(count_rows(*db) == kThreads * kRecords);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
+TEST_CASE("usage journal: a file a kill left half-copied replays the lines that were whole") {
+    store::testing::TestDatabase db;
+    const auto user = store::testing::make_user(*db, "half-user");
+    const auto dir = journal_dir(db, "journal-half");
+    std::filesystem::create_directories(dir);
+    auto make = [&](const char* id) {
+        UsageRecord r;
+        r.request_id = id;
+        r.created_at_ms = 5;
+        r.user_id = user.id;
+        r.status = 200;
+        return r;
+    };
+    const std::string whole_a = UsageJournal::encode(make("req_a"));
+    const std::string whole_b = UsageJournal::encode(make("req_b"));
+    const std::string whole_d = UsageJournal::encode(make("req_d"));
+    std::string c = UsageJournal::encode(make("req_c"));
+    c.back() = '\0';  // copied but for its newline: the kill came first, never answered
+    {
+        std::ofstream out(dir / "usage-7.jsonl", std::ios::binary);
+        out << whole_a;
+        out << std::string(37, '\0');  // reserved by a copier the kill stopped before it began
+        out << whole_b;
+        out.write(c.data(), static_cast<std::streamsize>(c.size()));
+        out << whole_d;
+        out << std::string(R"({"id":"req_cut","at":1)") + std::string(12, '\0');  // cut short
+        out << std::string(3000, '\0');  // reserved blocks never used
+    }
+    auto opened = UsageJournal::open(*db, dir, std::chrono::milliseconds(1000));
+    REQUIRE(opened.ok());
+    CHECK(opened.value()->counters().replayed == 3);
+    opened.value().reset();
+    std::vector<std::string> ids;
+    auto listed = store::request_logs::for_each(*db, {}, [&](const store::RequestLog& row) {
+        ids.push_back(row.request_id);
+        return true;
+    });
+    REQUIRE(listed.ok());
+    std::sort(ids.begin(), ids.end());
+    CHECK(ids == std::vector<std::string>{"req_a", "req_b", "req_d"});
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
 }
