@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -135,7 +136,8 @@ void EventLoop::carrier() {
         epoll_event ev{};
         slice = 0;
         idle_.fetch_add(1);
-        const int n = ::epoll_wait(epoll_fd_, &ev, 1, options_.idle_retire_ms);
+        int n = poll_briefly(ev);
+        if (n == 0) n = ::epoll_wait(epoll_fd_, &ev, 1, options_.idle_retire_ms);
         idle_.fetch_sub(1);
         if (stopping_.load()) break;
         if (n <= 0) {
@@ -155,6 +157,23 @@ void EventLoop::carrier() {
     std::lock_guard lock(carriers_mutex_);
     --carriers_;
     carriers_done_.notify_all();
+}
+
+int EventLoop::poll_briefly(epoll_event& ev) {
+    if (options_.spin_us <= 0 || busy_fibers_.load(std::memory_order_relaxed) > 1 ||
+        spinning_.exchange(true))
+        return 0;
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::microseconds(options_.spin_us);
+    int n = 0;
+    while ((n = ::epoll_wait(epoll_fd_, &ev, 1, 0)) == 0 &&
+           std::chrono::steady_clock::now() < until) {
+        // A thread waiting for this CPU (often the one about to make the event) goes first.
+        sched_yield();
+    }
+    spinning_.store(false);
+    if (n > 0) events_taken_polling_.fetch_add(1, std::memory_order_relaxed);
+    return n;
 }
 
 void EventLoop::monitor() {
@@ -235,12 +254,14 @@ void EventLoop::run_on_fiber(std::function<void()> job) {
         return;
     }
     f->assign(std::move(job));
+    busy_fibers_.fetch_add(1, std::memory_order_relaxed);
     run(f);
 }
 
 void EventLoop::run(core::Fiber* f) {
     for (;;) {
         if (f->resume()) {
+            busy_fibers_.fetch_sub(1, std::memory_order_relaxed);
             std::lock_guard lock(fibers_mutex_);
             idle_fibers_.push_back(f);
             return;

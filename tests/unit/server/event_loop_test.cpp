@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,8 +27,9 @@ namespace {
 //! A started loop with `carriers` carriers; stopped at the end of the test.
 struct Loop {
     server::EventLoop loop;
-    explicit Loop(int carriers, int stall_ms = 50)
-        : loop(server::EventLoop::Options{carriers, 64, 256 * 1024, 1000, stall_ms}, [](void*) {}) {
+    explicit Loop(int carriers, int stall_ms = 50, int spin_us = 50)
+        : loop(server::EventLoop::Options{carriers, 64, 256 * 1024, 1000, stall_ms, spin_us},
+               [](void*) {}) {
         REQUIRE(loop.open().ok());
         loop.start();
     }
@@ -89,7 +91,85 @@ char read_byte(int fd) {
     }
 }
 
+//! CPU time this process has used (all threads).
+std::chrono::microseconds cpu_used() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return std::chrono::seconds(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           std::chrono::microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+//! `rounds` round trips: this thread sends a byte, a fiber answers it; what the loop's
+//! carriers took while polling meanwhile.
+int64_t ping_pong(server::EventLoop& loop, int rounds) {
+    Pair p;
+    Latch done(1);
+    std::atomic<bool> answered{true};
+    const int64_t before = loop.events_taken_polling();
+    loop.post([&] {
+        for (int i = 0; i < rounds; ++i) {
+            read_byte(p.a);
+            if (::send(p.a, "y", 1, 0) != 1) answered = false;
+        }
+        done.done();
+    });
+    for (int i = 0; i < rounds; ++i) {
+        REQUIRE(::send(p.b, "x", 1, 0) == 1);
+        // Awake for the answer (as a busy client is), so the next byte follows it at once.
+        const auto give_up = Clock::now() + std::chrono::seconds(5);
+        char c;
+        while (::recv(p.b, &c, 1, 0) != 1)
+            if (Clock::now() > give_up) FAIL("no answer within 5 s");
+    }
+    REQUIRE(done.wait(milliseconds(5000)));
+    CHECK(answered);
+    return loop.events_taken_polling() - before;
+}
+
 }  // namespace
+
+TEST_CASE("event loop: at light load a carrier takes the next event awake; under load none polls",
+          "[server][event_loop]") {
+    SECTION("one request at a time: the answers are taken while polling") {
+        Loop l(2, 50, 2000);  // a window wide enough for a sanitizer build on a busy machine
+        const int64_t taken = ping_pong(l.loop, 300);
+        INFO("events taken while polling: " << taken << " of 300 round trips");
+        // This thread answers within microseconds: most round trips, on a busy machine some.
+        CHECK(taken > 0);
+    }
+    SECTION("polling switched off") {
+        Loop l(2, 50, 0);
+        CHECK(ping_pong(l.loop, 100) == 0);
+    }
+    SECTION("more requests running than one: no carrier polls") {
+        Loop l(2, 50, 2000);
+        const auto parked = make_pairs(3);
+        Latch waiting(3), finished(3);
+        for (auto& p : parked)
+            l.loop.post([&, fd = p->a] {
+                waiting.done();
+                read_byte(fd);
+                finished.done();
+            });
+        REQUIRE(waiting.wait(milliseconds(5000)));
+        CHECK(l.loop.busy_fibers() == 3);
+        CHECK(ping_pong(l.loop, 100) == 0);
+        for (auto& p : parked) REQUIRE(::send(p->b, "x", 1, 0) == 1);
+        REQUIRE(finished.wait(milliseconds(5000)));
+    }
+}
+
+TEST_CASE("event loop: an idle loop sleeps; the poll after an event is brief",
+          "[server][event_loop]") {
+    Loop l(2, 50, 50);
+    CHECK(ping_pong(l.loop, 20) >= 0);  // the carriers have just had events: each may poll once
+    const auto before = cpu_used();
+    std::this_thread::sleep_for(milliseconds(400));
+    const auto used = cpu_used() - before;
+    INFO("CPU used by the whole test process in 400 ms idle: " << used.count() << " us");
+    // A carrier that kept polling would use the 400 ms; the polls' 50 us each are nothing.
+    CHECK(used < milliseconds(100));
+}
 
 TEST_CASE("event loop: hundreds of fibers wait on sockets at once on two carriers",
           "[server][event_loop]") {
