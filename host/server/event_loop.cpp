@@ -167,7 +167,8 @@ int EventLoop::poll_briefly(epoll_event& ev) {
         std::chrono::steady_clock::now() + std::chrono::microseconds(options_.spin_us);
     int n = 0;
     while ((n = ::epoll_wait(epoll_fd_, &ev, 1, 0)) == 0 &&
-           std::chrono::steady_clock::now() < until) {
+           std::chrono::steady_clock::now() < until &&
+           busy_fibers_.load(std::memory_order_relaxed) <= 1) {
         // A thread waiting for this CPU (often the one about to make the event) goes first.
         sched_yield();
     }
