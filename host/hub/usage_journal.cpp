@@ -264,11 +264,17 @@ core::Result<std::shared_ptr<UsageJournal::Segment>> UsageJournal::open_segment(
     segment->number = n;
     segment->fd = fd;
     // The blocks now: without them a full disk would surface as SIGBUS inside a copy.
-    if (const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(segment_bytes_)); rc != 0)
+    if (const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(segment_bytes_)); rc != 0) {
+        ::unlink(path.c_str());
         return failed("reserve " + std::to_string(segment_bytes_ >> 10) + " KiB for", rc,
                       "is the disk full?");
+    }
     void* map = ::mmap(nullptr, segment_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) return failed("map", errno, "check the memory limits");
+    if (map == MAP_FAILED) {
+        const int error = errno;
+        ::unlink(path.c_str());
+        return failed("map", error, "check the memory limits");
+    }
     segment->map = static_cast<char*>(map);
     segment->capacity = segment_bytes_;
     return segment;

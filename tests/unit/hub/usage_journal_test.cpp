@@ -4,6 +4,7 @@
 // record and batches rotate the segment at the same time; a line copied into the mapped file
 // survives the process being killed, and a file a kill left half-copied replays what was whole.
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <catch2/catch.hpp>
@@ -388,6 +389,39 @@ TEST_CASE("usage journal: a file a kill left half-copied replays the lines that 
     REQUIRE(listed.ok());
     std::sort(ids.begin(), ids.end());
     CHECK(ids == std::vector<std::string>{"req_a", "req_b", "req_d"});
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
+TEST_CASE("usage journal: no room for a journal file is an error that says so, and leaves none") {
+    store::testing::TestDatabase db;
+    const auto dir = journal_dir(db, "journal-full");
+    // In a child: the file size limit stands in for a full disk (and would cut the test's own
+    // database writes short).
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::signal(SIGXFSZ, SIG_IGN);
+        rlimit limit{1 << 20, 1 << 20};
+        if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(2);
+        auto opened =
+            UsageJournal::open(*db, dir, std::chrono::hours(1), std::chrono::hours(0), 4 << 20);
+        if (opened) ::_exit(3);
+        const std::string& message = opened.error().message;
+        if (message.find("cannot reserve 4096 KiB for the usage journal") == std::string::npos ||
+            message.find("is the disk full?") == std::string::npos)
+            ::_exit(4);
+        for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+            (void)entry;
+            ::_exit(5);  // the file it could not reserve is gone
+        }
+        ::_exit(0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    // 3: the journal opened; 4: the message does not say what failed; 5: a file was left.
+    CHECK(WEXITSTATUS(status) == 0);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
 }
