@@ -10,7 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <utility>
 
 #include "core/json_write.hpp"
@@ -207,9 +206,7 @@ core::Result<void> UsageJournal::replay() {
     for (const auto& [n, path] : segments) {
         next_segment_ = std::max(next_segment_, n + 1);
         std::ifstream in(path, std::ios::binary);
-        std::ostringstream content_stream;
-        content_stream << in.rdbuf();
-        const std::string content = content_stream.str();
+        const std::string content((std::istreambuf_iterator<char>(in)), {});
         std::vector<store::UsageRecord> records;
         int64_t skipped = 0;
         // What follows the last newline is a copy the kill cut short (or the zeros of blocks

@@ -160,15 +160,13 @@ void EventLoop::carrier() {
 }
 
 int EventLoop::poll_briefly(epoll_event& ev) {
-    if (options_.spin_us <= 0 || busy_fibers_.load(std::memory_order_relaxed) > 1 ||
-        spinning_.exchange(true))
-        return 0;
+    const auto light_load = [&] { return busy_fibers_.load(std::memory_order_relaxed) <= 1; };
+    if (options_.spin_us <= 0 || !light_load() || spinning_.exchange(true)) return 0;
     const auto until =
         std::chrono::steady_clock::now() + std::chrono::microseconds(options_.spin_us);
     int n = 0;
     while ((n = ::epoll_wait(epoll_fd_, &ev, 1, 0)) == 0 &&
-           std::chrono::steady_clock::now() < until &&
-           busy_fibers_.load(std::memory_order_relaxed) <= 1) {
+           std::chrono::steady_clock::now() < until && light_load()) {
         // A thread waiting for this CPU (often the one about to make the event) goes first.
         sched_yield();
     }

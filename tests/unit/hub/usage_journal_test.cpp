@@ -84,6 +84,26 @@ long long count_rows(store::Database& db) {
     return rows;
 }
 
+//! Opens the journal in `dir` again (replaying what it holds) and closes it: how many records
+//! it replayed.
+int64_t replayed_on_reopen(store::Database& db, const std::filesystem::path& dir) {
+    auto reopened = UsageJournal::open(db, dir, std::chrono::milliseconds(1000));
+    REQUIRE(reopened.ok());
+    return reopened.value()->counters().replayed;
+}
+
+//! Runs `body` in a forked child, which ends with body's return value as its exit status (or
+//! dies of a signal); the child's wait status.
+template <typename Body>
+int in_child(Body body) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) ::_exit(body());
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    return status;
+}
+
 //! The record thread `t` records `i`th in record_from_threads.
 UsageRecord burst_record(long long user_id, int t, int i) {
     UsageRecord r;
@@ -189,10 +209,7 @@ TEST_CASE(
     "usage journal: concurrent records all reach the file and the database across rotations") {
     store::testing::TestDatabase db;
     const auto user = store::testing::make_user(*db, "journal-user");
-    const auto dir = db.sqlite_dir.empty()
-                         ? std::filesystem::temp_directory_path() /
-                               ("tianshu-journal-" + store::testing::unique_suffix())
-                         : db.sqlite_dir / "journal";
+    const auto dir = journal_dir(db, "journal");
     constexpr int kThreads = 8, kRecords = 300;
     std::atomic<int> failed_writes{0};
     std::atomic<int> recording{kThreads};
@@ -227,18 +244,9 @@ TEST_CASE(
     }  // the destructor flushes the rest
     INFO("batches written while recording: " << batches);
     CHECK(failed_writes == 0);
-    long long rows = 0;
-    auto counted = store::request_logs::for_each(*db, {}, [&](const store::RequestLog&) {
-        ++rows;
-        return true;
-    });
-    REQUIRE(counted.ok());
-    CHECK(rows == kThreads * kRecords);
+    CHECK(count_rows(*db) == kThreads * kRecords);
     // Everything reached the database: whatever segment is left holds nothing to replay.
-    auto reopened = UsageJournal::open(*db, dir, std::chrono::milliseconds(1000));
-    REQUIRE(reopened.ok());
-    CHECK(reopened.value()->counters().replayed == 0);
-    reopened.value().reset();
+    CHECK(replayed_on_reopen(*db, dir) == 0);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
 }
@@ -316,10 +324,7 @@ TEST_CASE("usage journal: a burst that fills a journal file continues in the nex
         CHECK(content.find('\0') == std::string::npos);
         CHECK((content.empty() || content.back() == '\n'));
     }
-    auto reopened = UsageJournal::open(*db, dir, std::chrono::milliseconds(1000));
-    REQUIRE(reopened.ok());
-    CHECK(reopened.value()->counters().replayed == 0);
-    reopened.value().reset();
+    CHECK(replayed_on_reopen(*db, dir) == 0);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
 }
@@ -329,29 +334,22 @@ TEST_CASE("usage journal: lines recorded by a process killed right after are all
     const auto user = store::testing::make_user(*db, "killed-user");
     const auto dir = journal_dir(db, "journal-killed");
     constexpr int kThreads = 4, kRecords = 200;
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
+    const int status = in_child([&] {
         // The child never reaches the database: the directory is empty (nothing to replay) and
         // no batch is due for an hour. It records, then dies without a destructor or a flush:
         // the lines exist only as the mapped pages it copied them into.
         auto opened =
             UsageJournal::open(*db, dir, std::chrono::hours(1), std::chrono::hours(0), 64 << 10);
-        if (!opened) ::_exit(2);
+        if (!opened) return 2;
         auto journal = std::move(opened).value();
-        if (record_from_threads(*journal, user.id, kThreads, kRecords) != 0) ::_exit(3);
+        if (record_from_threads(*journal, user.id, kThreads, kRecords) != 0) return 3;
         ::raise(SIGKILL);
-        ::_exit(4);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
+        return 4;
+    });
     INFO("child status " << status);
     REQUIRE(WIFSIGNALED(status));
     CHECK(WTERMSIG(status) == SIGKILL);
-    auto reopened = UsageJournal::open(*db, dir, std::chrono::milliseconds(1000));
-    REQUIRE(reopened.ok());
-    CHECK(reopened.value()->counters().replayed == kThreads * kRecords);
-    reopened.value().reset();
+    CHECK(replayed_on_reopen(*db, dir) == kThreads * kRecords);
     CHECK(count_rows(*db) == kThreads * kRecords);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
@@ -406,27 +404,22 @@ TEST_CASE("usage journal: no room for a journal file is an error that says so, a
     const auto dir = journal_dir(db, "journal-full");
     // In a child: the file size limit stands in for a full disk (and would cut the test's own
     // database writes short).
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
+    const int status = in_child([&] {
         ::signal(SIGXFSZ, SIG_IGN);
         rlimit limit{1 << 20, 1 << 20};
-        if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(2);
+        if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return 2;
         auto opened =
             UsageJournal::open(*db, dir, std::chrono::hours(1), std::chrono::hours(0), 4 << 20);
-        if (opened) ::_exit(3);
+        if (opened) return 3;
         const std::string& message = opened.error().message;
         if (message.find("cannot reserve 4096 KiB for the usage journal") == std::string::npos ||
             message.find("is the disk full?") == std::string::npos)
-            ::_exit(4);
-        for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-            (void)entry;
-            ::_exit(5);  // the file it could not reserve is gone
-        }
-        ::_exit(0);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
+            return 4;
+        // The file it could not reserve is gone.
+        return std::filesystem::directory_iterator(dir) == std::filesystem::directory_iterator()
+                   ? 0
+                   : 5;
+    });
     REQUIRE(WIFEXITED(status));
     // 3: the journal opened; 4: the message does not say what failed; 5: a file was left.
     CHECK(WEXITSTATUS(status) == 0);
