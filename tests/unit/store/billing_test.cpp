@@ -473,6 +473,83 @@ TEST_CASE(
     check_ledger_invariant(db);
 }
 
+TEST_CASE("every column of a usage record is stored as given, a missing key as NULL") {
+    TestDatabase t;
+    Database& db = *t;
+    User alice = make_user(db, "alice");
+    auto key = api_keys::create(db, alice.id, "k", "sk-ts-AAAA", "hash-1").value();
+    // A distinct value in every field, so that two columns bound in each other's place show.
+    UsageRecord full;
+    full.request_id = "req-all-columns";
+    full.created_at_ms = 1'700'000'123'456;
+    full.user_id = alice.id;
+    full.key_id = key.id;
+    full.channel = "kimi-\u901a\u9053";  // written escaped, stored as the six characters
+    full.requested_model = "claude-opus-4-1";
+    full.upstream_model = "kimi-k2";
+    full.input_tokens = 11;
+    full.output_tokens = 22;
+    full.cache_read_tokens = 33;
+    full.cache_write_tokens = 44;
+    full.reasoning_tokens = 55;
+    full.cost = 0;
+    full.latency_ms = 66;
+    full.ttft_ms = 77;
+    full.status = 529;
+    full.error_kind = "overloaded";
+    full.client_ip = "2001:db8::7";
+    full.retries = 3;
+    full.stream = true;
+    UsageRecord keyless = full;
+    keyless.request_id = "req-no-key";
+    keyless.created_at_ms += 1;
+    keyless.key_id.reset();
+    keyless.stream = false;
+    REQUIRE(request_logs::record_usage(db, {full, keyless}).ok());
+
+    auto rows = request_logs::query(db, {}, 10).value().rows;
+    REQUIRE(rows.size() == 2);
+    const RequestLog& got = rows[1];  // newest first
+    CHECK(got.request_id == full.request_id);
+    CHECK(got.created_at_ms == full.created_at_ms);
+    CHECK(got.user_id == full.user_id);
+    CHECK(got.key_id == full.key_id);
+    CHECK(got.channel == full.channel);
+    CHECK(got.requested_model == full.requested_model);
+    CHECK(got.upstream_model == full.upstream_model);
+    CHECK(got.input_tokens == 11);
+    CHECK(got.output_tokens == 22);
+    CHECK(got.cache_read_tokens == 33);
+    CHECK(got.cache_write_tokens == 44);
+    CHECK(got.reasoning_tokens == 55);
+    CHECK(got.cost == 0);
+    CHECK(got.latency_ms == 66);
+    CHECK(got.ttft_ms == 77);
+    CHECK(got.status == 529);
+    CHECK(got.error_kind == "overloaded");
+    CHECK(got.client_ip == "2001:db8::7");
+    CHECK(got.retries == 3);
+    CHECK(got.stream);
+    CHECK(rows[0].request_id == "req-no-key");
+    CHECK_FALSE(rows[0].key_id.has_value());
+    CHECK_FALSE(rows[0].stream);
+}
+
+TEST_CASE("a usage batch the database cannot take fails with the database's reason") {
+    TestDatabase t;
+    Database& db = *t;
+    User alice = make_user(db, "alice");
+    REQUIRE(db.with_session("drop the log table", [](soci::session& s) {
+                  s << "DROP TABLE request_logs";
+              }).ok());
+    auto done = request_logs::record_usage(db, {usage("req-1", alice.id, std::nullopt, 5)});
+    REQUIRE_FALSE(done.ok());
+    INFO(done.error().message);
+    CHECK_THAT(done.error().message, Catch::Matchers::Contains("request_logs"));
+    CHECK_THAT(done.error().message, Catch::Matchers::Contains("record usage of 1 requests"));
+    CHECK(balance(db, alice.id) == 0);  // nothing charged for a row that was not written
+}
+
 TEST_CASE("a batch of 500 usage records is recorded in one fast transaction") {
     TestDatabase t;
     Database& db = *t;
