@@ -535,6 +535,41 @@ TEST_CASE("every column of a usage record is stored as given, a missing key as N
     CHECK_FALSE(rows[0].stream);
 }
 
+TEST_CASE("a batch repeating request_ids logs and charges the first of each, once") {
+    TestDatabase t;
+    Database& db = *t;
+    User alice = make_user(db, "alice");
+    std::vector<UsageRecord> batch;
+    for (int i = 0; i < 60; ++i)
+        batch.push_back(usage("rep-" + std::to_string(i), alice.id, std::nullopt, 100 + i,
+                              1'700'000'000'000 + i));
+    // Rows 10 and 11 share an id (SQLite writes rows 25 at a time: the same statement); row 40
+    // repeats row 5 (another statement); row 59, the last, repeats row 58.
+    batch[11].request_id = "rep-10";
+    batch[40].request_id = "rep-5";
+    batch[59].request_id = "rep-58";
+    auto done = request_logs::record_usage(db, batch);
+    INFO((done.ok() ? "" : done.error().message));
+    REQUIRE(done.ok());
+    CHECK(done->inserted == 57);
+    CHECK(done->duplicates == 3);
+    // record_usage orders a batch by created_at: the earlier row of each pair is the one kept.
+    const long long all = 60 * 100 + 59 * 60 / 2;
+    CHECK(done->charged == all - (100 + 11) - (100 + 40) - (100 + 59));
+    CHECK(balance(db, alice.id) == -done->charged);
+    auto rows = request_logs::query(db, {}, 100).value().rows;
+    CHECK(rows.size() == 57);
+    for (const auto& r : rows)
+        if (r.request_id == "rep-10") CHECK(r.created_at_ms == 1'700'000'000'010);
+
+    auto replay = request_logs::record_usage(db, batch);
+    REQUIRE(replay.ok());
+    CHECK(replay->inserted == 0);
+    CHECK(replay->duplicates == 60);
+    CHECK(replay->charged == 0);
+    check_ledger_invariant(db);
+}
+
 TEST_CASE("a usage batch the database cannot take fails with the database's reason") {
     TestDatabase t;
     Database& db = *t;
