@@ -7,7 +7,9 @@
 #   bash tests/bench/overhead/run_overhead.sh BUILD_DIR
 #
 # Figures (printed with the exact command that produced them; never asserted):
-#   throughput on small requests at c=64 (tianshu req/s / nginx req/s, median of alternating rounds);
+#   added latency at c=1, p50/p99, small and ~75 KB Claude-Code-shaped requests (X - direct);
+#   throughput on small requests at c=64 (tianshu req/s / nginx req/s, median of alternating
+#   rounds);
 #   streaming: time to first token added (first content_block_delta vs first `data: {`) and
 #   added time per SSE frame ((total_tianshu - total_direct) / 200 for a 200-chunk stream);
 #   2,000 concurrent slow streams through a fresh tianshu: completeness and peak RSS (VmHWM);
