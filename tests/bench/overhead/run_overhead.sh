@@ -234,7 +234,7 @@ for p in "${turns[@]}"; do
   R[c64-$p.rps]=$(awk -v n="$n" -v s="$secs" 'BEGIN{ if (s>0) printf "%.0f", n/s; else print "nan" }')
   CMD[c64-$p]="${CMD[c64-$p-r1]} (x $ROUNDS_C64 rounds)"
 done
-median() { printf '%s\n' "$@" | grep -v nan | sort -g | awk '{v[NR]=$1} END{ if (NR==0) print "nan";
+median() { printf '%s\n' "$@" | grep -v -e nan -e '^$' | sort -g | awk '{v[NR]=$1} END{ if (NR==0) print "n/a";
   else if (NR%2) printf "%.2f", v[(NR+1)/2]; else printf "%.2f", (v[NR/2]+v[NR/2+1])/2 }'; }
 RSS_STEADY=$(awk '/^VmHWM:/{printf "%.1f", $2/1024}' /proc/$TS_PID/status)
 
