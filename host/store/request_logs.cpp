@@ -245,10 +245,11 @@ class SqliteLogInsert {
         if (statements_.size() < n) statements_.resize(n, nullptr);
         sqlite_api::sqlite3_stmt*& st = statements_[n - 1];
         if (st) return st;
+        std::string row = "(?";
+        for (int c = 1; c < kColumns; ++c) row += ", ?";
+        row += ')';
         std::string sql = std::string("INSERT INTO request_logs (") + log_columns + ") VALUES ";
-        for (size_t k = 0; k < n; ++k)
-            sql += k ? ",(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                     : "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        for (size_t k = 0; k < n; ++k) sql += (k ? "," : "") + row;
         sql += " ON CONFLICT (request_id) DO NOTHING RETURNING request_id";
         if (sqlite_api::sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
             st = nullptr;

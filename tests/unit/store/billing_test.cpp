@@ -484,7 +484,7 @@ TEST_CASE("every column of a usage record is stored as given, a missing key as N
     full.created_at_ms = 1'700'000'123'456;
     full.user_id = alice.id;
     full.key_id = key.id;
-    full.channel = "kimi-\u901a\u9053";  // written escaped, stored as the six characters
+    full.channel = "kimi-\u901a\u9053";  // UTF-8 (通道): stored and read back byte for byte
     full.requested_model = "claude-opus-4-1";
     full.upstream_model = "kimi-k2";
     full.input_tokens = 11;
