@@ -29,6 +29,9 @@ constexpr auto kPlain = [] {
     return t;
 }();
 
+//! Strings up to this length are tried on the short path first.
+constexpr size_t kShort = 32;
+
 bool in(unsigned char c, unsigned char lo, unsigned char hi) {
     return c >= lo && c <= hi;
 }
@@ -61,6 +64,23 @@ size_t plain_run_end(const unsigned char* p, size_t i, size_t n) {
 // the first byte of the sequence, which is consumed). A sequence cut by the end of the string
 // gives one U+FFFD. The same is done here by looking ahead from each lead byte.
 void append_json_quoted(std::string& out, std::string_view s) {
+    // Short plain strings (keys, ids, names: most calls) are copied in one append; the general
+    // loop below costs ~150 instructions even for a five-letter key.
+    if (s.size() <= kShort) {
+        char buf[kShort + 2];
+        bool all_plain = true;
+        for (size_t i = 0; i < s.size(); ++i) {
+            const auto c = static_cast<unsigned char>(s[i]);
+            all_plain &= kPlain.byte[c];
+            buf[i + 1] = static_cast<char>(c);
+        }
+        if (all_plain) {
+            buf[0] = '"';
+            buf[s.size() + 1] = '"';
+            out.append(buf, s.size() + 2);
+            return;
+        }
+    }
     out.reserve(out.size() + s.size() + 2);
     out += '"';
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());

@@ -238,7 +238,7 @@ void LogLine::fixed_before(const std::string_view* key) {
 }
 
 void LogLine::key(std::string_view key) {
-    fixed_before(&key);
+    if (fixed_done_ < 3) fixed_before(&key);
     if (text_.size() > 1) text_ += ',';
     append_json_quoted(text_, key);
     text_ += ':';

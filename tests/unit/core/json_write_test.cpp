@@ -103,6 +103,24 @@ TEST_CASE("append_json_quoted agrees with nlohmann on long mostly-plain strings"
     }
 }
 
+TEST_CASE("append_json_quoted: short strings, with a special byte at each position") {
+    // Strings up to 32 bytes take a shortcut when every byte is plain; each length around that
+    // bound, plain and with one byte needing care at every offset, must come out the same.
+    const unsigned char specials[] = {0x00, 0x1f, '"', '\\', 0x7f, 0x80, 0xc3, 0xff};
+    for (size_t length = 0; length <= 34; ++length) {
+        std::string plain(length, 'k');
+        CHECK(as_json_string(plain) == nlohmann_quoted(plain));
+        for (size_t at = 0; at < length; ++at)
+            for (unsigned char special : specials) {
+                std::string s = plain;
+                s[at] = static_cast<char>(special);
+                const std::string mine = as_json_string(s);
+                const std::string theirs = nlohmann_quoted(s);
+                if (mine != theirs) FAIL("differs for " << theirs << ": " << mine);
+            }
+    }
+}
+
 TEST_CASE("append_json_number writes numbers as nlohmann does") {
     CHECK(number(int64_t{0}) == "0");
     CHECK(number(int64_t{-42}) == "-42");
