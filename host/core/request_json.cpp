@@ -51,6 +51,8 @@ std::string_view block_type_name(Type t) {
     return "text";
 }
 
+}  // namespace
+
 bool block_type_from_string(std::string_view s, Type& out) {
     if (s == "text")
         out = Type::text;
@@ -68,6 +70,8 @@ bool block_type_from_string(std::string_view s, Type& out) {
         return false;
     return true;
 }
+
+namespace {
 
 //! Where a block appears decides which block types are allowed there.
 enum class BlockPlace { message, tool_result, system };
@@ -114,6 +118,8 @@ std::string_view allowed_fields(Type t) {
     return "";
 }
 
+}  // namespace
+
 void check_image_source(const Json& src, const Path& path, Problems& p) {
     if (!src.is_object()) {
         p.add(path, must_be("an object such as "
@@ -146,6 +152,8 @@ void check_image_source(const Json& src, const Path& path, Problems& p) {
               "unknown image source type '" + type + "' (expected base64, url or file)");
     }
 }
+
+namespace {
 
 template <class J>
 void decode_blocks(J& j, const Path& path, BlockPlace place, std::vector<ContentBlock>& out,
@@ -369,8 +377,10 @@ void decode_message(J& j, const Path& path, Message& m, Problems& p) {
         p.add(path.field("content"), "required (a string or an array of content blocks)");
 }
 
-//! A tool_result must answer a tool_use of the assistant message right before it, as the
-//! Anthropic API demands; catching it here gives the client the path instead of an upstream 400.
+}  // namespace
+
+// A tool_result must answer a tool_use of the assistant message right before it, as the
+// Anthropic API demands; catching it here gives the client the path instead of an upstream 400.
 void check_tool_pairing(const std::vector<Message>& messages, const Path& path, Problems& p) {
     for (size_t i = 0; i < messages.size(); ++i) {
         const auto& m = messages[i];
@@ -406,6 +416,8 @@ void check_tool_pairing(const std::vector<Message>& messages, const Path& path, 
         }
     }
 }
+
+namespace {
 
 template <class J>
 void decode_tool(J& j, const Path& path, Tool& t, Problems& p) {
@@ -446,6 +458,8 @@ void decode_tool(J& j, const Path& path, Tool& t, Problems& p) {
               "required (a JSON Schema object such as {\"type\":\"object\",\"properties\":{}})");
 }
 
+}  // namespace
+
 void check_tool_choice(const Json& v, const Path& path, Problems& p) {
     if (!v.is_object()) {
         p.add(path, must_be("an object such as {\"type\":\"auto\"}", v));
@@ -466,6 +480,21 @@ void check_tool_choice(const Json& v, const Path& path, Problems& p) {
               "unknown tool_choice type '" + type + "' (expected auto, any, tool or none)");
     }
 }
+
+void check_thinking(const Json& v, const Path& path, Problems& p) {
+    auto t = v.find("type");
+    if (t == v.end() || !t->is_string()) {
+        p.add(path.field("type"), "required (enabled or disabled)");
+    } else if (*t == "enabled") {
+        auto b = v.find("budget_tokens");
+        int64_t n = 0;
+        if (b == v.end() || !json_positive_integer(*b, n))
+            p.add(path.field("budget_tokens"),
+                  "must be a positive integer when thinking is enabled");
+    }
+}
+
+namespace {
 
 template <class J>
 Result<Request> decode_request(J& body) {
@@ -569,16 +598,7 @@ Result<Request> decode_request(J& body) {
                                   v));
                 continue;
             }
-            auto t = v.find("type");
-            if (t == v.end() || !t->is_string())
-                p.add(fp.field("type"), "required (enabled or disabled)");
-            else if (*t == "enabled") {
-                auto b = v.find("budget_tokens");
-                int64_t n = 0;
-                if (b == v.end() || !json_positive_integer(*b, n))
-                    p.add(fp.field("budget_tokens"),
-                          "must be a positive integer when thinking is enabled");
-            }
+            check_thinking(v, fp, p);
             r.thinking = take_json(v);
         } else if (key == "metadata") {
             if (v.is_null()) continue;

@@ -2,6 +2,7 @@
 
 #include "core/json_path.hpp"
 #include "core/request_json.hpp"
+#include "protocol/anthropic_request.hpp"
 #include "protocol/json_text.hpp"
 #include "protocol/sse.hpp"
 
@@ -338,6 +339,12 @@ class AnthropicStreamEncoder final : public StreamEncoder {
 }  // namespace
 
 core::Result<core::Request> AnthropicCodec::decode_request(std::string_view body) const {
+    // Requests as clients send them are decoded from simdjson's document without a JSON tree;
+    // anything else (a problem to report included) goes through the strict decoder.
+    std::optional<core::Request> direct;
+    with_parsed_json(
+        body, [&](const simdjson::dom::element& root) { direct = decode_request_direct(root); });
+    if (direct) return std::move(*direct);
     auto parsed = parse_json_body(body);
     if (!parsed) return parsed.take_error();
     return core::request_from_json(std::move(parsed).value());

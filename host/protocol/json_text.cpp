@@ -148,14 +148,15 @@ core::Json json_from_simdjson(const simdjson::dom::element& e) {
     return from_simdjson(e);
 }
 
-core::Result<core::Json> parse_json_body(std::string_view body) {
-    const auto too_deep = [] {
-        return core::Error::invalid("request body: JSON nested deeper than " +
-                                    std::to_string(kMaxJsonDepth) +
-                                    " levels; flatten the document");
-    };
+namespace {
+
+// Parses `body` with simdjson and calls use(root) while the document is alive (it lives in the
+// parser, which is reused by the next body on this thread). Returns simdjson's error code;
+// MEMALLOC when the parser's buffers could not be had.
+template <class Use>
+simdjson::error_code parse_simdjson(std::string_view body, Use&& use) {
     // simdjson parses several times faster than nlohmann's lexer (a 75 KB Claude Code request:
-    // see tests/bench/bench_codec.cpp); the tree handed on is the same nlohmann::json.
+    // see tests/bench/bench_codec.cpp).
     // The padded copy simdjson reads is reused too, like the parser: no allocation per body.
     thread_local simdjson::dom::parser reused;
     thread_local std::unique_ptr<char[]> reused_copy;
@@ -177,10 +178,34 @@ core::Result<core::Json> parse_json_body(std::string_view body) {
     // byte: ~300k instructions for a 75 KB request).
     if (parser.capacity() < body.size() || parser.max_depth() != kMaxJsonDepth)
         if (parser.allocate(std::max(body.size(), parser.capacity()), kMaxJsonDepth))
-            return core::Error::internal_error("request body: out of memory to parse it");
+            return simdjson::MEMALLOC;
     simdjson::dom::element root;
     const auto parsed = parser.parse(copy.get(), body.size(), false).get(root);
-    if (parsed == simdjson::SUCCESS) return from_simdjson(root);
+    if (parsed == simdjson::SUCCESS) use(root);
+    return parsed;
+}
+
+}  // namespace
+
+bool with_parsed_json(std::string_view body, void (*use)(const simdjson::dom::element&, void*),
+                      void* context) {
+    return parse_simdjson(body, [&](const simdjson::dom::element& root) { use(root, context); }) ==
+           simdjson::SUCCESS;
+}
+
+core::Result<core::Json> parse_json_body(std::string_view body) {
+    const auto too_deep = [] {
+        return core::Error::invalid("request body: JSON nested deeper than " +
+                                    std::to_string(kMaxJsonDepth) +
+                                    " levels; flatten the document");
+    };
+    // The tree handed on is the same nlohmann::json nlohmann's parser would build.
+    core::Json tree;
+    const auto parsed = parse_simdjson(
+        body, [&](const simdjson::dom::element& root) { tree = from_simdjson(root); });
+    if (parsed == simdjson::SUCCESS) return tree;  // moved (C++20 implicit move)
+    if (parsed == simdjson::MEMALLOC)
+        return core::Error::internal_error("request body: out of memory to parse it");
     if (parsed == simdjson::DEPTH_ERROR) return too_deep();
     // Invalid (or out of simdjson's range, like integers beyond 64 bits): nlohmann decides, and
     // its message names the line and column. Its tree must not be deeper than simdjson's.

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "core/request.hpp"
@@ -28,6 +29,19 @@ inline constexpr size_t kMaxJsonDepth = 256;
 
 //! Parses a request body. Errors are invalid_request and say where the JSON is broken.
 core::Result<core::Json> parse_json_body(std::string_view body);
+
+//! Parses `body` with simdjson (without building a tree) and calls `use(root)` while the parsed
+//! document is alive; false, without the call, when simdjson cannot parse it (parse_json_body
+//! then says why). The document lives in a parser the thread reuses: `use` must not parse.
+bool with_parsed_json(std::string_view body, void (*use)(const simdjson::dom::element&, void*),
+                      void* context);
+template <class Use>
+bool with_parsed_json(std::string_view body, Use&& use) {
+    using F = std::remove_reference_t<Use>;
+    return with_parsed_json(
+        body, [](const simdjson::dom::element& root, void* f) { (*static_cast<F*>(f))(root); },
+        const_cast<void*>(static_cast<const void*>(&use)));
+}
 
 //! The nlohmann tree of a value parsed by simdjson: the tree nlohmann's own parser builds from
 //! the same text (of duplicate keys the last one wins). Recursive: the caller bounds the depth.
