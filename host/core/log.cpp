@@ -7,6 +7,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -223,49 +224,62 @@ LogLine::LogLine(LogLevel level, std::string_view message)
     text_ += '{';
 }
 
-void LogLine::fixed_before(const std::string_view* key) {
+void LogLine::write_fixed(int count) {
     // log() sorts ts, level and msg among the caller's keys: level < msg < ts.
     static constexpr std::string_view kFixed[] = {"level", "msg", "ts"};
-    while (fixed_done_ < 3 && (!key || key_less(kFixed[fixed_done_], *key))) {
+    for (; fixed_done_ < count; ++fixed_done_) {
         if (text_.size() > 1) text_ += ',';
         append_json_quoted(text_, kFixed[fixed_done_]);
         text_ += ':';
         append_json_quoted(text_, fixed_done_ == 0   ? level_
                                   : fixed_done_ == 1 ? message_
                                                      : std::string_view(ts_, ts_length_));
-        ++fixed_done_;
     }
 }
 
-void LogLine::key(std::string_view key) {
-    if (fixed_done_ < 3) fixed_before(&key);
-    if (text_.size() > 1) text_ += ',';
-    append_json_quoted(text_, key);
-    text_ += ':';
+void LogLine::key(LogKey key) {
+    write_fixed(key.fixed_before());
+    // ,"name": in one append; the name is letters, digits and '_' (LogKey): nothing to escape.
+    const std::string_view name = key.name();
+    char buf[64];
+    size_t n = 0;
+    if (text_.size() > 1) buf[n++] = ',';
+    buf[n++] = '"';
+    if (name.size() > sizeof buf - 4) {
+        text_.append(buf, n);
+        text_ += name;
+        text_ += "\":";
+        return;
+    }
+    std::memcpy(buf + n, name.data(), name.size());
+    n += name.size();
+    buf[n++] = '"';
+    buf[n++] = ':';
+    text_.append(buf, n);
 }
 
-LogLine& LogLine::field(std::string_view k, std::string_view value) {
+LogLine& LogLine::field(LogKey k, std::string_view value) {
     if (!active_) return *this;
     key(k);
     append_json_quoted(text_, value);
     return *this;
 }
 
-LogLine& LogLine::field(std::string_view k, int64_t value) {
+LogLine& LogLine::field(LogKey k, int64_t value) {
     if (!active_) return *this;
     key(k);
     append_json_number(text_, value);
     return *this;
 }
 
-LogLine& LogLine::field(std::string_view k, double value) {
+LogLine& LogLine::field(LogKey k, double value) {
     if (!active_) return *this;
     key(k);
     append_json_number(text_, value);
     return *this;
 }
 
-LogLine& LogLine::field(std::string_view k, bool value) {
+LogLine& LogLine::field(LogKey k, bool value) {
     if (!active_) return *this;
     key(k);
     text_ += value ? "true" : "false";
@@ -275,7 +289,7 @@ LogLine& LogLine::field(std::string_view k, bool value) {
 void LogLine::write() {
     if (!active_ || written_) return;
     written_ = true;
-    fixed_before(nullptr);
+    write_fixed(3);
     text_ += '}';
     emit(text_);
 }

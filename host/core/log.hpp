@@ -82,6 +82,28 @@ using LogFields = std::vector<std::pair<std::string_view, LogValue>>;
 //! Writes {"ts":..., "level":..., "msg":..., fields...} as one line, atomically. Keys come out
 //! sorted, and of two fields with the same key the later one wins (as with a nlohmann object).
 void log(LogLevel level, std::string_view message, const LogFields& fields = {});
+//! The name of a LogLine field: a string literal of ASCII letters, digits and '_', checked
+//! when it is compiled, so that the line writes it as it is, without escaping.
+class LogKey {
+  public:
+    template <size_t N>
+    consteval LogKey(const char (&name)[N]) : name_(name, N - 1) {
+        for (char c : name_)
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_'))
+                throw "a LogLine key is made of ASCII letters, digits and '_'";
+        for (std::string_view fixed : {"level", "msg", "ts"})
+            if (fixed < name_) ++fixed_before_;
+    }
+    constexpr std::string_view name() const { return name_; }
+    //! How many of the keys every line has (level, msg, ts) sort before this one.
+    constexpr int fixed_before() const { return fixed_before_; }
+
+  private:
+    std::string_view name_;
+    int fixed_before_ = 0;
+};
+
 //! One log line written field by field, for lines written on every request: no field list to
 //! build, no sort. The text is exactly what log() writes for the same fields, provided the
 //! fields come in log()'s order — bytewise by key, each key once (ts, level and msg are placed
@@ -93,25 +115,23 @@ class LogLine {
     LogLine& operator=(const LogLine&) = delete;
 
     bool active() const { return active_; }
-    LogLine& field(std::string_view key, std::string_view value);
-    LogLine& field(std::string_view key, const char* value) {
+    LogLine& field(LogKey key, std::string_view value);
+    LogLine& field(LogKey key, const char* value) { return field(key, std::string_view(value)); }
+    LogLine& field(LogKey key, const std::string& value) {
         return field(key, std::string_view(value));
     }
-    LogLine& field(std::string_view key, const std::string& value) {
-        return field(key, std::string_view(value));
-    }
-    LogLine& field(std::string_view key, int64_t value);
-    LogLine& field(std::string_view key, int value) { return field(key, int64_t{value}); }
-    LogLine& field(std::string_view key, double value);
-    LogLine& field(std::string_view key, bool value);
+    LogLine& field(LogKey key, int64_t value);
+    LogLine& field(LogKey key, int value) { return field(key, int64_t{value}); }
+    LogLine& field(LogKey key, double value);
+    LogLine& field(LogKey key, bool value);
     //! Writes the line (to the sink or stderr, as log() does); once.
     void write();
 
   private:
-    //! Writes those of ts, level and msg that sort before `*key` (all of them for nullptr).
-    void fixed_before(const std::string_view* key);
+    //! Writes the first `count` of level, msg and ts (their sorted order) not yet written.
+    void write_fixed(int count);
     //! The fixed fields due before `key`, then the key.
-    void key(std::string_view key);
+    void key(LogKey key);
 
     bool active_ = false;
     bool written_ = false;

@@ -205,6 +205,19 @@ TEST_CASE("log: a LogLine writes the line log() writes for the same fields, byte
     CHECK(captured.lines().size() == 12);
 }
 
+TEST_CASE("log: a LogLine key knows which of level, msg and ts sort before it") {
+    // Bytewise, as log() sorts: the line writes the fixed fields by this count.
+    CHECK(core::LogKey("chain").fixed_before() == 0);
+    CHECK(core::LogKey("latency_ms").fixed_before() == 0);  // "la" < "le"
+    CHECK(core::LogKey("levels").fixed_before() == 1);      // a longer key after its prefix
+    CHECK(core::LogKey("model").fixed_before() == 1);       // "mo" < "ms"
+    CHECK(core::LogKey("output_tokens").fixed_before() == 2);
+    CHECK(core::LogKey("tier").fixed_before() == 2);  // "ti" < "ts"
+    CHECK(core::LogKey("ttft_ms").fixed_before() == 3);
+    CHECK(core::LogKey("Z").fixed_before() == 0);  // upper case sorts before lower
+    CHECK(core::LogKey("user").name() == "user");
+}
+
 TEST_CASE("log: every kind of value is written as nlohmann wrote it") {
     Captured captured;
     enum class Color { red, green };
