@@ -440,22 +440,25 @@ TEST_CASE("writes from 8 threads through the pool are all applied") {
     CHECK(revision(db) == before + 3 * threads * per_thread);
 }
 
-TEST_CASE("SQLite sessions run in WAL mode with foreign keys and a busy timeout") {
+TEST_CASE("SQLite sessions run in WAL mode with foreign keys, a busy timeout, in-memory temp") {
     TestDatabase t;
     Database& db = *t;
     if (db.dialect() != "sqlite") return;
     auto pragmas = db.with_session("read pragmas", [](soci::session& s) {
         std::string mode;
-        int foreign_keys = 0, timeout = 0;
+        int foreign_keys = 0, timeout = 0, temp_store = 0;
         s << "PRAGMA journal_mode", soci::into(mode);
         s << "PRAGMA foreign_keys", soci::into(foreign_keys);
         s << "PRAGMA busy_timeout", soci::into(timeout);
-        return std::make_tuple(mode, foreign_keys, timeout);
+        s << "PRAGMA temp_store", soci::into(temp_store);
+        return std::make_tuple(mode, foreign_keys, timeout, temp_store);
     });
     REQUIRE(pragmas.ok());
     CHECK(std::get<0>(pragmas.value()) == "wal");
     CHECK(std::get<1>(pragmas.value()) == 1);
     CHECK(std::get<2>(pragmas.value()) == 5000);
+    // 2 = MEMORY: statement journals of the multi-row usage inserts never go to a file.
+    CHECK(std::get<3>(pragmas.value()) == 2);
 }
 
 TEST_CASE(
