@@ -241,16 +241,10 @@ void LogLine::key(LogKey key) {
     write_fixed(key.fixed_before());
     // ,"name": in one append; the name is letters, digits and '_' (LogKey): nothing to escape.
     const std::string_view name = key.name();
-    char buf[64];
+    char buf[LogKey::kMaxLength + 4];
     size_t n = 0;
     if (text_.size() > 1) buf[n++] = ',';
     buf[n++] = '"';
-    if (name.size() > sizeof buf - 4) {
-        text_.append(buf, n);
-        text_ += name;
-        text_ += "\":";
-        return;
-    }
     std::memcpy(buf + n, name.data(), name.size());
     n += name.size();
     buf[n++] = '"';

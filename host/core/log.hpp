@@ -92,9 +92,11 @@ class LogKey {
             if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '_'))
                 throw "a LogLine key is made of ASCII letters, digits and '_'";
+        if (name_.size() > kMaxLength) throw "a LogLine key is at most 60 characters";
         for (std::string_view fixed : {"level", "msg", "ts"})
             if (fixed < name_) ++fixed_before_;
     }
+    static constexpr size_t kMaxLength = 60;
     constexpr std::string_view name() const { return name_; }
     //! How many of the keys every line has (level, msg, ts) sort before this one.
     constexpr int fixed_before() const { return fixed_before_; }

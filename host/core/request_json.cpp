@@ -71,10 +71,19 @@ bool block_type_from_string(std::string_view s, Type& out) {
     return true;
 }
 
-namespace {
+bool allowed_in(BlockPlace place, Type t) {
+    switch (place) {
+        case BlockPlace::message:
+            return true;
+        case BlockPlace::tool_result:
+            return t == Type::text || t == Type::image;
+        case BlockPlace::system:
+            return t == Type::text;
+    }
+    return false;
+}
 
-//! Where a block appears decides which block types are allowed there.
-enum class BlockPlace { message, tool_result, system };
+namespace {
 
 std::string_view allowed_types(BlockPlace place) {
     switch (place) {
@@ -86,18 +95,6 @@ std::string_view allowed_types(BlockPlace place) {
             return "text";
     }
     return "";
-}
-
-bool allowed_in(BlockPlace place, Type t) {
-    switch (place) {
-        case BlockPlace::message:
-            return true;
-        case BlockPlace::tool_result:
-            return t == Type::text || t == Type::image;
-        case BlockPlace::system:
-            return t == Type::text;
-    }
-    return false;
 }
 
 std::string_view allowed_fields(Type t) {

@@ -20,6 +20,9 @@ Json to_json(const Request& request);
 // Pieces of the strict decoder shared with protocol's direct decoder (decode_request_direct),
 // which reads simdjson's document without this tree and must accept exactly what this accepts.
 bool block_type_from_string(std::string_view s, ContentBlock::Type& out);
+//! Where a block appears decides which block types are allowed there.
+enum class BlockPlace { message, tool_result, system };
+bool allowed_in(BlockPlace place, ContentBlock::Type t);
 //! An image block's `source` (an object with type base64, url or file and that type's fields).
 void check_image_source(const Json& source, const JsonPath& path, ProblemList& p);
 //! `tool_choice` (not null): {"type": auto | any | none | tool, "name" for tool}.

@@ -340,14 +340,22 @@ class AnthropicStreamEncoder final : public StreamEncoder {
 
 core::Result<core::Request> AnthropicCodec::decode_request(std::string_view body) const {
     // Requests as clients send them are decoded from simdjson's document without a JSON tree;
-    // anything else (a problem to report included) goes through the strict decoder.
+    // anything else (a problem to report included) goes through the strict decoder, on the tree
+    // of the same document (the body is parsed again only when simdjson could not parse it, so
+    // that parse_json_body says why).
     std::optional<core::Request> direct;
-    with_parsed_json(
-        body, [&](const simdjson::dom::element& root) { direct = decode_request_direct(root); });
+    std::optional<core::Json> tree;
+    with_parsed_json(body, [&](const simdjson::dom::element& root) {
+        direct = decode_request_direct(root);
+        if (!direct) tree = json_from_simdjson(root);
+    });
     if (direct) return std::move(*direct);
-    auto parsed = parse_json_body(body);
-    if (!parsed) return parsed.take_error();
-    return core::request_from_json(std::move(parsed).value());
+    if (!tree) {
+        auto parsed = parse_json_body(body);
+        if (!parsed) return parsed.take_error();
+        tree = std::move(parsed).value();
+    }
+    return core::request_from_json(std::move(*tree));
 }
 
 std::string AnthropicCodec::encode_response(const core::Response& r) const {

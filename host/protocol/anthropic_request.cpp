@@ -29,21 +29,7 @@ using core::Json;
 using simdjson::dom::element;
 using Kind = simdjson::dom::element_type;
 using Type = ContentBlock::Type;
-
-//! Where a block appears decides which block types are allowed there (as in the strict decoder).
-enum class Place { message, tool_result, system };
-
-bool allowed_in(Place place, Type t) {
-    switch (place) {
-        case Place::message:
-            return true;
-        case Place::tool_result:
-            return t == Type::text || t == Type::image;
-        case Place::system:
-            return t == Type::text;
-    }
-    return false;
-}
+using Place = core::BlockPlace;
 
 bool is(element e, Kind k) {
     return e.type() == k;
@@ -120,7 +106,7 @@ bool decode_block(element e, Place place, ContentBlock& b) {
             return false;
         has_type = true;
     }
-    if (!has_type || !allowed_in(place, b.type)) return false;
+    if (!has_type || !core::allowed_in(place, b.type)) return false;
 
     bool has_required = false, has_id = false, has_name = false, has_input = false;
     for (auto field : o) {
@@ -281,18 +267,22 @@ bool read_json_object(element v, Json& out,
     return !check || passes(check, out);
 }
 
+//! An array decoded item by item into `out`, replacing what an earlier duplicate key put there.
+template <class T>
+bool decode_each(element v, std::vector<T>& out, bool (*decode)(element, T&)) {
+    if (!is(v, Kind::ARRAY)) return false;
+    const simdjson::dom::array items = array_of(v);
+    out.clear();
+    out.resize(items.size());
+    size_t i = 0;
+    for (element item : items)
+        if (!decode(item, out[i++])) return false;
+    return true;
+}
+
 bool decode_field(std::string_view key, element v, core::Request& r) {
     if (key == "model") return read_string(v, r.model) && !r.model.empty();
-    if (key == "messages") {
-        if (!is(v, Kind::ARRAY)) return false;
-        const simdjson::dom::array items = array_of(v);
-        r.messages.clear();
-        r.messages.resize(items.size());
-        size_t i = 0;
-        for (element m : items)
-            if (!decode_message(m, r.messages[i++])) return false;
-        return true;
-    }
+    if (key == "messages") return decode_each(v, r.messages, decode_message);
     if (key == "system") {
         if (is(v, Kind::ARRAY)) return decode_blocks(v, Place::system, r.system);
         r.system.clear();
@@ -330,16 +320,7 @@ bool decode_field(std::string_view key, element v, core::Request& r) {
         r.stream = v.get_bool().value_unsafe();
         return true;
     }
-    if (key == "tools") {
-        if (!is(v, Kind::ARRAY)) return false;
-        const simdjson::dom::array items = array_of(v);
-        r.tools.clear();
-        r.tools.resize(items.size());
-        size_t i = 0;
-        for (element t : items)
-            if (!decode_tool(t, r.tools[i++])) return false;
-        return true;
-    }
+    if (key == "tools") return decode_each(v, r.tools, decode_tool);
     if (key == "tool_choice") return read_json_object(v, r.tool_choice, core::check_tool_choice);
     if (key == "thinking") return read_json_object(v, r.thinking, core::check_thinking);
     if (key == "metadata") return read_json_object(v, r.metadata, nullptr);
