@@ -17,6 +17,8 @@ B=${2:?usage: ab_windows.sh BIN_A BIN_B [ROUNDS] [SECONDS]}
 ROUNDS=${3:-12}
 WINDOW=${4:-2}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 PLUGINS=${PLUGINS_DIR:-$(cd "$(dirname "$B")" && pwd)/plugins}
 for bin in "$A" "$B"; do [[ -x $bin ]] || { echo "$bin is not an executable tianshu" >&2; exit 1; }; done
 [[ -d $PLUGINS ]] || { echo "no plugins dir $PLUGINS (set PLUGINS_DIR)" >&2; exit 1; }
@@ -29,32 +31,16 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-wait_for() {  # wait_for FILE SED_EXPR -> the capture, or nothing after 30 s
-  local v=
-  for _ in $(seq 1 300); do v=$(sed -n "$2" "$1" 2>/dev/null | head -n1); [[ -n $v ]] && break; sleep 0.1; done
-  echo "$v"
-}
-
-for t in fast_upstream ovh_load; do g++ -std=c++20 -O2 -o "$WORK/$t" "$HERE/$t.cpp"; done
-node "$HERE/gen_payloads.js" "$WORK/payloads" >/dev/null
-"$WORK/fast_upstream" --port 0 >"$WORK/upstream.out" 2>&1 &
-PIDS+=($!)
-UP=$(wait_for "$WORK/upstream.out" 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p')
-[[ -n $UP ]] || { echo "fast_upstream did not start" >&2; exit 1; }
+build_bench_tools "$WORK" >/dev/null
+start_fast_upstream "$WORK"
 
 declare -A PORT KEY
 for side in A B; do
-  bin=${!side}
-  data=$WORK/data-$side
-  "$bin" serve --data "$data" --listen 127.0.0.1:0 --plugins-dir "$PLUGINS" >"$WORK/$side.out" 2>/dev/null &
-  PIDS+=($!)
-  PORT[$side]=$(wait_for "$WORK/$side.out" 's|.*is serving on http://127\.0\.0\.1:\([0-9]*\).*|\1|p')
-  KEY[$side]=$(grep -o 'sk-ts-[A-Za-z0-9_-]*' "$WORK/$side.out" | head -n1)
-  [[ -n ${PORT[$side]} && -n ${KEY[$side]} ]] || { echo "tianshu $side ($bin) did not start:" >&2; cat "$WORK/$side.out" >&2; exit 1; }
-  "$bin" channel add --data "$data" --name up --type openai_compat --base-url "http://127.0.0.1:$UP/v1" \
-    --key sk-up --models up-model --map 'claude-*=up-model' --plugins-dir "$PLUGINS" >/dev/null
+  start_tianshu_on_upstream "${!side}" "$PLUGINS" "$WORK/data-$side" "$WORK/$side.out"
+  PORT[$side]=$TS; KEY[$side]=$TS_KEY
+  answers_through "$TS" "$TS_KEY" "$WORK/payloads/small.anthropic.json" ||
+    { echo "tianshu $side (${!side}) does not answer through the fast upstream" >&2; exit 1; }
 done
-sleep 3  # the servers pick the channel up within 2 s
 
 window() {  # window SIDE -> req/s
   "$WORK/ovh_load" --label "ab-$1" --port "${PORT[$1]}" --path /v1/messages \

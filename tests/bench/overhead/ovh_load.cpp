@@ -3,7 +3,7 @@
 //
 //   ovh_load --port P --path /v1/messages --body FILE [--header 'K: V']... [--conns C]
 //            [--requests R] [--warmup W] [--duration SECONDS] [--marker STRING]
-//            [--all-at-once] [--label NAME]
+//            [--all-at-once] [--label NAME] [--latencies FILE]
 //
 // --requests R   total timed requests (spread over the connections); default 2000;
 //                0 = no count, run until --duration (throughput runs)
@@ -13,8 +13,10 @@
 //                body byte sequence M (e.g. content_block_delta, or `data: {`); default none
 // --all-at-once  connect all C connections first, then send one request on each at the same
 //                moment (R = C); reports the peak number of responses in progress at once
+// --latencies F  also append every timed request's latency (µs, one a line) to F, so that a
+//                script can take percentiles over several runs (tail_table.sh's rounds)
 // Output: one line `RESULT label=... n=... errors=... non2xx=... secs=... rps=... lat_p50_us=...
-//   lat_p90_us=... lat_p99_us=... lat_max_us=... ttft_p50_us=... ttft_p99_us=... resp_bytes=...
+//   lat_p90_us=... lat_p99_us=... lat_p999_us=... lat_max_us=... ttft_p50_us=... ttft_p99_us=... resp_bytes=...
 //   peak_in_progress=...`. Connects to 127.0.0.1 only. Exit status 1 if any request failed.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -194,7 +196,7 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string path = "/", body_file, label = "run";
+    std::string path = "/", body_file, label = "run", latencies_file;
     std::vector<std::string> headers;
     int conns = 1;
     long requests = 2000, warmup = 50;
@@ -220,6 +222,7 @@ int main(int argc, char** argv) {
         else if (a == "--marker") g_marker = next();
         else if (a == "--label") label = next();
         else if (a == "--all-at-once") all_at_once = true;
+        else if (a == "--latencies") latencies_file = next();
         else {
             std::fprintf(stderr, "unknown option %s (see the comment at the top of ovh_load.cpp)\n", a.c_str());
             return 2;
@@ -361,11 +364,21 @@ int main(int argc, char** argv) {
     const double secs = std::chrono::duration<double>(Clock::now() - t_start).count();
     const long unfinished = unbounded ? 0 : g_total - g_done;
     const long n = static_cast<long>(g_lat.size());
+    if (!latencies_file.empty()) {
+        if (FILE* f = std::fopen(latencies_file.c_str(), "a")) {
+            for (double us : g_lat) std::fprintf(f, "%.1f\n", us);
+            std::fclose(f);
+        } else {
+            std::fprintf(stderr, "cannot append to --latencies %s\n", latencies_file.c_str());
+            return 1;
+        }
+    }
     std::printf("RESULT label=%s n=%ld errors=%ld unfinished=%ld non2xx=%ld secs=%.3f rps=%.0f "
-                "lat_p50_us=%.1f lat_p90_us=%.1f lat_p99_us=%.1f lat_max_us=%.1f ttft_p50_us=%.1f "
+                "lat_p50_us=%.1f lat_p90_us=%.1f lat_p99_us=%.1f lat_p999_us=%.1f lat_max_us=%.1f "
+                "ttft_p50_us=%.1f "
                 "ttft_p99_us=%.1f resp_bytes=%zu peak_in_progress=%ld\n",
                 label.c_str(), n, g_errors, unfinished, g_non2xx, secs, secs > 0 ? n / secs : 0.0,
-                pct(g_lat, 50), pct(g_lat, 90), pct(g_lat, 99), pct(g_lat, 100), pct(g_ttft, 50),
+                pct(g_lat, 50), pct(g_lat, 90), pct(g_lat, 99), pct(g_lat, 99.9), pct(g_lat, 100), pct(g_ttft, 50),
                 pct(g_ttft, 99), g_resp_bytes, g_peak_in_progress);
     return (g_errors || unfinished || g_non2xx) ? 1 : 0;
 }

@@ -27,6 +27,8 @@ set -euo pipefail
 BUILD=${1:?usage: run_overhead.sh BUILD_DIR}
 BUILD=$(cd "$BUILD" && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 TIANSHU=$BUILD/tianshu
 PLUGINS=$BUILD/plugins
 REQUESTS=${REQUESTS:-2000}
@@ -64,28 +66,14 @@ stop_pid() {  # stop one process we started
   wait "$p" 2>/dev/null || true
 }
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_for() {  # wait_for FILE SED_EXPR -> prints the capture
-  local v=
-  for _ in $(seq 1 ${3:-300}); do v=$(sed -n "$2" "$1" 2>/dev/null | head -n1); [[ -n $v ]] && break; sleep 0.1; done
-  echo "$v"
-}
 
 # ---- build the two small tools -------------------------------------------------------------
-CXX=${CXX:-g++}
-for t in fast_upstream ovh_load; do
-  echo "+ $CXX -std=c++20 -O2 -o $OUT/$t $HERE/$t.cpp"
-  $CXX -std=c++20 -O2 -o "$OUT/$t" "$HERE/$t.cpp"
-done
+build_bench_tools "$OUT"
 LOAD=$OUT/ovh_load
-echo "+ node $HERE/gen_payloads.js $OUT/payloads"
-node "$HERE/gen_payloads.js" "$OUT/payloads"
 PL=$OUT/payloads
 
 # ---- fast upstream -------------------------------------------------------------------------
-"$OUT/fast_upstream" --port 0 >"$WORK/upstream.out" 2>&1 &
-PIDS+=($!); UP_PID=$!
-UP=$(wait_for "$WORK/upstream.out" 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p')
-[[ -n $UP ]] || { echo "fast_upstream did not start" >&2; exit 1; }
+start_fast_upstream "$OUT"
 echo "fast upstream: 127.0.0.1:$UP (pid $UP_PID)"
 
 # ---- nginx ---------------------------------------------------------------------------------
