@@ -15,6 +15,7 @@
 #include "core/json_write.hpp"
 #include "core/log.hpp"
 #include "core/request.hpp"
+#include "core/thread_priority.hpp"
 
 namespace tianshu::hub {
 
@@ -38,8 +39,17 @@ int64_t segment_number(const fs::path& p) {
     return std::stoll(digits);
 }
 
-core::Result<void> write_batches(store::Database& db, const std::vector<store::UsageRecord>& all) {
+// A batch whose oldest record waited longer than this is written at normal priority: the journal
+// has fallen behind (a CPU busy all the time leaves an idle-priority thread nothing), and a write
+// at idle priority that takes longer than this goes back to normal for the rest.
+constexpr auto kCatchUp = std::chrono::seconds(1);
+
+//! `between` runs before each transaction after the first.
+template <typename Between>
+core::Result<void> write_batches(store::Database& db, const std::vector<store::UsageRecord>& all,
+                                 Between&& between) {
     for (size_t i = 0; i < all.size(); i += kBatch) {
+        if (i > 0) between();
         std::vector<store::UsageRecord> batch(
             all.begin() + static_cast<std::ptrdiff_t>(i),
             all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), i + kBatch)));
@@ -47,6 +57,21 @@ core::Result<void> write_batches(store::Database& db, const std::vector<store::U
         if (!done) return done.take_error();
     }
     return {};
+}
+
+core::Result<void> write_batches(store::Database& db, const std::vector<store::UsageRecord>& all) {
+    return write_batches(db, all, [] {});
+}
+
+//! True when the oldest record of `batch` (the first: the queue keeps arrival order) has waited
+//! longer than kCatchUp.
+bool fallen_behind(const std::vector<store::UsageRecord>& batch) {
+    if (batch.empty()) return false;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    return now_ms - batch.front().created_at_ms >
+           std::chrono::duration_cast<std::chrono::milliseconds>(kCatchUp).count();
 }
 
 }  // namespace
@@ -161,7 +186,10 @@ void UsageJournal::prune_old_rows() {
     const auto cutoff = std::chrono::system_clock::now() - retention_;
     const long long cutoff_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(cutoff.time_since_epoch()).count();
-    auto pruned = store::request_logs::prune(db_, cutoff_ms);
+    auto pruned = [&] {
+        core::IdlePriorityScope low;  // a background delete: never ahead of a request
+        return store::request_logs::prune(db_, cutoff_ms);
+    }();
     if (!pruned) {
         core::log(core::LogLevel::warn, "request log retention: prune failed; retrying in an hour",
                   {{"error", pruned.error().message}});
@@ -369,8 +397,19 @@ core::Result<void> UsageJournal::flush_batch() {
             rotated_to = n;
         }  // else: keep appending to the old one
     }
+    // Closing unmaps (the process's memory map lock, which a carrier's page fault may need): at
+    // normal priority, like everything that takes a lock a request may wait for.
     close_here(std::move(old_segments));
-    auto written = write_batches(db_, batch);
+    // The database transactions — milliseconds of CPU every interval — run at idle priority
+    // while the journal keeps up, so that they never hold a CPU a carrier wakes up for
+    // (core/thread_priority.hpp). They take no lock a request waits for (not mutex_, which
+    // record() takes; the request path never writes to the database).
+    core::IdlePriorityScope low(!fallen_behind(batch));
+    const auto began = std::chrono::steady_clock::now();
+    auto written = write_batches(db_, batch, [&] {
+        if (low.lowered() && std::chrono::steady_clock::now() - began > kCatchUp) low.restore();
+    });
+    low.restore();
     if (!written) {
         {
             std::lock_guard lock(mutex_);
