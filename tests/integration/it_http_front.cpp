@@ -240,6 +240,19 @@ TEST_CASE(
         CHECK(c.closed_by_server());
     }
     {
+        // A NUL in a header value: another hop could cut the value there (smuggling).
+        Raw c(s.gw.port());
+        using namespace std::string_literals;
+        c.send("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Note: a\0b\r\n\r\n"s);
+        auto r = c.response();
+        CHECK(r.status == 400);
+        auto body = Json::parse(r.body);
+        CHECK(is_anthropic_error(body));
+        CHECK(body["error"]["message"].get<std::string>().find("'X-Note'") != std::string::npos);
+        CHECK(body["error"]["message"].get<std::string>().find("0x00") != std::string::npos);
+        CHECK(c.closed_by_server());
+    }
+    {
         Raw c(s.gw.port());
         c.send("GET / HTTP/1.1\r\nX-Huge: " + std::string(70 * 1024, 'a') + "\r\n\r\n");
         auto r = c.response();
