@@ -289,6 +289,56 @@ TEST_CASE(
     CHECK(ok.response().status == 200);
 }
 
+TEST_CASE("an error answered before the request was read whole reaches a client still sending",
+          "[integration][front]") {
+    // Closing a socket with unread bytes sends a reset, and a reset can make the client's stack
+    // drop the answer; the server must stop, answer, send FIN and drain instead. The client sees
+    // the whole answer and then an orderly end of stream (a reset would fail closed_by_server).
+    Server s;
+    {
+        // 100 KB of head, well over the 64 KiB limit, sent while the client also reads.
+        Raw c(s.gw.port());
+        std::thread sender([&] {
+            c.send("GET / HTTP/1.1\r\nHost: t\r\n");
+            for (int i = 0; i < 100; ++i)
+                c.send("X-Pad-" + std::to_string(i) + ": " + std::string(1000, 'a') + "\r\n");
+        });
+        auto r = c.response();
+        sender.join();
+        CHECK(r.status == 431);
+        CHECK(is_anthropic_error(Json::parse(r.body)));
+        CHECK(r.headers["connection"] == "close");
+        CHECK(c.closed_by_server());
+    }
+    {
+        // A body declared over the 32 MiB limit, and 512 KiB of it sent anyway.
+        Raw c(s.gw.port());
+        std::thread sender([&] {
+            c.send("POST /v1/messages HTTP/1.1\r\nHost: t\r\nx-api-key: " + s.key() +
+                   "\r\nContent-Length: 40000000\r\n\r\n");
+            for (int i = 0; i < 32; ++i) c.send(std::string(16 * 1024, 'x'));
+        });
+        auto r = c.response();
+        sender.join();
+        CHECK(r.status == 413);
+        CHECK(is_anthropic_error(Json::parse(r.body)));
+        CHECK(c.closed_by_server());
+    }
+    {
+        // A malformed chunked body, with more of it still coming.
+        Raw c(s.gw.port());
+        std::thread sender([&] {
+            c.send("POST /v1/messages HTTP/1.1\r\nHost: t\r\nx-api-key: " + s.key() +
+                   "\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+            for (int i = 0; i < 32; ++i) c.send(std::string(16 * 1024, 'x'));
+        });
+        auto r = c.response();
+        sender.join();
+        CHECK(r.status == 400);
+        CHECK(c.closed_by_server());
+    }
+}
+
 TEST_CASE("HTTP/1.0, HEAD and Connection: close are honoured", "[integration][front]") {
     Server s;
     {
