@@ -103,6 +103,9 @@ struct Connection {
     enum State { owned, armed };
     std::atomic<int> state{owned};
     std::atomic<int64_t> last_active_ms{0};
+    //! When the head being received must be complete; 0 between requests (then the keep-alive
+    //! idle limit applies). Set by the connection's owner, read by the reaper.
+    std::atomic<int64_t> head_deadline_ms{0};
     bool reaped = false;  //!< the reaper already shut it down (guarded by the registry mutex)
     Connection* prev = nullptr;
     Connection* next = nullptr;
@@ -300,6 +303,9 @@ struct HttpServer::Loop {
     //! Reads what is available (waiting up to `timeout_ms` when nothing is): >0 bytes read,
     //! 0 end of stream or error, -1 nothing available (timeout_ms == 0) or timed out.
     static ssize_t read_some(int fd, std::string& into, int timeout_ms);
+    int64_t header_timeout_ms() const {
+        return static_cast<int64_t>(options_.header_timeout_seconds) * 1000;
+    }
 
     const ServerOptions& options_;
     const Gateway& gateway_;
@@ -422,6 +428,9 @@ void HttpServer::Loop::accept_all() {
             ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, ip,
                         sizeof ip);
         c->ip = ip;
+        // The first head is due from the opening of the connection (a connection that never
+        // sends a whole head is no idle keep-alive connection).
+        c->head_deadline_ms = now_ms() + header_timeout_ms();
         {
             std::lock_guard reg(registry_mutex_);
             c->next = connections_;
@@ -520,10 +529,15 @@ void HttpServer::Loop::serve(Connection* c) {
             ssize_t n = read_some(c->fd, c->in, 0);
             if (n == 0) return close_connection(c);  // closed by the client, or reset
             if (n < 0) {                             // nothing more yet: wait in epoll
+                // Part of a head is here: all of it is due within the header timeout, however
+                // the rest trickles in (the reaper closes the connection at the deadline).
+                if (!c->in.empty() && c->head_deadline_ms.load() == 0)
+                    c->head_deadline_ms = now_ms() + header_timeout_ms();
                 if (!rearm(c)) close_connection(c);
                 return;
             }
         }
+        c->head_deadline_ms = 0;
         if (parsed.status == wire::ParseStatus::invalid) {
             {
                 SocketResponseWriter out(c->fd, false, false, false);
@@ -713,7 +727,9 @@ void HttpServer::Loop::reaper() {
         std::lock_guard reg(registry_mutex_);
         for (Connection* c = connections_; c; c = c->next) {
             if (c->reaped || c->state.load() != Connection::armed) continue;
-            if (draining || now - c->last_active_ms.load() > idle_limit) {
+            const int64_t head_deadline = c->head_deadline_ms.load();
+            if (draining || now - c->last_active_ms.load() > idle_limit ||
+                (head_deadline != 0 && now >= head_deadline)) {
                 // The worker that wakes for it reads end-of-stream and closes it.
                 ::shutdown(c->fd, SHUT_RDWR);
                 c->reaped = true;

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <thread>
 
@@ -21,8 +22,11 @@ using namespace tianshu::it;
 namespace {
 
 struct Server {
+    explicit Server(std::vector<std::string> serve_args = {})
+        : gw{ServeOptions{dir / "data", builtin_plugins(), source_dir() / "scripts",
+                          std::move(serve_args)}} {}
     TempDir dir{"front"};
-    GatewayProcess gw{ServeOptions{dir / "data", builtin_plugins(), source_dir() / "scripts", {}}};
+    GatewayProcess gw;
     std::string key() const { return *gw.demo_key(); }
 };
 
@@ -67,6 +71,14 @@ class Raw {
         if (n <= 0) return false;
         buf_.append(buf, static_cast<size_t>(n));
         return true;
+    }
+
+    //! True when the server already dropped the connection (an end of stream, or a reset when
+    //! we kept sending after it closed).
+    bool closed_now() {
+        char c;
+        const ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
     }
 
     //! True when the server closed the connection (end of stream within `ms`).
@@ -437,4 +449,44 @@ TEST_CASE("idle keep-alive connections hold no thread", "[integration][front]") 
     // And every one of them still works.
     for (auto& c : idle) c->send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
     for (auto& c : idle) CHECK(c->response().status == 200);
+}
+
+TEST_CASE("a head must arrive whole within the header timeout, however it trickles",
+          "[integration][front]") {
+    Server s({"--header-timeout-seconds", "1"});
+    {
+        // Part of a head, then silence: closed long before the 75 s keep-alive limit.
+        Raw c(s.gw.port());
+        c.send("POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Le");
+        CHECK(c.closed_by_server(10000));
+    }
+    {
+        // A slow loris: a byte every 200 ms resets no timer; the head's deadline stands. It
+        // would take 60 s to finish this header line.
+        Raw c(s.gw.port());
+        c.send("GET /healthz HTTP/1.1\r\nX-Slow: ");
+        bool closed = false;
+        for (int i = 0; i < 300 && !closed; ++i) {
+            c.send("a");
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            closed = c.closed_now();
+        }
+        CHECK(closed);
+    }
+    {
+        // The header timeout is not the keep-alive limit: a connection idle between requests
+        // stays open past it.
+        Raw c(s.gw.port());
+        c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+        CHECK(c.response().status == 200);
+        std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+        CHECK_FALSE(c.closed_now());
+        c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+        CHECK(c.response().status == 200);
+    }
+    // The flag is checked.
+    auto bad =
+        run_cli({"serve", "--data", (s.dir / "other").string(), "--header-timeout-seconds", "0"});
+    CHECK(bad.exit_code != 0);
+    CHECK(bad.err.find("--header-timeout-seconds '0'") != std::string::npos);
 }
