@@ -98,7 +98,8 @@ bool send_all(int fd, std::string_view a, std::string_view b = {}) {
 //! waits, armed, in the epoll set.
 struct Connection {
     int fd = -1;
-    std::string ip;
+    std::string ip;             //!< the peer's address
+    bool peer_trusted = false;  //!< the peer is a trusted proxy (its forwarding headers count)
     std::string in;  //!< received and not yet consumed (a head, a body, pipelined requests)
     enum State { owned, armed };
     std::atomic<int> state{owned};
@@ -293,6 +294,9 @@ struct HttpServer::Loop {
     void route(const wire::RequestHead& head, std::shared_ptr<std::string> body,
                const std::string& ip, SocketResponseWriter& out);
     bool rearm(Connection* c);
+    //! For a connection from a trusted proxy: the client it forwards the request for (the
+    //! address the request is served, limited and logged under), or the proxy's own.
+    std::string client_ip(const Connection* c, const wire::RequestHead& head) const;
     void close_connection(Connection* c);
     //! Closes a connection whose client may still be sending a request we answered early (an
     //! error before its whole head or body was read). Closing a socket with unread bytes makes
@@ -428,6 +432,7 @@ void HttpServer::Loop::accept_all() {
             ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, ip,
                         sizeof ip);
         c->ip = ip;
+        c->peer_trusted = options_.trusted_proxies.trusts(c->ip);
         // The first head is due from the opening of the connection (a connection that never
         // sends a whole head is no idle keep-alive connection).
         c->head_deadline_ms = now_ms() + header_timeout_ms();
@@ -638,12 +643,24 @@ HttpServer::Loop::Next HttpServer::Loop::serve_request(Connection* c, const wire
         }
     }
 
-    route(head, std::move(body), c->ip, out);
+    std::string forwarded_for;  // only behind a trusted proxy: the peer is otherwise the client
+    route(head, std::move(body), c->peer_trusted ? (forwarded_for = client_ip(c, head)) : c->ip,
+          out);
     out.finish();
     // The head's views point into c->in: drop the request only now.
     c->in.erase(0, consumed);
     c->in += after;
     return out.reusable() ? Next::serve : Next::close;
+}
+
+std::string HttpServer::Loop::client_ip(const Connection* c, const wire::RequestHead& head) const {
+    auto client = options_.trusted_proxies.client_behind(c->ip, head);
+    if (!client.problem.empty())
+        core::log(core::LogLevel::warn,
+                  "forwarding headers from a trusted proxy not believed: the request is served "
+                  "under the proxy's own address",
+                  {{"proxy", c->ip}, {"error", client.problem}});
+    return std::move(client.ip);
 }
 
 void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std::string> body,

@@ -18,6 +18,7 @@
 
 #include "core/error.hpp"
 #include "pipeline/runtime_config.hpp"
+#include "server/client_address.hpp"
 #include "server/gateway.hpp"
 #include "server/metrics.hpp"
 
@@ -42,6 +43,8 @@ struct ServerOptions {
     //! opening, for the first request): a deadline for the whole head, not an idle timer, so a
     //! client trickling bytes cannot hold a connection.
     int header_timeout_seconds = 20;
+    //! Peers whose X-Forwarded-For / Forwarded headers say who the client is.
+    TrustedProxies trusted_proxies;
     //! A ping goes to a streaming client after this long without a frame; 0 disables pings.
     int stream_ping_ms = 15000;
 };

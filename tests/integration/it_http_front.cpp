@@ -40,8 +40,15 @@ struct RawResponse {
 //! One TCP connection spoken to byte by byte.
 class Raw {
   public:
-    explicit Raw(int port) {
+    //! `from`: the loopback address to connect from (default 127.0.0.1).
+    explicit Raw(int port, const char* from = nullptr) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (from) {
+            sockaddr_in local{};
+            local.sin_family = AF_INET;
+            REQUIRE(::inet_pton(AF_INET, from, &local.sin_addr) == 1);
+            REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+        }
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(static_cast<uint16_t>(port));
@@ -489,4 +496,85 @@ TEST_CASE("a head must arrive whole within the header timeout, however it trickl
         run_cli({"serve", "--data", (s.dir / "other").string(), "--header-timeout-seconds", "0"});
     CHECK(bad.exit_code != 0);
     CHECK(bad.err.find("--header-timeout-seconds '0'") != std::string::npos);
+}
+
+TEST_CASE("behind a trusted proxy the forwarded client address is the one limited and logged",
+          "[integration][front]") {
+    Server s({"--trusted-proxy", "127.0.0.1/32"});
+    const std::string data = (s.dir / "data").string();
+    REQUIRE(run_cli({"user", "add", "--name", "behind", "--data", data}).exit_code == 0);
+    auto made = run_cli({"key", "create", "--user", "behind", "--name", "office", "--allow-ip",
+                         "203.0.113.0/24", "--data", data});
+    INFO(made.err);
+    REQUIRE(made.exit_code == 0);
+    const std::string key = last_line(made.out);
+    const std::string body = R"({"model":"claude-sonnet-4-5","max_tokens":50,)"
+                             R"("messages":[{"role":"user","content":"hi"}]})";
+    auto ask = [&](const char* from, const std::string& forwarding) {
+        Raw c(s.gw.port(), from);
+        c.send(post("/v1/messages", key, body, forwarding));
+        return c.response();
+    };
+    // The key becomes live once the server reloaded.
+    REQUIRE(eventually(
+        [&] { return ask("127.0.0.1", "X-Forwarded-For: 203.0.113.7\r\n").status == 200; },
+        5000ms));
+
+    // From the trusted proxy: the forwarded address is the client, right to left past it.
+    CHECK(ask("127.0.0.1", "X-Forwarded-For: 198.51.100.1, 203.0.113.8, 127.0.0.1\r\n").status ==
+          200);
+    CHECK(ask("127.0.0.1", "Forwarded: for=\"203.0.113.9:4711\";proto=https\r\n").status == 200);
+    auto denied = ask("127.0.0.1", "X-Forwarded-For: 198.51.100.1\r\n");
+    CHECK(denied.status == 403);
+    CHECK(denied.body.find("198.51.100.1") != std::string::npos);
+    // From an untrusted peer the same headers are ignored: the peer is the client.
+    auto spoofed = ask("127.0.0.2", "X-Forwarded-For: 203.0.113.7\r\n");
+    CHECK(spoofed.status == 403);
+    CHECK(spoofed.body.find("127.0.0.2") != std::string::npos);
+    CHECK(ask("127.0.0.2", "Forwarded: for=203.0.113.7\r\n").status == 403);
+    // A malformed header from the trusted proxy: its own address, and a log line saying why.
+    auto garbled = ask("127.0.0.1", "X-Forwarded-For: 203.0.113.7, banana\r\n");
+    CHECK(garbled.status == 403);
+    CHECK(garbled.body.find("127.0.0.1") != std::string::npos);
+    CHECK(s.gw.wait_for_log([](const Json& l) {
+        return l.value("msg", "").find("trusted proxy") != std::string::npos &&
+               l.value("error", "").find("'banana'") != std::string::npos &&
+               l.value("proxy", "") == "127.0.0.1";
+    }));
+
+    // The admin API is given the same address (its API-key callers meet the key's IP lists).
+    auto admin = [&](const char* from, const std::string& forwarding) {
+        Raw c(s.gw.port(), from);
+        c.send("GET /admin/api/users HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + key + "\r\n" +
+               forwarding + "\r\n");
+        return c.response();
+    };
+    auto admin_denied = admin("127.0.0.1", "X-Forwarded-For: 198.51.100.1\r\n");
+    CHECK(admin_denied.status == 403);
+    CHECK(admin_denied.body.find("may not be used from 198.51.100.1") != std::string::npos);
+    CHECK(admin("127.0.0.2", "X-Forwarded-For: 203.0.113.7\r\n")
+              .body.find("may not be used from 127.0.0.2") != std::string::npos);
+    auto admin_allowed = admin("127.0.0.1", "X-Forwarded-For: 203.0.113.7\r\n");
+    CHECK(admin_allowed.body.find("may not be used") == std::string::npos);  // past the IP lists
+    CHECK(admin_allowed.status == 403);  // and refused only as no admin
+
+    // The request log names the resolved client.
+    REQUIRE(eventually([&] { return request_logs(s.gw).size() >= 7; }, 5000ms));
+    auto logged = [&](const std::string& ip, int status) {
+        return count_logs(request_logs(s.gw), [&](const Json& l) {
+            return l.value("client_ip", "") == ip && l.value("status", 0) == status;
+        });
+    };
+    CHECK(logged("203.0.113.8", 200) == 1);
+    CHECK(logged("203.0.113.9", 200) == 1);
+    CHECK(logged("198.51.100.1", 403) == 1);
+    CHECK(logged("127.0.0.2", 403) == 2);
+    CHECK(logged("127.0.0.1", 403) == 1);
+
+    // The flag is checked: the entry and what to write instead.
+    auto bad =
+        run_cli({"serve", "--data", (s.dir / "other").string(), "--trusted-proxy", "127.0.0.1/8"});
+    CHECK(bad.exit_code != 0);
+    CHECK(bad.err.find("--trusted-proxy") != std::string::npos);
+    CHECK(bad.err.find("127.0.0.0/8") != std::string::npos);
 }
