@@ -4,6 +4,7 @@
 // say, in X-Forwarded-For or Forwarded (RFC 7239), whom it forwards for. Anyone else's
 // forwarding headers are ignored: a client cannot choose its own address.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>

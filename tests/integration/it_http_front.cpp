@@ -1,7 +1,8 @@
 // The HTTP front over raw sockets: what real clients and proxies do that the SDKs rarely show —
 // pipelining, chunked request bodies, Expect: 100-continue, HTTP/1.0, HEAD, malformed and
-// oversized heads, clients that vanish mid-body — and that idle keep-alive connections cost no
-// thread.
+// oversized heads, clients that vanish mid-body or trickle a head, errors answered to a client
+// still sending, forwarding headers from trusted and untrusted peers — and that idle keep-alive
+// connections cost no thread.
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
