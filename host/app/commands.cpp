@@ -47,6 +47,7 @@ usage:
                 [--drain-seconds N] [--stream-ping-ms N (default 15000; 0: no pings)]
                 [--redis URL (share quota between gateways)] [--metering on|off]
                 [--log-retention-days N (default 90; 0 keeps request logs forever)]
+                [--header-timeout-seconds N (default 20)] [--trusted-proxy CIDR[,CIDR]]...
   tianshu version [--json]
   tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]
   tianshu chain import FILE [--data DIR] [--db URL] [--json]
@@ -319,10 +320,11 @@ int cmd_serve(const std::vector<std::string>& args) {
         "tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] "
         "[--scripts-dir DIR] "
         "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N] "
-        "[--stream-ping-ms N] [--redis URL] [--metering on|off] [--log-retention-days N]",
+        "[--stream-ping-ms N] [--redis URL] [--metering on|off] [--log-retention-days N] "
+        "[--header-timeout-seconds N] [--trusted-proxy CIDR]...",
         {"--data", "--listen", "--db", "--plugins-dir", "--scripts-dir", "--chains-dir",
          "--log-level", "--max-threads", "--drain-seconds", "--stream-ping-ms", "--redis",
-         "--metering", "--log-retention-days"},
+         "--metering", "--log-retention-days", "--header-timeout-seconds", "--trusted-proxy"},
         {},
         0,
         0};
@@ -351,6 +353,19 @@ int cmd_serve(const std::vector<std::string>& args) {
                 "' must be a whole number of milliseconds from 0 (no pings) to 600000"));
         options.stream_ping_ms = static_cast<int>(ms);
     }
+    if (auto t = a->option("--header-timeout-seconds")) {
+        char* end = nullptr;
+        long seconds = std::strtol(t->c_str(), &end, 10);
+        if (t->empty() || *end != '\0' || seconds < 1 || seconds > 3600)
+            return input_error(
+                Error::invalid("--header-timeout-seconds '" + *t +
+                               "' must be a whole number of seconds from 1 to 3600"));
+        options.header_timeout_seconds = static_cast<int>(seconds);
+    }
+    if (auto proxies = server::TrustedProxies::parse(a->all("--trusted-proxy")); !proxies)
+        return input_error(proxies.error());
+    else
+        options.trusted_proxies = std::move(proxies).value();
     int drain_seconds = 30;
     if (auto d = a->option("--drain-seconds")) drain_seconds = std::max(0, std::atoi(d->c_str()));
 

@@ -38,6 +38,11 @@ constexpr size_t kMaxHeadBytes = 64 * 1024;
 constexpr int kBodyIdleTimeoutMs = 60'000;  // between bytes of a request body
 constexpr int kWriteTimeoutMs = 600'000;    // a client that stops reading a stream
 constexpr size_t kReadChunk = 16 * 1024;
+// After an error answered before the request was read whole, what the client still sends is read
+// and dropped for this long, up to this much, so that its TCP stack gets our answer instead of a
+// reset (see linger_close).
+constexpr int kLingerMs = 2'000;
+constexpr size_t kLingerBytes = 1024 * 1024;
 
 int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -93,11 +98,15 @@ bool send_all(int fd, std::string_view a, std::string_view b = {}) {
 //! waits, armed, in the epoll set.
 struct Connection {
     int fd = -1;
-    std::string ip;
+    std::string ip;             //!< the peer's address
+    bool peer_trusted = false;  //!< the peer is a trusted proxy (its forwarding headers count)
     std::string in;  //!< received and not yet consumed (a head, a body, pipelined requests)
     enum State { owned, armed };
     std::atomic<int> state{owned};
     std::atomic<int64_t> last_active_ms{0};
+    //! When the head being received must be complete; 0 between requests (then the keep-alive
+    //! idle limit applies). Set by the connection's owner, read by the reaper.
+    std::atomic<int64_t> head_deadline_ms{0};
     bool reaped = false;  //!< the reaper already shut it down (guarded by the registry mutex)
     Connection* prev = nullptr;
     Connection* next = nullptr;
@@ -274,15 +283,33 @@ struct HttpServer::Loop {
     void accept_all();
     void reaper();
     void serve(Connection* c);
-    //! Serves one request whose head is complete; false when the connection must close.
-    bool serve_request(Connection* c, const wire::RequestHead& head, size_t head_bytes);
+    //! What happens to a connection after its request.
+    enum class Next {
+        serve,           //!< keep it open for the next request
+        close,           //!< the request was read whole (or the client is gone): close now
+        close_lingering  //!< answered before the request was read whole: see linger_close
+    };
+    //! Serves one request whose head is complete.
+    Next serve_request(Connection* c, const wire::RequestHead& head, size_t head_bytes);
     void route(const wire::RequestHead& head, std::shared_ptr<std::string> body,
                const std::string& ip, SocketResponseWriter& out);
     bool rearm(Connection* c);
+    //! For a connection from a trusted proxy: the client it forwards the request for (the
+    //! address the request is served, limited and logged under), or the proxy's own.
+    std::string client_ip(const Connection* c, const wire::RequestHead& head) const;
     void close_connection(Connection* c);
+    //! Closes a connection whose client may still be sending a request we answered early (an
+    //! error before its whole head or body was read). Closing a socket with unread bytes makes
+    //! the kernel send a reset, and the client's stack may then drop our answer before the client
+    //! read it. So, as careful servers do: stop sending (FIN), read and drop what still comes, for
+    //! at most kLingerMs and kLingerBytes, parked on the fiber like any other wait, then close.
+    void linger_close(Connection* c);
     //! Reads what is available (waiting up to `timeout_ms` when nothing is): >0 bytes read,
     //! 0 end of stream or error, -1 nothing available (timeout_ms == 0) or timed out.
     static ssize_t read_some(int fd, std::string& into, int timeout_ms);
+    int64_t header_timeout_ms() const {
+        return static_cast<int64_t>(options_.header_timeout_seconds) * 1000;
+    }
 
     const ServerOptions& options_;
     const Gateway& gateway_;
@@ -405,6 +432,10 @@ void HttpServer::Loop::accept_all() {
             ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, ip,
                         sizeof ip);
         c->ip = ip;
+        c->peer_trusted = options_.trusted_proxies.trusts(c->ip);
+        // The first head is due from the opening of the connection (a connection that never
+        // sends a whole head is no idle keep-alive connection).
+        c->head_deadline_ms = now_ms() + header_timeout_ms();
         {
             std::lock_guard reg(registry_mutex_);
             c->next = connections_;
@@ -446,6 +477,27 @@ void HttpServer::Loop::close_connection(Connection* c) {
     delete c;
 }
 
+void HttpServer::Loop::linger_close(Connection* c) {
+    ::shutdown(c->fd, SHUT_WR);
+    char sink[kReadChunk];
+    size_t drained = 0;
+    const int64_t deadline = now_ms() + kLingerMs;
+    while (drained < kLingerBytes) {
+        const ssize_t n = ::recv(c->fd, sink, sizeof sink, 0);
+        if (n > 0) {
+            drained += static_cast<size_t>(n);
+            continue;
+        }
+        if (n == 0) break;  // the client read our answer and closed
+        const int err = core::fresh_errno();
+        if (err == EINTR) continue;
+        if (err != EAGAIN && err != EWOULDBLOCK) break;
+        const int64_t left = deadline - now_ms();
+        if (left <= 0 || !wait_ready(c->fd, POLLIN, static_cast<int>(left))) break;
+    }
+    close_connection(c);
+}
+
 ssize_t HttpServer::Loop::read_some(int fd, std::string& into, int timeout_ms) {
     // Into a stack buffer, then appended: growing the string first would zero-fill 16 KiB.
     char buf[kReadChunk];
@@ -482,10 +534,15 @@ void HttpServer::Loop::serve(Connection* c) {
             ssize_t n = read_some(c->fd, c->in, 0);
             if (n == 0) return close_connection(c);  // closed by the client, or reset
             if (n < 0) {                             // nothing more yet: wait in epoll
+                // Part of a head is here: all of it is due within the header timeout, however
+                // the rest trickles in (the reaper closes the connection at the deadline).
+                if (!c->in.empty() && c->head_deadline_ms.load() == 0)
+                    c->head_deadline_ms = now_ms() + header_timeout_ms();
                 if (!rearm(c)) close_connection(c);
                 return;
             }
         }
+        c->head_deadline_ms = 0;
         if (parsed.status == wire::ParseStatus::invalid) {
             {
                 SocketResponseWriter out(c->fd, false, false, false);
@@ -493,10 +550,11 @@ void HttpServer::Loop::serve(Connection* c) {
                                 core::ErrorKind::invalid_request, parsed.error);
                 out.finish();
             }
-            return close_connection(c);
+            return linger_close(c);
         }
-        if (!serve_request(c, head, parsed.head_bytes) || draining_.load())
-            return close_connection(c);
+        const Next next = serve_request(c, head, parsed.head_bytes);
+        if (next == Next::close_lingering) return linger_close(c);
+        if (next == Next::close || draining_.load()) return close_connection(c);
         if (c->in.empty()) {
             if (!rearm(c)) close_connection(c);
             return;
@@ -505,8 +563,8 @@ void HttpServer::Loop::serve(Connection* c) {
     }
 }
 
-bool HttpServer::Loop::serve_request(Connection* c, const wire::RequestHead& head,
-                                     size_t head_bytes) {
+HttpServer::Loop::Next HttpServer::Loop::serve_request(Connection* c, const wire::RequestHead& head,
+                                                       size_t head_bytes) {
     const bool head_only = head.method == "HEAD";
     SocketResponseWriter out(c->fd, head_only, head.minor_version == 0,
                              head.keep_alive && !draining_.load());
@@ -516,7 +574,7 @@ bool HttpServer::Loop::serve_request(Connection* c, const wire::RequestHead& hea
         send_json_error(out, protocol_for_path(head.path), 413, core::ErrorKind::request_too_large,
                         "request body exceeds " + std::to_string(max_body / (1024 * 1024)) +
                             " MiB: shorten the conversation or raise server.max_body_mib");
-        return false;
+        return Next::close_lingering;
     };
 
     auto body = std::make_shared<std::string>();
@@ -539,17 +597,17 @@ bool HttpServer::Loop::serve_request(Connection* c, const wire::RequestHead& hea
             send_json_error(out, protocol_for_path(head.path), 400,
                             core::ErrorKind::invalid_request,
                             "malformed chunked request body: " + decoder.error());
-            return false;
+            return Next::close_lingering;
         };
         if (!decoder.feed(rest, *body)) return malformed();
         consumed = c->in.size() - rest.size();
         if (!decoder.done()) {
-            if (!send_continue()) return false;
+            if (!send_continue()) return Next::close;
             std::string more;
             while (!decoder.done()) {
                 if (body->size() > max_body) return too_large();
                 more.clear();
-                if (read_some(c->fd, more, kBodyIdleTimeoutMs) <= 0) return false;
+                if (read_some(c->fd, more, kBodyIdleTimeoutMs) <= 0) return Next::close;
                 std::string_view in(more);
                 if (!decoder.feed(in, *body)) return malformed();
                 after.assign(in);
@@ -564,7 +622,7 @@ bool HttpServer::Loop::serve_request(Connection* c, const wire::RequestHead& hea
         body->assign(available.substr(0, here));
         consumed = head_bytes + here;
         if (body->size() < want) {
-            if (!send_continue()) return false;
+            if (!send_continue()) return Next::close;
             while (body->size() < want) {
                 std::string& b = *body;
                 const size_t old = b.size();
@@ -580,17 +638,29 @@ bool HttpServer::Loop::serve_request(Connection* c, const wire::RequestHead& hea
                 if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK) &&
                     wait_ready(c->fd, POLLIN, kBodyIdleTimeoutMs))
                     continue;
-                return false;  // the client went away or stalled mid-body
+                return Next::close;  // the client went away or stalled mid-body
             }
         }
     }
 
-    route(head, std::move(body), c->ip, out);
+    std::string forwarded_for;  // only behind a trusted proxy: the peer is otherwise the client
+    route(head, std::move(body), c->peer_trusted ? (forwarded_for = client_ip(c, head)) : c->ip,
+          out);
     out.finish();
     // The head's views point into c->in: drop the request only now.
     c->in.erase(0, consumed);
     c->in += after;
-    return out.reusable();
+    return out.reusable() ? Next::serve : Next::close;
+}
+
+std::string HttpServer::Loop::client_ip(const Connection* c, const wire::RequestHead& head) const {
+    auto client = options_.trusted_proxies.client_behind(c->ip, head);
+    if (!client.problem.empty())
+        core::log(core::LogLevel::warn,
+                  "forwarding headers from a trusted proxy not believed: the request is served "
+                  "under the proxy's own address",
+                  {{"proxy", c->ip}, {"error", client.problem}});
+    return std::move(client.ip);
 }
 
 void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std::string> body,
@@ -674,7 +744,9 @@ void HttpServer::Loop::reaper() {
         std::lock_guard reg(registry_mutex_);
         for (Connection* c = connections_; c; c = c->next) {
             if (c->reaped || c->state.load() != Connection::armed) continue;
-            if (draining || now - c->last_active_ms.load() > idle_limit) {
+            const int64_t head_deadline = c->head_deadline_ms.load();
+            if (draining || now - c->last_active_ms.load() > idle_limit ||
+                (head_deadline != 0 && now >= head_deadline)) {
                 // The worker that wakes for it reads end-of-stream and closes it.
                 ::shutdown(c->fd, SHUT_RDWR);
                 c->reaped = true;

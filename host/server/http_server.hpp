@@ -18,6 +18,7 @@
 
 #include "core/error.hpp"
 #include "pipeline/runtime_config.hpp"
+#include "server/client_address.hpp"
 #include "server/gateway.hpp"
 #include "server/metrics.hpp"
 
@@ -36,7 +37,14 @@ struct ServerOptions {
     int stack_kib = 256;
     int backlog = 4096;
     size_t max_body_bytes = 32 * 1024 * 1024;
+    //! An idle keep-alive connection (between requests) is closed after this long.
     int keep_alive_seconds = 75;
+    //! A request head must arrive whole within this long of its first byte (of the connection's
+    //! opening, for the first request): a deadline for the whole head, not an idle timer, so a
+    //! client trickling bytes cannot hold a connection.
+    int header_timeout_seconds = 20;
+    //! Peers whose X-Forwarded-For / Forwarded headers say who the client is.
+    TrustedProxies trusted_proxies;
     //! A ping goes to a streaming client after this long without a frame; 0 disables pings.
     int stream_ping_ms = 15000;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 
 namespace tianshu::server::wire {
 
@@ -153,6 +154,18 @@ ParseResult parse_request_head(std::string_view buffer, RequestHead& head, size_
         if (!std::all_of(name.begin(), name.end(), is_tchar))
             return invalid(400, "malformed header name '" + std::string(name.substr(0, 64)) + "'");
         std::string_view value = trim(line.substr(colon + 1));
+        // RFC 9110 §5.5: a field value is visible characters, spaces, tabs and obs-text. A NUL,
+        // a bare CR or another control would be read differently by the next hop.
+        for (char c : value) {
+            const auto u = static_cast<unsigned char>(c);
+            if ((u < 0x20 && c != '\t') || u == 0x7f) {
+                char code[8];
+                std::snprintf(code, sizeof code, "0x%02X", u);
+                return invalid(400, "header '" + std::string(name.substr(0, 64)) +
+                                        "' contains the control character " + code +
+                                        " in its value: remove it (only tab is allowed)");
+            }
+        }
         head.headers.emplace_back(name, value);
 
         if (iequals(name, "content-length")) {

@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with Clang (address + undefined + fuzzer) in their own build dir
-# and runs each for SECONDS, seeded with the golden protocol cases. Fails on any crash.
-#   run_bounded.sh SOURCE_DIR BUILD_DIR SECONDS
+# and runs them for TOTAL_SECONDS in all, shared equally (adding a target does not lengthen CI),
+# seeded with the golden protocol cases and a few real heads and responses. Fails on any crash.
+#   run_bounded.sh SOURCE_DIR BUILD_DIR TOTAL_SECONDS
 set -euo pipefail
 SRC=${1:?source dir}
 BUILD=${2:?build dir}
-SECONDS_EACH=${3:-30}
+TOTAL_SECONDS=${3:-120}
+TARGETS=(request:fuzz_anthropic_request sse:fuzz_sse_parser stream:fuzz_openai_stream
+  http1:fuzz_http1_response head:fuzz_http_request_head)
+SECONDS_EACH=$((TOTAL_SECONDS / ${#TARGETS[@]}))
+[ "$SECONDS_EACH" -ge 1 ] || SECONDS_EACH=1
 
 mkdir -p "$BUILD"
 CC=clang CXX=clang++ cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTIANSHU_FUZZ=ON -DTIANSHU_BUILD_BENCH=OFF -DTIANSHU_WERROR=ON >"$BUILD/configure.log" 2>&1 \
   || { cat "$BUILD/configure.log"; exit 1; }
-cmake --build "$BUILD" --target fuzz_anthropic_request fuzz_sse_parser fuzz_openai_stream \
-  fuzz_http1_response -j "$(nproc)"
+cmake --build "$BUILD" --target "${TARGETS[@]##*:}" -j "$(nproc)"
 
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
-mkdir -p "$seeds/request" "$seeds/sse" "$seeds/stream" "$seeds/http1"
+mkdir -p "$seeds/request" "$seeds/sse" "$seeds/stream" "$seeds/http1" "$seeds/head"
 i=0
 for f in "$SRC"/tests/unit/protocol/cases/*/in.json; do
   i=$((i + 1))
@@ -32,10 +36,17 @@ printf '\x03HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: c
 printf '\x0bHTTP/1.0 200 OK\nConnection: keep-alive\nX-Folded: a\n b\n\ndata: x\n\n' >"$seeds/http1/until_close"
 printf '\x85HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nConnection: close\r\n\r\n' \
   >"$seeds/http1/head"
+# Request heads as clients send them (an SDK, curl, a proxy hop, HTTP/1.0, pipelined).
+printf 'POST /v1/messages?beta=true HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nx-api-key: sk-test\r\nanthropic-version: 2023-06-01\r\ncontent-type: application/json\r\nAccept: application/json\r\nUser-Agent: Anthropic/Python 0.40.0\r\nX-Stainless-Retry-Count: 0\r\nContent-Length: 2\r\n\r\n{}' \
+  >"$seeds/head/sdk"
+printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk-test\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n' \
+  >"$seeds/head/chunked"
+printf 'GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\nX-Forwarded-For: 203.0.113.7, 10.0.0.2\r\nForwarded: for="[2001:db8::17]:4711";proto=https, for=10.0.0.2\r\n\r\n' \
+  >"$seeds/head/proxied"
+printf '\r\nHEAD / HTTP/1.1\nHost: t\nConnection: close\n\nGET / HTTP/1.1\r\n\r\n' >"$seeds/head/bare_lf"
 
 status=0
-for t in request:fuzz_anthropic_request sse:fuzz_sse_parser stream:fuzz_openai_stream \
-  http1:fuzz_http1_response; do
+for t in "${TARGETS[@]}"; do
   corpus=${t%%:*}
   target=${t##*:}
   echo "== $target for ${SECONDS_EACH}s"

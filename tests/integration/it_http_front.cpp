@@ -1,7 +1,8 @@
 // The HTTP front over raw sockets: what real clients and proxies do that the SDKs rarely show —
 // pipelining, chunked request bodies, Expect: 100-continue, HTTP/1.0, HEAD, malformed and
-// oversized heads, clients that vanish mid-body — and that idle keep-alive connections cost no
-// thread.
+// oversized heads, clients that vanish mid-body or trickle a head, errors answered to a client
+// still sending, forwarding headers from trusted and untrusted peers — and that idle keep-alive
+// connections cost no thread.
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <thread>
 
@@ -21,8 +23,11 @@ using namespace tianshu::it;
 namespace {
 
 struct Server {
+    explicit Server(std::vector<std::string> serve_args = {})
+        : gw{ServeOptions{dir / "data", builtin_plugins(), source_dir() / "scripts",
+                          std::move(serve_args)}} {}
     TempDir dir{"front"};
-    GatewayProcess gw{ServeOptions{dir / "data", builtin_plugins(), source_dir() / "scripts", {}}};
+    GatewayProcess gw;
     std::string key() const { return *gw.demo_key(); }
 };
 
@@ -36,8 +41,15 @@ struct RawResponse {
 //! One TCP connection spoken to byte by byte.
 class Raw {
   public:
-    explicit Raw(int port) {
+    //! `from`: the loopback address to connect from (default 127.0.0.1).
+    explicit Raw(int port, const char* from = nullptr) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (from) {
+            sockaddr_in local{};
+            local.sin_family = AF_INET;
+            REQUIRE(::inet_pton(AF_INET, from, &local.sin_addr) == 1);
+            REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+        }
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(static_cast<uint16_t>(port));
@@ -67,6 +79,14 @@ class Raw {
         if (n <= 0) return false;
         buf_.append(buf, static_cast<size_t>(n));
         return true;
+    }
+
+    //! True when the server already dropped the connection (an end of stream, or a reset when
+    //! we kept sending after it closed).
+    bool closed_now() {
+        char c;
+        const ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
     }
 
     //! True when the server closed the connection (end of stream within `ms`).
@@ -240,6 +260,19 @@ TEST_CASE(
         CHECK(c.closed_by_server());
     }
     {
+        // A NUL in a header value: another hop could cut the value there (smuggling).
+        Raw c(s.gw.port());
+        using namespace std::string_literals;
+        c.send("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Note: a\0b\r\n\r\n"s);
+        auto r = c.response();
+        CHECK(r.status == 400);
+        auto body = Json::parse(r.body);
+        CHECK(is_anthropic_error(body));
+        CHECK(body["error"]["message"].get<std::string>().find("'X-Note'") != std::string::npos);
+        CHECK(body["error"]["message"].get<std::string>().find("0x00") != std::string::npos);
+        CHECK(c.closed_by_server());
+    }
+    {
         Raw c(s.gw.port());
         c.send("GET / HTTP/1.1\r\nX-Huge: " + std::string(70 * 1024, 'a') + "\r\n\r\n");
         auto r = c.response();
@@ -274,6 +307,56 @@ TEST_CASE(
     Raw ok(s.gw.port());
     ok.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
     CHECK(ok.response().status == 200);
+}
+
+TEST_CASE("an error answered before the request was read whole reaches a client still sending",
+          "[integration][front]") {
+    // Closing a socket with unread bytes sends a reset, and a reset can make the client's stack
+    // drop the answer; the server must stop, answer, send FIN and drain instead. The client sees
+    // the whole answer and then an orderly end of stream (a reset would fail closed_by_server).
+    Server s;
+    {
+        // 100 KB of head, well over the 64 KiB limit, sent while the client also reads.
+        Raw c(s.gw.port());
+        std::thread sender([&] {
+            c.send("GET / HTTP/1.1\r\nHost: t\r\n");
+            for (int i = 0; i < 100; ++i)
+                c.send("X-Pad-" + std::to_string(i) + ": " + std::string(1000, 'a') + "\r\n");
+        });
+        auto r = c.response();
+        sender.join();
+        CHECK(r.status == 431);
+        CHECK(is_anthropic_error(Json::parse(r.body)));
+        CHECK(r.headers["connection"] == "close");
+        CHECK(c.closed_by_server());
+    }
+    {
+        // A body declared over the 32 MiB limit, and 512 KiB of it sent anyway.
+        Raw c(s.gw.port());
+        std::thread sender([&] {
+            c.send("POST /v1/messages HTTP/1.1\r\nHost: t\r\nx-api-key: " + s.key() +
+                   "\r\nContent-Length: 40000000\r\n\r\n");
+            for (int i = 0; i < 32; ++i) c.send(std::string(16 * 1024, 'x'));
+        });
+        auto r = c.response();
+        sender.join();
+        CHECK(r.status == 413);
+        CHECK(is_anthropic_error(Json::parse(r.body)));
+        CHECK(c.closed_by_server());
+    }
+    {
+        // A malformed chunked body, with more of it still coming.
+        Raw c(s.gw.port());
+        std::thread sender([&] {
+            c.send("POST /v1/messages HTTP/1.1\r\nHost: t\r\nx-api-key: " + s.key() +
+                   "\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+            for (int i = 0; i < 32; ++i) c.send(std::string(16 * 1024, 'x'));
+        });
+        auto r = c.response();
+        sender.join();
+        CHECK(r.status == 400);
+        CHECK(c.closed_by_server());
+    }
 }
 
 TEST_CASE("HTTP/1.0, HEAD and Connection: close are honoured", "[integration][front]") {
@@ -374,4 +457,125 @@ TEST_CASE("idle keep-alive connections hold no thread", "[integration][front]") 
     // And every one of them still works.
     for (auto& c : idle) c->send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
     for (auto& c : idle) CHECK(c->response().status == 200);
+}
+
+TEST_CASE("a head must arrive whole within the header timeout, however it trickles",
+          "[integration][front]") {
+    Server s({"--header-timeout-seconds", "1"});
+    {
+        // Part of a head, then silence: closed long before the 75 s keep-alive limit.
+        Raw c(s.gw.port());
+        c.send("POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Le");
+        CHECK(c.closed_by_server(10000));
+    }
+    {
+        // A slow loris: a byte every 200 ms resets no timer; the head's deadline stands. It
+        // would take 60 s to finish this header line.
+        Raw c(s.gw.port());
+        c.send("GET /healthz HTTP/1.1\r\nX-Slow: ");
+        bool closed = false;
+        for (int i = 0; i < 300 && !closed; ++i) {
+            c.send("a");
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            closed = c.closed_now();
+        }
+        CHECK(closed);
+    }
+    {
+        // The header timeout is not the keep-alive limit: a connection idle between requests
+        // stays open past it.
+        Raw c(s.gw.port());
+        c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+        CHECK(c.response().status == 200);
+        std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+        CHECK_FALSE(c.closed_now());
+        c.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+        CHECK(c.response().status == 200);
+    }
+    // The flag is checked.
+    auto bad =
+        run_cli({"serve", "--data", (s.dir / "other").string(), "--header-timeout-seconds", "0"});
+    CHECK(bad.exit_code != 0);
+    CHECK(bad.err.find("--header-timeout-seconds '0'") != std::string::npos);
+}
+
+TEST_CASE("behind a trusted proxy the forwarded client address is the one limited and logged",
+          "[integration][front]") {
+    Server s({"--trusted-proxy", "127.0.0.1/32"});
+    const std::string data = (s.dir / "data").string();
+    REQUIRE(run_cli({"user", "add", "--name", "behind", "--data", data}).exit_code == 0);
+    auto made = run_cli({"key", "create", "--user", "behind", "--name", "office", "--allow-ip",
+                         "203.0.113.0/24", "--data", data});
+    INFO(made.err);
+    REQUIRE(made.exit_code == 0);
+    const std::string key = last_line(made.out);
+    const std::string body = R"({"model":"claude-sonnet-4-5","max_tokens":50,)"
+                             R"("messages":[{"role":"user","content":"hi"}]})";
+    auto ask = [&](const char* from, const std::string& forwarding) {
+        Raw c(s.gw.port(), from);
+        c.send(post("/v1/messages", key, body, forwarding));
+        return c.response();
+    };
+    // The key becomes live once the server reloaded.
+    REQUIRE(eventually(
+        [&] { return ask("127.0.0.1", "X-Forwarded-For: 203.0.113.7\r\n").status == 200; },
+        5000ms));
+
+    // From the trusted proxy: the forwarded address is the client, right to left past it.
+    CHECK(ask("127.0.0.1", "X-Forwarded-For: 198.51.100.1, 203.0.113.8, 127.0.0.1\r\n").status ==
+          200);
+    CHECK(ask("127.0.0.1", "Forwarded: for=\"203.0.113.9:4711\";proto=https\r\n").status == 200);
+    auto denied = ask("127.0.0.1", "X-Forwarded-For: 198.51.100.1\r\n");
+    CHECK(denied.status == 403);
+    CHECK(denied.body.find("198.51.100.1") != std::string::npos);
+    // From an untrusted peer the same headers are ignored: the peer is the client.
+    auto spoofed = ask("127.0.0.2", "X-Forwarded-For: 203.0.113.7\r\n");
+    CHECK(spoofed.status == 403);
+    CHECK(spoofed.body.find("127.0.0.2") != std::string::npos);
+    CHECK(ask("127.0.0.2", "Forwarded: for=203.0.113.7\r\n").status == 403);
+    // A malformed header from the trusted proxy: its own address, and a log line saying why.
+    auto garbled = ask("127.0.0.1", "X-Forwarded-For: 203.0.113.7, banana\r\n");
+    CHECK(garbled.status == 403);
+    CHECK(garbled.body.find("127.0.0.1") != std::string::npos);
+    CHECK(s.gw.wait_for_log([](const Json& l) {
+        return l.value("msg", "").find("trusted proxy") != std::string::npos &&
+               l.value("error", "").find("'banana'") != std::string::npos &&
+               l.value("proxy", "") == "127.0.0.1";
+    }));
+
+    // The admin API is given the same address (its API-key callers meet the key's IP lists).
+    auto admin = [&](const char* from, const std::string& forwarding) {
+        Raw c(s.gw.port(), from);
+        c.send("GET /admin/api/users HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + key + "\r\n" +
+               forwarding + "\r\n");
+        return c.response();
+    };
+    auto admin_denied = admin("127.0.0.1", "X-Forwarded-For: 198.51.100.1\r\n");
+    CHECK(admin_denied.status == 403);
+    CHECK(admin_denied.body.find("may not be used from 198.51.100.1") != std::string::npos);
+    CHECK(admin("127.0.0.2", "X-Forwarded-For: 203.0.113.7\r\n")
+              .body.find("may not be used from 127.0.0.2") != std::string::npos);
+    auto admin_allowed = admin("127.0.0.1", "X-Forwarded-For: 203.0.113.7\r\n");
+    CHECK(admin_allowed.body.find("may not be used") == std::string::npos);  // past the IP lists
+    CHECK(admin_allowed.status == 403);  // and refused only as no admin
+
+    // The request log names the resolved client.
+    REQUIRE(eventually([&] { return request_logs(s.gw).size() >= 7; }, 5000ms));
+    auto logged = [&](const std::string& ip, int status) {
+        return count_logs(request_logs(s.gw), [&](const Json& l) {
+            return l.value("client_ip", "") == ip && l.value("status", 0) == status;
+        });
+    };
+    CHECK(logged("203.0.113.8", 200) == 1);
+    CHECK(logged("203.0.113.9", 200) == 1);
+    CHECK(logged("198.51.100.1", 403) == 1);
+    CHECK(logged("127.0.0.2", 403) == 2);
+    CHECK(logged("127.0.0.1", 403) == 1);
+
+    // The flag is checked: the entry and what to write instead.
+    auto bad =
+        run_cli({"serve", "--data", (s.dir / "other").string(), "--trusted-proxy", "127.0.0.1/8"});
+    CHECK(bad.exit_code != 0);
+    CHECK(bad.err.find("--trusted-proxy") != std::string::npos);
+    CHECK(bad.err.find("127.0.0.0/8") != std::string::npos);
 }

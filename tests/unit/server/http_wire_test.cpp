@@ -104,6 +104,29 @@ TEST_CASE("malformed or ambiguous heads are refused with the right status", "[un
     CHECK(head.content_length == 3);
 }
 
+TEST_CASE("a header value with a NUL or another control character is refused; tab is allowed",
+          "[unit][http_wire]") {
+    using namespace std::string_literals;
+    for (const std::string& bad : {"X-A: a\0b"s, "X-A: \x01"s, "X-A: a\rb"s,
+                                   "X-A: a\x1f"
+                                   "b"s,
+                                   "X-A: a\x7f"s, "X-A: a\r\r"s}) {
+        RequestHead head;
+        auto r = parse("GET / HTTP/1.1\r\n" + bad + "\r\n\r\n", head);
+        INFO(bad);
+        CHECK(r.status == ParseStatus::invalid);
+        CHECK(r.error_status == 400);
+        CHECK(r.error.find("'X-A'") != std::string::npos);
+        CHECK(r.error.find("control character") != std::string::npos);
+    }
+    RequestHead head;
+    auto nul = parse("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"s, head);
+    CHECK(nul.error.find("0x00") != std::string::npos);
+    REQUIRE(parse("GET / HTTP/1.1\r\nX-A: a\tb\xc3\xa9\r\n\r\n", head).status ==
+            ParseStatus::complete);
+    CHECK(head.header("x-a") == "a\tb\xc3\xa9");
+}
+
 TEST_CASE("an oversized head is refused with 431 whether or not it is complete",
           "[unit][http_wire]") {
     std::string big = "GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n";
