@@ -166,16 +166,22 @@ bool UsageJournal::Segment::append(std::string_view line) {
     return true;
 }
 
+void UsageJournal::Segment::unmap() {
+    if (!map) return;
+    // Every copier has finished (each held this segment): where its lines end.
+    lines_end = std::min(reserved.load(), capacity);
+    while (lines_end > 0 && map[lines_end - 1] == '\0') --lines_end;
+    ::munmap(map, capacity);
+    map = nullptr;
+    cut = true;
+}
+
 UsageJournal::Segment::~Segment() {
-    if (map) {
-        // Every copier has finished (each held this segment): cut the reserved blocks the lines
-        // did not use, so a closed journal file is its lines and nothing else.
-        size_t end = std::min(reserved.load(), capacity);
-        while (end > 0 && map[end - 1] == '\0') --end;
-        ::munmap(map, capacity);
-        if (::ftruncate(fd, static_cast<off_t>(end)) != 0) {
-            // The zeros stay; replay skips them.
-        }
+    unmap();
+    // Cut the reserved blocks the lines did not use, so a closed journal file is its lines and
+    // nothing else.
+    if (cut && ::ftruncate(fd, static_cast<off_t>(lines_end)) != 0) {
+        // The zeros stay; replay skips them.
     }
     if (fd >= 0) ::close(fd);
 }
@@ -362,8 +368,13 @@ void UsageJournal::close_here(std::vector<std::shared_ptr<Segment>> segments) {
     // A record() took its segment under the lock and holds it only while it copies a line.
     for (auto& segment : segments) {
         while (segment.use_count() > 1) std::this_thread::yield();
-        segment.reset();
+        // Unmapping takes the process's memory map lock, which a carrier's page fault may need:
+        // at normal priority. Cutting and closing the files is the file system's work on files
+        // no request touches any more, milliseconds at times: at idle priority.
+        segment->unmap();
     }
+    core::IdlePriorityScope low;
+    segments.clear();
 }
 
 core::Result<void> UsageJournal::flush() {
@@ -397,8 +408,6 @@ core::Result<void> UsageJournal::flush_batch() {
             rotated_to = n;
         }  // else: keep appending to the old one
     }
-    // Closing unmaps (the process's memory map lock, which a carrier's page fault may need): at
-    // normal priority, like everything that takes a lock a request may wait for.
     close_here(std::move(old_segments));
     // The database transactions — milliseconds of CPU every interval — run at idle priority
     // while the journal keeps up, so that they never hold a CPU a carrier wakes up for
@@ -429,7 +438,9 @@ core::Result<void> UsageJournal::flush_batch() {
         counters_.flushed += static_cast<int64_t>(batch.size());
     }
     if (rotated_to >= 0) {
-        // Every segment before the one this batch rotated to is now in the database.
+        // Every segment before the one this batch rotated to is now in the database. Removing a
+        // file frees its blocks: background work, at idle priority.
+        core::IdlePriorityScope removing;
         std::error_code ec;
         for (const auto& entry : fs::directory_iterator(dir_, ec)) {
             const int64_t number = segment_number(entry.path());

@@ -79,8 +79,12 @@ class UsageJournal {
         char* map = nullptr;
         size_t capacity = 0;
         std::atomic<size_t> reserved{0};  //!< bytes handed out; past capacity once full
+        size_t lines_end = 0;             //!< where the lines end, once unmapped
+        bool cut = false;                 //!< unmapped: the file is cut at lines_end on closing
         //! Copies `line` (ending in a newline) in; false when it does not fit.
         bool append(std::string_view line);
+        //! Unmaps the file once no copier holds it (the file stays open until destruction).
+        void unmap();
         ~Segment();
     };
 
