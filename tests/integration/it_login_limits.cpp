@@ -128,3 +128,17 @@ TEST_CASE(
     INFO(after.body);
     CHECK(after.status == 201);
 }
+
+TEST_CASE("serve refuses a bad slow-work or login-limit flag, naming it", "[integration][admin]") {
+    TempDir tmp("it-login-flags");
+    for (const auto& [flag, value] :
+         std::vector<std::pair<std::string, std::string>>{{"--slow-work-threads", "0"},
+                                                          {"--slow-work-queue", "-1"},
+                                                          {"--login-failures-per-address", "ten"},
+                                                          {"--login-window-seconds", "0"}}) {
+        auto bad = run_cli({"serve", "--data", (tmp / "data").string(), flag, value});
+        INFO(flag << " " << value << ": " << bad.err);
+        CHECK(bad.exit_code == 2);
+        CHECK_THAT(bad.err, Contains(flag + " '" + value + "' must be a whole number from "));
+    }
+}
