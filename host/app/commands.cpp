@@ -18,7 +18,10 @@
 #include "app/command_support.hpp"
 #include "app/runtime_loader.hpp"
 #include "core/log.hpp"
+#include "core/slow_work_pool.hpp"
 #include "hub/billing.hpp"
+#include "hub/login_throttle.hpp"
+#include "hub/password_hasher.hpp"
 #include "hub/quota_book.hpp"
 #include "hub/redis_quota_book.hpp"
 #include "hub/usage_journal.hpp"
@@ -48,6 +51,9 @@ usage:
                 [--redis URL (share quota between gateways)] [--metering on|off]
                 [--log-retention-days N (default 90; 0 keeps request logs forever)]
                 [--header-timeout-seconds N (default 20)] [--trusted-proxy CIDR[,CIDR]]...
+                [--slow-work-threads N (default 1)] [--slow-work-queue N (default 16)]
+                [--login-failures-per-address N (default 10)]
+                [--login-failures-per-account N (default 30)] [--login-window-seconds N (default 600)]
   tianshu version [--json]
   tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]
   tianshu chain import FILE [--data DIR] [--db URL] [--json]
@@ -315,16 +321,49 @@ void print_banner(const std::string& base, const std::optional<FirstStartSecrets
     std::cout << std::flush;
 }
 
+//! The slow-work pool's and the login limits' flags (see core/slow_work_pool.hpp,
+//! hub/login_throttle.hpp).
+struct SlowWorkSettings {
+    core::SlowWorkPool::Options pool;
+    hub::LoginLimits logins;
+};
+
+core::Result<SlowWorkSettings> slow_work_settings(const ParsedArgs& a) {
+    SlowWorkSettings s;
+    auto read = [&](const char* flag, long long min, long long max,
+                    auto& field) -> core::Result<void> {
+        auto text = a.option(flag);
+        if (!text) return {};
+        auto n = parse_count(flag, *text, min, max);
+        if (!n) return n.take_error();
+        field = static_cast<std::remove_reference_t<decltype(field)>>(n.value());
+        return {};
+    };
+    long long window = s.logins.window.count();
+    for (auto r : {read("--slow-work-threads", 1, 64, s.pool.threads),
+                   read("--slow-work-queue", 0, 100000, s.pool.queue_limit),
+                   read("--login-failures-per-address", 0, 1000000, s.logins.per_address),
+                   read("--login-failures-per-account", 0, 1000000, s.logins.per_account),
+                   read("--login-window-seconds", 1, 86400, window)})
+        if (!r) return r.take_error();
+    s.logins.window = std::chrono::seconds(window);
+    return s;
+}
+
 int cmd_serve(const std::vector<std::string>& args) {
     CommandSpec spec{
         "tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] "
         "[--scripts-dir DIR] "
         "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N] "
         "[--stream-ping-ms N] [--redis URL] [--metering on|off] [--log-retention-days N] "
-        "[--header-timeout-seconds N] [--trusted-proxy CIDR]...",
+        "[--header-timeout-seconds N] [--trusted-proxy CIDR]... "
+        "[--slow-work-threads N] [--slow-work-queue N] [--login-failures-per-address N] "
+        "[--login-failures-per-account N] [--login-window-seconds N]",
         {"--data", "--listen", "--db", "--plugins-dir", "--scripts-dir", "--chains-dir",
          "--log-level", "--max-threads", "--drain-seconds", "--stream-ping-ms", "--redis",
-         "--metering", "--log-retention-days", "--header-timeout-seconds", "--trusted-proxy"},
+         "--metering", "--log-retention-days", "--header-timeout-seconds", "--trusted-proxy",
+         "--slow-work-threads", "--slow-work-queue", "--login-failures-per-address",
+         "--login-failures-per-account", "--login-window-seconds"},
         {},
         0,
         0};
@@ -368,6 +407,8 @@ int cmd_serve(const std::vector<std::string>& args) {
         options.trusted_proxies = std::move(proxies).value();
     int drain_seconds = 30;
     if (auto d = a->option("--drain-seconds")) drain_seconds = std::max(0, std::atoi(d->c_str()));
+    auto slow_work = slow_work_settings(a.value());
+    if (!slow_work) return input_error(slow_work.error());
 
     // Signals are taken by sigwait on this thread only; block them before any thread starts.
     sigset_t signals;
@@ -433,8 +474,14 @@ int cmd_serve(const std::vector<std::string>& args) {
         services.usage = journal.get();
     }
 
+    // Password hashing runs on its own low-priority threads, never on the carriers.
+    core::SlowWorkPool slow_work_pool(slow_work->pool);
+    hub::PasswordHasher passwords(slow_work_pool);
+    hub::LoginThrottle logins(slow_work->logins);
     server::AdminApiOptions admin_options;
     admin_options.plugins = loader.lookup();
+    admin_options.passwords = &passwords;
+    admin_options.logins = &logins;
     // Changes bump the config revision; the watcher picks them up within its 500 ms poll.
     server::AdminApi admin(
         *db.value(), &secrets.value(), [] {}, admin_options);

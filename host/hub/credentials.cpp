@@ -88,6 +88,12 @@ bool verify_password(std::string_view plain, std::string_view encoded) {
     return CRYPTO_memcmp(actual.data(), expected.data(), expected.size()) == 0;
 }
 
+std::string decoy_password_hash(int iterations) {
+    if (iterations < 1) throw std::invalid_argument("PBKDF2 iterations must be at least 1");
+    return std::string(scheme) + "$" + std::to_string(iterations) + "$" +
+           base64_encode(random_bytes(16)) + "$" + base64_encode(random_bytes(32));
+}
+
 std::string generate_api_key() {
     return std::string(key_head) + random_base62(48);
 }

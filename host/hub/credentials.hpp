@@ -21,6 +21,11 @@ std::string hash_password(std::string_view plain, int iterations = password_iter
 //! or unknown encoding is simply false.
 bool verify_password(std::string_view plain, std::string_view encoded);
 
+//! A hash_password()-shaped string with a random salt and a random hash, which no password
+//! matches: verifying against it costs what verifying a real hash of `iterations` costs, so an
+//! unknown name can be checked as slowly as a known one.
+std::string decoy_password_hash(int iterations = password_iterations);
+
 //! A new API key: "sk-ts-" followed by 48 base62 characters (~285 bits of entropy).
 std::string generate_api_key();
 

@@ -2,6 +2,7 @@
 // redemption codes.
 #include "hub/credentials.hpp"
 #include "hub/money.hpp"
+#include "hub/password_hasher.hpp"
 #include "server/admin_support.hpp"
 
 #include <algorithm>
@@ -59,7 +60,11 @@ Outcome create_user(Context& ctx) {
             return Error::invalid("field 'password' is shorter than " +
                                   std::to_string(kMinPasswordLength) +
                                   " characters: choose a longer one");
-        user.password_hash = hub::hash_password(*password.value());
+        // On the password pool: this fiber parks meanwhile (inside the route's BlockingRegion,
+        // which costs no carrier while it is parked).
+        auto hashed = ctx.options.passwords->hash(*password.value());
+        if (!hashed) return hashed.take_error();
+        user.password_hash = std::move(hashed).value();
     }
     auto made = store::users::create(ctx.db, user);
     if (!made) return made.take_error();

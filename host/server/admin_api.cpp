@@ -1,11 +1,15 @@
 #include "server/admin_api.hpp"
 
 #include <ctime>
+#include <stdexcept>
 
+#include "core/fiber.hpp"
 #include "core/log.hpp"
 #include "hub/credentials.hpp"
 #include "hub/ip_filter.hpp"
+#include "hub/login_throttle.hpp"
 #include "hub/money.hpp"
+#include "hub/password_hasher.hpp"
 #include "server/admin_support.hpp"
 #include "store/admin_sessions.hpp"
 #include "store/api_keys.hpp"
@@ -101,13 +105,6 @@ Error not_an_admin(const std::string& name, const std::string& role) {
                              "': only admin and root users may use the admin API; a root user "
                              "can change the role with PATCH /admin/api/users/" +
                              name);
-}
-
-//! A hash to verify against when the user does not exist, so a wrong name costs the same
-//! time as a wrong password and names cannot be probed by timing.
-const std::string& decoy_password_hash() {
-    static const std::string hash = hub::hash_password("tianshu decoy password");
-    return hash;
 }
 
 core::Result<admin::Caller> caller_from_api_key(store::Database& db, const AdminCall& call) {
@@ -207,11 +204,20 @@ core::Result<AdminCall> make_admin_call(std::string_view method, std::string_vie
 
 AdminApi::AdminApi(store::Database& db, const hub::SecretBox* secrets,
                    std::function<void()> on_change, AdminApiOptions options)
-    : db_(db), secrets_(secrets), on_change_(std::move(on_change)), options_(std::move(options)) {}
+    : db_(db), secrets_(secrets), on_change_(std::move(on_change)), options_(std::move(options)) {
+    if (!options_.passwords || !options_.logins)
+        throw std::invalid_argument(
+            "AdminApi needs a PasswordHasher and a LoginThrottle (AdminApiOptions::passwords, "
+            "::logins)");
+}
 
 namespace {
 
-//! POST /login {"name","password"}: a new session token, shown once.
+//! POST /login {"name","password"}: a new session token, shown once. The attempt is counted
+//! against the client address and the account name before anything else (refused with 429 when
+//! either has too many failures), the password is checked on the password pool (503 when its
+//! queue is full) against the user's hash or, for an unknown name, a decoy of the same cost,
+//! and a successful login is forgiven.
 admin::Outcome login(store::Database& db, const AdminApiOptions& options, const AdminCall& call) {
     auto body = admin::object_body(call);
     if (!body) return body.take_error();
@@ -221,16 +227,31 @@ admin::Outcome login(store::Database& db, const AdminApiOptions& options, const 
     if (!name) return name.take_error();
     auto password = admin::required_string(body.value(), "password");
     if (!password) return password.take_error();
-    auto user = store::users::find_by_name(db, name.value());
-    if (!user) return user.take_error();
-    const std::string& hash = user.value() && !user.value()->password_hash.empty()
-                                  ? user.value()->password_hash
-                                  : decoy_password_hash();
-    bool matches = hub::verify_password(password.value(), hash);
-    if (!user.value() || user.value()->password_hash.empty() || !matches)
+    auto attempt =
+        options.logins->begin(call.client_ip, name.value(), hub::LoginThrottle::Clock::now());
+    if (!attempt) return attempt.take_error();
+    core::Result<std::optional<store::User>> user = std::optional<store::User>{};
+    {
+        core::BlockingRegion database;
+        user = store::users::find_by_name(db, name.value());
+    }
+    if (!user) {
+        options.logins->forgive(attempt.value());  // not tried
+        return user.take_error();
+    }
+    const bool known = user.value() && !user.value()->password_hash.empty();
+    // Outside any BlockingRegion: the fiber parks while the pool checks, its carrier moves on.
+    auto matches =
+        options.passwords->verify(password.value(), known ? user.value()->password_hash : "");
+    if (!matches) {
+        options.logins->forgive(attempt.value());  // not tried: the pool was full
+        return matches.take_error();
+    }
+    if (!known || !matches.value())
         return unauthenticated(
             "login failed: the name or the password is wrong (a user without a password "
             "cannot log in; a root user can set one)");
+    options.logins->forgive(attempt.value());
     const store::User& u = *user.value();
     if (u.role != "admin" && u.role != "root") return not_an_admin(u.name, u.role);
     if (!u.enabled)
@@ -238,6 +259,7 @@ admin::Outcome login(store::Database& db, const AdminApiOptions& options, const 
                                  "' is disabled: ask a root user to enable the account");
     std::string token = std::string(kSessionPrefix) + hub::generate_api_key().substr(6);
     long long expires_at = store::now_seconds() + options.session_ttl.count();
+    core::BlockingRegion database;
     auto session = store::admin_sessions::create(db, u.id, hub::api_key_hash(token), expires_at,
                                                  call.client_ip);
     if (!session) return session.take_error();
@@ -283,6 +305,7 @@ void AdminApi::handle(const AdminCall& call, ResponseWriter& out) const {
             if (!done) return send_admin_error(out, done.error());
             return send_json(out, done->status, done->body);
         }
+        core::BlockingRegion database;  // every other route works on the database
         auto caller = authenticate(db_, call);
         if (!caller) return send_admin_error(out, caller.error());
         admin::Context ctx{db_,  secrets_,       options_,

@@ -19,7 +19,9 @@ class Database;
 }
 namespace tianshu::hub {
 class SecretBox;
-}
+class PasswordHasher;
+class LoginThrottle;
+}  // namespace tianshu::hub
 
 namespace tianshu::server {
 
@@ -50,13 +52,21 @@ struct AdminApiOptions {
     std::chrono::seconds session_ttl = std::chrono::hours(12);
     //! The inviter's share of each top-up, in ppm (passed to store::ledger::topup).
     long long invite_rebate_ppm = 0;
+    //! Hashes and checks passwords off the carriers (login, users created with a password).
+    //! Required: AdminApi refuses to start without it.
+    const hub::PasswordHasher* passwords = nullptr;
+    //! Failed logins per client address and per account name. Required.
+    hub::LoginThrottle* logins = nullptr;
 };
 
-//! Serves the admin API. Thread-safe: it keeps no state between calls beyond the store.
+//! Serves the admin API. Thread-safe: it keeps no state between calls beyond the store and the
+//! login limits. Database work runs in a core::BlockingRegion; password checks run on the
+//! options' PasswordHasher, where the calling fiber parks without holding a carrier.
 class AdminApi {
   public:
     //! `secrets` seals upstream keys (null: adding keys is refused); `on_change` is called
     //! after every successful change (the server may reload without waiting for its poll).
+    //! Throws std::invalid_argument when options.passwords or options.logins is null.
     AdminApi(store::Database& db, const hub::SecretBox* secrets, std::function<void()> on_change,
              AdminApiOptions options = {});
 

@@ -4,7 +4,10 @@
 
 #include "../unit/pipeline/fake_plugins.hpp"
 #include "../unit/store/test_database.hpp"
+#include "core/slow_work_pool.hpp"
 #include "hub/credentials.hpp"
+#include "hub/login_throttle.hpp"
+#include "hub/password_hasher.hpp"
 #include "hub/secret_box.hpp"
 #include "server/admin_api.hpp"
 #include "store/admin_sessions.hpp"
@@ -22,6 +25,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -73,6 +77,14 @@ struct RecordingWriter : server::ResponseWriter {
 constexpr const char* kRootPassword = "root-password-1";
 constexpr const char* kAdminPassword = "admin-password-1";
 constexpr const char* kUserPassword = "user-password-1";
+//! Few KDF iterations keep the tests fast; the hasher's decoy uses the same count.
+constexpr int kTestIterations = 1000;
+
+//! One password check, as the hasher's seam saw it.
+struct CheckSeen {
+    std::string encoded;
+    int iterations = 0;  //!< read from the encoded hash ("pbkdf2-sha256$N$salt$hash")
+};
 
 //! A store with a root ("root"), an admin ("ada") and a user ("bob"), a secret file, a
 //! catalog with one model plugin ("echo_adapter") and one strategy ("prefix"), and the API.
@@ -82,6 +94,20 @@ struct AdminFixture {
     std::unique_ptr<hub::SecretBox> box;
     testing::FakeCatalog catalog;
     std::atomic<int> changes{0};
+    core::SlowWorkPool pool{core::SlowWorkPool::Options{1, 64, true}};
+    std::mutex checks_mutex;
+    std::vector<CheckSeen> checks;  //!< every password check the API asked the pool for
+    hub::PasswordHasher passwords{
+        pool, kTestIterations, [this](std::string_view plain, std::string_view encoded) {
+            std::string e(encoded);
+            auto first = e.find('$'), second = e.find('$', first + 1);
+            {
+                std::lock_guard lock(checks_mutex);
+                checks.push_back({e, std::stoi(e.substr(first + 1, second - first - 1))});
+            }
+            return hub::verify_password(plain, encoded);
+        }};
+    hub::LoginThrottle logins{hub::LoginLimits{}};
     std::unique_ptr<server::AdminApi> api;
     std::string root_token, admin_token;
 
@@ -105,6 +131,8 @@ struct AdminFixture {
             ->make_strategy = [](const Json&) { return std::make_shared<testing::FakeStrategy>(); };
         server::AdminApiOptions options;
         options.plugins = catalog.lookup();
+        options.passwords = &passwords;
+        options.logins = &logins;
         api = std::make_unique<server::AdminApi>(
             db(), box.get(), [this] { ++changes; }, options);
         add_user("root", "root", kRootPassword);
@@ -122,10 +150,10 @@ struct AdminFixture {
 
     store::User add_user(const std::string& name, const std::string& role,
                          const std::string& password) {
-        // Few KDF iterations keep the test fast; verify_password reads them from the hash.
+        // verify_password reads the iteration count from the hash.
         auto u = store::users::create(
-            db(),
-            {name, role, "default", password.empty() ? "" : hub::hash_password(password, 1000)});
+            db(), {name, role, "default",
+                   password.empty() ? "" : hub::hash_password(password, kTestIterations)});
         INFO((u.ok() ? "" : u.error().message));
         REQUIRE(u.ok());
         return u.value();
@@ -234,6 +262,75 @@ TEST_CASE("login: a wrong password, an unknown name, a user role or a disabled a
     auto bad_body = f.call("POST", "/login", "", "{\"name\": \"ada\"}");
     REQUIRE_STATUS(bad_body, 400);
     CHECK(bad_body.error_message().find("'password'") != std::string::npos);
+}
+
+TEST_CASE("login: an unknown name costs exactly what a wrong password costs") {
+    AdminFixture f;
+    auto checks_of = [&](const std::string& name) {
+        {
+            std::lock_guard lock(f.checks_mutex);
+            f.checks.clear();
+        }
+        auto out =
+            f.call("POST", "/login", "", Json{{"name", name}, {"password", "wrong-pass"}}.dump());
+        REQUIRE_STATUS(out, 401);
+        std::lock_guard lock(f.checks_mutex);
+        return f.checks;
+    };
+    const auto wrong = checks_of("ada");
+    const auto unknown = checks_of("nobody-at-all");
+    f.add_user("nopass", "admin", "");
+    const auto no_password = checks_of("nopass");
+    REQUIRE(wrong.size() == 1);
+    REQUIRE(unknown.size() == 1);
+    REQUIRE(no_password.size() == 1);
+    CHECK(wrong[0].iterations == kTestIterations);
+    CHECK(unknown[0].iterations == wrong[0].iterations);
+    CHECK(no_password[0].iterations == wrong[0].iterations);
+    CHECK(unknown[0].encoded != wrong[0].encoded);  // the decoy, not ada's hash
+}
+
+TEST_CASE("login: failures are limited per address and per account; success does not count") {
+    AdminFixture f;  // default limits: 10 per address, 30 per account, in 600 s
+    auto attempt = [&](const std::string& name, const std::string& password,
+                       const std::string& ip) {
+        return f.call("POST", "/login", "", Json{{"name", name}, {"password", password}}.dump(),
+                      ip);
+    };
+    // Successful logins from 10.0.0.1 (the fixture's own, and these) never fill its window.
+    for (int i = 0; i < 12; ++i) REQUIRE_STATUS(attempt("ada", kAdminPassword, "10.0.0.1"), 201);
+    for (int i = 0; i < 10; ++i)
+        REQUIRE_STATUS(attempt("guess-" + std::to_string(i), "wrong-pass", "10.0.0.1"), 401);
+    {
+        std::lock_guard lock(f.checks_mutex);
+        f.checks.clear();
+    }
+    auto refused = attempt("ada", kAdminPassword, "10.0.0.1");
+    REQUIRE_STATUS(refused, 429);
+    CHECK(refused.error_type() == "rate_limited");
+    CHECK(refused.error_message().find("too many failed logins from address 10.0.0.1") !=
+          std::string::npos);
+    CHECK(refused.error_message().find("try again in ") != std::string::npos);
+    REQUIRE(refused.headers.count("retry-after"));
+    CHECK(std::stoi(refused.headers["retry-after"]) > 0);
+    CHECK(std::stoi(refused.headers["retry-after"]) <= 600);
+    {
+        std::lock_guard lock(f.checks_mutex);
+        CHECK(f.checks.empty());  // refused before any password check
+    }
+    // Another address is not affected.
+    REQUIRE_STATUS(attempt("ada", kAdminPassword, "10.0.0.2"), 201);
+
+    // One account guessed from many addresses: 30 failures, then even the right password waits.
+    for (int i = 0; i < 30; ++i)
+        REQUIRE_STATUS(attempt("ada", "wrong-pass", "10.1.0." + std::to_string(i)), 401);
+    auto account = attempt("ada", kAdminPassword, "10.2.0.1");
+    REQUIRE_STATUS(account, 429);
+    CHECK(account.error_message().find("too many failed logins for account 'ada'") !=
+          std::string::npos);
+    REQUIRE(account.headers.count("retry-after"));
+    // Other accounts still log in.
+    REQUIRE_STATUS(attempt("root", kRootPassword, "10.2.0.1"), 201);
 }
 
 TEST_CASE("logout ends the session; an expired session is refused") {
@@ -505,6 +602,8 @@ TEST_CASE("channels: without a secret file keys are refused, not stored in the c
     AdminFixture f;
     server::AdminApiOptions options;
     options.plugins = f.catalog.lookup();
+    options.passwords = &f.passwords;
+    options.logins = &f.logins;
     server::AdminApi keyless(
         f.db(), nullptr, [] {}, options);
     auto c = server::make_admin_call("POST", "/admin/api/channels", "Bearer " + f.admin_token,
@@ -526,6 +625,12 @@ TEST_CASE("users: create, read, list, patch; top-up in decimal strings; the ledg
     CHECK(made.json()["balance"] == "0.000000");
     CHECK(made.json()["has_password"] == true);
     CHECK(made.body.find("pbkdf2") == std::string::npos);
+    // Hashed by the API's PasswordHasher (on its pool), with its iteration count.
+    auto stored = store::users::find_by_name(f.db(), "carol");
+    REQUIRE(stored.ok());
+    REQUIRE(stored.value().has_value());
+    CHECK(stored.value()->password_hash.starts_with("pbkdf2-sha256$" +
+                                                    std::to_string(kTestIterations) + "$"));
     CHECK(f.as_admin("POST", "/users", {{"name", "carol"}}).status == 400);  // taken
     CHECK(f.as_admin("POST", "/users", {{"name", "dan"}, {"password", "short"}}).status == 400);
     CHECK(f.as_admin("POST", "/users", {{"name", "dan"}, {"role", "boss"}}).status == 400);

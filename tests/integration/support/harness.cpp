@@ -19,6 +19,7 @@
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/StreamSocket.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/String.h>
 
@@ -343,10 +344,10 @@ Headers lower_headers(const Poco::Net::HTTPResponse& resp) {
 }
 }  // namespace
 
-HttpResponse http_request(int port, const std::string& method, const std::string& path,
-                          const Headers& headers, const std::string& body,
-                          std::chrono::seconds timeout) {
-    Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
+namespace {
+HttpResponse exchange(Poco::Net::HTTPClientSession& session, const std::string& method,
+                      const std::string& path, const Headers& headers, const std::string& body,
+                      std::chrono::seconds timeout) {
     session.setTimeout(Poco::Timespan(static_cast<long>(timeout.count()), 0));
     Poco::Net::HTTPRequest req(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
     bool has_body = method == "POST" || !body.empty();
@@ -360,6 +361,26 @@ HttpResponse http_request(int port, const std::string& method, const std::string
     r.headers = lower_headers(resp);
     if (method != "HEAD") Poco::StreamCopier::copyToString(is, r.body);
     return r;
+}
+}  // namespace
+
+HttpResponse http_request(int port, const std::string& method, const std::string& path,
+                          const Headers& headers, const std::string& body,
+                          std::chrono::seconds timeout) {
+    Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(port));
+    return exchange(session, method, path, headers, body, timeout);
+}
+
+HttpResponse http_request_from(const std::string& source_ip, int port, const std::string& method,
+                               const std::string& path, const Headers& headers,
+                               const std::string& body, std::chrono::seconds timeout) {
+    Poco::Net::StreamSocket socket(Poco::Net::SocketAddress::IPv4);
+    socket.impl()->bind(Poco::Net::SocketAddress(source_ip, 0), false);
+    socket.connect(Poco::Net::SocketAddress("127.0.0.1", static_cast<Poco::UInt16>(port)));
+    Poco::Net::HTTPClientSession session(socket);  // connected: it takes no host of its own
+    Headers with_host = headers;
+    with_host.emplace("Host", "127.0.0.1:" + std::to_string(port));
+    return exchange(session, method, path, with_host, body, timeout);
 }
 
 HttpResponse post_json(int port, const std::string& path, const Headers& headers,

@@ -136,6 +136,10 @@ struct HttpResponse {
 HttpResponse http_request(int port, const std::string& method, const std::string& path,
                           const Headers& headers = {}, const std::string& body = {},
                           std::chrono::seconds timeout = 60s);
+//! The same from a chosen loopback address (127.0.0.2, ...): the server sees it as the client's.
+HttpResponse http_request_from(const std::string& source_ip, int port, const std::string& method,
+                               const std::string& path, const Headers& headers = {},
+                               const std::string& body = {}, std::chrono::seconds timeout = 60s);
 HttpResponse post_json(int port, const std::string& path, const Headers& headers,
                        const std::string& body);
 

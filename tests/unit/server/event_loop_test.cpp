@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/fiber.hpp"
+#include "core/slow_work_pool.hpp"
 #include "server/event_loop.hpp"
 
 using namespace tianshu;
@@ -389,4 +390,36 @@ TEST_CASE("fiber waits off the loop fall back to poll()", "[server][event_loop]"
     const auto at = Clock::now();
     core::sleep(milliseconds(20));
     CHECK(Clock::now() - at >= milliseconds(19));
+}
+
+TEST_CASE("event loop: a fiber waiting for the slow-work pool does not hold its carrier",
+          "[server][event_loop]") {
+    // One carrier and no more may start: if the waiting fiber blocked it, the second fiber
+    // could never run, and the job would see no sign of it before its 5 s bound.
+    server::EventLoop loop(server::EventLoop::Options{1, 1, 256 * 1024, 1000, 50, 0}, [](void*) {});
+    REQUIRE(loop.open().ok());
+    loop.start();
+    core::SlowWorkPool pool(core::SlowWorkPool::Options{1, 4, true});
+    std::atomic<bool> second_ran{false}, seen{false}, on_fiber{false}, ok{false};
+    Latch waiting(1), finished(1);
+    loop.post([&] {
+        on_fiber = core::may_suspend();
+        waiting.done();
+        auto ran = pool.run("a test job", [&] {
+            const auto until = Clock::now() + milliseconds(5000);
+            while (!second_ran && Clock::now() < until)
+                std::this_thread::sleep_for(milliseconds(1));
+            seen = second_ran.load();
+        });
+        ok = ran.ok();
+        finished.done();
+    });
+    REQUIRE(waiting.wait(milliseconds(5000)));
+    loop.post([&] { second_ran = true; });
+    REQUIRE(finished.wait(milliseconds(10000)));
+    CHECK(on_fiber);
+    CHECK(ok);
+    CHECK(seen);
+    CHECK(loop.carriers() == 1);
+    loop.stop();
 }
