@@ -50,6 +50,7 @@ usage:
                 [--drain-seconds N] [--stream-ping-ms N (default 15000; 0: no pings)]
                 [--redis URL (share quota between gateways)] [--metering on|off]
                 [--log-retention-days N (default 90; 0 keeps request logs forever)]
+                [--journal-priority idle|normal (default idle)]
                 [--header-timeout-seconds N (default 20)] [--trusted-proxy CIDR[,CIDR]]...
                 [--slow-work-threads N (default 1)] [--slow-work-queue N (default 16)]
                 [--login-failures-per-address N (default 10)]
@@ -356,14 +357,31 @@ int cmd_serve(const std::vector<std::string>& args) {
         "[--scripts-dir DIR] "
         "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N] "
         "[--stream-ping-ms N] [--redis URL] [--metering on|off] [--log-retention-days N] "
+        "[--journal-priority idle|normal] "
         "[--header-timeout-seconds N] [--trusted-proxy CIDR]... "
         "[--slow-work-threads N] [--slow-work-queue N] [--login-failures-per-address N] "
         "[--login-failures-per-account N] [--login-window-seconds N]",
-        {"--data", "--listen", "--db", "--plugins-dir", "--scripts-dir", "--chains-dir",
-         "--log-level", "--max-threads", "--drain-seconds", "--stream-ping-ms", "--redis",
-         "--metering", "--log-retention-days", "--header-timeout-seconds", "--trusted-proxy",
-         "--slow-work-threads", "--slow-work-queue", "--login-failures-per-address",
-         "--login-failures-per-account", "--login-window-seconds"},
+        {"--data",
+         "--listen",
+         "--db",
+         "--plugins-dir",
+         "--scripts-dir",
+         "--chains-dir",
+         "--log-level",
+         "--max-threads",
+         "--drain-seconds",
+         "--stream-ping-ms",
+         "--redis",
+         "--metering",
+         "--log-retention-days",
+         "--journal-priority",
+         "--header-timeout-seconds",
+         "--trusted-proxy",
+         "--slow-work-threads",
+         "--slow-work-queue",
+         "--login-failures-per-address",
+         "--login-failures-per-account",
+         "--login-window-seconds"},
         {},
         0,
         0};
@@ -463,11 +481,19 @@ int cmd_serve(const std::vector<std::string>& args) {
                     "--log-retention-days '" + *r +
                     "' must be a whole number of days from 0 (keep forever) to 36500"));
         }
+        const std::string journal_priority = a->option_or("--journal-priority", "idle");
+        if (journal_priority != "idle" && journal_priority != "normal")
+            return input_error(Error::invalid(
+                "--journal-priority '" + journal_priority +
+                "' must be idle (the default: the usage journal's batches never take a CPU a "
+                "request wants) or normal"));
         auto opened = hub::UsageJournal::open(
             *db.value(), std::filesystem::path(a->option_or("--data", "data")) / "usage-journal",
             std::chrono::milliseconds(200), std::chrono::hours(24 * retention_days));
         if (!opened) return fail(opened.error());
         journal = std::move(opened).value();
+        journal->set_background_priority(journal_priority == "idle" ? core::ThreadPriority::idle
+                                                                    : core::ThreadPriority::normal);
         billing = std::make_unique<hub::Billing>(*db.value(), book);
         billing->sync_key_limits(first.value()->payers, first.value()->revision);
         services.billing = billing.get();

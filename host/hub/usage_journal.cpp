@@ -193,7 +193,8 @@ void UsageJournal::prune_old_rows() {
     const long long cutoff_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(cutoff.time_since_epoch()).count();
     auto pruned = [&] {
-        core::IdlePriorityScope low;  // a background delete: never ahead of a request
+        // A background delete: never ahead of a request.
+        core::IdlePriorityScope low(idle_background_.load(std::memory_order_relaxed));
         return store::request_logs::prune(db_, cutoff_ms);
     }();
     if (!pruned) {
@@ -364,7 +365,7 @@ bool UsageJournal::record(const store::UsageRecord& record) {
     return false;
 }
 
-void UsageJournal::close_here(std::vector<std::shared_ptr<Segment>> segments) {
+void UsageJournal::close_here(std::vector<std::shared_ptr<Segment>> segments, bool lower) {
     // A record() took its segment under the lock and holds it only while it copies a line.
     for (auto& segment : segments) {
         while (segment.use_count() > 1) std::this_thread::yield();
@@ -373,7 +374,7 @@ void UsageJournal::close_here(std::vector<std::shared_ptr<Segment>> segments) {
         // no request touches any more, milliseconds at times: at idle priority.
         segment->unmap();
     }
-    core::IdlePriorityScope low;
+    core::IdlePriorityScope low(lower);
     segments.clear();
 }
 
@@ -394,6 +395,7 @@ core::Result<void> UsageJournal::flush_batch() {
     // Rotate: new records go to a fresh segment while this batch is written; the old segment is
     // removed only once the database has every record in it. The file is opened before taking
     // the lock, so record() never waits on open(2).
+    const auto opening = std::chrono::steady_clock::now();
     auto opened = open_segment(n);
     std::vector<store::UsageRecord> batch;
     std::vector<std::shared_ptr<Segment>> old_segments;
@@ -408,16 +410,19 @@ core::Result<void> UsageJournal::flush_batch() {
             rotated_to = n;
         }  // else: keep appending to the old one
     }
-    close_here(std::move(old_segments));
+    const bool lower = idle_background_.load(std::memory_order_relaxed);
+    const auto closing = std::chrono::steady_clock::now();
+    close_here(std::move(old_segments), lower);
     // The database transactions — milliseconds of CPU every interval — run at idle priority
     // while the journal keeps up, so that they never hold a CPU a carrier wakes up for
     // (core/thread_priority.hpp). They take no lock a request waits for (not mutex_, which
     // record() takes; the request path never writes to the database).
-    core::IdlePriorityScope low(!fallen_behind(batch));
+    core::IdlePriorityScope low(lower && !fallen_behind(batch));
     const auto began = std::chrono::steady_clock::now();
     auto written = write_batches(db_, batch, [&] {
         if (low.lowered() && std::chrono::steady_clock::now() - began > kCatchUp) low.restore();
     });
+    const bool stayed_low = low.lowered();
     low.restore();
     if (!written) {
         {
@@ -437,16 +442,31 @@ core::Result<void> UsageJournal::flush_batch() {
         std::lock_guard lock(mutex_);
         counters_.flushed += static_cast<int64_t>(batch.size());
     }
+    const auto removing_from = std::chrono::steady_clock::now();
     if (rotated_to >= 0) {
         // Every segment before the one this batch rotated to is now in the database. Removing a
         // file frees its blocks: background work, at idle priority.
-        core::IdlePriorityScope removing;
+        core::IdlePriorityScope removing(lower);
         std::error_code ec;
         for (const auto& entry : fs::directory_iterator(dir_, ec)) {
             const int64_t number = segment_number(entry.path());
             if (number >= 0 && number < rotated_to) fs::remove(entry.path(), ec);
         }
     }
+    // Where the batch's steps fell in time (steady clock, µs), so a benchmark can tell whether
+    // slow requests coincide with one of them (tests/bench/overhead/tail_sources.sh).
+    const auto us = [](std::chrono::steady_clock::time_point t) {
+        return static_cast<int64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count());
+    };
+    core::log(core::LogLevel::debug, "usage batch written",
+              {{"records", static_cast<int64_t>(batch.size())},
+               {"open_from_us", us(opening)},
+               {"close_from_us", us(closing)},
+               {"write_from_us", us(began)},
+               {"remove_from_us", us(removing_from)},
+               {"done_us", us(std::chrono::steady_clock::now())},
+               {"idle_priority", stayed_low}});
     return {};
 }
 

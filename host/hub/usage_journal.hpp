@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/thread_priority.hpp"
 #include "store/database.hpp"
 #include "store/request_logs.hpp"
 
@@ -64,6 +65,12 @@ class UsageJournal {
     //! Writes everything queued to the database now (tests, shutdown).
     core::Result<void> flush();
     JournalCounters counters() const;
+    //! Where the journal's background work (database batches, closing and removing files,
+    //! pruning) runs: idle priority (the default; core/thread_priority.hpp) or normal, as before
+    //! (`serve --journal-priority normal`, for comparison or where SCHED_IDLE is not wanted).
+    void set_background_priority(core::ThreadPriority priority) {
+        idle_background_.store(priority == core::ThreadPriority::idle, std::memory_order_relaxed);
+    }
 
     //! The journal line for a record, and back (exposed for tests).
     static std::string encode(const store::UsageRecord& record);
@@ -101,8 +108,9 @@ class UsageJournal {
     void run();
     //! Writes one batch: what is queued now. Needs flush_mutex_ held (and mutex_ not held).
     core::Result<void> flush_batch();
-    //! Closes `segments` here once the record() calls still copying into them are done.
-    static void close_here(std::vector<std::shared_ptr<Segment>> segments);
+    //! Closes `segments` here once the record() calls still copying into them are done; cutting
+    //! the files at idle priority when `lower`.
+    static void close_here(std::vector<std::shared_ptr<Segment>> segments, bool lower);
 
     store::Database& db_;
     const std::filesystem::path dir_;
@@ -125,6 +133,7 @@ class UsageJournal {
     std::vector<std::shared_ptr<Segment>> retired_;
     std::vector<store::UsageRecord> queue_;
     JournalCounters counters_;
+    std::atomic<bool> idle_background_{true};
     std::thread thread_;
 };
 

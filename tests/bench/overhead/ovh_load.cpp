@@ -3,7 +3,7 @@
 //
 //   ovh_load --port P --path /v1/messages --body FILE [--header 'K: V']... [--conns C]
 //            [--requests R] [--warmup W] [--duration SECONDS] [--marker STRING]
-//            [--all-at-once] [--label NAME] [--latencies FILE]
+//            [--all-at-once] [--label NAME] [--latencies FILE] [--timeline FILE]
 //
 // --requests R   total timed requests (spread over the connections); default 2000;
 //                0 = no count, run until --duration (throughput runs)
@@ -15,6 +15,8 @@
 //                moment (R = C); reports the peak number of responses in progress at once
 // --latencies F  also append every timed request's latency (µs, one a line) to F, so that a
 //                script can take percentiles over several runs (tail_table.sh's rounds)
+// --timeline F   also append "END_US LATENCY_US" per timed request, END_US on the steady clock
+//                (CLOCK_MONOTONIC, as the gateway's debug timings): tail_sources.sh
 // Output: one line `RESULT label=... n=... errors=... non2xx=... secs=... rps=... lat_p50_us=...
 //   lat_p90_us=... lat_p99_us=... lat_p999_us=... lat_max_us=... ttft_p50_us=... ttft_p99_us=... resp_bytes=...
 //   peak_in_progress=...`. Connects to 127.0.0.1 only. Exit status 1 if any request failed.
@@ -175,6 +177,8 @@ bool parse(Conn& c) {
     }
 }
 
+std::vector<long long> g_end_us;  // when each timed request ended (steady clock, µs)
+
 double pct(std::vector<double>& v, double p) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
@@ -196,7 +200,7 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string path = "/", body_file, label = "run", latencies_file;
+    std::string path = "/", body_file, label = "run", latencies_file, timeline_file;
     std::vector<std::string> headers;
     int conns = 1;
     long requests = 2000, warmup = 50;
@@ -223,6 +227,7 @@ int main(int argc, char** argv) {
         else if (a == "--label") label = next();
         else if (a == "--all-at-once") all_at_once = true;
         else if (a == "--latencies") latencies_file = next();
+        else if (a == "--timeline") timeline_file = next();
         else {
             std::fprintf(stderr, "unknown option %s (see the comment at the top of ovh_load.cpp)\n", a.c_str());
             return 2;
@@ -317,6 +322,8 @@ int main(int argc, char** argv) {
                 if (c.timed) {
                     ++g_done;
                     g_lat.push_back(us);
+                    g_end_us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           Clock::now().time_since_epoch()).count());
                     g_resp_bytes = c.buf.size();
                     if (c.status < 200 || c.status >= 300) {
                         ++g_non2xx;
@@ -364,6 +371,15 @@ int main(int argc, char** argv) {
     const double secs = std::chrono::duration<double>(Clock::now() - t_start).count();
     const long unfinished = unbounded ? 0 : g_total - g_done;
     const long n = static_cast<long>(g_lat.size());
+    if (!timeline_file.empty()) {
+        if (FILE* f = std::fopen(timeline_file.c_str(), "a")) {
+            for (size_t k = 0; k < g_lat.size(); ++k) std::fprintf(f, "%lld %.1f\n", g_end_us[k], g_lat[k]);
+            std::fclose(f);
+        } else {
+            std::fprintf(stderr, "cannot append to --timeline %s\n", timeline_file.c_str());
+            return 1;
+        }
+    }
     if (!latencies_file.empty()) {
         if (FILE* f = std::fopen(latencies_file.c_str(), "a")) {
             for (double us : g_lat) std::fprintf(f, "%.1f\n", us);
