@@ -47,6 +47,8 @@ usage:
                 [--drain-seconds N] [--stream-ping-ms N (default 15000; 0: no pings)]
                 [--redis URL (share quota between gateways)] [--metering on|off]
                 [--log-retention-days N (default 90; 0 keeps request logs forever)]
+                [--secret-key-file PATH (the key sealing upstream keys; default DIR/secret.key)]
+                [--journal-adopt-seconds N (default 60: replay stopped gateways' usage journals)]
   tianshu version [--json]
   tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]
   tianshu chain import FILE [--data DIR] [--db URL] [--json]
@@ -77,6 +79,7 @@ usage:
   tianshu channel enable|disable|remove --name NAME [--data DIR] [--json]
   tianshu channel test [--name NAME]... [--plugins-dir DIR] [--data DIR] [--json]
   tianshu health-check [--plugins-dir DIR] [--data DIR] [--json]
+  (channel and health-check take --secret-key-file PATH, as serve does)
   tianshu logs [--user N] [--key-id ID] [--channel C] [--model M] [--status CODE] [--since TIME]
                [--until TIME] [--limit N] [--before-id ID] [--csv FILE|-] [--data DIR] [--json]
   tianshu logs prune --older-than TIME [--data DIR] [--json]
@@ -85,6 +88,8 @@ usage:
 
 --data DIR selects the store (default ./data, SQLite in DIR/tianshu.db); --db URL overrides it
 (sqlite:///path/file.db or mysql://user:password@host:port/database).
+The key sealing upstream keys is --secret-key-file PATH, else $TIANSHU_SECRET_KEY (44 base64
+characters), else $TIANSHU_SECRET_KEY_FILE, else DIR/secret.key; gateways sharing a database share it.
 TIME is ISO-8601 UTC (2026-11-22T10:00:00Z), a date (2026-11-22) or an age (30m, 12h, 7d).
 )";
 
@@ -319,10 +324,11 @@ int cmd_serve(const std::vector<std::string>& args) {
         "tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] "
         "[--scripts-dir DIR] "
         "[--chains-dir DIR] [--log-level LEVEL] [--max-threads N] [--drain-seconds N] "
-        "[--stream-ping-ms N] [--redis URL] [--metering on|off] [--log-retention-days N]",
+        "[--stream-ping-ms N] [--redis URL] [--metering on|off] [--log-retention-days N] "
+        "[--secret-key-file PATH] [--journal-adopt-seconds N]",
         {"--data", "--listen", "--db", "--plugins-dir", "--scripts-dir", "--chains-dir",
          "--log-level", "--max-threads", "--drain-seconds", "--stream-ping-ms", "--redis",
-         "--metering", "--log-retention-days"},
+         "--metering", "--log-retention-days", kSecretKeyFileOption, "--journal-adopt-seconds"},
         {},
         0,
         0};
@@ -371,9 +377,13 @@ int cmd_serve(const std::vector<std::string>& args) {
     auto first_start = bootstrap_if_new(*db.value());
     if (!first_start) return fail(first_start.error());
 
-    auto secrets = hub::SecretBox::open_or_create(secret_file_for(a->option_or("--data", "data")));
+    auto secrets = open_secret_key(a.value());
     if (!secrets) return fail(secrets.error());
     RuntimeLoader loader(*db.value(), catalog, a->option_or("--chains-dir", ""), &secrets.value());
+    if (auto problems = loader.unopenable_channel_keys(); !problems.empty()) {
+        for (size_t i = 0; i + 1 < problems.size(); ++i) (void)fail(problems[i]);
+        return fail(problems.back());
+    }
     pipeline::RuntimeConfigHolder holder;
     auto first = loader.load();
     if (!first) return fail(first.error());
@@ -407,9 +417,21 @@ int cmd_serve(const std::vector<std::string>& args) {
                     "--log-retention-days '" + *r +
                     "' must be a whole number of days from 0 (keep forever) to 36500"));
         }
+        long adopt_seconds = 60;
+        if (auto s = a->option("--journal-adopt-seconds")) {
+            char* end = nullptr;
+            adopt_seconds = std::strtol(s->c_str(), &end, 10);
+            if (s->empty() || *end != '\0' || adopt_seconds < 1 || adopt_seconds > 86400)
+                return input_error(Error::invalid(
+                    "--journal-adopt-seconds '" + *s +
+                    "' must be a whole number of seconds from 1 to 86400 (how often this gateway "
+                    "replays the usage journals of stopped gateways sharing its --data)"));
+        }
+        // Gateways sharing --data share this folder; each writes in its own subdirectory.
         auto opened = hub::UsageJournal::open(
             *db.value(), std::filesystem::path(a->option_or("--data", "data")) / "usage-journal",
-            std::chrono::milliseconds(200), std::chrono::hours(24 * retention_days));
+            std::chrono::milliseconds(200), std::chrono::hours(24 * retention_days),
+            hub::UsageJournal::kSegmentBytes, std::chrono::seconds(adopt_seconds));
         if (!opened) return fail(opened.error());
         journal = std::move(opened).value();
         billing = std::make_unique<hub::Billing>(*db.value(), book);
