@@ -35,8 +35,8 @@ core::Result<void> set(Database& db, std::string_view name, std::string_view val
 }
 
 std::optional<std::string> get(soci::session& s, std::string_view name) {
-    // InnoDB's plain SELECT reads the transaction's snapshot; a locking read sees what other
-    // transactions committed before this one got its locks.
+    // A locking read sees what other transactions committed before this one got its locks,
+    // whatever the session's isolation level.
     const char* sql = s.get_backend_name() == "mysql"
                           ? "SELECT value FROM settings WHERE name = :name LOCK IN SHARE MODE"
                           : "SELECT value FROM settings WHERE name = :name";
