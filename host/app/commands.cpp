@@ -374,9 +374,8 @@ int cmd_serve(const std::vector<std::string>& args) {
     plugin::PluginCatalog catalog;
     for (const auto& p : load_catalog(catalog, plugin_sources(a.value())))
         core::log(core::LogLevel::error, "plugin not loaded", {{"error", p.message}});
-    auto first_start = bootstrap_if_new(*db.value());
-    if (!first_start) return fail(first_start.error());
-
+    // The key check comes before the first-start setup: a gateway that stops here must not
+    // have made (and never shown) the store's first secrets.
     auto secrets = open_secret_key(a.value());
     if (!secrets) return fail(secrets.error());
     RuntimeLoader loader(*db.value(), catalog, a->option_or("--chains-dir", ""), &secrets.value());
@@ -384,6 +383,8 @@ int cmd_serve(const std::vector<std::string>& args) {
         for (size_t i = 0; i + 1 < problems.size(); ++i) (void)fail(problems[i]);
         return fail(problems.back());
     }
+    auto first_start = bootstrap_if_new(*db.value());
+    if (!first_start) return fail(first_start.error());
     pipeline::RuntimeConfigHolder holder;
     auto first = loader.load();
     if (!first) return fail(first.error());

@@ -183,8 +183,8 @@ core::Result<std::array<unsigned char, 32>> create_key(const Path& file, bool& l
     const std::string name = file.string();
     lost_race = false;
     static std::atomic<unsigned> attempts{0};
-    const Path temp = file.string() + ".new-" + std::to_string(::getpid()) + "-" +
-                      std::to_string(attempts++);
+    const Path temp =
+        file.string() + ".new-" + std::to_string(::getpid()) + "-" + std::to_string(attempts++);
     // O_EXCL: never overwrite a key; 0600 from the first instant, so there is no window in
     // which the file exists with looser permissions.
     ::unlink(temp.c_str());  // left by a process of this pid that died before linking it
