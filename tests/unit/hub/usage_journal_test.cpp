@@ -251,7 +251,9 @@ TEST_CASE(
     std::filesystem::remove_all(dir, ec);
 }
 
-TEST_CASE("usage journal: a journal left by a killed gateway is replayed into the database") {
+// The files sit in the journal folder itself: the layout before per-process directories, which
+// an upgraded gateway must still replay.
+TEST_CASE("usage journal: a flat journal an older gateway left is replayed into the database") {
     store::testing::TestDatabase db;
     const auto user = store::testing::make_user(*db, "replay-user");
     const auto dir = std::filesystem::temp_directory_path() /
