@@ -31,52 +31,57 @@ core::Result<std::optional<FirstStartSecrets>> bootstrap_if_new(store::Database&
     if (!done) return done.take_error();
     if (done.value()) return std::optional<FirstStartSecrets>{};
 
+    // The slow work before the transaction, so that others starting at once wait only for the
+    // inserts. Only the instance whose transaction creates the setup shows these.
     FirstStartSecrets secrets;
     secrets.admin_name = "admin";
-    auto admin = store::users::find_by_name(db, "admin");
-    if (!admin) return admin.take_error();
-    if (!admin.value()) {
-        secrets.admin_password = hub::random_password();
-        auto made = store::users::create(
-            db,
-            store::NewUser{"admin", "root", "default", hub::hash_password(secrets.admin_password)});
-        if (!made) return made.take_error();
-    }
-    auto demo = store::users::find_by_name(db, "demo");
-    if (!demo) return demo.take_error();
-    long long demo_id = 0;
-    if (demo.value()) {
-        demo_id = demo.value()->id;
-    } else {
-        auto made = store::users::create(db, store::NewUser{"demo", "user", "default", ""});
-        if (!made) return made.take_error();
-        demo_id = made->id;
-    }
+    secrets.admin_password = hub::random_password();
+    const std::string admin_hash = hub::hash_password(secrets.admin_password);
     secrets.demo_key = hub::generate_api_key();
-    if (auto k =
-            store::api_keys::create(db, demo_id, "demo-key", hub::api_key_prefix(secrets.demo_key),
-                                    hub::api_key_hash(secrets.demo_key));
-        !k)
-        return k.take_error();
 
-    auto channel = store::channels::find_by_name(db, "demo");
-    if (!channel) return channel.take_error();
-    if (!channel.value()) {
-        store::Channel c;
-        c.name = "demo";
-        c.type = "demo";
-        c.models = nlohmann::json::array({"demo-model"});
-        c.model_map = nlohmann::json{{"*", "demo-model"}};
-        c.config = nlohmann::json::object();
-        if (auto made = store::channels::create(db, c); !made) return made.take_error();
+    // One transaction, begun by the revision bump, which serialises it with every other
+    // configuration writer (SQLite's write lock, MySQL's row lock): of several gateways starting
+    // together on a new store, the first creates the whole setup and the others, let in after
+    // its commit, find the setting and create nothing.
+    auto created = db.with_transaction("set up the new store (first start)", [&](soci::session& s) {
+        store::bump_config_revision(s);
+        if (store::settings::get(s, kBootstrapped)) return false;
+        // A store set up by a version that made these one by one may hold some of them.
+        if (store::users::find_by_name(s, "admin"))
+            secrets.admin_password.clear();
+        else
+            store::users::create(s, store::NewUser{"admin", "root", "default", admin_hash});
+        auto demo = store::users::find_by_name(s, "demo");
+        const long long demo_id =
+            demo ? demo->id
+                 : store::users::create(s, store::NewUser{"demo", "user", "default", ""}).id;
+        store::api_keys::create(s, demo_id, "demo-key", hub::api_key_prefix(secrets.demo_key),
+                                hub::api_key_hash(secrets.demo_key));
+        if (!store::channels::find_by_name(s, "demo")) {
+            store::Channel c;
+            c.name = "demo";
+            c.type = "demo";
+            c.models = nlohmann::json::array({"demo-model"});
+            c.model_map = nlohmann::json{{"*", "demo-model"}};
+            c.config = nlohmann::json::object();
+            store::channels::create(s, c);
+        }
+        if (!store::chains::latest(s, "demo")) store::chains::save(s, "demo", demo_chain_json());
+        store::settings::set(s, kBootstrapped, "1");
+        return true;
+    });
+    if (!created) {
+        // A unique key can still be what lets a second instance in second (a store whose
+        // writers do not all bump the revision): then the other one did it. Read again.
+        auto again = store::settings::get(db, kBootstrapped);
+        if (again && again.value()) return std::optional<FirstStartSecrets>{};
+        return core::Error{created.error().kind,
+                           "the first-start setup of " + db.redacted_url() +
+                               " failed: " + created.error().message +
+                               " (fix the database and start tianshu serve again)",
+                           {}};
     }
-    auto chain = store::chains::latest(db, "demo");
-    if (!chain) return chain.take_error();
-    if (!chain.value())
-        if (auto saved = store::chains::save(db, "demo", demo_chain_json()); !saved)
-            return saved.take_error();
-
-    if (auto r = store::settings::set(db, kBootstrapped, "1"); !r) return r.take_error();
+    if (!created.value()) return std::optional<FirstStartSecrets>{};
     return std::optional<FirstStartSecrets>{std::move(secrets)};
 }
 

@@ -34,12 +34,14 @@ constexpr size_t kMaxParallelProbes = 8;
 const char* kChannelUsage =
     "tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... "
     "[--base-url URL] [--key UPSTREAM_KEY]... [--priority N] [--weight N] [--proxy URL] "
-    "[--timeout-ms N] [--tag TAG]... [--config JSON] [--data DIR] [--json]\n"
+    "[--timeout-ms N] [--tag TAG]... [--config JSON] [--data DIR] [--secret-key-file PATH] "
+    "[--json]\n"
     "       tianshu channel list [--data DIR] [--json]\n"
     "       tianshu channel edit --name NAME [--rename NEW] [any add flag; --key replaces every "
-    "key] [--add-key KEY]... [--remove-key ID]... [--data DIR] [--json]\n"
+    "key] [--add-key KEY]... [--remove-key ID]... [--data DIR] [--secret-key-file PATH] [--json]\n"
     "       tianshu channel enable|disable|remove --name NAME [--data DIR] [--json]\n"
-    "       tianshu channel test [--name NAME]... [--data DIR] [--plugins-dir DIR] [--json]";
+    "       tianshu channel test [--name NAME]... [--data DIR] [--plugins-dir DIR] "
+    "[--secret-key-file PATH] [--json]";
 
 //! A whole number from a flag; the error names the flag, the value and the accepted range.
 core::Result<int> parse_int_flag(const std::string& flag, const std::string& text, long long min,
@@ -184,7 +186,7 @@ core::Result<void> check_buildable(const plugin::PluginCatalog& catalog, const s
 }
 
 core::Result<hub::SecretBox> open_secrets(const ParsedArgs& a) {
-    return hub::SecretBox::open_or_create(secret_file_for(a.option_or("--data", "data")));
+    return open_secret_key(a);
 }
 
 // ---- probes: one minimal request through the channel's own model --------------------------
@@ -665,9 +667,10 @@ int channel_test(const ParsedArgs& a) {
 int cmd_channel(const std::vector<std::string>& args) {
     CommandSpec spec{
         kChannelUsage,
-        {"--data", "--db", "--name", "--type", "--models", "--map", "--base-url", "--key",
-         "--config", "--plugins-dir", "--scripts-dir", "--priority", "--weight", "--proxy",
-         "--timeout-ms", "--tag", "--rename", "--add-key", "--remove-key"},
+        {"--data",        "--db",       "--name",    "--type",       "--models",
+         "--map",         "--base-url", "--key",     "--config",     "--plugins-dir",
+         "--scripts-dir", "--priority", "--weight",  "--proxy",      "--timeout-ms",
+         "--tag",         "--rename",   "--add-key", "--remove-key", kSecretKeyFileOption},
         {"--json"},
         1,
         1};
@@ -687,8 +690,8 @@ int cmd_channel(const std::vector<std::string>& args) {
 int cmd_health_check(const std::vector<std::string>& args) {
     CommandSpec spec{
         "tianshu health-check [--data DIR] [--db URL] [--plugins-dir DIR] [--scripts-dir DIR] "
-        "[--json]",
-        {"--data", "--db", "--plugins-dir", "--scripts-dir"},
+        "[--secret-key-file PATH] [--json]",
+        {"--data", "--db", "--plugins-dir", "--scripts-dir", kSecretKeyFileOption},
         {"--json"},
         0,
         0};

@@ -42,6 +42,23 @@ int input_error(const Error& e) {
     return fail(e, kBadInput);
 }
 
+core::Result<hub::SecretBox> open_secret_key(const ParsedArgs& a) {
+    if (auto file = a.option(kSecretKeyFileOption)) {
+        if (file->empty())
+            return Error::invalid(std::string(kSecretKeyFileOption) +
+                                  " is empty: pass the path of the secret key file");
+        return hub::SecretBox::open_or_create(*file);
+    }
+    const char* text = std::getenv("TIANSHU_SECRET_KEY");
+    const char* file = std::getenv("TIANSHU_SECRET_KEY_FILE");
+    if (text && *text && file && *file)
+        return Error::invalid(
+            "both TIANSHU_SECRET_KEY and TIANSHU_SECRET_KEY_FILE are set: unset one of them");
+    if (text && *text) return hub::SecretBox::from_base64(text, "TIANSHU_SECRET_KEY");
+    if (file && *file) return hub::SecretBox::open_or_create(file);
+    return hub::SecretBox::open_or_create(fs::path(a.option_or("--data", "data")) / "secret.key");
+}
+
 //! Opens (creating if needed) and migrates the store chosen by --db or --data.
 core::Result<std::unique_ptr<store::Database>> open_store(const ParsedArgs& a) {
     std::string url;

@@ -11,6 +11,7 @@
 
 #include "app/cli_args.hpp"
 #include "app/runtime_loader.hpp"
+#include "hub/secret_box.hpp"
 #include "store/database.hpp"
 #include "store/users.hpp"
 
@@ -24,6 +25,14 @@ int input_error(const core::Error& e);
 
 //! Opens (creating if needed) and migrates the store chosen by --db URL or --data DIR.
 core::Result<std::unique_ptr<store::Database>> open_store(const ParsedArgs& a);
+
+//! The key that seals upstream keys, from the first of: --secret-key-file PATH;
+//! $TIANSHU_SECRET_KEY (the key itself, 44 base64 characters); $TIANSHU_SECRET_KEY_FILE;
+//! DIR/secret.key (--data). A file is created with a new key when missing. Gateways that share
+//! a database must share this key: each opens what the others sealed.
+core::Result<hub::SecretBox> open_secret_key(const ParsedArgs& a);
+//! The option every command that seals or opens upstream keys takes.
+inline constexpr const char* kSecretKeyFileOption = "--secret-key-file";
 
 //! --plugins-dir / --scripts-dir, else $TIANSHU_PLUGINS_DIR / $TIANSHU_SCRIPTS_DIR, else the
 //! build's.

@@ -55,6 +55,8 @@ usage:
                 [--slow-work-threads N (default 1)] [--slow-work-queue N (default 16)]
                 [--login-failures-per-address N (default 10)]
                 [--login-failures-per-account N (default 30)] [--login-window-seconds N (default 600)]
+                [--secret-key-file PATH (the key sealing upstream keys; default DIR/secret.key)]
+                [--journal-adopt-seconds N (default 60: replay stopped gateways' usage journals)]
   tianshu version [--json]
   tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]
   tianshu chain import FILE [--data DIR] [--db URL] [--json]
@@ -85,6 +87,7 @@ usage:
   tianshu channel enable|disable|remove --name NAME [--data DIR] [--json]
   tianshu channel test [--name NAME]... [--plugins-dir DIR] [--data DIR] [--json]
   tianshu health-check [--plugins-dir DIR] [--data DIR] [--json]
+  (channel and health-check take --secret-key-file PATH, as serve does)
   tianshu logs [--user N] [--key-id ID] [--channel C] [--model M] [--status CODE] [--since TIME]
                [--until TIME] [--limit N] [--before-id ID] [--csv FILE|-] [--data DIR] [--json]
   tianshu logs prune --older-than TIME [--data DIR] [--json]
@@ -93,6 +96,8 @@ usage:
 
 --data DIR selects the store (default ./data, SQLite in DIR/tianshu.db); --db URL overrides it
 (sqlite:///path/file.db or mysql://user:password@host:port/database).
+The key sealing upstream keys is --secret-key-file PATH, else $TIANSHU_SECRET_KEY (44 base64
+characters), else $TIANSHU_SECRET_KEY_FILE, else DIR/secret.key; gateways sharing a database share it.
 TIME is ISO-8601 UTC (2026-11-22T10:00:00Z), a date (2026-11-22) or an age (30m, 12h, 7d).
 )";
 
@@ -360,7 +365,8 @@ int cmd_serve(const std::vector<std::string>& args) {
         "[--journal-priority idle|normal] "
         "[--header-timeout-seconds N] [--trusted-proxy CIDR]... "
         "[--slow-work-threads N] [--slow-work-queue N] [--login-failures-per-address N] "
-        "[--login-failures-per-account N] [--login-window-seconds N]",
+        "[--login-failures-per-account N] [--login-window-seconds N] "
+        "[--secret-key-file PATH] [--journal-adopt-seconds N]",
         {"--data",
          "--listen",
          "--db",
@@ -381,7 +387,9 @@ int cmd_serve(const std::vector<std::string>& args) {
          "--slow-work-queue",
          "--login-failures-per-address",
          "--login-failures-per-account",
-         "--login-window-seconds"},
+         "--login-window-seconds",
+         kSecretKeyFileOption,
+         "--journal-adopt-seconds"},
         {},
         0,
         0};
@@ -442,12 +450,17 @@ int cmd_serve(const std::vector<std::string>& args) {
     plugin::PluginCatalog catalog;
     for (const auto& p : load_catalog(catalog, plugin_sources(a.value())))
         core::log(core::LogLevel::error, "plugin not loaded", {{"error", p.message}});
-    auto first_start = bootstrap_if_new(*db.value());
-    if (!first_start) return fail(first_start.error());
-
-    auto secrets = hub::SecretBox::open_or_create(secret_file_for(a->option_or("--data", "data")));
+    // The key check comes before the first-start setup: a gateway that stops here must not
+    // have made (and never shown) the store's first secrets.
+    auto secrets = open_secret_key(a.value());
     if (!secrets) return fail(secrets.error());
     RuntimeLoader loader(*db.value(), catalog, a->option_or("--chains-dir", ""), &secrets.value());
+    if (auto problems = loader.unopenable_channel_keys(); !problems.empty()) {
+        for (size_t i = 0; i + 1 < problems.size(); ++i) (void)fail(problems[i]);
+        return fail(problems.back());
+    }
+    auto first_start = bootstrap_if_new(*db.value());
+    if (!first_start) return fail(first_start.error());
     pipeline::RuntimeConfigHolder holder;
     auto first = loader.load();
     if (!first) return fail(first.error());
@@ -487,9 +500,21 @@ int cmd_serve(const std::vector<std::string>& args) {
                 "--journal-priority '" + journal_priority +
                 "' must be idle (the default: the usage journal's batches never take a CPU a "
                 "request wants) or normal"));
+        long adopt_seconds = 60;
+        if (auto s = a->option("--journal-adopt-seconds")) {
+            char* end = nullptr;
+            adopt_seconds = std::strtol(s->c_str(), &end, 10);
+            if (s->empty() || *end != '\0' || adopt_seconds < 1 || adopt_seconds > 86400)
+                return input_error(Error::invalid(
+                    "--journal-adopt-seconds '" + *s +
+                    "' must be a whole number of seconds from 1 to 86400 (how often this gateway "
+                    "replays the usage journals of stopped gateways sharing its --data)"));
+        }
+        // Gateways sharing --data share this folder; each writes in its own subdirectory.
         auto opened = hub::UsageJournal::open(
             *db.value(), std::filesystem::path(a->option_or("--data", "data")) / "usage-journal",
-            std::chrono::milliseconds(200), std::chrono::hours(24 * retention_days));
+            std::chrono::milliseconds(200), std::chrono::hours(24 * retention_days),
+            hub::UsageJournal::kSegmentBytes, std::chrono::seconds(adopt_seconds));
         if (!opened) return fail(opened.error());
         journal = std::move(opened).value();
         journal->set_background_priority(journal_priority == "idle" ? core::ThreadPriority::idle

@@ -124,10 +124,6 @@ std::vector<std::string> chain_texts_from_dir(const std::filesystem::path& dir) 
 
 }  // namespace
 
-std::filesystem::path secret_file_for(const std::filesystem::path& data_dir) {
-    return data_dir / "secret.key";
-}
-
 std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog,
                                       const PluginSources& sources) {
     std::vector<core::Error> problems;
@@ -282,6 +278,27 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
     config->payers = std::move(payers);
     config->revision = revision.value();
     return std::shared_ptr<const pipeline::RuntimeConfig>(std::move(config));
+}
+
+std::vector<Error> RuntimeLoader::unopenable_channel_keys() const {
+    auto channels = store::channels::list(db_);
+    if (!channels) return {channels.error()};
+    std::vector<Error> problems;
+    for (const auto& c : channels.value())
+        for (const auto& k : c.keys) {
+            if (!hub::SecretBox::is_sealed(k.sealed_key)) continue;
+            if (!secrets_) {
+                problems.push_back(Error::internal_error(
+                    "channel '" + c.name +
+                    "' has sealed upstream keys and no secret key opens them"));
+                break;
+            }
+            if (auto opened = secrets_->open(k.sealed_key, c.name); !opened) {
+                problems.push_back(opened.error());
+                break;
+            }
+        }
+    return problems;
 }
 
 ConfigWatcher::ConfigWatcher(const RuntimeLoader& loader, store::Database& db,

@@ -39,6 +39,11 @@ class RuntimeLoader {
     //! is left out with one error log line; the rest serve.
     core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> load() const;
     pipeline::PluginLookup lookup() const;
+    //! One error per channel whose stored upstream keys this gateway's secret key cannot open
+    //! (sealed with another gateway's key, or damaged), naming the channel and the fix; serve
+    //! checks at start, so a gateway started with the wrong key stops there and says so, instead
+    //! of leaving the channel out and failing its requests.
+    std::vector<core::Error> unopenable_channel_keys() const;
 
   private:
     store::Database& db_;
@@ -47,9 +52,6 @@ class RuntimeLoader {
     const hub::SecretBox* secrets_;
     upstream::RouterServices services_;
 };
-
-//! The secret file that seals upstream keys, beside the store: DIR/secret.key.
-std::filesystem::path secret_file_for(const std::filesystem::path& data_dir);
 
 //! Polls the store's config revision and reloads on change.
 class ConfigWatcher {

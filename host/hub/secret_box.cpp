@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -100,6 +101,39 @@ int fsync_directory(const Path& dir) {
     return err;
 }
 
+// One line of base64 (a trailing newline, CRLF or blanks allowed) holding 32 bytes. `what`
+// names where it came from ("secret file F"), `fix` what to do when it is unusable.
+core::Result<std::array<unsigned char, 32>> parse_key(const std::string& what,
+                                                      std::string_view text,
+                                                      const std::string& fix) {
+    std::string_view line = text;
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' ' ||
+                             line.back() == '\t'))
+        line.remove_suffix(1);
+
+    core::Result<std::array<unsigned char, 32>> result = file_error(what + " is empty: " + fix);
+    Bytes decoded;
+    if (line.empty()) {
+        // result already says so
+    } else if (!base64_decode(line, decoded)) {
+        result = file_error(what +
+                            " does not hold a base64 key (expected one line of 44 base64 "
+                            "characters): " +
+                            fix);
+    } else if (decoded.size() != 32) {
+        result =
+            file_error(what + " holds a " + std::to_string(decoded.size()) +
+                       "-byte key, but the key must be 32 bytes (44 base64 characters): " + fix);
+    } else {
+        std::array<unsigned char, 32> key{};
+        std::memcpy(key.data(), decoded.data(), key.size());
+        result = key;
+        OPENSSL_cleanse(key.data(), key.size());
+    }
+    if (!decoded.empty()) OPENSSL_cleanse(decoded.data(), decoded.size());
+    return result;
+}
+
 core::Result<std::array<unsigned char, 32>> read_key(int raw_fd, const Path& file) {
     Fd fd(raw_fd);
     const std::string name = file.string();
@@ -136,51 +170,27 @@ core::Result<std::array<unsigned char, 32>> read_key(int raw_fd, const Path& fil
     }
     OPENSSL_cleanse(buf, sizeof buf);
 
-    // One line, with or without a trailing newline (editors add one, some add CRLF).
-    std::string_view line = text;
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' ' ||
-                             line.back() == '\t'))
-        line.remove_suffix(1);
-
-    core::Result<std::array<unsigned char, 32>> result =
-        file_error("secret file " + name + " is empty: " + bad_contents_fix(file));
-    Bytes decoded;
-    if (line.empty()) {
-        // result already says so
-    } else if (!base64_decode(line, decoded)) {
-        result = file_error("secret file " + name +
-                            " does not hold a base64 key (expected one line of 44 base64 "
-                            "characters): " +
-                            bad_contents_fix(file));
-    } else if (decoded.size() != 32) {
-        result = file_error("secret file " + name + " holds a " + std::to_string(decoded.size()) +
-                            "-byte key, but the key must be 32 bytes (44 base64 characters): " +
-                            bad_contents_fix(file));
-    } else {
-        std::array<unsigned char, 32> key{};
-        std::memcpy(key.data(), decoded.data(), key.size());
-        result = key;
-        OPENSSL_cleanse(key.data(), key.size());
-    }
+    auto result = parse_key("secret file " + name, text, bad_contents_fix(file));
     OPENSSL_cleanse(text.data(), text.size());
-    if (!decoded.empty()) OPENSSL_cleanse(decoded.data(), decoded.size());
     return result;
 }
 
 // Creates `file` with a new random key. Returns the key, or an error; `lost_race` is set when
-// another process created the file first (the caller then reads that one).
+// another process created the file first (the caller then reads that one). The key is written
+// to a temporary file of this process and linked into place whole: gateways sharing a data
+// folder and starting together never read a file another one has created but not yet written.
 core::Result<std::array<unsigned char, 32>> create_key(const Path& file, bool& lost_race) {
     const std::string name = file.string();
     lost_race = false;
+    static std::atomic<unsigned> attempts{0};
+    const Path temp =
+        file.string() + ".new-" + std::to_string(::getpid()) + "-" + std::to_string(attempts++);
     // O_EXCL: never overwrite a key; 0600 from the first instant, so there is no window in
     // which the file exists with looser permissions.
-    int raw = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    ::unlink(temp.c_str());  // left by a process of this pid that died before linking it
+    int raw = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (raw < 0) {
         int err = errno;
-        if (err == EEXIST) {
-            lost_race = true;
-            return file_error("secret file " + name + " appeared while being created");
-        }
         std::string fix = err == ENOENT
                               ? "create the directory " + file.parent_path().string() +
                                     " or set the secret file path to an existing directory"
@@ -192,7 +202,7 @@ core::Result<std::array<unsigned char, 32>> create_key(const Path& file, bool& l
 
     std::array<unsigned char, 32> key{};
     if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
-        ::unlink(file.c_str());
+        ::unlink(temp.c_str());
         return file_error("cannot create secret file " + name +
                           ": the system random source failed (RAND_bytes)");
     }
@@ -205,11 +215,22 @@ core::Result<std::array<unsigned char, 32>> create_key(const Path& file, bool& l
     if (!err && (err = write_all(fd.get(), line)) != 0) step = "write";
     if (!err && ::fsync(fd.get()) != 0) err = errno, step = "fsync";
     if (!err && !fd.close()) err = errno, step = "close";
+    if (!err && ::link(temp.c_str(), file.c_str()) != 0) {
+        err = errno, step = "link";
+        if (err == EEXIST) {
+            ::unlink(temp.c_str());
+            OPENSSL_cleanse(line.data(), line.size());
+            OPENSSL_cleanse(key.data(), key.size());
+            lost_race = true;
+            return file_error("secret file " + name + " appeared while being created");
+        }
+    }
+    ::unlink(temp.c_str());
     if (!err && (err = fsync_directory(file.parent_path())) != 0) step = "fsync the directory of";
     OPENSSL_cleanse(line.data(), line.size());
     if (err) {
         // A half-written key file would be refused on every later start; remove it.
-        ::unlink(file.c_str());
+        if (step != "link") ::unlink(file.c_str());
         OPENSSL_cleanse(key.data(), key.size());
         return file_error("cannot " + step + " secret file " + name + ": " + errno_text(err) +
                           ": check free space and permissions in " + file.parent_path().string());
@@ -258,6 +279,16 @@ core::Result<SecretBox> SecretBox::open_or_create(const Path& secret_file) {
     }
     return file_error("secret file " + secret_file.string() +
                       " keeps appearing and disappearing: check what else writes to it");
+}
+
+core::Result<SecretBox> SecretBox::from_base64(std::string_view text, const Path& origin) {
+    auto key = parse_key(origin.string(), text,
+                         "set it to 44 base64 characters, e.g. the contents of an existing "
+                         "secret.key (`openssl rand -base64 32` makes a new one)");
+    if (!key.ok()) return key.take_error();
+    SecretBox box(key.value(), origin);
+    OPENSSL_cleanse(key.value().data(), key.value().size());
+    return box;
 }
 
 std::string SecretBox::seal(std::string_view plaintext, std::string_view context) const {
@@ -347,11 +378,14 @@ core::Result<std::string> SecretBox::open(std::string_view sealed, std::string_v
         // Unauthenticated plaintext must not outlive this function.
         OPENSSL_cleanse(plain.data(), plain.size());
         const std::string file = secret_file_.string();
-        return open_error(context, "the secret file " + file +
+        return open_error(context, "the secret key " + file +
                                        " does not match the one it was sealed with (was " + file +
-                                       " replaced?), or the value was copied from another "
-                                       "channel or altered: restore the original secret file, "
-                                       "or enter the channel's upstream key again");
+                                       " replaced? does another gateway seal with its own key?), "
+                                       "or the value was copied from another channel or altered: "
+                                       "start with --secret-key-file (or TIANSHU_SECRET_KEY) "
+                                       "holding the key the other gateways use, restore the "
+                                       "original secret file, or enter the channel's upstream "
+                                       "key again");
     }
     return plain;
 }

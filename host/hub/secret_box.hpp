@@ -23,7 +23,15 @@ class SecretBox {
     //! Errors (kind internal; start-up should print the message and stop) name the file and
     //! the fix: a file readable or writable by group/others, not a regular file, not base64,
     //! not 32 bytes, or an I/O failure.
+    //! Several processes may call it at once on one missing file: one creates it (whole, by
+    //! link(2)), the others read that key.
     static core::Result<SecretBox> open_or_create(const std::filesystem::path& secret_file);
+
+    //! The key given as text (44 base64 characters for 32 bytes, a trailing newline allowed),
+    //! e.g. from an environment variable; `origin` names it in messages (never the key itself).
+    //! Errors name `origin` and the fix.
+    static core::Result<SecretBox> from_base64(std::string_view text,
+                                               const std::filesystem::path& origin);
 
     SecretBox(const SecretBox&) = default;
     SecretBox& operator=(const SecretBox&) = default;
@@ -46,7 +54,7 @@ class SecretBox {
     //! supported. False for anything else, e.g. a legacy plaintext key awaiting sealing.
     static bool is_sealed(std::string_view value);
 
-    //! The file the key came from, for messages.
+    //! The file (or environment variable) the key came from, for messages.
     const std::filesystem::path& secret_file() const { return secret_file_; }
 
   private:

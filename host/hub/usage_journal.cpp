@@ -1,15 +1,18 @@
 #include "hub/usage_journal.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <utility>
 
 #include "core/json_write.hpp"
@@ -25,6 +28,16 @@ using core::Json;
 namespace {
 
 constexpr size_t kBatch = 500;
+constexpr const char* kLockFile = "lock";
+
+//! A name no other process picks: the pid (unique among live processes) and random bits (a
+//! dead process's directory may still carry the same pid).
+std::string process_directory_name() {
+    std::random_device random;
+    char suffix[9];
+    std::snprintf(suffix, sizeof suffix, "%08x", random());
+    return "gw-" + std::to_string(::getpid()) + "-" + suffix;
+}
 
 fs::path segment_path(const fs::path& dir, int64_t n) {
     return dir / ("usage-" + std::to_string(n) + ".jsonl");
@@ -148,10 +161,12 @@ core::Result<store::UsageRecord> UsageJournal::decode(std::string_view line) {
     }
 }
 
-UsageJournal::UsageJournal(store::Database& db, fs::path dir, std::chrono::milliseconds interval,
-                           std::chrono::hours retention, size_t segment_bytes)
+UsageJournal::UsageJournal(store::Database& db, fs::path root, std::chrono::milliseconds interval,
+                           std::chrono::hours retention, size_t segment_bytes,
+                           std::chrono::seconds adopt_interval)
     : db_(db),
-      dir_(std::move(dir)),
+      root_(std::move(root)),
+      adopt_interval_(std::max(adopt_interval, std::chrono::seconds(1))),
       interval_(interval),
       retention_(retention),
       segment_bytes_(segment_bytes) {}
@@ -210,36 +225,142 @@ void UsageJournal::prune_old_rows() {
     counters_.pruned += pruned.value();
 }
 
-core::Result<std::unique_ptr<UsageJournal>> UsageJournal::open(store::Database& db, fs::path dir,
-                                                               std::chrono::milliseconds interval,
-                                                               std::chrono::hours retention,
-                                                               size_t segment_bytes) {
+core::Result<std::unique_ptr<UsageJournal>> UsageJournal::open(
+    store::Database& db, fs::path root, std::chrono::milliseconds interval,
+    std::chrono::hours retention, size_t segment_bytes, std::chrono::seconds adopt_interval) {
     std::error_code ec;
-    fs::create_directories(dir, ec);
+    fs::create_directories(root, ec);
     if (ec)
         return core::Error{core::ErrorKind::unavailable,
-                           "cannot create the usage journal directory '" + dir.string() +
+                           "cannot create the usage journal directory '" + root.string() +
                                "': " + ec.message() + " (check the --data directory's permissions)",
                            {}};
-    std::unique_ptr<UsageJournal> journal(new UsageJournal(db, std::move(dir), interval, retention,
-                                                           std::max<size_t>(segment_bytes, 4096)));
-    if (auto r = journal->replay(); !r) return r.take_error();
+    std::unique_ptr<UsageJournal> journal(new UsageJournal(db, std::move(root), interval, retention,
+                                                           std::max<size_t>(segment_bytes, 4096),
+                                                           adopt_interval));
+    if (auto r = journal->claim_directory(); !r) return r.take_error();
+    if (auto r = journal->adopt_orphans(); !r) {
+        journal->release_directory();
+        return r.take_error();
+    }
+    journal->next_adopt_ = std::chrono::steady_clock::now() + journal->adopt_interval_;
     auto segment = journal->open_segment(journal->next_segment_++);
-    if (!segment) return segment.take_error();
+    if (!segment) {
+        journal->release_directory();
+        return segment.take_error();
+    }
     journal->segment_file_ = std::move(segment).value();
     journal->thread_ = std::thread([j = journal.get()] { j->run(); });
     return journal;
 }
 
-core::Result<void> UsageJournal::replay() {
+core::Result<void> UsageJournal::claim_directory() {
+    const std::string name = process_directory_name();
+    // Dot names are skipped by adopters: until the rename, nobody else looks inside.
+    const fs::path staging = root_ / ("." + name);
+    const fs::path final_dir = root_ / name;
+    const auto failed = [&](const std::string& what, int error) {
+        return core::Error{core::ErrorKind::unavailable,
+                           "cannot " + what + " in the usage journal directory '" + root_.string() +
+                               "': " + std::strerror(error) +
+                               " (check the --data directory's permissions and free space)",
+                           {}};
+    };
+    if (::mkdir(staging.c_str(), 0700) != 0) return failed("create " + staging.string(), errno);
+    const fs::path lock = staging / kLockFile;
+    const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        const int error = errno;
+        ::rmdir(staging.c_str());
+        return failed("create " + lock.string(), error);
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || ::rename(staging.c_str(), final_dir.c_str()) != 0) {
+        const int error = errno;
+        ::close(fd);
+        ::unlink(lock.c_str());
+        ::rmdir(staging.c_str());
+        return failed("claim " + final_dir.string(), error);
+    }
+    lock_fd_ = fd;
+    dir_ = final_dir;
+    return {};
+}
+
+void UsageJournal::release_directory() {
+    if (lock_fd_ < 0) return;
+    // Only an empty journal goes: files left (a database that failed at close) keep the
+    // directory, which the next gateway to look adopts once this lock is released.
+    std::error_code ec;
+    bool empty = true;
+    for (const auto& entry : fs::directory_iterator(dir_, ec))
+        if (entry.path().filename() != kLockFile) empty = false;
+    if (empty && !ec) {
+        ::unlink((dir_ / kLockFile).c_str());
+        ::rmdir(dir_.c_str());
+    }
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+}
+
+core::Result<void> UsageJournal::adopt_orphans() {
+    std::vector<fs::path> orphans;
+    bool flat_files = false;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root_, ec)) {
+        const fs::path& path = entry.path();
+        const std::string name = path.filename().string();
+        if (segment_number(path) >= 0)
+            flat_files = true;
+        else if (entry.is_directory(ec) && !name.empty() && name[0] != '.' && path != dir_)
+            orphans.push_back(path);
+    }
+    if (ec)
+        return core::Error{core::ErrorKind::unavailable,
+                           "cannot list the usage journal directory '" + root_.string() +
+                               "': " + ec.message() + " (check the --data directory's permissions)",
+                           {}};
+    if (flat_files) {
+        // The layout before per-process directories: one gateway wrote these files straight in
+        // the journal folder. Whoever takes this lock first replays them.
+        const fs::path lock = root_ / ".flat.lock";
+        const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            auto replayed = replay_files(root_);
+            ::close(fd);
+            if (!replayed) return replayed;
+        } else if (fd >= 0) {
+            ::close(fd);
+        }
+    }
+    for (const auto& dir : orphans) {
+        const int fd = ::open((dir / kLockFile).c_str(), O_RDWR | O_CLOEXEC);
+        if (fd < 0) continue;  // being removed by its owner or another adopter
+        if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            ::close(fd);  // its owner is alive, or another gateway is adopting it now
+            continue;
+        }
+        auto replayed = replay_files(dir);
+        if (replayed) {
+            core::log(core::LogLevel::info, "usage journal of a stopped gateway adopted",
+                      {{"directory", dir.string()}});
+            ::unlink((dir / kLockFile).c_str());
+            fs::remove_all(dir, ec);  // nothing but what replay left: files it could not read
+        }
+        ::close(fd);
+        if (!replayed) return replayed;
+    }
+    return {};
+}
+
+core::Result<void> UsageJournal::replay_files(const fs::path& dir) {
     std::vector<std::pair<int64_t, fs::path>> segments;
-    for (const auto& entry : fs::directory_iterator(dir_)) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
         const int64_t n = segment_number(entry.path());
         if (n >= 0) segments.emplace_back(n, entry.path());
     }
     std::sort(segments.begin(), segments.end());
     for (const auto& [n, path] : segments) {
-        next_segment_ = std::max(next_segment_, n + 1);
         std::ifstream in(path, std::ios::binary);
         const std::string content((std::istreambuf_iterator<char>(in)), {});
         std::vector<store::UsageRecord> records;
@@ -262,17 +383,21 @@ core::Result<void> UsageJournal::replay() {
                 ++skipped;
         }
         if (auto w = write_batches(db_, records); !w)
-            return core::Error{core::ErrorKind::unavailable,
-                               "cannot write the usage journal '" + path.string() +
-                                   "' left by the last run to the database: " + w.error().message +
-                                   " (fix the database; the file is kept and replayed next start)",
-                               {}};
-        counters_.replayed += static_cast<int64_t>(records.size());
+            return core::Error{
+                core::ErrorKind::unavailable,
+                "cannot write the usage journal '" + path.string() +
+                    "' left by a stopped gateway to the database: " + w.error().message +
+                    " (fix the database; the file is kept and replayed later)",
+                {}};
+        {
+            std::lock_guard lock(mutex_);
+            counters_.replayed += static_cast<int64_t>(records.size());
+        }
         core::log(core::LogLevel::info, "usage journal replayed",
                   {{"file", path.string()},
                    {"records", static_cast<int64_t>(records.size())},
                    {"unreadable_lines", skipped}});
-        fs::remove(path);
+        fs::remove(path, ec);
     }
     return {};
 }
@@ -290,8 +415,9 @@ core::Result<std::shared_ptr<UsageJournal::Segment>> UsageJournal::open_segment(
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return failed("create", errno,
-                      errno == EEXIST ? "is another gateway running with this --data directory?"
-                                      : "check the disk and permissions");
+                      errno == EEXIST
+                          ? "this gateway's own journal directory; what else writes there?"
+                          : "check the disk and permissions");
     auto segment = std::make_shared<Segment>();
     segment->number = n;
     segment->fd = fd;
@@ -479,6 +605,13 @@ void UsageJournal::run() {
         }
         (void)flush();
         prune_old_rows();
+        if (std::chrono::steady_clock::now() >= next_adopt_) {
+            next_adopt_ = std::chrono::steady_clock::now() + adopt_interval_;
+            if (auto adopted = adopt_orphans(); !adopted)
+                core::log(core::LogLevel::warn,
+                          "usage journal of a stopped gateway not written yet; retrying",
+                          {{"error", adopted.error().message}});
+        }
     }
 }
 
@@ -495,6 +628,22 @@ UsageJournal::~UsageJournal() {
         core::log(core::LogLevel::error, "usage records left in the journal for the next start",
                   {{"records", static_cast<int64_t>(queue_.size())}, {"error", r.error().message}});
     }
+    // The last batch rotated to an empty segment: close it (its file is cut to nothing) and
+    // remove it, then the directory goes if nothing else is left in it.
+    std::shared_ptr<Segment> last;
+    {
+        std::lock_guard lock(mutex_);
+        if (queue_.empty()) last = std::exchange(segment_file_, nullptr);
+    }
+    if (last) {
+        const fs::path path = segment_path(dir_, last->number);
+        std::vector<std::shared_ptr<Segment>> closing;  // not {last}: a list holds a copy
+        closing.push_back(std::move(last));
+        close_here(std::move(closing), false);  // shutting down: no request waits
+        std::error_code ec;
+        if (fs::file_size(path, ec) == 0 && !ec) fs::remove(path, ec);
+    }
+    release_directory();
 }
 
 JournalCounters UsageJournal::counters() const {

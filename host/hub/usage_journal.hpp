@@ -10,6 +10,13 @@
 // copy is done, with no system call per request; it reaches the disk with the kernel's own
 // writeback, not on every request (power loss can lose the last seconds). A file's blocks are
 // reserved when it is opened, so a full disk fails the open, never a copy.
+//
+// Gateways sharing one data folder share the journal folder (data/usage-journal): each process
+// writes only in its own subdirectory, which it claims at open by holding an exclusive flock on
+// the subdirectory's lock file for its whole life. A subdirectory whose lock is free belongs to
+// a process that died (kill -9 included: the kernel releases the lock): any gateway, at open and
+// then every `adopt_interval`, replays it into the database and removes it, so a killed
+// gateway's records reach the database even if it never starts again.
 
 #include <atomic>
 #include <condition_variable>
@@ -33,25 +40,30 @@ namespace tianshu::hub {
 struct JournalCounters {
     int64_t recorded = 0;  //!< records appended
     int64_t flushed = 0;   //!< records written to the database
-    int64_t replayed = 0;  //!< records found in the journal at open and written
+    int64_t replayed = 0;  //!< records dead processes left (found at open or adopted later)
     int64_t failures = 0;  //!< database batches that failed (retried)
     int64_t pruned = 0;    //!< request log rows removed for being older than the retention
 };
 
-//! One journal directory per gateway process (data/usage-journal by default).
+//! One journal directory per gateway process, inside a journal folder gateways may share
+//! (data/usage-journal by default).
 class UsageJournal {
   public:
-    //! Opens `dir` (created when missing), writes every record a previous process left there
-    //! to the database, then starts the flushing thread. Fails when the directory cannot be
-    //! used or the leftovers cannot be written (the gateway must not start and lose them).
+    //! Claims a new subdirectory of `root` (created when missing), writes every record that
+    //! dead processes left in `root` to the database (their subdirectories, and the files of the
+    //! older single-directory layout in `root` itself), then starts the flushing thread. Fails
+    //! when the folder cannot be used or the leftovers cannot be written (the gateway must not
+    //! start and lose them).
     //! `retention` > 0: request log rows older than that are pruned, once an hour (and at
     //! start), by the same thread; 0 keeps them forever.
     //! `segment_bytes`: the size of one journal file; a burst that fills one before the next
     //! batch continues in a new one.
+    //! `adopt_interval`: how often the flushing thread looks for dead siblings to replay.
     static core::Result<std::unique_ptr<UsageJournal>> open(
-        store::Database& db, std::filesystem::path dir,
+        store::Database& db, std::filesystem::path root,
         std::chrono::milliseconds flush_interval = std::chrono::milliseconds(200),
-        std::chrono::hours retention = std::chrono::hours(0), size_t segment_bytes = kSegmentBytes);
+        std::chrono::hours retention = std::chrono::hours(0), size_t segment_bytes = kSegmentBytes,
+        std::chrono::seconds adopt_interval = std::chrono::seconds(60));
     static constexpr size_t kSegmentBytes = 4 << 20;
     ~UsageJournal();  // flushes what is pending, then stops
     UsageJournal(const UsageJournal&) = delete;
@@ -71,6 +83,8 @@ class UsageJournal {
     void set_background_priority(core::ThreadPriority priority) {
         idle_background_.store(priority == core::ThreadPriority::idle, std::memory_order_relaxed);
     }
+    //! This process's own subdirectory (tests look at its files).
+    const std::filesystem::path& directory() const { return dir_; }
 
     //! The journal line for a record, and back (exposed for tests).
     static std::string encode(const store::UsageRecord& record);
@@ -95,16 +109,26 @@ class UsageJournal {
         ~Segment();
     };
 
-    UsageJournal(store::Database& db, std::filesystem::path dir,
+    UsageJournal(store::Database& db, std::filesystem::path root,
                  std::chrono::milliseconds flush_interval, std::chrono::hours retention,
-                 size_t segment_bytes);
+                 size_t segment_bytes, std::chrono::seconds adopt_interval);
     void prune_old_rows();
+    //! Makes dir_ this process's: a private name, its lock file locked, then renamed into place
+    //! (so no other process ever sees it unlocked).
+    core::Result<void> claim_directory();
+    //! Replays into the database every subdirectory of root_ whose lock is free, and the files
+    //! of the older flat layout; removes what it wrote. Stops at the first database failure
+    //! (the files stay for the next try).
+    core::Result<void> adopt_orphans();
+    //! Writes the segment files of `dir` to the database in order, removing each once written.
+    core::Result<void> replay_files(const std::filesystem::path& dir);
+    //! At close, once everything is written: removes dir_ and releases the lock.
+    void release_directory();
     //! The segment file number `n`, created, its blocks reserved and mapped.
     core::Result<std::shared_ptr<Segment>> open_segment(int64_t n) const;
     //! The segment to use once `full` has no room: a new one, or the one another thread (or a
     //! rotation) put in its place meanwhile.
     core::Result<std::shared_ptr<Segment>> replace_full(const std::shared_ptr<Segment>& full);
-    core::Result<void> replay();
     void run();
     //! Writes one batch: what is queued now. Needs flush_mutex_ held (and mutex_ not held).
     core::Result<void> flush_batch();
@@ -113,7 +137,11 @@ class UsageJournal {
     static void close_here(std::vector<std::shared_ptr<Segment>> segments, bool lower);
 
     store::Database& db_;
-    const std::filesystem::path dir_;
+    const std::filesystem::path root_;
+    std::filesystem::path dir_;  // set once by claim_directory, before the thread starts
+    int lock_fd_ = -1;           // dir_/lock, flock'ed exclusively for the journal's life
+    const std::chrono::seconds adopt_interval_;
+    std::chrono::steady_clock::time_point next_adopt_{};
     const std::chrono::milliseconds interval_;
     const std::chrono::hours retention_;
     const size_t segment_bytes_;

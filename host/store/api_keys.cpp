@@ -180,34 +180,39 @@ core::Result<ApiKey> create(Database& db, long long user_id, std::string_view na
         return core::Error::invalid("an API key prefix must be at most 32 characters");
     return db.with_transaction("create API key '" + std::string(name) + "'", [&](soci::session& s) {
         bump_config_revision(s);
-        int users = 0;
-        s << "SELECT COUNT(*) FROM users WHERE id = :id", soci::use(user_id), soci::into(users);
-        if (users == 0)
-            throw StoreFailure(
-                {core::ErrorKind::not_found,
-                 "there is no user with id " + std::to_string(user_id) + ": create the user first",
-                 {}});
-        ApiKey key;
-        key.user_id = user_id;
-        key.name = std::string(name);
-        key.key_prefix = std::string(key_prefix);
-        key.key_hash = std::string(key_hash);
-        key.created_at = now_seconds();
-        try {
-            s << "INSERT INTO api_keys (user_id, name, key_prefix, key_hash, created_at, "
-                 "quota_used, ip_allow, ip_deny, models) "
-                 "VALUES (:user, :name, :prefix, :hash, :at, 0, '[]', '[]', '[]')",
-                soci::use(key.user_id), soci::use(key.name), soci::use(key.key_prefix),
-                soci::use(key.key_hash), soci::use(key.created_at);
-        } catch (const soci::soci_error& e) {
-            if (is_unique_violation(e))
-                throw StoreFailure(
-                    core::Error::invalid("this API key is already stored: generate a new key"));
-            throw;
-        }
-        s.get_last_insert_id("api_keys", key.id);
-        return key;
+        return create(s, user_id, name, key_prefix, key_hash);
     });
+}
+
+ApiKey create(soci::session& s, long long user_id, std::string_view name,
+              std::string_view key_prefix, std::string_view key_hash) {
+    int users = 0;
+    s << "SELECT COUNT(*) FROM users WHERE id = :id", soci::use(user_id), soci::into(users);
+    if (users == 0)
+        throw StoreFailure(
+            {core::ErrorKind::not_found,
+             "there is no user with id " + std::to_string(user_id) + ": create the user first",
+             {}});
+    ApiKey key;
+    key.user_id = user_id;
+    key.name = std::string(name);
+    key.key_prefix = std::string(key_prefix);
+    key.key_hash = std::string(key_hash);
+    key.created_at = now_seconds();
+    try {
+        s << "INSERT INTO api_keys (user_id, name, key_prefix, key_hash, created_at, "
+             "quota_used, ip_allow, ip_deny, models) "
+             "VALUES (:user, :name, :prefix, :hash, :at, 0, '[]', '[]', '[]')",
+            soci::use(key.user_id), soci::use(key.name), soci::use(key.key_prefix),
+            soci::use(key.key_hash), soci::use(key.created_at);
+    } catch (const soci::soci_error& e) {
+        if (is_unique_violation(e))
+            throw StoreFailure(
+                core::Error::invalid("this API key is already stored: generate a new key"));
+        throw;
+    }
+    s.get_last_insert_id("api_keys", key.id);
+    return key;
 }
 
 core::Result<std::optional<KeyOwner>> find_by_hash(Database& db, std::string_view key_hash) {

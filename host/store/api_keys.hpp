@@ -61,6 +61,10 @@ namespace api_keys {
 //! Stores a key for a user; an unknown user is a not_found error.
 core::Result<ApiKey> create(Database& db, long long user_id, std::string_view name,
                             std::string_view key_prefix, std::string_view key_hash);
+//! create() inside the caller's transaction, which has bumped the configuration revision; the
+//! values are already validated. Throws StoreFailure for an unknown user or a stored hash.
+ApiKey create(soci::session& s, long long user_id, std::string_view name,
+              std::string_view key_prefix, std::string_view key_hash);
 //! The live (not revoked) key with this hash, joined with its owner; nullopt when none.
 //! An expired key or a disabled owner is still returned: the caller says why it refuses.
 core::Result<std::optional<KeyOwner>> find_by_hash(Database& db, std::string_view key_hash);

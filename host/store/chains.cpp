@@ -35,30 +35,39 @@ core::Result<int> save(Database& db, std::string_view chain_id, std::string_view
     return db.with_transaction("save chain '" + id + "'", [&](soci::session& s) {
         // The revision bump comes first: it locks out other writers, so MAX(version) is stable.
         bump_config_revision(s);
-        int latest = 0;
-        soci::indicator ind = soci::i_ok;
-        s << "SELECT MAX(version) FROM chains WHERE chain_id = :id", soci::use(id),
-            soci::into(latest, ind);
-        int version = (ind == soci::i_null ? 0 : latest) + 1;
-        long long at = now_seconds();
-        s << "INSERT INTO chains (chain_id, version, body, created_at) VALUES (:id, :version, "
-             ":body, :at)",
-            soci::use(id), soci::use(version), soci::use(text), soci::use(at);
-        return version;
+        return save(s, id, text);
     });
+}
+
+int save(soci::session& s, std::string_view chain_id, std::string_view body) {
+    std::string id(chain_id), text(body);
+    int latest = 0;
+    soci::indicator ind = soci::i_ok;
+    s << "SELECT MAX(version) FROM chains WHERE chain_id = :id", soci::use(id),
+        soci::into(latest, ind);
+    int version = (ind == soci::i_null ? 0 : latest) + 1;
+    long long at = now_seconds();
+    s << "INSERT INTO chains (chain_id, version, body, created_at) VALUES (:id, :version, "
+         ":body, :at)",
+        soci::use(id), soci::use(version), soci::use(text), soci::use(at);
+    return version;
 }
 
 core::Result<std::optional<ChainVersion>> latest(Database& db, std::string_view chain_id) {
     std::string id(chain_id);
-    return db.with_session("read chain '" + id + "'", [&](soci::session& s) {
-        auto found =
-            fetch(s,
-                  "SELECT chain_id, version, body, created_at FROM chains WHERE chain_id = :id "
-                  "ORDER BY version DESC LIMIT 1",
-                  &id);
-        return found.empty() ? std::optional<ChainVersion>()
-                             : std::optional<ChainVersion>(std::move(found.front()));
-    });
+    return db.with_session("read chain '" + id + "'",
+                           [&](soci::session& s) { return latest(s, id); });
+}
+
+std::optional<ChainVersion> latest(soci::session& s, std::string_view chain_id) {
+    std::string id(chain_id);
+    auto found =
+        fetch(s,
+              "SELECT chain_id, version, body, created_at FROM chains WHERE chain_id = :id "
+              "ORDER BY version DESC LIMIT 1",
+              &id);
+    return found.empty() ? std::optional<ChainVersion>()
+                         : std::optional<ChainVersion>(std::move(found.front()));
 }
 
 core::Result<std::vector<ChainVersion>> list_latest(Database& db) {

@@ -23,8 +23,12 @@ namespace chains {
 
 //! Appends a version of `chain_id` (1 for a new chain) and returns its number.
 core::Result<int> save(Database& db, std::string_view chain_id, std::string_view body);
+//! save() inside the caller's transaction, which has bumped the configuration revision.
+int save(soci::session& s, std::string_view chain_id, std::string_view body);
 //! The newest version of a chain, or nullopt when it was never saved.
 core::Result<std::optional<ChainVersion>> latest(Database& db, std::string_view chain_id);
+//! latest() inside the caller's transaction.
+std::optional<ChainVersion> latest(soci::session& s, std::string_view chain_id);
 //! The newest version of every chain, by chain_id.
 core::Result<std::vector<ChainVersion>> list_latest(Database& db);
 //! Every version of one chain, oldest first.

@@ -226,40 +226,44 @@ core::Result<Channel> create(Database& db, const Channel& channel) {
     if (auto ok = validate(channel); !ok) return ok.take_error();
     return db.with_transaction("create channel '" + channel.name + "'", [&](soci::session& s) {
         bump_config_revision(s);
-        int taken = 0;
-        s << "SELECT COUNT(*) FROM channels WHERE name = :name", soci::use(channel.name),
-            soci::into(taken);
-        if (taken > 0) throw StoreFailure(duplicate(channel.name));
-        Channel created = channel;
-        created.keys.clear();
-        created.created_at = now_seconds();
-        created.updated_at = created.created_at;
-        std::string sealed = legacy_key(created.config);
-        created.config.erase("api_key");
-        std::string models = created.models.dump(), model_map = created.model_map.dump(),
-                    config = created.config.dump(), tags = string_list_text(created.tags);
-        int enabled = created.enabled ? 1 : 0;
-        try {
-            s << "INSERT INTO channels (name, type, base_url, models, model_map, config, enabled, "
-                 "created_at, priority, weight, proxy, timeout_ms, tags, updated_at) "
-                 "VALUES (:name, :type, :url, :models, :map, :config, :enabled, :at, :priority, "
-                 ":weight, :proxy, :timeout, :tags, :updated)",
-                soci::use(created.name), soci::use(created.type), soci::use(created.base_url),
-                soci::use(models), soci::use(model_map), soci::use(config), soci::use(enabled),
-                soci::use(created.created_at), soci::use(created.priority),
-                soci::use(created.weight), soci::use(created.proxy), soci::use(created.timeout_ms),
-                soci::use(tags), soci::use(created.updated_at);
-        } catch (const soci::soci_error& e) {
-            if (is_unique_violation(e)) throw StoreFailure(duplicate(channel.name));
-            throw;
-        }
-        s.get_last_insert_id("channels", created.id);
-        if (!sealed.empty()) created.keys.push_back(insert_key(s, created.id, sealed, true));
-        for (const auto& k : channel.keys)
-            created.keys.push_back(insert_key(s, created.id, k.sealed_key, k.enabled));
-        if (!sealed.empty()) created.config["api_key"] = sealed;
-        return created;
+        return create(s, channel);
     });
+}
+
+Channel create(soci::session& s, const Channel& channel) {
+    int taken = 0;
+    s << "SELECT COUNT(*) FROM channels WHERE name = :name", soci::use(channel.name),
+        soci::into(taken);
+    if (taken > 0) throw StoreFailure(duplicate(channel.name));
+    Channel created = channel;
+    created.keys.clear();
+    created.created_at = now_seconds();
+    created.updated_at = created.created_at;
+    std::string sealed = legacy_key(created.config);
+    created.config.erase("api_key");
+    std::string models = created.models.dump(), model_map = created.model_map.dump(),
+                config = created.config.dump(), tags = string_list_text(created.tags);
+    int enabled = created.enabled ? 1 : 0;
+    try {
+        s << "INSERT INTO channels (name, type, base_url, models, model_map, config, enabled, "
+             "created_at, priority, weight, proxy, timeout_ms, tags, updated_at) "
+             "VALUES (:name, :type, :url, :models, :map, :config, :enabled, :at, :priority, "
+             ":weight, :proxy, :timeout, :tags, :updated)",
+            soci::use(created.name), soci::use(created.type), soci::use(created.base_url),
+            soci::use(models), soci::use(model_map), soci::use(config), soci::use(enabled),
+            soci::use(created.created_at), soci::use(created.priority), soci::use(created.weight),
+            soci::use(created.proxy), soci::use(created.timeout_ms), soci::use(tags),
+            soci::use(created.updated_at);
+    } catch (const soci::soci_error& e) {
+        if (is_unique_violation(e)) throw StoreFailure(duplicate(channel.name));
+        throw;
+    }
+    s.get_last_insert_id("channels", created.id);
+    if (!sealed.empty()) created.keys.push_back(insert_key(s, created.id, sealed, true));
+    for (const auto& k : channel.keys)
+        created.keys.push_back(insert_key(s, created.id, k.sealed_key, k.enabled));
+    if (!sealed.empty()) created.config["api_key"] = sealed;
+    return created;
 }
 
 core::Result<std::vector<Channel>> list(Database& db) {
@@ -268,12 +272,15 @@ core::Result<std::vector<Channel>> list(Database& db) {
 }
 
 core::Result<std::optional<Channel>> find_by_name(Database& db, std::string_view name) {
-    return db.with_session("find channel '" + std::string(name) + "'", [&](soci::session& s) {
-        std::string key(name);
-        auto found = fetch(s, " WHERE name = :name", &key);
-        return found.empty() ? std::optional<Channel>()
-                             : std::optional<Channel>(std::move(found.front()));
-    });
+    return db.with_session("find channel '" + std::string(name) + "'",
+                           [&](soci::session& s) { return find_by_name(s, name); });
+}
+
+std::optional<Channel> find_by_name(soci::session& s, std::string_view name) {
+    std::string key(name);
+    auto found = fetch(s, " WHERE name = :name", &key);
+    return found.empty() ? std::optional<Channel>()
+                         : std::optional<Channel>(std::move(found.front()));
 }
 
 core::Result<Channel> update(Database& db, std::string_view name, const ChannelChanges& changes) {

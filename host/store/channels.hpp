@@ -75,9 +75,14 @@ namespace channels {
 //! Stores a new channel with its keys (its id and times are ignored); a taken name or a
 //! field of the wrong shape is an invalid_request error naming it.
 core::Result<Channel> create(Database& db, const Channel& channel);
+//! create() inside the caller's transaction, which has bumped the configuration revision; the
+//! channel is already validated. Throws StoreFailure for a taken name.
+Channel create(soci::session& s, const Channel& channel);
 //! Every channel with its keys, by id.
 core::Result<std::vector<Channel>> list(Database& db);
 core::Result<std::optional<Channel>> find_by_name(Database& db, std::string_view name);
+//! find_by_name() inside the caller's transaction.
+std::optional<Channel> find_by_name(soci::session& s, std::string_view name);
 //! Applies `changes` to the channel named `name` and returns it as stored; an unknown name is
 //! not_found, a taken new name or a bad field invalid_request.
 core::Result<Channel> update(Database& db, std::string_view name, const ChannelChanges& changes);

@@ -464,6 +464,14 @@ core::Result<int> migrate(Database& db) {
             else
                 s << "BEGIN IMMEDIATE";
             try {
+                // SQLite has no GET_LOCK: another instance may have applied this step while this
+                // one waited for the write lock. Read again under the lock (SQLite's steps are
+                // not all rerunnable: ADD COLUMN is not).
+                if (!mysql && recorded_version(s) >= m.version) {
+                    s.commit();
+                    current = m.version;
+                    continue;
+                }
                 for (std::string_view sql : mysql ? m.mysql : m.sqlite) s << std::string(sql);
                 int version = m.version;
                 std::string name(m.name);

@@ -28,16 +28,31 @@ core::Result<std::optional<std::string>> get(Database& db, std::string_view name
 
 core::Result<void> set(Database& db, std::string_view name, std::string_view value) {
     if (name.empty()) return core::Error::invalid("a setting needs a name");
-    const char* sql = db.dialect() == "mysql"
+    return db.with_transaction("save setting '" + std::string(name) + "'", [&](soci::session& s) {
+        bump_config_revision(s);
+        set(s, name, value);
+    });
+}
+
+std::optional<std::string> get(soci::session& s, std::string_view name) {
+    // A locking read sees what other transactions committed before this one got its locks,
+    // whatever the session's isolation level.
+    const char* sql = s.get_backend_name() == "mysql"
+                          ? "SELECT value FROM settings WHERE name = :name LOCK IN SHARE MODE"
+                          : "SELECT value FROM settings WHERE name = :name";
+    std::string key(name), value;
+    s << sql, soci::use(key), soci::into(value);
+    return s.got_data() ? std::optional<std::string>(value) : std::nullopt;
+}
+
+void set(soci::session& s, std::string_view name, std::string_view value) {
+    const char* sql = s.get_backend_name() == "mysql"
                           ? "INSERT INTO settings (name, value) VALUES (:name, :value) "
                             "ON DUPLICATE KEY UPDATE value = VALUES(value)"
                           : "INSERT INTO settings (name, value) VALUES (:name, :value) "
                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value";
-    return db.with_transaction("save setting '" + std::string(name) + "'", [&](soci::session& s) {
-        bump_config_revision(s);
-        std::string key(name), text(value);
-        s << sql, soci::use(key), soci::use(text);
-    });
+    std::string key(name), text(value);
+    s << sql, soci::use(key), soci::use(text);
 }
 
 }  // namespace settings

@@ -15,6 +15,10 @@ namespace settings {
 core::Result<std::optional<std::string>> get(Database& db, std::string_view name);
 //! Creates or replaces a setting (and bumps the configuration revision).
 core::Result<void> set(Database& db, std::string_view name, std::string_view value);
+//! get() inside the caller's transaction; on MySQL a locking read, so it sees the latest commit.
+std::optional<std::string> get(soci::session& s, std::string_view name);
+//! set() inside the caller's transaction, which has bumped the configuration revision.
+void set(soci::session& s, std::string_view name, std::string_view value);
 
 }  // namespace settings
 

@@ -111,41 +111,47 @@ core::Result<User> create(Database& db, const NewUser& user, std::optional<long 
     if (user.tier.empty()) return core::Error::invalid("a user needs a tier: pass --tier");
     return db.with_transaction("create user '" + user.name + "'", [&](soci::session& s) {
         bump_config_revision(s);
-        int taken = 0;
-        s << "SELECT COUNT(*) FROM users WHERE name = :name", soci::use(user.name),
-            soci::into(taken);
-        if (taken > 0) throw StoreFailure(duplicate(user.name));
-        require_tier(s, user.tier);
-        if (invited_by) require_user(s, *invited_by);
-        User created;
-        created.name = user.name;
-        created.role = user.role;
-        created.tier = user.tier;
-        created.password_hash = user.password_hash;
-        created.created_at = now_seconds();
-        created.invited_by = invited_by;
-        long long inviter = invited_by.value_or(0);
-        soci::indicator inviter_ind = invited_by ? soci::i_ok : soci::i_null;
-        try {
-            s << "INSERT INTO users (name, role, tier, password_hash, created_at, balance, "
-                 "invited_by, enabled) VALUES (:name, :role, :tier, :hash, :at, 0, :inviter, 1)",
-                soci::use(created.name), soci::use(created.role), soci::use(created.tier),
-                soci::use(created.password_hash), soci::use(created.created_at),
-                soci::use(inviter, inviter_ind);
-        } catch (const soci::soci_error& e) {
-            if (is_unique_violation(e)) throw StoreFailure(duplicate(user.name));
-            throw;
-        }
-        s.get_last_insert_id("users", created.id);
-        return created;
+        return create(s, user, invited_by);
     });
 }
 
+User create(soci::session& s, const NewUser& user, std::optional<long long> invited_by) {
+    int taken = 0;
+    s << "SELECT COUNT(*) FROM users WHERE name = :name", soci::use(user.name), soci::into(taken);
+    if (taken > 0) throw StoreFailure(duplicate(user.name));
+    require_tier(s, user.tier);
+    if (invited_by) require_user(s, *invited_by);
+    User created;
+    created.name = user.name;
+    created.role = user.role;
+    created.tier = user.tier;
+    created.password_hash = user.password_hash;
+    created.created_at = now_seconds();
+    created.invited_by = invited_by;
+    long long inviter = invited_by.value_or(0);
+    soci::indicator inviter_ind = invited_by ? soci::i_ok : soci::i_null;
+    try {
+        s << "INSERT INTO users (name, role, tier, password_hash, created_at, balance, "
+             "invited_by, enabled) VALUES (:name, :role, :tier, :hash, :at, 0, :inviter, 1)",
+            soci::use(created.name), soci::use(created.role), soci::use(created.tier),
+            soci::use(created.password_hash), soci::use(created.created_at),
+            soci::use(inviter, inviter_ind);
+    } catch (const soci::soci_error& e) {
+        if (is_unique_violation(e)) throw StoreFailure(duplicate(user.name));
+        throw;
+    }
+    s.get_last_insert_id("users", created.id);
+    return created;
+}
+
 core::Result<std::optional<User>> find_by_name(Database& db, std::string_view name) {
-    return db.with_session("find user '" + std::string(name) + "'", [&](soci::session& s) {
-        std::string key(name);
-        return first(fetch(s, " WHERE name = :name", &key, nullptr));
-    });
+    return db.with_session("find user '" + std::string(name) + "'",
+                           [&](soci::session& s) { return find_by_name(s, name); });
+}
+
+std::optional<User> find_by_name(soci::session& s, std::string_view name) {
+    std::string key(name);
+    return first(fetch(s, " WHERE name = :name", &key, nullptr));
 }
 
 core::Result<std::optional<User>> find_by_id(Database& db, long long id) {

@@ -42,8 +42,14 @@ namespace users {
 //! inviter a not_found error naming it. `invited_by` is the inviting user's id, if any.
 core::Result<User> create(Database& db, const NewUser& user,
                           std::optional<long long> invited_by = std::nullopt);
+//! create() inside the caller's transaction, which has bumped the configuration revision; the
+//! values are already validated. Throws StoreFailure for a taken name, unknown tier or inviter.
+User create(soci::session& s, const NewUser& user,
+            std::optional<long long> invited_by = std::nullopt);
 //! The user with this exact name, or nullopt.
 core::Result<std::optional<User>> find_by_name(Database& db, std::string_view name);
+//! find_by_name() inside the caller's transaction.
+std::optional<User> find_by_name(soci::session& s, std::string_view name);
 core::Result<std::optional<User>> find_by_id(Database& db, long long id);
 //! The user whose invite code this is (exact match), or nullopt.
 core::Result<std::optional<User>> find_by_invite_code(Database& db, std::string_view code);

@@ -25,14 +25,15 @@ TEST_CASE("two gateways on one MariaDB and one Redis enforce one quota",
     Store s("two-gateways");
     REQUIRE_FALSE(s.db_url.empty());
     auto o = s.serve_options();
-    o.extra_args.insert(o.extra_args.end(), {"--redis", redis});
+    // Both seal upstream keys with one key, shared the documented way (not by copying files).
+    o.extra_args.insert(o.extra_args.end(),
+                        {"--redis", redis, "--secret-key-file", (s.tmp / "fleet.key").string()});
     GatewayProcess a(o);
-    // The second one has its own data dir (secret file and journal), the same database.
+    // The second one has its own data dir (journal, default secret file), the same database.
     TempDir other("two-gateways-b");
     auto o2 = o;
     o2.data_dir = other / "data";
     fs::create_directories(o2.data_dir);
-    fs::copy_file(o.data_dir / "secret.key", o2.data_dir / "secret.key");
     GatewayProcess b(o2);
 
     REQUIRE(s.cli({"user", "add", "--name", "dave"}).exit_code == 0);

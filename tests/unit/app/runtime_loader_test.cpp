@@ -1,8 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "app/bootstrap.hpp"
 #include "app/cli_args.hpp"
@@ -10,6 +12,7 @@
 #include "store/chains.hpp"
 #include "store/channels.hpp"
 #include "store/migrations.hpp"
+#include "store/users.hpp"
 
 using namespace tianshu;
 namespace fs = std::filesystem;
@@ -43,6 +46,44 @@ struct Fixture {
     }
 };
 }  // namespace
+
+TEST_CASE("first start from several instances at once: one creates the setup, the others find it") {
+    for (int round = 0; round < 5; ++round) {
+        Fixture f;
+        constexpr int kInstances = 4;
+        std::vector<std::unique_ptr<store::Database>> instances;
+        for (int i = 0; i < kInstances; ++i) {
+            auto opened = store::Database::open("sqlite://" + (f.dir / "t.db").string(), 1);
+            REQUIRE(opened.ok());
+            instances.push_back(std::move(opened).value());
+        }
+        std::vector<core::Result<std::optional<app::FirstStartSecrets>>> results(
+            kInstances, core::Error::internal_error("not run"));
+        std::atomic<int> ready{0};
+        std::vector<std::thread> threads;
+        for (int i = 0; i < kInstances; ++i)
+            threads.emplace_back([&, i] {
+                ++ready;
+                while (ready < kInstances) std::this_thread::yield();
+                results[i] = app::bootstrap_if_new(*instances[i]);
+            });
+        for (auto& th : threads) th.join();
+        int creators = 0;
+        std::string demo_key;
+        for (auto& r : results) {
+            INFO((r.ok() ? std::string() : r.error().message));
+            REQUIRE(r.ok());
+            if (r.value()) ++creators, demo_key = r.value()->demo_key;
+        }
+        CHECK(creators == 1);
+        auto users = store::users::list(*f.db);
+        REQUIRE(users.ok());
+        CHECK(users.value().size() == 2);
+        auto config = app::RuntimeLoader(*f.db, f.catalog).load();
+        REQUIRE(config.ok());
+        CHECK(config.value()->keys->find(demo_key) != nullptr);  // the one key shown is stored
+    }
+}
 
 TEST_CASE("first start creates the demo setup once; a second start finds it") {
     Fixture f;

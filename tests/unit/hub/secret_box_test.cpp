@@ -10,6 +10,8 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace tianshu::hub;
 namespace fs = std::filesystem;
@@ -266,4 +268,62 @@ TEST_CASE("a hand-written key with CRLF line ending is accepted") {
     write_file(file, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r\n", 0600);
     SecretBox box = make_box(file);
     CHECK(box.open(box.seal("x", "ch"), "ch").value() == "x");
+}
+
+TEST_CASE("processes creating one missing secret file at once all read the one key written") {
+    // Forked processes, as gateways sharing a data folder start: each seals a value with the key
+    // it got; every value must open with the key left on disk. Before keys were linked into place
+    // whole, a reader could find the file created and still empty.
+    for (int round = 0; round < 20; ++round) {
+        ScratchDir dir;
+        const fs::path file = dir.path() / "secret.key";
+        constexpr int kProcesses = 6;
+        std::vector<pid_t> children;
+        for (int i = 0; i < kProcesses; ++i) {
+            const pid_t pid = ::fork();
+            REQUIRE(pid >= 0);
+            if (pid == 0) {
+                auto box = SecretBox::open_or_create(file);
+                if (!box.ok()) ::_exit(3);
+                std::ofstream(dir.path() / ("sealed-" + std::to_string(i)))
+                    << box.value().seal(upstream_key, "ch");
+                ::_exit(0);
+            }
+            children.push_back(pid);
+        }
+        for (pid_t pid : children) {
+            int status = 0;
+            REQUIRE(::waitpid(pid, &status, 0) == pid);
+            CHECK(WIFEXITED(status));
+            CHECK(WEXITSTATUS(status) == 0);
+        }
+        SecretBox on_disk = make_box(file);
+        for (int i = 0; i < kProcesses; ++i) {
+            auto opened =
+                on_disk.open(read_file(dir.path() / ("sealed-" + std::to_string(i))), "ch");
+            CHECK(opened.ok());
+        }
+        // Nothing but the key is left behind.
+        int entries = 0;
+        for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path())) ++entries;
+        CHECK(entries == 1 + kProcesses);
+    }
+}
+
+TEST_CASE("a key given as text (an environment variable) is the same key as the file's") {
+    ScratchDir dir;
+    const fs::path file = dir.path() / "secret.key";
+    SecretBox from_file = make_box(file);
+    auto from_text = SecretBox::from_base64(read_file(file), "TIANSHU_SECRET_KEY");
+    REQUIRE(from_text.ok());
+    CHECK(from_text.value().open(from_file.seal(upstream_key, "ch"), "ch").value() == upstream_key);
+
+    auto short_key = SecretBox::from_base64("AAAA", "TIANSHU_SECRET_KEY");
+    REQUIRE_FALSE(short_key.ok());
+    CHECK(short_key.error().message.find("TIANSHU_SECRET_KEY holds a 3-byte key") == 0);
+    auto not_base64 = SecretBox::from_base64("not a key!", "TIANSHU_SECRET_KEY");
+    REQUIRE_FALSE(not_base64.ok());
+    CHECK(not_base64.error().message.find("TIANSHU_SECRET_KEY does not hold a base64 key") == 0);
+    CHECK(SecretBox::from_base64("", "TIANSHU_SECRET_KEY").error().message.find("is empty") !=
+          std::string::npos);
 }

@@ -251,7 +251,9 @@ TEST_CASE(
     std::filesystem::remove_all(dir, ec);
 }
 
-TEST_CASE("usage journal: a journal left by a killed gateway is replayed into the database") {
+// The files sit in the journal folder itself: the layout before per-process directories, which
+// an upgraded gateway must still replay.
+TEST_CASE("usage journal: a flat journal an older gateway left is replayed into the database") {
     store::testing::TestDatabase db;
     const auto user = store::testing::make_user(*db, "replay-user");
     const auto dir = std::filesystem::temp_directory_path() /
@@ -295,18 +297,18 @@ TEST_CASE("usage journal: a burst that fills a journal file continues in the nex
     const auto user = store::testing::make_user(*db, "burst-user");
     const auto dir = journal_dir(db, "journal-burst");
     constexpr int kThreads = 4, kRecords = 250;
+    std::filesystem::path own;
     {
         // No batch runs meanwhile (an hour apart): only the 4 KiB files filling up rotate.
         auto opened =
             UsageJournal::open(*db, dir, std::chrono::hours(1), std::chrono::hours(0), 4096);
         REQUIRE(opened.ok());
         auto journal = std::move(opened).value();
+        own = journal->directory();
         CHECK(record_from_threads(*journal, user.id, kThreads, kRecords) == 0);
         size_t files = 0;
-        for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-            (void)entry;
-            ++files;
-        }
+        for (const auto& entry : std::filesystem::directory_iterator(own))
+            files += entry.path().extension() == ".jsonl";
         size_t bytes = 0;
         for (int t = 0; t < kThreads; ++t)
             for (int i = 0; i < kRecords; ++i)
@@ -316,14 +318,10 @@ TEST_CASE("usage journal: a burst that fills a journal file continues in the nex
         CHECK(files >= (bytes + 4095) / 4096);
     }  // the destructor writes the batch and removes the files it covers
     CHECK(count_rows(*db) == kThreads * kRecords);
-    // A closed file is its lines: the blocks reserved and not used are cut off.
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-        std::ifstream in(entry.path(), std::ios::binary);
-        const std::string content((std::istreambuf_iterator<char>(in)), {});
-        INFO(entry.path().string() << ": " << content.size() << " bytes");
-        CHECK(content.find('\0') == std::string::npos);
-        CHECK((content.empty() || content.back() == '\n'));
-    }
+    // A closed file is its lines: the blocks reserved and not used are cut off. The last one,
+    // opened by the final batch, holds none, so it is cut to nothing and removed, and with it the
+    // journal's directory: a gateway stopped cleanly leaves nothing to replay.
+    CHECK_FALSE(std::filesystem::exists(own));
     CHECK(replayed_on_reopen(*db, dir) == 0);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
@@ -423,6 +421,78 @@ TEST_CASE("usage journal: no room for a journal file is an error that says so, a
     REQUIRE(WIFEXITED(status));
     // 3: the journal opened; 4: the message does not say what failed; 5: a file was left.
     CHECK(WEXITSTATUS(status) == 0);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
+TEST_CASE("usage journal: processes sharing one journal folder each write their own directory") {
+    store::testing::TestDatabase db;
+    const auto user = store::testing::make_user(*db, "shared-user");
+    const auto dir = journal_dir(db, "journal-shared");
+    constexpr int kThreads = 2, kRecords = 150;
+    auto first = UsageJournal::open(*db, dir, std::chrono::milliseconds(1));
+    REQUIRE(first.ok());
+    // A second process on the same folder, at the same time: it must neither write the first
+    // one's files nor take its live directory for a dead one's.
+    const int status = in_child([&] {
+        // Its own connections: an SQLite or MySQL connection must not cross a fork.
+        auto own_db = store::Database::open(db.url, 2);
+        if (!own_db) return 6;
+        auto opened = UsageJournal::open(*own_db.value(), dir, std::chrono::milliseconds(1));
+        if (!opened) return 2;
+        if (opened.value()->directory() == first.value()->directory()) return 3;
+        if (opened.value()->counters().replayed != 0) return 4;
+        for (int i = 0; i < kRecords; ++i)
+            if (!opened.value()->record(burst_record(user.id, 100, i))) return 5;
+        return 0;  // the destructor writes the rest and removes its directory
+    });
+    REQUIRE(WIFEXITED(status));
+    // 2: no journal; 3: the same directory; 4: it adopted the live one's; 5: a record refused;
+    // 6: no database.
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(record_from_threads(*first.value(), user.id, kThreads, kRecords) == 0);
+    REQUIRE(first.value()->flush().ok());
+    CHECK(first.value()->counters().replayed == 0);
+    first.value().reset();
+    CHECK(count_rows(*db) == (kThreads + 1) * kRecords);
+    CHECK(std::filesystem::is_empty(dir));
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
+TEST_CASE("usage journal: a live journal adopts the directory of a sibling killed beside it") {
+    store::testing::TestDatabase db;
+    const auto user = store::testing::make_user(*db, "adopt-user");
+    const auto dir = journal_dir(db, "journal-adopt");
+    constexpr int kThreads = 4, kRecords = 100;
+    // Looks for dead siblings every second.
+    auto survivor =
+        UsageJournal::open(*db, dir, std::chrono::milliseconds(50), std::chrono::hours(0),
+                           UsageJournal::kSegmentBytes, std::chrono::seconds(1));
+    REQUIRE(survivor.ok());
+    const int status = in_child([&] {
+        // Never reaches the database (a batch an hour away), then dies without a flush.
+        auto opened =
+            UsageJournal::open(*db, dir, std::chrono::hours(1), std::chrono::hours(0), 64 << 10);
+        if (!opened) return 2;
+        if (record_from_threads(*opened.value(), user.id, kThreads, kRecords) != 0) return 3;
+        ::raise(SIGKILL);
+        return 4;
+    });
+    INFO("child status " << status);
+    REQUIRE(WIFSIGNALED(status));
+    CHECK(count_rows(*db) == 0);
+    // The survivor is not restarted: its own thread finds the dead directory and replays it.
+    for (int i = 0; i < 100 && survivor.value()->counters().replayed < kThreads * kRecords; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(survivor.value()->counters().replayed == kThreads * kRecords);
+    CHECK(count_rows(*db) == kThreads * kRecords);
+    // Only the survivor's own directory is left.
+    int directories = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir))
+        directories += entry.is_directory() && entry.path().filename().string()[0] != '.';
+    CHECK(directories == 1);
+    survivor.value().reset();
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
 }
