@@ -181,6 +181,13 @@ bool UsageJournal::Segment::append(std::string_view line) {
     return true;
 }
 
+void UsageJournal::Segment::prefault(size_t bytes) {
+    const size_t end = std::min(bytes, capacity);
+    // Before the segment is published no copier writes here; the bytes are zeros already.
+    for (size_t at = 0; at < end; at += 4096)
+        std::atomic_ref<char>(map[at]).store('\0', std::memory_order_relaxed);
+}
+
 void UsageJournal::Segment::unmap() {
     if (!map) return;
     // Every copier has finished (each held this segment): where its lines end.
@@ -513,16 +520,29 @@ core::Result<void> UsageJournal::flush() {
 
 core::Result<void> UsageJournal::flush_batch() {
     int64_t n = 0;
+    size_t filled = 0;  // what the open segment took since the last rotation
     {
         std::lock_guard lock(mutex_);
         if (queue_.empty()) return {};
         n = next_segment_++;
+        if (segment_file_)
+            filled = std::min(segment_file_->reserved.load(), segment_file_->capacity);
     }
     // Rotate: new records go to a fresh segment while this batch is written; the old segment is
     // removed only once the database has every record in it. The file is opened before taking
     // the lock, so record() never waits on open(2).
     const auto opening = std::chrono::steady_clock::now();
-    auto opened = open_segment(n);
+    const bool lower = idle_background_.load(std::memory_order_relaxed);
+    auto opened = [&] {
+        // Creating and reserving a file is the file system's work: at idle priority. So is the
+        // first write to each page of the mapping (a page fault that allocates the page and
+        // journals the block): done here for twice what the last interval took, so that the
+        // requests copying their lines in find the pages there.
+        core::IdlePriorityScope low(lower);
+        auto segment = open_segment(n);
+        if (segment) segment.value()->prefault(std::max<size_t>(2 * filled, 64 << 10));
+        return segment;
+    }();
     std::vector<store::UsageRecord> batch;
     std::vector<std::shared_ptr<Segment>> old_segments;
     int64_t rotated_to = -1;  // segments numbered below hold this batch's records or older
@@ -536,7 +556,6 @@ core::Result<void> UsageJournal::flush_batch() {
             rotated_to = n;
         }  // else: keep appending to the old one
     }
-    const bool lower = idle_background_.load(std::memory_order_relaxed);
     const auto closing = std::chrono::steady_clock::now();
     close_here(std::move(old_segments), lower);
     // The database transactions — milliseconds of CPU every interval — run at idle priority

@@ -104,6 +104,9 @@ class UsageJournal {
         bool cut = false;                 //!< unmapped: the file is cut at lines_end on closing
         //! Copies `line` (ending in a newline) in; false when it does not fit.
         bool append(std::string_view line);
+        //! Writes to the first `bytes`' pages (before the segment is published), so that the
+        //! copies into them take no page fault.
+        void prefault(size_t bytes);
         //! Unmaps the file once no copier holds it (the file stays open until destruction).
         void unmap();
         ~Segment();
