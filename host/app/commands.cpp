@@ -17,6 +17,7 @@
 #include "app/cli_args.hpp"
 #include "app/command_support.hpp"
 #include "app/runtime_loader.hpp"
+#include "app/serve_settings.hpp"
 #include "core/log.hpp"
 #include "core/slow_work_pool.hpp"
 #include "hub/billing.hpp"
@@ -293,14 +294,6 @@ void raise_open_file_limit() {
     }
 }
 
-std::optional<core::LogLevel> parse_level(const std::string& s) {
-    if (s == "debug") return core::LogLevel::debug;
-    if (s == "info") return core::LogLevel::info;
-    if (s == "warn") return core::LogLevel::warn;
-    if (s == "error") return core::LogLevel::error;
-    return std::nullopt;
-}
-
 void print_banner(const std::string& base, const std::optional<FirstStartSecrets>& secrets) {
     std::cout << "Tianshu " << TIANSHU_VERSION << " is serving on " << base << "\n";
     if (secrets) {
@@ -325,35 +318,6 @@ void print_banner(const std::string& base, const std::optional<FirstStartSecrets
                      "\"}]}'\n";
     }
     std::cout << std::flush;
-}
-
-//! The slow-work pool's and the login limits' flags (see core/slow_work_pool.hpp,
-//! hub/login_throttle.hpp).
-struct SlowWorkSettings {
-    core::SlowWorkPool::Options pool;
-    hub::LoginLimits logins;
-};
-
-core::Result<SlowWorkSettings> slow_work_settings(const ParsedArgs& a) {
-    SlowWorkSettings s;
-    auto read = [&](const char* flag, long long min, long long max,
-                    auto& field) -> core::Result<void> {
-        auto text = a.option(flag);
-        if (!text) return {};
-        auto n = parse_count(flag, *text, min, max);
-        if (!n) return n.take_error();
-        field = static_cast<std::remove_reference_t<decltype(field)>>(n.value());
-        return {};
-    };
-    long long window = s.logins.window.count();
-    for (auto r : {read("--slow-work-threads", 1, 64, s.pool.threads),
-                   read("--slow-work-queue", 0, 100000, s.pool.queue_limit),
-                   read("--login-failures-per-address", 0, 1000000, s.logins.per_address),
-                   read("--login-failures-per-account", 0, 1000000, s.logins.per_account),
-                   read("--login-window-seconds", 1, 86400, window)})
-        if (!r) return r.take_error();
-    s.logins.window = std::chrono::seconds(window);
-    return s;
 }
 
 int cmd_serve(const std::vector<std::string>& args) {
@@ -395,46 +359,12 @@ int cmd_serve(const std::vector<std::string>& args) {
         0};
     auto a = parse_args(args, spec);
     if (!a) return input_error(a.error());
-    if (auto l = a->option("--log-level")) {
-        auto level = parse_level(*l);
-        if (!level)
-            return input_error(
-                Error::invalid("--log-level '" + *l + "' must be debug, info, warn or error"));
-        core::set_log_level(*level);
-    }
-    server::ServerOptions options;
-    options.listen = a->option_or("--listen", "127.0.0.1:8080");
-    if (auto t = a->option("--max-threads")) {
-        options.max_threads = std::atoi(t->c_str());
-        if (options.max_threads < 4)
-            return input_error(Error::invalid("--max-threads must be at least 4"));
-    }
-    if (auto p = a->option("--stream-ping-ms")) {
-        char* end = nullptr;
-        long ms = std::strtol(p->c_str(), &end, 10);
-        if (p->empty() || *end != '\0' || ms < 0 || ms > 600000)
-            return input_error(Error::invalid(
-                "--stream-ping-ms '" + *p +
-                "' must be a whole number of milliseconds from 0 (no pings) to 600000"));
-        options.stream_ping_ms = static_cast<int>(ms);
-    }
-    if (auto t = a->option("--header-timeout-seconds")) {
-        char* end = nullptr;
-        long seconds = std::strtol(t->c_str(), &end, 10);
-        if (t->empty() || *end != '\0' || seconds < 1 || seconds > 3600)
-            return input_error(
-                Error::invalid("--header-timeout-seconds '" + *t +
-                               "' must be a whole number of seconds from 1 to 3600"));
-        options.header_timeout_seconds = static_cast<int>(seconds);
-    }
-    if (auto proxies = server::TrustedProxies::parse(a->all("--trusted-proxy")); !proxies)
-        return input_error(proxies.error());
-    else
-        options.trusted_proxies = std::move(proxies).value();
-    int drain_seconds = 30;
-    if (auto d = a->option("--drain-seconds")) drain_seconds = std::max(0, std::atoi(d->c_str()));
-    auto slow_work = slow_work_settings(a.value());
-    if (!slow_work) return input_error(slow_work.error());
+    // Every flag is checked before anything is opened: a bad value changes nothing.
+    auto settings = serve_settings(a.value());
+    if (!settings) return input_error(settings.error());
+    if (settings->log_level) core::set_log_level(*settings->log_level);
+    const server::ServerOptions& options = settings->server;
+    const int drain_seconds = settings->drain_seconds;
 
     // Signals are taken by sigwait on this thread only; block them before any thread starts.
     sigset_t signals;
@@ -468,9 +398,6 @@ int cmd_serve(const std::vector<std::string>& args) {
 
     // Metering: key limits, quota and the request log. Balances live in memory (one gateway)
     // or in Redis (several gateways sharing one quota).
-    const std::string metering = a->option_or("--metering", "on");
-    if (metering != "on" && metering != "off")
-        return input_error(Error::invalid("--metering '" + metering + "' must be on or off"));
     std::shared_ptr<hub::QuotaBook> book;
     if (auto redis = a->option("--redis")) {
         hub::RedisQuotaConfig rc;
@@ -484,41 +411,16 @@ int cmd_serve(const std::vector<std::string>& args) {
     std::unique_ptr<hub::UsageJournal> journal;
     std::unique_ptr<hub::Billing> billing;
     server::GatewayServices services;
-    if (metering == "on") {
-        long retention_days = 90;
-        if (auto r = a->option("--log-retention-days")) {
-            char* end = nullptr;
-            retention_days = std::strtol(r->c_str(), &end, 10);
-            if (r->empty() || *end != '\0' || retention_days < 0 || retention_days > 36500)
-                return input_error(Error::invalid(
-                    "--log-retention-days '" + *r +
-                    "' must be a whole number of days from 0 (keep forever) to 36500"));
-        }
-        const std::string journal_priority = a->option_or("--journal-priority", "idle");
-        if (journal_priority != "idle" && journal_priority != "normal")
-            return input_error(Error::invalid(
-                "--journal-priority '" + journal_priority +
-                "' must be idle (the default: the usage journal's batches never take a CPU a "
-                "request wants) or normal"));
-        long adopt_seconds = 60;
-        if (auto s = a->option("--journal-adopt-seconds")) {
-            char* end = nullptr;
-            adopt_seconds = std::strtol(s->c_str(), &end, 10);
-            if (s->empty() || *end != '\0' || adopt_seconds < 1 || adopt_seconds > 86400)
-                return input_error(Error::invalid(
-                    "--journal-adopt-seconds '" + *s +
-                    "' must be a whole number of seconds from 1 to 86400 (how often this gateway "
-                    "replays the usage journals of stopped gateways sharing its --data)"));
-        }
+    if (settings->metering) {
         // Gateways sharing --data share this folder; each writes in its own subdirectory.
         auto opened = hub::UsageJournal::open(
             *db.value(), std::filesystem::path(a->option_or("--data", "data")) / "usage-journal",
-            std::chrono::milliseconds(200), std::chrono::hours(24 * retention_days),
-            hub::UsageJournal::kSegmentBytes, std::chrono::seconds(adopt_seconds));
+            std::chrono::milliseconds(200), std::chrono::hours(24 * settings->log_retention_days),
+            hub::UsageJournal::kSegmentBytes,
+            std::chrono::seconds(settings->journal_adopt_seconds));
         if (!opened) return fail(opened.error());
         journal = std::move(opened).value();
-        journal->set_background_priority(journal_priority == "idle" ? core::ThreadPriority::idle
-                                                                    : core::ThreadPriority::normal);
+        journal->set_background_priority(settings->journal_priority);
         billing = std::make_unique<hub::Billing>(*db.value(), book);
         billing->sync_key_limits(first.value()->payers, first.value()->revision);
         services.billing = billing.get();
@@ -526,9 +428,9 @@ int cmd_serve(const std::vector<std::string>& args) {
     }
 
     // Password hashing runs on its own low-priority threads, never on the carriers.
-    core::SlowWorkPool slow_work_pool(slow_work->pool);
+    core::SlowWorkPool slow_work_pool(settings->slow_work);
     hub::PasswordHasher passwords(slow_work_pool);
-    hub::LoginThrottle logins(slow_work->logins);
+    hub::LoginThrottle logins(settings->logins);
     server::AdminApiOptions admin_options;
     admin_options.plugins = loader.lookup();
     admin_options.passwords = &passwords;

@@ -240,6 +240,30 @@ TEST_CASE("plugins list reports good and broken plugins; version; usage errors",
     }
 }
 
+TEST_CASE("serve checks every flag before it opens anything: a bad value exits 2, no store made",
+          "[integration][cli]") {
+    TempDir dir("serve-flags");
+    for (const auto& [flag, value] :
+         std::vector<std::pair<std::string, std::string>>{{"--metering", "maybe"},
+                                                          {"--journal-priority", "low"},
+                                                          {"--log-retention-days", "-1"},
+                                                          {"--drain-seconds", "soon"},
+                                                          {"--max-threads", "2"},
+                                                          {"--slow-work-threads", "0"},
+                                                          {"--header-timeout-seconds", "0"},
+                                                          {"--trusted-proxy", "10.0.0.0/99"},
+                                                          {"--log-level", "chatty"}}) {
+        const fs::path data = dir / ("data-" + flag.substr(2));
+        auto r =
+            run_cli({"serve", "--data", data.string(), "--listen", "127.0.0.1:0", flag, value});
+        INFO(flag << " " << value << ": " << r.err);
+        CHECK(r.exit_code == 2);
+        CHECK_THAT(r.err, Contains(flag));
+        // Checked before the store is opened: not even a new store's first setup happened.
+        CHECK_FALSE(fs::exists(data / "tianshu.db"));
+    }
+}
+
 TEST_CASE(
     "channel add refuses an unknown type or a config failing the model's schema, changing nothing",
     "[integration][cli]") {
