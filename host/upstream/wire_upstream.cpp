@@ -84,6 +84,7 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
         upstream_stream ? plugin::kStreamFirstByteTimeout : plugin::kWholeAnswerTimeout);
     http.idle_timeout = spec.idle_timeout;
     http.proxy = ctx.upstream_proxy;
+    http.read_until = &ctx.read_until;
 
     protocol::SseParser parser;
     wire::StreamDecoder openai_decoder("msg_" + ctx.request_id, ctx.request.model,
