@@ -892,9 +892,10 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
       ? scripted.map((e) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`)
       : scripted.map((c) => `data: ${typeof c === 'string' ? c : JSON.stringify(c)}\n\n`);
     // "end": the event that ends the answer (Anthropic message_delta, OpenAI finish chunk).
-    const holdAt = st.hold_at !== 'end' ? st.hold_at : protocol === 'anthropic'
+    const endIndex = protocol === 'anthropic'
       ? scripted.findIndex((e) => e.event === 'message_delta')
       : scripted.findIndex((c) => typeof c === 'object' && c.choices.length && c.choices[0].finish_reason);
+    const holdPoints = [].concat(st.hold_at ?? []).map((h) => (h === 'end' ? endIndex : h)).sort((a, b) => a - b);
     if (st.error_after_chunks !== undefined) {
       const errEv = protocol === 'anthropic'
         ? `event: error\ndata: ${JSON.stringify(anthropicErrorBody(529, st.error_message ?? 'Overloaded'))}\n\n`
@@ -909,14 +910,14 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
       if (k > 0 || st.delay_first) await delay(st.delay_ms ?? 0);
       if (res.destroyed || res.writableEnded) return;
       const end = Math.min(k + perWrite, events.length, failAfter);
-      if (holdAt !== undefined && holdAt >= k && holdAt < end) {
-        if (holdAt > k) res.write(events.slice(k, holdAt).join(''));
+      let from = k;
+      for (const h of holdPoints.filter((x) => x >= k && x < end)) {
+        if (h > from) res.write(events.slice(from, h).join(''));
         await hold(res);
         if (res.destroyed || res.writableEnded) return;
-        res.write(events.slice(holdAt, end).join(''));
-        continue;
+        from = h;
       }
-      res.write(events.slice(k, end).join(''));
+      res.write(events.slice(from, end).join(''));
     }
     if (failAfter < events.length) {
       await new Promise((r) => res.write('', r));
