@@ -178,7 +178,8 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
             e.retry_after_seconds = std::min(std::stoi(retry_after.substr(0, 6)), 86400);
         return fail(std::move(e));
     }
-    if (client_gone) return {};
+    // Read no further for a client that went away: what came is what is billed.
+    if (client_gone || std::chrono::steady_clock::now() >= ctx.read_until) return {};
     if (failure) return fail(std::move(*failure));
     if (!upstream_stream) {
         if (sent->cut)
