@@ -35,11 +35,13 @@ struct Combo {
     }
 };
 
-//! When the client hangs up.
-enum class HangUp { never, after_first_delta, at_the_end };
+//! When the client hangs up; `stalled`: after the first delta, and the upstream falls silent
+//! before its end.
+enum class HangUp { never, after_first_delta, at_the_end, stalled };
 
 //! One scripted turn per (usage, hold point); the prompt names the turn.
 std::string marker(bool usage, HangUp h) {
+    if (h == HangUp::stalled) return "[stall]";
     return std::string("[u") + (usage ? "1" : "0") + "-h" + std::to_string(static_cast<int>(h)) +
            "]";
 }
@@ -70,6 +72,18 @@ Json scenario() {
         turns.push_back(an);
         turns.push_back(oa);
     }
+    // Held after the first delta; once released, the rest of the text (an event per write, so
+    // the gateway's writes to the client that left fail), then silent before the end until the
+    // gateway hangs up (nobody releases the second hold).
+    for (auto [protocol, at] : {std::pair{"anthropic", 4}, std::pair{"openai", 2}})
+        turns.push_back(
+            {{"match", "[stall]"},
+             {"protocol", protocol},
+             {"text", kAnswer},
+             {"times", 0},
+             {"usage", {{"input_tokens", kUpstreamInput}, {"output_tokens", kUpstreamOutput}}},
+             {"stream",
+              {{"chunk_size", kPiece}, {"hold_at", Json::array({at, "end"})}, {"delay_ms", 20}}}});
     return Json{{"turns", turns}};
 }
 
@@ -146,7 +160,7 @@ struct Rig {
             if (!c.stream) {
                 // A whole answer reaches the client all at once: it hangs up while waiting.
                 REQUIRE(eventually([&] { return held() == 1; }, 10s));
-            } else if (h == HangUp::after_first_delta) {
+            } else if (h == HangUp::after_first_delta || h == HangUp::stalled) {
                 REQUIRE(client.read_until(kAnswer.substr(0, kPiece)));
             } else {
                 REQUIRE(client.read_until(kAnswer.substr(kAnswer.size() - kPiece)));
@@ -155,9 +169,10 @@ struct Rig {
             CHECK(client.received().find(c.openai_client ? "finish_reason\":\""
                                                          : "message_delta") == std::string::npos);
             client.hang_up();
-            release();  // the upstream sends the rest only now: the gateway saw the hang-up
+            release();  // the upstream goes on only now: the gateway saw the hang-up first
         }
-        REQUIRE(eventually([&] { return request_logs(*gw).size() > logged_before; }, 15s));
+        // A silent upstream is left 10 s after the gateway saw the hang-up (kReadAfterClientLeft).
+        REQUIRE(eventually([&] { return request_logs(*gw).size() > logged_before; }, 30s));
         Billed b;
         b.line = request_logs(*gw).at(logged_before);
         b.request_id = b.line.value("request_id", "");
@@ -252,5 +267,30 @@ TEST_CASE("client cut: a client that hangs up is charged for what the upstream p
             CHECK(b.charged == b.cost);
             CHECK(b.charge_rows == 1);
         }
+    }
+}
+
+TEST_CASE("client cut: an upstream silent 10 s after the client left is left; what came is billed",
+          "[integration][metering][client_cut]") {
+    Rig rig;
+    for (std::string adapter : {"anthropic", "openai_compat"}) {
+        const Combo c{false, adapter, true, true};
+        INFO(c.name());
+        Billed b = rig.run(c, HangUp::stalled);
+        INFO("gateway log:\n" << rig.gw->log_text());
+        rig.read_store(b);
+        CHECK(b.status == 499);
+        CHECK(b.error_kind == "client_closed");
+        // No usage came: the estimate of the text that did, all of it (the client had one delta).
+        CHECK(b.line.value("usage_source", "") == "estimate");
+        CHECK(b.output == static_cast<long long>((kAnswer.size() + 3) / 4));
+        // The Anthropic upstream gave its prompt count at the start; it is kept.
+        if (adapter == "anthropic") CHECK(b.input == kUpstreamInput);
+        CHECK(b.input > 0);
+        CHECK(b.cost > 0);
+        CHECK(b.charged == b.cost);
+        CHECK(b.charge_rows == 1);
+        // The gateway hung up on the upstream: the held answer is gone from the hold.
+        CHECK(eventually([&] { return rig.held() == 0; }, 5s));
     }
 }
