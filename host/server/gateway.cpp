@@ -21,9 +21,10 @@ constexpr auto kRequestDeadline = std::chrono::minutes(10);
 //! The most a stream holds back while a run of events is written together (see the sink).
 constexpr size_t kHeldFramesBytes = 64 * 1024;
 //! How long a streamed answer is still read after its client went away, for the usage the
-//! upstream reports at the end. Most answers are then in their last seconds (a client hangs up
-//! near the end); a longer one is cut, which also stops the upstream generating (and charging
-//! for) an answer nobody reads, and is billed by the estimate of what had arrived.
+//! upstream reports at the end. A client that hangs up near the end (the free-stream trick)
+//! leaves an answer in its last seconds; a longer one is cut, which also stops the upstream
+//! generating (and charging for) an answer nobody reads, and is billed by the estimate of what
+//! had arrived.
 constexpr auto kReadAfterClientLeft = std::chrono::seconds(10);
 
 double ms_since(Clock::time_point t) {
