@@ -112,10 +112,19 @@ struct Rig {
         ServeOptions o = s.serve_options();
         o.plugins_dir = plugins;
         for (std::string adapter : {"anthropic", "openai_compat"}) {
-            must({"channel", "add", "--name", adapter, "--type", adapter, "--base-url",
-                  adapter == "anthropic" ? up.anthropic_base_url() : up.base_url(), "--key",
-                  "sk-up", "--models", "up-model", "--map", "cut-" + adapter + "=up-model",
-                  "--plugins-dir", plugins.string(), "--scripts-dir", o.scripts_dir.string()});
+            std::vector<std::string> args{
+                "channel",       "add",
+                "--name",        adapter,
+                "--type",        adapter,
+                "--base-url",    adapter == "anthropic" ? up.anthropic_base_url() : up.base_url(),
+                "--key",         "sk-up",
+                "--models",      "up-model",
+                "--map",         "cut-" + adapter + "=up-model",
+                "--plugins-dir", plugins.string(),
+                "--scripts-dir", o.scripts_dir.string()};
+            // On MariaDB the channel's key is sealed with the data folder's secret, as serve's.
+            if (!s.db_url.empty()) args.insert(args.end(), {"--data", s.data.string()});
+            must(args);
         }
         must({"price", "set", "--model", "cut-*", "--input", "3", "--output", "15"});
         must({"user", "add", "--name", "thrifty"});
