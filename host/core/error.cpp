@@ -32,6 +32,8 @@ int http_status(ErrorKind kind) {
             return 504;
         case ErrorKind::overloaded:
             return 529;
+        case ErrorKind::client_closed:
+            return 499;
     }
     return 500;
 }
@@ -66,6 +68,8 @@ std::string_view to_string(ErrorKind kind) {
             return "timeout";
         case ErrorKind::overloaded:
             return "overloaded";
+        case ErrorKind::client_closed:
+            return "client_closed";
     }
     return "internal";
 }

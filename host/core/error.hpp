@@ -32,6 +32,10 @@ enum class ErrorKind {
     unavailable,     //!< 503: the server is shutting down or has no channel for the model
     timeout,         //!< 504: the model did not answer in time
     overloaded,      //!< 529: every candidate is saturated; retry with backoff
+    //! 499 (nginx's "client closed request"): the client went away before its answer was
+    //! complete. Never sent (nobody is listening); it names the request log's row, which is
+    //! still charged for what the upstream produced.
+    client_closed,
 };
 
 //! An error that can reach a client. `message` is written for the person who must act on it:

@@ -97,6 +97,9 @@ struct Usage {
     int64_t cache_read_tokens = 0;
     int64_t cache_write_tokens = 0;
     int64_t reasoning_tokens = 0;
+    //! output_tokens is the host's estimate from the answer's text (plugin::estimate_tokens):
+    //! the upstream reported no usage.
+    bool output_estimated = false;
 };
 
 //! Anthropic's stop reasons; other protocols map onto these.

@@ -142,7 +142,8 @@ core::Result<bool> ModelOutput::finish(core::StopReason reason, const core::Usag
         delta.usage = *usage;
     } else {
         delta.usage.input_tokens = estimate_input_tokens(ctx_.request);
-        delta.usage.output_tokens = (ctx_.output_bytes + 3) / 4;
+        delta.usage.output_tokens = estimate_tokens_for_bytes(ctx_.output_bytes);
+        delta.usage.output_estimated = true;
     }
     alive = send(delta) && alive;
     core::StreamEvent end;
@@ -153,7 +154,11 @@ core::Result<bool> ModelOutput::finish(core::StopReason reason, const core::Usag
 }
 
 int64_t estimate_tokens(std::string_view text) {
-    return static_cast<int64_t>((text.size() + 3) / 4);
+    return estimate_tokens_for_bytes(static_cast<int64_t>(text.size()));
+}
+
+int64_t estimate_tokens_for_bytes(int64_t bytes) {
+    return (bytes + 3) / 4;
 }
 
 namespace {

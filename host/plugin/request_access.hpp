@@ -38,6 +38,8 @@ class ModelOutput {
 //! Rough token estimate (bytes/4 rounded up); the demo model and finish() use it when no
 //! real count is known.
 int64_t estimate_tokens(std::string_view text);
+//! The same estimate for `bytes` of text already counted (the answer's, as it passed by).
+int64_t estimate_tokens_for_bytes(int64_t bytes);
 int64_t estimate_input_tokens(const core::Request& request);
 
 }  // namespace tianshu::plugin

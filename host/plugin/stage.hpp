@@ -88,6 +88,9 @@ struct RequestContext {
     int64_t output_bytes = 0;  //!< answer text emitted so far (for token estimates)
 
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    //! Set by the client's sink when the client has gone: the upstream's answer is still read,
+    //! for its usage, but not after this time (an upstream that stalls meanwhile is left).
+    std::chrono::steady_clock::time_point read_until = std::chrono::steady_clock::time_point::max();
     ModelCaller* models = nullptr;
     UpstreamCaller* upstream = nullptr;  //!< set by the server; null in tests that need none
     std::string channel;                 //!< the channel serving this request (set by the runner)

@@ -39,6 +39,7 @@ std::string_view error_type(core::ErrorKind kind) {
         case K::upstream:
         case K::unavailable:
         case K::timeout:
+        case K::client_closed:
             return "api_error";
     }
     return "api_error";

@@ -569,6 +569,7 @@ std::string_view error_type(core::ErrorKind kind, std::string_view& code) {
         case K::upstream:
         case K::unavailable:
         case K::timeout:
+        case K::client_closed:
             code = core::to_string(kind);
             return "server_error";
     }

@@ -1295,8 +1295,10 @@ core::Result<void> StreamDecoder::end_message(std::vector<StreamEvent>& out) {
     md.stop_reason = stop;
     if (usage_known_)
         md.usage = usage_;
-    else
+    else {
         md.usage.output_tokens = (output_chars_ + 3) / 4;  // no usage sent: a rough estimate
+        md.usage.output_estimated = true;
+    }
     out.push_back(std::move(md));
     StreamEvent ms;
     ms.type = StreamEvent::Type::message_stop;

@@ -1,5 +1,6 @@
 #include "server/gateway.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -19,6 +20,12 @@ namespace {
 constexpr auto kRequestDeadline = std::chrono::minutes(10);
 //! The most a stream holds back while a run of events is written together (see the sink).
 constexpr size_t kHeldFramesBytes = 64 * 1024;
+//! How long a streamed answer is still read after its client went away, for the usage the
+//! upstream reports at the end. A client that hangs up near the end (the free-stream trick)
+//! leaves an answer in its last seconds; a longer one is cut, which also stops the upstream
+//! generating (and charging for) an answer nobody reads, and is billed by the estimate of what
+//! had arrived.
+constexpr auto kReadAfterClientLeft = std::chrono::seconds(10);
 
 double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -142,6 +149,28 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
     std::optional<hub::Admission> admission;
     bool billed = false;
     hub::Micros cost = 0;
+    // The client closed the connection before the end of its answer (logged 499).
+    bool client_gone = false;
+    // What passed the client's sink, for when the upstream reports no usage: the answer's text
+    // bytes, and whether a message_delta (the upstream's final count) came.
+    int64_t output_bytes = 0;
+    bool final_usage = false;
+    int64_t input_estimate = 0;
+    const char* usage_source = nullptr;  // "upstream" or "estimate", once a model produced
+
+    // The usage billed for a model's answer: the upstream's, or where it reported none (or the
+    // answer was cut short) the host's estimate of the input and of the output that came.
+    auto complete_usage = [&] {
+        if (ctx.answer) return;  // a strategy answered: its usage is its own
+        if (!usage.input_tokens && !usage.cache_read_tokens && !usage.cache_write_tokens)
+            usage.input_tokens = input_estimate;
+        const bool reported = final_usage && !usage.output_estimated &&
+                              (usage.output_tokens > 0 || output_bytes == 0);
+        if (!reported)
+            usage.output_tokens =
+                std::max(usage.output_tokens, plugin::estimate_tokens_for_bytes(output_bytes));
+        usage_source = reported ? "upstream" : "estimate";
+    };
 
     // Settles the quota and writes the request's usage row, once: at message_stop, before the
     // client sees it (so an answered request is never lost), or at the end for everything else.
@@ -150,6 +179,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         billed = true;
         // A request that failed before the model produced anything costs nothing.
         const bool produced = ctx.client_started || final_status == 200;
+        if (produced) complete_usage();
         if (admission) {
             const hub::Micros price = produced ? hub::Billing::price_of(*admission, usage) : 0;
             cost = services_.billing
@@ -222,10 +252,10 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
                               {}});
         chain_id = chain->spec().id;
 
+        input_estimate = plugin::estimate_input_tokens(ctx.request);
         if (services_.billing && payer) {
             auto admitted = services_.billing->admit(*payer, config->prices.get(), ctx.request,
-                                                     plugin::estimate_input_tokens(ctx.request),
-                                                     call.client_ip, request_id);
+                                                     input_estimate, call.client_ip, request_id);
             if (!admitted) return fail(admitted.take_error());
             admission = std::move(admitted).value();
         }
@@ -233,40 +263,70 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         const bool stream = ctx.request.stream;
         auto encoder = stream ? codec.stream_encoder() : nullptr;
         core::ResponseAssembler whole;
-        bool client_gone = false;
         bool stream_open = false;
         std::string frames;
         // Every write to a stream goes through `live`, shared with the heartbeat's pings.
         std::shared_ptr<HeartbeatStream> live;
         StreamHeartbeat::Registration beat;
+        // The client went away: the answer is no longer written, but still read to its end
+        // (for the upstream's usage) within kReadAfterClientLeft.
+        auto client_left = [&] {
+            if (client_gone) return;
+            client_gone = true;
+            ctx.read_until = Clock::now() + kReadAfterClientLeft;
+            status = 499;
+            failure = Error{ErrorKind::client_closed,
+                            "the client closed the connection before the end of its answer; "
+                            "billed for the output the upstream produced",
+                            {}};
+        };
+        auto client_closed = [&] { return live ? live->client_closed() : out.client_closed(); };
         // Writes the frames held so far; false when the client has gone.
         auto write_held = [&]() -> bool {
-            if (frames.empty() || !live) return true;
-            if (!live->write(frames)) client_gone = true;
+            if (frames.empty() || !live || client_gone) return !client_gone;
+            if (!live->write(frames)) client_left();
             frames.clear();
             return !client_gone;
         };
         auto sink = [&](const core::StreamEvent& e) -> bool {
-            if (!ttft_ms && e.type == core::StreamEvent::Type::content_block_delta)
-                ttft_ms = ms_since(started);
+            if (e.type == core::StreamEvent::Type::content_block_delta) {
+                if (!ttft_ms) ttft_ms = ms_since(started);
+                if (e.delta_kind != core::StreamEvent::DeltaKind::signature)
+                    output_bytes += static_cast<int64_t>(e.text.size());
+            }
             if (e.type == core::StreamEvent::Type::message_delta) {
+                final_usage = true;
                 usage.output_tokens = e.usage.output_tokens;
+                usage.output_estimated = e.usage.output_estimated;
                 if (e.usage.reasoning_tokens) usage.reasoning_tokens = e.usage.reasoning_tokens;
                 // Upstreams report the real prompt counts at the end; they replace the estimate
-                // together, so cached tokens are never counted as input as well.
-                if (e.usage.input_tokens || e.usage.cache_read_tokens ||
-                    e.usage.cache_write_tokens) {
+                // together, so cached tokens are never counted as input as well. An estimate
+                // (an answer cut short) does not replace counts the upstream gave at the start.
+                const bool prompt_known =
+                    usage.input_tokens || usage.cache_read_tokens || usage.cache_write_tokens;
+                if ((e.usage.input_tokens || e.usage.cache_read_tokens ||
+                     e.usage.cache_write_tokens) &&
+                    !(e.usage.output_estimated && prompt_known)) {
                     usage.input_tokens = e.usage.input_tokens;
                     usage.cache_read_tokens = e.usage.cache_read_tokens;
                     usage.cache_write_tokens = e.usage.cache_write_tokens;
                 }
             }
             if (e.type == core::StreamEvent::Type::message_start) usage = e.message.usage;
-            if (e.type == core::StreamEvent::Type::message_stop) bill(200);
+            if (e.type == core::StreamEvent::Type::message_stop) {
+                // The last chance to tell a client that hung up near the end (its last writes
+                // may have succeeded into the socket) from one that reads the end: one poll.
+                if (!client_gone && client_closed()) client_left();
+                bill(client_gone ? 499 : 200);
+            }
+            if (client_gone) return Clock::now() < ctx.read_until;
             if (!stream) return whole.add(e).ok();
             if (!stream_open) {
                 stream_open = true;
-                if (!out.begin_stream()) return !(client_gone = true);
+                if (!out.begin_stream()) {
+                    client_left();
+                    return true;
+                }
                 live = std::make_shared<HeartbeatStream>(
                     out, std::string(protocol::keepalive_frame(call.protocol)));
                 if (services_.heartbeat) beat = services_.heartbeat->watch(live);
@@ -280,7 +340,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
             // A run of events the producer already holds goes out in one write: a send per
             // frame cost more than the rest of the frame's work.
             if (ctx.more_events_follow && !last && frames.size() < kHeldFramesBytes) return true;
-            if (!write_held()) return false;
+            if (!write_held()) return true;  // gone: read on (the check above bounds it)
             // The answer is complete even if the upstream's stream lingers (usage chunk, [DONE]).
             if (last) live->close();
             return true;
@@ -291,6 +351,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         beat = {};     // the answer is complete: no ping after the last frame
         if (!run) {
             Error e = run.take_error();
+            if (client_gone) return;  // what failed after the client left is nobody's answer
             if (stream && ctx.client_started) {
                 // The runner already sent the error event; the status line went out as 200.
                 failure = std::move(e);
@@ -300,8 +361,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
             return fail(std::move(e));
         }
         summary = run.value();
-        if (client_gone) status = 499;
-        if (!stream) {
+        if (!stream && !client_gone) {
             auto response = whole.take();
             if (response.id.empty()) response.id = "msg_" + request_id;
             out.send(200, "application/json", codec.encode_response(response));
@@ -310,7 +370,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
 
     // A streaming client already has a 200 and an error event; everyone else gets the error now
     // (for a non-streaming client, events reaching the runner's sink were only buffered).
-    if (failure && !(ctx.request.stream && ctx.client_started))
+    if (failure && !client_gone && !(ctx.request.stream && ctx.client_started))
         send_error(call.protocol, *failure, out);
     if (failure) metrics_.count_error(core::to_string(failure->kind));
     bill(status);
@@ -338,6 +398,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         line.field("upstream_model", summary.upstream_model.empty() && !ctx.channel.empty()
                                          ? ctx.request.model
                                          : summary.upstream_model);
+        if (usage_source) line.field("usage_source", usage_source);
         line.field("user", user);
         line.write();
     }

@@ -41,6 +41,10 @@ class ResponseWriter {
     virtual bool begin_stream() = 0;
     //! Write and flush one or more SSE frames; false if the client is gone.
     virtual bool write(std::string_view frames) = 0;
+    //! True when the client has closed its side of the connection or a write to it failed:
+    //! what is written now would not be read. Asks without waiting. Once true, the response is
+    //! abandoned: nothing more is written and the connection closes.
+    virtual bool client_closed() { return false; }
 };
 
 //! One call to the model API, as received.

@@ -199,6 +199,21 @@ class SocketResponseWriter final : public ResponseWriter {
         return ok_ = send_all(fd_, parts, 3);
     }
 
+    // A client that closed the connection (its end of file, or a reset) has gone: like
+    // nginx, the server does not tell that apart from a client that only shut down its
+    // sending side, which HTTP clients do not do while they wait for an answer.
+    bool client_closed() override {
+        if (ok_) {
+            pollfd p{fd_, POLLRDHUP, 0};
+            if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) ok_ = false;
+        }
+        if (ok_) return false;
+        began_ = true;  // abandoned: finish() writes nothing, not even a 500
+        pending_.clear();
+        keep_alive_ = false;
+        return true;
+    }
+
     //! Ends the response: writes a whole response, or the last chunk of a stream, or a 500 if
     //! the handler sent nothing.
     void finish() {

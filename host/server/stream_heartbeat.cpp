@@ -26,6 +26,13 @@ void HeartbeatStream::ping_if_silent(std::chrono::steady_clock::duration interva
     ++pings_;
 }
 
+bool HeartbeatStream::client_closed() {
+    core::NoSuspend pinned;  // a poll without waiting: nothing parks under the lock
+    std::lock_guard lock(mutex_);
+    if (out_.client_closed()) gone_ = true;
+    return gone_;
+}
+
 void HeartbeatStream::close() {
     std::lock_guard lock(mutex_);
     closed_ = true;

@@ -28,6 +28,8 @@ class HeartbeatStream {
     //! Sends a ping when nothing was written for `interval`; called by the heartbeat thread.
     //! Skips a stream whose request thread is writing right now (it is not silent).
     void ping_if_silent(std::chrono::steady_clock::duration interval);
+    //! ResponseWriter::client_closed(), kept out of the middle of a ping.
+    bool client_closed();
     //! After close() the heartbeat never touches the writer again (the request is ending).
     void close();
     int pings_sent() const { return pings_; }

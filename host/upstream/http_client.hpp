@@ -26,6 +26,10 @@ struct HttpRequestSpec {
     std::chrono::milliseconds idle_timeout{120'000};        //!< between body chunks
     //! An HTTP proxy, "http://[user:password@]host:port"; empty: connect directly.
     std::string proxy;
+    //! When set, reading the body ends (as when the sink returns false) once this time has
+    //! passed, also while waiting for the next chunk; the sink may move it earlier (its client
+    //! went away). The plain client waits no longer; a Poco session notices at the next chunk.
+    const std::chrono::steady_clock::time_point* read_until = nullptr;
 };
 
 struct HttpResponseHead {

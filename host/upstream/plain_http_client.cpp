@@ -405,8 +405,14 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
 
     while (true) {
         if (wait_first) {
-            const milliseconds wait = head_done ? spec.idle_timeout : time_left(head_deadline);
+            milliseconds wait = head_done ? spec.idle_timeout : time_left(head_deadline);
+            // Reading for a client that went away stops at its bound, not the idle timeout.
+            const bool bounded = head_done && spec.read_until &&
+                                 *spec.read_until != Clock::time_point::max() &&
+                                 time_left(*spec.read_until) <= wait;
+            if (bounded) wait = time_left(*spec.read_until);
             if ((!head_done && wait.count() == 0) || !wait_ready(c.fd, POLLIN, wait)) {
+                if (bounded) return {Exchange::End::close, Error{}};
                 if (head_done)
                     return {Exchange::End::failed, timed_out(url, "stopped sending mid-answer",
                                                              "idle timeout", spec.idle_timeout)};

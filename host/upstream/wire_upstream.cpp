@@ -84,6 +84,7 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
         upstream_stream ? plugin::kStreamFirstByteTimeout : plugin::kWholeAnswerTimeout);
     http.idle_timeout = spec.idle_timeout;
     http.proxy = ctx.upstream_proxy;
+    http.read_until = &ctx.read_until;
 
     protocol::SseParser parser;
     wire::StreamDecoder openai_decoder("msg_" + ctx.request_id, ctx.request.model,
@@ -177,7 +178,8 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
             e.retry_after_seconds = std::min(std::stoi(retry_after.substr(0, 6)), 86400);
         return fail(std::move(e));
     }
-    if (client_gone) return {};
+    // Read no further for a client that went away: what came is what is billed.
+    if (client_gone || std::chrono::steady_clock::now() >= ctx.read_until) return {};
     if (failure) return fail(std::move(*failure));
     if (!upstream_stream) {
         if (sent->cut)

@@ -576,7 +576,7 @@ function openaiCompletion(turn, reqBody, sc, ctx) {
     id: ctx.id, object: 'chat.completion', created: ctx.created, model: ctx.model,
     system_fingerprint: 'fp_fake',
     choices: [{ index: 0, message: msg, logprobs: null, finish_reason: finishReasonOf(turn, calls) }],
-    usage: openaiUsage(computeUsage(turn, reqBody, calls)),
+    ...(turn.report_usage === false ? {} : { usage: openaiUsage(computeUsage(turn, reqBody, calls)) }),
   };
 }
 
@@ -585,8 +585,9 @@ function openaiChunks(turn, reqBody, sc, ctx) {
   const st = turn.stream ?? {};
   const size = st.chunk_size ?? 8;
   const calls = normalizeToolCalls(turn, 'openai');
-  const wantUsage = st.include_usage === 'always' ? true : st.include_usage === 'never' ? false
-    : !!(reqBody.stream_options && reqBody.stream_options.include_usage);
+  const wantUsage = turn.report_usage === false ? false
+    : st.include_usage === 'always' ? true : st.include_usage === 'never' ? false
+      : !!(reqBody.stream_options && reqBody.stream_options.include_usage);
   const usage = openaiUsage(computeUsage(turn, reqBody, calls));
   const base = () => {
     const c = { id: ctx.id, object: 'chat.completion.chunk', created: ctx.created, model: ctx.model, system_fingerprint: 'fp_fake', choices: [] };
@@ -643,7 +644,7 @@ function anthropicMessage(turn, reqBody, sc, ctx) {
   return {
     id: ctx.id, type: 'message', role: 'assistant', model: ctx.model, content,
     stop_reason: stopReasonOf(turn, calls), stop_sequence: null,
-    usage: anthropicUsage(computeUsage(turn, reqBody, calls)),
+    ...(turn.report_usage === false ? {} : { usage: anthropicUsage(computeUsage(turn, reqBody, calls)) }),
   };
 }
 
@@ -654,11 +655,13 @@ function anthropicEvents(turn, reqBody, sc, ctx) {
   const calls = normalizeToolCalls(turn, 'anthropic');
   const u = computeUsage(turn, reqBody, calls);
   const ev = (event, data) => ({ event, data: { type: event, ...data } });
+  const reported = turn.report_usage !== false;
   const out = [];
   out.push(ev('message_start', {
     message: {
       id: ctx.id, type: 'message', role: 'assistant', model: ctx.model, content: [],
-      stop_reason: null, stop_sequence: null, usage: { ...anthropicUsage(u), output_tokens: 1 },
+      stop_reason: null, stop_sequence: null,
+      ...(reported ? { usage: { ...anthropicUsage(u), output_tokens: 1 } } : {}),
     },
   }));
   if (st.ping !== false) out.push(ev('ping', {}));
@@ -685,7 +688,7 @@ function anthropicEvents(turn, reqBody, sc, ctx) {
   }
   out.push(ev('message_delta', {
     delta: { stop_reason: stopReasonOf(turn, calls), stop_sequence: null },
-    usage: { ...anthropicUsage(u) },
+    ...(reported ? { usage: { ...anthropicUsage(u) } } : {}),
   }));
   out.push(ev('message_stop', {}));
   return out;
@@ -750,6 +753,20 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     const t = setTimeout(() => { timers.delete(t); r(); }, ms);
     timers.add(t);
   });
+
+  // Answers held by `hold_at` until a POST /__release lets one go on (a release that comes
+  // first is kept for the next hold). A held answer whose client (the gateway) hung up leaves.
+  const held = [];
+  let releases = 0;
+  const hold = (res) => new Promise((r) => {
+    if (releases > 0) { releases--; return r(); }
+    held.push(r);
+    res.once('close', () => {
+      const at = held.indexOf(r);
+      if (at >= 0) { held.splice(at, 1); r(); }
+    });
+  });
+  const release = () => { if (held.length) held.shift()(); else releases++; };
 
   const pickTurn = (protocol, body) => {
     const hay = lastUserText(protocol, body);
@@ -851,6 +868,10 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     if (!body.stream) {
       const full = protocol === 'anthropic' ? anthropicMessage(turn, body, sc, ctx) : openaiCompletion(turn, body, sc, ctx);
       finish(200);
+      if (st.hold_at !== undefined) {
+        await hold(res);
+        if (res.destroyed) return;
+      }
       if (st.fail_after_chunks !== undefined) {
         // non-streaming drop: send headers and half of the body, then cut the connection
         const s = JSON.stringify(full);
@@ -866,9 +887,15 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     const headers = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' };
     res.writeHead(200, headers);
     res.flushHeaders?.();
+    const scripted = protocol === 'anthropic' ? anthropicEvents(turn, body, sc, ctx) : openaiChunks(turn, body, sc, ctx);
     const events = protocol === 'anthropic'
-      ? anthropicEvents(turn, body, sc, ctx).map((e) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`)
-      : openaiChunks(turn, body, sc, ctx).map((c) => `data: ${typeof c === 'string' ? c : JSON.stringify(c)}\n\n`);
+      ? scripted.map((e) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`)
+      : scripted.map((c) => `data: ${typeof c === 'string' ? c : JSON.stringify(c)}\n\n`);
+    // "end": the event that ends the answer (Anthropic message_delta, OpenAI finish chunk).
+    const endIndex = protocol === 'anthropic'
+      ? scripted.findIndex((e) => e.event === 'message_delta')
+      : scripted.findIndex((c) => typeof c === 'object' && c.choices.length && c.choices[0].finish_reason);
+    const holdPoints = [].concat(st.hold_at ?? []).map((h) => (h === 'end' ? endIndex : h)).sort((a, b) => a - b);
     if (st.error_after_chunks !== undefined) {
       const errEv = protocol === 'anthropic'
         ? `event: error\ndata: ${JSON.stringify(anthropicErrorBody(529, st.error_message ?? 'Overloaded'))}\n\n`
@@ -882,7 +909,15 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
       if (k >= failAfter) break;
       if (k > 0 || st.delay_first) await delay(st.delay_ms ?? 0);
       if (res.destroyed || res.writableEnded) return;
-      res.write(events.slice(k, Math.min(k + perWrite, events.length, failAfter)).join(''));
+      const end = Math.min(k + perWrite, events.length, failAfter);
+      let from = k;
+      for (const h of holdPoints.filter((x) => x >= k && x < end)) {
+        if (h > from) res.write(events.slice(from, h).join(''));
+        await hold(res);
+        if (res.destroyed || res.writableEnded) return;
+        from = h;
+      }
+      res.write(events.slice(from, end).join(''));
     }
     if (failAfter < events.length) {
       await new Promise((r) => res.write('', r));
@@ -903,6 +938,8 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
       const go = async () => {
         if (req.method === 'GET' && url === '/__requests') return send(res, 200, requests);
         if (req.method === 'POST' && url === '/__reset') { requests.length = 0; return send(res, 200, { ok: true }); }
+        if (req.method === 'POST' && url === '/__release') { release(); return send(res, 200, { ok: true }); }
+        if (req.method === 'GET' && url === '/__held') return send(res, 200, { held: held.length });
         if (req.method === 'POST' && url === '/v1/chat/completions') return handleApi(req, res, 'openai', raw);
         if (req.method === 'POST' && url === '/anthropic/v1/messages') return handleApi(req, res, 'anthropic', raw);
         if (req.method === 'GET' && url === '/v1/models') {
@@ -938,6 +975,7 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     close() {
       for (const t of timers) clearTimeout(t);
       timers.clear();
+      while (held.length) held.shift()();
       for (const s of sockets) s.destroy();
       return new Promise((r) => server.close(() => r()));
     },

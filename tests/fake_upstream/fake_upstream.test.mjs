@@ -821,6 +821,44 @@ describe('CLI', () => {
   });
 });
 
+describe('usage left out, answers held', () => {
+  test('report_usage: false leaves usage out of every answer shape', async () => {
+    const fu = await startFakeUpstream({ scenario: { turns: [{ text: 'no count here', report_usage: false, times: 0 }] } });
+    try {
+      assert.equal(json(await oa(fu, oaReq([U('x')]))).usage, undefined);
+      const chunks = sse((await oa(fu, oaReq([U('x')], { stream: true, stream_options: { include_usage: true } }))).text);
+      assert.ok(chunks.every((c) => !c.json || c.json.usage === undefined), JSON.stringify(chunks));
+      assert.equal(json(await an(fu, anReq([U('x')]))).usage, undefined);
+      const events = sse((await an(fu, anReq([U('x')], { stream: true }))).text);
+      assert.equal(events.find((e) => e.event === 'message_start').json.message.usage, undefined);
+      assert.equal(events.find((e) => e.event === 'message_delta').json.usage, undefined);
+    } finally { await fu.close(); }
+  });
+
+  test('hold_at holds a stream at its end, or a whole answer, until /__release', async () => {
+    const fu = await startFakeUpstream({ scenario: { turns: [{ text: 'held a while', times: 0, stream: { hold_at: 'end' } }] } });
+    const held = async () => (await (await fetch(`${fu.url}/__held`)).json()).held;
+    const release = () => fetch(`${fu.url}/__release`, { method: 'POST' });
+    try {
+      const r = await fetch(`${fu.url}/anthropic/v1/messages`, { method: 'POST', headers: AN_HEADERS, body: JSON.stringify(anReq([U('x')], { stream: true })) });
+      const reader = r.body.getReader();
+      let text = '';
+      while (!text.includes('content_block_stop')) text += new TextDecoder().decode((await reader.read()).value);
+      while ((await held()) !== 1) await new Promise((w) => setTimeout(w, 10));
+      assert.ok(!text.includes('message_delta'));
+      await release();
+      for (let c = await reader.read(); !c.done; c = await reader.read()) text += new TextDecoder().decode(c.value);
+      assert.ok(text.includes('message_delta') && text.includes('message_stop'));
+      const whole = oa(fu, oaReq([U('x')]));
+      while ((await held()) !== 1) await new Promise((w) => setTimeout(w, 10));
+      await release();
+      assert.equal(json(await whole).choices[0].message.content, 'held a while');
+      await release();  // kept for the next hold, which passes at once
+      assert.equal(json(await oa(fu, oaReq([U('x')]))).choices[0].message.content, 'held a while');
+    } finally { await fu.close(); }
+  });
+});
+
 describe('examples', () => {
   test('examples/tool_roundtrip.json drives a two-turn tool round trip (scenario given as a path)', async () => {
     const fu = await startFakeUpstream({ scenario: path.join(HERE, 'examples', 'tool_roundtrip.json') });

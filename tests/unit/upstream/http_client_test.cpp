@@ -527,6 +527,31 @@ TEST_CASE("http client: a refused port is an upstream error naming host and port
     CHECK_THAT(unknown.head.error().message, Catch::Contains("'no-such-host.invalid' not found"));
 }
 
+TEST_CASE("http client: reading ends quietly at read_until, also while the upstream is silent",
+          "[upstream][http_client]") {
+    // The gateway moves read_until from the sink when its client goes away; an upstream that
+    // then stays silent is left at that time, not at its idle timeout, and is no error.
+    ScriptedServer server([](const Peer& peer, const std::string&, int) {
+        peer.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+        std::this_thread::sleep_for(milliseconds(400));
+        peer.write("defghij");
+        return false;
+    });
+    HttpClientPool pool;
+    auto spec = spec_for(server.url("/x"));
+    auto until = std::chrono::steady_clock::time_point::max();
+    spec.read_until = &until;
+    std::string body;
+    auto head = pool.send(spec, [&](const HttpResponseHead&, std::string_view chunk) {
+        body.append(chunk);
+        until = std::chrono::steady_clock::now();  // the client left: read no further
+        return true;
+    });
+    REQUIRE(head.ok());
+    CHECK(body == "abc");
+    CHECK(pool.idle_sessions() == 0);
+}
+
 TEST_CASE("http client: a sink that stops closes the connection instead of pooling it",
           "[upstream][http_client]") {
     ScriptedServer server([](const Peer& peer, const std::string&, int) {
