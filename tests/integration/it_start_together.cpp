@@ -286,31 +286,5 @@ TEST_CASE("kill -9 of one of several gateways sharing a data folder loses no usa
     CHECK(left == 0);
 
     auto db = s.open_db();
-    std::set<std::string> logged;
-    long long logged_cost = 0, priced_rows = 0, charges = 0, charge_rows = 0, distinct_refs = 0,
-              balance = 0, ledger = 0;
-    REQUIRE(db->with_session("read", [&](soci::session& q) {
-                  soci::rowset<soci::row> rows =
-                      (q.prepare << "SELECT request_id, cost FROM request_logs");
-                  for (const auto& row : rows) {
-                      logged.insert("msg_" + row.get<std::string>(0));
-                      const long long cost = row.get<long long>(1);
-                      logged_cost += cost;
-                      if (cost > 0) ++priced_rows;
-                  }
-                  q << "SELECT COALESCE(SUM(amount), 0), COUNT(*), COUNT(DISTINCT ref) FROM ledger "
-                       "WHERE kind = 'charge'",
-                      soci::into(charges), soci::into(charge_rows), soci::into(distinct_refs);
-                  q << "SELECT balance FROM users WHERE name = 'carol'", soci::into(balance);
-                  q << "SELECT COALESCE(SUM(amount), 0) FROM ledger l JOIN users u ON "
-                       "u.id = l.user_id WHERE u.name = 'carol'",
-                      soci::into(ledger);
-              }).ok());
-    size_t missing = 0;
-    for (const auto& id : answered) missing += logged.count(id) == 0;
-    CHECK(missing == 0);                  // nothing answered was lost
-    CHECK(-charges == logged_cost);       // the ledger's charges are the logged costs
-    CHECK(charge_rows == priced_rows);    // one charge per priced request
-    CHECK(distinct_refs == charge_rows);  // none twice
-    CHECK(balance == ledger);             // and the balance is the ledger's sum
+    check_answered_billed_once(*db, answered, "carol");
 }

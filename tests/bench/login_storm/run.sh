@@ -23,6 +23,8 @@ set -euo pipefail
 BUILD=${1:?usage: run.sh BUILD_DIR}
 BUILD=$(cd "$BUILD" && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../overhead/lib.sh
+source "$HERE/../overhead/lib.sh"
 TIANSHU=${TIANSHU_BIN:-$BUILD/tianshu}
 PLUGINS=$BUILD/plugins
 ROUNDS=${ROUNDS:-6}
@@ -36,36 +38,17 @@ rm -f "$OUT"/*.us "$OUT"/storm-*.txt "$OUT"/probe.txt
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tianshu-login-storm.XXXXXX")
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-wait_for() {  # wait_for FILE SED_EXPR -> the capture, or nothing after 60 s
-  local v=
-  for _ in $(seq 1 600); do v=$(sed -n "$2" "$1" 2>/dev/null | head -n1); [[ -n $v ]] && break; sleep 0.1; done
-  echo "$v"
-}
+trap 'stop_pids; rm -rf "$WORK"' EXIT
 
-g++ -std=c++20 -O2 -o "$WORK/fast_upstream" "$HERE/../overhead/fast_upstream.cpp"
+build_bench_tools "$WORK" >/dev/null
 g++ -std=c++20 -O2 -pthread -o "$WORK/storm_client" "$HERE/storm_client.cpp"
-node "$HERE/../overhead/gen_payloads.js" "$WORK/payloads" >/dev/null
-"$WORK/fast_upstream" --port 0 >"$WORK/upstream.out" 2>&1 &
-PIDS+=($!)
-UP=$(wait_for "$WORK/upstream.out" 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p')
-[[ -n $UP ]] || { echo "fast_upstream did not start" >&2; exit 1; }
-
-# shellcheck disable=SC2086
-"$TIANSHU" serve --data "$WORK/data" --listen 127.0.0.1:0 --plugins-dir "$PLUGINS" $SERVE_FLAGS \
-  >"$WORK/tianshu.out" 2>"$OUT/tianshu.log" &
-PIDS+=($!)
-PORT=$(wait_for "$WORK/tianshu.out" 's|.*is serving on http://127\.0\.0\.1:\([0-9]*\).*|\1|p')
-KEY=$(grep -o 'sk-ts-[A-Za-z0-9_-]*' "$WORK/tianshu.out" | head -n1)
-[[ -n $PORT && -n $KEY ]] || { echo "tianshu did not start:" >&2; cat "$WORK/tianshu.out" >&2; exit 1; }
-"$TIANSHU" channel add --data "$WORK/data" --name up --type openai_compat --base-url "http://127.0.0.1:$UP/v1" \
-  --key sk-up --models up-model --map 'claude-*=up-model' --plugins-dir "$PLUGINS" >/dev/null
-sleep 3  # the server picks the channel up within 2 s
+start_fast_upstream "$WORK"
+# The server's log goes to $OUT/tianshu.err.
+read -r -a serve_flags <<<"$SERVE_FLAGS"
+start_tianshu_on_upstream "$TIANSHU" "$PLUGINS" "$WORK/data" "$OUT/tianshu" "${serve_flags[@]}"
+PORT=$TS KEY=$TS_KEY
+answers_through "$PORT" "$KEY" "$WORK/payloads/small.anthropic.json" ||
+  { echo "tianshu does not answer through the fast upstream" >&2; exit 1; }
 
 probe() {  # probe FILE
   "$WORK/storm_client" probe --port "$PORT" --body "$WORK/payloads/small.anthropic.json" \

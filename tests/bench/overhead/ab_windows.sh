@@ -25,12 +25,7 @@ for bin in "$A" "$B"; do [[ -x $bin ]] || { echo "$bin is not an executable tian
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tianshu-ab.XXXXXX")
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'stop_pids; rm -rf "$WORK"' EXIT
 build_bench_tools "$WORK" >/dev/null
 start_fast_upstream "$WORK"
 

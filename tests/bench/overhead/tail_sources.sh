@@ -33,12 +33,7 @@ OUT=$BUILD/bench-results/tail-sources
 rm -rf "$OUT"; mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tianshu-sources.XXXXXX")
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'stop_pids; rm -rf "$WORK"' EXIT
 
 build_bench_tools "$OUT"
 start_fast_upstream "$OUT"
