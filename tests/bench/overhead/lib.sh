@@ -1,11 +1,15 @@
 # Shared by the overhead scripts (run_overhead.sh, ab_windows.sh, tail_table.sh): source it.
 # Everything listens and connects on 127.0.0.1.
 
-# stop_pids: SIGTERM every process in PIDS, then wait for each (for an EXIT trap)
+# stop_pids: SIGTERM every process in PIDS, SIGKILL what is still there 5 s later (for an EXIT trap)
 stop_pids() {
-  local p
+  local p _
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
 }
 
 # wait_for FILE SED_EXPR [TENTHS (300)] -> prints the first capture, or nothing after the wait

@@ -48,16 +48,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 rm -rf "$OUT"; mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tianshu-overhead.XXXXXX")
 PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap 'stop_pids; rm -rf "$WORK"' EXIT
 stop_pid() {  # stop one process we started
   local p=$1
   kill -TERM "$p" 2>/dev/null || true
