@@ -9,10 +9,14 @@
 // (SCHED_IDLE) the background thread runs only on a CPU no other thread wants, and any thread
 // that wakes takes the CPU from it at once.
 //
-// Idle priority starves under a CPU that is busy all the time, so whoever lowers itself must
-// also notice when it falls behind and go back to normal (see hub::UsageJournal), and must not
-// hold a lock a request waits for while it is low (a request would then wait for the idle
-// thread to be scheduled).
+// Idle priority starves under a CPU that is busy all the time, so a lowered scope is bounded in
+// time: past `at_most` a timer's thread (normal priority) puts the thread back to normal, CPU or
+// not. And whoever lowers itself must not hold a lock a request waits for while it is low (a
+// request would then wait for the idle thread to be scheduled).
+
+#include <time.h>
+
+#include <chrono>
 
 namespace tianshu::core {
 
@@ -26,19 +30,24 @@ enum class ThreadPriority {
 bool set_this_thread_priority(ThreadPriority priority);
 
 //! Lowers the calling thread to idle priority for its lifetime (when `lower` is true), and puts
-//! it back to normal when destroyed or when `restore()` is called first.
+//! it back to normal when destroyed, when `restore()` is called first, or — when `at_most` > 0 —
+//! once `at_most` has passed, whether or not the thread got a CPU meanwhile.
 class IdlePriorityScope {
   public:
-    explicit IdlePriorityScope(bool lower = true);
+    explicit IdlePriorityScope(bool lower = true,
+                               std::chrono::milliseconds at_most = std::chrono::milliseconds(0));
     ~IdlePriorityScope() { restore(); }
     IdlePriorityScope(const IdlePriorityScope&) = delete;
     IdlePriorityScope& operator=(const IdlePriorityScope&) = delete;
     //! Back to normal priority now (idempotent).
     void restore();
+    //! Lowered by this scope and not restored by it (the timer may have raised it meanwhile).
     bool lowered() const { return lowered_; }
 
   private:
     bool lowered_ = false;
+    timer_t timer_{};
+    bool has_timer_ = false;
 };
 
 }  // namespace tianshu::core

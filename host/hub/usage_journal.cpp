@@ -53,16 +53,12 @@ int64_t segment_number(const fs::path& p) {
 }
 
 // A batch whose oldest record waited longer than this is written at normal priority: the journal
-// has fallen behind (a CPU busy all the time leaves an idle-priority thread nothing), and a write
-// at idle priority that takes longer than this goes back to normal for the rest.
+// has fallen behind (a CPU busy all the time leaves an idle-priority thread nothing); and no step
+// stays at idle priority longer than this (core::IdlePriorityScope's bound).
 constexpr auto kCatchUp = std::chrono::seconds(1);
 
-//! `between` runs before each transaction after the first.
-template <typename Between>
-core::Result<void> write_batches(store::Database& db, const std::vector<store::UsageRecord>& all,
-                                 Between&& between) {
+core::Result<void> write_batches(store::Database& db, const std::vector<store::UsageRecord>& all) {
     for (size_t i = 0; i < all.size(); i += kBatch) {
-        if (i > 0) between();
         std::vector<store::UsageRecord> batch(
             all.begin() + static_cast<std::ptrdiff_t>(i),
             all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), i + kBatch)));
@@ -70,10 +66,6 @@ core::Result<void> write_batches(store::Database& db, const std::vector<store::U
         if (!done) return done.take_error();
     }
     return {};
-}
-
-core::Result<void> write_batches(store::Database& db, const std::vector<store::UsageRecord>& all) {
-    return write_batches(db, all, [] {});
 }
 
 //! True when the oldest record of `batch` (the first: the queue keeps arrival order) has waited
@@ -216,7 +208,7 @@ void UsageJournal::prune_old_rows() {
         std::chrono::duration_cast<std::chrono::milliseconds>(cutoff.time_since_epoch()).count();
     auto pruned = [&] {
         // A background delete: never ahead of a request.
-        core::IdlePriorityScope low(idle_background_.load(std::memory_order_relaxed));
+        core::IdlePriorityScope low(idle_background_.load(std::memory_order_relaxed), kCatchUp);
         return store::request_logs::prune(db_, cutoff_ms);
     }();
     if (!pruned) {
@@ -507,7 +499,7 @@ void UsageJournal::close_here(std::vector<std::shared_ptr<Segment>> segments, bo
         // no request touches any more, milliseconds at times: at idle priority.
         segment->unmap();
     }
-    core::IdlePriorityScope low(lower);
+    core::IdlePriorityScope low(lower, kCatchUp);
     segments.clear();
 }
 
@@ -515,10 +507,10 @@ core::Result<void> UsageJournal::flush() {
     // Lock order: flush_mutex_ before mutex_ (a batch holds flush_mutex_ while it writes to the
     // database with mutex_ released, so record() never waits on the database).
     std::lock_guard one_batch(flush_mutex_);
-    return flush_batch();
+    return flush_batch(false);  // somebody waits for it: at their own priority
 }
 
-core::Result<void> UsageJournal::flush_batch() {
+core::Result<void> UsageJournal::flush_batch(bool background) {
     int64_t n = 0;
     size_t filled = 0;  // what the open segment took since the last rotation
     {
@@ -532,13 +524,13 @@ core::Result<void> UsageJournal::flush_batch() {
     // removed only once the database has every record in it. The file is opened before taking
     // the lock, so record() never waits on open(2).
     const auto opening = std::chrono::steady_clock::now();
-    const bool lower = idle_background_.load(std::memory_order_relaxed);
+    const bool lower = background && idle_background_.load(std::memory_order_relaxed);
     auto opened = [&] {
         // Creating and reserving a file is the file system's work: at idle priority. So is the
         // first write to each page of the mapping (a page fault that allocates the page and
         // journals the block): done here for twice what the last interval took, so that the
         // requests copying their lines in find the pages there.
-        core::IdlePriorityScope low(lower);
+        core::IdlePriorityScope low(lower, kCatchUp);
         auto segment = open_segment(n);
         if (segment) segment.value()->prefault(std::max<size_t>(2 * filled, 64 << 10));
         return segment;
@@ -562,11 +554,9 @@ core::Result<void> UsageJournal::flush_batch() {
     // while the journal keeps up, so that they never hold a CPU a carrier wakes up for
     // (core/thread_priority.hpp). They take no lock a request waits for (not mutex_, which
     // record() takes; the request path never writes to the database).
-    core::IdlePriorityScope low(lower && !fallen_behind(batch));
+    core::IdlePriorityScope low(lower && !fallen_behind(batch), kCatchUp);
     const auto began = std::chrono::steady_clock::now();
-    auto written = write_batches(db_, batch, [&] {
-        if (low.lowered() && std::chrono::steady_clock::now() - began > kCatchUp) low.restore();
-    });
+    auto written = write_batches(db_, batch);
     const bool stayed_low = low.lowered();
     low.restore();
     if (!written) {
@@ -591,7 +581,7 @@ core::Result<void> UsageJournal::flush_batch() {
     if (rotated_to >= 0) {
         // Every segment before the one this batch rotated to is now in the database. Removing a
         // file frees its blocks: background work, at idle priority.
-        core::IdlePriorityScope removing(lower);
+        core::IdlePriorityScope removing(lower, kCatchUp);
         std::error_code ec;
         for (const auto& entry : fs::directory_iterator(dir_, ec)) {
             const int64_t number = segment_number(entry.path());
@@ -622,7 +612,10 @@ void UsageJournal::run() {
             wake_.wait_for(lock, interval_, [&] { return stopping_; });
             if (stopping_) return;
         }
-        (void)flush();
+        {
+            std::lock_guard one_batch(flush_mutex_);
+            (void)flush_batch(true);
+        }
         prune_old_rows();
         if (std::chrono::steady_clock::now() >= next_adopt_) {
             next_adopt_ = std::chrono::steady_clock::now() + adopt_interval_;
@@ -642,7 +635,7 @@ UsageJournal::~UsageJournal() {
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
     std::lock_guard one_batch(flush_mutex_);
-    if (auto r = flush_batch(); !r) {
+    if (auto r = flush_batch(false); !r) {
         std::lock_guard lock(mutex_);
         core::log(core::LogLevel::error, "usage records left in the journal for the next start",
                   {{"records", static_cast<int64_t>(queue_.size())}, {"error", r.error().message}});

@@ -134,7 +134,9 @@ class UsageJournal {
     core::Result<std::shared_ptr<Segment>> replace_full(const std::shared_ptr<Segment>& full);
     void run();
     //! Writes one batch: what is queued now. Needs flush_mutex_ held (and mutex_ not held).
-    core::Result<void> flush_batch();
+    //! `background`: on the journal's own thread, whose slow steps then run at idle priority
+    //! (when set so); a caller waiting for the flush keeps its own.
+    core::Result<void> flush_batch(bool background);
     //! Closes `segments` here once the record() calls still copying into them are done; cutting
     //! the files at idle priority when `lower`.
     static void close_here(std::vector<std::shared_ptr<Segment>> segments, bool lower);

@@ -104,6 +104,43 @@ int in_child(Body body) {
     return status;
 }
 
+//! A child forked at construction, while the test runs no other thread, that waits for go()
+//! before it runs its body (exit status: body's return value). A fork copies only the calling
+//! thread, so a lock another thread held at that moment (the allocator's under AddressSanitizer,
+//! which a running journal thread takes all the time) would never be released in the child: a
+//! child that must run beside a live journal is forked before that journal opens, and let go
+//! after. go()'s text reaches the body.
+class GatedChild {
+  public:
+    template <typename Body>
+    explicit GatedChild(Body body) {
+        REQUIRE(::pipe(gate_) == 0);
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            ::close(gate_[1]);
+            std::string text;
+            char c = 0;
+            while (::read(gate_[0], &c, 1) == 1) text += c;  // until the parent closes its end
+            ::_exit(body(text));
+        }
+        ::close(gate_[0]);
+    }
+    void go(const std::string& text) {
+        REQUIRE(::write(gate_[1], text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+        ::close(gate_[1]);
+    }
+    int wait() {
+        int status = 0;
+        REQUIRE(::waitpid(pid_, &status, 0) == pid_);
+        return status;
+    }
+
+  private:
+    int gate_[2] = {-1, -1};
+    pid_t pid_ = -1;
+};
+
 //! The record thread `t` records `i`th in record_from_threads.
 UsageRecord burst_record(long long user_id, int t, int i) {
     UsageRecord r;
@@ -430,22 +467,24 @@ TEST_CASE("usage journal: processes sharing one journal folder each write their 
     const auto user = store::testing::make_user(*db, "shared-user");
     const auto dir = journal_dir(db, "journal-shared");
     constexpr int kThreads = 2, kRecords = 150;
-    auto first = UsageJournal::open(*db, dir, std::chrono::milliseconds(1));
-    REQUIRE(first.ok());
     // A second process on the same folder, at the same time: it must neither write the first
     // one's files nor take its live directory for a dead one's.
-    const int status = in_child([&] {
+    GatedChild child([&](const std::string& first_directory) {
         // Its own connections: an SQLite or MySQL connection must not cross a fork.
         auto own_db = store::Database::open(db.url, 2);
         if (!own_db) return 6;
         auto opened = UsageJournal::open(*own_db.value(), dir, std::chrono::milliseconds(1));
         if (!opened) return 2;
-        if (opened.value()->directory() == first.value()->directory()) return 3;
+        if (opened.value()->directory().string() == first_directory) return 3;
         if (opened.value()->counters().replayed != 0) return 4;
         for (int i = 0; i < kRecords; ++i)
             if (!opened.value()->record(burst_record(user.id, 100, i))) return 5;
         return 0;  // the destructor writes the rest and removes its directory
     });
+    auto first = UsageJournal::open(*db, dir, std::chrono::milliseconds(1));
+    REQUIRE(first.ok());
+    child.go(first.value()->directory().string());
+    const int status = child.wait();
     REQUIRE(WIFEXITED(status));
     // 2: no journal; 3: the same directory; 4: it adopted the live one's; 5: a record refused;
     // 6: no database.
@@ -465,20 +504,25 @@ TEST_CASE("usage journal: a live journal adopts the directory of a sibling kille
     const auto user = store::testing::make_user(*db, "adopt-user");
     const auto dir = journal_dir(db, "journal-adopt");
     constexpr int kThreads = 4, kRecords = 100;
-    // Looks for dead siblings every second.
-    auto survivor =
-        UsageJournal::open(*db, dir, std::chrono::milliseconds(50), std::chrono::hours(0),
-                           UsageJournal::kSegmentBytes, std::chrono::seconds(1));
-    REQUIRE(survivor.ok());
-    const int status = in_child([&] {
-        // Never reaches the database (a batch an hour away), then dies without a flush.
-        auto opened =
-            UsageJournal::open(*db, dir, std::chrono::hours(1), std::chrono::hours(0), 64 << 10);
+    GatedChild child([&](const std::string&) {
+        // Never reaches the database (a batch an hour away), then dies without a flush. Its own
+        // connections: an SQLite or MySQL connection must not cross a fork.
+        auto own_db = store::Database::open(db.url, 2);
+        if (!own_db) return 5;
+        auto opened = UsageJournal::open(*own_db.value(), dir, std::chrono::hours(1),
+                                         std::chrono::hours(0), 64 << 10);
         if (!opened) return 2;
         if (record_from_threads(*opened.value(), user.id, kThreads, kRecords) != 0) return 3;
         ::raise(SIGKILL);
         return 4;
     });
+    // Looks for dead siblings every second.
+    auto survivor =
+        UsageJournal::open(*db, dir, std::chrono::milliseconds(50), std::chrono::hours(0),
+                           UsageJournal::kSegmentBytes, std::chrono::seconds(1));
+    REQUIRE(survivor.ok());
+    child.go("");
+    const int status = child.wait();
     INFO("child status " << status);
     REQUIRE(WIFSIGNALED(status));
     CHECK(count_rows(*db) == 0);
