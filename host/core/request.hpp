@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/lazy_json.hpp"
+
 namespace tianshu::core {
 
 using Json = nlohmann::json;
@@ -48,11 +50,12 @@ struct Message {
     std::vector<ContentBlock> content;
 };
 
-//! One tool the model may call; `input_schema` is a JSON Schema, verbatim.
+//! One tool the model may call; `input_schema` is a JSON Schema, verbatim: kept as the text
+//! the client sent until something looks inside it (see core/lazy_json.hpp).
 struct Tool {
     std::string name;
     std::string description;
-    Json input_schema;
+    LazyJson input_schema;
     Json extra;  //!< server tools and unknown fields (type, cache_control…)
 };
 

@@ -700,7 +700,7 @@ Json to_json(const Request& r) {
             Json tj = t.extra.is_object() ? t.extra : Json::object();
             tj["name"] = t.name;
             if (!t.description.empty()) tj["description"] = t.description;
-            if (!t.input_schema.is_null()) tj["input_schema"] = t.input_schema;
+            if (!t.input_schema.is_null()) tj["input_schema"] = t.input_schema.json();
             tools.push_back(std::move(tj));
         }
         j["tools"] = std::move(tools);

@@ -197,7 +197,8 @@ int64_t estimate_input_tokens(const core::Request& request) {
             for (const auto& part : b.content) bytes += part.text.size();
         }
     for (const auto& t : request.tools)
-        bytes += t.name.size() + t.description.size() + json_text_size(t.input_schema);
+        bytes += t.name.size() + t.description.size() +
+                 (t.input_schema.is_null() ? 0 : t.input_schema.text().size());
     return static_cast<int64_t>((bytes + 3) / 4);
 }
 

@@ -242,7 +242,8 @@ bool decode_tool(element e, core::Tool& t) {
             if (!read_string(v, t.description)) return false;
         } else if (field.key == "input_schema") {
             if (!is(v, Kind::OBJECT)) return false;
-            t.input_schema = json_from_simdjson(v);
+            // Kept as text: most requests send it upstream without looking inside.
+            t.input_schema = core::LazyJson::from_text(simdjson::minify(v));
             has_schema = true;
         } else {
             t.extra[std::string(field.key)] = json_from_simdjson(v);

@@ -587,11 +587,12 @@ core::Result<std::string> encode_request_body(const core::Request& r, const Upst
         fn.string("name", t.name);
         fn.key("parameters");
         static const Json kNoParameters{{"type", "object"}, {"properties", Json::object()}};
-        const Json& params = t.input_schema.is_object() ? t.input_schema : kNoParameters;
-        if (keywords.empty())
-            append_json(tools, params);
+        if (!t.input_schema.is_object())
+            append_json(tools, kNoParameters);
+        else if (keywords.empty())
+            tools += t.input_schema.text();  // the client's text: no tree built
         else
-            write_stripped_schema(tools, params, keywords);
+            write_stripped_schema(tools, t.input_schema.json(), keywords);
         tools += R"(},"type":"function"})";
     }
     if (!tools.empty()) {

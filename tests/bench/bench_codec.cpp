@@ -116,6 +116,28 @@ void BM_AnthropicToOpenAi(benchmark::State& state, const char* name) {
     set_bytes(state, body);
 }
 
+// The same, writing the upstream body as the gateway does (text, no tree of the body): decode,
+// estimate, encode_request_body, then free the request.
+void BM_AnthropicToOpenAiBody(benchmark::State& state, const char* name) {
+    const std::string body = payload(name);
+    protocol::openai_upstream::UpstreamOptions o;
+    for (auto _ : state) {
+        auto r = codec.decode_request(body);
+        benchmark::DoNotOptimize(plugin::estimate_input_tokens(r.value()));
+        benchmark::DoNotOptimize(protocol::openai_upstream::encode_request_body(r.value(), o));
+    }
+    set_bytes(state, body);
+}
+
+void BM_EncodeOpenAiBody(benchmark::State& state, const char* name) {
+    const std::string body = payload(name);
+    const core::Request r = decoded(body);
+    protocol::openai_upstream::UpstreamOptions o;
+    for (auto _ : state)
+        benchmark::DoNotOptimize(protocol::openai_upstream::encode_request_body(r, o));
+    set_bytes(state, body);
+}
+
 // A short answer as DeepSeek streams it (role chunk, three text chunks, finish_reason, usage
 // chunk, [DONE]), decoded the way wire_upstream does: one reserved event vector, cleared after
 // each chunk.
@@ -198,5 +220,8 @@ BENCHMARK_CAPTURE(BM_EncodeOpenAi, large, "large")->Unit(benchmark::kMicrosecond
 BENCHMARK_CAPTURE(BM_EncodeAnthropic, large, "large")->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_AnthropicToOpenAi, large, "large")->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_AnthropicToOpenAi, small, "small")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_EncodeOpenAiBody, large, "large")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_AnthropicToOpenAiBody, large, "large")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_AnthropicToOpenAiBody, small, "small")->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

@@ -101,6 +101,11 @@ TEST_CASE("direct decode: the requests clients send take the direct path, decode
         R"("tools":[{"name":"a","input_schema":{}}],)"
         R"("tools":[{"name":"b","type":"bash_20250124","type":"custom","input_schema":{"a":1},)"
         R"("input_schema":{"b":2}}]})",
+        // A schema is kept as text (simdjson's minified form) and read back through nlohmann:
+        // duplicate keys, number forms and escapes inside it must read as the strict tree does.
+        R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"name":"s",)"
+        R"("input_schema":{"z":1.0,"a":[1e2,-0,-0.0,1E-7,18446744073709551615,-5,2.50],)"
+        R"("a":{"k":"\u00e9\u0001\"\\\/\ud83d\ude00","k":true},"n":null,"e":{},"f":[]}}]})",
         R"({"model":"m","messages":[{"role":"assistant","content":[)" + std::string(kWrite) +
             R"(]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1",)"
             R"("content":"a","content":[{"type":"text","text":"b"}]}]}]})",

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/request_json.hpp"
+#include "protocol/client_codec.hpp"
 #include "protocol/openai_upstream.hpp"
 #include "stream_grammar.hpp"
 
@@ -367,4 +368,32 @@ TEST_CASE("openai_upstream: an empty or blank whole answer is an upstream error,
         CHECK(r.error().kind == core::ErrorKind::upstream);
         CHECK(r.error().message.find("not a JSON object") != std::string::npos);
     }
+}
+
+// A tool schema goes upstream as the text the client sent (its key order, no tree built), and
+// through the tree only when a strip_schema_keywords quirk has to look inside it.
+TEST_CASE("openai_upstream: tool schemas are sent as the client wrote them unless stripped") {
+    const std::string schema =
+        R"({"type":"object","$schema":"x","properties":{"path":{"type":"string"},)"
+        R"("content":{"type":"string","default":{"$schema":"kept"}}},"required":["path"]})";
+    const std::string body = R"({"model":"m","max_tokens":10,"messages":[{"role":"user",)"
+                             R"("content":"hi"}],"tools":[{"name":"Write","input_schema":)" +
+                             schema + "}]}";
+    auto r = protocol::codec_for(protocol::ClientProtocol::anthropic_messages).decode_request(body);
+    REQUIRE(r);
+    REQUIRE(r.value().tools.size() == 1);
+    CHECK(r.value().tools[0].input_schema.text() == schema);
+
+    auto plain = up::encode_request_body(r.value(), up::UpstreamOptions{});
+    REQUIRE(plain);
+    CHECK(plain.value().find(R"("parameters":)" + schema + "}") != std::string::npos);
+
+    up::UpstreamOptions strip;
+    strip.strip_schema_keywords = {"$schema"};
+    auto stripped = up::encode_request_body(r.value(), strip);
+    REQUIRE(stripped);
+    const Json sent = Json::parse(stripped.value());
+    Json expected = Json::parse(schema);
+    expected.erase("$schema");  // the keyword goes; the same word inside data stays
+    CHECK(sent["tools"][0]["function"]["parameters"] == expected);
 }
