@@ -163,7 +163,7 @@ TEST_CASE("plugins list reports good and broken plugins; version; usage errors",
             }
         }
         CHECK(by_name["system_prompt"]["kind"] == "strategy");
-        CHECK(by_name["system_prompt"]["abi"] == "1.3");
+        CHECK(by_name["system_prompt"]["abi"] == "1.4");
         CHECK_THAT(by_name["system_prompt"]["path"].get<std::string>(),
                    Contains("system_prompt.so"));
         CHECK(by_name["demo"]["kind"] == "model");
@@ -203,7 +203,7 @@ TEST_CASE("plugins list reports good and broken plugins; version; usage errors",
                     return p.get<std::string>();
             return std::string();
         };
-        CHECK_THAT(problem_about("abi_major2"), Contains("2.0") && Contains("1.3"));
+        CHECK_THAT(problem_about("abi_major2"), Contains("2.0") && Contains("1.4"));
         CHECK_THAT(problem_about("missing_generate"), Contains("generate"));
         CHECK_FALSE(problem_about("not_a_plugin").empty());
         for (const auto& p : j["plugins"])
@@ -216,7 +216,7 @@ TEST_CASE("plugins list reports good and broken plugins; version; usage errors",
         CHECK(r.exit_code == 0);
         Json j = Json::parse(r.out);
         CHECK(j["version"].is_string());
-        CHECK(j["plugin_abi"] == "1.3");
+        CHECK(j["plugin_abi"] == "1.4");
         CHECK(j.contains("schema_version"));
         auto plain = run_cli({"version"});
         CHECK(plain.exit_code == 0);

@@ -1,5 +1,5 @@
 /*
- * tianshu/abi.h -- the Tianshu plugin ABI, version 1.3.
+ * tianshu/abi.h -- the Tianshu plugin ABI, version 1.4.
  *
  * This header is the whole contract between the Tianshu host and a plugin shipped as a
  * shared object. It is plain C99 so that any compiler and any language with a C FFI can
@@ -35,6 +35,9 @@
  *   1.1  ts_plugin_descriptor.description; ts_host_api.request_attribute.
  *   1.2  ts_host_api.upstream_call and ts_upstream_call (adapters).
  *   1.3  TS_FLAG_MAY_SUSPEND.
+ *   1.4  stream rewriting (event_json .. stream_emit), session state (session_get/put/delete),
+ *        model_capabilities, route_decide/route_current, decision_note, request_header;
+ *        TS_FLAG_ADVISORY; TS_ERR_OUTRANKED, TS_ERR_LIMIT.
  */
 #ifndef TIANSHU_ABI_H
 #define TIANSHU_ABI_H
@@ -43,7 +46,7 @@
 #include <stdint.h>
 
 #define TS_ABI_MAJOR 1
-#define TS_ABI_MINOR 3
+#define TS_ABI_MINOR 4
 
 #if defined(_WIN32)
 #define TS_EXPORT __declspec(dllexport)
@@ -78,7 +81,10 @@ typedef enum ts_status {
     TS_ERR_INVALID = 2,     /**< an argument is malformed (bad JSON, wrong type); nothing changed */
     TS_ERR_WRONG_PHASE = 3, /**< not allowed in this hook (e.g. emit outside generate) */
     TS_ERR_FAILED = 4,      /**< the operation failed (e.g. call_model's model errored) */
-    TS_ERR_CLIENT_GONE = 5  /**< generate: the client disconnected; stop producing and return */
+    TS_ERR_CLIENT_GONE = 5, /**< generate: the client disconnected; stop producing and return */
+    TS_ERR_OUTRANKED = 6,   /**< (1.4) route_decide: a decision of higher rank stands; nothing changed */
+    TS_ERR_LIMIT = 7        /**< (1.4) a size cap would be exceeded (held events, session state);
+                                 nothing changed */
 } ts_status;
 
 /** What a hook tells the host to do next. */
@@ -110,8 +116,23 @@ typedef enum ts_plugin_flags {
      *  the hook on another thread: the plugin keeps no thread-local state across those two
      *  calls. Without it (the old behaviour) the calling thread waits. Ignored together with
      *  TS_FLAG_SINGLE_THREADED. */
-    TS_FLAG_MAY_SUSPEND = 2
+    TS_FLAG_MAY_SUSPEND = 2,
+    /** (1.4) The strategy is advisory: unless a chain stage says otherwise ("on_error"), its
+     *  failure or overrun lets the request go on as if the stage were not there (logged with
+     *  the stage's name, counted in /metrics). Without it (the old behaviour, and the right one
+     *  for a policy block) a failure is a clean error to the client. */
+    TS_FLAG_ADVISORY = 4
 } ts_plugin_flags;
+
+/** (1.4) The rank of a route decision (route_decide). One decision per request; a higher rank
+ *  is never overruled by a lower one. */
+typedef enum ts_route_rank {
+    TS_ROUTE_DEFAULT = 1,    /**< the scenario's default model */
+    TS_ROUTE_SCENE = 2,      /**< a scene classification or a model election */
+    TS_ROUTE_AGENT = 3,      /**< an agent's own model (subagent, <tianshu-model> tag) */
+    TS_ROUTE_ESCALATION = 4, /**< a hard escalation: window overflow, image, stall, failing channels */
+    TS_ROUTE_PIN = 5         /**< an operator's pin */
+} ts_route_rank;
 
 typedef enum ts_log_level {
     TS_LOG_DEBUG = 0,
@@ -263,6 +284,86 @@ typedef struct ts_host_api {
      *  TS_ERR_INVALID: a malformed call (unknown wire protocol, bad options_json). Blocks the
      *  calling thread for the length of the answer. */
     ts_status (*upstream_call)(ts_request* request, const ts_upstream_call* call, ts_error* err);
+
+    /* ---- 1.4: stream rewriting (on_stream_event only) ----
+     * Events are Anthropic Messages streaming events, as JSON objects (the `data:` of their SSE
+     * frame, e.g. {"type":"content_block_delta","index":0,"delta":{"type":"text_delta",...}}).
+     * By default the current event goes on unchanged when the hook returns. A strategy may
+     * instead change it, drop it, or hold it; insert events before it; and later release or
+     * discard what it holds. Events it inserts or releases pass through the later stages of
+     * the chain, in order, before the current event. Block indices are the strategy's to keep
+     * consistent: the host checks everything that leaves the chain against the event grammar
+     * (message_start first; content blocks started, delta'd and stopped in increasing index
+     * order; one message_delta; message_stop last) and turns a violation into a clean `error`
+     * event naming the strategy. Events still held when the stream ends (after the stage's
+     * hook for message_stop or error returns) are released: the host never loses one. */
+    /** The current event as JSON, into *out (free with host->free). */
+    ts_status (*event_json)(const ts_event* event, ts_buf* out);
+    /** Replace the current event by the event `json`. TS_ERR_INVALID when it is not one
+     *  Anthropic streaming event; the event is then unchanged. */
+    ts_status (*event_set_json)(ts_event* event, ts_str json);
+    /** The current event does not go on. */
+    ts_status (*event_drop)(ts_event* event);
+    /** The host keeps the current event for this stage instead of letting it go on.
+     *  TS_ERR_LIMIT when the stage already holds the host's cap (the event then goes on). */
+    ts_status (*event_hold)(ts_event* event);
+    /** How many events this stage holds. */
+    uint32_t (*held_count)(const ts_request* request);
+    /** The JSON of this stage's held event `index` (0 = oldest), into *out. */
+    ts_status (*held_event_json)(const ts_request* request, uint32_t index, ts_buf* out);
+    /** Let every held event go on, oldest first (before the current event). */
+    ts_status (*held_release)(ts_request* request);
+    /** Forget every held event (the strategy replaces them, e.g. with stream_emit). */
+    ts_status (*held_discard)(ts_request* request);
+    /** Insert the event `json` into the stream, after what this hook released or emitted
+     *  before and before the current event. TS_ERR_INVALID when it is not one event. */
+    ts_status (*stream_emit)(ts_request* request, ts_str json);
+
+    /* ---- 1.4: session state (any hook) ----
+     * A small key-value store per (user, session), where the session is the client's
+     * (request_attribute "session_id"). Keys are namespaced by the plugin's name, so two
+     * plugins never see each other's keys, and one user never sees another user's session. */
+    /** The value under `key`, into *out. TS_ERR_NOT_FOUND when absent or expired. */
+    ts_status (*session_get)(const ts_request* request, ts_str key, ts_buf* out);
+    /** Store `value` under `key` for `ttl_seconds` (0 = the host's default). TS_ERR_LIMIT when
+     *  the session's or the user's size cap would be exceeded; TS_ERR_FAILED when the store
+     *  cannot be reached. Nothing changed on an error. */
+    ts_status (*session_put)(ts_request* request, ts_str key, ts_str value, uint32_t ttl_seconds);
+    /** Remove `key`. TS_OK whether or not it existed. */
+    ts_status (*session_delete)(ts_request* request, ts_str key);
+
+    /* ---- 1.4: model capabilities (any hook) ---- */
+    /** What the host knows of `model` (empty = the request's current target) as a JSON object,
+     *  with the channel's overrides applied: "context_window", "max_output_tokens",
+     *  "max_tools" (numbers), "tool_choice", "vision" (booleans), "thinking" (how reasoning is
+     *  sent and must be sent back: "none", "anthropic", "reasoning_content", ...). A field the
+     *  host does not know is absent. TS_ERR_NOT_FOUND when nothing is known. */
+    ts_status (*model_capabilities)(const ts_request* request, ts_str model, ts_buf* out);
+
+    /* ---- 1.4: the route decision (on_request) ---- */
+    /** Route the request: set the target model (as request_set_model) and record `scenario`
+     *  and `reason` for the x-tianshu-route header, the log line and /metrics. `rank` is a
+     *  ts_route_rank; a decision of higher rank already made stands (TS_ERR_OUTRANKED, nothing
+     *  changed); an equal or lower one is replaced. TS_ERR_INVALID for an empty model or an
+     *  unknown rank. */
+    ts_status (*route_decide)(ts_request* request, int32_t rank, ts_str scenario, ts_str model,
+                              ts_str reason);
+    /** The decision so far as JSON {"rank":N,"scenario":"…","model":"…","reason":"…",
+     *  "by":"<plugin>"}, into *out. TS_ERR_NOT_FOUND when none was made. */
+    ts_status (*route_current)(const ts_request* request, ts_buf* out);
+
+    /* ---- 1.4: visible decisions (any hook) ---- */
+    /** Record a decision this plugin made (a repair, an elision, a rejection): `kind` is a
+     *  short [a-z0-9_]+ word, `reason` a sentence without prompt text. It is counted in
+     *  /metrics per plugin, kind and model, listed in the request's log line, and sent in an
+     *  x-tianshu-decision response header while headers have not left yet. */
+    ts_status (*decision_note)(ts_request* request, ts_str kind, ts_str reason);
+
+    /* ---- 1.4: request headers (on_request) ---- */
+    /** The value of the client's request header `name` (case-insensitive), borrowed until the
+     *  hook returns. TS_ERR_NOT_FOUND when absent and for credentials (authorization,
+     *  x-api-key, cookie, proxy-authorization), which plugins never see. */
+    ts_status (*request_header)(const ts_request* request, ts_str name, ts_str* out);
 } ts_host_api;
 
 /** True when the host's table reaches `field`: probe before calling anything newer than
