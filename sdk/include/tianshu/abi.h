@@ -335,8 +335,9 @@ typedef struct ts_host_api {
     /* ---- 1.4: model capabilities (any hook) ---- */
     /** What the host knows of `model` (empty = the request's current target) as a JSON object,
      *  with the channel's overrides applied: "context_window", "max_output_tokens",
-     *  "max_tools" (numbers), "tool_choice", "vision" (booleans), "thinking" (how reasoning is
-     *  sent and must be sent back: "none", "anthropic", "reasoning_content", ...). A field the
+     *  "max_tools" (numbers), "tool_choice", "vision" (booleans), "tool_calls" ("native", or
+     *  "text" for a model without native tool calling), "thinking" (how reasoning is sent and
+     *  must be sent back: "none", "anthropic", "reasoning_content", ...). A field the
      *  host does not know is absent. TS_ERR_NOT_FOUND when nothing is known. */
     ts_status (*model_capabilities)(const ts_request* request, ts_str model, ts_buf* out);
 
