@@ -73,6 +73,10 @@ std::vector<StageSpec> stage_list(const Json& body, const char* key) {
         StageSpec spec;
         spec.plugin = s["plugin"].get<std::string>();
         if (s.contains("config")) spec.config = s["config"];
+        if (s.contains("on_error"))
+            spec.on_error = s["on_error"] == "continue" ? OnError::continue_ : OnError::fail;
+        if (s.contains("deadline_ms"))
+            spec.deadline = std::chrono::milliseconds(s["deadline_ms"].get<int64_t>());
         out.push_back(std::move(spec));
     }
     return out;
@@ -147,7 +151,8 @@ core::Result<std::shared_ptr<const Chain>> Chain::build(ChainSpec spec,
                                                         const PluginLookup& plugins) {
     auto chain = std::make_shared<Chain>();
     auto make = [&](const std::vector<StageSpec>& stages, const char* list,
-                    std::vector<std::shared_ptr<plugin::Strategy>>& out) -> core::Result<void> {
+                    std::vector<std::shared_ptr<plugin::Strategy>>& out,
+                    std::vector<StagePolicy>& policies) -> core::Result<void> {
         for (size_t i = 0; i < stages.size(); ++i) {
             auto factory = plugins(stages[i].plugin);
             if (!factory)
@@ -161,13 +166,26 @@ core::Result<std::shared_ptr<const Chain>> Chain::build(ChainSpec spec,
                 return e;
             }
             out.push_back(std::move(made).value());
+            StagePolicy policy;
+            policy.plugin = stages[i].plugin;
+            policy.where = "/" + std::string(list) + "/" + std::to_string(i);
+            // An advisory plugin's failure is soft unless the stage says otherwise.
+            policy.on_error = stages[i].on_error.value_or(
+                factory->info().advisory ? OnError::continue_ : OnError::fail);
+            policy.deadline = stages[i].deadline;
+            policies.push_back(std::move(policy));
         }
         return {};
     };
-    if (auto r = make(spec.pre, "pre", chain->pre_); !r) return r.take_error();
-    if (auto r = make(spec.post, "post", chain->post_); !r) return r.take_error();
-    for (const auto& s : chain->post_)
-        if (s->wants_stream_events()) chain->stream_hooks_.push_back(s);
+    if (auto r = make(spec.pre, "pre", chain->pre_, chain->pre_policies_); !r)
+        return r.take_error();
+    if (auto r = make(spec.post, "post", chain->post_, chain->post_policies_); !r)
+        return r.take_error();
+    for (size_t i = 0; i < chain->post_.size(); ++i)
+        if (chain->post_[i]->wants_stream_events()) {
+            chain->stream_hooks_.push_back(chain->post_[i]);
+            chain->stream_policies_.push_back(chain->post_policies_[i]);
+        }
     chain->spec_ = std::move(spec);
     return std::shared_ptr<const Chain>(std::move(chain));
 }

@@ -4,8 +4,10 @@
 // anything is built; a built set of chains is immutable and replaced atomically.
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,9 +19,27 @@ namespace tianshu::pipeline {
 
 enum class RoutingMode { passthrough, managed };
 
+//! What a stage's failure means (the stage's "on_error").
+enum class OnError {
+    fail,      //!< a clean error to the client (a policy block, a refusal)
+    continue_  //!< the request goes on as if the stage were not there (advisory strategies)
+};
+
 struct StageSpec {
     std::string plugin;
     core::Json config = core::Json::object();
+    std::optional<OnError> on_error;  //!< unset: from the plugin (TS_FLAG_ADVISORY)
+    std::optional<std::chrono::milliseconds> deadline;  //!< "deadline_ms"; unset: none of its own
+};
+
+//! How a built stage fails. A stage fails when its hook fails or returns after its deadline
+//! (which also bounds call_model inside it).
+struct StagePolicy {
+    std::string plugin;
+    std::string where;  //!< "/pre/0", "/post/1": the stage in its chain, for logs
+    OnError on_error = OnError::fail;
+    std::optional<std::chrono::milliseconds> deadline;
+    bool soft() const { return on_error == OnError::continue_; }
 };
 
 //! A chain document, parsed. `body` keeps the document as given (for export).
@@ -64,6 +84,10 @@ class Chain {
     const std::vector<std::shared_ptr<plugin::Strategy>>& stream_hooks() const {
         return stream_hooks_;
     }
+    //! The policy of pre()[i], post()[i], stream_hooks()[i].
+    const StagePolicy& pre_policy(size_t i) const { return pre_policies_[i]; }
+    const StagePolicy& post_policy(size_t i) const { return post_policies_[i]; }
+    const StagePolicy& stream_policy(size_t i) const { return stream_policies_[i]; }
 
     bool serves_tier(const std::string& tier) const;
     //! -1 when no pattern matches `model`, else the specificity of the best pattern.
@@ -72,6 +96,7 @@ class Chain {
   private:
     ChainSpec spec_;
     std::vector<std::shared_ptr<plugin::Strategy>> pre_, post_, stream_hooks_;
+    std::vector<StagePolicy> pre_policies_, post_policies_, stream_policies_;
 };
 
 //! An immutable set of chains and the rule that picks one for a request.

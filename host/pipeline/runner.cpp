@@ -1,6 +1,7 @@
 #include "pipeline/runner.hpp"
 
 #include "core/log.hpp"
+#include "pipeline/post_stream.hpp"
 #include "plugin/request_access.hpp"
 
 namespace tianshu::pipeline {
@@ -22,6 +23,38 @@ StreamEvent error_event(const Error& e) {
 }
 }  // namespace
 
+core::Result<HookOutcome> PipelineRunner::run_pre_stage(RequestContext& ctx, const Chain& chain,
+                                                        size_t i) {
+    const auto& strategy = chain.pre()[i];
+    const StagePolicy& policy = chain.pre_policy(i);
+    if (!policy.soft() && !policy.deadline) return strategy->on_request(ctx);
+
+    // The request is saved only by the stage's first change (request_access), so a read-only
+    // stage costs nothing.
+    plugin::RequestUndo undo;
+    if (policy.soft()) ctx.undo = &undo;
+    const auto saved_deadline = ctx.deadline;
+    std::optional<std::chrono::steady_clock::time_point> until;
+    if (policy.deadline) {
+        // The stage's deadline also bounds call_model inside it.
+        until = std::chrono::steady_clock::now() + *policy.deadline;
+        ctx.deadline = std::min(saved_deadline, *until);
+    }
+    auto outcome = strategy->on_request(ctx);
+    ctx.undo = nullptr;
+    ctx.deadline = saved_deadline;
+    if (outcome && !(until && std::chrono::steady_clock::now() >= *until)) return outcome;
+
+    core::Error error = outcome ? stage_overran(policy) : outcome.take_error();
+    report_stage_failure(ctx, policy, error, failures_);
+    if (!policy.soft()) return error;
+    if (undo.saved) {
+        ctx.request = std::move(undo.request);
+        ctx.answer = std::move(undo.answer);
+    }
+    return HookOutcome::proceed;
+}
+
 core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& chain,
                                              const plugin::EventSink& client) {
     RunSummary summary;
@@ -29,8 +62,9 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
     ctx.chain_id = chain.spec().id;
     if (ctx.requested_model.empty()) ctx.requested_model = ctx.request.model;
 
-    for (const auto& strategy : chain.pre()) {
-        auto outcome = strategy->on_request(ctx);
+    for (size_t i = 0; i < chain.pre().size(); ++i) {
+        const auto& strategy = chain.pre()[i];
+        auto outcome = run_pre_stage(ctx, chain, i);
         if (!outcome) return outcome.take_error();
         if (outcome.value() == HookOutcome::answered) {
             if (!ctx.answer)
@@ -43,10 +77,10 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
         }
     }
 
-    // Every event passes post strategies, then the assembler (ctx.response), then the client.
+    // Every event passes post strategies (PostStream), then the assembler (ctx.response), then
+    // the client. A chain without stream hooks goes straight to the assembler.
     core::ResponseAssembler assembler;
     std::optional<Error> stage_error;
-    const auto& hooks = chain.stream_hooks();
     auto deliver = [&](const StreamEvent& e) -> bool {
         if (auto r = assembler.add(e); !r) {
             stage_error = r.take_error();
@@ -55,17 +89,14 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
         ctx.client_started = true;
         return client(e);
     };
+    std::optional<PostStream> post;
+    if (!chain.stream_hooks().empty()) post.emplace(ctx, chain, failures_, deliver);
     plugin::EventSink sink = [&](const StreamEvent& event) -> bool {
         if (stage_error) return false;
-        if (hooks.empty()) return deliver(event);
-        StreamEvent e = event;
-        for (const auto& h : hooks) {
-            if (auto r = h->on_stream_event(ctx, e); !r) {
-                stage_error = r.take_error();
-                return false;
-            }
-        }
-        return deliver(e);
+        if (!post) return deliver(event);
+        if (post->push(event)) return true;
+        if (post->error() && !stage_error) stage_error = std::move(*post->error());
+        return false;
     };
 
     core::Result<void> produced;
@@ -85,6 +116,10 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
         produced = generate(ctx, target.value());
         ctx.emit = nullptr;
     }
+    if (post && produced.ok() && !stage_error) {
+        post->finish();
+        if (post->error()) stage_error = std::move(*post->error());
+    }
     if (stage_error && produced.ok()) produced = std::move(*stage_error);
     if (!produced.ok()) {
         if (ctx.client_started) client(error_event(produced.error()));
@@ -93,6 +128,7 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
 
     ctx.response = assembler.response();
     for (const auto& strategy : chain.post()) {
+        if (post && post->bypassed(strategy.get())) continue;
         if (auto r = strategy->on_response_end(ctx); !r)
             core::log(core::LogLevel::warn,
                       "end-of-response hook failed; the client already has its answer",

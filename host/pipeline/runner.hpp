@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "pipeline/chain.hpp"
+#include "pipeline/stage_failures.hpp"
 #include "plugin/stage.hpp"
 
 namespace tianshu::pipeline {
@@ -38,7 +39,9 @@ struct RunSummary {
 //! One request's run. Cheap to construct; used by one thread.
 class PipelineRunner final : public plugin::ModelCaller {
   public:
-    explicit PipelineRunner(const ModelResolver& resolver) : resolver_(resolver) {}
+    //! `failures` (may be null) counts the stage failures the chains' policies handled.
+    explicit PipelineRunner(const ModelResolver& resolver, StageFailureCounter* failures = nullptr)
+        : resolver_(resolver), failures_(failures) {}
 
     //! Events reach `client` in order, after post strategies saw them. On error: when no
     //! event has reached the client yet (ctx.client_started is false) nothing was sent and
@@ -53,7 +56,11 @@ class PipelineRunner final : public plugin::ModelCaller {
 
   private:
     core::Result<void> generate(plugin::RequestContext& ctx, const ResolvedModel& target);
+    //! pre()[i]'s on_request under its policy: a soft failure undoes the stage and proceeds.
+    core::Result<plugin::HookOutcome> run_pre_stage(plugin::RequestContext& ctx, const Chain& chain,
+                                                    size_t i);
     const ModelResolver& resolver_;
+    StageFailureCounter* failures_ = nullptr;
 };
 
 }  // namespace tianshu::pipeline

@@ -27,18 +27,18 @@ HookPhase& HookScope::phase_slot() {
 
 namespace {
 
-// ts_request is a RequestContext, ts_event a core::StreamEvent; nothing else casts them.
+// ts_request is a RequestContext, ts_event an EventHandle; nothing else casts them.
 RequestContext& ctx_of(ts_request* r) {
     return *reinterpret_cast<RequestContext*>(r);
 }
 const RequestContext& ctx_of(const ts_request* r) {
     return *reinterpret_cast<const RequestContext*>(r);
 }
-core::StreamEvent& event_of(ts_event* e) {
-    return *reinterpret_cast<core::StreamEvent*>(e);
+EventHandle& handle_of(ts_event* e) {
+    return *reinterpret_cast<EventHandle*>(e);
 }
 const core::StreamEvent& event_of(const ts_event* e) {
-    return *reinterpret_cast<const core::StreamEvent*>(e);
+    return *reinterpret_cast<const EventHandle*>(e)->event;
 }
 
 std::string_view view(ts_str s) {
@@ -102,7 +102,7 @@ ts_str request_model(const ts_request* r) {
 
 ts_status request_set_model(ts_request* r, ts_str model) {
     if (model.len == 0 || !model.ptr) return TS_ERR_INVALID;
-    ctx_of(r).request.model.assign(model.ptr, model.len);
+    set_model(ctx_of(r), std::string(view(model)));
     return TS_OK;
 }
 
@@ -111,7 +111,7 @@ ts_status request_system_text(const ts_request* r, ts_buf* out) {
 }
 
 ts_status request_set_system_text(ts_request* r, ts_str text) {
-    ctx_of(r).request.set_system_text(std::string(view(text)));
+    set_system_text(ctx_of(r), std::string(view(text)));
     return TS_OK;
 }
 
@@ -201,11 +201,8 @@ ts_str event_text(const ts_event* e) {
     return str(ev.text);
 }
 
-ts_status event_set_text(ts_event* e, ts_str text) {
-    auto& ev = event_of(e);
-    if (ev.type != core::StreamEvent::Type::content_block_delta) return TS_ERR_WRONG_PHASE;
-    ev.text.assign(view(text));
-    return TS_OK;
+ts_status event_set_text_fn(ts_event* e, ts_str text) {
+    return plugin::event_set_text(handle_of(e), view(text)) ? TS_OK : TS_ERR_WRONG_PHASE;
 }
 
 ts_status response_text(const ts_request* r, ts_buf* out) {
@@ -309,6 +306,55 @@ ts_status request_attribute_fn(const ts_request* r, ts_str name, ts_str* out) {
     return TS_OK;
 }
 
+// ---- 1.4: stream rewriting (request_access.hpp has the one implementation) ----
+
+ts_status status_of(const core::Result<void>& r) {
+    if (r) return TS_OK;
+    switch (r.error().kind) {
+        case core::ErrorKind::permission:
+            return TS_ERR_WRONG_PHASE;
+        case core::ErrorKind::request_too_large:
+            return TS_ERR_LIMIT;
+        case core::ErrorKind::not_found:
+            return TS_ERR_NOT_FOUND;
+        default:
+            return TS_ERR_INVALID;
+    }
+}
+
+ts_status event_json_fn(const ts_event* e, ts_buf* out) {
+    return fill(out, event_json(event_of(e)));
+}
+ts_status event_set_json_fn(ts_event* e, ts_str json) {
+    return status_of(event_set_json(handle_of(e), view(json)));
+}
+ts_status event_drop_fn(ts_event* e) {
+    return status_of(event_drop(handle_of(e)));
+}
+ts_status event_hold_fn(ts_event* e) {
+    return status_of(event_hold(handle_of(e)));
+}
+uint32_t held_count_fn(const ts_request* r) {
+    return static_cast<uint32_t>(held_count(ctx_of(r)));
+}
+ts_status held_event_json_fn(const ts_request* r, uint32_t index, ts_buf* out) {
+    if (!out) return TS_ERR_INVALID;
+    out->ptr = nullptr;
+    out->len = 0;
+    auto json = held_event_json(ctx_of(r), index);
+    if (!json) return status_of(json.take_error());
+    return fill(out, json.value());
+}
+ts_status held_release_fn(ts_request* r) {
+    return status_of(held_release(ctx_of(r)));
+}
+ts_status held_discard_fn(ts_request* r) {
+    return status_of(held_discard(ctx_of(r)));
+}
+ts_status stream_emit_fn(ts_request* r, ts_str json) {
+    return status_of(stream_emit(ctx_of(r), view(json)));
+}
+
 constexpr ts_host_api make_table() {
     ts_host_api t{};
     t.struct_size = sizeof(ts_host_api);
@@ -329,12 +375,22 @@ constexpr ts_host_api make_table() {
     t.finish = &Guarded<&finish>::call;
     t.event_type = &event_type;
     t.event_text = &event_text;
-    t.event_set_text = &Guarded<&event_set_text>::call;
+    t.event_set_text = &Guarded<&event_set_text_fn>::call;
     t.response_text = &Guarded<&response_text>::call;
     t.response_usage = &Guarded<&response_usage>::call;
     t.call_model = &Guarded<&call_model>::call;
     t.request_attribute = &Guarded<&request_attribute_fn>::call;
     t.upstream_call = &Guarded<&upstream_call_fn>::call;
+    // 1.4: stream rewriting
+    t.event_json = &Guarded<&event_json_fn>::call;
+    t.event_set_json = &Guarded<&event_set_json_fn>::call;
+    t.event_drop = &Guarded<&event_drop_fn>::call;
+    t.event_hold = &Guarded<&event_hold_fn>::call;
+    t.held_count = &held_count_fn;
+    t.held_event_json = &Guarded<&held_event_json_fn>::call;
+    t.held_release = &Guarded<&held_release_fn>::call;
+    t.held_discard = &Guarded<&held_discard_fn>::call;
+    t.stream_emit = &Guarded<&stream_emit_fn>::call;
     return t;
 }
 
@@ -349,7 +405,7 @@ const ts_host_api* host_api() {
 ts_request* to_handle(RequestContext& ctx) {
     return reinterpret_cast<ts_request*>(&ctx);
 }
-ts_event* to_handle(core::StreamEvent& event) {
+ts_event* to_handle(EventHandle& event) {
     return reinterpret_cast<ts_event*>(&event);
 }
 

@@ -72,6 +72,8 @@ class HookScope {
 
 //! The opaque handles plugins see. Only these two functions know what is behind them.
 ts_request* to_handle(RequestContext& ctx);
-ts_event* to_handle(core::StreamEvent& event);
+//! An event handle points at an EventHandle (the event and its stage), which must outlive the
+//! hook call.
+ts_event* to_handle(EventHandle& event);
 
 }  // namespace tianshu::plugin

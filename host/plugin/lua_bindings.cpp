@@ -71,7 +71,7 @@ int l_set_model(lua_State* L) {
     if (n == 0) return luaL_error(L, "tianshu.set_model: the model must not be empty");
     LuaVm& vm = vm_of(L);
     if (!guarded(vm, [&] {
-            ctx->request.model.assign(m, n);
+            set_model(*ctx, std::string(m, n));
             return true;
         }))
         return raise_error_text(L, vm);
@@ -95,7 +95,7 @@ int l_set_system(lua_State* L) {
     const char* t = luaL_checklstring(L, 1, &n);
     LuaVm& vm = vm_of(L);
     if (!guarded(vm, [&] {
-            ctx->request.set_system_text(std::string(t, n));
+            set_system_text(*ctx, std::string(t, n));
             return true;
         }))
         return raise_error_text(L, vm);
@@ -327,6 +327,153 @@ int l_array(lua_State* L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm_of(L).array_mt_ref());
     lua_setmetatable(L, 1);
     return 1;
+}
+
+// ---- stream rewriting (ABI 1.4; on_stream_event of a chain's post stage) ----
+// Events are tables in the shape of Anthropic's streaming events (or their JSON text).
+
+// The current event's handle; raises outside on_stream_event.
+EventHandle stream_handle(lua_State* L, const char* function) {
+    RequestContext* ctx = context(L, function);
+    const LuaCall* c = vm_of(L).current();
+    if (c->hook != LuaHook::on_stream_event || !c->event)
+        luaL_error(L, "tianshu.%s is only allowed in on_stream_event", function);
+    return EventHandle{c->event, ctx->stream_stage};
+}
+
+// An event argument (a table or JSON text) as JSON text, into vm.scratch; false + error_text.
+bool event_argument(lua_State* L, LuaVm& vm, int index, const char* function) {
+    if (lua_type(L, index) == LUA_TSTRING) {
+        size_t n = 0;
+        const char* t = lua_tolstring(L, index, &n);
+        vm.scratch.assign(t, n);
+        return true;
+    }
+    core::Json value;
+    std::string error;
+    if (!lua_to_json(L, index, value, error)) {
+        vm.error_text = std::string("tianshu.") + function + ": " + error;
+        return false;
+    }
+    vm.scratch = value.dump();
+    return true;
+}
+
+// Raises with the reason unless `r` succeeded.
+template <class R>
+bool stream_result(LuaVm& vm, const char* function, const R& r) {
+    if (r) return true;
+    vm.error_text = std::string("tianshu.") + function + ": " + r.error().message;
+    return false;
+}
+
+// event() -> the current event as a table.
+int l_event(lua_State* L) {
+    EventHandle h = stream_handle(L, "event");
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            vm.scratch_json = core::Json::parse(event_json(*h.event));
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    push_json(L, vm.scratch_json);
+    return 1;
+}
+
+// set_event(ev): replace the current event; raises when ev is not one streaming event.
+int l_set_event(lua_State* L) {
+    EventHandle h = stream_handle(L, "set_event");
+    luaL_checkany(L, 1);
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            return event_argument(L, vm, 1, "set_event") &&
+                   stream_result(vm, "set_event", event_set_json(h, vm.scratch));
+        }))
+        return raise_error_text(L, vm);
+    return 0;
+}
+
+// drop_event(): the current event does not go on.
+int l_drop_event(lua_State* L) {
+    EventHandle h = stream_handle(L, "drop_event");
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] { return stream_result(vm, "drop_event", event_drop(h)); }))
+        return raise_error_text(L, vm);
+    return 0;
+}
+
+// hold_event() -> true, or false when the stage already holds the host's cap (it goes on).
+int l_hold_event(lua_State* L) {
+    EventHandle h = stream_handle(L, "hold_event");
+    LuaVm& vm = vm_of(L);
+    bool held = false;
+    if (!guarded(vm, [&] {
+            auto r = event_hold(h);
+            held = r.ok();
+            return r.ok() || r.error().kind == core::ErrorKind::request_too_large ||
+                   stream_result(vm, "hold_event", r);
+        }))
+        return raise_error_text(L, vm);
+    lua_pushboolean(L, held);
+    return 1;
+}
+
+int l_held_count(lua_State* L) {
+    stream_handle(L, "held_count");
+    lua_pushinteger(L, static_cast<lua_Integer>(held_count(*context(L, "held_count"))));
+    return 1;
+}
+
+// held_event(i) -> the i-th held event as a table (1 = oldest), or nil.
+int l_held_event(lua_State* L) {
+    stream_handle(L, "held_event");
+    RequestContext* ctx = context(L, "held_event");
+    lua_Integer i = luaL_checkinteger(L, 1);
+    if (i < 1 || static_cast<size_t>(i) > held_count(*ctx)) return 0;
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            auto json = held_event_json(*ctx, static_cast<size_t>(i - 1));
+            if (!stream_result(vm, "held_event", json)) return false;
+            vm.scratch_json = core::Json::parse(json.value());
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    push_json(L, vm.scratch_json);
+    return 1;
+}
+
+// release_held(): every held event goes on, oldest first, before the current one.
+int l_release_held(lua_State* L) {
+    stream_handle(L, "release_held");
+    RequestContext* ctx = context(L, "release_held");
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] { return stream_result(vm, "release_held", held_release(*ctx)); }))
+        return raise_error_text(L, vm);
+    return 0;
+}
+
+// discard_held(): forget every held event.
+int l_discard_held(lua_State* L) {
+    stream_handle(L, "discard_held");
+    RequestContext* ctx = context(L, "discard_held");
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] { return stream_result(vm, "discard_held", held_discard(*ctx)); }))
+        return raise_error_text(L, vm);
+    return 0;
+}
+
+// emit_event(ev): insert an event before the current one (after those inserted before).
+int l_emit_event(lua_State* L) {
+    stream_handle(L, "emit_event");
+    RequestContext* ctx = context(L, "emit_event");
+    luaL_checkany(L, 1);
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            return event_argument(L, vm, 1, "emit_event") &&
+                   stream_result(vm, "emit_event", stream_emit(*ctx, vm.scratch));
+        }))
+        return raise_error_text(L, vm);
+    return 0;
 }
 
 // req: a read-only view of the request for the hook's first argument.
@@ -577,6 +724,16 @@ void push_tianshu_library(lua_State* L) {
         {"log", l_log},
         {"sleep_ms", l_sleep_ms},
         {"array", l_array},
+        // stream rewriting (ABI 1.4)
+        {"event", l_event},
+        {"set_event", l_set_event},
+        {"drop_event", l_drop_event},
+        {"hold_event", l_hold_event},
+        {"held_count", l_held_count},
+        {"held_event", l_held_event},
+        {"release_held", l_release_held},
+        {"discard_held", l_discard_held},
+        {"emit_event", l_emit_event},
         {nullptr, nullptr},
     };
     luaL_newlib(L, functions);

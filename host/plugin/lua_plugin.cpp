@@ -143,6 +143,7 @@ core::Result<std::shared_ptr<LuaPluginFactory>> load_lua_script(const fs::path& 
     info.path = script->path;
     info.description = s.description;
     info.config_schema = s.config_schema;
+    info.advisory = s.advisory;
     if (!valid_name(info.name))
         return script_error(script->path,
                             "script '" + script->path + "' is named '" + info.name +

@@ -273,6 +273,14 @@ void read_shape(lua_State* L, int env, LuaScriptShape& shape, std::string& error
         if (read_field(L, plugin, "name", shape.name, error) &&
             read_field(L, plugin, "version", shape.version, error) &&
             read_field(L, plugin, "description", shape.description, error)) {
+            lua_pushliteral(L, "advisory");
+            int at = lua_rawget(L, plugin);
+            if (at == LUA_TBOOLEAN)
+                shape.advisory = lua_toboolean(L, -1) != 0;
+            else if (at != LUA_TNIL)
+                error =
+                    std::string("plugin.advisory must be a boolean, not a ") + lua_typename(L, at);
+            lua_pop(L, 1);
             lua_pushliteral(L, "config_schema");
             int st = lua_rawget(L, plugin);
             if (st == LUA_TSTRING) {
@@ -400,7 +408,10 @@ core::Result<std::string> LuaVm::run(const LuaCall& c, LuaScriptShape* shape) {
     } else {
         std::string returned;
         if (lua_type(L, -1) == LUA_TSTRING) returned = lua_tostring(L, -1);
-        if (event_table && c.event->type == core::StreamEvent::Type::content_block_delta) {
+        // ev.text is written back unless the script replaced the whole event (set_event).
+        const bool replaced = c.ctx && c.ctx->stream_stage && c.ctx->stream_stage->replaced;
+        if (event_table && !replaced &&
+            c.event->type == core::StreamEvent::Type::content_block_delta) {
             lua_pushliteral(L, "text");
             if (lua_rawget(L, event_table) == LUA_TSTRING) {
                 size_t n = 0;

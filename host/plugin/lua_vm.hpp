@@ -45,6 +45,7 @@ struct LuaScriptShape {
     std::string name, version, description, config_schema;
     bool has_generate = false, has_on_request = false, has_on_stream_event = false,
          has_on_response_end = false;
+    bool advisory = false;  //!< plugin.advisory = true (ABI TS_FLAG_ADVISORY)
 };
 
 //! One call into a script.

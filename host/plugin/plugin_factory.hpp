@@ -21,6 +21,9 @@ struct PluginInfo {
     std::string path;
     std::string description;
     std::string config_schema;  //!< JSON Schema text; empty = any object
+    //! TS_FLAG_ADVISORY (a Lua script: plugin.advisory = true): a failing stage of it lets the
+    //! request go on unless the chain's stage says "on_error": "fail".
+    bool advisory = false;
 };
 
 //! Makes instances of one plugin from validated JSON configs. Thread-safe.

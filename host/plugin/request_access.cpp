@@ -1,6 +1,7 @@
 #include "plugin/request_access.hpp"
 
 #include "core/request_json.hpp"
+#include "protocol/anthropic.hpp"
 
 namespace tianshu::plugin {
 
@@ -58,6 +59,7 @@ core::Result<void> request_set(RequestContext& ctx, std::string_view pointer, Js
         return Error::invalid("setting '" + std::string(pointer) +
                               "' would make the request invalid: " + decoded.error().message);
     }
+    before_request_change(ctx);
     // The passthrough body stays; the field the pointer starts in is marked changed.
     auto next = std::move(decoded).value();
     next.client_body = std::move(ctx.request.client_body);
@@ -77,7 +79,25 @@ const std::string* request_attribute(const RequestContext& ctx, std::string_view
     return nullptr;
 }
 
+void before_request_change(RequestContext& ctx) {
+    if (!ctx.undo || ctx.undo->saved) return;
+    ctx.undo->request = ctx.request;
+    ctx.undo->answer = ctx.answer;
+    ctx.undo->saved = true;
+}
+
+void set_model(RequestContext& ctx, std::string model) {
+    before_request_change(ctx);
+    ctx.request.model = std::move(model);
+}
+
+void set_system_text(RequestContext& ctx, std::string text) {
+    before_request_change(ctx);
+    ctx.request.set_system_text(std::move(text));
+}
+
 void answer_text(RequestContext& ctx, std::string text) {
+    before_request_change(ctx);
     core::Response r;
     r.id = "msg_" + ctx.request_id;
     r.model = ctx.request.model;
@@ -86,6 +106,110 @@ void answer_text(RequestContext& ctx, std::string text) {
     r.usage.input_tokens = estimate_input_tokens(ctx.request);
     r.usage.output_tokens = estimate_tokens(r.content[0].text);
     ctx.answer = std::move(r);
+}
+
+// -- stream rewriting ---------------------------------------------------------------------------
+
+namespace {
+Error not_in_stream(std::string_view function) {
+    return Error{
+        ErrorKind::permission,
+        std::string(function) + " is only allowed in on_stream_event of a chain's post stage",
+        {}};
+}
+
+// Under a soft-failing stage, the event as it came is kept before the hook's first change.
+void before_event_change(EventHandle& h) {
+    if (h.stage && h.stage->keep_original && !h.stage->original) h.stage->original = *h.event;
+}
+}  // namespace
+
+std::string event_json(const core::StreamEvent& event) {
+    std::string out;
+    protocol::anthropic::append_event_data(event, out);
+    return out;
+}
+
+core::Result<core::StreamEvent> event_from_json(std::string_view json) {
+    Json data = Json::parse(json, nullptr, false);
+    if (data.is_discarded())
+        return Error::invalid("an event must be JSON: one Anthropic streaming event object");
+    auto e = protocol::anthropic::stream_event_from_json(data);
+    if (!e) return Error::invalid("not an Anthropic streaming event: " + e.error().message);
+    return e;
+}
+
+core::Result<void> event_set_text(EventHandle& h, std::string_view text) {
+    if (h.event->type != core::StreamEvent::Type::content_block_delta)
+        return Error::invalid("event_set_text: the event is not a content_block_delta");
+    before_event_change(h);
+    h.event->text.assign(text);
+    return {};
+}
+
+core::Result<void> event_set_json(EventHandle& h, std::string_view json) {
+    if (!h.stage) return not_in_stream("event_set_json");
+    auto e = event_from_json(json);
+    if (!e) return e.take_error();
+    before_event_change(h);
+    *h.event = std::move(e).value();
+    h.stage->replaced = true;
+    return {};
+}
+
+core::Result<void> event_drop(EventHandle& h) {
+    if (!h.stage) return not_in_stream("event_drop");
+    h.stage->fate = StageStream::Fate::drop;
+    return {};
+}
+
+core::Result<void> event_hold(EventHandle& h) {
+    if (!h.stage) return not_in_stream("event_hold");
+    if (h.stage->held.size() >= kMaxHeldEvents)
+        return Error{ErrorKind::request_too_large,
+                     "event_hold: this stage already holds " + std::to_string(kMaxHeldEvents) +
+                         " events; release or discard some first",
+                     {}};
+    h.stage->fate = StageStream::Fate::hold;
+    return {};
+}
+
+size_t held_count(const RequestContext& ctx) {
+    return ctx.stream_stage ? ctx.stream_stage->held.size() : 0;
+}
+
+core::Result<std::string> held_event_json(const RequestContext& ctx, size_t index) {
+    if (!ctx.stream_stage) return not_in_stream("held_event_json");
+    if (index >= ctx.stream_stage->held.size())
+        return Error{ErrorKind::not_found,
+                     "held event " + std::to_string(index) + " does not exist (this stage holds " +
+                         std::to_string(ctx.stream_stage->held.size()) + ")",
+                     {}};
+    return event_json(ctx.stream_stage->held[index]);
+}
+
+core::Result<void> held_release(RequestContext& ctx) {
+    StageStream* s = ctx.stream_stage;
+    if (!s) return not_in_stream("held_release");
+    for (auto& e : s->held) s->out.push_back({std::move(e), true});
+    s->held.clear();
+    return {};
+}
+
+core::Result<void> held_discard(RequestContext& ctx) {
+    StageStream* s = ctx.stream_stage;
+    if (!s) return not_in_stream("held_discard");
+    for (auto& e : s->held) s->discarded.push_back(std::move(e));
+    s->held.clear();
+    return {};
+}
+
+core::Result<void> stream_emit(RequestContext& ctx, std::string_view json) {
+    if (!ctx.stream_stage) return not_in_stream("stream_emit");
+    auto e = event_from_json(json);
+    if (!e) return e.take_error();
+    ctx.stream_stage->out.push_back({std::move(e).value(), false});
+    return {};
 }
 
 bool ModelOutput::send(const core::StreamEvent& e) {

@@ -18,6 +18,35 @@ core::Result<void> request_set(RequestContext& ctx, std::string_view pointer, co
 const std::string* request_attribute(const RequestContext& ctx, std::string_view name);
 //! Answer directly from a pre-request hook.
 void answer_text(RequestContext& ctx, std::string text);
+//! Choose the target model (not empty).
+void set_model(RequestContext& ctx, std::string model);
+//! Replace the system prompt with one text block (empty removes it).
+void set_system_text(RequestContext& ctx, std::string text);
+//! Every host path that changes the request or its answer calls this first: under a pre stage
+//! whose failure is soft (ctx.undo), the first change saves the request so a failure can undo
+//! the stage. Costs nothing otherwise.
+void before_request_change(RequestContext& ctx);
+
+// -- stream rewriting (ABI 1.4; on_stream_event of a chain's post stage) -----------------------
+// Errors: wrong_phase (ErrorKind::permission) outside a post stage's on_stream_event;
+// invalid_request for JSON that is not one Anthropic streaming event; request_too_large when
+// the stage already holds kMaxHeldEvents. Nothing changes on an error.
+
+//! The event as the JSON `data:` of its Anthropic SSE frame.
+std::string event_json(const core::StreamEvent& event);
+//! One Anthropic streaming event from its JSON text.
+core::Result<core::StreamEvent> event_from_json(std::string_view json);
+//! Replace the text of a content_block_delta (ABI event_set_text).
+core::Result<void> event_set_text(EventHandle& handle, std::string_view text);
+core::Result<void> event_set_json(EventHandle& handle, std::string_view json);
+core::Result<void> event_drop(EventHandle& handle);
+core::Result<void> event_hold(EventHandle& handle);
+//! 0 outside a post stage.
+size_t held_count(const RequestContext& ctx);
+core::Result<std::string> held_event_json(const RequestContext& ctx, size_t index);
+core::Result<void> held_release(RequestContext& ctx);
+core::Result<void> held_discard(RequestContext& ctx);
+core::Result<void> stream_emit(RequestContext& ctx, std::string_view json);
 
 //! Helps a model emit a well-formed event sequence: message_start and the text block are
 //! opened on first use, closed by finish().

@@ -135,6 +135,7 @@ core::Result<std::shared_ptr<SoPluginFactory>> SoPluginFactory::load(
     info.path = where;
     info.description = desc.description ? desc.description : "";
     info.config_schema = desc.config_schema ? desc.config_schema : "";
+    info.advisory = (desc.flags & TS_FLAG_ADVISORY) != 0;
     return std::make_shared<SoPluginFactory>(std::move(lib));
 }
 
@@ -298,9 +299,10 @@ core::Result<HookOutcome> SoStrategy::on_request(RequestContext& ctx) {
 core::Result<void> SoStrategy::on_stream_event(RequestContext& ctx, core::StreamEvent& event) {
     auto hook = instance_->hooks().on_stream_event;
     if (!hook) return {};
+    EventHandle handle{&event, ctx.stream_stage};
     auto r = instance_->run(
         "on_stream_event", HookPhase::on_stream_event, false,
-        [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), to_handle(event), e); });
+        [&](ts_instance* i, ts_error* e) { return hook(i, to_handle(ctx), to_handle(handle), e); });
     if (!r) return r.take_error();
     return {};
 }

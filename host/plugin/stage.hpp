@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/request.hpp"
@@ -53,6 +54,54 @@ class UpstreamCaller {
 //! Where a model's events go. Returns false when the client has gone: the model stops.
 using EventSink = std::function<bool(const core::StreamEvent&)>;
 
+// -- stream rewriting (ABI 1.4) ----------------------------------------------------------------
+
+//! The most events one post stage may hold in one request (event_hold answers TS_ERR_LIMIT).
+inline constexpr size_t kMaxHeldEvents = 256;
+
+//! One post stage's part of one request's stream, kept by the runner (pipeline/post_stream).
+//! Host functions of the running on_stream_event hook read and change it; the runner acts on
+//! it when the hook returns.
+struct StageStream {
+    //! What becomes of the current event when the hook returns.
+    enum class Fate { pass, drop, hold };
+    Fate fate = Fate::pass;
+    //! Events this stage holds, oldest first.
+    std::vector<core::StreamEvent> held;
+    //! One event the running hook let go on before the current one: inserted by stream_emit,
+    //! or released from `held` (`released`).
+    struct Out {
+        core::StreamEvent event;
+        bool released = false;
+    };
+    std::vector<Out> out;
+    //! What the running hook discarded from `held` (given back if the hook fails softly).
+    std::vector<core::StreamEvent> discarded;
+    //! Set by the runner for a stage whose failure is soft (on_error "continue"): the current
+    //! event is copied into `original` before the hook's first change, so a failure can pass it
+    //! on unchanged. Read-only and pass-through hooks copy nothing.
+    bool keep_original = false;
+    std::optional<core::StreamEvent> original;
+    //! The running hook replaced the current event (event_set_json).
+    bool replaced = false;
+};
+
+//! The ts_event handle: the current event and the stage it is passing through (null outside a
+//! chain's post stage: then only the 1.0 event functions work).
+struct EventHandle {
+    core::StreamEvent* event = nullptr;
+    StageStream* stage = nullptr;
+};
+
+//! The request as it was before a pre stage's first change, saved only when the stage's
+//! failure is soft (on_error "continue") and only by the first mutating host call: a read-only
+//! stage copies nothing.
+struct RequestUndo {
+    bool saved = false;
+    core::Request request;
+    std::optional<core::Response> answer;
+};
+
 //! Everything about one request in flight that stages may read or change. Used by one
 //! thread at a time.
 struct RequestContext {
@@ -97,6 +146,10 @@ struct RequestContext {
     std::string upstream_proxy;          //!< the channel's HTTP proxy (set with `channel`)
     //! The last upstream failure, kept so an adapter's TS_HOOK_FAIL reports it faithfully.
     std::optional<core::Error> upstream_error;
+    //! The post stage whose on_stream_event runs now (stream rewriting); null otherwise.
+    StageStream* stream_stage = nullptr;
+    //! Set while a pre stage with a soft failure runs: where its first change saves the request.
+    RequestUndo* undo = nullptr;
     int call_depth = 0;        //!< call_model nesting, bounded to stop recursion
     int upstream_retries = 0;  //!< calls to other channels or keys after the first failed
 };

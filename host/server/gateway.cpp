@@ -345,7 +345,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
             if (last) live->close();
             return true;
         };
-        pipeline::PipelineRunner runner(*config->models);
+        pipeline::PipelineRunner runner(*config->models, &metrics_);
         auto run = runner.run(ctx, *chain, sink);
         write_held();  // a producer that stopped mid-run leaves nothing behind
         beat = {};     // the answer is complete: no ping after the last frame

@@ -24,6 +24,12 @@ void Metrics::count_error(std::string_view kind) {
     ++it->second;
 }
 
+void Metrics::count_stage_failure(std::string_view chain, std::string_view stage,
+                                  std::string_view outcome) {
+    std::lock_guard lock(mutex_);
+    ++stage_failures_[{std::string(chain), std::string(stage), std::string(outcome)}];
+}
+
 std::string Metrics::prometheus_text() const {
     std::ostringstream out;
     out << "# HELP tianshu_requests_in_flight Requests being served now.\n"
@@ -54,6 +60,12 @@ std::string Metrics::prometheus_text() const {
         << "# TYPE tianshu_errors_total counter\n";
     for (const auto& [kind, n] : errors_)
         out << "tianshu_errors_total{kind=\"" << kind << "\"} " << n << "\n";
+    out << "# HELP tianshu_stage_failures_total Chain stages that failed or overran their "
+           "deadline, by chain, stage (plugin) and outcome (continued | failed).\n"
+        << "# TYPE tianshu_stage_failures_total counter\n";
+    for (const auto& [key, n] : stage_failures_)
+        out << "tianshu_stage_failures_total{chain=\"" << std::get<0>(key) << "\",stage=\""
+            << std::get<1>(key) << "\",outcome=\"" << std::get<2>(key) << "\"} " << n << "\n";
     return out.str();
 }
 

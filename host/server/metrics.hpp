@@ -7,15 +7,21 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
+
+#include "pipeline/stage_failures.hpp"
 
 namespace tianshu::server {
 
 //! Counters and a latency histogram per route and status. Thread-safe.
-class Metrics {
+class Metrics final : public pipeline::StageFailureCounter {
   public:
     void request_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
     void request_finished(std::string_view route, int status, double seconds);
     void count_error(std::string_view kind);
+    // pipeline::StageFailureCounter
+    void count_stage_failure(std::string_view chain, std::string_view stage,
+                             std::string_view outcome) override;
     int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
     std::string prometheus_text() const;
 
@@ -33,6 +39,7 @@ class Metrics {
     mutable std::mutex mutex_;
     std::map<std::string, RouteStats, std::less<>> routes_;
     std::map<std::string, int64_t, std::less<>> errors_;
+    std::map<std::tuple<std::string, std::string, std::string>, int64_t> stage_failures_;
 };
 
 }  // namespace tianshu::server

@@ -19,7 +19,7 @@
  * on_stream_event costs the host nothing per event. `on_request` may return void (the
  * request is "answered" exactly when Request::answer succeeded) or tianshu::sdk::Outcome.
  * A class may declare `static constexpr uint32_t flags = TS_FLAG_SINGLE_THREADED;` (or
- * TS_FLAG_MAY_SUSPEND, or both or'ed).
+ * TS_FLAG_MAY_SUSPEND, TS_FLAG_ADVISORY, or several or'ed).
  *
  * Thread rule: unless the class declares TS_FLAG_SINGLE_THREADED, its hooks run on many
  * threads at once; Request/Event/Response objects belong to the calling thread only. With
@@ -193,10 +193,49 @@ class Request {
             throw std::runtime_error(err.message[0] ? err.message : "upstream call failed");
     }
 
+    // ---- stream rewriting (ABI 1.4; on_stream_event of a chain's post stage) ----
+    // Each throws std::runtime_error on a host older than 1.4 (probe with
+    // has_stream_rewriting()) or when the host refuses (outside on_stream_event, bad JSON).
+
+    //! True when the host offers stream rewriting (ABI 1.4+).
+    bool has_stream_rewriting() const { return TS_HOST_HAS(api_, stream_emit); }
+    //! How many events this stage holds (0 on an older host).
+    uint32_t held_count() const {
+        return TS_HOST_HAS(api_, held_count) ? api_->held_count(request_) : 0;
+    }
+    //! The JSON of held event `index` (0 = oldest); nullopt when there is no such event.
+    std::optional<std::string> held_event_json(uint32_t index) const {
+        if (!TS_HOST_HAS(api_, held_event_json)) return std::nullopt;
+        ts_buf out{nullptr, 0};
+        if (api_->held_event_json(request_, index, &out) != TS_OK) return std::nullopt;
+        return detail::take(api_, out);
+    }
+    //! Every held event goes on, oldest first, before the current event.
+    void release_held() { check(stream_fn(&ts_host_api::held_release)(request_), "held_release"); }
+    //! Forget every held event (replace them with emit_event).
+    void discard_held() { check(stream_fn(&ts_host_api::held_discard)(request_), "held_discard"); }
+    //! Insert one Anthropic streaming event (JSON) before the current event, after what this
+    //! hook emitted or released before.
+    void emit_event(std::string_view json) {
+        check(stream_fn(&ts_host_api::stream_emit)(request_, detail::str(json)), "stream_emit");
+    }
+
     const ts_host_api* api() const { return api_; }
     ts_request* handle() const { return request_; }
 
   private:
+    template <class Fn>
+    Fn stream_fn(Fn ts_host_api::*field) const {
+        if (!has_stream_rewriting() || !(api_->*field))
+            throw std::runtime_error(
+                "this Tianshu host is older than plugin ABI 1.4: upgrade it to rewrite streams");
+        return api_->*field;
+    }
+    static void check(ts_status status, const char* function) {
+        if (status != TS_OK)
+            throw std::runtime_error(std::string(function) + " refused (status " +
+                                     std::to_string(static_cast<int>(status)) + ")");
+    }
     std::string take_buf(ts_status (*fn)(const ts_request*, ts_buf*)) const {
         ts_buf out{nullptr, 0};
         if (fn(request_, &out) != TS_OK) return {};
@@ -219,6 +258,30 @@ class Event {
     bool set_text(std::string_view text) {
         return api_->event_set_text(event_, detail::str(text)) == TS_OK;
     }
+
+    // ---- stream rewriting (ABI 1.4; see Request for the held events and emit_event) ----
+    //! The event as JSON (the `data:` of its Anthropic SSE frame); empty on an older host.
+    std::string json() const {
+        if (!TS_HOST_HAS(api_, event_json)) return {};
+        ts_buf out{nullptr, 0};
+        if (api_->event_json(event_, &out) != TS_OK) return {};
+        return detail::take(api_, out);
+    }
+    //! Replace the event by another (JSON). False when it is not one streaming event or the
+    //! host is older than 1.4; the event is then unchanged.
+    bool set_json(std::string_view json) {
+        return TS_HOST_HAS(api_, event_set_json) &&
+               api_->event_set_json(event_, detail::str(json)) == TS_OK;
+    }
+    //! The event does not go on. Throws on a host older than 1.4.
+    void drop() {
+        if (!TS_HOST_HAS(api_, event_drop) || api_->event_drop(event_) != TS_OK)
+            throw std::runtime_error("event_drop refused (outside a post stage, or host < 1.4)");
+    }
+    //! The host keeps the event for this stage. False when the stage holds the host's cap (or
+    //! the host is older than 1.4): the event then goes on.
+    bool hold() { return TS_HOST_HAS(api_, event_hold) && api_->event_hold(event_) == TS_OK; }
+
     ts_event* handle() const { return event_; }
 
   private:

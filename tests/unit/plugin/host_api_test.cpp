@@ -79,11 +79,17 @@ TEST_CASE("phase-bound functions refuse outside their hook", "[host_api]") {
     CHECK_FALSE(ctx.answer.has_value());
     CHECK(api->emit_text(to_handle(ctx), s("no")) == TS_ERR_WRONG_PHASE);
     CHECK(api->finish(to_handle(ctx), s("end_turn"), nullptr) == TS_ERR_WRONG_PHASE);
-    auto stop = core::StreamEvent{};
-    stop.type = core::StreamEvent::Type::message_stop;
+    auto stop_event = core::StreamEvent{};
+    stop_event.type = core::StreamEvent::Type::message_stop;
+    EventHandle stop{&stop_event, nullptr};
     CHECK(api->event_set_text(to_handle(stop), s("x")) == TS_ERR_WRONG_PHASE);
     CHECK(api->event_type(to_handle(stop)) == TS_EVENT_MESSAGE_STOP);
     CHECK(api->event_text(to_handle(stop)).len == 0);
+    // Stream rewriting needs a post stage (the runner gives one); outside it, nothing changes.
+    CHECK(api->event_drop(to_handle(stop)) == TS_ERR_WRONG_PHASE);
+    CHECK(api->event_hold(to_handle(stop)) == TS_ERR_WRONG_PHASE);
+    CHECK(api->stream_emit(to_handle(ctx), s(R"({"type":"ping"})")) == TS_ERR_WRONG_PHASE);
+    CHECK(api->held_count(to_handle(ctx)) == 0);
 
     std::string plugin = "probe";
     HookScope scope(plugin, HookPhase::on_request);
@@ -192,4 +198,59 @@ TEST_CASE("a plugin edits the request by JSON pointer through plugin.hpp", "[so]
     REQUIRE(r.ok());
     CHECK(ctx.request.max_tokens == 77);
     CHECK(ctx.request.temperature == 0.5);
+}
+
+TEST_CASE("stream rewriting (ABI 1.4) acts on the stage's part of the stream", "[host_api]") {
+    const ts_host_api* api = host_api();
+    REQUIRE(TS_HOST_HAS(api, stream_emit));
+    auto ctx = make_context("x");
+    StageStream stage;
+    ctx.stream_stage = &stage;
+    core::StreamEvent delta = core::StreamEvent::text_delta(0, "hi");
+    EventHandle h{&delta, &stage};
+    ts_event* e = to_handle(h);
+
+    ts_buf out{};
+    REQUIRE(api->event_json(e, &out) == TS_OK);
+    CHECK(take(out) ==
+          R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}})");
+    CHECK(api->event_set_json(e, s(R"({"type":"nonsense"})")) == TS_ERR_INVALID);
+    CHECK(api->event_set_json(e, s("not json")) == TS_ERR_INVALID);
+    CHECK(delta.text == "hi");
+    REQUIRE(api->event_set_json(e, s(R"({"type":"content_block_delta","index":0,)"
+                                     R"("delta":{"type":"text_delta","text":"yo"}})")) == TS_OK);
+    CHECK(delta.text == "yo");
+    CHECK(stage.replaced);
+
+    REQUIRE(api->event_hold(e) == TS_OK);
+    CHECK(stage.fate == StageStream::Fate::hold);
+    REQUIRE(api->event_drop(e) == TS_OK);
+    CHECK(stage.fate == StageStream::Fate::drop);
+
+    stage.held.push_back(core::StreamEvent::text_delta(0, "a"));
+    stage.held.push_back(core::StreamEvent::text_delta(0, "b"));
+    ts_request* r = to_handle(ctx);
+    CHECK(api->held_count(r) == 2);
+    REQUIRE(api->held_event_json(r, 1, &out) == TS_OK);
+    CHECK(take(out).find(R"("text":"b")") != std::string::npos);
+    CHECK(api->held_event_json(r, 2, &out) == TS_ERR_NOT_FOUND);
+    REQUIRE(api->stream_emit(r, s(R"({"type":"ping"})")) == TS_OK);
+    REQUIRE(api->held_release(r) == TS_OK);
+    CHECK(api->held_count(r) == 0);
+    REQUIRE(stage.out.size() == 3);
+    CHECK(stage.out[0].event.type == core::StreamEvent::Type::ping);
+    CHECK_FALSE(stage.out[0].released);
+    CHECK(stage.out[1].event.text == "a");
+    CHECK(stage.out[2].released);
+    CHECK(api->stream_emit(r, s("[]")) == TS_ERR_INVALID);
+    CHECK(stage.out.size() == 3);
+
+    // The cap: a stage never holds more than kMaxHeldEvents.
+    stage.held.assign(kMaxHeldEvents, core::StreamEvent::text_delta(0, "z"));
+    stage.fate = StageStream::Fate::pass;
+    CHECK(api->event_hold(e) == TS_ERR_LIMIT);
+    CHECK(stage.fate == StageStream::Fate::pass);
+    REQUIRE(api->held_discard(r) == TS_OK);
+    CHECK(stage.discarded.size() == kMaxHeldEvents);
+    CHECK(api->held_count(r) == 0);
 }
