@@ -27,7 +27,11 @@ core::Result<HookOutcome> PipelineRunner::run_pre_stage(RequestContext& ctx, con
                                                         size_t i) {
     const auto& strategy = chain.pre()[i];
     const StagePolicy& policy = chain.pre_policy(i);
-    if (!policy.soft() && !policy.deadline) return strategy->on_request(ctx);
+    if (!policy.soft() && !policy.deadline) {
+        auto outcome = strategy->on_request(ctx);
+        if (!outcome) report_stage_failure(ctx, policy, outcome.error(), failures_);
+        return outcome;
+    }
 
     // The request is saved only by the stage's first change (request_access), so a read-only
     // stage costs nothing.

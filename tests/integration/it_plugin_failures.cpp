@@ -170,3 +170,144 @@ TEST_CASE(".so plugin failures become a 500 in the client's shape and the server
     CHECK(after.status == 200);
     CHECK(gw.terminate() == 0);
 }
+
+namespace {
+// A chain with one stage; `stage` is the stage's JSON object.
+std::string one_stage_chain(const std::string& id, const std::string& list,
+                            const std::string& stage) {
+    return R"({"id": ")" + id + R"(", "tiers": ["*"], "models": [")" + id +
+           R"(-*"], "routing": {"mode": "passthrough"}, ")" + list + R"(": [)" + stage + "]}";
+}
+}  // namespace
+
+TEST_CASE(
+    "a stage's on_error and deadline_ms: continue leaves the request as if the stage were "
+    "not there, fail is a clean error; both logged and counted",
+    "[integration][plugins]") {
+    TempDir tmp("stage-policy");
+    ServeOptions o;
+    o.data_dir = tmp / "data";
+    o.plugins_dir = make_plugins_dir(tmp / "plugins", {"thrower", "stream_chaos"});
+    o.scripts_dir = make_scripts_dir(tmp / "scripts", {"models/demo.lua"});
+    const std::vector<std::string> where{"--data",        o.data_dir.string(),
+                                         "--plugins-dir", o.plugins_dir.string(),
+                                         "--scripts-dir", o.scripts_dir.string()};
+    const std::string hold_then_throw =
+        R"({"plugin": "stream_chaos", "config": {"mode": "hold_then_throw"})";
+    const std::string mutate_then_throw =
+        R"({"plugin": "stream_chaos", "config": {"pre": "mutate_then_throw"})";
+    const std::string sleeper =
+        R"({"plugin": "stream_chaos", "deadline_ms": 50, "config": {"pre": "sleep", "sleep_ms": 400})";
+    const std::vector<std::pair<std::string, std::string>> chains{
+        // stream_chaos is advisory: its failures continue unless the stage says "fail".
+        {"postcont", one_stage_chain("postcont", "post", hold_then_throw + "}")},
+        {"postfail",
+         one_stage_chain("postfail", "post", hold_then_throw + R"(, "on_error": "fail"})")},
+        // thrower is not advisory: it fails unless the stage says "continue".
+        {"precont",
+         one_stage_chain("precont", "pre", R"({"plugin": "thrower", "on_error": "continue"})")},
+        {"preundo", one_stage_chain("preundo", "pre", mutate_then_throw + "}")},
+        {"preundofail",
+         one_stage_chain("preundofail", "pre", mutate_then_throw + R"(, "on_error": "fail"})")},
+        {"latecont", one_stage_chain("latecont", "pre", sleeper + "}")},
+        {"latefail", one_stage_chain("latefail", "pre", sleeper + R"(, "on_error": "fail"})")}};
+    for (const auto& [id, text] : chains) {
+        write_file(tmp / (id + ".json"), text);
+        std::vector<std::string> args{"chain", "import", (tmp / (id + ".json")).string()};
+        args.insert(args.end(), where.begin(), where.end());
+        auto r = run_cli(args);
+        INFO(id << ": " << r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+    }
+
+    GatewayProcess gw(o);
+    REQUIRE(gw.demo_key());
+    const std::string key = *gw.demo_key();
+    const int port = gw.port();
+    const std::string question = "boom goes the question";  // thrower throws on "boom"
+
+    // The answer without any stage, to compare with.
+    auto plain =
+        post_json(port, "/v1/messages", anthropic_auth(key), anthropic_body("demo", question));
+    REQUIRE(plain.status == 200);
+    const std::string expected = anthropic_text(plain.json());
+    REQUIRE_THAT(expected, Contains(question));
+    // The tianshu_stage_failures_total series the section's requests must have counted.
+    std::vector<std::string> counted;
+    auto series = [](const std::string& chain, const std::string& stage,
+                     const std::string& outcome) {
+        return "tianshu_stage_failures_total{chain=\"" + chain + "\",stage=\"" + stage +
+               "\",outcome=\"" + outcome + "\"}";
+    };
+
+    SECTION("post stage, continue: what it held is released and the answer is whole") {
+        int status = 0;
+        auto events = stream_all(port, "/v1/messages", anthropic_auth(key),
+                                 anthropic_body("postcont-1", question, true), &status);
+        CHECK(status == 200);
+        CHECK(anthropic_stream_text(events) == expected);
+        REQUIRE_FALSE(events.empty());
+        CHECK(events.back().event == "message_stop");
+        auto whole = post_json(port, "/v1/chat/completions", openai_auth(key),
+                               openai_body("postcont-1", question));
+        CHECK(whole.status == 200);
+        CHECK(openai_text(whole.json()) == expected);
+        counted.push_back(series("postcont", "stream_chaos", "continued") + " 2");
+    }
+    SECTION("post stage, fail: an error event in the client's stream, or a 500") {
+        int status = 0;
+        auto events = stream_all(port, "/v1/messages", anthropic_auth(key),
+                                 anthropic_body("postfail-1", question, true), &status);
+        CHECK(status == 200);
+        REQUIRE_FALSE(events.empty());
+        CHECK(events.back().event == "error");
+        CHECK_THAT(events.back().data, Contains("stream_chaos"));
+        auto whole = post_json(port, "/v1/chat/completions", openai_auth(key),
+                               openai_body("postfail-1", question));
+        CHECK(whole.status == 500);
+        REQUIRE(is_openai_error(whole.json()));
+        CHECK_THAT(error_message(whole.json()), Contains("stream_chaos"));
+        counted.push_back(series("postfail", "stream_chaos", "failed") + " 2");
+    }
+    SECTION("pre stage, continue: a throwing stage is skipped") {
+        auto a = post_json(port, "/v1/messages", anthropic_auth(key),
+                           anthropic_body("precont-1", question));
+        CHECK(a.status == 200);
+        CHECK(anthropic_text(a.json()) == expected);
+        counted.push_back(series("precont", "thrower", "continued") + " 1");
+    }
+    SECTION("pre stage, continue: what the stage changed before failing is undone") {
+        auto a = post_json(port, "/v1/messages", anthropic_auth(key),
+                           anthropic_body("preundo-1", question));
+        INFO(a.body);
+        CHECK(a.status == 200);
+        CHECK(anthropic_text(a.json()) == expected);
+        auto f = post_json(port, "/v1/messages", anthropic_auth(key),
+                           anthropic_body("preundofail-1", question));
+        CHECK(f.status == 500);
+        REQUIRE(is_anthropic_error(f.json()));
+        CHECK_THAT(error_message(f.json()), Contains("stream_chaos"));
+        counted.push_back(series("preundo", "stream_chaos", "continued") + " 1");
+        counted.push_back(series("preundofail", "stream_chaos", "failed") + " 1");
+    }
+    SECTION("a stage that overruns deadline_ms has failed") {
+        auto a = post_json(port, "/v1/messages", anthropic_auth(key),
+                           anthropic_body("latecont-1", question));
+        CHECK(a.status == 200);
+        CHECK(anthropic_text(a.json()) == expected);
+        auto f = post_json(port, "/v1/messages", anthropic_auth(key),
+                           anthropic_body("latefail-1", question));
+        CHECK(f.status == 504);
+        REQUIRE(is_anthropic_error(f.json()));
+        CHECK_THAT(error_message(f.json()), Contains("deadline of 50 ms"));
+        counted.push_back(series("latecont", "stream_chaos", "continued") + " 1");
+        counted.push_back(series("latefail", "stream_chaos", "failed") + " 1");
+    }
+
+    // Every failure is counted by chain, stage and outcome.
+    auto metrics = http_request(port, "GET", "/metrics");
+    REQUIRE(metrics.status == 200);
+    REQUIRE_FALSE(counted.empty());
+    for (const auto& line : counted) CHECK_THAT(metrics.body, Contains(line + "\n"));
+    CHECK(gw.terminate() == 0);
+}

@@ -5,7 +5,7 @@
 //           "lossless" holds and releases at random, never changes or loses an event;
 //           "pass"     passes every event on (reads its type, as a real strategy would);
 //           "hold_then_throw" holds the first two content deltas, throws at the third.
-//   "pre": "mutate_then_throw" (on_request sets the model to "no-such-model", then throws) or
+//   "pre": "mutate_then_throw" (on_request changes the model, system and messages, then throws) or
 //          "sleep" (on_request sleeps "sleep_ms" ms, blocking its thread).
 #include <chrono>
 #include <mutex>
@@ -35,6 +35,9 @@ class StreamChaos {
         if (pre_ == "mutate_then_throw") {
             request.set_model("no-such-model");
             request.set_system_text("changed by a stage that then failed");
+            request.set_json(
+                "/messages",
+                R"([{"role":"user","content":"changed by a stage that then failed"}])");
             throw std::runtime_error("stream_chaos: failing after changing the request");
         }
         if (pre_ == "sleep") std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));

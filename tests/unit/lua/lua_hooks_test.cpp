@@ -235,3 +235,58 @@ TEST_CASE("call_model can run another script on the same thread's VM") {
     REQUIRE(s->on_request(ctx).ok());
     CHECK(ctx.request.model == "you said: classify: nested");
 }
+
+TEST_CASE("stream rewriting from Lua: drop, hold, release, insert, replace (ABI 1.4)") {
+    auto f = plugin::load_lua_script(fixture("stream_rewrite.lua"));
+    REQUIRE(f.ok());
+    CHECK(f.value()->info().advisory);
+    auto s = f.value()->create_strategy(core::Json::object());
+    REQUIRE(s.ok());
+    auto ctx = make_context("hi");
+    plugin::StageStream stage;
+    ctx.stream_stage = &stage;
+    auto run = [&](const char* text) {
+        stage = plugin::StageStream{};
+        stage.held.push_back(core::StreamEvent::text_delta(0, "hold"));
+        auto e = core::StreamEvent::text_delta(0, text);
+        auto r = s.value()->on_stream_event(ctx, e);
+        return std::pair{r, e};
+    };
+    auto [dropped, e1] = run("secret");
+    REQUIRE(dropped.ok());
+    CHECK(stage.fate == plugin::StageStream::Fate::drop);
+
+    auto [held, e2] = run("hold");
+    REQUIRE(held.ok());
+    CHECK(stage.fate == plugin::StageStream::Fate::hold);
+
+    auto [flushed, e3] = run("flush");
+    REQUIRE(flushed.ok());
+    REQUIRE(stage.out.size() == 2);
+    CHECK(stage.out[0].event.type == core::StreamEvent::Type::ping);
+    CHECK(stage.out[1].event.text == "hold");
+    CHECK(stage.out[1].released);
+    CHECK(stage.held.empty());
+
+    auto [replaced, e4] = run("replace");
+    REQUIRE(replaced.ok());
+    CHECK(e4.text == "replaced");  // not overwritten by ev.text on the way out
+
+    auto [forgot, e5] = run("forget");
+    REQUIRE(forgot.ok());
+    CHECK(stage.held.empty());
+    CHECK(stage.discarded.size() == 1);
+
+    auto [bad, e6] = run("bad");
+    REQUIRE_FALSE(bad.ok());
+    CHECK_THAT(bad.error().message, Catch::Contains("tianshu.emit_event") &&
+                                        Catch::Contains("not an Anthropic streaming event"));
+    CHECK(stage.out.empty());
+
+    // Outside a chain's post stage the functions refuse.
+    ctx.stream_stage = nullptr;
+    auto e = core::StreamEvent::text_delta(0, "secret");
+    auto outside = s.value()->on_stream_event(ctx, e);
+    REQUIRE_FALSE(outside.ok());
+    CHECK_THAT(outside.error().message, Catch::Contains("post stage"));
+}
