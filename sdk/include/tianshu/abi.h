@@ -304,8 +304,11 @@ typedef struct ts_host_api {
     ts_status (*event_set_json)(ts_event* event, ts_str json);
     /** The current event does not go on. */
     ts_status (*event_drop)(ts_event* event);
-    /** The host keeps the current event for this stage instead of letting it go on.
-     *  TS_ERR_LIMIT when the stage already holds the host's cap (the event then goes on). */
+    /** The host keeps the current event for this stage instead of letting it go on. Later
+     *  events are not held with it: they overtake it unless the stage holds them too.
+     *  TS_ERR_LIMIT when the stage already holds the host's cap (256 events; the event then
+     *  goes on). All the stream functions answer TS_ERR_WRONG_PHASE outside on_stream_event of
+     *  a chain's post stage. */
     ts_status (*event_hold)(ts_event* event);
     /** How many events this stage holds. */
     uint32_t (*held_count)(const ts_request* request);
@@ -400,7 +403,8 @@ typedef struct ts_plugin_descriptor {
      *  choose the target model, or answer directly (TS_HOOK_ANSWERED). NULL = continue. */
     ts_hook_result (*on_request)(ts_instance* instance, ts_request* request, ts_error* err);
     /** Optional (strategy). For each event the model produces, before the client sees it;
-     *  may change the event's text. NULL = pass events unchanged (and costs nothing). */
+     *  may change the event's text, and (1.4) rewrite the stream: event_json .. stream_emit.
+     *  NULL = pass events unchanged (and costs nothing). */
     ts_hook_result (*on_stream_event)(ts_instance* instance, ts_request* request, ts_event* event,
                                       ts_error* err);
     /** Optional (strategy). After the last event, with the whole answer readable through
