@@ -442,24 +442,25 @@ int l_held_event(lua_State* L) {
     return 1;
 }
 
-// release_held(): every held event goes on, oldest first, before the current one.
-int l_release_held(lua_State* L) {
-    stream_handle(L, "release_held");
-    RequestContext* ctx = context(L, "release_held");
+// A held-events operation without arguments (release_held, discard_held).
+int held_operation(lua_State* L, const char* function,
+                   core::Result<void> (*operation)(RequestContext&)) {
+    stream_handle(L, function);
+    RequestContext* ctx = context(L, function);
     LuaVm& vm = vm_of(L);
-    if (!guarded(vm, [&] { return stream_result(vm, "release_held", held_release(*ctx)); }))
+    if (!guarded(vm, [&] { return stream_result(vm, function, operation(*ctx)); }))
         return raise_error_text(L, vm);
     return 0;
 }
 
+// release_held(): every held event goes on, oldest first, before the current one.
+int l_release_held(lua_State* L) {
+    return held_operation(L, "release_held", &held_release);
+}
+
 // discard_held(): forget every held event.
 int l_discard_held(lua_State* L) {
-    stream_handle(L, "discard_held");
-    RequestContext* ctx = context(L, "discard_held");
-    LuaVm& vm = vm_of(L);
-    if (!guarded(vm, [&] { return stream_result(vm, "discard_held", held_discard(*ctx)); }))
-        return raise_error_text(L, vm);
-    return 0;
+    return held_operation(L, "discard_held", &held_discard);
 }
 
 // emit_event(ev): insert an event before the current one (after those inserted before).

@@ -8,7 +8,7 @@ SRC=${1:?source dir}
 BUILD=${2:?build dir}
 TOTAL_SECONDS=${3:-120}
 TARGETS=(request:fuzz_anthropic_request sse:fuzz_sse_parser stream:fuzz_openai_stream
-  http1:fuzz_http1_response head:fuzz_http_request_head)
+  http1:fuzz_http1_response head:fuzz_http_request_head post:fuzz_post_stream)
 SECONDS_EACH=$((TOTAL_SECONDS / ${#TARGETS[@]}))
 [ "$SECONDS_EACH" -ge 1 ] || SECONDS_EACH=1
 
@@ -20,7 +20,7 @@ cmake --build "$BUILD" --target "${TARGETS[@]##*:}" -j "$(nproc)"
 
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
-mkdir -p "$seeds/request" "$seeds/sse" "$seeds/stream" "$seeds/http1" "$seeds/head"
+mkdir -p "$seeds/request" "$seeds/sse" "$seeds/stream" "$seeds/http1" "$seeds/head" "$seeds/post"
 i=0
 for f in "$SRC"/tests/unit/protocol/cases/*/in.json; do
   i=$((i + 1))
@@ -44,6 +44,11 @@ printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: 
 printf 'GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\nX-Forwarded-For: 203.0.113.7, 10.0.0.2\r\nForwarded: for="[2001:db8::17]:4711";proto=https, for=10.0.0.2\r\n\r\n' \
   >"$seeds/head/proxied"
 printf '\r\nHEAD / HTTP/1.1\nHost: t\nConnection: close\n\nGET / HTTP/1.1\r\n\r\n' >"$seeds/head/bare_lf"
+
+# Post-stage steering: nothing done, then holds and releases, then inserts and failures.
+printf '\x00' >"$seeds/post/pass"
+printf '\x01\x01\x01\x01\x02\x02\x01\x01\x02\x02' >"$seeds/post/hold_release"
+printf '\x00\x03\x04\x05\x06\x02\x88\x03\x04\x0b\x05\x0c' >"$seeds/post/insert_fail"
 
 status=0
 for t in "${TARGETS[@]}"; do

@@ -27,27 +27,36 @@ std::string error_message(const Json& body) {
     return body["error"].value("message", "");
 }
 
+//! Serve options over `tmp` with the demo model and `plugins`, and `chains` (file name, JSON)
+//! imported with the CLI.
+ServeOptions serve_with_chains(const TempDir& tmp, const std::vector<std::string>& plugins,
+                               const std::vector<std::pair<std::string, std::string>>& chains) {
+    ServeOptions o;
+    o.data_dir = tmp / "data";
+    o.plugins_dir = make_plugins_dir(tmp / "plugins", plugins);
+    o.scripts_dir = make_scripts_dir(tmp / "scripts", {"models/demo.lua"});
+    const std::vector<std::string> where{"--data",        o.data_dir.string(),
+                                         "--plugins-dir", o.plugins_dir.string(),
+                                         "--scripts-dir", o.scripts_dir.string()};
+    for (const auto& [name, text] : chains) {
+        write_file(tmp / name, text);
+        std::vector<std::string> args{"chain", "import", (tmp / name).string()};
+        args.insert(args.end(), where.begin(), where.end());
+        auto r = run_cli(args);
+        INFO(name << ": " << r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+    }
+    return o;
+}
+
 }  // namespace
 
 TEST_CASE(".so plugin failures become a 500 in the client's shape and the server keeps serving",
           "[integration][plugins]") {
     TempDir tmp("plugin-failures");
-    ServeOptions o;
-    o.data_dir = tmp / "data";
-    o.plugins_dir = make_plugins_dir(tmp / "plugins", {"thrower", "fails_status"});
-    o.scripts_dir = make_scripts_dir(tmp / "scripts", {"models/demo.lua"});
-    const std::vector<std::string> where{"--data",        o.data_dir.string(),
-                                         "--plugins-dir", o.plugins_dir.string(),
-                                         "--scripts-dir", o.scripts_dir.string()};
-    for (const auto& [name, text] :
-         {std::pair{"throwing.json", kThrowingChain}, std::pair{"failing.json", kFailingChain}}) {
-        write_file(tmp / name, text);
-        std::vector<std::string> args{"chain", "import", (tmp / name).string()};
-        args.insert(args.end(), where.begin(), where.end());
-        auto r = run_cli(args);
-        INFO(r.out << r.err);
-        REQUIRE(r.exit_code == 0);
-    }
+    ServeOptions o =
+        serve_with_chains(tmp, {"thrower", "fails_status"},
+                          {{"throwing.json", kThrowingChain}, {"failing.json", kFailingChain}});
 
     GatewayProcess gw(o);
     REQUIRE(gw.demo_key());
@@ -185,13 +194,6 @@ TEST_CASE(
     "not there, fail is a clean error; both logged and counted",
     "[integration][plugins]") {
     TempDir tmp("stage-policy");
-    ServeOptions o;
-    o.data_dir = tmp / "data";
-    o.plugins_dir = make_plugins_dir(tmp / "plugins", {"thrower", "stream_chaos"});
-    o.scripts_dir = make_scripts_dir(tmp / "scripts", {"models/demo.lua"});
-    const std::vector<std::string> where{"--data",        o.data_dir.string(),
-                                         "--plugins-dir", o.plugins_dir.string(),
-                                         "--scripts-dir", o.scripts_dir.string()};
     const std::string hold_then_throw =
         R"({"plugin": "stream_chaos", "config": {"mode": "hold_then_throw"})";
     const std::string mutate_then_throw =
@@ -211,14 +213,9 @@ TEST_CASE(
          one_stage_chain("preundofail", "pre", mutate_then_throw + R"(, "on_error": "fail"})")},
         {"latecont", one_stage_chain("latecont", "pre", sleeper + "}")},
         {"latefail", one_stage_chain("latefail", "pre", sleeper + R"(, "on_error": "fail"})")}};
-    for (const auto& [id, text] : chains) {
-        write_file(tmp / (id + ".json"), text);
-        std::vector<std::string> args{"chain", "import", (tmp / (id + ".json")).string()};
-        args.insert(args.end(), where.begin(), where.end());
-        auto r = run_cli(args);
-        INFO(id << ": " << r.out << r.err);
-        REQUIRE(r.exit_code == 0);
-    }
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const auto& [id, text] : chains) files.emplace_back(id + ".json", text);
+    ServeOptions o = serve_with_chains(tmp, {"thrower", "stream_chaos"}, files);
 
     GatewayProcess gw(o);
     REQUIRE(gw.demo_key());
@@ -276,32 +273,28 @@ TEST_CASE(
         CHECK(anthropic_text(a.json()) == expected);
         counted.push_back(series("precont", "thrower", "continued") + " 1");
     }
-    SECTION("pre stage, continue: what the stage changed before failing is undone") {
+    // The chain `cont` answers as if its stage were not there; `fail` answers `status` naming
+    // `needle`; each counted once.
+    auto continue_and_fail = [&](const std::string& cont, const std::string& fail, int status,
+                                 const std::string& needle) {
         auto a = post_json(port, "/v1/messages", anthropic_auth(key),
-                           anthropic_body("preundo-1", question));
+                           anthropic_body(cont + "-1", question));
         INFO(a.body);
         CHECK(a.status == 200);
         CHECK(anthropic_text(a.json()) == expected);
         auto f = post_json(port, "/v1/messages", anthropic_auth(key),
-                           anthropic_body("preundofail-1", question));
-        CHECK(f.status == 500);
+                           anthropic_body(fail + "-1", question));
+        CHECK(f.status == status);
         REQUIRE(is_anthropic_error(f.json()));
-        CHECK_THAT(error_message(f.json()), Contains("stream_chaos"));
-        counted.push_back(series("preundo", "stream_chaos", "continued") + " 1");
-        counted.push_back(series("preundofail", "stream_chaos", "failed") + " 1");
+        CHECK_THAT(error_message(f.json()), Contains(needle));
+        counted.push_back(series(cont, "stream_chaos", "continued") + " 1");
+        counted.push_back(series(fail, "stream_chaos", "failed") + " 1");
+    };
+    SECTION("pre stage, continue: what the stage changed before failing is undone") {
+        continue_and_fail("preundo", "preundofail", 500, "stream_chaos");
     }
     SECTION("a stage that overruns deadline_ms has failed") {
-        auto a = post_json(port, "/v1/messages", anthropic_auth(key),
-                           anthropic_body("latecont-1", question));
-        CHECK(a.status == 200);
-        CHECK(anthropic_text(a.json()) == expected);
-        auto f = post_json(port, "/v1/messages", anthropic_auth(key),
-                           anthropic_body("latefail-1", question));
-        CHECK(f.status == 504);
-        REQUIRE(is_anthropic_error(f.json()));
-        CHECK_THAT(error_message(f.json()), Contains("deadline of 50 ms"));
-        counted.push_back(series("latecont", "stream_chaos", "continued") + " 1");
-        counted.push_back(series("latefail", "stream_chaos", "failed") + " 1");
+        continue_and_fail("latecont", "latefail", 504, "deadline of 50 ms");
     }
 
     // Every failure is counted by chain, stage and outcome.
