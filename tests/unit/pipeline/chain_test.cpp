@@ -114,3 +114,35 @@ TEST_CASE("the most specific chain serves a request, by tier and model pattern")
         R"({"id":"only","tiers":["vip"],"models":["x"],"routing":{"mode":"passthrough"}})")});
     CHECK(none.match("default", "x") == nullptr);
 }
+
+TEST_CASE("a stage's on_error and deadline_ms are read, checked and defaulted from the plugin") {
+    auto cat = catalog_with_prefix_plugin();
+    Json body = valid_chain();
+    body["pre"][0]["on_error"] = "sometimes";
+    body["pre"][0]["deadline_ms"] = 0;
+    const std::string problems = problems_text(pipeline::validate_chain(body, cat.lookup()));
+    CHECK_THAT(problems, Catch::Contains("/pre/0/on_error"));
+    CHECK_THAT(problems, Catch::Contains("/pre/0/deadline_ms"));
+
+    body["pre"][0]["on_error"] = "continue";
+    body["pre"][0]["deadline_ms"] = 250;
+    auto spec = pipeline::parse_chain(body, cat.lookup());
+    REQUIRE(spec.ok());
+    auto chain = pipeline::Chain::build(spec.value(), cat.lookup());
+    REQUIRE(chain.ok());
+    CHECK(chain.value()->pre_policy(0).soft());
+    CHECK(chain.value()->pre_policy(0).deadline == std::chrono::milliseconds(250));
+    CHECK(chain.value()->pre_policy(0).where == "/pre/0");
+
+    // Unset: "fail", unless the plugin is advisory.
+    auto plain = pipeline::Chain::build(pipeline::parse_chain(valid_chain(), cat.lookup()).value(),
+                                        cat.lookup());
+    REQUIRE(plain.ok());
+    CHECK_FALSE(plain.value()->pre_policy(0).soft());
+    CHECK_FALSE(plain.value()->pre_policy(0).deadline);
+    cat.factories["prefix"]->info_.advisory = true;
+    auto advisory = pipeline::Chain::build(
+        pipeline::parse_chain(valid_chain(), cat.lookup()).value(), cat.lookup());
+    REQUIRE(advisory.ok());
+    CHECK(advisory.value()->pre_policy(0).soft());
+}
