@@ -83,6 +83,16 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     http.first_byte_timeout = spec.first_byte_timeout.value_or(
         upstream_stream ? plugin::kStreamFirstByteTimeout : plugin::kWholeAnswerTimeout);
     http.idle_timeout = spec.idle_timeout;
+    if (ctx.call_depth > 0 && ctx.deadline != std::chrono::steady_clock::time_point::max()) {
+        // A call_model call waits no longer than its deadline (the caller's, narrowed by the
+        // calling stage's deadline_ms): no wait of it may outlast the time left.
+        const auto left = std::max(std::chrono::milliseconds(1),
+                                   std::chrono::ceil<std::chrono::milliseconds>(
+                                       ctx.deadline - std::chrono::steady_clock::now()));
+        http.connect_timeout = std::min(http.connect_timeout, left);
+        http.first_byte_timeout = std::min(http.first_byte_timeout, left);
+        http.idle_timeout = std::min(http.idle_timeout, left);
+    }
     http.proxy = ctx.upstream_proxy;
     http.read_until = &ctx.read_until;
 

@@ -53,8 +53,11 @@ struct ScriptedModel : plugin::Model {
              R"({"type":"message_stop"})"})
             events.push_back(event_from(json));
     }
+    //! The deadline of the last call_model request it answered.
+    std::chrono::steady_clock::time_point seen_deadline;
     const std::string& name() const override { return name_; }
     core::Result<void> generate(RequestContext& ctx) override {
+        if (ctx.call_depth > 0) seen_deadline = ctx.deadline;
         ctx.started = true;
         for (const auto& e : events)
             if (!ctx.emit(e)) break;
@@ -370,6 +373,7 @@ TEST_CASE("a stage's deadline fails it when overrun and bounds call_model inside
         s->name_ = "slow";
         s->pre = [&](RequestContext& c) -> core::Result<HookOutcome> {
             observed = c.deadline;
+            REQUIRE(c.models->call(c, "helper", "a question").ok());
             std::this_thread::sleep_until(c.deadline);
             return HookOutcome::proceed;
         };
@@ -387,9 +391,10 @@ TEST_CASE("a stage's deadline fails it when overrun and bounds call_model inside
         Client client;
         Counter counter;
         auto r = pipeline::PipelineRunner(resolver, &counter).run(ctx, *chain, client.sink());
-        // call_model's child request inherits ctx.deadline: the stage's own.
+        // The stage runs under its own deadline, and so does call_model's child request.
         CHECK(observed <= before + std::chrono::milliseconds(20) + std::chrono::seconds(1));
         CHECK(observed > before);
+        CHECK(resolver.model->seen_deadline == observed);
         CHECK(ctx.deadline == std::chrono::steady_clock::time_point::max());  // restored
         if (std::string(policy) == "continue") {
             CHECK(r.ok());
