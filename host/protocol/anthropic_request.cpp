@@ -243,7 +243,9 @@ bool decode_tool(element e, core::Tool& t) {
         } else if (field.key == "input_schema") {
             if (!is(v, Kind::OBJECT)) return false;
             // Kept as text: most requests send it upstream without looking inside.
-            t.input_schema = core::LazyJson::from_text(simdjson::minify(v));
+            std::string text;
+            append_compact_json(text, v);
+            t.input_schema = core::LazyJson::from_text(std::move(text));
             has_schema = true;
         } else {
             t.extra[std::string(field.key)] = json_from_simdjson(v);
