@@ -147,7 +147,7 @@ class ReasoningLedger {
         if (!state) return;
         if (state->split && state->splitter.wants(type)) {
             const std::string json = event_json(event.handle());
-            apply(request, event, *state, state->splitter.on_event(json), json);
+            apply(request, event, type, *state, state->splitter.on_event(json), json);
             return;
         }
         observe_current(*state, event, type);
@@ -217,21 +217,8 @@ class ReasoningLedger {
         return sdk::detail::take(api_, out);
     }
 
-    static int type_of(const std::string& json) {
-        const Json e = Json::parse(json, nullptr, false);
-        const std::string t = e.is_object() ? e.value("type", "") : "";
-        if (t == "message_start") return TS_EVENT_MESSAGE_START;
-        if (t == "content_block_start") return TS_EVENT_CONTENT_BLOCK_START;
-        if (t == "content_block_delta") return TS_EVENT_CONTENT_BLOCK_DELTA;
-        if (t == "content_block_stop") return TS_EVENT_CONTENT_BLOCK_STOP;
-        if (t == "message_delta") return TS_EVENT_MESSAGE_DELTA;
-        if (t == "message_stop") return TS_EVENT_MESSAGE_STOP;
-        if (t == "error") return TS_EVENT_ERROR;
-        return TS_EVENT_PING;
-    }
-
     void observe_json(AnswerState& s, const std::string& json) {
-        if (s.record) s.recorder.observe(type_of(json), json);
+        if (s.record) s.recorder.observe(event_type_of(json), json);
     }
 
     void observe_current(AnswerState& s, sdk::Event& event, int type) {
@@ -252,12 +239,12 @@ class ReasoningLedger {
     }
 
     //! Carries out the splitter's decision with the host's stream-rewriting functions.
-    void apply(sdk::Request& request, sdk::Event& event, AnswerState& s, const StreamStep& step,
-               const std::string& current) {
+    void apply(sdk::Request& request, sdk::Event& event, int type, AnswerState& s,
+               const StreamStep& step, const std::string& current) {
         ts_request* r = request.handle();
         switch (step.kind) {
             case StreamStep::Kind::pass:
-                observe_json(s, current);
+                if (s.record) s.recorder.observe(type, current);
                 break;
             case StreamStep::Kind::hold:
                 if (api_->event_hold(event.handle()) == TS_OK) return;
@@ -267,7 +254,7 @@ class ReasoningLedger {
             case StreamStep::Kind::release:
                 observe_held(request, s);
                 api_->held_release(r);
-                observe_json(s, current);
+                if (s.record) s.recorder.observe(type, current);
                 break;
             case StreamStep::Kind::replace: {
                 const bool held = api_->held_count(r) > 0;
@@ -286,7 +273,7 @@ class ReasoningLedger {
                 break;
             }
         }
-        if (type_of(current) == TS_EVENT_MESSAGE_STOP) remember(request, s);
+        if (type == TS_EVENT_MESSAGE_STOP) remember(request, s);
     }
 
     void remember(sdk::Request& request, AnswerState& s) {

@@ -67,6 +67,19 @@ const std::string* text_delta(const Json& event) {
 
 }  // namespace
 
+int event_type_of(std::string_view event_json) {
+    const Json e = Json::parse(event_json, nullptr, false);
+    const std::string t = e.is_object() ? e.value("type", "") : "";
+    if (t == "message_start") return TS_EVENT_MESSAGE_START;
+    if (t == "content_block_start") return TS_EVENT_CONTENT_BLOCK_START;
+    if (t == "content_block_delta") return TS_EVENT_CONTENT_BLOCK_DELTA;
+    if (t == "content_block_stop") return TS_EVENT_CONTENT_BLOCK_STOP;
+    if (t == "message_delta") return TS_EVENT_MESSAGE_DELTA;
+    if (t == "message_stop") return TS_EVENT_MESSAGE_STOP;
+    if (t == "error") return TS_EVENT_ERROR;
+    return TS_EVENT_PING;
+}
+
 bool ThinkTagSplitter::wants(int event_type) const {
     switch (state_) {
         case State::before_text:

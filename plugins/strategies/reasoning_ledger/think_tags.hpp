@@ -25,6 +25,10 @@
 
 namespace reasoning_ledger {
 
+//! The ts_event_type of an Anthropic streaming event given as JSON (TS_EVENT_PING for one
+//! that is not an event).
+int event_type_of(std::string_view event_json);
+
 //! What to do with the current event.
 struct StreamStep {
     enum class Kind {

@@ -14,6 +14,7 @@
 #include "event_grammar.hpp"
 #include "think_tags.hpp"
 
+using reasoning_ledger::event_type_of;
 using reasoning_ledger::StreamStep;
 using reasoning_ledger::ThinkTagSplitter;
 using reasoning_ledger::testing::Block;
@@ -124,17 +125,6 @@ std::vector<std::string> upstream(const Json& c, const std::vector<std::string>&
     return out;
 }
 
-int type_of(const std::string& json) {
-    const std::string t = Json::parse(json).value("type", "");
-    if (t == "message_start") return TS_EVENT_MESSAGE_START;
-    if (t == "content_block_start") return TS_EVENT_CONTENT_BLOCK_START;
-    if (t == "content_block_delta") return TS_EVENT_CONTENT_BLOCK_DELTA;
-    if (t == "content_block_stop") return TS_EVENT_CONTENT_BLOCK_STOP;
-    if (t == "message_delta") return TS_EVENT_MESSAGE_DELTA;
-    if (t == "message_stop") return TS_EVENT_MESSAGE_STOP;
-    return TS_EVENT_PING;
-}
-
 constexpr size_t kMaxHold = 64;
 
 //! Plays the host: what leaves the stage for these upstream events.
@@ -143,7 +133,7 @@ std::vector<std::string> run(const std::vector<std::string>& in) {
     std::vector<std::string> out, held;
     size_t held_text = 0;
     for (const auto& e : in) {
-        if (!splitter.wants(type_of(e))) {
+        if (!splitter.wants(event_type_of(e))) {
             out.push_back(e);
             continue;
         }
@@ -222,7 +212,7 @@ TEST_CASE("think tags: thinking streams live; only a possible closing tag waits"
     ThinkTagSplitter splitter;
     std::vector<std::vector<std::string>> emitted;
     for (const auto& e : in)
-        if (splitter.wants(type_of(e))) emitted.push_back(splitter.on_event(e).emit);
+        if (splitter.wants(event_type_of(e))) emitted.push_back(splitter.on_event(e).emit);
     // message_start, text start (held), "<think>" -> thinking start, then the live deltas
     REQUIRE(emitted.size() >= 5);
     CHECK(blocks_of({emitted[3].begin(), emitted[3].end()}).empty());  // a delta, no block start
@@ -235,7 +225,7 @@ TEST_CASE("think tags: after the split a pass-through answer costs nothing more"
     const Json c = {{"text", ""}};
     const auto in = upstream(c, {"plain answer"});
     for (const auto& e : in)
-        if (splitter.wants(type_of(e))) splitter.on_event(e);
+        if (splitter.wants(event_type_of(e))) splitter.on_event(e);
     // No tag at the start: the splitter is done and asks for nothing more.
     for (int t = TS_EVENT_MESSAGE_START; t <= TS_EVENT_ERROR; ++t) CHECK_FALSE(splitter.wants(t));
 }
