@@ -169,12 +169,14 @@ struct LedgerRig {
         start();
     }
 
-    //! Whether the plugin said this host lacks an ABI 1.4 function it needs to remember.
-    bool host_remembers() const {
-        return count_logs(gw->log_lines(), [](const Json& l) {
+    //! Whether the plugin said at load that this host lacks `what` ("session state", "rewrite
+    //! streams"): the ABI 1.4 functions it probes.
+    bool host_lacks(const std::string& what) const {
+        return count_logs(gw->log_lines(), [&](const Json& l) {
                    const std::string m = l.value("msg", "");
-                   return m.find("reasoning_ledger: this host") != std::string::npos;
-               }) == 0;
+                   return m.find("reasoning_ledger: this host") != std::string::npos &&
+                          m.find(what) != std::string::npos;
+               }) > 0;
     }
 
     std::string diag() const {
@@ -240,7 +242,7 @@ TEST_CASE("reasoning_ledger: 20 tool turns, a restart and a model switch, no req
     CHECK(refused.status == 400);
     CHECK(refused.body.find("reasoning_content") != std::string::npos);
 
-    if (!rig.host_remembers()) {
+    if (rig.host_lacks("session state") || rig.host_lacks("rewrite streams")) {
         WARN(
             "this host lacks ABI 1.4 session state or stream rewriting: the placeholder "
             "answered every ledger miss; the recorded-reasoning checks are skipped");
@@ -265,7 +267,7 @@ TEST_CASE("reasoning_ledger: 20 tool turns, a restart and a model switch, no req
 TEST_CASE("reasoning_ledger: a leading <think> in the answer's text reaches the client as thinking",
           "[integration][reasoning_ledger]") {
     LedgerRig rig;
-    if (!rig.host_remembers()) {
+    if (rig.host_lacks("rewrite streams")) {
         WARN("this host lacks ABI 1.4 stream rewriting: <think> splitting is not checked");
         return;
     }
