@@ -69,7 +69,7 @@ std::string turn_key(std::string_view first_tool_use_id) {
 
 bool TurnRecorder::needs_json(int event_type) const {
     if (event_type == TS_EVENT_CONTENT_BLOCK_START) return true;
-    return event_type == TS_EVENT_CONTENT_BLOCK_DELTA && in_thinking_;
+    return event_type == TS_EVENT_CONTENT_BLOCK_DELTA && in_thinking_ && max_bytes_ > 0;
 }
 
 void TurnRecorder::observe(int event_type, std::string_view event_json) {

@@ -4,7 +4,8 @@
 //
 // A turn is keyed by its first tool_use id ("turn:<id>"): unique per answer, and sent back by
 // every client with the history. Only tool turns are recorded: they are the turns whose
-// reasoning DeepSeek and Kimi check on later requests.
+// reasoning DeepSeek and Kimi check on later requests, and the turns whose thinking Anthropic
+// wants to be its own.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -45,6 +46,7 @@ std::string turn_key(std::string_view first_tool_use_id);
 //! first tool_use id. Deltas of text and tool blocks are never parsed.
 class TurnRecorder {
   public:
+    //! A cap of 0 records only who answered (thinking deltas are then never asked for).
     explicit TurnRecorder(size_t max_reasoning_bytes = 65536) : max_bytes_(max_reasoning_bytes) {}
     //! Whether observe() needs this event's JSON (ts_event_type); otherwise pass an empty view.
     bool needs_json(int event_type) const;

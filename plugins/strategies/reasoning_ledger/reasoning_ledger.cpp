@@ -194,13 +194,17 @@ class ReasoningLedger {
         if (!has_.rewrite) return nullptr;
         if (type == TS_EVENT_MESSAGE_START) {
             std::string model(request.model());
-            const bool record = has_.session && protocol_of(request.handle(), model) ==
-                                                    ThinkingProtocol::reasoning_content;
+            // reasoning_content models: the reasoning, to send back. anthropic models: only who
+            // answered, so that a later request to another model drops their signed thinking.
+            const ThinkingProtocol p = protocol_of(request.handle(), model);
+            const bool record = has_.session && (p == ThinkingProtocol::reasoning_content ||
+                                                 p == ThinkingProtocol::anthropic);
+            const size_t keep =
+                p == ThinkingProtocol::reasoning_content ? config_.max_reasoning_bytes : 0;
             std::lock_guard<std::mutex> lock(mutex_);
             AnswerState& s = answers_[request.handle()];
-            s = AnswerState{ThinkTagSplitter(config_.max_hold_bytes),
-                            TurnRecorder(config_.max_reasoning_bytes), config_.think_tags, record,
-                            std::move(model)};
+            s = AnswerState{ThinkTagSplitter(config_.max_hold_bytes), TurnRecorder(keep),
+                            config_.think_tags, record, std::move(model)};
             return &s;
         }
         std::lock_guard<std::mutex> lock(mutex_);

@@ -144,6 +144,19 @@ TEST_CASE("recorder: only text and tool deltas are never asked for as JSON") {
     CHECK_FALSE(r.needs_json(TS_EVENT_CONTENT_BLOCK_DELTA));
 }
 
+TEST_CASE("recorder: with a cap of 0 it records who answered and never asks for deltas") {
+    TurnRecorder r(0);
+    auto events = answer_events("signed thoughts", "toolu_A");
+    for (const auto& [type, json] : events) {
+        if (type == TS_EVENT_CONTENT_BLOCK_DELTA) CHECK_FALSE(r.needs_json(type));
+        r.observe(type, r.needs_json(type) ? json : "");
+    }
+    auto rec = r.finish("claude-opus");
+    REQUIRE(rec);
+    CHECK(rec->second.model == "claude-opus");
+    CHECK(rec->second.reasoning.empty());
+}
+
 TEST_CASE("records survive their JSON form; garbage is a miss") {
     TurnRecord rec{"kimi-k2", "why \"quoted\"\n"};
     auto back = TurnRecord::from_json(rec.to_json());
