@@ -1,6 +1,7 @@
 #include "think_tags.hpp"
 
 #include <array>
+#include <optional>
 
 #include <tianshu/abi.h>
 #include <nlohmann/json.hpp>
@@ -63,6 +64,27 @@ const std::string* text_delta(const Json& event) {
     if (d == event.end() || !d->is_object() || d->value("type", "") != "text_delta") return nullptr;
     auto t = d->find("text");
     return t != d->end() && t->is_string() ? &t->get_ref<const std::string&>() : nullptr;
+}
+
+//! An event that begins `{"type":"content_block_…","index":N`, as the host writes them, with
+//! N moved up by one when it is at least `from`, without parsing it; nullopt for any other form.
+std::optional<StreamStep> shift_written_index(std::string_view e, int from) {
+    for (std::string_view head :
+         {R"({"type":"content_block_delta","index":)", R"({"type":"content_block_start","index":)",
+          R"({"type":"content_block_stop","index":)"}) {
+        if (e.substr(0, head.size()) != head) continue;
+        size_t end = head.size();
+        while (end < e.size() && end - head.size() < 9 && e[end] >= '0' && e[end] <= '9') ++end;
+        if (end == head.size() || end >= e.size() || (e[end] != ',' && e[end] != '}'))
+            return std::nullopt;
+        const int index = std::stoi(std::string(e.substr(head.size(), end - head.size())));
+        if (index < from) return StreamStep{};
+        std::string out(head);
+        out += std::to_string(index + 1);
+        out += e.substr(end);
+        return replace({std::move(out)});
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -171,6 +193,9 @@ void ThinkTagSplitter::close_thinking(std::vector<std::string>& out) {
 }
 
 StreamStep ThinkTagSplitter::on_event(std::string_view event_json) {
+    if (state_ == State::shifted) {
+        if (auto step = shift_written_index(event_json, index_)) return *step;
+    }
     Json event = Json::parse(event_json, nullptr, false);
     if (event.is_discarded() || !event.is_object()) return {};
     const std::string type = event.value("type", "");
