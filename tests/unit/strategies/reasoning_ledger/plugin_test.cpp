@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "event_grammar.hpp"
+#include "think_tags.hpp"
 
 using Json = nlohmann::json;
 using reasoning_ledger::testing::Block;
@@ -76,14 +77,7 @@ ts_status h_set_json(ts_request* r, ts_str pointer, ts_str value) {
     return TS_OK;
 }
 int32_t h_event_type(const ts_event* e) {
-    const std::string t = Json::parse(e->json).value("type", "");
-    if (t == "message_start") return TS_EVENT_MESSAGE_START;
-    if (t == "content_block_start") return TS_EVENT_CONTENT_BLOCK_START;
-    if (t == "content_block_delta") return TS_EVENT_CONTENT_BLOCK_DELTA;
-    if (t == "content_block_stop") return TS_EVENT_CONTENT_BLOCK_STOP;
-    if (t == "message_delta") return TS_EVENT_MESSAGE_DELTA;
-    if (t == "message_stop") return TS_EVENT_MESSAGE_STOP;
-    return TS_EVENT_PING;
+    return reasoning_ledger::event_type_of(e->json);
 }
 ts_str h_event_text(const ts_event* e) {
     return view(e->text);
