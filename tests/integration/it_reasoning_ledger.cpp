@@ -201,7 +201,6 @@ TEST_CASE("reasoning_ledger: 20 tool turns, a restart and a model switch, no req
           "[integration][reasoning_ledger]") {
     LedgerRig rig;
     Json history = Json::array({{{"role", "user"}, {"content", "Read the files one by one."}}});
-    std::vector<std::string> ids;
     for (int turn = 1; turn <= kTurns; ++turn) {
         if (turn == kRestartAfter + 1) rig.restart();
         const std::string model = turn < kSwitchAt ? "deepseek-reasoner" : "kimi-k2-thinking";
@@ -210,7 +209,6 @@ TEST_CASE("reasoning_ledger: 20 tool turns, a restart and a model switch, no req
         REQUIRE(a.status == 200);
         const std::string id = first_tool_use_id(a.content);
         REQUIRE(id == "call_" + std::to_string(turn));
-        ids.push_back(id);
         history.push_back({{"role", "assistant"}, {"content", without_thinking(a.content)}});
         history.push_back(
             {{"role", "user"},
