@@ -4,7 +4,8 @@
 // and a switch to a Kimi-mode upstream at turn 15. With the ledger in the chain no request is
 // refused; without it the same history is. Where the host offers session state and stream
 // rewriting (ABI 1.4), the reasoning sent back is the recorded one, not the placeholder, and a
-// leading <think> in the answer's text reaches the client as a thinking block.
+// leading <think> in the answer's text reaches the client as a thinking block. A switch to an
+// Anthropic-compatible model drops the thinking it did not sign, which its upstream refuses.
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -101,11 +102,19 @@ std::string first_tool_use_id(const Json& content) {
 struct LedgerRig {
     TempDir tmp{"ledger"};
     fs::path data = tmp / "data";
-    fs::path plugins = make_plugins_dir(tmp / "plugins", {"openai_compat", "reasoning_ledger"});
+    fs::path plugins =
+        make_plugins_dir(tmp / "plugins", {"openai_compat", "anthropic", "reasoning_ledger"});
     FakeUpstream deepseek{write_scenario(tmp / "deepseek.json", "deepseek", 1, kSwitchAt - 1),
                           tmp / "deepseek.log"};
     FakeUpstream kimi{write_scenario(tmp / "kimi.json", "kimi", kSwitchAt, kTurns),
                       tmp / "kimi.log"};
+    //! An Anthropic-compatible upstream: it refuses a thinking block without a signature.
+    FakeUpstream claude{[this] {
+                            write_file(tmp / "claude.json",
+                                       R"({"turns":[{"text":"Done.","times":0}]})");
+                            return tmp / "claude.json";
+                        }(),
+                        tmp / "claude.log"};
     std::unique_ptr<GatewayProcess> gw;
     std::string key;
 
@@ -116,11 +125,14 @@ struct LedgerRig {
         const std::string options = R"({"options":{"reasoning_on_tool_turns":true}})";
         add_channel("ds", deepseek, {"deepseek-reasoner", "bare-deepseek"}, options);
         add_channel("kimi", kimi, {"kimi-k2-thinking"}, options);
-        const Json ledger_config = {
-            {"thinking", {{"deepseek-*", "reasoning_content"}, {"kimi-*", "reasoning_content"}}}};
+        add_channel("claude", claude, {"claude-opus", "bare-claude"}, "{}", "anthropic");
+        const Json ledger_config = {{"thinking",
+                                     {{"deepseek-*", "reasoning_content"},
+                                      {"kimi-*", "reasoning_content"},
+                                      {"claude-*", "anthropic"}}}};
         import_chain({{"id", "ledger"},
                       {"tiers", {"*"}},
-                      {"models", {"deepseek-*", "kimi-*"}},
+                      {"models", {"deepseek-*", "kimi-*", "claude-*"}},
                       {"routing", {{"mode", "passthrough"}}},
                       {"pre", {{{"plugin", "reasoning_ledger"}, {"config", ledger_config}}}},
                       {"post", {{{"plugin", "reasoning_ledger"}, {"config", ledger_config}}}}});
@@ -134,12 +146,17 @@ struct LedgerRig {
     }
 
     void add_channel(const std::string& name, const FakeUpstream& up,
-                     const std::vector<std::string>& models, const std::string& config) {
-        std::vector<std::string> args{
-            "channel", "add",    "--data",        data.string(),    "--name",
-            name,      "--type", "openai_compat", "--base-url",     up.base_url(),
-            "--key",   "sk-up",  "--plugins-dir", plugins.string(), "--config",
-            config};
+                     const std::vector<std::string>& models, const std::string& config,
+                     const std::string& type = "openai_compat") {
+        const std::string url = type == "anthropic" ? up.anthropic_base_url() : up.base_url();
+        std::vector<std::string> args{"channel",       "add",
+                                      "--data",        data.string(),
+                                      "--name",        name,
+                                      "--type",        type,
+                                      "--base-url",    url,
+                                      "--key",         "sk-up",
+                                      "--plugins-dir", plugins.string(),
+                                      "--config",      config};
         std::string list;
         for (const auto& m : models) list += (list.empty() ? "" : ",") + m;
         args.insert(args.end(), {"--models", list});
@@ -280,4 +297,46 @@ TEST_CASE("reasoning_ledger: a leading <think> in the answer's text reaches the 
     CHECK(a.content[1].value("thinking", "") == "inline plan");
     CHECK(a.content[2].value("text", "") == "Reading.");
     CHECK(a.content[3].value("type", "") == "tool_use");
+}
+
+TEST_CASE("reasoning_ledger: switching to an Anthropic model drops the thinking it did not sign",
+          "[integration][reasoning_ledger]") {
+    LedgerRig rig;
+    // A DeepSeek tool turn as the client got it from the gateway: its thinking has no signature.
+    const Json messages = Json::array(
+        {{{"role", "user"}, {"content", "Read f1."}},
+         {{"role", "assistant"},
+          {"content",
+           {{{"type", "thinking"}, {"thinking", "deepseek reasoning"}},
+            {{"type", "text"}, {"text", "Reading."}},
+            {{"type", "tool_use"},
+             {"id", "call_1"},
+             {"name", "read_file"},
+             {"input", {{"path", "f1"}}}}}}},
+         {{"role", "user"},
+          {"content", {{{"type", "tool_result"}, {"tool_use_id", "call_1"}, {"content", "x"}}}}}});
+    auto body = [&](const std::string& model) {
+        return Json{{"model", model},
+                    {"max_tokens", 4096},
+                    {"thinking", {{"type", "enabled"}, {"budget_tokens", 2048}}},
+                    {"tools", kTools},
+                    {"messages", messages}}
+            .dump();
+    };
+    // Without the ledger the provider refuses the unsigned thinking block.
+    const HttpResponse bare =
+        post_json(rig.gw->port(), "/v1/messages", anthropic_auth(rig.key), body("bare-claude"));
+    INFO(bare.body << "\n" << rig.diag());
+    CHECK(bare.status == 400);
+    CHECK(bare.body.find("signature") != std::string::npos);
+
+    const HttpResponse r =
+        post_json(rig.gw->port(), "/v1/messages", anthropic_auth(rig.key), body("claude-opus"));
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    const Json sent = rig.claude.last_request()["body"];
+    for (const Json& b : sent["messages"][1]["content"]) CHECK(b.value("type", "") != "thinking");
+    CHECK(sent["messages"][1]["content"].size() == 2);  // text and tool_use kept
+    // The last assistant turn has no thinking of its own now: thinking is off for this request.
+    CHECK(sent["thinking"]["type"] == "disabled");
 }
