@@ -23,10 +23,15 @@ export const CWD_PLACEHOLDER = '/tmp/tianshu-capture-cwd';
 
 const tempDir = (prefix) => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
 
-async function runClaude(args, { cwd, home, url, env: extra = {}, input = null }) {
+/**
+ * runClaude(args, { cwd, home, baseUrl, auth, env, input }) → { code, out }
+ * Runs the pinned CLI with an environment holding only PATH, HOME, the base URL, `auth` (e.g.
+ * { ANTHROPIC_API_KEY } or { ANTHROPIC_AUTH_TOKEN }) and `env`; `input` is piped to stdin.
+ */
+export async function runClaude(args, { cwd, home, baseUrl, auth, env: extra = {}, input = null }) {
   const env = {
-    PATH: process.env.PATH, HOME: home, ANTHROPIC_BASE_URL: `${url}/anthropic`,
-    ANTHROPIC_API_KEY: UPSTREAM_KEY, DISABLE_TELEMETRY: '1', DISABLE_AUTOUPDATER: '1', ...extra,
+    PATH: process.env.PATH, HOME: home, ANTHROPIC_BASE_URL: baseUrl, ...auth,
+    DISABLE_TELEMETRY: '1', DISABLE_AUTOUPDATER: '1', ...extra,
   };
   const child = spawn(CLAUDE_BIN, args, { cwd, env, stdio: [input === null ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   if (input !== null) child.stdin.end(input);
@@ -39,6 +44,14 @@ async function runClaude(args, { cwd, home, url, env: extra = {}, input = null }
   return { code, out };
 }
 
+/** A temporary working directory (with `files`) and HOME for one session; remove() deletes both. */
+export function sessionDirs(files = {}) {
+  const cwd = tempDir('tianshu-capture-cwd-');
+  const home = tempDir('tianshu-capture-home-');
+  for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(cwd, name), content);
+  return { cwd, home, remove() { fs.rmSync(cwd, { recursive: true, force: true }); fs.rmSync(home, { recursive: true, force: true }); } };
+}
+
 /**
  * captureSession({ scenario, files = {}, runs: [{ args, env, input }] }) → { requests, runs: [{code,out}] }
  * `input` (a string) is piped to the CLI's stdin, which `claude -p` adds to the prompt.
@@ -48,21 +61,20 @@ async function runClaude(args, { cwd, home, url, env: extra = {}, input = null }
 export async function captureSession({ scenario, files = {}, runs }) {
   requireNodeModules('@anthropic-ai/claude-code');
   const fu = await startFakeUpstream({ scenario: { api_key: UPSTREAM_KEY, ...scenario }, port: 0 });
-  const cwd = tempDir('tianshu-capture-cwd-');
-  const home = tempDir('tianshu-capture-home-');
+  const dirs = sessionDirs(files);
+  const { cwd, home } = dirs;
   try {
-    for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(cwd, name), content);
     const results = [];
     for (const run of runs) {
-      results.push(await runClaude(run.args, { cwd, home, url: fu.url, env: run.env, input: run.input ?? null }));
+      results.push(await runClaude(run.args, { cwd, home, baseUrl: `${fu.url}/anthropic`,
+        auth: { ANTHROPIC_API_KEY: UPSTREAM_KEY }, env: run.env, input: run.input ?? null }));
     }
     const ids = stableIds(fu.requests);
     const requests = fu.requests.map((r) => ({ turn: r.turn, ...sanitize(r, { cwd, home, url: fu.url, ids }) }));
     return { requests, runs: results };
   } finally {
     await fu.close();
-    fs.rmSync(cwd, { recursive: true, force: true });
-    fs.rmSync(home, { recursive: true, force: true });
+    dirs.remove();
   }
 }
 
@@ -105,5 +117,6 @@ export function sanitize(rec, { cwd, home, url, ids = new Map() }) {
   text = text.replace(/Today's date is \d{4}-\d{2}-\d{2}/g, "Today's date is 2026-01-01");
   text = text.replace(/cc_version=(\d+\.\d+\.\d+)\.[0-9a-f]+;/g, 'cc_version=$1.0;');
   text = text.replace(/OS Version: [^\\"]*/g, 'OS Version: Linux 0.0.0');
+  text = text.replace(/duration_ms: \d+/g, 'duration_ms: 0');  // a subagent's run time, in its result
   return JSON.parse(text);
 }

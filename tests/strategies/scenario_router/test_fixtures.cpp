@@ -123,6 +123,15 @@ TEST_CASE("the captured stall escalates exactly once, at the third failure") {
     CHECK(s.state->switches == 1);
 }
 
+TEST_CASE("a captured session keeps its model when a later turn asks for max effort") {
+    Session s;
+    CHECK(s.send("sticky-first").model == "m-main");
+    RouteDecision d = s.send("sticky-think");  // alone it would go to m-think
+    CHECK(d.model == "m-main");
+    CHECK(d.reason == "session keeps m-main");
+    CHECK(s.switches == 0);
+}
+
 TEST_CASE("a captured session never switches more often than its hard triggers") {
     // Every conversation request the CLI sent, in one session, replayed twice (as retries would):
     // scenarios change (main, tool_continuation, think, long_context, compact…) but with roomy
