@@ -2,7 +2,8 @@
 // (gen_payloads.js `large`: 25 KB system prompt, 24 tools, 4 tool_use turns). Prints µs per
 // decision; asserts nothing.
 //
-//   cmake --build <build> --target bench_scenario_router && <build>/tests/bench/bench_scenario_router
+//   cmake --build <build> --target bench_scenario_router &&
+//   <build>/tests/bench/bench_scenario_router
 //
 // route_parsed:   classify + stall scan + decide on the parsed request (the library alone).
 // route_text:     the same, parsing the request's JSON text first (what the plugin does with
@@ -12,13 +13,13 @@
 //                 routes and sets the model. Host functions the host lacks are skipped (probed).
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 #include "plugin/so_plugin.hpp"
 #include "protocol/anthropic.hpp"
@@ -117,7 +118,11 @@ void BM_plugin_hook(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_route_parsed)->Arg(0)->Arg(1)->ArgName("sticky_session")->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_route_parsed)
+    ->Arg(0)
+    ->Arg(1)
+    ->ArgName("sticky_session")
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_route_text)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_plugin_hook)->Unit(benchmark::kMicrosecond);
 

@@ -3,7 +3,7 @@
 
 namespace tianshu::scenario_router {
 
-inline constexpr const char *kConfigSchema = R"schema({
+inline constexpr const char* kConfigSchema = R"schema({
   "$schema": "http://json-schema.org/draft-07/schema#",
   "type": "object",
   "definitions": {
