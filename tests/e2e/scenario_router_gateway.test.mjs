@@ -78,7 +78,7 @@ async function runSession(session) {
     await withRouter(stack);
     for (const run of session.runs) {
       const r = await runClaude(run.args, { cwd: dirs.cwd, home: dirs.home, baseUrl: stack.gateway,
-        auth: { ANTHROPIC_AUTH_TOKEN: stack.apiKey }, env: run.env, input: run.input ?? null });
+        auth: { ANTHROPIC_AUTH_TOKEN: stack.apiKey }, deadEnd: stack.upstream.url, env: run.env, input: run.input ?? null });
       if (!run.mayFail) assert.equal(r.code, 0, `${session.name}: claude failed\n${r.out}\n${stack.logs()}`);
     }
     const named = {};

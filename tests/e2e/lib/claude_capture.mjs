@@ -24,14 +24,20 @@ export const CWD_PLACEHOLDER = '/tmp/tianshu-capture-cwd';
 const tempDir = (prefix) => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
 
 /**
- * runClaude(args, { cwd, home, baseUrl, auth, env, input }) → { code, out }
+ * runClaude(args, { cwd, home, baseUrl, auth, deadEnd, env, input }) → { code, out }
  * Runs the pinned CLI with an environment holding only PATH, HOME, the base URL, `auth` (e.g.
  * { ANTHROPIC_API_KEY } or { ANTHROPIC_AUTH_TOKEN }) and `env`; `input` is piped to stdin.
+ *
+ * Offline: without CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC (which would also stop the title
+ * request the capture needs) the CLI resolves its vendor's API host. HTTPS_PROXY=`deadEnd` (a
+ * loopback HTTP server that refuses CONNECT, e.g. the fake upstream) keeps those attempts on
+ * 127.0.0.1, where they fail at once; NO_PROXY lets the base URL through directly.
  */
-export async function runClaude(args, { cwd, home, baseUrl, auth, env: extra = {}, input = null }) {
+export async function runClaude(args, { cwd, home, baseUrl, auth, deadEnd, env: extra = {}, input = null }) {
   const env = {
     PATH: process.env.PATH, HOME: home, ANTHROPIC_BASE_URL: baseUrl, ...auth,
-    DISABLE_TELEMETRY: '1', DISABLE_AUTOUPDATER: '1', ...extra,
+    DISABLE_TELEMETRY: '1', DISABLE_AUTOUPDATER: '1',
+    HTTPS_PROXY: deadEnd, NO_PROXY: '127.0.0.1,localhost', ...extra,
   };
   const child = spawn(CLAUDE_BIN, args, { cwd, env, stdio: [input === null ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   if (input !== null) child.stdin.end(input);
@@ -67,7 +73,7 @@ export async function captureSession({ scenario, files = {}, runs }) {
     const results = [];
     for (const run of runs) {
       results.push(await runClaude(run.args, { cwd, home, baseUrl: `${fu.url}/anthropic`,
-        auth: { ANTHROPIC_API_KEY: UPSTREAM_KEY }, env: run.env, input: run.input ?? null }));
+        auth: { ANTHROPIC_API_KEY: UPSTREAM_KEY }, deadEnd: fu.url, env: run.env, input: run.input ?? null }));
     }
     const ids = stableIds(fu.requests);
     const requests = fu.requests.map((r) => ({ turn: r.turn, ...sanitize(r, { cwd, home, url: fu.url, ids }) }));
