@@ -96,13 +96,25 @@ async function runSession(session) {
   }
 }
 
-for (const name of ['subagent', 'usertag', 'websearch']) {
+// Every captured session but `default`: through the gateway its role-"system" main request is
+// answered (the fake upstream's Anthropic endpoint refused it), so its names differ.
+const ROUTED_SESSIONS = SESSIONS.map((s) => s.name).filter((n) => n !== 'default');
+// expected.json routes each request on its own. Within a session these two change once the host
+// keeps session state: the session keeps m-main (think is no hard reason, and nothing says m-main
+// lacks vision). The todo test below checks them then.
+const SESSION_DEPENDENT = { 'sticky-think': 'm-main', 'image-result': 'm-main' };
+
+for (const name of ROUTED_SESSIONS) {
   test(`scenario_router routes the ${name} session's requests by scenario through the gateway`, async () => {
     const { named, logs } = await runSession(SESSIONS.find((s) => s.name === name));
     const names = Object.keys(named).sort();
     const want = Object.keys(EXPECTED).filter((k) => k.startsWith(`${name}-`)).sort();
     assert.deepEqual(names, want, `the upstream received the captured requests\n${logs}`);
     for (const n of names) {
+      if (n in SESSION_DEPENDENT) {
+        assert.ok([EXPECTED[n].model, SESSION_DEPENDENT[n]].includes(named[n].body.model), n);
+        continue;
+      }
       assert.equal(named[n].body.model, EXPECTED[n].model, `${n} (${EXPECTED[n].scenario}) went to its model`);
       assert.ok(!JSON.stringify(named[n].body).includes('tianshu-model'), `${n}: the tag never reaches the upstream`);
     }
@@ -117,9 +129,12 @@ test('x-tianshu-route and the request log line carry scenario, model and reason'
     for (const l of lines) assert.ok(l.route?.scenario && l.route?.model && l.route?.reason, JSON.stringify(l));
   });
 
-test('a session keeps its model when a later turn asks for max effort',
+test('a session keeps its model when a later turn asks for max effort or sends an image',
   { todo: 'needs session_get/put (ABI 1.4) in the host' }, async () => {
-    const { named } = await runSession(SESSIONS.find((s) => s.name === 'sticky'));
-    assert.equal(named['sticky-first'].body.model, 'm-main');
-    assert.equal(named['sticky-think'].body.model, 'm-main', 'think alone is no hard reason to switch');
+    for (const name of ['sticky', 'image']) {
+      const { named } = await runSession(SESSIONS.find((s) => s.name === name));
+      for (const [n, model] of Object.entries(SESSION_DEPENDENT)) {
+        if (n.startsWith(`${name}-`)) assert.equal(named[n].body.model, model, `${n}: no hard reason to switch`);
+      }
+    }
   });
