@@ -150,8 +150,8 @@ core::Result<void> RedisSessionStore::put(const core::SessionScope& scope, std::
         std::to_string(limits().session_max_bytes),
         std::to_string(limits().user_max_bytes),
         std::string(scope.session)};
-    // Not retried: the put may have been applied before its reply was lost.
-    auto reply = pool_->run<Array>("session put", false, [&](Client& client) {
+    // Safe to retry on a stale connection: applied twice, a put leaves the same state.
+    auto reply = pool_->run<Array>("session put", true, [&](Client& client) {
         return RedisPool::eval<Array>(client, scripts_->put, keys, args);
     });
     if (!reply) return reply.take_error();

@@ -18,8 +18,8 @@
 namespace tianshu::hub {
 
 //! A SessionStore in Redis. Thread rule: any number of threads (RedisPool). Every Redis failure
-//! is ErrorKind::unavailable; the caller's state is then unchanged (or unknown for a put whose
-//! reply was lost, which is never retried).
+//! is ErrorKind::unavailable after at most the pool's timeouts; the state is then unchanged, or,
+//! for a put whose reply was lost, either unchanged or stored.
 class RedisSessionStore final : public core::SessionStore {
   public:
     RedisSessionStore(core::SessionLimits limits, std::shared_ptr<RedisPool> pool,
