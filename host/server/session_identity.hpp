@@ -25,9 +25,9 @@ struct SessionIdentity {
 };
 
 //! The session of a request: the header when sent, else the one in metadata.user_id, else
-//! "derived-" and 32 hex digits of SHA-256 over the system prompt's text and the first user
-//! message's content. An id the client sent that is longer than kMaxClientSessionId bytes is
-//! replaced by a hash of it ("hashed-…"), so keys stay small.
+//! "derived-" and 32 hex digits of a fast hash over the system prompt's text and the first user
+//! message's content (bounded work however long they are). An id the client sent that is longer
+//! than kMaxClientSessionId bytes is replaced by a hash of it ("hashed-…"), so keys stay small.
 SessionIdentity identify_session(std::string_view header, const core::Request& request);
 
 inline constexpr std::size_t kMaxClientSessionId = 128;

@@ -107,6 +107,17 @@ TEST_CASE("a derived session stays across turns and differs between conversation
     CHECK(o1.id == o3.id);
 }
 
+TEST_CASE("long prompts are told apart by their beginning, end and length", "[session]") {
+    const std::string long_system(50000, 's');
+    const std::string prompt(20000, 'p');
+    auto base = identify_session({}, anthropic(turns(long_system, {prompt + "A"})));
+    CHECK(identify_session({}, anthropic(turns(long_system, {prompt + "A", "ok", "more"}))).id ==
+          base.id);
+    CHECK(identify_session({}, anthropic(turns(long_system, {prompt + "B"}))).id != base.id);
+    CHECK(identify_session({}, anthropic(turns(long_system + "x", {prompt + "A"}))).id != base.id);
+    CHECK(identify_session({}, anthropic(turns("S" + long_system, {prompt + "A"}))).id != base.id);
+}
+
 TEST_CASE("an over-long client session id is replaced by its hash", "[session]") {
     auto request = anthropic(turns("s", {"u"}));
     const std::string long_id(500, 'x');
