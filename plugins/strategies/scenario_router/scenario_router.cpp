@@ -25,26 +25,12 @@ using tianshu::sdk::detail::view;
 constexpr std::string_view kRouteKey = "route";
 constexpr std::string_view kSceneKey = "scene";
 
-//! The 1.4 host functions this plugin uses, probed once per call (rule 2).
+//! The 1.4 host functions this plugin uses that plugin.hpp does not wrap, each probed (rule 2).
+//! Session state goes through tianshu::sdk::Request.
 struct Host14 {
     const ts_host_api* api;
     ts_request* request;
 
-    std::optional<std::string> session_get(std::string_view key) const {
-        if (!TS_HOST_HAS(api, session_get)) return std::nullopt;
-        ts_buf out{nullptr, 0};
-        if (api->session_get(request, str(key), &out) != TS_OK) {
-            if (out.ptr) api->free(out.ptr);
-            return std::nullopt;
-        }
-        return take(api, out);
-    }
-    void session_put(std::string_view key, const Json& value, uint32_t ttl) const {
-        if (!TS_HOST_HAS(api, session_put)) return;
-        std::string text = value.dump();
-        if (api->session_put(request, str(key), str(text), ttl) != TS_OK)
-            api->log(request, TS_LOG_DEBUG, str("scenario_router: session state not stored"));
-    }
     std::optional<std::string> header(const char* name) const {
         if (!TS_HOST_HAS(api, request_header)) return std::nullopt;
         ts_str out{nullptr, 0};
@@ -72,8 +58,8 @@ struct Host14 {
 };
 
 //! The stored JSON under `key`, or null.
-Json stored(const Host14& host, std::string_view key) {
-    auto text = host.session_get(key);
+Json stored(const tianshu::sdk::Request& request, std::string_view key) {
+    auto text = request.session_get(key);
     if (!text) return Json();
     Json j = Json::parse(*text, nullptr, false);
     return j.is_discarded() ? Json() : j;
@@ -98,7 +84,7 @@ class ScenarioRouter {
         for (const char* name : sr::kClassifierHeaders)
             if (auto v = host.header(name)) headers[name] = *v;
         std::optional<sr::SessionRoute> session =
-            sr::SessionRoute::from_json(stored(host, kRouteKey));
+            sr::SessionRoute::from_json(stored(request, kRouteKey));
 
         std::map<std::string, std::optional<sr::ModelCaps>> known;
         sr::CapsLookup caps = [&](const std::string& model) {
@@ -109,7 +95,7 @@ class ScenarioRouter {
 
         sr::RouteResult r = sr::route(
             config_, body, headers, session,
-            [&](const sr::Classification& c) { return scene_of(request, host, c); }, caps);
+            [&](const sr::Classification& c) { return scene_of(request, c); }, caps);
 
         // The tag never leaves the gateway, whether or not it is honoured.
         if (r.classification.agent_tag)
@@ -118,17 +104,15 @@ class ScenarioRouter {
 
         if (!r.decision) return;
         if (host.decide(*r.decision) && r.decision->session)
-            host.session_put(kRouteKey, r.decision->session->to_json(),
-                             config_.session_ttl_seconds);
+            remember(request, kRouteKey, r.decision->session->to_json());
     }
 
   private:
     //! The main turn's scene: from the session's cache for this turn, else from the routing
     //! model. nullptr when the model fails or names no scene (fail open: the session's model,
     //! here the scenario's default).
-    const sr::Scene* scene_of(tianshu::sdk::Request& request, const Host14& host,
-                              const sr::Classification& c) {
-        Json cached = stored(host, kSceneKey);
+    const sr::Scene* scene_of(tianshu::sdk::Request& request, const sr::Classification& c) {
+        Json cached = stored(request, kSceneKey);
         if (cached.is_object() && cached.value("turn", -1) == c.user_turn) {
             std::string name = cached.value("scene", "");
             for (const auto& s : config_.scenes.scenes)
@@ -147,9 +131,14 @@ class ScenarioRouter {
             return nullptr;
         }
         const sr::Scene& s = config_.scenes.scenes[*index];
-        host.session_put(kSceneKey, Json{{"turn", c.user_turn}, {"scene", s.name}},
-                         config_.session_ttl_seconds);
+        remember(request, kSceneKey, Json{{"turn", c.user_turn}, {"scene", s.name}});
         return &s;
+    }
+
+    //! Stores `value`; on failure (a cap, an unreachable store) the session just routes anew.
+    void remember(tianshu::sdk::Request& request, std::string_view key, const Json& value) const {
+        if (request.session_put(key, value.dump(), config_.session_ttl_seconds) != TS_OK)
+            request.log(TS_LOG_DEBUG, "scenario_router: session state not stored");
     }
 
     sr::RouterConfig config_;

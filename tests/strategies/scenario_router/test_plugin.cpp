@@ -97,6 +97,10 @@ ts_host_api make_host(bool with_14) {
         (*req(r).session)[s(key)] = s(value);
         return TS_OK;
     };
+    h.session_delete = [](ts_request* r, ts_str key) {
+        req(r).session->erase(s(key));
+        return TS_OK;
+    };
     h.model_capabilities = [](const ts_request* r, ts_str model, ts_buf* out) {
         auto it = req(r).caps.find(s(model));
         if (it == req(r).caps.end()) return TS_ERR_NOT_FOUND;
