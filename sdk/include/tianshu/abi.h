@@ -268,9 +268,12 @@ typedef struct ts_host_api {
 
     /* ---- 1.1 ---- */
     /** A read-only attribute of the request: "request_id", "tier", "chain_id",
-     *  "client_protocol" ("anthropic" | "openai"), "requested_model", "session_id" (Claude Code's
-     *  X-Claude-Code-Session-Id, empty when not sent). Borrowed until the
-     *  hook returns. TS_ERR_NOT_FOUND for unknown names. */
+     *  "client_protocol" ("anthropic" | "openai"), "requested_model", "session_id" (the
+     *  conversation: Claude Code's X-Claude-Code-Session-Id, else the session in
+     *  metadata.user_id, else, since 1.4, derived from a hash of the system prompt and the first
+     *  user message, so it stays the same across a conversation's turns), "session_source"
+     *  (1.4: "header" | "metadata" | "derived"). Borrowed until the hook returns.
+     *  TS_ERR_NOT_FOUND for unknown names. */
     ts_status (*request_attribute)(const ts_request* request, ts_str name, ts_str* out);
 
     /* ---- 1.2 ---- */
@@ -321,8 +324,14 @@ typedef struct ts_host_api {
 
     /* ---- 1.4: session state (any hook) ----
      * A small key-value store per (user, session), where the session is the client's
-     * (request_attribute "session_id"). Keys are namespaced by the plugin's name, so two
-     * plugins never see each other's keys, and one user never sees another user's session. */
+     * (request_attribute "session_id") and the user the authenticated caller. Keys are
+     * namespaced by the plugin's name, so two plugins never see each other's keys, and one user
+     * never sees another user's session, even presenting its id. Keys are 1..256 bytes. Values
+     * live for their TTL, at most the host's (serve --session-ttl-seconds, 24 h by default);
+     * each entry counts its key, the plugin's name and its value against the caps (serve
+     * --session-max-bytes, --user-session-max-bytes). Shared by the gateways of one Redis (serve
+     * --redis), else per gateway. A call may block the hook for a Redis round trip (bounded by
+     * the host's timeout). Outside a hook: TS_ERR_WRONG_PHASE. */
     /** The value under `key`, into *out. TS_ERR_NOT_FOUND when absent or expired. */
     ts_status (*session_get)(const ts_request* request, ts_str key, ts_buf* out);
     /** Store `value` under `key` for `ttl_seconds` (0 = the host's default). TS_ERR_LIMIT when
