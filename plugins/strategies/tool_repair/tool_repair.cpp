@@ -1,0 +1,237 @@
+// tool_repair: tool calls that survive cheap models. Request side: orphaned tool_use blocks get
+// a placeholder result so strict providers accept the history. Response side: tool calls the
+// model wrote as text become real tool_use blocks, their arguments repaired and validated
+// (see README.md). The logic lives in the host-free library beside this file; this file only
+// wires it to the plugin ABI (1.4 stream rewriting, probed).
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+#include <tianshu/plugin.hpp>
+
+#include "history_repair.hpp"
+#include "stream_rewriter.hpp"
+
+namespace {
+
+using nlohmann::json;
+using tianshu::sdk::detail::str;
+using tianshu::sdk::detail::take;
+namespace tr = tianshu::tool_repair;
+
+static_assert(TS_EVENT_MESSAGE_START == 1 && TS_EVENT_CONTENT_BLOCK_START == 2 &&
+                  TS_EVENT_CONTENT_BLOCK_DELTA == 3 && TS_EVENT_CONTENT_BLOCK_STOP == 4 &&
+                  TS_EVENT_MESSAGE_DELTA == 5 && TS_EVENT_MESSAGE_STOP == 6 && TS_EVENT_ERROR == 8,
+              "stream_rewriter.cpp numbers events as ts_event_type does");
+
+constexpr const char* kSchema = R"schema({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "properties": {
+    "envelopes": {
+      "type": "array",
+      "description": "the text formats of tool calls to recognise (default: all)",
+      "items": {"enum": ["hermes", "qwen3_coder", "glm", "deepseek", "kimi", "minimax", "fenced_json"]},
+      "uniqueItems": true
+    },
+    "max_call_bytes": {
+      "type": "integer", "minimum": 256, "maximum": 4194304,
+      "description": "the most a text call's body may hold before it is given up as text (default 65536)"
+    },
+    "reask": {
+      "type": "boolean",
+      "description": "ask the model once to correct arguments that could not be repaired (default false)"
+    },
+    "repair_history": {
+      "type": "boolean",
+      "description": "give orphaned tool_use blocks a placeholder tool_result (default true)"
+    },
+    "placeholder_result": {
+      "type": "string", "minLength": 1,
+      "description": "the text of a placeholder tool_result"
+    }
+  },
+  "additionalProperties": false
+})schema";
+
+constexpr const char* kDefaultPlaceholder =
+    "[tool_repair] No result was recorded for this tool call; it may not have run.";
+
+//! The plugin instance: configuration plus the rewriter of each answer in flight.
+class ToolRepair {
+  public:
+    static constexpr uint32_t flags = TS_FLAG_ADVISORY;
+
+    ToolRepair(const tianshu::sdk::Host& host, std::string_view config_json) : api_(host.api()) {
+        json config = json::parse(config_json.empty() ? std::string_view("{}") : config_json);
+        if (config.contains("envelopes")) {
+            options_.recognizer.envelopes.clear();
+            for (const auto& name : config["envelopes"]) {
+                tr::Envelope e;
+                if (!name.is_string() || !tr::envelope_from_name(name.get<std::string>(), e))
+                    throw std::runtime_error("tool_repair: unknown envelope " + name.dump() +
+                                             " in \"envelopes\"; use hermes, qwen3_coder, glm, "
+                                             "deepseek, kimi, minimax or fenced_json");
+                options_.recognizer.envelopes.push_back(e);
+            }
+        }
+        options_.recognizer.max_call_bytes = config.value("max_call_bytes", 65536);
+        options_.reask = config.value("reask", false);
+        repair_history_ = config.value("repair_history", true);
+        placeholder_ = config.value("placeholder_result", std::string(kDefaultPlaceholder));
+        rewrites_stream_ = TS_HOST_HAS(api_, event_json) && TS_HOST_HAS(api_, event_set_json) &&
+                           TS_HOST_HAS(api_, event_drop) && TS_HOST_HAS(api_, stream_emit);
+        notes_ = TS_HOST_HAS(api_, decision_note);
+    }
+
+    // -- tianshu strategy hooks --
+
+    void on_request(tianshu::sdk::Request& request) {
+        if (!repair_history_) return;
+        std::optional<std::string> text = request.get_json("/messages");
+        if (!text) return;
+        json messages = json::parse(*text, nullptr, false);
+        size_t added = tr::add_missing_tool_results(messages, placeholder_);
+        if (added == 0) return;
+        if (!request.set_json("/messages", messages.dump())) {
+            request.log(TS_LOG_WARN,
+                        "tool_repair: the host refused the history with placeholder "
+                        "tool results; the request goes on unchanged");
+            return;
+        }
+        note(
+            request.handle(), "tool_result_placeholder",
+            std::to_string(added) + " tool_use block(s) without a result got a placeholder result");
+    }
+
+    void on_stream_event(tianshu::sdk::Request& request, tianshu::sdk::Event& event) {
+        if (!rewrites_stream_) {
+            if (!warned_.exchange(true))
+                request.log(TS_LOG_WARN,
+                            "tool_repair: this host has no stream rewriting (plugin ABI 1.4 "
+                            "event_json/event_drop/stream_emit): text tool calls pass through "
+                            "unchanged");
+            return;
+        }
+        const int type = static_cast<int>(event.type());
+        ts_request* handle = request.handle();
+        tr::StreamRewriter* rewriter = nullptr;
+        if (type == TS_EVENT_MESSAGE_START) {
+            rewriter = start_stream(request);
+        } else {
+            std::lock_guard lock(mu_);
+            auto it = streams_.find(handle);
+            if (it != streams_.end()) rewriter = it->second.get();
+        }
+        if (!rewriter) return;  // no tools declared: nothing can be promoted
+
+        ts_event* e = event.handle();
+        auto event_json = [&] {
+            ts_buf out{nullptr, 0};
+            if (api_->event_json(e, &out) != TS_OK)
+                throw std::runtime_error("tool_repair: the host could not give the event's JSON");
+            return take(api_, out);
+        };
+        std::string_view text =
+            type == TS_EVENT_CONTENT_BLOCK_DELTA ? event.text() : std::string_view();
+        tr::Rewrite r = rewriter->on_event(type, text, event_json);
+        for (const std::string& inserted : r.before)
+            if (api_->stream_emit(handle, str(inserted)) != TS_OK)
+                throw std::runtime_error("tool_repair: the host refused an event it emitted");
+        switch (r.current) {
+            case tr::Rewrite::Current::pass:
+                break;
+            case tr::Rewrite::Current::drop:
+                api_->event_drop(e);
+                break;
+            case tr::Rewrite::Current::set_text:
+                if (!event.set_text(r.replacement))
+                    throw std::runtime_error("tool_repair: the host refused a delta's new text");
+                break;
+            case tr::Rewrite::Current::replace:
+                if (api_->event_set_json(e, str(r.replacement)) != TS_OK)
+                    throw std::runtime_error("tool_repair: the host refused a rewritten event");
+                break;
+        }
+        if (type == TS_EVENT_MESSAGE_STOP || type == TS_EVENT_ERROR) forget(handle);
+    }
+
+    void on_response_end(tianshu::sdk::Request& request, const tianshu::sdk::Response&) {
+        forget(request.handle());  // a stream cut short never saw message_stop
+    }
+
+  private:
+    tr::StreamRewriter* start_stream(tianshu::sdk::Request& request) {
+        std::optional<std::string> tools_json = request.get_json("/tools");
+        tr::ToolCatalog tools;
+        if (tools_json)
+            tools = tr::ToolCatalog::from_request_tools(json::parse(*tools_json, nullptr, false));
+        ts_request* handle = request.handle();
+        if (tools.empty()) {
+            forget(handle);
+            return nullptr;
+        }
+        tr::RewriterOptions options = options_;
+        // Ids unique per answer: the request id (or the handle) plus a counter.
+        std::string id = std::string(request.attribute("request_id").value_or(""));
+        std::string tag;
+        for (char c : id)
+            if (std::isalnum(static_cast<unsigned char>(c))) tag += c;
+        if (tag.empty()) tag = std::to_string(reinterpret_cast<uintptr_t>(handle));
+        options.id_prefix = "toolu_tr" + tag.substr(0, 24) + "_";
+
+        const ts_host_api* api = api_;
+        tr::ReaskFn reask =
+            [api, handle](const tr::MalformedCallInfo& call) -> std::optional<std::string> {
+            // call_model is declared for on_request and generate; a host that refuses it here
+            // (TS_ERR_WRONG_PHASE) leaves the text note as the answer.
+            ts_buf out{nullptr, 0};
+            std::string prompt = tr::reask_prompt(call);
+            ts_status s = api->call_model(handle, api->request_model(handle), str(prompt), &out);
+            if (s != TS_OK) {
+                if (out.ptr) api->free(out.ptr);
+                return std::nullopt;
+            }
+            return take(api, out);
+        };
+        tr::NoteFn notes = [this, handle](std::string_view kind, const std::string& reason) {
+            note(handle, kind, reason);
+        };
+        auto rewriter = std::make_unique<tr::StreamRewriter>(std::move(tools), std::move(options),
+                                                             std::move(reask), std::move(notes));
+        tr::StreamRewriter* raw = rewriter.get();
+        std::lock_guard lock(mu_);
+        streams_[handle] = std::move(rewriter);
+        return raw;
+    }
+
+    void forget(ts_request* handle) {
+        std::lock_guard lock(mu_);
+        streams_.erase(handle);
+    }
+
+    void note(ts_request* handle, std::string_view kind, const std::string& reason) {
+        if (notes_) api_->decision_note(handle, str(kind), str(reason));
+    }
+
+    const ts_host_api* api_;
+    tr::RewriterOptions options_;
+    bool repair_history_ = true;
+    std::string placeholder_;
+    bool rewrites_stream_ = false;
+    bool notes_ = false;
+    std::atomic<bool> warned_{false};
+    std::mutex mu_;
+    std::unordered_map<ts_request*, std::unique_ptr<tr::StreamRewriter>> streams_;
+};
+
+}  // namespace
+
+TIANSHU_PLUGIN(ToolRepair, "tool_repair", "1.0.0", TS_KIND_STRATEGY, kSchema,
+               "Turns tool calls written as text into tool_use blocks, repairs their arguments, "
+               "and gives orphaned tool_use blocks a result.")
