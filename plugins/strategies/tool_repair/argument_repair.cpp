@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "text_scan.hpp"
+
 namespace tianshu::tool_repair {
 
 using nlohmann::json;
@@ -14,16 +16,6 @@ namespace {
 
 void note(std::vector<std::string>& repairs, const char* kind) {
     if (std::find(repairs.begin(), repairs.end(), kind) == repairs.end()) repairs.push_back(kind);
-}
-
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
 }
 
 //! "```json\n{...}\n```" -> "{...}"; anything else unchanged.

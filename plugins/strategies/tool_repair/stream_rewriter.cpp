@@ -1,5 +1,7 @@
 #include "stream_rewriter.hpp"
 
+#include <tianshu/abi.h>
+
 #include "argument_repair.hpp"
 
 namespace tianshu::tool_repair {
@@ -7,19 +9,6 @@ namespace tianshu::tool_repair {
 using nlohmann::json;
 
 namespace {
-
-// The Anthropic stream event types, numbered as ts_event_type in tianshu/abi.h (the plugin
-// checks the numbering at compile time; this library stays free of SDK and host headers).
-enum EventType : int {
-    kMessageStart = 1,
-    kBlockStart = 2,
-    kBlockDelta = 3,
-    kBlockStop = 4,
-    kMessageDelta = 5,
-    kMessageStop = 6,
-    kPing = 7,
-    kError = 8,
-};
 
 bool all_space(std::string_view s) {
     for (char c : s)
@@ -207,7 +196,7 @@ Rewrite StreamRewriter::on_event(int type, std::string_view delta_text,
                                  const std::function<std::string()>& event_json) {
     Rewrite r;
     switch (type) {
-        case kMessageStart:
+        case TS_EVENT_MESSAGE_START:
             recognizer_.reset();
             upstream_ = Upstream::none;
             next_index_ = 0;
@@ -215,7 +204,7 @@ Rewrite StreamRewriter::on_event(int type, std::string_view delta_text,
             pending_space_.clear();
             promoted_ = malformed_ = reasks_ = 0;
             return r;
-        case kBlockStart: {
+        case TS_EVENT_CONTENT_BLOCK_START: {
             if (upstream_ == Upstream::text) end_text_block(r);
             json j = json::parse(event_json());
             upstream_index_ = j.value("index", 0);
@@ -241,7 +230,7 @@ Rewrite StreamRewriter::on_event(int type, std::string_view delta_text,
             }
             return r;
         }
-        case kBlockDelta:
+        case TS_EVENT_CONTENT_BLOCK_DELTA:
             if (upstream_ == Upstream::text) {
                 pieces_.clear();
                 recognizer_->feed(delta_text, pieces_);
@@ -268,7 +257,7 @@ Rewrite StreamRewriter::on_event(int type, std::string_view delta_text,
                 r.replacement = with_index(event_json, other_index_);
             }
             return r;
-        case kBlockStop:
+        case TS_EVENT_CONTENT_BLOCK_STOP:
             if (upstream_ == Upstream::text) {
                 end_text_block(r);
                 r.current = Rewrite::Current::drop;
@@ -280,7 +269,7 @@ Rewrite StreamRewriter::on_event(int type, std::string_view delta_text,
             }
             upstream_ = Upstream::none;
             return r;
-        case kMessageDelta: {
+        case TS_EVENT_MESSAGE_DELTA: {
             if (upstream_ == Upstream::text) end_text_block(r);
             if (promoted_ == 0) return r;
             json j = json::parse(event_json());
@@ -294,7 +283,7 @@ Rewrite StreamRewriter::on_event(int type, std::string_view delta_text,
             }
             return r;
         }
-        case kError:
+        case TS_EVENT_ERROR:
             if (upstream_ == Upstream::text) end_text_block(r);
             return r;
         default:

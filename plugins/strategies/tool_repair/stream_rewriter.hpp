@@ -1,7 +1,8 @@
 // Turns an answer's Anthropic stream events into the stream the client should see: text deltas
 // go through the TextCallRecognizer, recognised calls become tool_use blocks, block indices are
 // renumbered around them, and stop_reason becomes "tool_use" when a call was promoted.
-// Pure: no host calls, so the whole behaviour is testable on JSON lines.
+// Pure: no host calls (only abi.h's event numbering), so the whole behaviour is testable on
+// JSON lines.
 #pragma once
 
 #include <functional>
@@ -58,8 +59,8 @@ class StreamRewriter {
     StreamRewriter(ToolCatalog tools, RewriterOptions options, ReaskFn reask = {},
                    NoteFn note = {});
 
-    //! The next upstream event. `type` is a ts_event_type value; `delta_text` the text of a
-    //! content_block_delta; `event_json` yields the event's JSON, asked for only when needed
+    //! The next upstream event. `type` is a ts_event_type (tianshu/abi.h); `delta_text` the text of
+    //! a content_block_delta; `event_json` yields the event's JSON, asked for only when needed
     //! (block starts, deltas of blocks that move, message_delta).
     Rewrite on_event(int type, std::string_view delta_text,
                      const std::function<std::string()>& event_json);

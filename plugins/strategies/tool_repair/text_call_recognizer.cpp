@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "argument_repair.hpp"
+#include "text_scan.hpp"
 
 namespace tianshu::tool_repair {
 
@@ -30,17 +31,6 @@ constexpr std::string_view kFenceEnd = "\n```";
 // Bounds on the flexible parts of the fenced-JSON opening, so its prefix stays short.
 constexpr size_t kMaxFenceSpace = 16;
 
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
-}
-bool starts_with(std::string_view s, std::string_view p) {
-    return s.size() >= p.size() && s.substr(0, p.size()) == p;
-}
 //! Removes one leading and one trailing newline (how XML-style values are laid out).
 std::string_view strip_newlines(std::string_view s) {
     if (starts_with(s, "\r\n"))
@@ -87,6 +77,16 @@ struct WrittenCall {
     std::string error;
 };
 
+//! Arguments inside a JSON envelope: a string is JSON text still to be read, else the value.
+void set_arguments(WrittenCall& call, const json& args) {
+    if (args.is_string()) {
+        call.text = args.get<std::string>();
+    } else {
+        call.as_text = false;
+        call.value = args;
+    }
+}
+
 json property_schema(const json& schema, const std::string& key) {
     if (!schema.is_object()) return json::object();
     auto props = schema.find("properties");
@@ -124,36 +124,43 @@ bool parse_hermes(std::string_view body, std::vector<WrittenCall>& calls) {
     call.name = name->get<std::string>();
     auto args = envelope->find("arguments");
     if (args == envelope->end()) args = envelope->find("parameters");
-    if (args == envelope->end()) {
-        call.as_text = false;
-        call.value = json::object();
-    } else if (args->is_string()) {
-        call.text = args->get<std::string>();
-    } else {
-        call.as_text = false;
-        call.value = *args;
-    }
+    set_arguments(call, args == envelope->end() ? json::object() : *args);
     calls.push_back(std::move(call));
     return true;
 }
 
-bool parse_qwen3_coder(std::string_view body, const ToolCatalog& tools,
-                       std::vector<WrittenCall>& calls) {
+//! `head` of an XML-style tag up to '>', without quotes: `=N>`, ` name="N">`, `name=N>`.
+bool take_tag_value(std::string_view& s, std::string_view& out) {
+    std::string_view head;
+    if (!take_until(s, ">", head)) return false;
+    head = trim(head);
+    if (head.size() >= 2 && (head.front() == '"' || head.front() == '\'') &&
+        head.back() == head.front())
+        head = head.substr(1, head.size() - 2);
+    out = head;
+    return true;
+}
+
+//! Calls as XML: `<call_open>N>` then `<param_open>K>V</parameter>`… then `</call_close>`,
+//! repeated (Qwen3-Coder's <function=…>, MiniMax's <invoke name=…>).
+bool parse_xml_calls(std::string_view body, const ToolCatalog& tools, std::string_view call_open,
+                     std::string_view call_close, std::string_view param_open,
+                     std::vector<WrittenCall>& calls) {
     std::string_view s = body;
-    while (take(s, "<function=")) {
+    while (take(s, call_open)) {
         std::string_view name;
-        if (!take_until(s, ">", name) || !plain_name(trim(name))) return false;
+        if (!take_tag_value(s, name) || !plain_name(name)) return false;
         WrittenCall call;
-        call.name = std::string(trim(name));
+        call.name = std::string(name);
         call.as_text = false;
         call.value = json::object();
         const json& schema = tools.schema(call.name);
-        for (;;) {
-            if (take(s, "</function>")) break;
-            if (!take(s, "<parameter=")) return false;
+        while (!take(s, call_close)) {
             std::string_view key, value;
-            if (!take_until(s, ">", key) || !take_until(s, "</parameter>", value)) return false;
-            std::string k(trim(key));
+            if (!take(s, param_open) || !take_tag_value(s, key) ||
+                !take_until(s, "</parameter>", value))
+                return false;
+            std::string k(key);
             call.value[k] = value_from_text(strip_newlines(value), property_schema(schema, k));
         }
         calls.push_back(std::move(call));
@@ -185,83 +192,53 @@ bool parse_glm(std::string_view body, const ToolCatalog& tools, std::vector<Writ
     return true;
 }
 
-bool parse_minimax(std::string_view body, const ToolCatalog& tools,
-                   std::vector<WrittenCall>& calls) {
-    auto quoted = [](std::string_view& s, std::string_view& out) {
-        // name="x" / name='x' / name=x, up to '>'
-        std::string_view head;
-        if (!take_until(s, ">", head)) return false;
-        head = trim(head);
-        if (head.size() >= 2 && (head.front() == '"' || head.front() == '\'') &&
-            head.back() == head.front())
-            head = head.substr(1, head.size() - 2);
-        out = head;
-        return true;
-    };
+//! Calls between special tokens: `begin` head `sep` arguments `end`, repeated (DeepSeek, Kimi).
+template <class Read>
+bool parse_token_calls(std::string_view body, std::string_view begin, std::string_view sep,
+                       std::string_view end, std::vector<WrittenCall>& calls, Read read) {
     std::string_view s = body;
-    while (take(s, "<invoke name=")) {
-        std::string_view name;
-        if (!quoted(s, name) || !plain_name(name)) return false;
-        WrittenCall call;
-        call.name = std::string(name);
-        call.as_text = false;
-        call.value = json::object();
-        const json& schema = tools.schema(call.name);
-        for (;;) {
-            if (take(s, "</invoke>")) break;
-            if (!take(s, "<parameter name=")) return false;
-            std::string_view key, value;
-            if (!quoted(s, key) || !take_until(s, "</parameter>", value)) return false;
-            std::string k(key);
-            call.value[k] = value_from_text(strip_newlines(value), property_schema(schema, k));
-        }
+    while (take(s, begin)) {
+        std::string_view head, args;
+        if (!take_until(s, sep, head) || !take_until(s, end, args)) return false;
+        WrittenCall call = read(trim(head), args);
+        if (!plain_name(call.name)) return false;
         calls.push_back(std::move(call));
     }
     return !calls.empty() && trim(s).empty();
 }
 
 bool parse_deepseek(std::string_view body, std::vector<WrittenCall>& calls) {
-    std::string_view s = body;
-    while (take(s, "<｜tool▁call▁begin｜>")) {
-        std::string_view head, args;
-        if (!take_until(s, "<｜tool▁sep｜>", head) || !take_until(s, "<｜tool▁call▁end｜>", args))
-            return false;
-        WrittenCall call;
-        if (trim(head) == "function") {  // V3: function<sep>NAME\n```json\n{…}\n```
-            size_t nl = args.find('\n');
-            call.name = std::string(trim(args.substr(0, nl)));
-            call.text = nl == std::string_view::npos ? "" : std::string(args.substr(nl + 1));
-        } else {  // V3.1: NAME<sep>{…}
-            call.name = std::string(trim(head));
-            call.text = std::string(args);
-        }
-        if (!plain_name(call.name)) return false;
-        calls.push_back(std::move(call));
-    }
-    return !calls.empty() && trim(s).empty();
+    return parse_token_calls(
+        body, "<｜tool▁call▁begin｜>", "<｜tool▁sep｜>", "<｜tool▁call▁end｜>", calls,
+        [](std::string_view head, std::string_view args) {
+            WrittenCall call;
+            if (head == "function") {  // V3: function<sep>NAME\n```json\n{…}\n```
+                size_t nl = args.find('\n');
+                call.name = std::string(trim(args.substr(0, nl)));
+                call.text = nl == std::string_view::npos ? "" : std::string(args.substr(nl + 1));
+            } else {  // V3.1: NAME<sep>{…}
+                call.name = std::string(head);
+                call.text = std::string(args);
+            }
+            return call;
+        });
 }
 
 bool parse_kimi(std::string_view body, std::vector<WrittenCall>& calls) {
-    std::string_view s = body;
-    while (take(s, "<|tool_call_begin|>")) {
-        std::string_view id, args;
-        if (!take_until(s, "<|tool_call_argument_begin|>", id) ||
-            !take_until(s, "<|tool_call_end|>", args))
-            return false;
-        id = trim(id);
-        // "functions.NAME:0": drop the call index and the namespace.
-        size_t colon = id.rfind(':');
-        if (colon != std::string_view::npos &&
-            id.find_first_not_of("0123456789", colon + 1) == std::string_view::npos)
-            id = id.substr(0, colon);
-        if (starts_with(id, "functions.")) id.remove_prefix(10);
-        WrittenCall call;
-        call.name = std::string(id);
-        call.text = std::string(args);
-        if (!plain_name(call.name)) return false;
-        calls.push_back(std::move(call));
-    }
-    return !calls.empty() && trim(s).empty();
+    return parse_token_calls(
+        body, "<|tool_call_begin|>", "<|tool_call_argument_begin|>", "<|tool_call_end|>", calls,
+        [](std::string_view id, std::string_view args) {
+            // "functions.NAME:0": drop the call index and the namespace.
+            size_t colon = id.rfind(':');
+            if (colon != std::string_view::npos &&
+                id.find_first_not_of("0123456789", colon + 1) == std::string_view::npos)
+                id = id.substr(0, colon);
+            if (starts_with(id, "functions.")) id.remove_prefix(10);
+            WrittenCall call;
+            call.name = std::string(id);
+            call.text = std::string(args);
+            return call;
+        });
 }
 
 bool parse_fenced_json(std::string_view body, std::vector<WrittenCall>& calls) {
@@ -281,12 +258,7 @@ bool parse_fenced_json(std::string_view body, std::vector<WrittenCall>& calls) {
     }
     if (!args || !(*object)["name"].is_string()) return false;
     call.name = (*object)["name"].get<std::string>();
-    if (args->is_string()) {
-        call.text = args->get<std::string>();
-    } else {
-        call.as_text = false;
-        call.value = *args;
-    }
+    set_arguments(call, *args);
     calls.push_back(std::move(call));
     return true;
 }
@@ -512,7 +484,9 @@ void TextCallRecognizer::resolve(std::string_view raw, std::string_view body,
                 readable = enabled(envelope) && parse_hermes(t, calls);
             } else if (starts_with(t, "<function=")) {
                 envelope = Envelope::qwen3_coder;
-                readable = enabled(envelope) && parse_qwen3_coder(t, tools_, calls);
+                readable =
+                    enabled(envelope) &&
+                    parse_xml_calls(t, tools_, "<function=", "</function>", "<parameter=", calls);
             } else {
                 envelope = Envelope::glm;
                 readable = enabled(envelope) && parse_glm(t, tools_, calls);
@@ -521,7 +495,8 @@ void TextCallRecognizer::resolve(std::string_view raw, std::string_view body,
         }
         case kMinimax:
             envelope = Envelope::minimax;
-            readable = parse_minimax(body, tools_, calls);
+            readable = parse_xml_calls(body, tools_, "<invoke name=", "</invoke>",
+                                       "<parameter name=", calls);
             break;
         case kDeepseek:
             envelope = Envelope::deepseek;

@@ -24,11 +24,6 @@ using tianshu::sdk::detail::str;
 using tianshu::sdk::detail::take;
 namespace tr = tianshu::tool_repair;
 
-static_assert(TS_EVENT_MESSAGE_START == 1 && TS_EVENT_CONTENT_BLOCK_START == 2 &&
-                  TS_EVENT_CONTENT_BLOCK_DELTA == 3 && TS_EVENT_CONTENT_BLOCK_STOP == 4 &&
-                  TS_EVENT_MESSAGE_DELTA == 5 && TS_EVENT_MESSAGE_STOP == 6 && TS_EVENT_ERROR == 8,
-              "stream_rewriter.cpp numbers events as ts_event_type does");
-
 constexpr const char* kSchema = R"schema({
   "$schema": "http://json-schema.org/draft-07/schema#",
   "type": "object",

@@ -147,6 +147,15 @@ struct Plugin {
     }
 };
 
+//! An instance of the plugin on `host` with `config`; REQUIREs that create() accepted it.
+ts_instance* create(const Plugin& p, const ts_host_api& host, const std::string& config = "{}") {
+    ts_error err{};
+    ts_instance* inst = p.d->create(&host, ts_str{config.data(), config.size()}, &err);
+    INFO(err.message);
+    REQUIRE(inst);
+    return inst;
+}
+
 //! Runs the upstream events through on_stream_event as a host would: emitted events first,
 //! then the current one unless dropped.
 std::vector<json> stream(const Plugin& p, ts_instance* inst, FakeRequest& r,
@@ -219,9 +228,7 @@ TEST_CASE("tool_repair.so declares itself advisory with a config schema", "[tool
 TEST_CASE("through the ABI, a text call becomes a tool_use block", "[tool_repair][abi]") {
     Plugin p;
     ts_host_api host = fake_host();
-    ts_error err{};
-    ts_instance* inst = p.d->create(&host, ts_str{"{}", 2}, &err);
-    REQUIRE(inst);
+    ts_instance* inst = create(p, host);
     FakeRequest r;
     r.body = json{{"tools", tools_json()}, {"messages", json::array()}};
     auto out = stream(p, inst, r, upstream_events(kHermesChunks));
@@ -251,9 +258,7 @@ TEST_CASE("a host without stream rewriting gets the events unchanged and one log
     Plugin p;
     ts_host_api host = fake_host();
     host.struct_size = offsetof(ts_host_api, event_json);  // a 1.3 host
-    ts_error err{};
-    ts_instance* inst = p.d->create(&host, ts_str{"{}", 2}, &err);
-    REQUIRE(inst);
+    ts_instance* inst = create(p, host);
     g_logs.clear();
     for (int i = 0; i < 2; ++i) {
         FakeRequest r;
@@ -271,9 +276,8 @@ TEST_CASE("a host without stream rewriting gets the events unchanged and one log
 TEST_CASE("on_request gives orphaned tool_use blocks a placeholder result", "[tool_repair][abi]") {
     Plugin p;
     ts_host_api host = fake_host();
+    ts_instance* inst = create(p, host);
     ts_error err{};
-    ts_instance* inst = p.d->create(&host, ts_str{"{}", 2}, &err);
-    REQUIRE(inst);
     FakeRequest r;
     r.body = json::parse(R"({"messages":[{"role":"user","content":"hi"},
       {"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Read","input":{}}]},
@@ -282,9 +286,7 @@ TEST_CASE("on_request gives orphaned tool_use blocks a placeholder result", "[to
     CHECK(r.body["messages"][2]["content"][0]["tool_use_id"] == "t1");
     CHECK(noted(r, "tool_result_placeholder"));
 
-    std::string off = R"({"repair_history":false})";
-    ts_instance* quiet = p.d->create(&host, ts_str{off.data(), off.size()}, &err);
-    REQUIRE(quiet);
+    ts_instance* quiet = create(p, host, R"({"repair_history":false})");
     FakeRequest untouched;
     untouched.body = json::parse(R"({"messages":[
       {"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Read","input":{}}]},
@@ -300,10 +302,7 @@ TEST_CASE("with reask, call_model is asked once; its refusal leaves the note",
           "[tool_repair][abi]") {
     Plugin p;
     ts_host_api host = fake_host();
-    ts_error err{};
-    std::string config = R"({"reask":true})";
-    ts_instance* inst = p.d->create(&host, ts_str{config.data(), config.size()}, &err);
-    REQUIRE(inst);
+    ts_instance* inst = create(p, host, R"({"reask":true})");
 
     FakeRequest fixed;
     fixed.body = json{{"tools", tools_json()}};
