@@ -4,6 +4,7 @@
 // (see README.md). The logic lives in the host-free library beside this file; this file only
 // wires it to the plugin ABI (1.4 stream rewriting, probed).
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -16,6 +17,7 @@
 
 #include "history_repair.hpp"
 #include "stream_rewriter.hpp"
+#include "text_tools.hpp"
 
 namespace {
 
@@ -46,6 +48,10 @@ constexpr const char* kSchema = R"schema({
       "type": "boolean",
       "description": "give orphaned tool_use blocks a placeholder tool_result (default true)"
     },
+    "text_tools": {
+      "type": "boolean",
+      "description": "for a model whose capabilities say tool_calls: text, describe the tools in the prompt and read the calls back from the text (default true)"
+    },
     "placeholder_result": {
       "type": "string", "minLength": 1,
       "description": "the text of a placeholder tool_result"
@@ -56,6 +62,39 @@ constexpr const char* kSchema = R"schema({
 
 constexpr const char* kDefaultPlaceholder =
     "[tool_repair] No result was recorded for this tool call; it may not have run.";
+
+//! The tools the pre side took out of a request for a text-tools model, kept for the post side
+//! of the same request (another instance of this plugin, in the same library): keyed by request
+//! id, taken once, and bounded so requests that never stream cannot make it grow.
+class ToolHandOff {
+  public:
+    static ToolHandOff& shared() {
+        static ToolHandOff instance;
+        return instance;
+    }
+    void put(const std::string& request_id, std::string tools) {
+        std::lock_guard lock(mu_);
+        if (tools_.emplace(request_id, std::move(tools)).second) order_.push_back(request_id);
+        while (order_.size() > kMax) {
+            tools_.erase(order_.front());
+            order_.pop_front();
+        }
+    }
+    std::optional<std::string> take(const std::string& request_id) {
+        std::lock_guard lock(mu_);
+        auto it = tools_.find(request_id);
+        if (it == tools_.end()) return std::nullopt;
+        std::string tools = std::move(it->second);
+        tools_.erase(it);
+        return tools;
+    }
+
+  private:
+    static constexpr size_t kMax = 4096;
+    std::mutex mu_;
+    std::unordered_map<std::string, std::string> tools_;
+    std::deque<std::string> order_;  // oldest first; may name ids already taken
+};
 
 //! The plugin instance: configuration plus the rewriter of each answer in flight.
 class ToolRepair {
@@ -79,6 +118,7 @@ class ToolRepair {
         options_.reask = config.value("reask", false);
         repair_history_ = config.value("repair_history", true);
         placeholder_ = config.value("placeholder_result", std::string(kDefaultPlaceholder));
+        text_tools_ = config.value("text_tools", true);
         rewrites_stream_ = TS_HOST_HAS(api_, event_json) && TS_HOST_HAS(api_, event_set_json) &&
                            TS_HOST_HAS(api_, event_drop) && TS_HOST_HAS(api_, stream_emit);
         notes_ = TS_HOST_HAS(api_, decision_note);
@@ -87,21 +127,8 @@ class ToolRepair {
     // -- tianshu strategy hooks --
 
     void on_request(tianshu::sdk::Request& request) {
-        if (!repair_history_) return;
-        std::optional<std::string> text = request.get_json("/messages");
-        if (!text) return;
-        json messages = json::parse(*text, nullptr, false);
-        size_t added = tr::add_missing_tool_results(messages, placeholder_);
-        if (added == 0) return;
-        if (!request.set_json("/messages", messages.dump())) {
-            request.log(TS_LOG_WARN,
-                        "tool_repair: the host refused the history with placeholder "
-                        "tool results; the request goes on unchanged");
-            return;
-        }
-        note(
-            request.handle(), "tool_result_placeholder",
-            std::to_string(added) + " tool_use block(s) without a result got a placeholder result");
+        if (repair_history_) repair_history(request);
+        if (text_tools_ && calls_tools_as_text(request)) describe_tools_as_text(request);
     }
 
     void on_stream_event(tianshu::sdk::Request& request, tianshu::sdk::Event& event) {
@@ -161,11 +188,68 @@ class ToolRepair {
     }
 
   private:
+    void repair_history(tianshu::sdk::Request& request) {
+        std::optional<std::string> text = request.get_json("/messages");
+        if (!text) return;
+        json messages = json::parse(*text, nullptr, false);
+        size_t added = tr::add_missing_tool_results(messages, placeholder_);
+        if (added == 0) return;
+        if (!request.set_json("/messages", messages.dump())) {
+            request.log(TS_LOG_WARN,
+                        "tool_repair: the host refused the history with placeholder "
+                        "tool results; the request goes on unchanged");
+            return;
+        }
+        note(
+            request.handle(), "tool_result_placeholder",
+            std::to_string(added) + " tool_use block(s) without a result got a placeholder result");
+    }
+
+    //! True when the host's capability table says the target model has no native tool calls.
+    bool calls_tools_as_text(const tianshu::sdk::Request& request) const {
+        if (!TS_HOST_HAS(api_, model_capabilities)) return false;
+        ts_buf out{nullptr, 0};
+        if (api_->model_capabilities(request.handle(), str(""), &out) != TS_OK) {
+            if (out.ptr) api_->free(out.ptr);
+            return false;
+        }
+        json caps = json::parse(take(api_, out), nullptr, false);
+        return caps.is_object() && caps.value("tool_calls", "") == "text";
+    }
+
+    //! The tools go into the system prompt, the history's tool blocks become text, and the
+    //! request carries no tools; the post side gets them back through ToolHandOff.
+    void describe_tools_as_text(tianshu::sdk::Request& request) {
+        std::optional<std::string_view> id = request.attribute("request_id");
+        std::optional<std::string> tools_text = request.get_json("/tools");
+        if (!id || id->empty() || !tools_text) return;
+        json tools = json::parse(*tools_text, nullptr, false);
+        if (!tools.is_array() || tools.empty()) return;
+        std::string system = request.system_text();
+        std::string prompt = tr::tools_prompt(tools);
+        if (!request.set_system_text(system.empty() ? prompt : system + "\n\n" + prompt)) return;
+        if (std::optional<std::string> text = request.get_json("/messages")) {
+            json messages = json::parse(*text, nullptr, false);
+            if (tr::history_as_text(messages) > 0) request.set_json("/messages", messages.dump());
+        }
+        request.set_json("/tools", "[]");
+        ToolHandOff::shared().put(std::string(*id), tools.dump());
+        note(request.handle(), "tools_as_text",
+             std::to_string(tools.size()) +
+                 " tool(s) described in the prompt for a model without native tool calls");
+    }
+
     tr::StreamRewriter* start_stream(tianshu::sdk::Request& request) {
         std::optional<std::string> tools_json = request.get_json("/tools");
         tr::ToolCatalog tools;
         if (tools_json)
             tools = tr::ToolCatalog::from_request_tools(json::parse(*tools_json, nullptr, false));
+        if (tools.empty()) {  // a text-tools model: the pre side kept them
+            std::optional<std::string_view> id = request.attribute("request_id");
+            if (id && !id->empty())
+                if (std::optional<std::string> kept = ToolHandOff::shared().take(std::string(*id)))
+                    tools = tr::ToolCatalog::from_request_tools(json::parse(*kept, nullptr, false));
+        }
         ts_request* handle = request.handle();
         if (tools.empty()) {
             forget(handle);
@@ -217,6 +301,7 @@ class ToolRepair {
     const ts_host_api* api_;
     tr::RewriterOptions options_;
     bool repair_history_ = true;
+    bool text_tools_ = true;
     std::string placeholder_;
     bool rewrites_stream_ = false;
     bool notes_ = false;

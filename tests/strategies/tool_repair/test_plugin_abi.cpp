@@ -27,6 +27,8 @@ namespace {
 struct FakeRequest {
     json body;
     std::string model = "test-model";
+    std::string system;
+    std::string capabilities;          // model_capabilities' answer; empty = TS_ERR_NOT_FOUND
     std::vector<std::string> emitted;  // stream_emit during the current hook
     std::vector<std::pair<std::string, std::string>> notes;
     std::string corrected_arguments;  // what call_model answers; empty = TS_ERR_WRONG_PHASE
@@ -64,6 +66,19 @@ ts_host_api fake_host() {
     h.log = [](const ts_request*, int32_t, ts_str m) { g_logs.push_back(view(m)); };
     h.request_model = [](const ts_request* r) {
         return ts_str{req(r)->model.data(), req(r)->model.size()};
+    };
+    h.request_system_text = [](const ts_request* r, ts_buf* out) {
+        *out = buf_of(req(r)->system);
+        return TS_OK;
+    };
+    h.request_set_system_text = [](ts_request* r, ts_str text) {
+        req(r)->system = view(text);
+        return TS_OK;
+    };
+    h.model_capabilities = [](const ts_request* r, ts_str, ts_buf* out) {
+        if (req(r)->capabilities.empty()) return TS_ERR_NOT_FOUND;
+        *out = buf_of(req(r)->capabilities);
+        return TS_OK;
     };
     h.request_get_json = [](const ts_request* r, ts_str pointer, ts_buf* out) {
         json::json_pointer p(view(pointer));
@@ -320,4 +335,42 @@ TEST_CASE("with reask, call_model is asked once; its refusal leaves the note",
     CHECK(tool_uses(out) == 0);
     CHECK(noted(refused, "tool_call_malformed"));
     p.d->destroy(inst);
+}
+
+TEST_CASE("for a model without native tool calls, tools go into the prompt and calls come back",
+          "[tool_repair][abi]") {
+    Plugin p;
+    ts_host_api host = fake_host();
+    // A chain has tool_repair in pre and post: two instances of one library.
+    ts_instance* pre = create(p, host);
+    ts_instance* post = create(p, host);
+    ts_error err{};
+    FakeRequest r;
+    r.capabilities = R"({"tool_calls":"text","context_window":32768})";
+    r.system = "You are Claude Code.";
+    r.body = json{{"tools", tools_json()},
+                  {"messages", json::parse(R"([{"role":"user","content":"read /a"},
+        {"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Read","input":{"file_path":"/a"}}]},
+        {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"text of a"}]}])")}};
+    REQUIRE(p.d->on_request(pre, reinterpret_cast<ts_request*>(&r), &err) == TS_HOOK_CONTINUE);
+    CHECK(r.body["tools"] == json::array());
+    CHECK(r.system.rfind("You are Claude Code.\n\n# Tools", 0) == 0);
+    CHECK(r.body["messages"][1]["content"][0]["type"] == "text");
+    CHECK(r.body["messages"][2]["content"][0]["text"].get<std::string>().find("<tool_response>") ==
+          0);
+    CHECK(noted(r, "tools_as_text"));
+
+    auto out = stream(p, post, r, upstream_events(kHermesChunks));
+    CHECK_FALSE(grammar_violation(out));
+    CHECK(tool_uses(out) == 1);
+
+    // A native model is left alone.
+    FakeRequest native;
+    native.capabilities = R"({"tool_calls":"native"})";
+    native.body = json{{"tools", tools_json()}, {"messages", json::array()}};
+    p.d->on_request(pre, reinterpret_cast<ts_request*>(&native), &err);
+    CHECK(native.body["tools"] == tools_json());
+    CHECK(native.system.empty());
+    p.d->destroy(pre);
+    p.d->destroy(post);
 }
