@@ -757,6 +757,75 @@ function anthropicEvents(turn, reqBody, sc, ctx) {
 }
 
 // ---------------------------------------------------------------------------
+// text-tools mode: the model writes its tool calls as text, as a self-hosted model served
+// without a tool-call parser does. The request is validated as strictly as ever; only the
+// answer changes: the turn's tool_calls become text in one model family's envelope, and the
+// answer carries no native tool call (finish_reason "stop", stop_reason "end_turn").
+// ---------------------------------------------------------------------------
+
+export const TEXT_TOOL_STYLES = ['hermes', 'qwen3_coder', 'glm', 'deepseek', 'kimi', 'minimax'];
+
+// Values of XML-style envelopes: strings as they are, anything else as JSON.
+const textToolValue = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
+
+function textToolParams(call) {
+  try {
+    return Object.entries(JSON.parse(call.arguments || '{}'));
+  } catch {
+    throw new Error(`fake upstream: text_tools style needs JSON arguments for '${call.name}', got ${call.arguments}`);
+  }
+}
+
+// calls: [{name, arguments (a string, written verbatim in the JSON envelopes)}]
+export function renderTextToolCalls(calls, style) {
+  switch (style) {
+    case 'hermes':
+      return calls.map((c) => `<tool_call>\n{"name": ${JSON.stringify(c.name)}, "arguments": ${c.arguments || '{}'}}\n</tool_call>`).join('\n');
+    case 'qwen3_coder':
+      return calls.map((c) => `<tool_call>\n<function=${c.name}>\n`
+        + textToolParams(c).map(([k, v]) => `<parameter=${k}>\n${textToolValue(v)}\n</parameter>\n`).join('')
+        + '</function>\n</tool_call>').join('\n');
+    case 'glm':
+      return calls.map((c) => `<tool_call>${c.name}\n`
+        + textToolParams(c).map(([k, v]) => `<arg_key>${k}</arg_key>\n<arg_value>${textToolValue(v)}</arg_value>\n`).join('')
+        + '</tool_call>').join('\n');
+    case 'deepseek':
+      return '<｜tool▁calls▁begin｜>'
+        + calls.map((c) => `<｜tool▁call▁begin｜>${c.name}<｜tool▁sep｜>${c.arguments || '{}'}<｜tool▁call▁end｜>`).join('')
+        + '<｜tool▁calls▁end｜>';
+    case 'kimi':
+      return '<|tool_calls_section_begin|>'
+        + calls.map((c, i) => `<|tool_call_begin|>functions.${c.name}:${i}<|tool_call_argument_begin|>${c.arguments || '{}'}<|tool_call_end|>`).join('')
+        + '<|tool_calls_section_end|>';
+    case 'minimax':
+      return '<minimax:tool_call>\n'
+        + calls.map((c) => `<invoke name="${c.name}">\n`
+          + textToolParams(c).map(([k, v]) => `<parameter name="${k}">${textToolValue(v)}</parameter>\n`).join('')
+          + '</invoke>\n').join('')
+        + '</minimax:tool_call>';
+    default:
+      throw new Error(`fake upstream: text_tools must be one of ${TEXT_TOOL_STYLES.join(', ')}, got '${style}'`);
+  }
+}
+
+// Refuses a scenario whose text_tools (top level or in a turn) names no known style.
+function checkTextToolStyles(sc) {
+  for (const [where, style] of [['text_tools', sc.text_tools], ...(sc.turns ?? []).map((t, i) => [`turns[${i}].text_tools`, t.text_tools])]) {
+    if (style !== undefined && style !== null && !TEXT_TOOL_STYLES.includes(style))
+      throw new Error(`fake upstream: ${where} must be one of ${TEXT_TOOL_STYLES.join(', ')}, got '${style}'`);
+  }
+}
+
+// The turn as a text-tools model answers it (the turn itself when the mode is off).
+function asTextToolsTurn(turn, sc) {
+  const style = turn.text_tools === undefined ? sc.text_tools : turn.text_tools;
+  if (!style || !(turn.tool_calls ?? []).length) return turn;
+  const written = renderTextToolCalls(normalizeToolCalls(turn, 'openai'), style);
+  const { tool_calls: _calls, ...rest } = turn;
+  return { ...rest, text: turn.text ? `${turn.text}\n\n${written}` : written };
+}
+
+// ---------------------------------------------------------------------------
 // Errors in each protocol's shape
 // ---------------------------------------------------------------------------
 
@@ -806,6 +875,7 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
   if (sc.provider != null && !PROVIDER_MODES[sc.provider]) {
     throw new Error(`fake upstream: unknown provider mode "${sc.provider}" (known: ${Object.keys(PROVIDER_MODES).join(', ')})`);
   }
+  checkTextToolStyles(sc);
   const turns = (sc.turns ?? []).map((t, i) => ({ ...t, _i: i, _left: t.times === 0 ? Infinity : (t.times ?? 1) }));
   const requests = [];
   let counter = 0;
@@ -931,7 +1001,8 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     };
 
     if (!body.stream) {
-      const full = protocol === 'anthropic' ? anthropicMessage(turn, body, sc, ctx) : openaiCompletion(turn, body, sc, ctx);
+      const spoken = asTextToolsTurn(turn, sc);
+      const full = protocol === 'anthropic' ? anthropicMessage(spoken, body, sc, ctx) : openaiCompletion(spoken, body, sc, ctx);
       finish(200);
       if (st.hold_at !== undefined) {
         await hold(res);
@@ -952,7 +1023,8 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     const headers = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' };
     res.writeHead(200, headers);
     res.flushHeaders?.();
-    const scripted = protocol === 'anthropic' ? anthropicEvents(turn, body, sc, ctx) : openaiChunks(turn, body, sc, ctx);
+    const spoken = asTextToolsTurn(turn, sc);
+    const scripted = protocol === 'anthropic' ? anthropicEvents(spoken, body, sc, ctx) : openaiChunks(spoken, body, sc, ctx);
     const events = protocol === 'anthropic'
       ? scripted.map((e) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`)
       : scripted.map((c) => `data: ${typeof c === 'string' ? c : JSON.stringify(c)}\n\n`);

@@ -955,3 +955,58 @@ describe('examples', () => {
     } finally { await fu.close(); }
   });
 });
+
+describe('text-tools mode', () => {
+  const readTool = fnTool('Read', { type: 'object', properties: { file_path: { type: 'string' }, limit: { type: 'integer' } }, required: ['file_path'] });
+  const call = { name: 'Read', arguments: { file_path: '/a.txt', limit: 5 } };
+
+  test('hermes (scenario-wide), streamed over OpenAI: the call is text, no tool_calls, finish stop', async () => {
+    const fu = await startFakeUpstream({ scenario: { text_tools: 'hermes', turns: [{ text: 'Reading.', tool_calls: [call], stream: { chunk_size: 3 } }] } });
+    try {
+      const evs = sse((await oa(fu, oaReq([U('read it')], { tools: [readTool], stream: true }))).text);
+      const chunks = evs.filter((e) => e.json?.choices?.length).map((e) => e.json.choices[0]);
+      const content = chunks.map((c) => c.delta.content ?? '').join('');
+      assert.equal(content, 'Reading.\n\n<tool_call>\n{"name": "Read", "arguments": {"file_path":"/a.txt","limit":5}}\n</tool_call>');
+      assert.ok(!chunks.some((c) => c.delta.tool_calls));
+      assert.equal(chunks.at(-1).finish_reason, 'stop');
+    } finally { await fu.close(); }
+  });
+
+  test('kimi per turn over Anthropic: a text block only, stop_reason end_turn', async () => {
+    const fu = await startFakeUpstream({ scenario: { turns: [{ tool_calls: [call, { name: 'Read', arguments: '{"file_path": "/b",}' }], text_tools: 'kimi' }] } });
+    try {
+      const tools = [{ name: 'Read', description: 'd', input_schema: readTool.function.parameters }];
+      const m = json(await an(fu, anReq([U('x')], { tools })));
+      assert.deepEqual(m.content.map((b) => b.type), ['text']);
+      assert.equal(m.content[0].text, '<|tool_calls_section_begin|>'
+        + '<|tool_call_begin|>functions.Read:0<|tool_call_argument_begin|>{"file_path":"/a.txt","limit":5}<|tool_call_end|>'
+        + '<|tool_call_begin|>functions.Read:1<|tool_call_argument_begin|>{"file_path": "/b",}<|tool_call_end|>'
+        + '<|tool_calls_section_end|>');
+      assert.equal(m.stop_reason, 'end_turn');
+    } finally { await fu.close(); }
+  });
+
+  test('XML styles write each parameter; strings stay bare', async () => {
+    const fu = await startFakeUpstream({ scenario: { turns: [
+      { tool_calls: [call], text_tools: 'qwen3_coder' },
+      { tool_calls: [call], text_tools: 'glm' },
+      { tool_calls: [call], text_tools: 'minimax' },
+      { tool_calls: [call], text_tools: 'deepseek' },
+    ] } });
+    try {
+      const text = async () => json(await oa(fu, oaReq([U('x')], { tools: [readTool] }))).choices[0].message.content;
+      assert.equal(await text(), '<tool_call>\n<function=Read>\n<parameter=file_path>\n/a.txt\n</parameter>\n<parameter=limit>\n5\n</parameter>\n</function>\n</tool_call>');
+      assert.equal(await text(), '<tool_call>Read\n<arg_key>file_path</arg_key>\n<arg_value>/a.txt</arg_value>\n<arg_key>limit</arg_key>\n<arg_value>5</arg_value>\n</tool_call>');
+      assert.equal(await text(), '<minimax:tool_call>\n<invoke name="Read">\n<parameter name="file_path">/a.txt</parameter>\n<parameter name="limit">5</parameter>\n</invoke>\n</minimax:tool_call>');
+      assert.equal(await text(), '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>Read<｜tool▁sep｜>{"file_path":"/a.txt","limit":5}<｜tool▁call▁end｜><｜tool▁calls▁end｜>');
+    } finally { await fu.close(); }
+  });
+
+  test('the request is still validated strictly, and an unknown style is refused at start', async () => {
+    const fu = await startFakeUpstream({ scenario: { text_tools: 'hermes', turns: [{ tool_calls: [call], times: 0 }] } });
+    try {
+      assertOpenAIError(await oa(fu, oaReq([U('x')], { tools: [fnTool('bad name!')] })), 400, /tools\[0\]\.function\.name/, 'tools[0].function.name');
+    } finally { await fu.close(); }
+    await assert.rejects(startFakeUpstream({ scenario: { turns: [{ text_tools: 'xml' }] } }), /turns\[0\]\.text_tools must be one of/);
+  });
+});
