@@ -170,8 +170,9 @@ function validateOpenAIContent(role, content, p) {
 export function validateOpenAI(body, sc) {
   if (!isObj(body)) throw bad('We could not parse the JSON body of your request. The body must be a JSON object.');
   const rejected = new Set(sc.reject_fields ?? []);
+  const providerFields = PROVIDER_MODES[sc.provider]?.fields ?? [];
   for (const k of Object.keys(body)) {
-    if (!OPENAI_FIELDS.has(k) || rejected.has(k)) throw bad(`Unrecognized request argument supplied: ${k}`, k);
+    if ((!OPENAI_FIELDS.has(k) && !providerFields.includes(k)) || rejected.has(k)) throw bad(`Unrecognized request argument supplied: ${k}`, k);
   }
   if (typeof body.model !== 'string' || body.model === '') throw bad("you must provide a model parameter", 'model');
   if (!Array.isArray(body.messages)) throw bad("Missing required parameter: 'messages'.", 'messages');
@@ -323,6 +324,67 @@ export function validateOpenAI(body, sc) {
   if (body.parallel_tool_calls != null && toolNames.size === 0) {
     throw bad("Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are specified.", 'parallel_tool_calls');
   }
+}
+
+// ---------------------------------------------------------------------------
+// Provider modes (OpenAI protocol): reject like one real provider does, with its own words.
+// Selected by the scenario's "provider"; each runs after the generic OpenAI validation.
+// ---------------------------------------------------------------------------
+
+// Thinking mode: on unless the request says {"thinking":{"type":"disabled"}}, for every model
+// or only for the scenario's "thinking_models"; "thinking": false turns it off for all.
+function providerThinks(body, sc) {
+  if (sc.thinking === false) return false;
+  if (isObj(body.thinking) && body.thinking.type === 'disabled') return false;
+  return !Array.isArray(sc.thinking_models) || sc.thinking_models.includes(body.model);
+}
+
+function validateThinkingField(body) {
+  if (body.thinking === undefined) return;
+  if (!isObj(body.thinking) || !['enabled', 'disabled'].includes(body.thinking.type)) {
+    throw bad("Invalid 'thinking': expected {\"type\": \"enabled\"} or {\"type\": \"disabled\"}.", 'thinking');
+  }
+}
+
+// An assistant message with tool_calls whose reasoning_content is absent or empty.
+function firstToolTurnWithoutReasoning(body) {
+  return body.messages.findIndex((m) => m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length > 0
+    && !(typeof m.reasoning_content === 'string' && m.reasoning_content !== ''));
+}
+
+// DeepSeek: max_tokens outside [1, N] (N = "max_tokens_range"[1], default 8192); in thinking
+// mode, every earlier assistant turn with tool calls must carry its reasoning_content back.
+export function validateDeepSeek(body, sc) {
+  validateThinkingField(body);
+  const [lo, hi] = sc.max_tokens_range ?? [1, 8192];
+  for (const f of ['max_tokens', 'max_completion_tokens']) {
+    const v = body[f];
+    if (v !== undefined && v !== null && (v < lo || v > hi)) throw bad(`Invalid max_tokens value, the valid range of max_tokens is [${lo}, ${hi}]`);
+  }
+  if (providerThinks(body, sc) && firstToolTurnWithoutReasoning(body) >= 0) {
+    throw bad('The `reasoning_content` in the thinking mode must be passed back to the API.');
+  }
+}
+
+// Kimi (Moonshot): more than "max_tools" (default 128) tools; in thinking mode, an assistant
+// tool-call message without reasoning_content.
+export function validateKimi(body, sc) {
+  validateThinkingField(body);
+  const maxTools = sc.max_tools ?? 128;
+  if (Array.isArray(body.tools) && body.tools.length > maxTools) throw bad(`a max of ${maxTools} tools can be supported`);
+  const at = providerThinks(body, sc) ? firstToolTurnWithoutReasoning(body) : -1;
+  if (at >= 0) throw bad(`thinking is enabled but reasoning_content is missing in assistant tool call message at index ${at}`);
+}
+
+// name -> { fields: extra top-level request fields the provider accepts, validate }
+export const PROVIDER_MODES = {
+  deepseek: { fields: ['thinking'], validate: validateDeepSeek },
+  kimi: { fields: ['thinking'], validate: validateKimi },
+};
+
+function validateProviderMode(body, sc) {
+  if (sc.provider === undefined || sc.provider === null) return;
+  PROVIDER_MODES[sc.provider].validate(body, sc);
 }
 
 // ---------------------------------------------------------------------------
@@ -741,6 +803,9 @@ function redactHeaders(h) {
 
 export async function startFakeUpstream({ scenario, port = 0, record = null, log = false } = {}) {
   const sc = loadScenario(scenario);
+  if (sc.provider != null && !PROVIDER_MODES[sc.provider]) {
+    throw new Error(`fake upstream: unknown provider mode "${sc.provider}" (known: ${Object.keys(PROVIDER_MODES).join(', ')})`);
+  }
   const turns = (sc.turns ?? []).map((t, i) => ({ ...t, _i: i, _left: t.times === 0 ? Infinity : (t.times ?? 1) }));
   const requests = [];
   let counter = 0;
@@ -823,7 +888,7 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     // validation
     try {
       if (parseError) throw bad(protocol === 'anthropic' ? 'There was an error parsing the body of your request as JSON' : 'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly.)');
-      if (protocol === 'openai') validateOpenAI(body, sc); else validateAnthropic(body, sc);
+      if (protocol === 'openai') { validateOpenAI(body, sc); validateProviderMode(body, sc); } else validateAnthropic(body, sc);
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       rec.error = e.message;

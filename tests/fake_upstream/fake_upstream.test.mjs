@@ -859,6 +859,85 @@ describe('usage left out, answers held', () => {
   });
 });
 
+describe('provider modes', () => {
+  const call = (id, name = 'read_file') => ({ id, type: 'function', function: { name, arguments: '{}' } });
+  // user, assistant(tool call), tool, [assistant(tool call), tool]: the shape of a tool loop.
+  const loop = (first = {}, second = null) => {
+    const m = [U('go'), { role: 'assistant', content: null, tool_calls: [call('c1')], ...first }, { role: 'tool', tool_call_id: 'c1', content: 'r1' }];
+    if (second) m.push({ role: 'assistant', content: 'more', tool_calls: [call('c2')], ...second }, { role: 'tool', tool_call_id: 'c2', content: 'r2' });
+    return m;
+  };
+
+  test('an unknown provider mode is refused at start, naming the known ones', async () => {
+    await assert.rejects(startFakeUpstream({ scenario: { provider: 'nope' } }), /unknown provider mode "nope".*deepseek, kimi/);
+  });
+
+  test('deepseek: max_tokens outside the range is a 400 in DeepSeek\'s words; inside passes', async () => {
+    const fu = await startFakeUpstream({ scenario: { provider: 'deepseek', turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      assertOpenAIError(await oa(fu, oaReq([U('x')], { max_tokens: 8193 })), 400, /^Invalid max_tokens value, the valid range of max_tokens is \[1, 8192\]$/);
+      assert.equal((await oa(fu, oaReq([U('x')], { max_tokens: 8192 }))).status, 200);
+    } finally { await fu.close(); }
+    const wide = await startFakeUpstream({ scenario: { provider: 'deepseek', max_tokens_range: [1, 65536], turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      assert.equal((await oa(wide, oaReq([U('x')], { max_tokens: 32000 }))).status, 200);
+      assertOpenAIError(await oa(wide, oaReq([U('x')], { max_tokens: 65537 })), 400, /\[1, 65536\]/);
+    } finally { await wide.close(); }
+  });
+
+  test('deepseek thinking mode: every earlier tool turn needs its reasoning_content back', async () => {
+    const fu = await startFakeUpstream({ scenario: { provider: 'deepseek', turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      const msg = /^The `reasoning_content` in the thinking mode must be passed back to the API\.$/;
+      assertOpenAIError(await oa(fu, oaReq(loop())), 400, msg);
+      assertOpenAIError(await oa(fu, oaReq(loop({ reasoning_content: '' }))), 400, msg);
+      // the first turn carries it, the second does not: still refused
+      assertOpenAIError(await oa(fu, oaReq(loop({ reasoning_content: 'r' }, {}))), 400, msg);
+      assert.equal((await oa(fu, oaReq(loop({ reasoning_content: 'r' }, { reasoning_content: 's' })))).status, 200);
+      // a plain text assistant turn needs none
+      assert.equal((await oa(fu, oaReq([U('a'), { role: 'assistant', content: 'b' }, U('c')]))).status, 200);
+      // thinking disabled by the request: no check
+      assert.equal((await oa(fu, oaReq(loop(), { thinking: { type: 'disabled' } }))).status, 200);
+      assertOpenAIError(await oa(fu, oaReq([U('x')], { thinking: true })), 400, /Invalid 'thinking'/, 'thinking');
+    } finally { await fu.close(); }
+  });
+
+  test('deepseek: thinking only for thinking_models, or never with thinking: false', async () => {
+    const fu = await startFakeUpstream({ scenario: { provider: 'deepseek', thinking_models: ['deepseek-reasoner'], turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      assert.equal((await oa(fu, { ...oaReq(loop()), model: 'deepseek-chat' })).status, 200);
+      assertOpenAIError(await oa(fu, { ...oaReq(loop()), model: 'deepseek-reasoner' }), 400, /reasoning_content/);
+    } finally { await fu.close(); }
+    const off = await startFakeUpstream({ scenario: { provider: 'deepseek', thinking: false, turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      assert.equal((await oa(off, oaReq(loop()))).status, 200);
+    } finally { await off.close(); }
+  });
+
+  test('without a provider mode the thinking field stays unknown', async () => {
+    const fu = await startFakeUpstream({ scenario: { turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      assertOpenAIError(await oa(fu, oaReq([U('x')], { thinking: { type: 'enabled' } })), 400, /Unrecognized request argument supplied: thinking/);
+      assert.equal((await oa(fu, oaReq(loop()))).status, 200);
+    } finally { await fu.close(); }
+  });
+
+  test('kimi: more than 128 tools is a 400; thinking mode names the tool-call message without reasoning', async () => {
+    const fu = await startFakeUpstream({ scenario: { provider: 'kimi', turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      const tools = (n) => Array.from({ length: n }, (_, i) => fnTool(`t${i}`));
+      assertOpenAIError(await oa(fu, oaReq([U('x')], { tools: tools(129) })), 400, /^a max of 128 tools can be supported$/);
+      assert.equal((await oa(fu, oaReq([U('x')], { tools: tools(128) }))).status, 200);
+      assertOpenAIError(await oa(fu, oaReq(loop({ reasoning_content: 'r' }, {}))), 400,
+        /^thinking is enabled but reasoning_content is missing in assistant tool call message at index 3$/);
+      assert.equal((await oa(fu, oaReq(loop({ reasoning_content: 'r' }, { reasoning_content: 's' })))).status, 200);
+      assert.equal((await oa(fu, oaReq(loop(), { thinking: { type: 'disabled' } }))).status, 200);
+      // the request was refused before a turn was used, and recorded with its error
+      assert.match(fu.requests.find((r) => r.status === 400).error, /max of 128 tools/);
+    } finally { await fu.close(); }
+  });
+});
+
 describe('examples', () => {
   test('examples/tool_roundtrip.json drives a two-turn tool round trip (scenario given as a path)', async () => {
     const fu = await startFakeUpstream({ scenario: path.join(HERE, 'examples', 'tool_roundtrip.json') });
