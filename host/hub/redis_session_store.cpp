@@ -14,32 +14,34 @@ using Client = RedisPool::Client;
 // Redis 7 runs Lua 5.1 (numbers are doubles: milliseconds since 1970 are exact). Deadlines are
 // on Redis's clock, so gateways with skewed clocks agree.
 
-// KEYS: session hash. ARGV: entry. Returns the value, or nil when absent or expired.
+// KEYS: values hash, meta hash. ARGV: entry. Returns the value, or nil when absent or expired.
 constexpr std::string_view get_script = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local r = redis.call('HMGET', KEYS[1], 'v:' .. ARGV[1], 'e:' .. ARGV[1])
-if not r[1] or not r[2] or tonumber(r[2]) <= now then return false end
-return r[1]
+local deadline = redis.call('HGET', KEYS[2], 'e:' .. ARGV[1])
+if not deadline or tonumber(deadline) <= now then return false end
+return redis.call('HGET', KEYS[1], ARGV[1])
 )lua";
 
-// Shared by put and delete: drops the session's expired entries and returns its live bytes
-// and latest deadline, not counting `skip` (the entry about to be replaced or deleted).
+// Shared by put and delete: drops the session's expired entries and returns its live bytes and
+// latest deadline, not counting `skip` (the entry about to be replaced or deleted). Reads only
+// the meta hash: a put costs the session's entry count, not its bytes.
 #define TIANSHU_SESSION_LIVE_LUA                                               \
-    "local function live(key, now, skip)\n"                                    \
-    "  local all = redis.call('HGETALL', key)\n"                               \
-    "  local values, deadlines = {}, {}\n"                                     \
+    "local function live(values, meta, now, skip)\n"                           \
+    "  local all = redis.call('HGETALL', meta)\n"                              \
+    "  local sizes, deadlines = {}, {}\n"                                      \
     "  for i = 1, #all, 2 do\n"                                                \
     "    local kind, name = string.sub(all[i], 1, 2), string.sub(all[i], 3)\n" \
-    "    if kind == 'v:' then values[name] = all[i + 1] end\n"                 \
+    "    if kind == 'b:' then sizes[name] = tonumber(all[i + 1]) end\n"        \
     "    if kind == 'e:' then deadlines[name] = tonumber(all[i + 1]) end\n"    \
     "  end\n"                                                                  \
     "  local bytes, latest = 0, 0\n"                                           \
     "  for name, deadline in pairs(deadlines) do\n"                            \
     "    if deadline <= now then\n"                                            \
-    "      redis.call('HDEL', key, 'v:' .. name, 'e:' .. name)\n"              \
-    "    elseif name ~= skip and values[name] then\n"                          \
-    "      bytes = bytes + #name + #values[name]\n"                            \
+    "      redis.call('HDEL', values, name)\n"                                 \
+    "      redis.call('HDEL', meta, 'e:' .. name, 'b:' .. name)\n"             \
+    "    elseif name ~= skip then\n"                                           \
+    "      bytes = bytes + (sizes[name] or 0)\n"                               \
     "      if deadline > latest then latest = deadline end\n"                  \
     "    end\n"                                                                \
     "  end\n"                                                                  \
@@ -50,15 +52,16 @@ return r[1]
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"     \
     "end\n"
 
-// KEYS: session hash, user hash. ARGV: entry, value, ttl ms, session cap, user cap, session.
-// An entry counts its name and value bytes (core::SessionStore::entry_bytes). Returns {0} stored,
-// {1, bytes} over the session cap, {2, bytes} over the user cap (nothing changed).
+// KEYS: values hash, meta hash, user hash. ARGV: entry, value, ttl ms, session cap, user cap,
+// session. An entry counts its name and value bytes (core::SessionStore::entry_bytes). Returns
+// {0} stored, {1, bytes} over the session cap, {2, bytes} over the user cap (nothing changed).
 constexpr std::string_view put_script = TIANSHU_SESSION_LIVE_LUA R"lua(
 local now = time_ms()
-local bytes, latest = live(KEYS[1], now, ARGV[1])
-local session_bytes = bytes + #ARGV[1] + #ARGV[2]
+local bytes, latest = live(KEYS[1], KEYS[2], now, ARGV[1])
+local size = #ARGV[1] + #ARGV[2]
+local session_bytes = bytes + size
 if session_bytes > tonumber(ARGV[4]) then return {1, session_bytes} end
-local sessions = redis.call('HGETALL', KEYS[2])
+local sessions = redis.call('HGETALL', KEYS[3])
 local sizes, deadlines = {}, {}
 for i = 1, #sessions, 2 do
   local kind, name = string.sub(sessions[i], 1, 2), string.sub(sessions[i], 3)
@@ -68,7 +71,7 @@ end
 local user_bytes, user_latest = session_bytes, 0
 for name, deadline in pairs(deadlines) do
   if deadline <= now then
-    redis.call('HDEL', KEYS[2], 'b:' .. name, 'e:' .. name)
+    redis.call('HDEL', KEYS[3], 'b:' .. name, 'e:' .. name)
   elseif name ~= ARGV[6] then
     user_bytes = user_bytes + (sizes[name] or 0)
     if deadline > user_latest then user_latest = deadline end
@@ -78,24 +81,28 @@ if user_bytes > tonumber(ARGV[5]) then return {2, user_bytes} end
 local deadline = now + tonumber(ARGV[3])
 if deadline > latest then latest = deadline end
 if latest > user_latest then user_latest = latest end
-redis.call('HSET', KEYS[1], 'v:' .. ARGV[1], ARGV[2], 'e:' .. ARGV[1], deadline)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], 'e:' .. ARGV[1], deadline, 'b:' .. ARGV[1], size)
 redis.call('PEXPIREAT', KEYS[1], latest)
-redis.call('HSET', KEYS[2], 'b:' .. ARGV[6], session_bytes, 'e:' .. ARGV[6], latest)
-redis.call('PEXPIREAT', KEYS[2], user_latest)
+redis.call('PEXPIREAT', KEYS[2], latest)
+redis.call('HSET', KEYS[3], 'b:' .. ARGV[6], session_bytes, 'e:' .. ARGV[6], latest)
+redis.call('PEXPIREAT', KEYS[3], user_latest)
 return {0}
 )lua";
 
-// KEYS: session hash, user hash. ARGV: entry, session. Returns 1.
+// KEYS: values hash, meta hash, user hash. ARGV: entry, session. Returns 1.
 constexpr std::string_view delete_script = TIANSHU_SESSION_LIVE_LUA R"lua(
 local now = time_ms()
-redis.call('HDEL', KEYS[1], 'v:' .. ARGV[1], 'e:' .. ARGV[1])
-local bytes, latest = live(KEYS[1], now, '')
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], 'e:' .. ARGV[1], 'b:' .. ARGV[1])
+local bytes, latest = live(KEYS[1], KEYS[2], now, '')
 if latest == 0 then
-  redis.call('DEL', KEYS[1])
-  redis.call('HDEL', KEYS[2], 'b:' .. ARGV[2], 'e:' .. ARGV[2])
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('HDEL', KEYS[3], 'b:' .. ARGV[2], 'e:' .. ARGV[2])
 else
   redis.call('PEXPIREAT', KEYS[1], latest)
-  redis.call('HSET', KEYS[2], 'b:' .. ARGV[2], bytes, 'e:' .. ARGV[2], latest)
+  redis.call('PEXPIREAT', KEYS[2], latest)
+  redis.call('HSET', KEYS[3], 'b:' .. ARGV[2], bytes, 'e:' .. ARGV[2], latest)
 end
 return 1
 )lua";
@@ -126,7 +133,9 @@ std::string RedisSessionStore::user_tag(const core::SessionScope& scope) const {
 core::Result<std::optional<std::string>> RedisSessionStore::get(const core::SessionScope& scope,
                                                                 std::string_view key) {
     if (auto ok = check(scope, key); !ok) return ok.take_error();
-    std::vector<std::string> keys{user_tag(scope) + ":s:" + std::string(scope.session)};
+    const std::string tag = user_tag(scope);
+    std::vector<std::string> keys{tag + ":v:" + std::string(scope.session),
+                                  tag + ":m:" + std::string(scope.session)};
     std::vector<std::string> args{entry_name(scope, key)};
     auto reply = pool_->run<BulkString>("session get", true, [&](Client& client) {
         return RedisPool::eval<BulkString>(client, scripts_->get, keys, args);
@@ -141,7 +150,8 @@ core::Result<void> RedisSessionStore::put(const core::SessionScope& scope, std::
     if (auto ok = check(scope, key); !ok) return ok.take_error();
     const std::string tag = user_tag(scope);
     const std::string name = entry_name(scope, key);
-    std::vector<std::string> keys{tag + ":s:" + std::string(scope.session), tag + ":u"};
+    std::vector<std::string> keys{tag + ":v:" + std::string(scope.session),
+                                  tag + ":m:" + std::string(scope.session), tag + ":u"};
     std::vector<std::string> args{
         name,
         std::string(value),
@@ -173,7 +183,8 @@ core::Result<void> RedisSessionStore::erase(const core::SessionScope& scope, std
     if (auto ok = check(scope, key); !ok) return ok.take_error();
     const std::string tag = user_tag(scope);
     const std::string name = entry_name(scope, key);
-    std::vector<std::string> keys{tag + ":s:" + std::string(scope.session), tag + ":u"};
+    std::vector<std::string> keys{tag + ":v:" + std::string(scope.session),
+                                  tag + ":m:" + std::string(scope.session), tag + ":u"};
     std::vector<std::string> args{name, std::string(scope.session)};
     auto reply = pool_->run<Poco::Int64>("session delete", true, [&](Client& client) {
         return RedisPool::eval<Poco::Int64>(client, scripts_->erase, keys, args);

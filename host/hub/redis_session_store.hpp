@@ -2,11 +2,13 @@
 // Session state in Redis, so several gateways behind one balancer see the same session.
 //
 // Keys (prefix "tianshu:session:" by default), all of one user under one hash tag:
-//   <prefix>{<n>:<user>}:s:<session>  a hash: "v:<entry>" the value, "e:<entry>" its deadline
-//                                      (ms, Redis's clock); the key expires with its last entry
+//   <prefix>{<n>:<user>}:v:<session>  a hash: entry -> value
+//   <prefix>{<n>:<user>}:m:<session>  a hash: "e:<entry>" its deadline (ms, Redis's clock),
+//                                      "b:<entry>" its bytes; both keys expire with the last entry
 //   <prefix>{<n>:<user>}:u            a hash: "b:<session>" its bytes, "e:<session>" its last
 //                                      deadline; the sum of live sessions is the user's bytes
 // (<n> is the user name's length, so no user name and session id can spell another user's key.)
+// A put reads the meta hash only: it costs the session's entry count, not its bytes.
 // Each operation is one Lua script, atomic across gateways: a put drops expired entries, checks
 // both caps and writes, or changes nothing.
 

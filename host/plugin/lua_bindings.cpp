@@ -340,8 +340,22 @@ const std::string& session_plugin(lua_State* L) {
     return c && c->plugin ? *c->plugin : none;
 }
 
-int session_failure(lua_State* L, LuaVm& vm, core::ErrorKind kind) {
-    if (kind == core::ErrorKind::invalid_request) return raise_error_text(L, vm);
+//! Runs one session operation (`op` returns core::Result<void>) under `guarded`. Returns 0 when it
+//! succeeded; else leaves the message in vm.error_text and returns how the binding ends: a raise
+//! for a bad key, else nil and the message (pushed here).
+template <class Op>
+int session_op(lua_State* L, LuaVm& vm, const char* function, Op&& op, bool& failed) {
+    auto kind = core::ErrorKind::internal;
+    failed = !guarded(vm, [&] {
+        core::Result<void> r = op();
+        if (!r) {
+            kind = r.error().kind;
+            vm.error_text = std::string("tianshu.") + function + ": " + r.error().message;
+        }
+        return r.ok();
+    });
+    if (!failed) return 0;
+    if (kind == core::ErrorKind::invalid_request) return -1;
     luaL_pushfail(L);
     lua_pushlstring(L, vm.error_text.data(), vm.error_text.size());
     return 2;
@@ -353,22 +367,18 @@ int l_session_get(lua_State* L) {
     size_t n = 0;
     const char* key = luaL_checklstring(L, 1, &n);
     LuaVm& vm = vm_of(L);
-    bool found = false;
-    auto kind = core::ErrorKind::internal;
-    bool ok = guarded(vm, [&] {
-        auto r = session_get(*ctx, session_plugin(L), std::string_view(key, n));
-        if (!r) {
-            kind = r.error().kind;
-            vm.error_text = "tianshu.session_get: " + r.error().message;
-            return false;
-        }
-        if (r.value()) {
-            vm.scratch = std::move(*r.value());
-            found = true;
-        }
-        return true;
-    });
-    if (!ok) return session_failure(L, vm, kind);
+    bool found = false, failed = false;
+    const int ends = session_op(
+        L, vm, "session_get",
+        [&]() -> core::Result<void> {
+            auto r = session_get(*ctx, session_plugin(L), std::string_view(key, n));
+            if (!r) return r.take_error();
+            if ((found = r.value().has_value())) vm.scratch = std::move(*r.value());
+            return {};
+        },
+        failed);
+    if (ends < 0) return raise_error_text(L, vm);
+    if (failed) return ends;
     if (!found) return 0;
     return push_scratch(L, vm);
 }
@@ -383,17 +393,16 @@ int l_session_put(lua_State* L) {
     if (ttl < 0 || ttl > std::numeric_limits<uint32_t>::max())
         return luaL_error(L, "tianshu.session_put: ttl_seconds must be 0 (the default) or more");
     LuaVm& vm = vm_of(L);
-    auto kind = core::ErrorKind::internal;
-    bool ok = guarded(vm, [&] {
-        auto r = session_put(*ctx, session_plugin(L), std::string_view(key, kn),
-                             std::string_view(value, vn), std::chrono::seconds(ttl));
-        if (!r) {
-            kind = r.error().kind;
-            vm.error_text = "tianshu.session_put: " + r.error().message;
-        }
-        return r.ok();
-    });
-    if (!ok) return session_failure(L, vm, kind);
+    bool failed = false;
+    const int ends = session_op(
+        L, vm, "session_put",
+        [&] {
+            return session_put(*ctx, session_plugin(L), std::string_view(key, kn),
+                               std::string_view(value, vn), std::chrono::seconds(ttl));
+        },
+        failed);
+    if (ends < 0) return raise_error_text(L, vm);
+    if (failed) return ends;
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -404,16 +413,12 @@ int l_session_delete(lua_State* L) {
     size_t n = 0;
     const char* key = luaL_checklstring(L, 1, &n);
     LuaVm& vm = vm_of(L);
-    auto kind = core::ErrorKind::internal;
-    bool ok = guarded(vm, [&] {
-        auto r = session_erase(*ctx, session_plugin(L), std::string_view(key, n));
-        if (!r) {
-            kind = r.error().kind;
-            vm.error_text = "tianshu.session_delete: " + r.error().message;
-        }
-        return r.ok();
-    });
-    if (!ok) return session_failure(L, vm, kind);
+    bool failed = false;
+    const int ends = session_op(
+        L, vm, "session_delete",
+        [&] { return session_erase(*ctx, session_plugin(L), std::string_view(key, n)); }, failed);
+    if (ends < 0) return raise_error_text(L, vm);
+    if (failed) return ends;
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -111,6 +111,12 @@ test('claude code writes a file through a streamed Write tool call', async (t) =
 
   const run = await runClaude(stack, cwd, 'Create the file hello.txt with the text I gave you. E2E-CC-WRITE');
   assertSuccess(run, 'Created hello.txt.');
+  // The gateway knows the CLI's session (its X-Claude-Code-Session-Id): one for all its turns.
+  const cliLines = stack.logs().split('\n').filter((l) => l.includes('"msg":"request"'))
+    .map((l) => JSON.parse(l)).filter((l) => l.session_source !== 'derived');  // not the probes
+  assert.ok(cliLines.length >= 2, `the CLI's turns were logged\n${run.report()}`);
+  assert.ok(cliLines.every((l) => l.session_source === 'header'), run.report());
+  assert.equal(new Set(cliLines.map((l) => l.session)).size, 1, run.report());
   assert.ok(fs.existsSync(target), `hello.txt exists\n${run.report()}`);
   assert.equal(fs.readFileSync(target, 'utf8'), content);
 

@@ -331,12 +331,14 @@ typedef struct ts_host_api {
      * each entry counts its key, the plugin's name and its value against the caps (serve
      * --session-max-bytes, --user-session-max-bytes). Shared by the gateways of one Redis (serve
      * --redis), else per gateway. A call may block the hook for a Redis round trip (bounded by
-     * the host's timeout). Outside a hook: TS_ERR_WRONG_PHASE. */
+     * the host's timeout). Every function: TS_ERR_INVALID for an empty or longer key,
+     * TS_ERR_FAILED when the store cannot be reached (an advisory strategy goes on without its
+     * state), TS_ERR_WRONG_PHASE outside a hook. */
     /** The value under `key`, into *out. TS_ERR_NOT_FOUND when absent or expired. */
     ts_status (*session_get)(const ts_request* request, ts_str key, ts_buf* out);
-    /** Store `value` under `key` for `ttl_seconds` (0 = the host's default). TS_ERR_LIMIT when
-     *  the session's or the user's size cap would be exceeded; TS_ERR_FAILED when the store
-     *  cannot be reached. Nothing changed on an error. */
+    /** Store `value` under `key` for `ttl_seconds` (0 = the host's default; never longer than
+     *  it). TS_ERR_LIMIT when the session's or the user's size cap would be exceeded;
+     *  TS_ERR_FAILED when the store cannot be reached. Nothing changed on an error. */
     ts_status (*session_put)(ts_request* request, ts_str key, ts_str value, uint32_t ttl_seconds);
     /** Remove `key`. TS_OK whether or not it existed. */
     ts_status (*session_delete)(ts_request* request, ts_str key);

@@ -16,6 +16,8 @@
 #include <random>
 #include <thread>
 
+#include "../support/redis_test_env.hpp"
+
 using namespace tianshu;
 using core::SessionScope;
 using core::SessionStore;
@@ -24,16 +26,8 @@ using std::chrono::seconds;
 
 namespace {
 
-std::string redis_url() {
-    const char* url = std::getenv("TIANSHU_TEST_REDIS_URL");
-    return url ? url : "";
-}
-
-std::string unique_prefix() {
-    static std::atomic<int> counter{0};
-    std::random_device random;
-    return "tianshu:test:" + std::to_string(random()) + ":" + std::to_string(++counter) + ":";
-}
+using testing::redis_url;
+using testing::unique_prefix;
 
 //! Stores over one state (a second call is another gateway on the same Redis, or for memory the
 //! same store), and a way to let time pass (a fake clock, or for Redis a real wait).

@@ -13,13 +13,9 @@ using namespace tianshu::plugin::testing;
 
 namespace {
 
-ts_str s(std::string_view v) {
-    return ts_str{v.data(), v.size()};
-}
+using sdk::detail::str;
 std::string take(ts_buf b) {
-    std::string out(b.ptr ? std::string(b.ptr, b.len) : std::string());
-    host_api()->free(b.ptr);
-    return out;
+    return sdk::detail::take(host_api(), b);
 }
 
 RequestContext context_for(core::SessionStore& store, std::string user, std::string session) {
@@ -66,42 +62,42 @@ TEST_CASE("session state through the C table", "[host_api][session]") {
     ts_buf out{};
 
     // Outside a hook there is no plugin to namespace the keys by.
-    CHECK(api->session_put(r, s("k"), s("v"), 0) == TS_ERR_WRONG_PHASE);
-    CHECK(api->session_get(r, s("k"), &out) == TS_ERR_WRONG_PHASE);
+    CHECK(api->session_put(r, str("k"), str("v"), 0) == TS_ERR_WRONG_PHASE);
+    CHECK(api->session_get(r, str("k"), &out) == TS_ERR_WRONG_PHASE);
 
     std::string ledger = "reasoning_ledger";
     {
         HookScope scope(ledger, HookPhase::on_response_end);
-        CHECK(api->session_get(r, s("turn:1"), &out) == TS_ERR_NOT_FOUND);
+        CHECK(api->session_get(r, str("turn:1"), &out) == TS_ERR_NOT_FOUND);
         CHECK(out.ptr == nullptr);
-        REQUIRE(api->session_put(r, s("turn:1"), s("thought"), 0) == TS_OK);
-        REQUIRE(api->session_get(r, s("turn:1"), &out) == TS_OK);
+        REQUIRE(api->session_put(r, str("turn:1"), str("thought"), 0) == TS_OK);
+        REQUIRE(api->session_get(r, str("turn:1"), &out) == TS_OK);
         CHECK(take(out) == "thought");
-        CHECK(api->session_put(r, s(""), s("v"), 0) == TS_ERR_INVALID);
+        CHECK(api->session_put(r, str(""), str("v"), 0) == TS_ERR_INVALID);
         // Beyond the session's cap: TS_ERR_LIMIT, and the old value stays.
-        CHECK(api->session_put(r, s("turn:1"), s(std::string(64, 'x')), 0) == TS_ERR_LIMIT);
-        REQUIRE(api->session_get(r, s("turn:1"), &out) == TS_OK);
+        CHECK(api->session_put(r, str("turn:1"), str(std::string(64, 'x')), 0) == TS_ERR_LIMIT);
+        REQUIRE(api->session_get(r, str("turn:1"), &out) == TS_OK);
         CHECK(take(out) == "thought");
     }
     std::string router = "scenario_router";
     {
         HookScope scope(router, HookPhase::on_request);
-        CHECK(api->session_get(r, s("turn:1"), &out) == TS_ERR_NOT_FOUND);  // not its key
+        CHECK(api->session_get(r, str("turn:1"), &out) == TS_ERR_NOT_FOUND);  // not its key
     }
     {
         // Another user presenting alice's session id sees nothing of hers.
         auto bob = context_for(store, "bob", "sess-1");
         HookScope scope(ledger, HookPhase::on_request);
-        CHECK(api->session_get(to_handle(bob), s("turn:1"), &out) == TS_ERR_NOT_FOUND);
-        CHECK(api->session_delete(to_handle(bob), s("turn:1")) == TS_OK);
+        CHECK(api->session_get(to_handle(bob), str("turn:1"), &out) == TS_ERR_NOT_FOUND);
+        CHECK(api->session_delete(to_handle(bob), str("turn:1")) == TS_OK);
     }
     {
         HookScope scope(ledger, HookPhase::on_request);
-        REQUIRE(api->session_get(r, s("turn:1"), &out) == TS_OK);
+        REQUIRE(api->session_get(r, str("turn:1"), &out) == TS_OK);
         CHECK(take(out) == "thought");
-        CHECK(api->session_delete(r, s("turn:1")) == TS_OK);
-        CHECK(api->session_get(r, s("turn:1"), &out) == TS_ERR_NOT_FOUND);
-        CHECK(api->session_delete(r, s("turn:1")) == TS_OK);
+        CHECK(api->session_delete(r, str("turn:1")) == TS_OK);
+        CHECK(api->session_get(r, str("turn:1"), &out) == TS_ERR_NOT_FOUND);
+        CHECK(api->session_delete(r, str("turn:1")) == TS_OK);
     }
 }
 
@@ -114,16 +110,16 @@ TEST_CASE("a store that cannot be reached is TS_ERR_FAILED, logged with the plug
     std::string plugin = "reasoning_ledger";
     HookScope scope(plugin, HookPhase::on_request);
     ts_buf out{};
-    CHECK(api->session_get(to_handle(ctx), s("k"), &out) == TS_ERR_FAILED);
-    CHECK(api->session_put(to_handle(ctx), s("k"), s("v"), 60) == TS_ERR_FAILED);
-    CHECK(api->session_delete(to_handle(ctx), s("k")) == TS_ERR_FAILED);
+    CHECK(api->session_get(to_handle(ctx), str("k"), &out) == TS_ERR_FAILED);
+    CHECK(api->session_put(to_handle(ctx), str("k"), str("v"), 60) == TS_ERR_FAILED);
+    CHECK(api->session_delete(to_handle(ctx), str("k")) == TS_ERR_FAILED);
     auto lines = logs.lines();
     REQUIRE(lines.size() == 3);
     CHECK(lines[0].find("session state unavailable") != std::string::npos);
     CHECK(lines[0].find("reasoning_ledger") != std::string::npos);
     // A host that keeps no state at all answers the same way.
     ctx.sessions = nullptr;
-    CHECK(api->session_put(to_handle(ctx), s("k"), s("v"), 0) == TS_ERR_FAILED);
+    CHECK(api->session_put(to_handle(ctx), str("k"), str("v"), 0) == TS_ERR_FAILED);
 }
 
 TEST_CASE("session state through plugin.hpp", "[session][sdk]") {
