@@ -212,6 +212,12 @@ std::vector<std::string> csv_row(const store::RequestLog& r, const Names& names)
             r.stream ? "true" : "false"};
 }
 
+//! The row's decision notes (stored as a JSON array); [] when none or unreadable.
+Json decisions_of(const store::RequestLog& r) {
+    Json notes = Json::parse(r.decisions, nullptr, false);
+    return notes.is_array() ? notes : Json::array();
+}
+
 Json log_json(const store::RequestLog& r, const Names& names) {
     return {{"id", r.id},
             {"request_id", r.request_id},
@@ -237,7 +243,14 @@ Json log_json(const store::RequestLog& r, const Names& names) {
             {"error_kind", r.error_kind},
             {"client_ip", r.client_ip},
             {"retries", r.retries},
-            {"stream", r.stream}};
+            {"stream", r.stream},
+            {"route",
+             {{"scenario", r.route_scenario},
+              {"model", r.route_model},
+              {"reason", r.route_reason},
+              {"by", r.route_by},
+              {"rank", r.route_rank}}},
+            {"decisions", decisions_of(r)}};
 }
 
 std::vector<std::string> table_row(const store::RequestLog& r, const Names& names) {
@@ -374,11 +387,13 @@ int logs_export(const ParsedArgs& a, store::Database& db, const store::RequestLo
 int cmd_logs(const std::vector<std::string>& args) {
     CommandSpec spec{
         "tianshu logs [--user NAME] [--key-id ID] [--channel C] [--model M] [--status CODE] "
+        "[--request-id ID] "
         "[--since TIME] [--until TIME] [--limit N] [--before-id ID] [--csv FILE|-] [--data DIR] "
         "[--json]\n       tianshu logs prune --older-than TIME [--data DIR] [--json]\n"
         "TIME: 2026-11-22T10:00:00Z, 2026-11-22, or an age such as 30m, 12h, 7d",
         store_options({"--user", "--key-id", "--channel", "--model", "--status", "--since",
-                       "--until", "--limit", "--before-id", "--csv", "--older-than"}),
+                       "--until", "--limit", "--before-id", "--csv", "--older-than",
+                       "--request-id"}),
         {"--json"},
         0,
         1};
@@ -421,6 +436,7 @@ int cmd_logs(const std::vector<std::string>& args) {
         }
         if (auto c = a->option("--channel")) filter.channel = *c;
         if (auto m = a->option("--model")) filter.model = *m;
+        if (auto id = a->option("--request-id")) filter.request_id = *id;
         if (a->option("--csv") && (a->option("--limit") || before_id))
             return input_error(Error::invalid(
                 "--limit and --before-id page the table; --csv exports every matching row, so "

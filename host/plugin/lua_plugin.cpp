@@ -57,7 +57,7 @@ LuaStrategy::LuaStrategy(std::string name, std::shared_ptr<const LuaScript> scri
 core::Result<HookOutcome> LuaStrategy::on_request(RequestContext& ctx) {
     if (!shape_.has_on_request) return HookOutcome::proceed;
     const bool had_answer = ctx.answer.has_value();
-    LuaCall call{script_.get(), LuaHook::on_request, &ctx, &config_, nullptr};
+    LuaCall call{script_.get(), LuaHook::on_request, &ctx, &config_, nullptr, &name_};
     auto r = LuaVm::for_this_fiber().call(call);
     if (!r) return r.take_error();
     const std::string& returned = r.value();
@@ -78,7 +78,7 @@ core::Result<HookOutcome> LuaStrategy::on_request(RequestContext& ctx) {
 
 core::Result<void> LuaStrategy::on_stream_event(RequestContext& ctx, core::StreamEvent& event) {
     if (!shape_.has_on_stream_event) return {};
-    LuaCall call{script_.get(), LuaHook::on_stream_event, &ctx, &config_, &event};
+    LuaCall call{script_.get(), LuaHook::on_stream_event, &ctx, &config_, &event, &name_};
     auto r = LuaVm::for_this_fiber().call(call);
     if (!r) return r.take_error();
     return {};
@@ -86,7 +86,7 @@ core::Result<void> LuaStrategy::on_stream_event(RequestContext& ctx, core::Strea
 
 core::Result<void> LuaStrategy::on_response_end(RequestContext& ctx) {
     if (!shape_.has_on_response_end) return {};
-    LuaCall call{script_.get(), LuaHook::on_response_end, &ctx, &config_, nullptr};
+    LuaCall call{script_.get(), LuaHook::on_response_end, &ctx, &config_, nullptr, &name_};
     auto r = LuaVm::for_this_fiber().call(call);
     if (!r) return r.take_error();
     return {};
@@ -98,7 +98,7 @@ LuaModel::LuaModel(std::string name, std::shared_ptr<const LuaScript> script, co
     : name_(std::move(name)), script_(std::move(script)), config_(std::move(config)) {}
 
 core::Result<void> LuaModel::generate(RequestContext& ctx) {
-    LuaCall call{script_.get(), LuaHook::generate, &ctx, &config_, nullptr};
+    LuaCall call{script_.get(), LuaHook::generate, &ctx, &config_, nullptr, &name_};
     auto r = LuaVm::for_this_fiber().call(call);
     if (!r) return r.take_error();
     if (!ctx.finished && ctx.emit) {

@@ -54,6 +54,8 @@ struct LuaCall {
     RequestContext* ctx = nullptr;       //!< null at load: host functions then refuse
     const core::Json* config = nullptr;  //!< the instance config, visible as `config`
     core::StreamEvent* event = nullptr;  //!< on_stream_event only
+    //! The strategy or model name the script runs as (route_decide's "by", decision notes).
+    const std::string* plugin = nullptr;
 };
 
 //! A Lua state with the sandbox installed. Used by one fiber (or thread) at a time.

@@ -16,6 +16,14 @@ class Metrics {
     void request_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
     void request_finished(std::string_view route, int status, double seconds);
     void count_error(std::string_view kind);
+    //! One request's route decision (tianshu_route_decisions_total{scenario,model,rank}).
+    void count_route(std::string_view scenario, std::string_view model, std::string_view rank);
+    //! One decision a plugin noted (tianshu_decision_notes_total{plugin,kind,model}).
+    void count_decision_note(std::string_view plugin, std::string_view kind,
+                             std::string_view model);
+    //! Distinct label sets each of those two counters keeps; past it, new ones are counted
+    //! under model="other" (model names come from clients).
+    static constexpr size_t kMaxLabelSets = 1000;
     int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
     std::string prometheus_text() const;
 
@@ -33,6 +41,9 @@ class Metrics {
     mutable std::mutex mutex_;
     std::map<std::string, RouteStats, std::less<>> routes_;
     std::map<std::string, int64_t, std::less<>> errors_;
+    //! Keyed by the rendered label set, e.g. scenario="main",model="m",rank="scene".
+    std::map<std::string, int64_t, std::less<>> routes_decided_;
+    std::map<std::string, int64_t, std::less<>> decision_notes_;
 };
 
 }  // namespace tianshu::server

@@ -37,6 +37,15 @@ struct UsageRecord {
     std::string client_ip;
     int retries = 0;
     bool stream = false;
+    //! The route decision (ABI route_decide; "passthrough" when no strategy decided). Text
+    //! fields are cut to their column widths (64, 255, 255, 128 bytes).
+    std::string route_scenario;
+    std::string route_model;
+    std::string route_reason;
+    std::string route_by;
+    int route_rank = 0;  //!< ts_route_rank; 0: none
+    //! The plugins' decision notes as a JSON array of {plugin, kind, reason}; empty: none.
+    std::string decisions;
 };
 
 //! A stored log row: the record plus its row id (the paging cursor).
@@ -62,6 +71,7 @@ struct RequestLogFilter {
     std::optional<std::string> channel;
     std::optional<std::string> model;
     std::optional<int> status;
+    std::optional<std::string> request_id;
 };
 
 //! One page of logs, newest first; pass `next_before_id` back to get the next page.
