@@ -310,24 +310,28 @@ RouteDecision effective_route(const RequestContext& ctx) {
     return d;
 }
 
-std::string route_header_value(const RouteDecision& d) {
+namespace {
+//! "<head>; <key>=<value>; reason=<reason>", each part escaped for a header.
+std::string header_fields(std::string_view head, std::string_view key, std::string_view value,
+                          std::string_view reason) {
     std::string out;
-    append_header_text(out, d.scenario);
-    out += "; model=";
-    append_header_text(out, d.model);
+    append_header_text(out, head);
+    out += "; ";
+    out += key;
+    out += '=';
+    append_header_text(out, value);
     out += "; reason=";
-    append_header_text(out, d.reason);
+    append_header_text(out, reason);
     return out;
+}
+}  // namespace
+
+std::string route_header_value(const RouteDecision& d) {
+    return header_fields(d.scenario, "model", d.model, d.reason);
 }
 
 std::string decision_header_value(const DecisionNote& n) {
-    std::string out;
-    append_header_text(out, n.plugin);
-    out += "; kind=";
-    append_header_text(out, n.kind);
-    out += "; reason=";
-    append_header_text(out, n.reason);
-    return out;
+    return header_fields(n.plugin, "kind", n.kind, n.reason);
 }
 
 core::Result<NoteOutcome> decision_note(RequestContext& ctx, std::string_view plugin,

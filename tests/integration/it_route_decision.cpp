@@ -73,8 +73,12 @@ TEST_CASE("route decisions, decision notes and request headers are visible end t
         {"models/demo.lua", "models/echo_system.lua", "strategies/route_probe.lua"});
     const std::vector<std::string> dirs{"--plugins-dir", o.plugins_dir.string(), "--scripts-dir",
                                         o.scripts_dir.string()};
+    // The gateway keeps its secret key under --data on either store; channel add seals the
+    // upstream key with the same one.
     auto with_dirs = [&](std::vector<std::string> args) {
         args.insert(args.end(), dirs.begin(), dirs.end());
+        if (args[0] == "channel")
+            args.insert(args.end(), {"--secret-key-file", (s.data / "secret.key").string()});
         return args;
     };
     for (const auto& args : std::vector<std::vector<std::string>>{
@@ -117,21 +121,15 @@ TEST_CASE("route decisions, decision notes and request headers are visible end t
     CHECK(count_logs(gw.log_lines(),
                      [](const Json& l) { return l.value("level", "") == "error"; }) == 0);
 
-    auto request_line = [&](const std::string& model, size_t nth_from_end = 0) {
-        Json line;
-        eventually(
-            [&] {
-                size_t seen = 0;
-                auto lines = request_logs(gw);
-                for (auto it = lines.rbegin(); it != lines.rend(); ++it)
-                    if (it->value("requested_model", "") == model && seen++ == nth_from_end) {
-                        line = *it;
-                        return true;
-                    }
-                return false;
+    //! The request line of `model` whose route reason contains `tag` (any, when empty).
+    auto request_line = [&](const std::string& model, const std::string& tag = {}) {
+        auto line = gw.wait_for_log(
+            [&](const Json& l) {
+                return l.value("msg", "") == "request" && l.value("requested_model", "") == model &&
+                       l.value("route_reason", "").find(tag) != std::string::npos;
             },
             3s);
-        return line;
+        return line.value_or(Json::object());
     };
 
     SECTION("two ranks: the higher stands; notes, headers and log agree in every shape") {
@@ -150,7 +148,7 @@ TEST_CASE("route decisions, decision notes and request headers are visible end t
                       "route_probe; kind=ranks; reason=agent true / default false / current "
                       "echo-a by route_probe, route_probe; kind=headers; reason=credentials "
                       "hidden true");
-                Json line = request_line("t-probe");
+                Json line = request_line("t-probe", tag);
                 CHECK(line.value("route_scenario", "") == "subagent");
                 CHECK(line.value("route_model", "") == "echo-a");
                 CHECK(line.value("route_rank", "") == "agent");
@@ -164,7 +162,7 @@ TEST_CASE("route decisions, decision notes and request headers are visible end t
             }
 
         // The stored row says the same, through the CLI.
-        const std::string id = request_line("t-probe").value("request_id", "");
+        const std::string id = request_line("t-probe", "p4").value("request_id", "");
         REQUIRE_FALSE(id.empty());
         Json rows;
         CHECK(eventually(

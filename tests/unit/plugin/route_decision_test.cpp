@@ -10,19 +10,14 @@
 
 #include "plugin/host_api.hpp"
 #include "plugin/request_access.hpp"
+#include "plugin_test_support.hpp"
 
 using namespace tianshu;
 using namespace tianshu::plugin;
+using tianshu::plugin::testing::s;
+using tianshu::plugin::testing::take;
 
 namespace {
-ts_str s(std::string_view v) {
-    return ts_str{v.data(), v.size()};
-}
-std::string take(ts_buf b) {
-    std::string out(b.ptr ? std::string(b.ptr, b.len) : std::string());
-    host_api()->free(b.ptr);
-    return out;
-}
 
 class FakeHeaders final : public ClientHeaders {
   public:
