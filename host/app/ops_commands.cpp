@@ -212,45 +212,34 @@ std::vector<std::string> csv_row(const store::RequestLog& r, const Names& names)
             r.stream ? "true" : "false"};
 }
 
-//! The row's decision notes (stored as a JSON array); [] when none or unreadable.
-Json decisions_of(const store::RequestLog& r) {
-    Json notes = Json::parse(r.decisions, nullptr, false);
-    return notes.is_array() ? notes : Json::array();
-}
-
 Json log_json(const store::RequestLog& r, const Names& names) {
-    return {{"id", r.id},
-            {"request_id", r.request_id},
-            {"time", iso_time(r.created_at_ms)},
-            {"created_at_ms", r.created_at_ms},
-            {"user_id", r.user_id},
-            {"user", names.user(r.user_id)},
-            {"key_id", r.key_id ? Json(*r.key_id) : Json(nullptr)},
-            {"key", names.key(r.key_id)},
-            {"channel", r.channel},
-            {"requested_model", r.requested_model},
-            {"upstream_model", r.upstream_model},
-            {"input_tokens", r.input_tokens},
-            {"output_tokens", r.output_tokens},
-            {"cache_read_tokens", r.cache_read_tokens},
-            {"cache_write_tokens", r.cache_write_tokens},
-            {"reasoning_tokens", r.reasoning_tokens},
-            {"cost", hub::format_money(r.cost)},
-            {"cost_micros", r.cost},
-            {"latency_ms", r.latency_ms},
-            {"ttft_ms", r.ttft_ms},
-            {"status", r.status},
-            {"error_kind", r.error_kind},
-            {"client_ip", r.client_ip},
-            {"retries", r.retries},
-            {"stream", r.stream},
-            {"route",
-             {{"scenario", r.route_scenario},
-              {"model", r.route_model},
-              {"reason", r.route_reason},
-              {"by", r.route_by},
-              {"rank", r.route_rank}}},
-            {"decisions", decisions_of(r)}};
+    Json j{{"id", r.id},
+           {"request_id", r.request_id},
+           {"time", iso_time(r.created_at_ms)},
+           {"created_at_ms", r.created_at_ms},
+           {"user_id", r.user_id},
+           {"user", names.user(r.user_id)},
+           {"key_id", r.key_id ? Json(*r.key_id) : Json(nullptr)},
+           {"key", names.key(r.key_id)},
+           {"channel", r.channel},
+           {"requested_model", r.requested_model},
+           {"upstream_model", r.upstream_model},
+           {"input_tokens", r.input_tokens},
+           {"output_tokens", r.output_tokens},
+           {"cache_read_tokens", r.cache_read_tokens},
+           {"cache_write_tokens", r.cache_write_tokens},
+           {"reasoning_tokens", r.reasoning_tokens},
+           {"cost", hub::format_money(r.cost)},
+           {"cost_micros", r.cost},
+           {"latency_ms", r.latency_ms},
+           {"ttft_ms", r.ttft_ms},
+           {"status", r.status},
+           {"error_kind", r.error_kind},
+           {"client_ip", r.client_ip},
+           {"retries", r.retries},
+           {"stream", r.stream}};
+    j.update(store::request_logs::decision_fields(r));
+    return j;
 }
 
 std::vector<std::string> table_row(const store::RequestLog& r, const Names& names) {

@@ -405,6 +405,17 @@ bool is_deadlock(const core::Error& e) {
 
 }  // namespace
 
+core::Json decision_fields(const UsageRecord& r) {
+    core::Json notes = core::Json::parse(r.decisions, nullptr, false);
+    return core::Json{{"route",
+                       {{"scenario", r.route_scenario},
+                        {"model", r.route_model},
+                        {"reason", r.route_reason},
+                        {"by", r.route_by},
+                        {"rank", r.route_rank}}},
+                      {"decisions", notes.is_array() ? notes : core::Json::array()}};
+}
+
 core::Result<UsageOutcome> record_usage(Database& db, const std::vector<UsageRecord>& batch) {
     for (const auto& r : batch)
         if (auto ok = validate(r); !ok) return ok.take_error();

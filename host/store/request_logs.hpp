@@ -3,6 +3,7 @@
 // never prompt or completion text), and the charging that goes with it.
 
 #include "core/error.hpp"
+#include "core/request.hpp"
 #include "store/database.hpp"
 
 #include <functional>
@@ -109,6 +110,10 @@ struct UsageBucket {
 };
 
 namespace request_logs {
+
+//! The route decision and decision notes of a row, as the CLI and the admin API show them:
+//! {"route": {"scenario","model","reason","by","rank"}, "decisions": [{plugin, kind, reason}]}.
+core::Json decision_fields(const UsageRecord& r);
 
 //! Records a batch in ONE transaction. Each record's log row is inserted unless its
 //! request_id is already logged; only newly inserted rows with cost > 0 are charged: a

@@ -371,7 +371,8 @@ typedef struct ts_host_api {
     /* ---- 1.4: request headers (on_request) ---- */
     /** The value of the client's request header `name` (case-insensitive), borrowed until the
      *  hook returns. TS_ERR_NOT_FOUND when absent and for credentials (authorization,
-     *  x-api-key, cookie, proxy-authorization), which plugins never see. */
+     *  x-api-key, cookie, proxy-authorization), which plugins never see. TS_ERR_WRONG_PHASE
+     *  outside on_request. */
     ts_status (*request_header)(const ts_request* request, ts_str name, ts_str* out);
 } ts_host_api;
 
