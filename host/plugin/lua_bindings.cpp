@@ -64,21 +64,15 @@ int l_model(lua_State* L) {
     return 1;
 }
 
-int l_set_model(lua_State* L) {
-    RequestContext* ctx = context(L, "set_model");
-    size_t n = 0;
-    const char* m = luaL_checklstring(L, 1, &n);
-    if (n == 0) return luaL_error(L, "tianshu.set_model: the model must not be empty");
-    LuaVm& vm = vm_of(L);
-    // A route decision of rank DEFAULT by this script (request_access.hpp); false when a
-    // decision of higher rank stands.
+// Runs a route decision (C++ work, inside `guarded`); pushes true when it stands, false when a
+// decision of higher rank does; raises with the reason when it is invalid.
+template <class Decide>
+int push_route_outcome(lua_State* L, LuaVm& vm, Decide&& decide) {
     bool decided = false;
     if (!guarded(vm, [&] {
-            const LuaCall* c = vm.current();
-            auto r = set_model_decision(*ctx, std::string_view(m, n),
-                                        c && c->plugin ? *c->plugin : std::string());
+            core::Result<RouteOutcome> r = decide();
             if (!r) {
-                vm.error_text = "tianshu.set_model: " + r.error().message;
+                vm.error_text = "tianshu." + r.error().message;
                 return false;
             }
             decided = r.value() == RouteOutcome::decided;
@@ -87,6 +81,21 @@ int l_set_model(lua_State* L) {
         return raise_error_text(L, vm);
     lua_pushboolean(L, decided);
     return 1;
+}
+
+int l_set_model(lua_State* L) {
+    RequestContext* ctx = context(L, "set_model");
+    size_t n = 0;
+    const char* m = luaL_checklstring(L, 1, &n);
+    if (n == 0) return luaL_error(L, "tianshu.set_model: the model must not be empty");
+    LuaVm& vm = vm_of(L);
+    // A route decision of rank DEFAULT by this script (request_access.hpp); false when a
+    // decision of higher rank stands.
+    return push_route_outcome(L, vm, [&] {
+        const LuaCall* c = vm.current();
+        return set_model_decision(*ctx, std::string_view(m, n),
+                                  c && c->plugin ? *c->plugin : std::string());
+    });
 }
 
 int l_system(lua_State* L) {
@@ -390,21 +399,10 @@ int l_route_decide(lua_State* L) {
     const char* model = luaL_checklstring(L, 3, &mn);
     const char* reason = luaL_optlstring(L, 4, "", &why_n);
     LuaVm& vm = vm_of(L);
-    bool decided = false;
-    if (!guarded(vm, [&] {
-            auto r = route_decide(*ctx, rank, std::string_view(scenario, sn),
-                                  std::string_view(model, mn), std::string_view(reason, why_n),
-                                  script_name(vm));
-            if (!r) {
-                vm.error_text = "tianshu." + r.error().message;
-                return false;
-            }
-            decided = r.value() == RouteOutcome::decided;
-            return true;
-        }))
-        return raise_error_text(L, vm);
-    lua_pushboolean(L, decided);
-    return 1;
+    return push_route_outcome(L, vm, [&] {
+        return route_decide(*ctx, rank, std::string_view(scenario, sn), std::string_view(model, mn),
+                            std::string_view(reason, why_n), script_name(vm));
+    });
 }
 
 // route_current() -> {rank, scenario, model, reason, by}, or nil when none was made.
