@@ -22,9 +22,11 @@
 #include "core/slow_work_pool.hpp"
 #include "hub/billing.hpp"
 #include "hub/login_throttle.hpp"
+#include "hub/memory_session_store.hpp"
 #include "hub/password_hasher.hpp"
 #include "hub/quota_book.hpp"
 #include "hub/redis_quota_book.hpp"
+#include "hub/redis_session_store.hpp"
 #include "hub/usage_journal.hpp"
 #include "server/admin_api.hpp"
 #include "server/http_server.hpp"
@@ -49,7 +51,7 @@ usage:
   tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] [--scripts-dir DIR]
                 [--chains-dir DIR] [--log-level debug|info|warn|error] [--max-threads N]
                 [--drain-seconds N] [--stream-ping-ms N (default 15000; 0: no pings)]
-                [--redis URL (share quota between gateways)] [--metering on|off]
+                [--redis URL (share quota and session state between gateways)] [--metering on|off]
                 [--log-retention-days N (default 90; 0 keeps request logs forever)]
                 [--journal-priority idle|normal (default idle)]
                 [--header-timeout-seconds N (default 20)] [--trusted-proxy CIDR[,CIDR]]...
@@ -58,6 +60,8 @@ usage:
                 [--login-failures-per-account N (default 30)] [--login-window-seconds N (default 600)]
                 [--secret-key-file PATH (the key sealing upstream keys; default DIR/secret.key)]
                 [--journal-adopt-seconds N (default 60: replay stopped gateways' usage journals)]
+                [--session-ttl-seconds N (default 86400)] [--session-max-bytes N (default 1048576)]
+                [--user-session-max-bytes N (default 16777216)]
   tianshu version [--json]
   tianshu plugins list [--plugins-dir DIR] [--scripts-dir DIR] [--json]
   tianshu chain import FILE [--data DIR] [--db URL] [--json]
@@ -349,7 +353,8 @@ int cmd_serve(const std::vector<std::string>& args) {
         "[--header-timeout-seconds N] [--trusted-proxy CIDR]... "
         "[--slow-work-threads N] [--slow-work-queue N] [--login-failures-per-address N] "
         "[--login-failures-per-account N] [--login-window-seconds N] "
-        "[--secret-key-file PATH] [--journal-adopt-seconds N] [--capabilities FILE]",
+        "[--secret-key-file PATH] [--journal-adopt-seconds N] [--session-ttl-seconds N] "
+        "[--session-max-bytes N] [--user-session-max-bytes N] [--capabilities FILE]",
         {"--data",
          "--listen",
          "--db",
@@ -373,6 +378,9 @@ int cmd_serve(const std::vector<std::string>& args) {
          "--login-window-seconds",
          kSecretKeyFileOption,
          "--journal-adopt-seconds",
+         "--session-ttl-seconds",
+         "--session-max-bytes",
+         "--user-session-max-bytes",
          "--capabilities"},
         {},
         0,
@@ -431,9 +439,27 @@ int cmd_serve(const std::vector<std::string>& args) {
     } else {
         book = std::make_shared<hub::MemoryQuotaBook>();
     }
+    // Session state for strategies: in this gateway's memory, or in the same Redis (so
+    // gateways behind one balancer share each session). Its own pool with short timeouts: a
+    // strategy's call waits on it inside a request.
+    std::unique_ptr<core::SessionStore> sessions;
+    if (auto redis = a->option("--redis")) {
+        hub::RedisPoolConfig pc;
+        pc.url = *redis;
+        pc.role = "session store";
+        pc.connect_timeout = std::chrono::milliseconds(500);
+        pc.command_timeout = std::chrono::milliseconds(500);
+        auto pool = hub::RedisPool::open(pc);
+        if (!pool) return fail(pool.error());
+        sessions =
+            std::make_unique<hub::RedisSessionStore>(settings->sessions, std::move(pool).value());
+    } else {
+        sessions = std::make_unique<hub::MemorySessionStore>(settings->sessions);
+    }
     std::unique_ptr<hub::UsageJournal> journal;
     std::unique_ptr<hub::Billing> billing;
     server::GatewayServices services;
+    services.sessions = sessions.get();
     if (settings->metering) {
         // Gateways sharing --data share this folder; each writes in its own subdirectory.
         auto opened = hub::UsageJournal::open(

@@ -58,6 +58,18 @@ core::Result<ServeSettings> serve_settings(const ParsedArgs& a) {
           read_count(a, "--login-window-seconds", 1, 86400, window)})
         if (!r) return r.take_error();
     s.logins.window = std::chrono::seconds(window);
+    long long session_ttl = s.sessions.ttl.count();
+    for (auto r :
+         {read_count(a, "--session-ttl-seconds", 1, 30LL * 86400, session_ttl),
+          read_count(a, "--session-max-bytes", 1024, 1LL << 30, s.sessions.session_max_bytes),
+          read_count(a, "--user-session-max-bytes", 1024, 1LL << 40, s.sessions.user_max_bytes)})
+        if (!r) return r.take_error();
+    s.sessions.ttl = std::chrono::seconds(session_ttl);
+    if (s.sessions.user_max_bytes < s.sessions.session_max_bytes)
+        return Error::invalid(
+            "--user-session-max-bytes " + std::to_string(s.sessions.user_max_bytes) +
+            " is below --session-max-bytes " + std::to_string(s.sessions.session_max_bytes) +
+            ": a user's cap must hold at least one full session");
     auto proxies = server::TrustedProxies::parse(a.all("--trusted-proxy"));
     if (!proxies) return proxies.take_error();
     s.server.trusted_proxies = std::move(proxies).value();

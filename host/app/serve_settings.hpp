@@ -7,6 +7,7 @@
 #include "app/cli_args.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/session_store.hpp"
 #include "core/slow_work_pool.hpp"
 #include "core/thread_priority.hpp"
 #include "hub/login_throttle.hpp"
@@ -27,6 +28,8 @@ struct ServeSettings {
     int journal_adopt_seconds = 60;         //!< --journal-adopt-seconds
     core::SlowWorkPool::Options slow_work;  //!< --slow-work-threads, --slow-work-queue
     hub::LoginLimits logins;                //!< --login-failures-per-*, --login-window-seconds
+    core::SessionLimits sessions;  //!< --session-ttl-seconds, --session-max-bytes,
+                                   //!< --user-session-max-bytes
 };
 
 //! Reads and checks serve's flags; the error names the flag, its value and what it may be.

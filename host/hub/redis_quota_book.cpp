@@ -1,23 +1,13 @@
 #include "hub/redis_quota_book.hpp"
 
-#include <Poco/DigestEngine.h>
-#include <Poco/Exception.h>
 #include <Poco/Redis/Array.h>
-#include <Poco/Redis/Client.h>
-#include <Poco/Redis/Exception.h>
 #include <Poco/Redis/Type.h>
-#include <Poco/SHA1Engine.h>
-#include <Poco/Timespan.h>
-#include <Poco/URI.h>
 
-#include <algorithm>
 #include <charconv>
-#include <condition_variable>
-#include <mutex>
 #include <utility>
 #include <vector>
 
-#include "core/fiber.hpp"
+#include "hub/redis_pool.hpp"
 
 namespace tianshu::hub {
 namespace {
@@ -139,258 +129,31 @@ redis.call('HSET', KEYS[2], 'c', ARGV[1], 'v', ARGV[2])
 return 1
 )lua";
 
-//! True when a Poco RedisException carries an error reply from the server ("ERR …",
-//! "NOSCRIPT …": an upper-case code, then the text): the connection is still in step. Anything
-//! else ("Lost connection to Redis server") means the connection is gone.
-bool is_error_reply(const std::string& message) {
-    const auto space = message.find(' ');
-    const std::string_view code = std::string_view(message).substr(0, space);
-    return !code.empty() && std::all_of(code.begin(), code.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9');
-    });
-}
-
-//! A Lua script and its SHA-1, so calls send the 40-character digest instead of the body.
-struct Script {
-    std::string_view body;
-    std::string sha1;
-
-    explicit Script(std::string_view text) : body(text) {
-        Poco::SHA1Engine engine;
-        engine.update(text.data(), static_cast<unsigned>(text.size()));
-        sha1 = Poco::DigestEngine::digestToHex(engine.digest());
-    }
-};
-
-//! Where the Redis server is, from RedisQuotaConfig::url.
-struct RedisEndpoint {
-    std::string host;
-    Poco::UInt16 port = 6379;
-    std::string user;
-    std::string password;
-    int database = 0;
-    //! host:port, for messages (never the password).
-    std::string address;
-};
-
-core::Result<RedisEndpoint> parse_redis_url(const std::string& url) {
-    const auto bad = [&](const std::string& why) {
-        return core::Error::internal_error("Redis URL \"" + url + "\" " + why +
-                                           "; use redis://[:password@]host[:port][/db], e.g. "
-                                           "redis://127.0.0.1:6379");
-    };
-    Poco::URI uri;
-    try {
-        uri = Poco::URI(url);
-    } catch (const Poco::Exception& e) {
-        return bad("is not a URL (" + e.message() + ")");
-    }
-    if (uri.getScheme() != "redis") return bad("does not start with redis://");
-    RedisEndpoint endpoint;
-    endpoint.host = uri.getHost();
-    if (endpoint.host.empty()) return bad("has no host");
-    if (uri.getPort() != 0) endpoint.port = uri.getPort();
-    const std::string info = uri.getUserInfo();
-    if (auto colon = info.find(':'); colon != std::string::npos) {
-        endpoint.user = info.substr(0, colon);
-        endpoint.password = info.substr(colon + 1);
-    } else {
-        endpoint.password = info;
-    }
-    std::string path = uri.getPath();
-    if (!path.empty() && path != "/") {
-        std::string_view digits = std::string_view(path).substr(1);
-        auto [end, ec] =
-            std::from_chars(digits.data(), digits.data() + digits.size(), endpoint.database);
-        if (ec != std::errc() || end != digits.data() + digits.size() || endpoint.database < 0) {
-            return bad("has database \"" + std::string(digits) + "\", not a number >= 0");
-        }
-    }
-    endpoint.address = endpoint.host + ":" + std::to_string(endpoint.port);
-    return endpoint;
-}
-
 }  // namespace
 
-//! The connection pool, the endpoint and the scripts of one RedisQuotaBook.
+//! The pool and the scripts of one RedisQuotaBook.
 struct RedisQuotaBook::State {
     RedisQuotaConfig config;
-    RedisEndpoint endpoint;
-    Script reserve{reserve_script};
-    Script settle{settle_script};
-    Script release{release_script};
-    Script credit{credit_script};
-    Script load{load_script};
-    Script seed{seed_script};
-    Script sync{sync_script};
+    std::shared_ptr<RedisPool> pool;
+    RedisScript reserve{reserve_script};
+    RedisScript settle{settle_script};
+    RedisScript release{release_script};
+    RedisScript credit{credit_script};
+    RedisScript load{load_script};
+    RedisScript seed{seed_script};
+    RedisScript sync{sync_script};
 
-    std::mutex mutex;
-    std::condition_variable returned;
-    std::vector<std::unique_ptr<Client>> idle;
-    std::size_t open_connections = 0;
-
-    //! A borrowed connection. It goes back to the pool when the lease ends, unless discard()ed
-    //! because a failure may have left it mid-reply.
-    class Lease {
-      public:
-        Lease(State& state, std::unique_ptr<Client> client, bool reused)
-            : state_(&state), client_(std::move(client)), reused_(reused) {}
-        Lease(Lease&& other) noexcept
-            : state_(std::exchange(other.state_, nullptr)),
-              client_(std::move(other.client_)),
-              reused_(other.reused_) {}
-        Lease& operator=(Lease&&) = delete;
-        ~Lease() {
-            if (state_) state_->give_back(std::move(client_));
-        }
-        Client& client() { return *client_; }
-        //! True when the connection had served earlier commands: it may have gone stale while
-        //! idle (Redis restarted, an idle timeout), so one failure on it earns one retry.
-        bool reused() const { return reused_; }
-        void discard() { client_.reset(); }
-
-      private:
-        State* state_;
-        std::unique_ptr<Client> client_;
-        bool reused_;
-    };
-
-    core::Error failure(std::string_view what, const std::string& detail) const {
-        return {core::ErrorKind::unavailable,
-                "quota store Redis at " + endpoint.address + ": " + std::string(what) +
-                    " failed (" + detail +
-                    "); check that Redis is running and reachable there, or fix the quota "
-                    "Redis URL in the configuration",
-                {}};
-    }
-
-    void give_back(std::unique_ptr<Client> client) {
-        {
-            std::lock_guard lock(mutex);
-            if (client) {
-                idle.push_back(std::move(client));
-            } else {
-                --open_connections;
-            }
-        }
-        returned.notify_one();
-    }
-
-    core::Result<std::unique_ptr<Client>> connect() {
-        auto client = std::make_unique<Client>();
-        try {
-            client->connect(endpoint.host, endpoint.port,
-                            Poco::Timespan(config.connect_timeout.count() * 1000));
-            client->setReceiveTimeout(Poco::Timespan(config.command_timeout.count() * 1000));
-            if (!endpoint.password.empty()) {
-                Array auth;
-                auth << "AUTH";
-                if (!endpoint.user.empty()) auth << endpoint.user;
-                auth << endpoint.password;
-                client->execute<std::string>(auth);
-            }
-            if (endpoint.database != 0) {
-                Array select;
-                select << "SELECT" << std::to_string(endpoint.database);
-                client->execute<std::string>(select);
-            }
-        } catch (const Poco::Exception& e) {
-            return failure("connecting", e.displayText());
-        } catch (const std::exception& e) {
-            return failure("connecting", e.what());
-        }
-        return client;
-    }
-
-    //! A connection from the pool, or a new one when `fresh` or none is idle.
-    core::Result<Lease> borrow(bool fresh) {
-        {
-            std::unique_lock lock(mutex);
-            if (fresh) {
-                // One idle connection failed: Redis probably restarted or dropped its clients, so
-                // the others idling beside it are stale too.
-                open_connections -= idle.size();
-                idle.clear();
-            }
-            const bool free = returned.wait_for(lock, config.connect_timeout, [&] {
-                return !idle.empty() || open_connections < config.max_connections;
-            });
-            if (!free) {
-                return failure("borrowing a connection",
-                               "all " + std::to_string(config.max_connections) +
-                                   " connections stayed busy for " +
-                                   std::to_string(config.connect_timeout.count()) +
-                                   " ms; raise max_connections");
-            }
-            if (!idle.empty()) {
-                auto client = std::move(idle.back());
-                idle.pop_back();
-                return Lease(*this, std::move(client), true);
-            }
-            ++open_connections;  // hold the slot while connecting outside the lock
-        }
-        auto client = connect();
-        if (!client) {
-            give_back(nullptr);
-            return client.take_error();
-        }
-        return Lease(*this, std::move(client).value(), false);
-    }
-
-    //! Runs `command` on a pooled connection. A failure on a connection that had been idle in the
-    //! pool is retried once on a fresh one when `retry_stale` (the command is idempotent); an
-    //! error reply from Redis itself is never retried.
     template <class T, class Command>
     core::Result<T> run(std::string_view what, bool retry_stale, Command&& command) {
-        // Poco's Redis client blocks the thread: on a fiber, another carrier takes events.
-        core::BlockingRegion blocks;
-        for (int attempt = 0;; ++attempt) {
-            auto lease = borrow(attempt > 0);
-            if (!lease) return lease.take_error();
-            try {
-                return T(command(lease->client()));
-            } catch (const Poco::Redis::RedisException& e) {
-                if (is_error_reply(e.message()))
-                    return failure(what, "Redis replied: " + e.message());
-                // Poco also reports a closed socket as a RedisException.
-                lease->discard();
-                if (!(retry_stale && attempt == 0 && lease->reused())) {
-                    return failure(what, e.message());
-                }
-            } catch (const Poco::BadCastException&) {
-                return failure(what, "unexpected reply type");
-            } catch (const Poco::Exception& e) {
-                lease->discard();
-                if (!(retry_stale && attempt == 0 && lease->reused())) {
-                    return failure(what, e.displayText());
-                }
-            } catch (const std::exception& e) {
-                lease->discard();
-                if (!(retry_stale && attempt == 0 && lease->reused())) {
-                    return failure(what, e.what());
-                }
-            }
-        }
+        return pool->run<T>(what, retry_stale, std::forward<Command>(command));
     }
-
-    //! EVALSHA, falling back to EVAL (which also caches the script) when the server does not
-    //! know it yet: a new server, or SCRIPT FLUSH.
     template <class Reply>
-    static Reply eval(Client& client, const Script& script, const std::vector<std::string>& keys,
-                      const std::vector<std::string>& args) {
-        const auto make = [&](std::string_view verb, std::string_view head) {
-            Array command;
-            command << std::string(verb) << std::string(head) << std::to_string(keys.size());
-            for (const auto& k : keys) command << k;
-            for (const auto& a : args) command << a;
-            return command;
-        };
-        try {
-            return client.execute<Reply>(make("EVALSHA", script.sha1));
-        } catch (const Poco::Redis::RedisException& e) {
-            if (e.message().rfind("NOSCRIPT", 0) != 0) throw;
-        }
-        return client.execute<Reply>(make("EVAL", script.body));
+    static Reply eval(Client& client, const RedisScript& script,
+                      const std::vector<std::string>& keys, const std::vector<std::string>& args) {
+        return RedisPool::eval<Reply>(client, script, keys, args);
+    }
+    core::Error failure(std::string_view what, const std::string& detail) const {
+        return pool->failure(what, detail);
     }
 
     std::string account_key(std::string_view account) const {
@@ -417,21 +180,17 @@ RedisQuotaBook::RedisQuotaBook(std::unique_ptr<State> state) : state_(std::move(
 RedisQuotaBook::~RedisQuotaBook() = default;
 
 core::Result<std::unique_ptr<RedisQuotaBook>> RedisQuotaBook::open(RedisQuotaConfig config) {
-    auto endpoint = parse_redis_url(config.url);
-    if (!endpoint) return endpoint.take_error();
-    if (config.max_connections == 0) {
-        return core::Error::internal_error(
-            "quota Redis max_connections is 0; set it to at least 1 (16 is the default)");
-    }
+    RedisPoolConfig pc;
+    pc.url = config.url;
+    pc.role = "quota store";
+    pc.max_connections = config.max_connections;
+    pc.connect_timeout = config.connect_timeout;
+    pc.command_timeout = config.command_timeout;
+    auto pool = RedisPool::open(std::move(pc));
+    if (!pool) return pool.take_error();
     auto state = std::make_unique<State>();
     state->config = std::move(config);
-    state->endpoint = std::move(endpoint).value();
-    auto ping = state->run<std::string>("PING", true, [](Client& client) {
-        Array command;
-        command << "PING";
-        return client.execute<std::string>(command);
-    });
-    if (!ping) return ping.take_error();
+    state->pool = std::move(pool).value();
     return std::unique_ptr<RedisQuotaBook>(new RedisQuotaBook(std::move(state)));
 }
 

@@ -38,7 +38,7 @@ struct RedisQuotaConfig {
 
 //! A QuotaBook in Redis, shared by every gateway that points at the same Redis and prefix.
 //! Thread rule: any number of threads at once; each command borrows its own connection from a
-//! small pool (Poco::Redis::Client is not thread-safe), and a broken connection is dropped and
+//! small pool (hub/redis_pool, the one Redis client), and a broken connection is dropped and
 //! replaced by a fresh one. Every Redis failure is ErrorKind::unavailable naming the address.
 class RedisQuotaBook final : public QuotaBook {
   public:

@@ -362,6 +362,48 @@ ts_status request_header_fn(const ts_request* r, ts_str name, ts_str* out) {
     return TS_OK;
 }
 
+// ---- 1.4: session state ----------------------------------------------------------------------
+
+ts_status session_status(const core::Error& e) {
+    switch (e.kind) {
+        case core::ErrorKind::invalid_request:
+            return TS_ERR_INVALID;
+        case core::ErrorKind::request_too_large:
+            return TS_ERR_LIMIT;
+        default:
+            return TS_ERR_FAILED;
+    }
+}
+
+ts_status session_get_fn(const ts_request* r, ts_str key, ts_buf* out) {
+    if (!out) return TS_ERR_INVALID;
+    out->ptr = nullptr;
+    out->len = 0;
+    const std::string* plugin = HookScope::plugin();
+    if (!plugin) return TS_ERR_WRONG_PHASE;
+    auto value = session_get(ctx_of(r), *plugin, view(key));
+    if (!value) return session_status(value.error());
+    if (!value.value()) return TS_ERR_NOT_FOUND;
+    return fill(out, *value.value());
+}
+
+ts_status session_put_fn(ts_request* r, ts_str key, ts_str value, uint32_t ttl_seconds) {
+    const std::string* plugin = HookScope::plugin();
+    if (!plugin) return TS_ERR_WRONG_PHASE;
+    auto done =
+        session_put(ctx_of(r), *plugin, view(key), view(value), std::chrono::seconds(ttl_seconds));
+    return done ? TS_OK : session_status(done.error());
+}
+
+ts_status session_delete_fn(ts_request* r, ts_str key) {
+    const std::string* plugin = HookScope::plugin();
+    if (!plugin) return TS_ERR_WRONG_PHASE;
+    auto done = session_erase(ctx_of(r), *plugin, view(key));
+    return done ? TS_OK : session_status(done.error());
+}
+
+// ---- end of session state -----------------------------------------------------------------------
+
 constexpr ts_host_api make_table() {
     ts_host_api t{};
     t.struct_size = sizeof(ts_host_api);
@@ -394,6 +436,11 @@ constexpr ts_host_api make_table() {
     t.route_current = &Guarded<&route_current_fn>::call;
     t.decision_note = &Guarded<&decision_note_fn>::call;
     t.request_header = &Guarded<&request_header_fn>::call;
+
+    // 1.4: session state
+    t.session_get = &Guarded<&session_get_fn>::call;
+    t.session_put = &Guarded<&session_put_fn>::call;
+    t.session_delete = &Guarded<&session_delete_fn>::call;
     return t;
 }
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "core/fiber.hpp"
@@ -348,6 +349,101 @@ int l_array(lua_State* L) {
     lua_setmetatable(L, 1);
     return 1;
 }
+
+// ---- session state (ABI 1.4 session_get / session_put / session_delete) ----------------------
+// A bad key raises (a bug in the script); a cap or an unreachable store returns nil and the
+// message, so an advisory strategy can carry on without its state.
+
+const std::string& session_plugin(lua_State* L) {
+    static const std::string none;
+    const LuaCall* c = vm_of(L).current();
+    return c && c->plugin ? *c->plugin : none;
+}
+
+//! Runs one session operation (`op` returns core::Result<void>) under `guarded`. Returns 0 when it
+//! succeeded; else leaves the message in vm.error_text and returns how the binding ends: a raise
+//! for a bad key, else nil and the message (pushed here).
+template <class Op>
+int session_op(lua_State* L, LuaVm& vm, const char* function, Op&& op, bool& failed) {
+    auto kind = core::ErrorKind::internal;
+    failed = !guarded(vm, [&] {
+        core::Result<void> r = op();
+        if (!r) {
+            kind = r.error().kind;
+            vm.error_text = std::string("tianshu.") + function + ": " + r.error().message;
+        }
+        return r.ok();
+    });
+    if (!failed) return 0;
+    if (kind == core::ErrorKind::invalid_request) return -1;
+    luaL_pushfail(L);
+    lua_pushlstring(L, vm.error_text.data(), vm.error_text.size());
+    return 2;
+}
+
+// session_get(key) -> value, or nil when absent (nil and the message when the store failed).
+int l_session_get(lua_State* L) {
+    RequestContext* ctx = context(L, "session_get");
+    size_t n = 0;
+    const char* key = luaL_checklstring(L, 1, &n);
+    LuaVm& vm = vm_of(L);
+    bool found = false, failed = false;
+    const int ends = session_op(
+        L, vm, "session_get",
+        [&]() -> core::Result<void> {
+            auto r = session_get(*ctx, session_plugin(L), std::string_view(key, n));
+            if (!r) return r.take_error();
+            if ((found = r.value().has_value())) vm.scratch = std::move(*r.value());
+            return {};
+        },
+        failed);
+    if (ends < 0) return raise_error_text(L, vm);
+    if (failed) return ends;
+    if (!found) return 0;
+    return push_scratch(L, vm);
+}
+
+// session_put(key, value[, ttl_seconds]) -> true, or nil and the message (a cap, the store).
+int l_session_put(lua_State* L) {
+    RequestContext* ctx = context(L, "session_put");
+    size_t kn = 0, vn = 0;
+    const char* key = luaL_checklstring(L, 1, &kn);
+    const char* value = luaL_checklstring(L, 2, &vn);
+    const lua_Integer ttl = luaL_optinteger(L, 3, 0);
+    if (ttl < 0 || ttl > std::numeric_limits<uint32_t>::max())
+        return luaL_error(L, "tianshu.session_put: ttl_seconds must be 0 (the default) or more");
+    LuaVm& vm = vm_of(L);
+    bool failed = false;
+    const int ends = session_op(
+        L, vm, "session_put",
+        [&] {
+            return session_put(*ctx, session_plugin(L), std::string_view(key, kn),
+                               std::string_view(value, vn), std::chrono::seconds(ttl));
+        },
+        failed);
+    if (ends < 0) return raise_error_text(L, vm);
+    if (failed) return ends;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+// session_delete(key) -> true, or nil and the message when the store failed.
+int l_session_delete(lua_State* L) {
+    RequestContext* ctx = context(L, "session_delete");
+    size_t n = 0;
+    const char* key = luaL_checklstring(L, 1, &n);
+    LuaVm& vm = vm_of(L);
+    bool failed = false;
+    const int ends = session_op(
+        L, vm, "session_delete",
+        [&] { return session_erase(*ctx, session_plugin(L), std::string_view(key, n)); }, failed);
+    if (ends < 0) return raise_error_text(L, vm);
+    if (failed) return ends;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+// ---- end of session state -----------------------------------------------------------------------
 
 // ---- 1.4: capabilities, route decision, decision notes, request headers ----
 
@@ -703,6 +799,10 @@ void push_tianshu_library(lua_State* L) {
         {"log", l_log},
         {"sleep_ms", l_sleep_ms},
         {"array", l_array},
+        // 1.4: session state
+        {"session_get", l_session_get},
+        {"session_put", l_session_put},
+        {"session_delete", l_session_delete},
         // 1.4: capabilities, route decision, decision notes, request headers
         {"capabilities", l_capabilities},
         {"route_decide", l_route_decide},

@@ -1,5 +1,6 @@
 #include "plugin/request_access.hpp"
 
+#include "core/log.hpp"
 #include "core/request_json.hpp"
 
 namespace tianshu::plugin {
@@ -74,8 +75,60 @@ const std::string* request_attribute(const RequestContext& ctx, std::string_view
     if (name == "client_protocol") return &ctx.client_protocol;
     if (name == "requested_model") return &ctx.requested_model;
     if (name == "session_id") return &ctx.session_id;
+    if (name == "session_source") return &ctx.session_source;
     return nullptr;
 }
+
+// ---- session state ----------------------------------------------------------------------------
+
+namespace {
+
+core::Result<core::SessionStore*> session_store(const RequestContext& ctx) {
+    if (!ctx.sessions) return Error{ErrorKind::unavailable, "this host keeps no session state", {}};
+    return ctx.sessions;
+}
+
+//! A store that cannot be reached is worth a log line naming the plugin; a cap or a bad key is
+//! the plugin's own business (it gets the status).
+template <class T>
+core::Result<T> logged(const RequestContext& ctx, std::string_view plugin, const char* what,
+                       core::Result<T> result) {
+    if (!result && result.error().kind == ErrorKind::unavailable)
+        core::log(core::LogLevel::warn, "session state unavailable",
+                  {{"plugin", std::string(plugin)},
+                   {"request_id", ctx.request_id},
+                   {"operation", what},
+                   {"error", result.error().message}});
+    return result;
+}
+
+}  // namespace
+
+core::Result<std::optional<std::string>> session_get(const RequestContext& ctx,
+                                                     std::string_view plugin,
+                                                     std::string_view key) {
+    auto store = session_store(ctx);
+    if (!store) return store.take_error();
+    return logged(ctx, plugin, "get", store.value()->get({ctx.user, ctx.session_id, plugin}, key));
+}
+
+core::Result<void> session_put(RequestContext& ctx, std::string_view plugin, std::string_view key,
+                               std::string_view value, std::chrono::seconds ttl) {
+    auto store = session_store(ctx);
+    if (!store) return store.take_error();
+    return logged(ctx, plugin, "put",
+                  store.value()->put({ctx.user, ctx.session_id, plugin}, key, value, ttl));
+}
+
+core::Result<void> session_erase(RequestContext& ctx, std::string_view plugin,
+                                 std::string_view key) {
+    auto store = session_store(ctx);
+    if (!store) return store.take_error();
+    return logged(ctx, plugin, "delete",
+                  store.value()->erase({ctx.user, ctx.session_id, plugin}, key));
+}
+
+// ---- end of session state -----------------------------------------------------------------------
 
 void answer_text(RequestContext& ctx, std::string text) {
     core::Response r;

@@ -2,6 +2,8 @@
 // The host functions every building block sees — `.so` plugins through ts_host_api, Lua
 // scripts through the `tianshu` table. One implementation here, two thin bindings.
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -14,8 +16,24 @@ namespace tianshu::plugin {
 core::Result<core::Json> request_get(const RequestContext& ctx, std::string_view pointer);
 //! Set any value; the request must still be valid afterwards, or nothing changes.
 core::Result<void> request_set(RequestContext& ctx, std::string_view pointer, core::Json value);
-//! A read-only attribute: request_id, tier, chain_id, client_protocol, requested_model, session_id.
+//! A read-only attribute: request_id, tier, chain_id, client_protocol, requested_model,
+//! session_id, session_source.
 const std::string* request_attribute(const RequestContext& ctx, std::string_view name);
+// ---- session state (ABI 1.4 session_get / session_put / session_delete) ----
+// Scoped to (ctx.user, ctx.session_id) and namespaced by `plugin`. Errors: invalid_request (a
+// bad key, no user or session), request_too_large (a cap; nothing changed), unavailable (no
+// store, or it cannot be reached; logged with the plugin's name).
+//! The value under `key`; nullopt when absent or expired.
+core::Result<std::optional<std::string>> session_get(const RequestContext& ctx,
+                                                     std::string_view plugin, std::string_view key);
+//! Stores `value` under `key` for `ttl` (0: the store's default, which is also the longest).
+core::Result<void> session_put(RequestContext& ctx, std::string_view plugin, std::string_view key,
+                               std::string_view value, std::chrono::seconds ttl);
+//! Removes `key`; fine when absent.
+core::Result<void> session_erase(RequestContext& ctx, std::string_view plugin,
+                                 std::string_view key);
+// ---- end of session state ----
+
 //! Answer directly from a pre-request hook.
 void answer_text(RequestContext& ctx, std::string text);
 

@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/model_capabilities.hpp"
 #include "core/request.hpp"
+#include "core/session_store.hpp"
 #include "core/stream_event.hpp"
 
 namespace tianshu::plugin {
@@ -102,8 +103,14 @@ struct RequestContext {
     std::string tier = "default";
     std::string chain_id;
     std::string client_protocol;  //!< "anthropic" | "openai"
-    std::string
-        session_id;  //!< Claude Code's X-Claude-Code-Session-Id, for memory and routing strategies
+    //! The conversation this request belongs to (server/session_identity): Claude Code's
+    //! X-Claude-Code-Session-Id, else the session in metadata.user_id, else derived from the
+    //! conversation's beginning. For session state and sticky routing.
+    std::string session_id;
+    std::string session_source;  //!< "header" | "metadata" | "derived"; empty when unset
+    std::string user;            //!< the authenticated user: whose session state this is
+    //! Session state (session_get/put/delete); null when the host keeps none (tests).
+    core::SessionStore* sessions = nullptr;
 
     //! Set by a pre strategy that answers directly (HookOutcome::answered).
     std::optional<core::Response> answer;

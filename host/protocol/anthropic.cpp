@@ -347,7 +347,7 @@ core::Result<core::Request> AnthropicCodec::decode_request(std::string_view body
     std::optional<core::Request> direct;
     std::optional<core::Json> tree;
     with_parsed_json(body, [&](const simdjson::dom::element& root) {
-        direct = decode_request_direct(root);
+        direct = decode_request_direct(root, body);
         if (!direct) tree = json_from_simdjson(root);
     });
     if (direct) return std::move(*direct);

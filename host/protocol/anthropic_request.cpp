@@ -19,6 +19,7 @@
 #include "core/json_path.hpp"
 #include "core/request_json.hpp"
 #include "protocol/json_text.hpp"
+#include "protocol/raw_json.hpp"
 
 namespace tianshu::protocol {
 
@@ -229,7 +230,9 @@ bool decode_message(element e, core::Message& m) {
     return has_role && has_content;
 }
 
-bool decode_tool(element e, core::Tool& t) {
+//! `raw_schema`: the client's own text of the tool's input_schema when it could be cut out of the
+//! body (raw_member_of_each), else empty and the schema is written from the document.
+bool decode_tool(element e, core::Tool& t, std::string_view raw_schema) {
     if (!is(e, Kind::OBJECT)) return false;
     bool has_name = false, has_schema = false;
     t.extra = Json::object();
@@ -243,7 +246,12 @@ bool decode_tool(element e, core::Tool& t) {
         } else if (field.key == "input_schema") {
             if (!is(v, Kind::OBJECT)) return false;
             // Kept as text: most requests send it upstream without looking inside.
-            t.input_schema = core::LazyJson::from_text(simdjson::minify(v));
+            std::string text;
+            if (raw_schema.empty())
+                append_compact_json(text, v);
+            else
+                text = raw_schema;
+            t.input_schema = core::LazyJson::from_text(std::move(text));
             has_schema = true;
         } else {
             t.extra[std::string(field.key)] = json_from_simdjson(v);
@@ -269,21 +277,30 @@ bool read_json_object(element v, Json& out,
 }
 
 //! An array decoded item by item into `out`, replacing what an earlier duplicate key put there.
-template <class T>
-bool decode_each(element v, std::vector<T>& out, bool (*decode)(element, T&)) {
+//! `decode(item, out[i], i)`.
+template <class T, class Decode>
+bool decode_each(element v, std::vector<T>& out, Decode&& decode) {
     if (!is(v, Kind::ARRAY)) return false;
     const simdjson::dom::array items = array_of(v);
     out.clear();
     out.resize(items.size());
     size_t i = 0;
-    for (element item : items)
-        if (!decode(item, out[i++])) return false;
+    for (element item : items) {
+        if (!decode(item, out[i], i)) return false;
+        ++i;
+    }
     return true;
 }
 
-bool decode_field(std::string_view key, element v, core::Request& r) {
+//! `raw_schemas`: the tools' input_schema texts as the body has them (see decode_tool), when
+//! they could be cut out.
+bool decode_field(std::string_view key, element v, core::Request& r,
+                  const std::optional<std::vector<std::string_view>>& raw_schemas) {
     if (key == "model") return read_string(v, r.model) && !r.model.empty();
-    if (key == "messages") return decode_each(v, r.messages, decode_message);
+    if (key == "messages")
+        return decode_each(v, r.messages, [](element e, core::Message& m, size_t) {
+            return decode_message(e, m);
+        });
     if (key == "system") {
         if (is(v, Kind::ARRAY)) return decode_blocks(v, Place::system, r.system);
         r.system.clear();
@@ -321,7 +338,11 @@ bool decode_field(std::string_view key, element v, core::Request& r) {
         r.stream = v.get_bool().value_unsafe();
         return true;
     }
-    if (key == "tools") return decode_each(v, r.tools, decode_tool);
+    if (key == "tools")
+        return decode_each(v, r.tools, [&](element e, core::Tool& t, size_t i) {
+            const bool raw = raw_schemas && i < raw_schemas->size();
+            return decode_tool(e, t, raw ? (*raw_schemas)[i] : std::string_view());
+        });
     if (key == "tool_choice") return read_json_object(v, r.tool_choice, core::check_tool_choice);
     if (key == "thinking") return read_json_object(v, r.thinking, core::check_thinking);
     if (key == "metadata") return read_json_object(v, r.metadata, nullptr);
@@ -331,13 +352,17 @@ bool decode_field(std::string_view key, element v, core::Request& r) {
 
 }  // namespace
 
-std::optional<core::Request> decode_request_direct(const simdjson::dom::element& root) {
+std::optional<core::Request> decode_request_direct(const simdjson::dom::element& root,
+                                                   std::string_view body) {
     if (!is(root, Kind::OBJECT)) return std::nullopt;
+    // Of duplicate "tools" keys both decoders keep the last, as raw_member_of_each does: an
+    // earlier one may be handed the last one's texts, and is then replaced whole.
+    const auto raw_schemas = raw_member_of_each(body, "tools", "input_schema");
     core::Request r;
     r.extra = Json::object();
     bool has_model = false, has_messages = false;
     for (auto field : object_of(root)) {
-        if (!decode_field(field.key, field.value, r)) return std::nullopt;
+        if (!decode_field(field.key, field.value, r, raw_schemas)) return std::nullopt;
         has_model = has_model || field.key == "model";
         has_messages = has_messages || field.key == "messages";
     }

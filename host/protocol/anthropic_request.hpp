@@ -5,6 +5,7 @@
 // nullopt and the caller runs the strict decoder, which reports the problems.
 
 #include <optional>
+#include <string_view>
 
 #include "core/request.hpp"
 
@@ -14,6 +15,8 @@ class element;
 
 namespace tianshu::protocol {
 
-std::optional<core::Request> decode_request_direct(const simdjson::dom::element& root);
+//! `root` is the parsed `body` (whose raw text tool schemas are kept as; see raw_json.hpp).
+std::optional<core::Request> decode_request_direct(const simdjson::dom::element& root,
+                                                   std::string_view body);
 
 }  // namespace tianshu::protocol

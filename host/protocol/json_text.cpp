@@ -148,6 +148,60 @@ core::Json json_from_simdjson(const simdjson::dom::element& e) {
     return from_simdjson(e);
 }
 
+void append_compact_json(std::string& out, const simdjson::dom::element& e) {
+    using T = simdjson::dom::element_type;
+    switch (e.type()) {
+        case T::OBJECT: {
+            out += '{';
+            bool first = true;
+            const simdjson::dom::object object(e);
+            for (const auto field : object) {
+                if (!first) out += ',';
+                first = false;
+                append_json_string(out, field.key);
+                out += ':';
+                append_compact_json(out, field.value);
+            }
+            out += '}';
+            return;
+        }
+        case T::ARRAY: {
+            out += '[';
+            bool first = true;
+            const simdjson::dom::array array(e);
+            for (const auto item : array) {
+                if (!first) out += ',';
+                first = false;
+                append_compact_json(out, item);
+            }
+            out += ']';
+            return;
+        }
+        case T::STRING:
+            append_json_string(out, e.get_string().value_unsafe());
+            return;
+        case T::INT64:
+            core::append_json_number(out, e.get_int64().value_unsafe());
+            return;
+        case T::UINT64:
+            core::append_json_number(out, e.get_uint64().value_unsafe());
+            return;
+        case T::DOUBLE: {
+            // simdjson's own shortest round-trip form, as its minify writes it.
+            simdjson::internal::mini_formatter number;
+            number.number(e.get_double().value_unsafe());
+            out += number.str();
+            return;
+        }
+        case T::BOOL:
+            out += e.get_bool().value_unsafe() ? "true" : "false";
+            return;
+        case T::NULL_VALUE:
+            out += "null";
+            return;
+    }
+}
+
 namespace {
 
 // Parses `body` with simdjson and calls use(root) while the document is alive (it lives in the

@@ -47,4 +47,9 @@ bool with_parsed_json(std::string_view body, Use&& use) {
 //! the same text (of duplicate keys the last one wins). Recursive: the caller bounds the depth.
 core::Json json_from_simdjson(const simdjson::dom::element& e);
 
+//! Appends a value parsed by simdjson as compact JSON text: what simdjson::minify writes, with
+//! strings escaped by append_json_string (a run of plain bytes copied at once, where minify
+//! goes byte by byte). Recursive: the caller bounds the depth.
+void append_compact_json(std::string& out, const simdjson::dom::element& e);
+
 }  // namespace tianshu::protocol

@@ -75,6 +75,21 @@ std::string join_text(const std::vector<ContentBlock>& blocks) {
     return out;
 }
 
+//! The text blocks of `blocks` joined with newlines: the one block's own text when there is only
+//! one (most tool results), else joined into `storage`.
+std::string_view joined_text(const std::vector<ContentBlock>& blocks, std::string& storage) {
+    const ContentBlock* only = nullptr;
+    for (const auto& b : blocks) {
+        if (b.type != BT::text) continue;
+        if (only) {
+            storage = join_text(blocks);
+            return storage;
+        }
+        only = &b;
+    }
+    return only ? std::string_view(only->text) : std::string_view();
+}
+
 core::Result<std::string> image_url(const ContentBlock& b, const std::string& where) {
     const std::string type = string_or_empty(b.source, "type");
     if (type == "base64") {
@@ -139,8 +154,11 @@ void write_text_part(std::string& out, std::string_view text, const Json* cache_
 //! content parts when there are images (or cache_control to keep).
 struct Content {
     bool is_string = true;
-    std::string text;   //!< the string, when is_string
-    std::string parts;  //!< the parts' JSON, comma-separated, when not
+    const std::string* single = nullptr;  //!< the one text block's text, when that is the string
+    std::string joined;                   //!< the text blocks joined, when there are several
+    std::string parts;                    //!< the parts' JSON, comma-separated, when not a string
+    //! The string, when is_string (the block's own text when there is one: never copied).
+    std::string_view text() const { return single ? std::string_view(*single) : joined; }
 };
 
 //! `where` names the message; `base` is its first block, so errors can name the block.
@@ -153,11 +171,16 @@ core::Result<Content> content_of(const std::vector<const ContentBlock*>& blocks,
         if (!o.strip_cache_control && !b->cache_control.is_null()) c.is_string = false;
     }
     if (c.is_string) {
+        size_t count = 0;
+        for (const auto* b : blocks)
+            if (b->type == BT::text && count++ == 0) c.single = &b->text;
+        if (count < 2) return c;
+        c.single = nullptr;
         bool first = true;
         for (const auto* b : blocks) {
             if (b->type != BT::text) continue;
-            if (!first) c.text += '\n';
-            c.text += b->text;
+            if (!first) c.joined += '\n';
+            c.joined += b->text;
             first = false;
         }
         return c;
@@ -180,7 +203,7 @@ core::Result<Content> content_of(const std::vector<const ContentBlock*>& blocks,
 
 void write_content(std::string& out, const Content& c) {
     if (c.is_string) {
-        append_json_string(out, c.text);
+        append_json_string(out, c.text());
         return;
     }
     out += '[';
@@ -192,17 +215,41 @@ const char* image_count_text(size_t n) {
     return n == 1 ? " image" : " images";
 }
 
+//! The body's `messages` array as it is written: user and assistant messages go straight into
+//! the body (no copy per message); a mid-conversation system message waits in `held` while the
+//! tool replies of an assistant's tool_calls are due (strict providers want them adjacent).
+struct MessageList {
+    std::string& out;
+    ArrayOut list{out};
+    bool after_tool_calls = false;  //!< the last message written is an assistant's tool_calls
+    std::vector<std::string> held;
+
+    //! Starts the next message: the caller writes it into the returned body, then close()s it.
+    std::string& open() {
+        list.next();
+        return out;
+    }
+    void close(bool has_tool_calls) { after_tool_calls = has_tool_calls; }
+    void add(const std::string& msg) {
+        open() += msg;
+        close(false);
+    }
+    void release_held() {
+        for (const auto& msg : held) add(msg);
+        held.clear();
+    }
+};
+
 //! One user message: its tool_result blocks become `tool` messages (in order); every other
-//! block follows as one user message. Each message goes through `emit` (its JSON text).
-template <class Emit>
+//! block follows as one user message.
 core::Result<void> encode_user(const core::Message& m, size_t mi, const UpstreamOptions& o,
-                               Emit&& emit) {
+                               MessageList& messages) {
     using TRI = UpstreamOptions::ToolResultImages;
     const std::string where = "messages[" + std::to_string(mi) + "]";
     std::vector<const ContentBlock*> rest;
     std::string moved_images;  // separate_user_message: parts for the next user message
     ArrayOut moved{moved_images};
-    std::string msg;
+    std::string storage;
     for (size_t bi = 0; bi < m.content.size(); ++bi) {
         const auto& b = m.content[bi];
         if (b.type == BT::text || b.type == BT::image) {
@@ -210,8 +257,6 @@ core::Result<void> encode_user(const core::Message& m, size_t mi, const Upstream
             continue;
         }
         if (b.type != BT::tool_result) continue;  // thinking in a user turn has no OpenAI form
-        std::string text = b.is_error ? "Error: " : "";
-        text += join_text(b.content);
         std::vector<std::string> images;
         for (size_t ci = 0; ci < b.content.size(); ++ci) {
             if (b.content[ci].type != BT::image) continue;
@@ -220,7 +265,20 @@ core::Result<void> encode_user(const core::Message& m, size_t mi, const Upstream
             if (!url) return url.take_error();
             images.push_back(std::move(url).value());
         }
-        msg.clear();
+        std::string_view text = joined_text(b.content, storage);
+        std::string edited;  // the text when something is added to it
+        if (b.is_error) {
+            edited = "Error: ";
+            edited += text;
+            text = edited;
+        }
+        auto with_note = [&](const std::string& note) {
+            if (edited.data() != text.data()) edited = std::string(text);
+            if (!edited.empty()) edited += '\n';
+            edited += note;
+            text = edited;
+        };
+        std::string& msg = messages.open();
         msg += R"({"content":)";
         if (images.empty()) {
             append_json_string(msg, text);
@@ -237,9 +295,8 @@ core::Result<void> encode_user(const core::Message& m, size_t mi, const Upstream
             }
             msg += ']';
         } else if (o.tool_result_images == TRI::separate_user_message) {
-            if (!text.empty()) text += '\n';
-            text += "[" + std::to_string(images.size()) + image_count_text(images.size()) +
-                    " attached in the next user message]";
+            with_note("[" + std::to_string(images.size()) + image_count_text(images.size()) +
+                      " attached in the next user message]");
             append_json_string(msg, text);
             moved.next();
             write_text_part(moved_images, "Image(s) returned by tool call " + b.id + ":", nullptr);
@@ -248,28 +305,27 @@ core::Result<void> encode_user(const core::Message& m, size_t mi, const Upstream
                 write_image_part(moved_images, u);
             }
         } else {
-            if (!text.empty()) text += '\n';
-            text +=
-                "[" + std::to_string(images.size()) + image_count_text(images.size()) + " omitted]";
+            with_note("[" + std::to_string(images.size()) + image_count_text(images.size()) +
+                      " omitted]");
             append_json_string(msg, text);
         }
         msg += R"(,"role":"tool","tool_call_id":)";
         append_json_string(msg, b.id);
         msg += '}';
-        emit(msg, false);
+        messages.close(false);
     }
     if (rest.empty() && moved_images.empty()) return {};
     auto content = content_of(rest, o, where, m.content.data());
     if (!content) return content.take_error();
-    msg.clear();
+    std::string& msg = messages.open();
     msg += R"({"content":)";
     if (!moved_images.empty()) {
         msg += '[';
         msg += moved_images;
         if (content->is_string) {
-            if (!content->text.empty()) {
+            if (!content->text().empty()) {
                 msg += ',';
-                write_text_part(msg, content->text, nullptr);
+                write_text_part(msg, content->text(), nullptr);
             }
         } else if (!content->parts.empty()) {
             msg += ',';
@@ -280,13 +336,12 @@ core::Result<void> encode_user(const core::Message& m, size_t mi, const Upstream
         write_content(msg, content.value());
     }
     msg += R"(,"role":"user"})";
-    emit(msg, false);
+    messages.close(false);
     return {};
 }
 
-template <class Emit>
 core::Result<void> encode_assistant(const core::Message& m, size_t mi, const UpstreamOptions& o,
-                                    Emit&& emit) {
+                                    MessageList& messages) {
     std::vector<const ContentBlock*> text;
     std::string tool_calls;
     ArrayOut calls{tool_calls};
@@ -321,8 +376,9 @@ core::Result<void> encode_assistant(const core::Message& m, size_t mi, const Ups
     auto content = content_of(text, o, "messages[" + std::to_string(mi) + "]", m.content.data());
     if (!content) return content.take_error();
     const bool has_calls = !tool_calls.empty();
-    const bool empty_text = content->is_string && content->text.empty();
-    std::string msg = R"({"content":)";
+    const bool empty_text = content->is_string && content->text().empty();
+    std::string& msg = messages.open();
+    msg += R"({"content":)";
     if (empty_text && has_calls)
         msg += "null";
     else
@@ -338,7 +394,7 @@ core::Result<void> encode_assistant(const core::Message& m, size_t mi, const Ups
         msg += ']';
     }
     msg += '}';
-    emit(msg, has_calls);
+    messages.close(has_calls);
     return {};
 }
 
@@ -489,36 +545,41 @@ core::Result<std::string> encode_request_body(const core::Request& r, const Upst
         return std::find(o.strip_fields.begin(), o.strip_fields.end(), field) !=
                o.strip_fields.end();
     };
+    // One buffer for the whole body, sized up front: every text is escaped once, straight into
+    // it (no message, messages or tools buffer copied in afterwards; no regrowth of 75 KB).
     size_t estimate = 256 + r.model.size();
     for (const auto& b : r.system) estimate += b.text.size() + 16;
     for (const auto& m : r.messages)
-        for (const auto& b : m.content) estimate += b.text.size() + 64;
+        for (const auto& b : m.content) {
+            estimate += b.text.size() + b.id.size() + b.name.size() + 64;
+            for (const auto& c : b.content) estimate += c.text.size() + 16;
+        }
+    for (const auto& t : r.tools)
+        estimate += t.name.size() + t.description.size() + 64 +
+                    (t.input_schema.is_object() ? t.input_schema.text().size() : 0);
+    estimate += estimate / 32;  // escapes
     std::string out;
     out.reserve(estimate);
     out += '{';
     ObjectOut body{out};
 
-    // messages (written first into their own buffer: a stripped field is still checked)
-    std::string messages;
-    messages.reserve(estimate);
-    messages += '[';
-    ArrayOut list{messages};
-    bool after_tool_calls = false;  // the last message written is an assistant's tool_calls
-    std::vector<std::string> held;  // system messages waiting for tool replies to be sent
-    auto emit = [&](const std::string& msg, bool has_tool_calls) {
-        list.next();
-        messages += msg;
-        after_tool_calls = has_tool_calls;
-    };
+    // messages (a stripped field is still written, elsewhere, so that its errors are reported)
+    std::string unsent;
+    const bool send_messages = !stripped("messages");
+    if (send_messages) body.key("messages");
+    std::string& list_out = send_messages ? out : unsent;
+    list_out += '[';
+    MessageList messages{list_out, {list_out}, false, {}};
     if (!r.system.empty()) {
         std::vector<const ContentBlock*> sys;
         for (const auto& b : r.system) sys.push_back(&b);
         auto content = content_of(sys, o, "system", r.system.data());
         if (!content) return content.take_error();
-        std::string msg = R"({"content":)";
+        std::string& msg = messages.open();
+        msg += R"({"content":)";
         write_content(msg, content.value());
         msg += R"(,"role":"system"})";
-        emit(msg, false);
+        messages.close(false);
     }
     for (size_t i = 0; i < r.messages.size(); ++i) {
         const auto& m = r.messages[i];
@@ -532,24 +593,19 @@ core::Result<std::string> encode_request_body(const core::Request& r, const Upst
             std::string msg = R"({"content":)";
             append_json_string(msg, text);
             msg += R"(,"role":"system"})";
-            if (after_tool_calls || !held.empty())
-                held.push_back(std::move(msg));
+            if (messages.after_tool_calls || !messages.held.empty())
+                messages.held.push_back(std::move(msg));
             else
-                emit(msg, false);
+                messages.add(msg);
             continue;
         }
-        auto done = m.role == core::Role::user ? encode_user(m, i, o, emit)
-                                               : encode_assistant(m, i, o, emit);
+        auto done = m.role == core::Role::user ? encode_user(m, i, o, messages)
+                                               : encode_assistant(m, i, o, messages);
         if (!done) return done.take_error();
-        for (const auto& msg : held) emit(msg, false);
-        held.clear();
+        messages.release_held();
     }
-    for (const auto& msg : held) emit(msg, false);
-    messages += ']';
-    if (!stripped("messages")) {
-        body.key("messages");
-        out += messages;
-    }
+    messages.release_held();
+    list_out += ']';
 
     if (!stripped("model")) body.string("model", r.model);
     if (r.max_tokens && !stripped("max_tokens")) {
@@ -582,32 +638,33 @@ core::Result<std::string> encode_request_body(const core::Request& r, const Upst
 
     const std::set<std::string, std::less<>> keywords(o.strip_schema_keywords.begin(),
                                                       o.strip_schema_keywords.end());
-    std::string tools;
-    ArrayOut tool_list{tools};
-    for (const auto& t : r.tools) {
-        // Server tools (web_search_…, bash_…) run at Anthropic; an OpenAI upstream cannot.
+    // Server tools (web_search_…, bash_…) run at Anthropic; an OpenAI upstream cannot.
+    auto is_function = [](const core::Tool& t) {
         const std::string type = string_or_empty(t.extra, "type");
-        if (!type.empty() && type != "custom") continue;
-        tool_list.next();
-        tools += R"({"function":{)";
-        ObjectOut fn{tools};
-        if (!t.description.empty()) fn.string("description", t.description);
-        fn.string("name", t.name);
-        fn.key("parameters");
-        static const Json kNoParameters{{"type", "object"}, {"properties", Json::object()}};
-        if (!t.input_schema.is_object())
-            append_json(tools, kNoParameters);
-        else if (keywords.empty())
-            tools += t.input_schema.text();  // the client's text: no tree built
-        else
-            write_stripped_schema(tools, t.input_schema.json(), keywords);
-        tools += R"(},"type":"function"})";
-    }
-    if (!tools.empty()) {
+        return type.empty() || type == "custom";
+    };
+    if (std::any_of(r.tools.begin(), r.tools.end(), is_function)) {
         if (!stripped("tools")) {
             body.key("tools");
             out += '[';
-            out += tools;
+            ArrayOut tool_list{out};
+            for (const auto& t : r.tools) {
+                if (!is_function(t)) continue;
+                tool_list.next();
+                out += R"({"function":{)";
+                ObjectOut fn{out};
+                if (!t.description.empty()) fn.string("description", t.description);
+                fn.string("name", t.name);
+                fn.key("parameters");
+                static const Json kNoParameters{{"type", "object"}, {"properties", Json::object()}};
+                if (!t.input_schema.is_object())
+                    append_json(out, kNoParameters);
+                else if (keywords.empty())
+                    out += t.input_schema.text();  // the client's text: no tree built
+                else
+                    write_stripped_schema(out, t.input_schema.json(), keywords);
+                out += R"(},"type":"function"})";
+            }
             out += ']';
         }
         if (r.tool_choice.is_object()) {

@@ -7,6 +7,7 @@
 #include "core/log.hpp"
 #include "pipeline/runner.hpp"
 #include "plugin/request_access.hpp"
+#include "server/session_identity.hpp"
 #include "server/stream_heartbeat.hpp"
 #include "upstream/wire_upstream.hpp"
 
@@ -280,7 +281,13 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         ctx.client_protocol =
             call.protocol == protocol::ClientProtocol::openai_chat ? "openai" : "anthropic";
         ctx.deadline = started + kRequestDeadline;
-        ctx.session_id = call.session_id;
+        // Session state: whose (the authenticated user, never the client's word) and which
+        // conversation (server/session_identity).
+        auto session = identify_session(call.session_id, ctx.request);
+        ctx.session_id = std::move(session.id);
+        ctx.session_source = std::string(to_string(session.source));
+        ctx.user = who.user;
+        ctx.sessions = services_.sessions;
         ctx.upstream = &upstream::WireUpstream::shared();
         ctx.client_headers = call.headers;
         ctx.capabilities = config->capabilities.get();
@@ -446,7 +453,8 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
             line.field("route_reason", route.reason);
             line.field("route_scenario", route.scenario);
         }
-        if (!call.session_id.empty()) line.field("session", call.session_id);
+        if (!ctx.session_id.empty())
+            line.field("session", ctx.session_id).field("session_source", ctx.session_source);
         if (failure && !failure->source.empty()) line.field("source", failure->source);
         line.field("status", status).field("stream", ctx.request.stream).field("tier", ctx.tier);
         if (ttft_ms) line.field("ttft_ms", *ttft_ms);

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/session_store.hpp"
 #include "hub/billing.hpp"
 #include "hub/usage_journal.hpp"
 #include "pipeline/runtime_config.hpp"
@@ -23,6 +24,8 @@ struct GatewayServices {
     hub::Billing* billing = nullptr;       //!< key limits, quota reservation and settlement
     hub::UsageJournal* usage = nullptr;    //!< one request-log row per request, durably
     const AdminApi* admin = nullptr;       //!< /admin/api; null: the route is not served
+    //! Session state for strategies (session_get/put/delete); null: none kept.
+    core::SessionStore* sessions = nullptr;
 };
 
 //! A new request id: 24 hex digits, the wall clock in ms then 48 random bits, so ids sort by
@@ -55,7 +58,7 @@ struct ApiCall {
     //! Shared, so an Anthropic request keeps its bytes for passthrough without a copy.
     std::shared_ptr<const std::string> body = std::make_shared<const std::string>();
     std::string client_ip;
-    std::string session_id;  //!< X-Claude-Code-Session-Id, when sent
+    std::string session_id;  //!< X-Claude-Code-Session-Id, when sent (see session_identity)
     //! The client's headers, borrowed for the call (request_header); null: none.
     const plugin::ClientHeaders* headers = nullptr;
 };

@@ -6,6 +6,7 @@
 # 1. builds what is missing (configures BUILD_DIR like the Makefile if it has no build.ninja);
 # 2. bench_so_hook       — one pre-request hook through a .so plugin (C ABI), ns per call;
 # 3. bench_lua_strategy  — one Lua strategy hook (on_request), ns per call;
+#    bench_scenario_router — scenario_router's decision on the 75 KB Claude Code request, µs;
 # 4. load_demo.sh        — wrk against a fresh gateway's demo chain at 2,000 and 64 connections.
 # Outputs are kept in BUILD_DIR/bench-results/. Figures are printed, never asserted.
 # Environment: JOBS (build parallelism, default nproc), SKIP_LOAD=1 skips step 4,
@@ -20,8 +21,8 @@ if [[ ! -f $BUILD/build.ninja ]]; then
   echo "+ cmake -S $ROOT -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo"
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 fi
-echo "+ cmake --build $BUILD -j $JOBS --target tianshu bench_so_hook bench_lua_strategy"
-cmake --build "$BUILD" -j "$JOBS" --target tianshu bench_so_hook bench_lua_strategy
+echo "+ cmake --build $BUILD -j $JOBS --target tianshu bench_so_hook bench_lua_strategy bench_scenario_router"
+cmake --build "$BUILD" -j "$JOBS" --target tianshu bench_so_hook bench_lua_strategy bench_scenario_router
 # The plugins the gateway loads at start-up (the demo chain needs them).
 echo "+ cmake --build $BUILD -j $JOBS"
 cmake --build "$BUILD" -j "$JOBS"
@@ -52,6 +53,7 @@ run_gbench() {
 
 run_gbench bench_so_hook
 run_gbench bench_lua_strategy
+run_gbench bench_scenario_router
 
 if [[ ${SKIP_LOAD:-0} != 1 ]]; then
   echo

@@ -111,6 +111,12 @@ test('claude code writes a file through a streamed Write tool call', async (t) =
 
   const run = await runClaude(stack, cwd, 'Create the file hello.txt with the text I gave you. E2E-CC-WRITE');
   assertSuccess(run, 'Created hello.txt.');
+  // The gateway knows the CLI's session (its X-Claude-Code-Session-Id): one for all its turns.
+  const cliLines = stack.logs().split('\n').filter((l) => l.includes('"msg":"request"'))
+    .map((l) => JSON.parse(l)).filter((l) => l.session_source !== 'derived');  // not the probes
+  assert.ok(cliLines.length >= 2, `the CLI's turns were logged\n${run.report()}`);
+  assert.ok(cliLines.every((l) => l.session_source === 'header'), run.report());
+  assert.equal(new Set(cliLines.map((l) => l.session)).size, 1, run.report());
   assert.ok(fs.existsSync(target), `hello.txt exists\n${run.report()}`);
   assert.equal(fs.readFileSync(target, 'utf8'), content);
 
@@ -192,4 +198,42 @@ test('claude code with its default model (mid-conversation system messages)', as
   t.after(async () => { await stack.stop(); fs.rmSync(cwd, { recursive: true, force: true }); });
   const run = await runClaude(stack, cwd, 'Say hi. E2E-CC-DEFAULT', []);
   assertSuccess(run, 'Hi there.');
+});
+
+// tool_repair: the upstream writes its tool calls as text, as a self-hosted model served
+// without a tool-call parser does (the fake upstream's text_tools mode). With tool_repair in
+// the chain Claude Code gets real tool_use blocks and writes the file; without it, it cannot.
+// NEEDS the host's ABI 1.4 stream rewriting (event_json … stream_emit).
+const REPAIR_CHAIN = { id: 'repair', tiers: ['*'], models: ['claude-*'], routing: { mode: 'passthrough' },
+  pre: [{ plugin: 'tool_repair' }], post: [{ plugin: 'tool_repair' }] };
+
+async function writeThroughTextTools(t, chains) {
+  const cwd = tempDir('tianshu-e2e-cc-text-tools-');
+  const target = path.join(cwd, 'notes.txt');
+  const content = 'written through tool_repair\nsecond line\n';
+  const stack = await startStack({ chains, scenario: { text_tools: 'hermes', turns: [
+    { match: 'E2E-CC-TEXT-TOOLS', text: 'I will create the file.',
+      tool_calls: [{ name: 'Write', arguments: JSON.stringify({ file_path: target, content }) }],
+      stream: { chunk_size: 5 } },
+    { match: target, text: 'Created notes.txt.', stream: { chunk_size: 4 } },
+    FALLBACK,
+  ] } });
+  t.after(async () => { await stack.stop(); fs.rmSync(cwd, { recursive: true, force: true }); });
+  const run = await runClaude(stack, cwd, 'Create the file notes.txt with the text I gave you. E2E-CC-TEXT-TOOLS');
+  return { run, stack, target, content };
+}
+
+test('claude code writes a file through tool_repair when the upstream writes tool calls as text', async (t) => {
+  const { run, stack, target, content } = await writeThroughTextTools(t, [REPAIR_CHAIN]);
+  assertSuccess(run, 'Created notes.txt.');
+  assert.ok(fs.existsSync(target), `notes.txt exists\n${run.report()}`);
+  assert.equal(fs.readFileSync(target, 'utf8'), content);
+  for (const r of stack.requests()) assert.equal(r.status, 200, run.report());
+});
+
+test('without tool_repair, the same text-tools upstream writes no file', async (t) => {
+  const { run, target } = await writeThroughTextTools(t, []);
+  assertSuccess(run);
+  assert.ok(run.json.result.includes('<tool_call>'), run.report());
+  assert.ok(!fs.existsSync(target), `notes.txt must not exist\n${run.report()}`);
 });

@@ -170,8 +170,9 @@ function validateOpenAIContent(role, content, p) {
 export function validateOpenAI(body, sc) {
   if (!isObj(body)) throw bad('We could not parse the JSON body of your request. The body must be a JSON object.');
   const rejected = new Set(sc.reject_fields ?? []);
+  const providerFields = PROVIDER_MODES[sc.provider]?.fields ?? [];
   for (const k of Object.keys(body)) {
-    if (!OPENAI_FIELDS.has(k) || rejected.has(k)) throw bad(`Unrecognized request argument supplied: ${k}`, k);
+    if ((!OPENAI_FIELDS.has(k) && !providerFields.includes(k)) || rejected.has(k)) throw bad(`Unrecognized request argument supplied: ${k}`, k);
   }
   if (typeof body.model !== 'string' || body.model === '') throw bad("you must provide a model parameter", 'model');
   if (!Array.isArray(body.messages)) throw bad("Missing required parameter: 'messages'.", 'messages');
@@ -323,6 +324,67 @@ export function validateOpenAI(body, sc) {
   if (body.parallel_tool_calls != null && toolNames.size === 0) {
     throw bad("Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are specified.", 'parallel_tool_calls');
   }
+}
+
+// ---------------------------------------------------------------------------
+// Provider modes (OpenAI protocol): reject like one real provider does, with its own words.
+// Selected by the scenario's "provider"; each runs after the generic OpenAI validation.
+// ---------------------------------------------------------------------------
+
+// Thinking mode: on unless the request says {"thinking":{"type":"disabled"}}, for every model
+// or only for the scenario's "thinking_models"; "thinking": false turns it off for all.
+function providerThinks(body, sc) {
+  if (sc.thinking === false) return false;
+  if (isObj(body.thinking) && body.thinking.type === 'disabled') return false;
+  return !Array.isArray(sc.thinking_models) || sc.thinking_models.includes(body.model);
+}
+
+function validateThinkingField(body) {
+  if (body.thinking === undefined) return;
+  if (!isObj(body.thinking) || !['enabled', 'disabled'].includes(body.thinking.type)) {
+    throw bad("Invalid 'thinking': expected {\"type\": \"enabled\"} or {\"type\": \"disabled\"}.", 'thinking');
+  }
+}
+
+// An assistant message with tool_calls whose reasoning_content is absent or empty.
+function firstToolTurnWithoutReasoning(body) {
+  return body.messages.findIndex((m) => m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length > 0
+    && !(typeof m.reasoning_content === 'string' && m.reasoning_content !== ''));
+}
+
+// DeepSeek: max_tokens outside [1, N] (N = "max_tokens_range"[1], default 8192); in thinking
+// mode, every earlier assistant turn with tool calls must carry its reasoning_content back.
+export function validateDeepSeek(body, sc) {
+  validateThinkingField(body);
+  const [lo, hi] = sc.max_tokens_range ?? [1, 8192];
+  for (const f of ['max_tokens', 'max_completion_tokens']) {
+    const v = body[f];
+    if (v !== undefined && v !== null && (v < lo || v > hi)) throw bad(`Invalid max_tokens value, the valid range of max_tokens is [${lo}, ${hi}]`);
+  }
+  if (providerThinks(body, sc) && firstToolTurnWithoutReasoning(body) >= 0) {
+    throw bad('The `reasoning_content` in the thinking mode must be passed back to the API.');
+  }
+}
+
+// Kimi (Moonshot): more than "max_tools" (default 128) tools; in thinking mode, an assistant
+// tool-call message without reasoning_content.
+export function validateKimi(body, sc) {
+  validateThinkingField(body);
+  const maxTools = sc.max_tools ?? 128;
+  if (Array.isArray(body.tools) && body.tools.length > maxTools) throw bad(`a max of ${maxTools} tools can be supported`);
+  const at = providerThinks(body, sc) ? firstToolTurnWithoutReasoning(body) : -1;
+  if (at >= 0) throw bad(`thinking is enabled but reasoning_content is missing in assistant tool call message at index ${at}`);
+}
+
+// name -> { fields: extra top-level request fields the provider accepts, validate }
+export const PROVIDER_MODES = {
+  deepseek: { fields: ['thinking'], validate: validateDeepSeek },
+  kimi: { fields: ['thinking'], validate: validateKimi },
+};
+
+function validateProviderMode(body, sc) {
+  if (sc.provider === undefined || sc.provider === null) return;
+  PROVIDER_MODES[sc.provider].validate(body, sc);
 }
 
 // ---------------------------------------------------------------------------
@@ -695,6 +757,75 @@ function anthropicEvents(turn, reqBody, sc, ctx) {
 }
 
 // ---------------------------------------------------------------------------
+// text-tools mode: the model writes its tool calls as text, as a self-hosted model served
+// without a tool-call parser does. The request is validated as strictly as ever; only the
+// answer changes: the turn's tool_calls become text in one model family's envelope, and the
+// answer carries no native tool call (finish_reason "stop", stop_reason "end_turn").
+// ---------------------------------------------------------------------------
+
+export const TEXT_TOOL_STYLES = ['hermes', 'qwen3_coder', 'glm', 'deepseek', 'kimi', 'minimax'];
+
+// Values of XML-style envelopes: strings as they are, anything else as JSON.
+const textToolValue = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
+
+function textToolParams(call) {
+  try {
+    return Object.entries(JSON.parse(call.arguments || '{}'));
+  } catch {
+    throw new Error(`fake upstream: text_tools style needs JSON arguments for '${call.name}', got ${call.arguments}`);
+  }
+}
+
+// calls: [{name, arguments (a string, written verbatim in the JSON envelopes)}]
+export function renderTextToolCalls(calls, style) {
+  switch (style) {
+    case 'hermes':
+      return calls.map((c) => `<tool_call>\n{"name": ${JSON.stringify(c.name)}, "arguments": ${c.arguments || '{}'}}\n</tool_call>`).join('\n');
+    case 'qwen3_coder':
+      return calls.map((c) => `<tool_call>\n<function=${c.name}>\n`
+        + textToolParams(c).map(([k, v]) => `<parameter=${k}>\n${textToolValue(v)}\n</parameter>\n`).join('')
+        + '</function>\n</tool_call>').join('\n');
+    case 'glm':
+      return calls.map((c) => `<tool_call>${c.name}\n`
+        + textToolParams(c).map(([k, v]) => `<arg_key>${k}</arg_key>\n<arg_value>${textToolValue(v)}</arg_value>\n`).join('')
+        + '</tool_call>').join('\n');
+    case 'deepseek':
+      return '<｜tool▁calls▁begin｜>'
+        + calls.map((c) => `<｜tool▁call▁begin｜>${c.name}<｜tool▁sep｜>${c.arguments || '{}'}<｜tool▁call▁end｜>`).join('')
+        + '<｜tool▁calls▁end｜>';
+    case 'kimi':
+      return '<|tool_calls_section_begin|>'
+        + calls.map((c, i) => `<|tool_call_begin|>functions.${c.name}:${i}<|tool_call_argument_begin|>${c.arguments || '{}'}<|tool_call_end|>`).join('')
+        + '<|tool_calls_section_end|>';
+    case 'minimax':
+      return '<minimax:tool_call>\n'
+        + calls.map((c) => `<invoke name="${c.name}">\n`
+          + textToolParams(c).map(([k, v]) => `<parameter name="${k}">${textToolValue(v)}</parameter>\n`).join('')
+          + '</invoke>\n').join('')
+        + '</minimax:tool_call>';
+    default:
+      throw new Error(`fake upstream: text_tools must be one of ${TEXT_TOOL_STYLES.join(', ')}, got '${style}'`);
+  }
+}
+
+// Refuses a scenario whose text_tools (top level or in a turn) names no known style.
+function checkTextToolStyles(sc) {
+  for (const [where, style] of [['text_tools', sc.text_tools], ...(sc.turns ?? []).map((t, i) => [`turns[${i}].text_tools`, t.text_tools])]) {
+    if (style !== undefined && style !== null && !TEXT_TOOL_STYLES.includes(style))
+      throw new Error(`fake upstream: ${where} must be one of ${TEXT_TOOL_STYLES.join(', ')}, got '${style}'`);
+  }
+}
+
+// The turn as a text-tools model answers it (the turn itself when the mode is off).
+function asTextToolsTurn(turn, sc) {
+  const style = turn.text_tools === undefined ? sc.text_tools : turn.text_tools;
+  if (!style || !(turn.tool_calls ?? []).length) return turn;
+  const written = renderTextToolCalls(normalizeToolCalls(turn, 'openai'), style);
+  const { tool_calls: _calls, ...rest } = turn;
+  return { ...rest, text: turn.text ? `${turn.text}\n\n${written}` : written };
+}
+
+// ---------------------------------------------------------------------------
 // Errors in each protocol's shape
 // ---------------------------------------------------------------------------
 
@@ -741,6 +872,10 @@ function redactHeaders(h) {
 
 export async function startFakeUpstream({ scenario, port = 0, record = null, log = false } = {}) {
   const sc = loadScenario(scenario);
+  if (sc.provider != null && !PROVIDER_MODES[sc.provider]) {
+    throw new Error(`fake upstream: unknown provider mode "${sc.provider}" (known: ${Object.keys(PROVIDER_MODES).join(', ')})`);
+  }
+  checkTextToolStyles(sc);
   const turns = (sc.turns ?? []).map((t, i) => ({ ...t, _i: i, _left: t.times === 0 ? Infinity : (t.times ?? 1) }));
   const requests = [];
   let counter = 0;
@@ -823,7 +958,7 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     // validation
     try {
       if (parseError) throw bad(protocol === 'anthropic' ? 'There was an error parsing the body of your request as JSON' : 'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly.)');
-      if (protocol === 'openai') validateOpenAI(body, sc); else validateAnthropic(body, sc);
+      if (protocol === 'openai') { validateOpenAI(body, sc); validateProviderMode(body, sc); } else validateAnthropic(body, sc);
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       rec.error = e.message;
@@ -866,7 +1001,8 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     };
 
     if (!body.stream) {
-      const full = protocol === 'anthropic' ? anthropicMessage(turn, body, sc, ctx) : openaiCompletion(turn, body, sc, ctx);
+      const spoken = asTextToolsTurn(turn, sc);
+      const full = protocol === 'anthropic' ? anthropicMessage(spoken, body, sc, ctx) : openaiCompletion(spoken, body, sc, ctx);
       finish(200);
       if (st.hold_at !== undefined) {
         await hold(res);
@@ -887,7 +1023,8 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     const headers = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' };
     res.writeHead(200, headers);
     res.flushHeaders?.();
-    const scripted = protocol === 'anthropic' ? anthropicEvents(turn, body, sc, ctx) : openaiChunks(turn, body, sc, ctx);
+    const spoken = asTextToolsTurn(turn, sc);
+    const scripted = protocol === 'anthropic' ? anthropicEvents(spoken, body, sc, ctx) : openaiChunks(spoken, body, sc, ctx);
     const events = protocol === 'anthropic'
       ? scripted.map((e) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`)
       : scripted.map((c) => `data: ${typeof c === 'string' ? c : JSON.stringify(c)}\n\n`);

@@ -859,6 +859,85 @@ describe('usage left out, answers held', () => {
   });
 });
 
+describe('provider modes', () => {
+  const call = (id, name = 'read_file') => ({ id, type: 'function', function: { name, arguments: '{}' } });
+  // user, assistant(tool call), tool, [assistant(tool call), tool]: the shape of a tool loop.
+  const loop = (first = {}, second = null) => {
+    const m = [U('go'), { role: 'assistant', content: null, tool_calls: [call('c1')], ...first }, { role: 'tool', tool_call_id: 'c1', content: 'r1' }];
+    if (second) m.push({ role: 'assistant', content: 'more', tool_calls: [call('c2')], ...second }, { role: 'tool', tool_call_id: 'c2', content: 'r2' });
+    return m;
+  };
+
+  test('an unknown provider mode is refused at start, naming the known ones', async () => {
+    await assert.rejects(startFakeUpstream({ scenario: { provider: 'nope' } }), /unknown provider mode "nope".*deepseek, kimi/);
+  });
+
+  test('deepseek: max_tokens outside the range is a 400 in DeepSeek\'s words; inside passes', async () => {
+    const fu = await startFakeUpstream({ scenario: { provider: 'deepseek', turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      assertOpenAIError(await oa(fu, oaReq([U('x')], { max_tokens: 8193 })), 400, /^Invalid max_tokens value, the valid range of max_tokens is \[1, 8192\]$/);
+      assert.equal((await oa(fu, oaReq([U('x')], { max_tokens: 8192 }))).status, 200);
+    } finally { await fu.close(); }
+    const wide = await startFakeUpstream({ scenario: { provider: 'deepseek', max_tokens_range: [1, 65536], turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      assert.equal((await oa(wide, oaReq([U('x')], { max_tokens: 32000 }))).status, 200);
+      assertOpenAIError(await oa(wide, oaReq([U('x')], { max_tokens: 65537 })), 400, /\[1, 65536\]/);
+    } finally { await wide.close(); }
+  });
+
+  test('deepseek thinking mode: every earlier tool turn needs its reasoning_content back', async () => {
+    const fu = await startFakeUpstream({ scenario: { provider: 'deepseek', turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      const msg = /^The `reasoning_content` in the thinking mode must be passed back to the API\.$/;
+      assertOpenAIError(await oa(fu, oaReq(loop())), 400, msg);
+      assertOpenAIError(await oa(fu, oaReq(loop({ reasoning_content: '' }))), 400, msg);
+      // the first turn carries it, the second does not: still refused
+      assertOpenAIError(await oa(fu, oaReq(loop({ reasoning_content: 'r' }, {}))), 400, msg);
+      assert.equal((await oa(fu, oaReq(loop({ reasoning_content: 'r' }, { reasoning_content: 's' })))).status, 200);
+      // a plain text assistant turn needs none
+      assert.equal((await oa(fu, oaReq([U('a'), { role: 'assistant', content: 'b' }, U('c')]))).status, 200);
+      // thinking disabled by the request: no check
+      assert.equal((await oa(fu, oaReq(loop(), { thinking: { type: 'disabled' } }))).status, 200);
+      assertOpenAIError(await oa(fu, oaReq([U('x')], { thinking: true })), 400, /Invalid 'thinking'/, 'thinking');
+    } finally { await fu.close(); }
+  });
+
+  test('deepseek: thinking only for thinking_models, or never with thinking: false', async () => {
+    const fu = await startFakeUpstream({ scenario: { provider: 'deepseek', thinking_models: ['deepseek-reasoner'], turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      assert.equal((await oa(fu, { ...oaReq(loop()), model: 'deepseek-chat' })).status, 200);
+      assertOpenAIError(await oa(fu, { ...oaReq(loop()), model: 'deepseek-reasoner' }), 400, /reasoning_content/);
+    } finally { await fu.close(); }
+    const off = await startFakeUpstream({ scenario: { provider: 'deepseek', thinking: false, turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      assert.equal((await oa(off, oaReq(loop()))).status, 200);
+    } finally { await off.close(); }
+  });
+
+  test('without a provider mode the thinking field stays unknown', async () => {
+    const fu = await startFakeUpstream({ scenario: { turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      assertOpenAIError(await oa(fu, oaReq([U('x')], { thinking: { type: 'enabled' } })), 400, /Unrecognized request argument supplied: thinking/);
+      assert.equal((await oa(fu, oaReq(loop()))).status, 200);
+    } finally { await fu.close(); }
+  });
+
+  test('kimi: more than 128 tools is a 400; thinking mode names the tool-call message without reasoning', async () => {
+    const fu = await startFakeUpstream({ scenario: { provider: 'kimi', turns: [{ text: 'ok', times: 0 }] } });
+    try {
+      const tools = (n) => Array.from({ length: n }, (_, i) => fnTool(`t${i}`));
+      assertOpenAIError(await oa(fu, oaReq([U('x')], { tools: tools(129) })), 400, /^a max of 128 tools can be supported$/);
+      assert.equal((await oa(fu, oaReq([U('x')], { tools: tools(128) }))).status, 200);
+      assertOpenAIError(await oa(fu, oaReq(loop({ reasoning_content: 'r' }, {}))), 400,
+        /^thinking is enabled but reasoning_content is missing in assistant tool call message at index 3$/);
+      assert.equal((await oa(fu, oaReq(loop({ reasoning_content: 'r' }, { reasoning_content: 's' })))).status, 200);
+      assert.equal((await oa(fu, oaReq(loop(), { thinking: { type: 'disabled' } }))).status, 200);
+      // the request was refused before a turn was used, and recorded with its error
+      assert.match(fu.requests.find((r) => r.status === 400).error, /max of 128 tools/);
+    } finally { await fu.close(); }
+  });
+});
+
 describe('examples', () => {
   test('examples/tool_roundtrip.json drives a two-turn tool round trip (scenario given as a path)', async () => {
     const fu = await startFakeUpstream({ scenario: path.join(HERE, 'examples', 'tool_roundtrip.json') });
@@ -874,5 +953,60 @@ describe('examples', () => {
       assert.equal(r.choices[0].message.content, 'Done: a.txt now says hi.');
       assertOpenAIError(await oa(fu, oaReq([U('x')], { reasoning_effort: 'low' })), 400, /reasoning_effort/);
     } finally { await fu.close(); }
+  });
+});
+
+describe('text-tools mode', () => {
+  const readTool = fnTool('Read', { type: 'object', properties: { file_path: { type: 'string' }, limit: { type: 'integer' } }, required: ['file_path'] });
+  const call = { name: 'Read', arguments: { file_path: '/a.txt', limit: 5 } };
+
+  test('hermes (scenario-wide), streamed over OpenAI: the call is text, no tool_calls, finish stop', async () => {
+    const fu = await startFakeUpstream({ scenario: { text_tools: 'hermes', turns: [{ text: 'Reading.', tool_calls: [call], stream: { chunk_size: 3 } }] } });
+    try {
+      const evs = sse((await oa(fu, oaReq([U('read it')], { tools: [readTool], stream: true }))).text);
+      const chunks = evs.filter((e) => e.json?.choices?.length).map((e) => e.json.choices[0]);
+      const content = chunks.map((c) => c.delta.content ?? '').join('');
+      assert.equal(content, 'Reading.\n\n<tool_call>\n{"name": "Read", "arguments": {"file_path":"/a.txt","limit":5}}\n</tool_call>');
+      assert.ok(!chunks.some((c) => c.delta.tool_calls));
+      assert.equal(chunks.at(-1).finish_reason, 'stop');
+    } finally { await fu.close(); }
+  });
+
+  test('kimi per turn over Anthropic: a text block only, stop_reason end_turn', async () => {
+    const fu = await startFakeUpstream({ scenario: { turns: [{ tool_calls: [call, { name: 'Read', arguments: '{"file_path": "/b",}' }], text_tools: 'kimi' }] } });
+    try {
+      const tools = [{ name: 'Read', description: 'd', input_schema: readTool.function.parameters }];
+      const m = json(await an(fu, anReq([U('x')], { tools })));
+      assert.deepEqual(m.content.map((b) => b.type), ['text']);
+      assert.equal(m.content[0].text, '<|tool_calls_section_begin|>'
+        + '<|tool_call_begin|>functions.Read:0<|tool_call_argument_begin|>{"file_path":"/a.txt","limit":5}<|tool_call_end|>'
+        + '<|tool_call_begin|>functions.Read:1<|tool_call_argument_begin|>{"file_path": "/b",}<|tool_call_end|>'
+        + '<|tool_calls_section_end|>');
+      assert.equal(m.stop_reason, 'end_turn');
+    } finally { await fu.close(); }
+  });
+
+  test('XML styles write each parameter; strings stay bare', async () => {
+    const fu = await startFakeUpstream({ scenario: { turns: [
+      { tool_calls: [call], text_tools: 'qwen3_coder' },
+      { tool_calls: [call], text_tools: 'glm' },
+      { tool_calls: [call], text_tools: 'minimax' },
+      { tool_calls: [call], text_tools: 'deepseek' },
+    ] } });
+    try {
+      const text = async () => json(await oa(fu, oaReq([U('x')], { tools: [readTool] }))).choices[0].message.content;
+      assert.equal(await text(), '<tool_call>\n<function=Read>\n<parameter=file_path>\n/a.txt\n</parameter>\n<parameter=limit>\n5\n</parameter>\n</function>\n</tool_call>');
+      assert.equal(await text(), '<tool_call>Read\n<arg_key>file_path</arg_key>\n<arg_value>/a.txt</arg_value>\n<arg_key>limit</arg_key>\n<arg_value>5</arg_value>\n</tool_call>');
+      assert.equal(await text(), '<minimax:tool_call>\n<invoke name="Read">\n<parameter name="file_path">/a.txt</parameter>\n<parameter name="limit">5</parameter>\n</invoke>\n</minimax:tool_call>');
+      assert.equal(await text(), '<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>Read<｜tool▁sep｜>{"file_path":"/a.txt","limit":5}<｜tool▁call▁end｜><｜tool▁calls▁end｜>');
+    } finally { await fu.close(); }
+  });
+
+  test('the request is still validated strictly, and an unknown style is refused at start', async () => {
+    const fu = await startFakeUpstream({ scenario: { text_tools: 'hermes', turns: [{ tool_calls: [call], times: 0 }] } });
+    try {
+      assertOpenAIError(await oa(fu, oaReq([U('x')], { tools: [fnTool('bad name!')] })), 400, /tools\[0\]\.function\.name/, 'tools[0].function.name');
+    } finally { await fu.close(); }
+    await assert.rejects(startFakeUpstream({ scenario: { turns: [{ text_tools: 'xml' }] } }), /turns\[0\]\.text_tools must be one of/);
   });
 });

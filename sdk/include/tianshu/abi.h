@@ -273,9 +273,12 @@ typedef struct ts_host_api {
 
     /* ---- 1.1 ---- */
     /** A read-only attribute of the request: "request_id", "tier", "chain_id",
-     *  "client_protocol" ("anthropic" | "openai"), "requested_model", "session_id" (Claude Code's
-     *  X-Claude-Code-Session-Id, empty when not sent). Borrowed until the
-     *  hook returns. TS_ERR_NOT_FOUND for unknown names. */
+     *  "client_protocol" ("anthropic" | "openai"), "requested_model", "session_id" (the
+     *  conversation: Claude Code's X-Claude-Code-Session-Id, else the session in
+     *  metadata.user_id, else, since 1.4, derived from a hash of the system prompt and the first
+     *  user message, so it stays the same across a conversation's turns), "session_source"
+     *  (1.4: "header" | "metadata" | "derived"). Borrowed until the hook returns.
+     *  TS_ERR_NOT_FOUND for unknown names. */
     ts_status (*request_attribute)(const ts_request* request, ts_str name, ts_str* out);
 
     /* ---- 1.2 ---- */
@@ -326,13 +329,21 @@ typedef struct ts_host_api {
 
     /* ---- 1.4: session state (any hook) ----
      * A small key-value store per (user, session), where the session is the client's
-     * (request_attribute "session_id"). Keys are namespaced by the plugin's name, so two
-     * plugins never see each other's keys, and one user never sees another user's session. */
+     * (request_attribute "session_id") and the user the authenticated caller. Keys are
+     * namespaced by the plugin's name, so two plugins never see each other's keys, and one user
+     * never sees another user's session, even presenting its id. Keys are 1..256 bytes. Values
+     * live for their TTL, at most the host's (serve --session-ttl-seconds, 24 h by default);
+     * each entry counts its key, the plugin's name and its value against the caps (serve
+     * --session-max-bytes, --user-session-max-bytes). Shared by the gateways of one Redis (serve
+     * --redis), else per gateway. A call may block the hook for a Redis round trip (bounded by
+     * the host's timeout). Every function: TS_ERR_INVALID for an empty or longer key,
+     * TS_ERR_FAILED when the store cannot be reached (an advisory strategy goes on without its
+     * state), TS_ERR_WRONG_PHASE outside a hook. */
     /** The value under `key`, into *out. TS_ERR_NOT_FOUND when absent or expired. */
     ts_status (*session_get)(const ts_request* request, ts_str key, ts_buf* out);
-    /** Store `value` under `key` for `ttl_seconds` (0 = the host's default). TS_ERR_LIMIT when
-     *  the session's or the user's size cap would be exceeded; TS_ERR_FAILED when the store
-     *  cannot be reached. Nothing changed on an error. */
+    /** Store `value` under `key` for `ttl_seconds` (0 = the host's default; never longer than
+     *  it). TS_ERR_LIMIT when the session's or the user's size cap would be exceeded;
+     *  TS_ERR_FAILED when the store cannot be reached. Nothing changed on an error. */
     ts_status (*session_put)(ts_request* request, ts_str key, ts_str value, uint32_t ttl_seconds);
     /** Remove `key`. TS_OK whether or not it existed. */
     ts_status (*session_delete)(ts_request* request, ts_str key);

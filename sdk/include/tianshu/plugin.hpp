@@ -166,7 +166,8 @@ class Request {
         return detail::take(api_, out);
     }
 
-    //! "request_id", "tier", "chain_id", "client_protocol", "requested_model". nullopt for
+    //! "request_id", "tier", "chain_id", "client_protocol", "requested_model", "session_id",
+    //! "session_source" ("header" | "metadata" | "derived", 1.4). nullopt for
     //! unknown names and on a 1.0 host (probed, never assumed). Borrowed until the hook returns.
     std::optional<std::string_view> attribute(std::string_view name) const {
         if (!TS_HOST_HAS(api_, request_attribute)) return std::nullopt;
@@ -193,6 +194,37 @@ class Request {
         if (api_->upstream_call(request_, &call, &err) != TS_OK)
             throw std::runtime_error(err.message[0] ? err.message : "upstream call failed");
     }
+
+    // ---- 1.4: session state (any hook) ----
+    // A small key-value store per (user, session), this plugin's keys only. Probed: on a host
+    // older than 1.4 nothing is stored (get finds nothing, put and erase say TS_ERR_FAILED).
+
+    //! True when the host keeps session state (ABI 1.4+).
+    bool has_session_state() const { return TS_HOST_HAS(api_, session_delete); }
+    //! The value under `key`; nullopt when absent or expired, or when the store failed.
+    std::optional<std::string> session_get(std::string_view key) const {
+        if (!has_session_state()) return std::nullopt;
+        ts_buf out{nullptr, 0};
+        if (api_->session_get(request_, detail::str(key), &out) != TS_OK) {
+            if (out.ptr) api_->free(out.ptr);
+            return std::nullopt;
+        }
+        return detail::take(api_, out);
+    }
+    //! Store `value` under `key` for `ttl_seconds` (0 = the host's default). TS_OK;
+    //! TS_ERR_LIMIT when a size cap would be exceeded; TS_ERR_FAILED when the store cannot be
+    //! reached; TS_ERR_INVALID for an empty or over-long key. Nothing changed on an error: an
+    //! advisory strategy carries on without its state.
+    ts_status session_put(std::string_view key, std::string_view value, uint32_t ttl_seconds = 0) {
+        if (!has_session_state()) return TS_ERR_FAILED;
+        return api_->session_put(request_, detail::str(key), detail::str(value), ttl_seconds);
+    }
+    //! Remove `key` (TS_OK whether or not it existed).
+    ts_status session_erase(std::string_view key) {
+        if (!has_session_state()) return TS_ERR_FAILED;
+        return api_->session_delete(request_, detail::str(key));
+    }
+    // ---- end of session state ----
 
     // ---- 1.4: capabilities, route decision, decision notes, request headers ----
     // Each probes the host (TS_HOST_HAS) and answers "unknown"/false on an older one.

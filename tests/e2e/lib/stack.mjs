@@ -93,8 +93,9 @@ function withProbeTurn(scenario) {
  * }
  * `scenario` is a fake-upstream scenario object (the probe turn is prepended).
  * `maps` are --map values for the channel (default ['claude-*=up-model']).
+ * `chains` are chain objects imported before the readiness probe (default none).
  */
-export async function startStack({ scenario = { turns: [] }, maps = [`claude-*=${UPSTREAM_MODEL}`] } = {}) {
+export async function startStack({ scenario = { turns: [] }, maps = [`claude-*=${UPSTREAM_MODEL}`], chains = [] } = {}) {
   requireBuild();
   const upstream = await startFakeUpstream({ scenario: withProbeTurn(scenario), port: 0 });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tianshu-e2e-data-'));
@@ -145,6 +146,17 @@ export async function startStack({ scenario = { turns: [] }, maps = [`claude-*=$
       await execFileP(TIANSHU_BIN, args, { timeout: 30000 });
     } catch (e) {
       throw new Error(`tianshu channel add failed: ${e.message}\n${e.stdout}\n${e.stderr}`);
+    }
+
+    for (const [i, chain] of chains.entries()) {
+      const file = path.join(dataDir, `chain-${i}.json`);
+      fs.writeFileSync(file, JSON.stringify(chain));
+      try {
+        await execFileP(TIANSHU_BIN, ['chain', 'import', file, '--data', dataDir,
+          '--plugins-dir', PLUGINS_DIR, '--scripts-dir', SCRIPTS_DIR], { timeout: 30000 });
+      } catch (e) {
+        throw new Error(`tianshu chain import failed: ${e.message}\n${e.stdout}\n${e.stderr}`);
+      }
     }
 
     // The running server picks the change up within ~1 s: probe until the upstream answers.

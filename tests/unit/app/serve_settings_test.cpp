@@ -23,6 +23,9 @@ TEST_CASE("serve settings: the defaults, and each flag read into its place", "[a
     CHECK(d->journal_adopt_seconds == 60);
     CHECK(d->drain_seconds == 30);
     CHECK_FALSE(d->log_level.has_value());
+    CHECK(d->sessions.ttl == std::chrono::hours(24));
+    CHECK(d->sessions.session_max_bytes == 1u << 20);
+    CHECK(d->sessions.user_max_bytes == 16u << 20);
 
     auto s = app::serve_settings(args({{"--metering", "off"},
                                        {"--journal-priority", "normal"},
@@ -34,7 +37,10 @@ TEST_CASE("serve settings: the defaults, and each flag read into its place", "[a
                                        {"--slow-work-threads", "2"},
                                        {"--slow-work-queue", "0"},
                                        {"--login-window-seconds", "30"},
-                                       {"--log-level", "warn"}}));
+                                       {"--log-level", "warn"},
+                                       {"--session-ttl-seconds", "600"},
+                                       {"--session-max-bytes", "4096"},
+                                       {"--user-session-max-bytes", "65536"}}));
     REQUIRE(s.ok());
     CHECK_FALSE(s->metering);
     CHECK(s->journal_priority == core::ThreadPriority::normal);
@@ -47,6 +53,9 @@ TEST_CASE("serve settings: the defaults, and each flag read into its place", "[a
     CHECK(s->slow_work.queue_limit == 0);
     CHECK(s->logins.window == std::chrono::seconds(30));
     CHECK(s->log_level == core::LogLevel::warn);
+    CHECK(s->sessions.ttl == std::chrono::seconds(600));
+    CHECK(s->sessions.session_max_bytes == 4096);
+    CHECK(s->sessions.user_max_bytes == 65536);
 }
 
 TEST_CASE("serve settings: a bad value is refused, naming the flag, the value and the range",
@@ -61,11 +70,22 @@ TEST_CASE("serve settings: a bad value is refused, naming the flag, the value an
              {"--max-threads", "3", "from 4"},
              {"--log-retention-days", "36501", "to 36500"},
              {"--journal-adopt-seconds", "0", "from 1"},
-             {"--stream-ping-ms", "600001", "to 600000"}}) {
+             {"--stream-ping-ms", "600001", "to 600000"},
+             {"--session-ttl-seconds", "0", "from 1"},
+             {"--session-max-bytes", "100", "from 1024"},
+             {"--user-session-max-bytes", "1000", "from 1024"}}) {
         auto r = app::serve_settings(args({{flag, value}}));
         INFO(flag << " " << value);
         REQUIRE_FALSE(r.ok());
         CHECK_THAT(r.error().message,
                    Catch::Contains(flag) && Catch::Contains(value) && Catch::Contains(says));
     }
+}
+
+TEST_CASE("serve settings: a user's session cap below one session's is refused", "[app][serve]") {
+    auto r = app::serve_settings(
+        args({{"--session-max-bytes", "8192"}, {"--user-session-max-bytes", "4096"}}));
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains("--user-session-max-bytes 4096") &&
+                                      Catch::Contains("--session-max-bytes 8192"));
 }

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "../support/redis_test_env.hpp"
+
 using namespace tianshu;
 using hub::Micros;
 using hub::QuotaBook;
@@ -28,16 +30,8 @@ namespace {
 //! for Redis every call opens a new RedisQuotaBook on the same Redis and prefix (another gateway).
 using BookMaker = std::function<std::shared_ptr<QuotaBook>()>;
 
-std::string redis_url() {
-    const char* url = std::getenv("TIANSHU_TEST_REDIS_URL");
-    return url ? url : "";
-}
-
-std::string unique_prefix() {
-    static std::atomic<int> counter{0};
-    std::random_device random;
-    return "tianshu:test:" + std::to_string(random()) + ":" + std::to_string(++counter) + ":";
-}
+using testing::redis_url;
+using testing::unique_prefix;
 
 BookMaker memory_books() {
     auto book = std::make_shared<hub::MemoryQuotaBook>();

@@ -22,7 +22,7 @@ namespace {
 std::optional<core::Request> direct(std::string_view body) {
     std::optional<core::Request> r;
     protocol::with_parsed_json(body, [&](const simdjson::dom::element& root) {
-        r = protocol::decode_request_direct(root);
+        r = protocol::decode_request_direct(root, body);
     });
     return r;
 }
