@@ -46,6 +46,7 @@ const char* kTierUsage =
     "       tianshu tier list\n"
     "       tianshu tier set-ratio --name NAME --ratio 1.2\n"
     "       tianshu tier remove --name NAME\n"
+    "       tianshu tier route-header --name NAME --show on|off\n"
     "       (each also takes [--data DIR | --db URL] [--json])";
 
 //! A price multiplier such as "0.8" as parts per million (the same six decimals as money).
@@ -70,7 +71,8 @@ Json tier_json(const store::Tier& t) {
             {"ratio", ratio_text(t.price_ratio_ppm)},
             {"ratio_ppm", t.price_ratio_ppm},
             {"description", t.description},
-            {"created_at", format_time(t.created_at)}};
+            {"created_at", format_time(t.created_at)},
+            {"route_header", t.route_header}};
 }
 
 int tier_add_or_set(const std::string& sub, const std::vector<std::string>& args) {
@@ -108,6 +110,31 @@ int tier_add_or_set(const std::string& sub, const std::vector<std::string>& args
     else
         std::cout << "tier '" << *name << "' now pays " << ratio_text(*ratio)
                   << " × list price (a running server applies it within 2 s)\n";
+    return kOk;
+}
+
+//! Shows or hides x-tianshu-route / x-tianshu-decision from the tier's clients.
+int tier_route_header(const std::vector<std::string>& args) {
+    auto spec = subcommand_spec(kTierUsage, {"--name", "--show"});
+    auto a = parse_args(args, spec);
+    if (!a) return input_error(a.error());
+    auto name = required_option(a.value(), "--name", spec.usage);
+    if (!name) return input_error(name.error());
+    auto show = required_option(a.value(), "--show", spec.usage);
+    if (!show) return input_error(show.error());
+    if (*show != "on" && *show != "off")
+        return input_error(Error::invalid("--show '" + *show +
+                                          "' must be on (clients see x-tianshu-route) or off "
+                                          "(hidden; the request log keeps the decision)"));
+    auto db = open_store(a.value());
+    if (!db) return fail(db.error());
+    if (auto done = store::tiers::set_route_header(*db.value(), *name, *show == "on"); !done)
+        return store_error(done.error());
+    if (a->flag("--json"))
+        print_json({{"name", *name}, {"route_header", *show == "on"}});
+    else
+        std::cout << "tier '" << *name << "' clients " << (*show == "on" ? "see" : "no longer see")
+                  << " the x-tianshu-route header (a running server applies it within 2 s)\n";
     return kOk;
 }
 
@@ -605,6 +632,7 @@ int cmd_tier(const std::vector<std::string>& args) {
     if (sub == "add" || sub == "set-ratio") return tier_add_or_set(sub, args);
     if (sub == "list") return tier_list(args);
     if (sub == "remove") return tier_remove(args);
+    if (sub == "route-header") return tier_route_header(args);
     return unknown_subcommand("tier", sub, kTierUsage);
 }
 

@@ -77,6 +77,7 @@ usage:
   tianshu key set-limits --id ID [create's limits] [--no-quota] [--no-expiry] [--no-rpm] [--no-tpm]
                          [--any-ip] [--all-models]
   tianshu tier add --name T --ratio 0.8 [--description D] | list | set-ratio --name T --ratio R | remove --name T
+                 | route-header --name T --show on|off
   tianshu price set --model M|PATTERN [--input 2.0] [--output 8.0] [--cache-read 0.5] [--cache-write 2.5]
                     [--reasoning 8.0] [--per-call 0.01]   (per 1M tokens, in units)
   tianshu price list | remove --model M
@@ -324,6 +325,24 @@ void print_banner(const std::string& base, const std::optional<FirstStartSecrets
     std::cout << std::flush;
 }
 
+//! The built-in capability table, with the file of --capabilities (if given) laid over it.
+core::Result<std::shared_ptr<const pipeline::CapabilityTable>> capability_table(
+    const std::optional<std::string>& file) {
+    auto table = std::make_shared<pipeline::CapabilityTable>(pipeline::CapabilityTable::builtin());
+    if (!file) return std::shared_ptr<const pipeline::CapabilityTable>(std::move(table));
+    std::ifstream in(*file, std::ios::binary);
+    if (!in)
+        return Error::invalid("--capabilities '" + *file +
+                              "' cannot be read: check the path (a JSON capability table, see "
+                              "docs/capabilities.md)");
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = pipeline::CapabilityTable::parse(text.str(), "--capabilities " + *file);
+    if (!parsed) return parsed.take_error();
+    table->merge(parsed.value());
+    return std::shared_ptr<const pipeline::CapabilityTable>(std::move(table));
+}
+
 int cmd_serve(const std::vector<std::string>& args) {
     CommandSpec spec{
         "tianshu serve [--data DIR] [--listen HOST:PORT] [--db URL] [--plugins-dir DIR] "
@@ -335,7 +354,7 @@ int cmd_serve(const std::vector<std::string>& args) {
         "[--slow-work-threads N] [--slow-work-queue N] [--login-failures-per-address N] "
         "[--login-failures-per-account N] [--login-window-seconds N] "
         "[--secret-key-file PATH] [--journal-adopt-seconds N] [--session-ttl-seconds N] "
-        "[--session-max-bytes N] [--user-session-max-bytes N]",
+        "[--session-max-bytes N] [--user-session-max-bytes N] [--capabilities FILE]",
         {"--data",
          "--listen",
          "--db",
@@ -361,7 +380,8 @@ int cmd_serve(const std::vector<std::string>& args) {
          "--journal-adopt-seconds",
          "--session-ttl-seconds",
          "--session-max-bytes",
-         "--user-session-max-bytes"},
+         "--user-session-max-bytes",
+         "--capabilities"},
         {},
         0,
         0};
@@ -373,6 +393,8 @@ int cmd_serve(const std::vector<std::string>& args) {
     if (settings->log_level) core::set_log_level(*settings->log_level);
     const server::ServerOptions& options = settings->server;
     const int drain_seconds = settings->drain_seconds;
+    auto capabilities = capability_table(a->option("--capabilities"));
+    if (!capabilities) return input_error(capabilities.error());
 
     // Signals are taken by sigwait on this thread only; block them before any thread starts.
     sigset_t signals;
@@ -393,6 +415,7 @@ int cmd_serve(const std::vector<std::string>& args) {
     auto secrets = open_secret_key(a.value());
     if (!secrets) return fail(secrets.error());
     RuntimeLoader loader(*db.value(), catalog, a->option_or("--chains-dir", ""), &secrets.value());
+    loader.use_capabilities(capabilities.value());
     if (auto problems = loader.unopenable_channel_keys(); !problems.empty()) {
         for (size_t i = 0; i + 1 < problems.size(); ++i) (void)fail(problems[i]);
         return fail(problems.back());

@@ -213,31 +213,33 @@ std::vector<std::string> csv_row(const store::RequestLog& r, const Names& names)
 }
 
 Json log_json(const store::RequestLog& r, const Names& names) {
-    return {{"id", r.id},
-            {"request_id", r.request_id},
-            {"time", iso_time(r.created_at_ms)},
-            {"created_at_ms", r.created_at_ms},
-            {"user_id", r.user_id},
-            {"user", names.user(r.user_id)},
-            {"key_id", r.key_id ? Json(*r.key_id) : Json(nullptr)},
-            {"key", names.key(r.key_id)},
-            {"channel", r.channel},
-            {"requested_model", r.requested_model},
-            {"upstream_model", r.upstream_model},
-            {"input_tokens", r.input_tokens},
-            {"output_tokens", r.output_tokens},
-            {"cache_read_tokens", r.cache_read_tokens},
-            {"cache_write_tokens", r.cache_write_tokens},
-            {"reasoning_tokens", r.reasoning_tokens},
-            {"cost", hub::format_money(r.cost)},
-            {"cost_micros", r.cost},
-            {"latency_ms", r.latency_ms},
-            {"ttft_ms", r.ttft_ms},
-            {"status", r.status},
-            {"error_kind", r.error_kind},
-            {"client_ip", r.client_ip},
-            {"retries", r.retries},
-            {"stream", r.stream}};
+    Json j{{"id", r.id},
+           {"request_id", r.request_id},
+           {"time", iso_time(r.created_at_ms)},
+           {"created_at_ms", r.created_at_ms},
+           {"user_id", r.user_id},
+           {"user", names.user(r.user_id)},
+           {"key_id", r.key_id ? Json(*r.key_id) : Json(nullptr)},
+           {"key", names.key(r.key_id)},
+           {"channel", r.channel},
+           {"requested_model", r.requested_model},
+           {"upstream_model", r.upstream_model},
+           {"input_tokens", r.input_tokens},
+           {"output_tokens", r.output_tokens},
+           {"cache_read_tokens", r.cache_read_tokens},
+           {"cache_write_tokens", r.cache_write_tokens},
+           {"reasoning_tokens", r.reasoning_tokens},
+           {"cost", hub::format_money(r.cost)},
+           {"cost_micros", r.cost},
+           {"latency_ms", r.latency_ms},
+           {"ttft_ms", r.ttft_ms},
+           {"status", r.status},
+           {"error_kind", r.error_kind},
+           {"client_ip", r.client_ip},
+           {"retries", r.retries},
+           {"stream", r.stream}};
+    j.update(store::request_logs::decision_fields(r));
+    return j;
 }
 
 std::vector<std::string> table_row(const store::RequestLog& r, const Names& names) {
@@ -374,11 +376,13 @@ int logs_export(const ParsedArgs& a, store::Database& db, const store::RequestLo
 int cmd_logs(const std::vector<std::string>& args) {
     CommandSpec spec{
         "tianshu logs [--user NAME] [--key-id ID] [--channel C] [--model M] [--status CODE] "
+        "[--request-id ID] "
         "[--since TIME] [--until TIME] [--limit N] [--before-id ID] [--csv FILE|-] [--data DIR] "
         "[--json]\n       tianshu logs prune --older-than TIME [--data DIR] [--json]\n"
         "TIME: 2026-11-22T10:00:00Z, 2026-11-22, or an age such as 30m, 12h, 7d",
         store_options({"--user", "--key-id", "--channel", "--model", "--status", "--since",
-                       "--until", "--limit", "--before-id", "--csv", "--older-than"}),
+                       "--until", "--limit", "--before-id", "--csv", "--older-than",
+                       "--request-id"}),
         {"--json"},
         0,
         1};
@@ -421,6 +425,7 @@ int cmd_logs(const std::vector<std::string>& args) {
         }
         if (auto c = a->option("--channel")) filter.channel = *c;
         if (auto m = a->option("--model")) filter.model = *m;
+        if (auto id = a->option("--request-id")) filter.request_id = *id;
         if (a->option("--csv") && (a->option("--limit") || before_id))
             return input_error(Error::invalid(
                 "--limit and --before-id page the table; --csv exports every matching row, so "

@@ -15,6 +15,7 @@
 #include "store/channels.hpp"
 #include "store/prices.hpp"
 #include "store/settings.hpp"
+#include "store/tiers.hpp"
 #include "store/users.hpp"
 #include "upstream/channel_router.hpp"
 
@@ -220,7 +221,17 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
     auto channels = store::channels::list(db_);
     if (!channels) return channels.take_error();
     std::vector<upstream::ChannelSpec> specs;
+    // Each channel's capability options override the table for the models it serves.
+    std::map<std::string, core::ModelCapabilities, std::less<>> channel_capabilities;
     for (const auto& c : channels.value()) {
+        if (c.config.is_object() && c.config.contains("options")) {
+            auto caps = pipeline::channel_capabilities(c.config["options"], c.name);
+            if (!caps)
+                core::log(core::LogLevel::error, "channel capability options ignored",
+                          {{"channel", c.name}, {"error", caps.error().message}});
+            else if (!caps->empty())
+                channel_capabilities.emplace(c.name, std::move(caps).value());
+        }
         upstream::ChannelSpec spec;
         spec.name = c.name;
         spec.type = c.type;
@@ -277,6 +288,12 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
     config->prices = prices.value();
     config->payers = std::move(payers);
     config->revision = revision.value();
+    config->capabilities = std::make_shared<pipeline::ModelCapabilityBook>(
+        capabilities_, std::move(channel_capabilities), router);
+    auto tiers = store::tiers::list(db_);
+    if (!tiers) return tiers.take_error();
+    for (const auto& t : tiers.value())
+        if (!t.route_header) config->tiers_without_route_header.insert(t.name);
     return std::shared_ptr<const pipeline::RuntimeConfig>(std::move(config));
 }
 

@@ -39,6 +39,11 @@ class RuntimeLoader {
     //! is left out with one error log line; the rest serve.
     core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> load() const;
     pipeline::PluginLookup lookup() const;
+    //! The capability table every snapshot uses (the built-in one unless set: serve
+    //! --capabilities merges a file over it). Call before the first load().
+    void use_capabilities(std::shared_ptr<const pipeline::CapabilityTable> table) {
+        capabilities_ = std::move(table);
+    }
     //! One error per channel whose stored upstream keys this gateway's secret key cannot open
     //! (sealed with another gateway's key, or damaged), naming the channel and the fix; serve
     //! checks at start, so a gateway started with the wrong key stops there and says so, instead
@@ -51,6 +56,8 @@ class RuntimeLoader {
     std::filesystem::path chains_dir_;
     const hub::SecretBox* secrets_;
     upstream::RouterServices services_;
+    std::shared_ptr<const pipeline::CapabilityTable> capabilities_ =
+        std::make_shared<pipeline::CapabilityTable>(pipeline::CapabilityTable::builtin());
 };
 
 //! Polls the store's config revision and reloads on change.

@@ -280,6 +280,13 @@ LogLine& LogLine::field(LogKey k, bool value) {
     return *this;
 }
 
+LogLine& LogLine::field(LogKey k, const nlohmann::json& value) {
+    if (!active_) return *this;
+    key(k);
+    text_ += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return *this;
+}
+
 void LogLine::write() {
     if (!active_ || written_) return;
     written_ = true;

@@ -126,6 +126,8 @@ class LogLine {
     LogLine& field(LogKey key, int value) { return field(key, int64_t{value}); }
     LogLine& field(LogKey key, double value);
     LogLine& field(LogKey key, bool value);
+    //! A JSON value (array or object) written as JSON, not as a string.
+    LogLine& field(LogKey key, const nlohmann::json& value);
     //! Writes the line (to the sink or stderr, as log() does); once.
     void write();
 

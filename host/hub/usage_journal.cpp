@@ -86,7 +86,8 @@ bool fallen_behind(const std::vector<store::UsageRecord>& batch) {
 // one the nlohmann object gave, byte for byte (a sorted map); decode reads both alike.
 std::string UsageJournal::encode(const store::UsageRecord& r) {
     std::string out;
-    out.reserve(200 + r.request_id.size() + r.channel.size() + r.requested_model.size() +
+    out.reserve(300 + r.route_model.size() + r.route_reason.size() + r.decisions.size() +
+                r.request_id.size() + r.channel.size() + r.requested_model.size() +
                 r.upstream_model.size() + r.error_kind.size() + r.client_ip.size());
     const auto number = [&](std::string_view key, long long v) {
         out += key;
@@ -101,6 +102,7 @@ std::string UsageJournal::encode(const store::UsageRecord& r) {
     number(",\"cost\":", r.cost);
     number(",\"cr\":", r.cache_read_tokens);
     number(",\"cw\":", r.cache_write_tokens);
+    if (!r.decisions.empty()) text(",\"decisions\":", r.decisions);
     text(",\"err\":", r.error_kind);
     text(",\"id\":", r.request_id);
     number(",\"in\":", r.input_tokens);
@@ -110,6 +112,14 @@ std::string UsageJournal::encode(const store::UsageRecord& r) {
     number(",\"ms\":", r.latency_ms);
     number(",\"out\":", r.output_tokens);
     number(",\"retries\":", r.retries);
+    // The route decision, when the request got as far as one.
+    if (!r.route_scenario.empty()) {
+        text(",\"route_by\":", r.route_by);
+        text(",\"route_model\":", r.route_model);
+        number(",\"route_rank\":", r.route_rank);
+        text(",\"route_reason\":", r.route_reason);
+        text(",\"route_scenario\":", r.route_scenario);
+    }
     number(",\"rs\":", r.reasoning_tokens);
     number(",\"status\":", r.status);
     out += r.stream ? ",\"stream\":true" : ",\"stream\":false";
@@ -146,6 +156,12 @@ core::Result<store::UsageRecord> UsageJournal::decode(std::string_view line) {
         r.client_ip = j.value("ip", "");
         r.retries = j.value("retries", 0);
         r.stream = j.value("stream", false);
+        r.route_scenario = j.value("route_scenario", "");
+        r.route_model = j.value("route_model", "");
+        r.route_reason = j.value("route_reason", "");
+        r.route_by = j.value("route_by", "");
+        r.route_rank = j.value("route_rank", 0);
+        r.decisions = j.value("decisions", "");
         return r;
     } catch (const Json::exception& e) {
         return core::Error::invalid(

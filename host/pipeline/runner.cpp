@@ -55,6 +55,7 @@ core::Result<HookOutcome> PipelineRunner::run_pre_stage(RequestContext& ctx, con
     if (undo.saved) {
         ctx.request = std::move(undo.request);
         ctx.answer = std::move(undo.answer);
+        ctx.route = std::move(undo.route);
     }
     return HookOutcome::proceed;
 }
@@ -109,9 +110,13 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
             if (!sink(e)) break;
     } else {
         std::string model = ctx.request.model;
-        if (chain.spec().mode == RoutingMode::managed && model == ctx.requested_model &&
-            !chain.spec().routing_model.empty())
+        // Managed routing decides when no strategy did: a route decision of rank DEFAULT by
+        // the chain, so the header, the log and /metrics say where the request went.
+        if (chain.spec().mode == RoutingMode::managed && !ctx.route &&
+            model == ctx.requested_model && !chain.spec().routing_model.empty()) {
             model = chain.spec().routing_model;
+            ctx.route = plugin::RouteDecision{1, "managed", model, "chain routing model", "chain"};
+        }
         auto target = resolver_.resolve(model);
         if (!target) return target.take_error();
         summary.channel = target->channel;

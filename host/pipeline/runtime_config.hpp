@@ -8,10 +8,12 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string_view>
 
 #include "hub/billing.hpp"
 #include "hub/pricing.hpp"
+#include "pipeline/capability_table.hpp"
 #include "pipeline/chain.hpp"
 #include "pipeline/runner.hpp"
 
@@ -43,6 +45,11 @@ struct RuntimeConfig {
     std::shared_ptr<const hub::PriceTable> prices;          //!< null or empty: every model is free
     std::vector<std::shared_ptr<const hub::Payer>> payers;  //!< every live key, for quota sync
     int64_t revision = 0;  //!< the store's config revision this was built from
+    //! The capability table with the channels' overrides; null: nothing is known.
+    std::shared_ptr<const ModelCapabilityBook> capabilities;
+    //! Tiers whose clients do not get the x-tianshu-route / x-tianshu-decision headers (the
+    //! request log always has the decision).
+    std::set<std::string, std::less<>> tiers_without_route_header;
 };
 
 //! Holds the current RuntimeConfig; lock-free reads, atomic replacement.

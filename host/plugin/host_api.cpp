@@ -100,10 +100,13 @@ ts_str request_model(const ts_request* r) {
     return str(ctx_of(r).request.model);
 }
 
+// A route decision of rank DEFAULT by the calling plugin (request_access.hpp).
 ts_status request_set_model(ts_request* r, ts_str model) {
     if (model.len == 0 || !model.ptr) return TS_ERR_INVALID;
-    set_model(ctx_of(r), std::string(view(model)));
-    return TS_OK;
+    const std::string* plugin = HookScope::plugin();
+    auto done = set_model_decision(ctx_of(r), view(model), plugin ? *plugin : std::string_view());
+    if (!done) return TS_ERR_INVALID;
+    return done.value() == RouteOutcome::decided ? TS_OK : TS_ERR_OUTRANKED;
 }
 
 ts_status request_system_text(const ts_request* r, ts_buf* out) {
@@ -355,6 +358,56 @@ ts_status stream_emit_fn(ts_request* r, ts_str json) {
     return status_of(stream_emit(ctx_of(r), view(json)));
 }
 
+// ---- 1.4: capabilities, route decision, decision notes, request headers ----
+
+std::string_view calling_plugin() {
+    const std::string* plugin = HookScope::plugin();
+    return plugin ? std::string_view(*plugin) : std::string_view("unknown");
+}
+
+ts_status model_capabilities_fn(const ts_request* r, ts_str model, ts_buf* out) {
+    if (!out) return TS_ERR_INVALID;
+    out->ptr = nullptr;
+    out->len = 0;
+    auto caps = model_capabilities(ctx_of(r), view(model));
+    if (!caps) return TS_ERR_NOT_FOUND;
+    return fill(out, caps->to_json().dump());
+}
+
+ts_status route_decide_fn(ts_request* r, int32_t rank, ts_str scenario, ts_str model,
+                          ts_str reason) {
+    if (HookScope::phase() != HookPhase::on_request) return TS_ERR_WRONG_PHASE;
+    auto done =
+        route_decide(ctx_of(r), rank, view(scenario), view(model), view(reason), calling_plugin());
+    if (!done) return TS_ERR_INVALID;
+    return done.value() == RouteOutcome::decided ? TS_OK : TS_ERR_OUTRANKED;
+}
+
+ts_status route_current_fn(const ts_request* r, ts_buf* out) {
+    if (!out) return TS_ERR_INVALID;
+    out->ptr = nullptr;
+    out->len = 0;
+    const auto& route = ctx_of(r).route;
+    if (!route) return TS_ERR_NOT_FOUND;
+    return fill(out, route_json(*route).dump());
+}
+
+ts_status decision_note_fn(ts_request* r, ts_str kind, ts_str reason) {
+    auto done = decision_note(ctx_of(r), calling_plugin(), view(kind), view(reason));
+    if (!done) return TS_ERR_INVALID;
+    return done.value() == NoteOutcome::noted ? TS_OK : TS_ERR_LIMIT;
+}
+
+ts_status request_header_fn(const ts_request* r, ts_str name, ts_str* out) {
+    if (!out) return TS_ERR_INVALID;
+    *out = ts_str{nullptr, 0};
+    if (HookScope::phase() != HookPhase::on_request) return TS_ERR_WRONG_PHASE;
+    auto value = request_header(ctx_of(r), view(name));
+    if (!value) return TS_ERR_NOT_FOUND;
+    *out = str(*value);
+    return TS_OK;
+}
+
 // ---- 1.4: session state ----------------------------------------------------------------------
 
 ts_status session_status(const core::Error& e) {
@@ -433,6 +486,12 @@ constexpr ts_host_api make_table() {
     t.held_release = &Guarded<&held_release_fn>::call;
     t.held_discard = &Guarded<&held_discard_fn>::call;
     t.stream_emit = &Guarded<&stream_emit_fn>::call;
+    // 1.4: capabilities, route decision, decision notes, request headers
+    t.model_capabilities = &Guarded<&model_capabilities_fn>::call;
+    t.route_decide = &Guarded<&route_decide_fn>::call;
+    t.route_current = &Guarded<&route_current_fn>::call;
+    t.decision_note = &Guarded<&decision_note_fn>::call;
+    t.request_header = &Guarded<&request_header_fn>::call;
 
     // 1.4: session state
     t.session_get = &Guarded<&session_get_fn>::call;

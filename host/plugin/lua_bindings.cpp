@@ -65,18 +65,38 @@ int l_model(lua_State* L) {
     return 1;
 }
 
+// Runs a route decision (C++ work, inside `guarded`); pushes true when it stands, false when a
+// decision of higher rank does; raises with the reason when it is invalid.
+template <class Decide>
+int push_route_outcome(lua_State* L, LuaVm& vm, Decide&& decide) {
+    bool decided = false;
+    if (!guarded(vm, [&] {
+            core::Result<RouteOutcome> r = decide();
+            if (!r) {
+                vm.error_text = "tianshu." + r.error().message;
+                return false;
+            }
+            decided = r.value() == RouteOutcome::decided;
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    lua_pushboolean(L, decided);
+    return 1;
+}
+
 int l_set_model(lua_State* L) {
     RequestContext* ctx = context(L, "set_model");
     size_t n = 0;
     const char* m = luaL_checklstring(L, 1, &n);
     if (n == 0) return luaL_error(L, "tianshu.set_model: the model must not be empty");
     LuaVm& vm = vm_of(L);
-    if (!guarded(vm, [&] {
-            set_model(*ctx, std::string(m, n));
-            return true;
-        }))
-        return raise_error_text(L, vm);
-    return 0;
+    // A route decision of rank DEFAULT by this script (request_access.hpp); false when a
+    // decision of higher rank stands.
+    return push_route_outcome(L, vm, [&] {
+        const LuaCall* c = vm.current();
+        return set_model_decision(*ctx, std::string_view(m, n),
+                                  c && c->plugin ? *c->plugin : std::string());
+    });
 }
 
 int l_system(lua_State* L) {
@@ -573,6 +593,112 @@ int l_session_delete(lua_State* L) {
 
 // ---- end of session state -----------------------------------------------------------------------
 
+// ---- 1.4: capabilities, route decision, decision notes, request headers ----
+
+std::string script_name(LuaVm& vm) {
+    const LuaCall* c = vm.current();
+    return c && c->plugin ? *c->plugin : std::string("unknown");
+}
+
+// capabilities([model]) -> table of what the host knows, or nil.
+int l_capabilities(lua_State* L) {
+    RequestContext* ctx = context(L, "capabilities");
+    size_t n = 0;
+    const char* m = luaL_optlstring(L, 1, "", &n);
+    LuaVm& vm = vm_of(L);
+    bool found = false;
+    if (!guarded(vm, [&] {
+            auto caps = model_capabilities(*ctx, std::string_view(m, n));
+            found = caps.has_value();
+            if (found) vm.scratch_json = caps->to_json();
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    if (!found) return 0;
+    push_json(L, vm.scratch_json);
+    return 1;
+}
+
+// route_decide(rank, scenario, model[, reason]) -> true, or false when outranked. rank: 1..5
+// or "default" | "scene" | "agent" | "escalation" | "pin". on_request only.
+int l_route_decide(lua_State* L) {
+    RequestContext* ctx = context(L, "route_decide");
+    if (hook(L) != LuaHook::on_request)
+        return luaL_error(L, "tianshu.route_decide is only allowed in on_request");
+    int rank = 0;
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        size_t rn = 0;
+        const char* r = lua_tolstring(L, 1, &rn);
+        rank = route_rank_from_name(std::string_view(r, rn));
+        if (rank == 0)
+            return luaL_error(L,
+                              "tianshu.route_decide: unknown rank '%s' (use default, scene, "
+                              "agent, escalation or pin)",
+                              r);
+    } else {
+        rank = static_cast<int>(luaL_checkinteger(L, 1));
+    }
+    size_t sn = 0, mn = 0, why_n = 0;
+    const char* scenario = luaL_checklstring(L, 2, &sn);
+    const char* model = luaL_checklstring(L, 3, &mn);
+    const char* reason = luaL_optlstring(L, 4, "", &why_n);
+    LuaVm& vm = vm_of(L);
+    return push_route_outcome(L, vm, [&] {
+        return route_decide(*ctx, rank, std::string_view(scenario, sn), std::string_view(model, mn),
+                            std::string_view(reason, why_n), script_name(vm));
+    });
+}
+
+// route_current() -> {rank, scenario, model, reason, by}, or nil when none was made.
+int l_route_current(lua_State* L) {
+    RequestContext* ctx = context(L, "route_current");
+    if (!ctx->route) return 0;
+    LuaVm& vm = vm_of(L);
+    if (!guarded(vm, [&] {
+            vm.scratch_json = route_json(*ctx->route);
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    push_json(L, vm.scratch_json);
+    return 1;
+}
+
+// decision_note(kind, reason) -> true, or false when the request's notes are full.
+int l_decision_note(lua_State* L) {
+    RequestContext* ctx = context(L, "decision_note");
+    size_t kn = 0, rn = 0;
+    const char* kind = luaL_checklstring(L, 1, &kn);
+    const char* reason = luaL_optlstring(L, 2, "", &rn);
+    LuaVm& vm = vm_of(L);
+    bool noted = false;
+    if (!guarded(vm, [&] {
+            auto r = decision_note(*ctx, script_name(vm), std::string_view(kind, kn),
+                                   std::string_view(reason, rn));
+            if (!r) {
+                vm.error_text = "tianshu." + r.error().message;
+                return false;
+            }
+            noted = r.value() == NoteOutcome::noted;
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    lua_pushboolean(L, noted);
+    return 1;
+}
+
+// request_header(name) -> the client's header, or nil (absent, or a credential). on_request.
+int l_request_header(lua_State* L) {
+    RequestContext* ctx = context(L, "request_header");
+    if (hook(L) != LuaHook::on_request)
+        return luaL_error(L, "tianshu.request_header is only allowed in on_request");
+    size_t n = 0;
+    const char* name = luaL_checklstring(L, 1, &n);
+    auto value = request_header(*ctx, std::string_view(name, n));
+    if (!value) return 0;
+    lua_pushlstring(L, value->data(), value->size());
+    return 1;
+}
+
 // req: a read-only view of the request for the hook's first argument.
 int request_view_index(lua_State* L) {
     const LuaCall* c = vm_of(L).current();
@@ -836,6 +962,12 @@ void push_tianshu_library(lua_State* L) {
         {"session_get", l_session_get},
         {"session_put", l_session_put},
         {"session_delete", l_session_delete},
+        // 1.4: capabilities, route decision, decision notes, request headers
+        {"capabilities", l_capabilities},
+        {"route_decide", l_route_decide},
+        {"route_current", l_route_current},
+        {"decision_note", l_decision_note},
+        {"request_header", l_request_header},
         {nullptr, nullptr},
     };
     luaL_newlib(L, functions);

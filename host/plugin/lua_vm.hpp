@@ -55,7 +55,7 @@ struct LuaCall {
     RequestContext* ctx = nullptr;       //!< null at load: host functions then refuse
     const core::Json* config = nullptr;  //!< the instance config, visible as `config`
     core::StreamEvent* event = nullptr;  //!< on_stream_event only
-    //! The plugin's name: namespaces its session state.
+    //! The plugin's name: namespaces its session state; route_decide's "by", decision notes.
     const std::string* plugin = nullptr;
 };
 

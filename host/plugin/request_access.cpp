@@ -85,6 +85,7 @@ void before_request_change(RequestContext& ctx) {
     if (!ctx.undo || ctx.undo->saved) return;
     ctx.undo->request = ctx.request;
     ctx.undo->answer = ctx.answer;
+    ctx.undo->route = ctx.route;
     ctx.undo->saved = true;
 }
 
@@ -377,6 +378,163 @@ int64_t estimate_input_tokens(const core::Request& request) {
         bytes += t.name.size() + t.description.size() +
                  (t.input_schema.is_null() ? 0 : t.input_schema.text().size());
     return static_cast<int64_t>((bytes + 3) / 4);
+}
+
+}  // namespace tianshu::plugin
+
+namespace tianshu::plugin {
+
+// ---- route decision, visible decisions, client headers, capabilities (ABI 1.4) ----
+
+namespace {
+constexpr std::string_view kRankNames[] = {"default", "scene", "agent", "escalation", "pin"};
+constexpr size_t kMaxRouteReason = 200;
+constexpr size_t kMaxNoteReason = 300;
+
+bool is_word(std::string_view s, size_t max, bool dash) {
+    if (s.empty() || s.size() > max) return false;
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (dash && c == '-')))
+            return false;
+    return true;
+}
+
+//! At most `max` bytes, cut on a UTF-8 character boundary, control characters as spaces.
+std::string bounded_text(std::string_view s, size_t max) {
+    if (s.size() > max) {
+        size_t cut = max;
+        while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+        s = s.substr(0, cut);
+    }
+    std::string out(s);
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    return out;
+}
+
+void append_header_text(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x20 && c < 0x7f && c != '%' && c != ',') {
+            out += ch;
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+}  // namespace
+
+std::string_view route_rank_name(int rank) {
+    return rank >= 1 && rank <= 5 ? kRankNames[rank - 1] : std::string_view("none");
+}
+
+int route_rank_from_name(std::string_view name) {
+    for (int i = 0; i < 5; ++i)
+        if (kRankNames[i] == name) return i + 1;
+    return 0;
+}
+
+core::Result<RouteOutcome> route_decide(RequestContext& ctx, int rank, std::string_view scenario,
+                                        std::string_view model, std::string_view reason,
+                                        std::string_view by) {
+    if (rank < 1 || rank > 5)
+        return Error::invalid("route_decide: rank " + std::to_string(rank) +
+                              " is not a ts_route_rank: use 1 (default) to 5 (pin)");
+    if (model.empty()) return Error::invalid("route_decide: the model must not be empty");
+    if (!is_word(scenario, 64, true))
+        return Error::invalid("route_decide: scenario '" + bounded_text(scenario, 80) +
+                              "' must be 1 to 64 of a-z, 0-9, '_' and '-'");
+    if (ctx.route && ctx.route->rank > rank) return RouteOutcome::outranked;
+    before_request_change(ctx);  // a failing "continue" stage's decision is undone with it
+    ctx.route = RouteDecision{rank, std::string(scenario), std::string(model),
+                              bounded_text(reason, kMaxRouteReason), std::string(by)};
+    ctx.request.model.assign(model);
+    return RouteOutcome::decided;
+}
+
+core::Result<RouteOutcome> set_model_decision(RequestContext& ctx, std::string_view model,
+                                              std::string_view by) {
+    const std::string scenario = ctx.route ? ctx.route->scenario : std::string("default");
+    return route_decide(ctx, 1, scenario, model, "set_model", by);
+}
+
+Json route_json(const RouteDecision& d) {
+    return Json{{"rank", d.rank},
+                {"scenario", d.scenario},
+                {"model", d.model},
+                {"reason", d.reason},
+                {"by", d.by}};
+}
+
+RouteDecision effective_route(const RequestContext& ctx) {
+    if (ctx.route) return *ctx.route;
+    RouteDecision d;
+    d.scenario = "passthrough";
+    d.model = ctx.requested_model.empty() ? ctx.request.model : ctx.requested_model;
+    d.reason = "requested";
+    return d;
+}
+
+namespace {
+//! "<head>; <key>=<value>; reason=<reason>", each part escaped for a header.
+std::string header_fields(std::string_view head, std::string_view key, std::string_view value,
+                          std::string_view reason) {
+    std::string out;
+    append_header_text(out, head);
+    out += "; ";
+    out += key;
+    out += '=';
+    append_header_text(out, value);
+    out += "; reason=";
+    append_header_text(out, reason);
+    return out;
+}
+}  // namespace
+
+std::string route_header_value(const RouteDecision& d) {
+    return header_fields(d.scenario, "model", d.model, d.reason);
+}
+
+std::string decision_header_value(const DecisionNote& n) {
+    return header_fields(n.plugin, "kind", n.kind, n.reason);
+}
+
+core::Result<NoteOutcome> decision_note(RequestContext& ctx, std::string_view plugin,
+                                        std::string_view kind, std::string_view reason) {
+    if (!is_word(kind, 64, false))
+        return Error::invalid("decision_note: kind '" + bounded_text(kind, 80) +
+                              "' must be 1 to 64 of a-z, 0-9 and '_'");
+    if (ctx.decisions.size() >= kMaxDecisionNotes) return NoteOutcome::limit;
+    ctx.decisions.push_back(
+        DecisionNote{std::string(plugin), std::string(kind), bounded_text(reason, kMaxNoteReason)});
+    return NoteOutcome::noted;
+}
+
+std::optional<std::string_view> request_header(const RequestContext& ctx, std::string_view name) {
+    if (!ctx.client_headers) return std::nullopt;
+    for (std::string_view secret : {"authorization", "x-api-key", "cookie", "proxy-authorization"})
+        if (iequal(name, secret)) return std::nullopt;
+    return ctx.client_headers->find(name);
+}
+
+std::optional<core::ModelCapabilities> model_capabilities(const RequestContext& ctx,
+                                                          std::string_view model) {
+    if (!ctx.capabilities) return std::nullopt;
+    return ctx.capabilities->capabilities(ctx, model);
 }
 
 }  // namespace tianshu::plugin

@@ -90,3 +90,60 @@ int64_t estimate_tokens_for_bytes(int64_t bytes);
 int64_t estimate_input_tokens(const core::Request& request);
 
 }  // namespace tianshu::plugin
+
+namespace tianshu::plugin {
+
+// ---- route decision, visible decisions, client headers, capabilities (ABI 1.4) ----
+
+//! The ranks of ts_route_rank, by name: "default", "scene", "agent", "escalation", "pin".
+std::string_view route_rank_name(int rank);
+//! The rank named `name` (as route_rank_name), or 0.
+int route_rank_from_name(std::string_view name);
+
+//! What route_decide did.
+enum class RouteOutcome {
+    decided,   //!< the decision is the request's now (and ctx.request.model its model)
+    outranked  //!< a decision of higher rank stands; nothing changed
+};
+//! Records `by`'s route decision and sets the target model. Invalid (nothing changed): a rank
+//! outside 1..5, an empty model, a scenario that is not [a-z0-9_-]{1,64}. The reason is kept
+//! to 200 bytes.
+core::Result<RouteOutcome> route_decide(RequestContext& ctx, int rank, std::string_view scenario,
+                                        std::string_view model, std::string_view reason,
+                                        std::string_view by);
+//! request_set_model / tianshu.set_model: a route decision of rank DEFAULT by `by`, keeping
+//! the scenario of the decision so far ("default" when none), with reason "set_model".
+core::Result<RouteOutcome> set_model_decision(RequestContext& ctx, std::string_view model,
+                                              std::string_view by);
+//! {"rank","scenario","model","reason","by"} of a decision.
+core::Json route_json(const RouteDecision& decision);
+//! The route the request took: its decision, or when none was made
+//! {scenario "passthrough", the requested model, reason "requested"}.
+RouteDecision effective_route(const RequestContext& ctx);
+//! The x-tianshu-route header value: "<scenario>; model=<m>; reason=<why>". Bytes outside
+//! printable ASCII, '%' and ',' are %-escaped (the log line keeps them as they are), so notes
+//! join into one header with ", ".
+std::string route_header_value(const RouteDecision& decision);
+//! One x-tianshu-decision header value: "<plugin>; kind=<kind>; reason=<why>", escaped so.
+std::string decision_header_value(const DecisionNote& note);
+
+//! The most notes one request keeps.
+inline constexpr size_t kMaxDecisionNotes = 32;
+//! What decision_note did.
+enum class NoteOutcome { noted, limit };
+//! Records `plugin`'s decision. Invalid: a kind that is not [a-z0-9_]{1,64}. `limit` past
+//! kMaxDecisionNotes (nothing recorded). The reason is kept to 300 bytes.
+core::Result<NoteOutcome> decision_note(RequestContext& ctx, std::string_view plugin,
+                                        std::string_view kind, std::string_view reason);
+
+//! The client's header `name`, case-insensitive; nullopt when absent, when the request has no
+//! client headers, and always for credentials (authorization, x-api-key, cookie,
+//! proxy-authorization).
+std::optional<std::string_view> request_header(const RequestContext& ctx, std::string_view name);
+
+//! What the host knows of `model` (empty: the request's current target), the channel's
+//! overrides applied; nullopt when nothing is known.
+std::optional<core::ModelCapabilities> model_capabilities(const RequestContext& ctx,
+                                                          std::string_view model);
+
+}  // namespace tianshu::plugin

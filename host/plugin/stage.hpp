@@ -8,9 +8,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/model_capabilities.hpp"
 #include "core/request.hpp"
 #include "core/session_store.hpp"
 #include "core/stream_event.hpp"
@@ -50,6 +52,43 @@ class UpstreamCaller {
     //! Emits the answer through ctx.emit. On failure ctx.upstream_error is also set, so the
     //! error keeps the upstream's kind (rate_limited, upstream, timeout) through the plugin.
     virtual core::Result<void> call(RequestContext& ctx, const UpstreamCallSpec& spec) = 0;
+};
+
+// ---- route decision, visible decisions, client headers, capabilities (ABI 1.4) ----
+
+//! The one route decision of a request (route_decide). A decision of higher rank is never
+//! replaced by one of lower rank; ranks are ts_route_rank (1 default .. 5 pin).
+struct RouteDecision {
+    int rank = 0;
+    std::string scenario;
+    std::string model;
+    std::string reason;
+    std::string by;  //!< the plugin that decided ("chain" for a chain's managed routing)
+};
+
+//! A decision a plugin made and recorded (decision_note): logged, counted, sent as a header.
+struct DecisionNote {
+    std::string plugin;
+    std::string kind;
+    std::string reason;
+};
+
+//! The client's request headers, borrowed from the server for the request's length.
+class ClientHeaders {
+  public:
+    virtual ~ClientHeaders() = default;
+    //! The value of header `name` (case-insensitive); nullopt when absent.
+    virtual std::optional<std::string_view> find(std::string_view name) const = 0;
+};
+
+//! What the host knows of a model's capabilities (the RuntimeConfig's capability table with
+//! the channels' overrides).
+class CapabilitySource {
+  public:
+    virtual ~CapabilitySource() = default;
+    //! `model` empty: the request's current target. nullopt when nothing is known.
+    virtual std::optional<core::ModelCapabilities> capabilities(const RequestContext& ctx,
+                                                                std::string_view model) const = 0;
 };
 
 //! Where a model's events go. Returns false when the client has gone: the model stops.
@@ -101,6 +140,7 @@ struct RequestUndo {
     bool saved = false;
     core::Request request;
     std::optional<core::Response> answer;
+    std::optional<RouteDecision> route;  //!< a route decision is undone with the request
 };
 
 //! Everything about one request in flight that stages may read or change. Used by one
@@ -159,6 +199,17 @@ struct RequestContext {
     RequestUndo* undo = nullptr;
     int call_depth = 0;        //!< call_model nesting, bounded to stop recursion
     int upstream_retries = 0;  //!< calls to other channels or keys after the first failed
+
+    // ---- route decision, visible decisions, client headers, capabilities (ABI 1.4) ----
+    //! The route decision so far; unset until a strategy (or the chain's managed routing)
+    //! decides. Written only through route_decide() in request_access.hpp.
+    std::optional<RouteDecision> route;
+    //! Decisions noted by plugins, in order.
+    std::vector<DecisionNote> decisions;
+    //! The client's headers (null when the request did not come over HTTP, e.g. call_model).
+    const ClientHeaders* client_headers = nullptr;
+    //! The snapshot's capability table (null in tests that need none).
+    const CapabilitySource* capabilities = nullptr;
 };
 
 //! What a pre-request hook decided. Callers go on with the next stage on `proceed`; on

@@ -1,5 +1,7 @@
 #include "protocol/openai_upstream.hpp"
 
+#include "core/model_capabilities.hpp"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -525,6 +527,12 @@ core::Result<UpstreamOptions> options_from_json(const Json& j) {
             else
                 return core::Error::invalid(
                     path + ": must be inline_parts, separate_user_message or drop");
+        } else if (core::is_capability_field(key)) {
+            // A capability override (context_window, vision, thinking, ...): the capability
+            // table reads it (pipeline/capability_table.hpp); the wire only checks it.
+            core::ModelCapabilities ignored;
+            if (auto ok = core::read_capability_field(ignored, key, v, path); !ok)
+                return ok.take_error();
         } else {
             return core::Error::invalid("upstream options: unknown option '" + key + "'");
         }

@@ -76,8 +76,9 @@ struct UpstreamOptions {
 
 //! Reads options from a channel's adapter settings: {"max_output_tokens", "strip_fields",
 //! "strip_schema_keywords", "strip_cache_control", "reasoning_on_tool_turns", "include_usage",
-//! "always_stream", "tool_result_images": "inline_parts"|"separate_user_message"|"drop"}.
-//! Unknown keys are errors naming the key.
+//! "always_stream", "tool_result_images": "inline_parts"|"separate_user_message"|"drop"}, and
+//! the capability overrides of core/model_capabilities.hpp (checked here, read by the
+//! capability table; max_output_tokens is both). Unknown keys are errors naming the key.
 core::Result<UpstreamOptions> options_from_json(const core::Json& j);
 
 //! The Chat Completions body for `r`, as JSON text written straight from the request (no tree).

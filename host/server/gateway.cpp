@@ -31,6 +31,22 @@ constexpr auto kReadAfterClientLeft = std::chrono::seconds(10);
 double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
+
+//! At most `max` bytes of `s`, cut on a UTF-8 character boundary (a log row's column width).
+std::string utf8_prefix(const std::string& s, size_t max) {
+    if (s.size() <= max) return s;
+    size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    return s.substr(0, cut);
+}
+
+//! The notes of a request for its log line and row: [{"plugin","kind","reason"}...].
+core::Json decisions_json(const std::vector<plugin::DecisionNote>& notes) {
+    core::Json out = core::Json::array();
+    for (const auto& n : notes)
+        out.push_back({{"plugin", n.plugin}, {"kind", n.kind}, {"reason", n.reason}});
+    return out;
+}
 }  // namespace
 
 // Random ids put every request_logs and ledger row on a random page of their unique indexes:
@@ -211,12 +227,36 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         r.client_ip = call.client_ip;
         r.retries = ctx.upstream_retries;
         r.stream = ctx.request.stream;
+        if (!ctx.requested_model.empty()) {
+            const auto route = plugin::effective_route(ctx);
+            r.route_scenario = utf8_prefix(route.scenario, 64);
+            r.route_model = utf8_prefix(route.model, 255);
+            r.route_reason = utf8_prefix(route.reason, 255);
+            r.route_by = utf8_prefix(route.by, 128);
+            r.route_rank = route.rank;
+        }
+        if (!ctx.decisions.empty()) r.decisions = decisions_json(ctx.decisions).dump();
         services_.usage->record(r);
     };
 
     auto fail = [&](Error e) {
         status = core::http_status(e.kind);
         failure = std::move(e);
+    };
+
+    // The route decision and the notes so far, as response headers, once, just before the
+    // response's head leaves (notes made later are in the log line only). A tier may hide them
+    // from its clients; a request that never got as far as its model has none.
+    bool decision_headers_sent = false;
+    auto send_decision_headers = [&] {
+        if (decision_headers_sent || ctx.requested_model.empty()) return;
+        decision_headers_sent = true;
+        if (config && config->tiers_without_route_header.count(ctx.tier)) return;
+        out.set_header("x-tianshu-route", plugin::route_header_value(plugin::effective_route(ctx)));
+        std::string notes;
+        for (const auto& note : ctx.decisions)
+            notes += (notes.empty() ? "" : ", ") + plugin::decision_header_value(note);
+        if (!notes.empty()) out.set_header("x-tianshu-decision", notes);
     };
 
     [&] {
@@ -249,6 +289,8 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         ctx.user = who.user;
         ctx.sessions = services_.sessions;
         ctx.upstream = &upstream::WireUpstream::shared();
+        ctx.client_headers = call.headers;
+        ctx.capabilities = config->capabilities.get();
 
         const auto* chain =
             config->chains ? config->chains->match(ctx.tier, ctx.request.model) : nullptr;
@@ -330,6 +372,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
             if (!stream) return whole.add(e).ok();
             if (!stream_open) {
                 stream_open = true;
+                send_decision_headers();
                 if (!out.begin_stream()) {
                     client_left();
                     return true;
@@ -371,14 +414,17 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         if (!stream && !client_gone) {
             auto response = whole.take();
             if (response.id.empty()) response.id = "msg_" + request_id;
+            send_decision_headers();
             out.send(200, "application/json", codec.encode_response(response));
         }
     }();
 
     // A streaming client already has a 200 and an error event; everyone else gets the error now
     // (for a non-streaming client, events reaching the runner's sink were only buffered).
-    if (failure && !client_gone && !(ctx.request.stream && ctx.client_started))
+    if (failure && !client_gone && !(ctx.request.stream && ctx.client_started)) {
+        send_decision_headers();
         send_error(call.protocol, *failure, out);
+    }
     if (failure) metrics_.count_error(core::to_string(failure->kind));
     bill(status);
 
@@ -389,6 +435,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         const std::string& channel = summary.channel.empty() ? ctx.channel : summary.channel;
         line.field("chain", chain_id).field("channel", channel).field("client_ip", call.client_ip);
         line.field("cost", static_cast<int64_t>(cost));
+        if (!ctx.decisions.empty()) line.field("decisions", decisions_json(ctx.decisions));
         if (failure)
             line.field("error", failure->message)
                 .field("error_kind", core::to_string(failure->kind));
@@ -398,6 +445,14 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         line.field("request_id", request_id).field("requested_model", ctx.requested_model);
         line.field("retries", static_cast<int64_t>(ctx.upstream_retries));
         line.field("route", call.route);
+        if (!ctx.requested_model.empty()) {
+            const auto route = plugin::effective_route(ctx);
+            if (!route.by.empty()) line.field("route_by", route.by);
+            line.field("route_model", route.model);
+            line.field("route_rank", plugin::route_rank_name(route.rank));
+            line.field("route_reason", route.reason);
+            line.field("route_scenario", route.scenario);
+        }
         if (!ctx.session_id.empty())
             line.field("session", ctx.session_id).field("session_source", ctx.session_source);
         if (failure && !failure->source.empty()) line.field("source", failure->source);
@@ -409,6 +464,12 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         if (usage_source) line.field("usage_source", usage_source);
         line.field("user", user);
         line.write();
+    }
+    if (!ctx.requested_model.empty()) {
+        const auto route = plugin::effective_route(ctx);
+        metrics_.count_route(route.scenario, route.model, plugin::route_rank_name(route.rank));
+        for (const auto& note : ctx.decisions)
+            metrics_.count_decision_note(note.plugin, note.kind, route.model);
     }
     metrics_.request_finished(call.route, status, ms_since(started) / 1000.0);
 }

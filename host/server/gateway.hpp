@@ -59,6 +59,8 @@ struct ApiCall {
     std::shared_ptr<const std::string> body = std::make_shared<const std::string>();
     std::string client_ip;
     std::string session_id;  //!< X-Claude-Code-Session-Id, when sent (see session_identity)
+    //! The client's headers, borrowed for the call (request_header); null: none.
+    const plugin::ClientHeaders* headers = nullptr;
 };
 
 //! Serves model API calls under the current runtime configuration. Thread-safe.

@@ -246,6 +246,20 @@ class SocketResponseWriter final : public ResponseWriter {
     std::string pending_;  //!< a whole response, written by finish()
 };
 
+//! A request head's headers as the plugins' request_header reads them.
+class HeadHeaders final : public plugin::ClientHeaders {
+  public:
+    explicit HeadHeaders(const wire::RequestHead& head) : head_(head) {}
+    std::optional<std::string_view> find(std::string_view name) const override {
+        for (const auto& [k, v] : head_.headers)
+            if (iequals(k, name)) return v;
+        return std::nullopt;
+    }
+
+  private:
+    const wire::RequestHead& head_;
+};
+
 std::string presented_key(const wire::RequestHead& head) {
     if (auto key = head.header("x-api-key"); !key.empty()) return std::string(key);
     std::string_view auth = head.header("authorization");
@@ -684,8 +698,11 @@ void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std:
     const std::string_view method = head.method;
     const bool post = method == "POST";
 
+    // The head's headers, read in place by request_header (nothing is copied per request).
+    const HeadHeaders client_headers(head);
     auto model_call = [&](ClientProtocol protocol) {
         ApiCall call;
+        call.headers = &client_headers;
         call.protocol = protocol;
         call.route = std::string(path);
         call.api_key = presented_key(head);

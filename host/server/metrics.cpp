@@ -30,6 +30,51 @@ void Metrics::count_stage_failure(std::string_view chain, std::string_view stage
     ++stage_failures_[{std::string(chain), std::string(stage), std::string(outcome)}];
 }
 
+namespace {
+//! A Prometheus label value: backslash, quote and newline escaped.
+std::string label_value(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    for (char c : v) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out;
+}
+
+void count_labels(std::map<std::string, int64_t, std::less<>>& counters, std::string_view a_name,
+                  std::string_view a, std::string_view b_name, std::string_view b,
+                  std::string_view model) {
+    auto labels = [&](std::string_view m) {
+        return std::string(a_name) + "=\"" + label_value(a) + "\"," + std::string(b_name) + "=\"" +
+               label_value(b) + "\",model=\"" + label_value(m) + "\"";
+    };
+    std::string key = labels(model);
+    auto it = counters.find(key);
+    if (it == counters.end()) {
+        if (counters.size() >= Metrics::kMaxLabelSets) key = labels("other");
+        it = counters.emplace(std::move(key), 0).first;
+    }
+    ++it->second;
+}
+}  // namespace
+
+void Metrics::count_route(std::string_view scenario, std::string_view model,
+                          std::string_view rank) {
+    std::lock_guard lock(mutex_);
+    count_labels(routes_decided_, "scenario", scenario, "rank", rank, model);
+}
+
+void Metrics::count_decision_note(std::string_view plugin, std::string_view kind,
+                                  std::string_view model) {
+    std::lock_guard lock(mutex_);
+    count_labels(decision_notes_, "plugin", plugin, "kind", kind, model);
+}
+
 std::string Metrics::prometheus_text() const {
     std::ostringstream out;
     out << "# HELP tianshu_requests_in_flight Requests being served now.\n"
@@ -66,6 +111,16 @@ std::string Metrics::prometheus_text() const {
     for (const auto& [key, n] : stage_failures_)
         out << "tianshu_stage_failures_total{chain=\"" << std::get<0>(key) << "\",stage=\""
             << std::get<1>(key) << "\",outcome=\"" << std::get<2>(key) << "\"} " << n << "\n";
+    out << "# HELP tianshu_route_decisions_total Model calls by the route decision they took "
+           "(scenario, model, rank of the decision; rank none: no strategy decided).\n"
+        << "# TYPE tianshu_route_decisions_total counter\n";
+    for (const auto& [labels, n] : routes_decided_)
+        out << "tianshu_route_decisions_total{" << labels << "} " << n << "\n";
+    out << "# HELP tianshu_decision_notes_total Decisions plugins noted (decision_note), by "
+           "plugin, kind and model.\n"
+        << "# TYPE tianshu_decision_notes_total counter\n";
+    for (const auto& [labels, n] : decision_notes_)
+        out << "tianshu_decision_notes_total{" << labels << "} " << n << "\n";
     return out.str();
 }
 

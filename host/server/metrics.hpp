@@ -22,6 +22,14 @@ class Metrics final : public pipeline::StageFailureCounter {
     // pipeline::StageFailureCounter
     void count_stage_failure(std::string_view chain, std::string_view stage,
                              std::string_view outcome) override;
+    //! One request's route decision (tianshu_route_decisions_total{scenario,model,rank}).
+    void count_route(std::string_view scenario, std::string_view model, std::string_view rank);
+    //! One decision a plugin noted (tianshu_decision_notes_total{plugin,kind,model}).
+    void count_decision_note(std::string_view plugin, std::string_view kind,
+                             std::string_view model);
+    //! Distinct label sets each of those two counters keeps; past it, new ones are counted
+    //! under model="other" (model names come from clients).
+    static constexpr size_t kMaxLabelSets = 1000;
     int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
     std::string prometheus_text() const;
 
@@ -40,6 +48,9 @@ class Metrics final : public pipeline::StageFailureCounter {
     std::map<std::string, RouteStats, std::less<>> routes_;
     std::map<std::string, int64_t, std::less<>> errors_;
     std::map<std::tuple<std::string, std::string, std::string>, int64_t> stage_failures_;
+    //! Keyed by the rendered label set, e.g. scenario="main",model="m",rank="scene".
+    std::map<std::string, int64_t, std::less<>> routes_decided_;
+    std::map<std::string, int64_t, std::less<>> decision_notes_;
 };
 
 }  // namespace tianshu::server

@@ -382,6 +382,27 @@ const std::vector<Migration> all_migrations = {
                 ON DELETE CASCADE
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
      }},
+    {4,
+     "route decisions and decision notes in request logs; tiers that hide the route header",
+     {
+         "ALTER TABLE request_logs ADD COLUMN route_scenario VARCHAR(64) NOT NULL DEFAULT ''",
+         "ALTER TABLE request_logs ADD COLUMN route_model VARCHAR(255) NOT NULL DEFAULT ''",
+         "ALTER TABLE request_logs ADD COLUMN route_reason VARCHAR(255) NOT NULL DEFAULT ''",
+         "ALTER TABLE request_logs ADD COLUMN route_by VARCHAR(128) NOT NULL DEFAULT ''",
+         "ALTER TABLE request_logs ADD COLUMN route_rank INTEGER NOT NULL DEFAULT 0",
+         "ALTER TABLE request_logs ADD COLUMN decisions TEXT NOT NULL DEFAULT ''",
+         "ALTER TABLE tiers ADD COLUMN route_header INTEGER NOT NULL DEFAULT 1",
+     },
+     {
+         R"(ALTER TABLE request_logs
+              ADD COLUMN IF NOT EXISTS route_scenario VARCHAR(64) NOT NULL DEFAULT '',
+              ADD COLUMN IF NOT EXISTS route_model VARCHAR(255) NOT NULL DEFAULT '',
+              ADD COLUMN IF NOT EXISTS route_reason VARCHAR(255) NOT NULL DEFAULT '',
+              ADD COLUMN IF NOT EXISTS route_by VARCHAR(128) NOT NULL DEFAULT '',
+              ADD COLUMN IF NOT EXISTS route_rank INT NOT NULL DEFAULT 0,
+              ADD COLUMN IF NOT EXISTS decisions TEXT NOT NULL DEFAULT '')",
+         "ALTER TABLE tiers ADD COLUMN IF NOT EXISTS route_header INT NOT NULL DEFAULT 1",
+     }},
 };
 
 constexpr std::string_view create_sqlite_ledger =

@@ -17,7 +17,8 @@ namespace {
 constexpr const char* log_columns =
     "request_id, created_at, user_id, key_id, channel, requested_model, upstream_model, "
     "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost, "
-    "latency_ms, ttft_ms, status, error_kind, client_ip, retries, stream";
+    "latency_ms, ttft_ms, status, error_kind, client_ip, retries, stream, route_scenario, "
+    "route_model, route_reason, route_by, route_rank, decisions";
 
 //! Binds every column of log_columns, in order, to `r` (plus the NULL indicator of key_id and
 //! the integer form of stream, which the caller keeps in step).
@@ -48,6 +49,12 @@ void exchange_columns(soci::statement& st, UsageRecord& r, long long& key_id,
     ex(st, r.client_ip);
     ex(st, r.retries);
     ex(st, stream);
+    ex(st, r.route_scenario);
+    ex(st, r.route_model);
+    ex(st, r.route_reason);
+    ex(st, r.route_by);
+    ex(st, r.route_rank);
+    ex(st, r.decisions);
 }
 
 struct Into {
@@ -95,6 +102,8 @@ Where where_of(const RequestLogFilter& f, const long long* before_id) {
         w.binds.push_back([&](auto& st) { st.exchange(soci::use(*f.model)); });
     }
     if (f.status) w.add("status = :status", [&](auto& st) { st.exchange(soci::use(*f.status)); });
+    if (f.request_id)
+        w.add("request_id = :request_id", [&](auto& st) { st.exchange(soci::use(*f.request_id)); });
     if (before_id)
         w.add("id < :before", [before_id](auto& st) { st.exchange(soci::use(*before_id)); });
     return w;
@@ -160,10 +169,12 @@ class MysqlLogInsert {
     explicit MysqlLogInsert(soci::session& s) : st_(s) {
         exchange_columns(st_, cur_, key_id_, key_ind_, stream_, Use{});
         st_.alloc();
-        st_.prepare(std::string("INSERT IGNORE INTO request_logs (") + log_columns +
-                    ") VALUES (:request, :at, :user, :key, :channel, :requested, :upstream, "
-                    ":input, :output, :cache_read, :cache_write, :reasoning, :cost, :latency, "
-                    ":ttft, :status, :error, :ip, :retries, :stream)");
+        st_.prepare(
+            std::string("INSERT IGNORE INTO request_logs (") + log_columns +
+            ") VALUES (:request, :at, :user, :key, :channel, :requested, :upstream, "
+            ":input, :output, :cache_read, :cache_write, :reasoning, :cost, :latency, "
+            ":ttft, :status, :error, :ip, :retries, :stream, :route_scenario, :route_model, "
+            ":route_reason, :route_by, :route_rank, :decisions)");
         st_.define_and_bind();
     }
     //! False when a row with this request_id is there already.
@@ -196,7 +207,7 @@ class SqliteLogInsert {
     //! more than it saves for the batches a light load brings (callgrind: 25 rows per
     //! statement took more instructions in all than 8).
     static constexpr size_t kRowsPerInsert = 8;
-    static constexpr int kColumns = 20;  //!< of log_columns
+    static constexpr int kColumns = 26;  //!< of log_columns
 
     explicit SqliteLogInsert(soci::session& s)
         : db_(static_cast<soci::sqlite3_session_backend*>(s.get_backend())->conn_) {}
@@ -259,7 +270,7 @@ class SqliteLogInsert {
         return st;
     }
 
-    //! One row's values at parameters base+1 .. base+20, as in log_columns. Strings are bound in
+    //! One row's values at parameters base+1 .. base+26, as in log_columns. Strings are bound in
     //! place (SQLITE_STATIC): the records outlive the statement's steps.
     void bind(sqlite_api::sqlite3_stmt* st, int base, const UsageRecord& r) {
         int bound = SQLITE_OK;
@@ -293,6 +304,12 @@ class SqliteLogInsert {
         text(18, r.client_ip);
         integer(19, r.retries);
         integer(20, r.stream ? 1 : 0);
+        text(21, r.route_scenario);
+        text(22, r.route_model);
+        text(23, r.route_reason);
+        text(24, r.route_by);
+        integer(25, r.route_rank);
+        text(26, r.decisions);
         if (bound != SQLITE_OK)
             throw soci::soci_error(std::string("cannot bind a request_logs row: ") +
                                    sqlite_api::sqlite3_errmsg(db_));
@@ -387,6 +404,17 @@ bool is_deadlock(const core::Error& e) {
 }
 
 }  // namespace
+
+core::Json decision_fields(const UsageRecord& r) {
+    core::Json notes = core::Json::parse(r.decisions, nullptr, false);
+    return core::Json{{"route",
+                       {{"scenario", r.route_scenario},
+                        {"model", r.route_model},
+                        {"reason", r.route_reason},
+                        {"by", r.route_by},
+                        {"rank", r.route_rank}}},
+                      {"decisions", notes.is_array() ? notes : core::Json::array()}};
+}
 
 core::Result<UsageOutcome> record_usage(Database& db, const std::vector<UsageRecord>& batch) {
     for (const auto& r : batch)

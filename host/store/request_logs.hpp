@@ -3,6 +3,7 @@
 // never prompt or completion text), and the charging that goes with it.
 
 #include "core/error.hpp"
+#include "core/request.hpp"
 #include "store/database.hpp"
 
 #include <functional>
@@ -37,6 +38,15 @@ struct UsageRecord {
     std::string client_ip;
     int retries = 0;
     bool stream = false;
+    //! The route decision (ABI route_decide; "passthrough" when no strategy decided). Text
+    //! fields are cut to their column widths (64, 255, 255, 128 bytes).
+    std::string route_scenario;
+    std::string route_model;
+    std::string route_reason;
+    std::string route_by;
+    int route_rank = 0;  //!< ts_route_rank; 0: none
+    //! The plugins' decision notes as a JSON array of {plugin, kind, reason}; empty: none.
+    std::string decisions;
 };
 
 //! A stored log row: the record plus its row id (the paging cursor).
@@ -62,6 +72,7 @@ struct RequestLogFilter {
     std::optional<std::string> channel;
     std::optional<std::string> model;
     std::optional<int> status;
+    std::optional<std::string> request_id;
 };
 
 //! One page of logs, newest first; pass `next_before_id` back to get the next page.
@@ -99,6 +110,10 @@ struct UsageBucket {
 };
 
 namespace request_logs {
+
+//! The route decision and decision notes of a row, as the CLI and the admin API show them:
+//! {"route": {"scenario","model","reason","by","rank"}, "decisions": [{plugin, kind, reason}]}.
+core::Json decision_fields(const UsageRecord& r);
 
 //! Records a batch in ONE transaction. Each record's log row is inserted unless its
 //! request_id is already logged; only newly inserted rows with cost > 0 are charged: a

@@ -24,18 +24,24 @@ core::Result<void> check_ratio(std::string_view name, long long ratio) {
 
 std::vector<Tier> fetch(soci::session& s, const std::string& where, const std::string* name) {
     Tier t;
+    int route_header = 1;
     std::vector<Tier> out;
     soci::statement st(s);
     st.exchange(soci::into(t.name));
     st.exchange(soci::into(t.price_ratio_ppm));
     st.exchange(soci::into(t.description));
     st.exchange(soci::into(t.created_at));
+    st.exchange(soci::into(route_header));
     if (name) st.exchange(soci::use(*name));
     st.alloc();
-    st.prepare("SELECT name, price_ratio_ppm, description, created_at FROM tiers" + where);
+    st.prepare("SELECT name, price_ratio_ppm, description, created_at, route_header FROM tiers" +
+               where);
     st.define_and_bind();
     st.execute(false);
-    while (st.fetch()) out.push_back(t);
+    while (st.fetch()) {
+        t.route_header = route_header != 0;
+        out.push_back(t);
+    }
     return out;
 }
 
@@ -94,6 +100,17 @@ core::Result<void> set_ratio(Database& db, std::string_view name, long long pric
         require_tier(s, key);
         s << "UPDATE tiers SET price_ratio_ppm = :ratio WHERE name = :name",
             soci::use(price_ratio_ppm), soci::use(key);
+    });
+}
+
+core::Result<void> set_route_header(Database& db, std::string_view name, bool shown) {
+    std::string key(name);
+    int value = shown ? 1 : 0;
+    return db.with_transaction("set the route header of tier '" + key + "'", [&](soci::session& s) {
+        bump_config_revision(s);
+        require_tier(s, key);
+        s << "UPDATE tiers SET route_header = :shown WHERE name = :name", soci::use(value),
+            soci::use(key);
     });
 }
 

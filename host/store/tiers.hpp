@@ -21,6 +21,9 @@ struct Tier {
     long long price_ratio_ppm = ppm_one;
     std::string description;
     long long created_at = 0;
+    //! The tier's clients get the x-tianshu-route and x-tianshu-decision response headers
+    //! (an operator who resells may hide them; the request log always has the decision).
+    bool route_header = true;
 };
 
 namespace tiers {
@@ -33,6 +36,8 @@ core::Result<std::vector<Tier>> list(Database& db);
 core::Result<std::optional<Tier>> find(Database& db, std::string_view name);
 //! Changes a tier's price ratio; an unknown tier is a not_found error naming it.
 core::Result<void> set_ratio(Database& db, std::string_view name, long long price_ratio_ppm);
+//! Shows or hides the route headers from the tier's clients; an unknown tier is not_found.
+core::Result<void> set_route_header(Database& db, std::string_view name, bool shown);
 //! Removes a tier no user is in; refuses (invalid_request, with the count) while users use it.
 core::Result<void> remove(Database& db, std::string_view name);
 

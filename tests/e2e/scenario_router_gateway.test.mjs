@@ -10,11 +10,9 @@
 // request. The sessions are the capture's (lib/capture_sessions.mjs), so each upstream request is
 // named by the scripted turn that answered it, as in tests/strategies/scenario_router/expected.json.
 //
-// STATUS: session state is in the host (main, i14-session); route_decide, request_header and
-// model_capabilities are not yet. The router probes each of them. Without route_decide it
-// sets the model with request_set_model. Without request_header it reads subagents from the
-// billing block. The `todo` test below needs route_decide (the log line's route fields). Turn it
-// into a test when that lands.
+// The host has session state, route_decide, request_header and model_capabilities; the router
+// probes each of them (on an older host it sets the model with request_set_model and reads
+// subagents from the billing block).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -118,10 +116,14 @@ for (const name of ROUTED_SESSIONS) {
   });
 }
 
-test('x-tianshu-route and the request log line carry scenario, model and reason',
-  { todo: 'needs the host side of route_decide (ABI 1.4)' }, async () => {
-    const { logs } = await runSession(SESSIONS.find((s) => s.name === 'subagent'));
-    const lines = logs.split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l));
-    assert.ok(lines.length > 0);
-    for (const l of lines) assert.ok(l.route?.scenario && l.route?.model && l.route?.reason, JSON.stringify(l));
-  });
+test('the request log line carries the router\'s scenario, model and reason', async () => {
+  const { logs } = await runSession(SESSIONS.find((s) => s.name === 'subagent'));
+  const lines = logs.split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l))
+    .filter((l) => l.requested_model !== undefined && l.route_by === 'scenario_router');
+  assert.ok(lines.length > 0, logs);
+  for (const l of lines) {
+    assert.ok(l.route_scenario && l.route_model && l.route_reason, JSON.stringify(l));
+    assert.ok(ROUTED_MODELS.includes(l.route_model), JSON.stringify(l));
+  }
+  assert.ok(lines.some((l) => l.route_scenario === 'subagent'), JSON.stringify(lines));
+});

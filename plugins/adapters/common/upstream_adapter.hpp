@@ -28,7 +28,13 @@ constexpr const char* kUpstreamAdapterSchema = R"({
         "reasoning_on_tool_turns": {"type": "boolean"},
         "include_usage": {"type": "boolean"},
         "always_stream": {"type": "boolean", "description": "ask the upstream to stream even when the client did not"},
-        "tool_result_images": {"enum": ["inline_parts", "separate_user_message", "drop"]}
+        "tool_result_images": {"enum": ["inline_parts", "separate_user_message", "drop"]},
+        "context_window": {"type": "integer", "minimum": 1, "description": "capability override: input plus output tokens"},
+        "max_tools": {"type": "integer", "minimum": 0, "description": "capability override: the most tool definitions a request may carry"},
+        "tool_choice": {"type": "boolean", "description": "capability override: the model honours tool_choice"},
+        "vision": {"type": "boolean", "description": "capability override: the model accepts images"},
+        "tool_calls": {"enum": ["native", "text"], "description": "capability override: native tool calls, or tools described in text"},
+        "thinking": {"enum": ["none", "anthropic", "reasoning_content", "think_tags"], "description": "capability override: how reasoning is sent and sent back"}
       }
     },
     "connect_timeout_ms": {"type": "integer", "minimum": 1},

@@ -82,9 +82,10 @@ typedef enum ts_status {
     TS_ERR_WRONG_PHASE = 3, /**< not allowed in this hook (e.g. emit outside generate) */
     TS_ERR_FAILED = 4,      /**< the operation failed (e.g. call_model's model errored) */
     TS_ERR_CLIENT_GONE = 5, /**< generate: the client disconnected; stop producing and return */
-    TS_ERR_OUTRANKED = 6,   /**< (1.4) route_decide: a decision of higher rank stands; nothing changed */
-    TS_ERR_LIMIT = 7        /**< (1.4) a size cap would be exceeded (held events, session state);
-                                 nothing changed */
+    TS_ERR_OUTRANKED =
+        6,           /**< (1.4) route_decide: a decision of higher rank stands; nothing changed */
+    TS_ERR_LIMIT = 7 /**< (1.4) a size cap would be exceeded (held events, session state);
+                          nothing changed */
 } ts_status;
 
 /** What a hook tells the host to do next. */
@@ -127,11 +128,12 @@ typedef enum ts_plugin_flags {
 /** (1.4) The rank of a route decision (route_decide). One decision per request; a higher rank
  *  is never overruled by a lower one. */
 typedef enum ts_route_rank {
-    TS_ROUTE_DEFAULT = 1,    /**< the scenario's default model */
-    TS_ROUTE_SCENE = 2,      /**< a scene classification or a model election */
-    TS_ROUTE_AGENT = 3,      /**< an agent's own model (subagent, <tianshu-model> tag) */
-    TS_ROUTE_ESCALATION = 4, /**< a hard escalation: window overflow, image, stall, failing channels */
-    TS_ROUTE_PIN = 5         /**< an operator's pin */
+    TS_ROUTE_DEFAULT = 1, /**< the scenario's default model */
+    TS_ROUTE_SCENE = 2,   /**< a scene classification or a model election */
+    TS_ROUTE_AGENT = 3,   /**< an agent's own model (subagent, <tianshu-model> tag) */
+    TS_ROUTE_ESCALATION =
+        4,           /**< a hard escalation: window overflow, image, stall, failing channels */
+    TS_ROUTE_PIN = 5 /**< an operator's pin */
 } ts_route_rank;
 
 typedef enum ts_log_level {
@@ -216,7 +218,10 @@ typedef struct ts_host_api {
     /* -- request: hot fields (the thread running the hook) -- */
     /** The model the request will be sent to. Borrowed until the next set_model. */
     ts_str (*request_model)(const ts_request* request);
-    /** Choose the target model. TS_ERR_INVALID when empty. */
+    /** Choose the target model. TS_ERR_INVALID when empty. Since 1.4 this is a route decision
+     *  (route_decide) of rank TS_ROUTE_DEFAULT by the calling plugin, keeping the scenario of
+     *  the decision so far ("default" when none) with reason "set_model": TS_ERR_OUTRANKED
+     *  (nothing changed) when a decision of higher rank stands. */
     ts_status (*request_set_model)(ts_request* request, ts_str model);
     /** The system prompt's text blocks joined with newlines, into *out (free with host->free). */
     ts_status (*request_system_text)(const ts_request* request, ts_buf* out);
@@ -359,8 +364,9 @@ typedef struct ts_host_api {
     /** Route the request: set the target model (as request_set_model) and record `scenario`
      *  and `reason` for the x-tianshu-route header, the log line and /metrics. `rank` is a
      *  ts_route_rank; a decision of higher rank already made stands (TS_ERR_OUTRANKED, nothing
-     *  changed); an equal or lower one is replaced. TS_ERR_INVALID for an empty model or an
-     *  unknown rank. */
+     *  changed); an equal or lower one is replaced. TS_ERR_INVALID for an empty model, an
+     *  unknown rank or a scenario that is not 1-64 of [a-z0-9_-]; TS_ERR_WRONG_PHASE outside
+     *  on_request. The reason is kept to 200 bytes. */
     ts_status (*route_decide)(ts_request* request, int32_t rank, ts_str scenario, ts_str model,
                               ts_str reason);
     /** The decision so far as JSON {"rank":N,"scenario":"…","model":"…","reason":"…",
@@ -371,13 +377,16 @@ typedef struct ts_host_api {
     /** Record a decision this plugin made (a repair, an elision, a rejection): `kind` is a
      *  short [a-z0-9_]+ word, `reason` a sentence without prompt text. It is counted in
      *  /metrics per plugin, kind and model, listed in the request's log line, and sent in an
-     *  x-tianshu-decision response header while headers have not left yet. */
+     *  x-tianshu-decision response header while headers have not left yet. TS_ERR_INVALID for
+     *  a kind that is not 1-64 of [a-z0-9_]; TS_ERR_LIMIT past 32 notes in one request. The
+     *  reason is kept to 300 bytes. */
     ts_status (*decision_note)(ts_request* request, ts_str kind, ts_str reason);
 
     /* ---- 1.4: request headers (on_request) ---- */
     /** The value of the client's request header `name` (case-insensitive), borrowed until the
      *  hook returns. TS_ERR_NOT_FOUND when absent and for credentials (authorization,
-     *  x-api-key, cookie, proxy-authorization), which plugins never see. */
+     *  x-api-key, cookie, proxy-authorization), which plugins never see. TS_ERR_WRONG_PHASE
+     *  outside on_request. */
     ts_status (*request_header)(const ts_request* request, ts_str name, ts_str* out);
 } ts_host_api;
 

@@ -109,7 +109,8 @@ class Request {
 
     //! The target model. Borrowed until set_model or the hook returns.
     std::string_view model() const { return detail::view(api_->request_model(request_)); }
-    //! Choose the target model. False when `model` is empty.
+    //! Choose the target model: a route decision of rank TS_ROUTE_DEFAULT by this plugin.
+    //! False when `model` is empty or (1.4) a decision of higher rank stands.
     bool set_model(std::string_view model) {
         return api_->request_set_model(request_, detail::str(model)) == TS_OK;
     }
@@ -241,8 +242,7 @@ class Request {
     //! TS_ERR_LIMIT when a size cap would be exceeded; TS_ERR_FAILED when the store cannot be
     //! reached; TS_ERR_INVALID for an empty or over-long key. Nothing changed on an error: an
     //! advisory strategy carries on without its state.
-    ts_status session_put(std::string_view key, std::string_view value,
-                          uint32_t ttl_seconds = 0) {
+    ts_status session_put(std::string_view key, std::string_view value, uint32_t ttl_seconds = 0) {
         if (!has_session_state()) return TS_ERR_FAILED;
         return api_->session_put(request_, detail::str(key), detail::str(value), ttl_seconds);
     }
@@ -252,6 +252,54 @@ class Request {
         return api_->session_delete(request_, detail::str(key));
     }
     // ---- end of session state ----
+
+    // ---- 1.4: capabilities, route decision, decision notes, request headers ----
+    // Each probes the host (TS_HOST_HAS) and answers "unknown"/false on an older one.
+
+    //! What the host knows of `model` (empty: the current target) as a JSON object
+    //! ("context_window", "max_output_tokens", "max_tools", "tool_choice", "vision",
+    //! "tool_calls", "thinking"; unknown fields absent); nullopt when nothing is known.
+    std::optional<std::string> capabilities(std::string_view model = {}) const {
+        if (!TS_HOST_HAS(api_, model_capabilities)) return std::nullopt;
+        ts_buf out{nullptr, 0};
+        if (api_->model_capabilities(request_, detail::str(model), &out) != TS_OK) {
+            if (out.ptr) api_->free(out.ptr);
+            return std::nullopt;
+        }
+        return detail::take(api_, out);
+    }
+    //! on_request: route to `model` with rank `rank` (ts_route_rank). TS_OK, TS_ERR_OUTRANKED
+    //! (a higher decision stands), TS_ERR_INVALID; TS_ERR_FAILED on a host older than 1.4.
+    ts_status route_decide(ts_route_rank rank, std::string_view scenario, std::string_view model,
+                           std::string_view reason) {
+        if (!TS_HOST_HAS(api_, route_decide)) return TS_ERR_FAILED;
+        return api_->route_decide(request_, static_cast<int32_t>(rank), detail::str(scenario),
+                                  detail::str(model), detail::str(reason));
+    }
+    //! The decision so far as JSON {"rank","scenario","model","reason","by"}; nullopt when none.
+    std::optional<std::string> route_current() const {
+        if (!TS_HOST_HAS(api_, route_current)) return std::nullopt;
+        ts_buf out{nullptr, 0};
+        if (api_->route_current(request_, &out) != TS_OK) {
+            if (out.ptr) api_->free(out.ptr);
+            return std::nullopt;
+        }
+        return detail::take(api_, out);
+    }
+    //! Record a decision ([a-z0-9_]+ kind, a reason without prompt text): logged, counted in
+    //! /metrics, sent as x-tianshu-decision while headers have not left. False when refused.
+    bool note(std::string_view kind, std::string_view reason) {
+        if (!TS_HOST_HAS(api_, decision_note)) return false;
+        return api_->decision_note(request_, detail::str(kind), detail::str(reason)) == TS_OK;
+    }
+    //! on_request: the client's header `name` (case-insensitive), borrowed until the hook
+    //! returns; nullopt when absent and for credentials.
+    std::optional<std::string_view> header(std::string_view name) const {
+        if (!TS_HOST_HAS(api_, request_header)) return std::nullopt;
+        ts_str out{nullptr, 0};
+        if (api_->request_header(request_, detail::str(name), &out) != TS_OK) return std::nullopt;
+        return detail::view(out);
+    }
 
     const ts_host_api* api() const { return api_; }
     ts_request* handle() const { return request_; }

@@ -40,6 +40,14 @@ std::string nlohmann_encode(const UsageRecord& r) {
         {"err", r.error_kind},        {"ip", r.client_ip},          {"retries", r.retries},
         {"stream", r.stream}};
     if (r.key_id) j["key"] = *r.key_id;
+    if (!r.decisions.empty()) j["decisions"] = r.decisions;
+    if (!r.route_scenario.empty()) {
+        j["route_by"] = r.route_by;
+        j["route_model"] = r.route_model;
+        j["route_rank"] = r.route_rank;
+        j["route_reason"] = r.route_reason;
+        j["route_scenario"] = r.route_scenario;
+    }
     return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
@@ -65,6 +73,12 @@ UsageRecord awkward_record() {
     r.client_ip = "::1";
     r.retries = 2;
     r.stream = true;
+    r.route_scenario = "long_context";
+    r.route_model = "deepseek-chat";
+    r.route_reason = "window \"overflow\" 模型";
+    r.route_by = "scenario_router";
+    r.route_rank = 4;
+    r.decisions = R"([{"kind":"repair","plugin":"tool_repair","reason":"trailing comma"}])";
     return r;
 }
 
@@ -186,6 +200,12 @@ void check_equal(const UsageRecord& a, const UsageRecord& b) {
     CHECK(a.client_ip == b.client_ip);
     CHECK(a.retries == b.retries);
     CHECK(a.stream == b.stream);
+    CHECK(a.route_scenario == b.route_scenario);
+    CHECK(a.route_model == b.route_model);
+    CHECK(a.route_reason == b.route_reason);
+    CHECK(a.route_by == b.route_by);
+    CHECK(a.route_rank == b.route_rank);
+    CHECK(a.decisions == b.decisions);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "../protocol/stream_grammar.hpp"
 #include "fake_plugins.hpp"
 #include "pipeline/runner.hpp"
+#include "plugin/request_access.hpp"
 #include "plugin/so_plugin.hpp"
 
 using namespace tianshu;
@@ -363,6 +364,31 @@ TEST_CASE("a pre stage failing under on_error continue is undone; a read-only on
     CHECK(ctx.request.max_tokens == 100);
     CHECK(ctx.request.system.empty());
     CHECK(counter.seen == std::vector<std::string>{"c/reader/continued", "c/mutator/continued"});
+}
+
+TEST_CASE("a route decision by a pre stage failing under on_error continue is undone with it") {
+    FakeCatalog cat;
+    cat.add("router", plugin::PluginKind::strategy)->make_strategy = [&](const Json&) {
+        auto s = std::make_shared<FakeStrategy>();
+        s->name_ = "router";
+        s->pre = [&](RequestContext& c) -> core::Result<HookOutcome> {
+            REQUIRE(
+                plugin::route_decide(c, TS_ROUTE_ESCALATION, "main", "bigger", "overflow", "router")
+                    .ok());
+            REQUIRE(c.route);
+            return core::Error{core::ErrorKind::plugin_failure, "router failed", "router"};
+        };
+        return s;
+    };
+    auto chain = build(cat.lookup(), chain_body({{{"plugin", "router"}, {"on_error", "continue"}}},
+                                                Json::array()));
+    ScriptedResolver resolver;
+    auto ctx = request();
+    Client client;
+    auto r = pipeline::PipelineRunner(resolver).run(ctx, *chain, client.sink());
+    REQUIRE(r.ok());
+    CHECK_FALSE(ctx.route);
+    CHECK(r->upstream_model == "m");
 }
 
 TEST_CASE("a stage's deadline fails it when overrun and bounds call_model inside it") {

@@ -12,14 +12,6 @@ using namespace tianshu::plugin;
 using namespace tianshu::plugin::testing;
 
 namespace {
-ts_str s(std::string_view v) {
-    return ts_str{v.data(), v.size()};
-}
-std::string take(ts_buf b) {
-    std::string out(b.ptr ? std::string(b.ptr, b.len) : std::string());
-    host_api()->free(b.ptr);
-    return out;
-}
 
 class FakeModels : public ModelCaller {
   public:

@@ -1,5 +1,7 @@
 #include "plugin_test_support.hpp"
 
+#include "plugin/host_api.hpp"
+
 #include <mutex>
 
 #include <catch2/catch.hpp>
@@ -73,6 +75,16 @@ LogCapture::~LogCapture() {
 std::vector<std::string> LogCapture::lines() const {
     std::lock_guard lock(g_lines_mutex);
     return g_lines;
+}
+
+ts_str s(std::string_view v) {
+    return ts_str{v.data(), v.size()};
+}
+
+std::string take(ts_buf b) {
+    std::string out(b.ptr ? std::string(b.ptr, b.len) : std::string());
+    host_api()->free(b.ptr);
+    return out;
 }
 
 }  // namespace tianshu::plugin::testing

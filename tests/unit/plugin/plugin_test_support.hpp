@@ -26,6 +26,11 @@ std::shared_ptr<Model> model(const std::string& path,
 //! A request for model "claude-sonnet" with system "be nice" and one user message.
 RequestContext make_context(const std::string& user_text);
 
+//! A span over `v`, as a C plugin passes strings to the host table.
+ts_str s(std::string_view v);
+//! The text of a ts_buf the host filled, which it then frees (as plugins must).
+std::string take(ts_buf b);
+
 //! Log lines captured while one of these is alive.
 class LogCapture {
   public:

@@ -14,9 +14,6 @@ using namespace tianshu::plugin::testing;
 namespace {
 
 using sdk::detail::str;
-std::string take(ts_buf b) {
-    return sdk::detail::take(host_api(), b);
-}
 
 RequestContext context_for(core::SessionStore& store, std::string user, std::string session) {
     auto ctx = make_context("x");
