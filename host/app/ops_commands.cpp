@@ -400,7 +400,7 @@ int cmd_logs(const std::vector<std::string>& args) {
     store::RequestLogFilter filter;
     if (auto ok = read_window(a.value(), filter, std::nullopt); !ok && !prune)
         return input_error(ok.error());
-    std::optional<long long> key_id, before_id;
+    std::optional<long long> before_id;
     int limit = kDefaultLogLimit;
     if (!prune) {
         if (auto k = a->option("--key-id")) {

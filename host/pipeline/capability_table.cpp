@@ -70,9 +70,11 @@ const CapabilityTable& CapabilityTable::builtin() {
 }
 
 void CapabilityTable::merge(const CapabilityTable& over) {
-    for (const auto& [pattern, caps] : over.entries_) {
+    for (const auto& entry : over.entries_) {
+        const auto& [pattern, caps] = entry;
+        // Compare through `entry`: clang before 16 cannot capture a structured binding.
         auto it = std::find_if(entries_.begin(), entries_.end(),
-                               [&](const auto& e) { return e.first == pattern; });
+                               [&](const auto& e) { return e.first == entry.first; });
         if (it == entries_.end())
             entries_.emplace_back(pattern, caps);
         else

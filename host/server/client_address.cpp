@@ -79,11 +79,13 @@ Chain x_forwarded_for(const wire::RequestHead& head) {
 //! comma-separated, their pairs semicolon-separated, values tokens or quoted strings.
 Chain forwarded(const wire::RequestHead& head) {
     Chain chain;
-    for (const auto& [name, value] : head.headers) {
+    for (const auto& header : head.headers) {
+        const auto& [name, value] = header;
         if (!iequals(name, "forwarded")) continue;
         chain.present = true;
+        // Through `header`: clang before 16 cannot capture a structured binding.
         auto bad = [&](std::string why) {
-            chain.problem = "Forwarded " + shown(value) + " " + why;
+            chain.problem = "Forwarded " + shown(header.second) + " " + why;
             chain.nodes.clear();
             return chain;
         };

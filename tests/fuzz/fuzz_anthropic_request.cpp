@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     std::optional<core::Request> direct;
     protocol::with_parsed_json(body, [&](const simdjson::dom::element& root) {
-        direct = protocol::decode_request_direct(root);
+        direct = protocol::decode_request_direct(root, body);
     });
     if (direct) {
         auto tree = protocol::parse_json_body(body);
