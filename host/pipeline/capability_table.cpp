@@ -110,6 +110,23 @@ core::Result<ModelCapabilities> channel_capabilities(const Json& options,
             caps, key, value, "channel '" + std::string(channel) + "' option " + key);
         if (!read) return read.take_error();
     }
+    // The older spelling of thinking: "reasoning_content" (one setting drives the ledger,
+    // which reads the capability, and the OpenAI encoder, which sends what the ledger mends).
+    if (auto it = options.find("reasoning_on_tool_turns"); it != options.end()) {
+        const std::string where =
+            "channel '" + std::string(channel) + "' option reasoning_on_tool_turns";
+        if (!it->is_boolean())
+            return Error::invalid(where + ": write true or false (or, preferred, \"thinking\": "
+                                          "\"reasoning_content\")");
+        if (it->get<bool>()) {
+            if (caps.thinking && *caps.thinking != "reasoning_content")
+                return Error::invalid(where + " is true but option thinking is \"" +
+                                      *caps.thinking +
+                                      "\": reasoning_on_tool_turns is the older spelling of "
+                                      "thinking \"reasoning_content\"; keep one of them");
+            caps.thinking = "reasoning_content";
+        }
+    }
     return caps;
 }
 

@@ -48,6 +48,13 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     auto options = openai ? wire::options_from_json(spec.options)
                           : protocol::anthropic_upstream::options_from_json(spec.options);
     if (!options) return options.take_error();
+    // Reasoning goes back on tool turns when the target's capability says so (the built-in
+    // table, serve --capabilities, or the channel's thinking / reasoning_on_tool_turns option):
+    // the same setting the reasoning ledger reads, so the ledger and the wire never disagree.
+    if (openai && ctx.capabilities) {
+        if (auto caps = ctx.capabilities->capabilities(ctx, {}); caps && caps->thinking)
+            options.value().reasoning_on_tool_turns = *caps->thinking == "reasoning_content";
+    }
 
     // The upstream is asked the way the client asked (a whole answer is one parse instead of a
     // stream of chunks), unless the channel wants every answer streamed (always_stream).

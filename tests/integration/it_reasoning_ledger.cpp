@@ -120,16 +120,16 @@ struct LedgerRig {
 
     LedgerRig() {
         fs::create_directories(data);
-        // Today's channel option stays the wire switch (the encoder's reasoning_content); the
-        // ledger decides what goes in it.
-        const std::string options = R"({"options":{"reasoning_on_tool_turns":true}})";
-        add_channel("ds", deepseek, {"deepseek-reasoner", "bare-deepseek"}, options);
-        add_channel("kimi", kimi, {"kimi-k2-thinking"}, options);
+        // One setting, the capability's thinking, drives both the ledger (which reads
+        // model_capabilities) and the encoder (which sends reasoning_content): the ledger's
+        // config names no model. "ds" spells it the older way, "kimi" the capability's way;
+        // claude-* is "anthropic" in the built-in table.
+        add_channel("ds", deepseek, {"deepseek-reasoner", "bare-deepseek"},
+                    R"({"options":{"reasoning_on_tool_turns":true}})");
+        add_channel("kimi", kimi, {"kimi-k2-thinking"},
+                    R"({"options":{"thinking":"reasoning_content"}})");
         add_channel("claude", claude, {"claude-opus", "bare-claude"}, "{}", "anthropic");
-        const Json ledger_config = {{"thinking",
-                                     {{"deepseek-*", "reasoning_content"},
-                                      {"kimi-*", "reasoning_content"},
-                                      {"claude-*", "anthropic"}}}};
+        const Json ledger_config = Json::object();
         import_chain({{"id", "ledger"},
                       {"tiers", {"*"}},
                       {"models", {"deepseek-*", "kimi-*", "claude-*"}},

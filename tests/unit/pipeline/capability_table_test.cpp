@@ -112,3 +112,27 @@ TEST_CASE("lookup: channel override > table > unknown", "[capabilities]") {
     REQUIRE_FALSE(wrong.ok());
     CHECK_THAT(wrong.error().message, Contains("channel 'up' option vision"));
 }
+
+TEST_CASE("reasoning_on_tool_turns is the older spelling of a channel's thinking: reasoning_content",
+          "[capabilities]") {
+    auto on = channel_capabilities(core::Json{{"reasoning_on_tool_turns", true}}, "ds");
+    REQUIRE(on.ok());
+    CHECK(on.value().thinking == std::optional<std::string>("reasoning_content"));
+    auto both = channel_capabilities(
+        core::Json{{"reasoning_on_tool_turns", true}, {"thinking", "reasoning_content"}}, "ds");
+    REQUIRE(both.ok());
+    CHECK(both.value().thinking == std::optional<std::string>("reasoning_content"));
+    // false says nothing: the table's own thinking stays.
+    auto off = channel_capabilities(core::Json{{"reasoning_on_tool_turns", false}}, "ds");
+    REQUIRE(off.ok());
+    CHECK_FALSE(off.value().thinking);
+
+    auto clash = channel_capabilities(
+        core::Json{{"reasoning_on_tool_turns", true}, {"thinking", "none"}}, "ds");
+    REQUIRE_FALSE(clash.ok());
+    CHECK_THAT(clash.error().message, Contains("channel 'ds' option reasoning_on_tool_turns"));
+    CHECK_THAT(clash.error().message, Contains("keep one of them"));
+    auto wrong = channel_capabilities(core::Json{{"reasoning_on_tool_turns", "yes"}}, "ds");
+    REQUIRE_FALSE(wrong.ok());
+    CHECK_THAT(wrong.error().message, Contains("write true or false"));
+}
