@@ -116,8 +116,9 @@ core::Result<ModelCapabilities> channel_capabilities(const Json& options,
         const std::string where =
             "channel '" + std::string(channel) + "' option reasoning_on_tool_turns";
         if (!it->is_boolean())
-            return Error::invalid(where + ": write true or false (or, preferred, \"thinking\": "
-                                          "\"reasoning_content\")");
+            return Error::invalid(where +
+                                  ": write true or false (or, preferred, \"thinking\": "
+                                  "\"reasoning_content\")");
         if (it->get<bool>()) {
             if (caps.thinking && *caps.thinking != "reasoning_content")
                 return Error::invalid(where + " is true but option thinking is \"" +
