@@ -77,6 +77,11 @@ TEST_CASE("tool_repair turns an upstream's text tool calls into tool_use blocks"
                R"("routing":{"mode":"passthrough"},"pre":[{"plugin":"tool_repair"}],)"
                R"("post":[{"plugin":"tool_repair"}]})");
     cli({"chain", "import", (tmp / "chain.json").string()});
+    write_file(tmp / "reask.json",
+               R"({"id":"reask","tiers":["*"],"models":["claude-reask"],)"
+               R"("routing":{"mode":"passthrough"},"pre":[{"plugin":"tool_repair"}],)"
+               R"("post":[{"plugin":"tool_repair","config":{"reask":true}}]})");
+    cli({"chain", "import", (tmp / "reask.json").string()});
 
     GatewayProcess gw(o);
     REQUIRE(gw.demo_key());
@@ -115,6 +120,41 @@ TEST_CASE("tool_repair turns an upstream's text tool calls into tool_use blocks"
         REQUIRE(b.starts.size() == 1);
         CHECK(b.starts[0]["type"] == "text");
         CHECK_THAT(b.text[0], Contains("`Write` was not run") && Contains("file_path"));
+        CHECK(b.stop_reason == "end_turn");
+    }
+
+    SECTION(
+        "with reask, the same model is asked once and its corrected arguments become the call") {
+        auto b = read_blocks(stream_all(gw.port(), "/v1/messages", anthropic_auth(key),
+                                        request("claude-reask", "mend me")));
+        REQUIRE(b.starts.size() == 1);
+        CHECK(b.starts[0]["type"] == "tool_use");
+        CHECK(b.starts[0]["name"] == "Write");
+        CHECK(Json::parse(b.text[0]) ==
+              Json::parse(R"({"file_path":"/tmp/mended.txt","content":"mended"})"));
+        CHECK(b.stop_reason == "tool_use");
+        // The upstream saw exactly one re-ask, carrying the validation error and the arguments
+        // as written.
+        int reasks = 0;
+        for (const auto& r : up.requests()) {
+            const std::string body = r.dump();
+            if (body.find("Reply with only the corrected arguments") == std::string::npos) continue;
+            ++reasks;
+            CHECK_THAT(body, Contains("file_path") && Contains("mended"));
+        }
+        CHECK(reasks == 1);
+        // The decision is visible: counted per plugin, kind and model.
+        auto metrics = http_request(gw.port(), "GET", "/metrics");
+        REQUIRE(metrics.status == 200);
+        CHECK_THAT(metrics.body, Contains("tool_call_reasked"));
+    }
+
+    SECTION("with reask, a re-ask that does not validate leaves the note, never {}") {
+        auto b = read_blocks(stream_all(gw.port(), "/v1/messages", anthropic_auth(key),
+                                        request("claude-reask", "broken call")));
+        REQUIRE(b.starts.size() == 1);
+        CHECK(b.starts[0]["type"] == "text");
+        CHECK_THAT(b.text[0], Contains("`Write` was not run"));
         CHECK(b.stop_reason == "end_turn");
     }
 

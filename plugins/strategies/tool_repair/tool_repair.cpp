@@ -267,8 +267,8 @@ class ToolRepair {
         const ts_host_api* api = api_;
         tr::ReaskFn reask =
             [api, handle](const tr::MalformedCallInfo& call) -> std::optional<std::string> {
-            // call_model is declared for on_request and generate; a host that refuses it here
-            // (TS_ERR_WRONG_PHASE) leaves the text note as the answer.
+            // ABI 1.4 allows call_model in on_stream_event; a host that refuses it here
+            // (TS_ERR_WRONG_PHASE, older hosts) leaves the text note as the answer.
             ts_buf out{nullptr, 0};
             std::string prompt = tr::reask_prompt(call);
             ts_status s = api->call_model(handle, api->request_model(handle), str(prompt), &out);
