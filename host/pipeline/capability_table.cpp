@@ -157,4 +157,11 @@ std::optional<ModelCapabilities> ModelCapabilityBook::capabilities(
     return lookup(name, name, {});
 }
 
+std::optional<bool> ModelCapabilityBook::serving(const plugin::RequestContext& ctx,
+                                                 std::string_view model) const {
+    if (!models_) return std::nullopt;
+    return models_->serving(
+        std::string(model.empty() ? std::string_view(ctx.request.model) : model));
+}
+
 }  // namespace tianshu::pipeline

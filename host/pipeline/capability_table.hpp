@@ -69,6 +69,10 @@ class ModelCapabilityBook final : public plugin::CapabilitySource {
     //! channel's own model on ctx.channel.
     std::optional<core::ModelCapabilities> capabilities(const plugin::RequestContext& ctx,
                                                         std::string_view model) const override;
+    //! Asks the snapshot's channels (the resolver) about a gateway model name; empty: the
+    //! request's model (in on_request, the gateway name it is routed to so far).
+    std::optional<bool> serving(const plugin::RequestContext& ctx,
+                                std::string_view model) const override;
 
   private:
     std::shared_ptr<const CapabilityTable> table_;

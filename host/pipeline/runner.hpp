@@ -4,6 +4,7 @@
 // wholly under one version of it.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
@@ -27,6 +28,12 @@ class ModelResolver {
     virtual core::Result<ResolvedModel> resolve(const std::string& model) const = 0;
     //! Every model name a client can ask for by name (for /v1/models).
     virtual std::vector<std::string> model_names() const { return {}; }
+    //! Whether some channel serving `model` could be called now; nullopt when none serves it
+    //! (or this resolver cannot tell).
+    virtual std::optional<bool> serving(const std::string& model) const {
+        (void)model;
+        return std::nullopt;
+    }
 };
 
 //! What a run did, for the log line and metrics.

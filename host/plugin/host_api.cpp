@@ -136,8 +136,11 @@ ts_status request_get_json(const ts_request* r, ts_str pointer, ts_buf* out) {
 ts_status request_set_json(ts_request* r, ts_str pointer, ts_str value) {
     auto parsed = core::Json::parse(view(value), nullptr, false);
     if (parsed.is_discarded()) return TS_ERR_INVALID;
-    auto done = request_set(ctx_of(r), view(pointer), std::move(parsed));
-    return done ? TS_OK : TS_ERR_INVALID;
+    const std::string* plugin = HookScope::plugin();
+    auto done = request_set(ctx_of(r), view(pointer), std::move(parsed),
+                            plugin ? *plugin : std::string_view());
+    if (!done) return TS_ERR_INVALID;
+    return done.value() == RouteOutcome::decided ? TS_OK : TS_ERR_OUTRANKED;
 }
 
 ts_status request_answer_text(ts_request* r, ts_str text) {
@@ -374,6 +377,15 @@ ts_status model_capabilities_fn(const ts_request* r, ts_str model, ts_buf* out) 
     return fill(out, caps->to_json().dump());
 }
 
+ts_status model_serving_fn(const ts_request* r, ts_str model, int32_t* out) {
+    if (!out) return TS_ERR_INVALID;
+    *out = 0;
+    auto serving = model_serving(ctx_of(r), view(model));
+    if (!serving) return TS_ERR_NOT_FOUND;
+    *out = *serving ? 1 : 0;
+    return TS_OK;
+}
+
 ts_status route_decide_fn(ts_request* r, int32_t rank, ts_str scenario, ts_str model,
                           ts_str reason) {
     if (HookScope::phase() != HookPhase::on_request) return TS_ERR_WRONG_PHASE;
@@ -492,6 +504,7 @@ constexpr ts_host_api make_table() {
     t.route_current = &Guarded<&route_current_fn>::call;
     t.decision_note = &Guarded<&decision_note_fn>::call;
     t.request_header = &Guarded<&request_header_fn>::call;
+    t.model_serving = &Guarded<&model_serving_fn>::call;
 
     // 1.4: session state
     t.session_get = &Guarded<&session_get_fn>::call;

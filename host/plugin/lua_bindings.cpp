@@ -158,13 +158,16 @@ int l_get(lua_State* L) {
     return 1;
 }
 
-// set(pointer, value): raises with the reason when the request would become invalid.
+// set(pointer, value) -> true, or false when it would change the model while a route decision
+// of higher rank stands (nothing changed; a model change is a DEFAULT decision, like
+// set_model). Raises with the reason when the request would become invalid.
 int l_set(lua_State* L) {
     RequestContext* ctx = context(L, "set");
     size_t n = 0;
     const char* p = luaL_checklstring(L, 1, &n);
     luaL_checkany(L, 2);
     LuaVm& vm = vm_of(L);
+    bool decided = true;
     bool ok = guarded(vm, [&] {
         core::Json value;
         std::string error;
@@ -172,12 +175,20 @@ int l_set(lua_State* L) {
             vm.error_text = "tianshu.set: " + error;
             return false;
         }
-        auto r = request_set(*ctx, std::string_view(p, n), std::move(value));
-        if (!r) vm.error_text = "tianshu.set: " + r.error().message;
-        return r.ok();
+        const LuaCall* c = vm.current();
+        auto r = request_set(*ctx, std::string_view(p, n), std::move(value),
+                             c && c->plugin ? *c->plugin : std::string());
+        if (!r) {
+            vm.error_text = "tianshu.set: " + r.error().message;
+            return false;
+        }
+        decided = r.value() == RouteOutcome::decided;
+        return true;
     });
     if (!ok) return raise_error_text(L, vm);
-    return 0;
+    // false: the change would move the model and a route decision of higher rank stands.
+    lua_pushboolean(L, decided);
+    return 1;
 }
 
 int l_attribute(lua_State* L) {
@@ -619,6 +630,24 @@ int l_capabilities(lua_State* L) {
     return 1;
 }
 
+// model_serving([model]) -> true, false (every channel serving it is failing), or nil (no
+// channel serves it).
+int l_model_serving(lua_State* L) {
+    RequestContext* ctx = context(L, "model_serving");
+    size_t n = 0;
+    const char* m = luaL_optlstring(L, 1, "", &n);
+    LuaVm& vm = vm_of(L);
+    std::optional<bool> serving;
+    if (!guarded(vm, [&] {
+            serving = model_serving(*ctx, std::string_view(m, n));
+            return true;
+        }))
+        return raise_error_text(L, vm);
+    if (!serving) return 0;
+    lua_pushboolean(L, *serving ? 1 : 0);
+    return 1;
+}
+
 // route_decide(rank, scenario, model[, reason]) -> true, or false when outranked. rank: 1..5
 // or "default" | "scene" | "agent" | "escalation" | "pin". on_request only.
 int l_route_decide(lua_State* L) {
@@ -968,6 +997,7 @@ void push_tianshu_library(lua_State* L) {
         {"route_current", l_route_current},
         {"decision_note", l_decision_note},
         {"request_header", l_request_header},
+        {"model_serving", l_model_serving},
         {nullptr, nullptr},
     };
     luaL_newlib(L, functions);

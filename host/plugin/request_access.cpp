@@ -46,7 +46,8 @@ core::Result<Json> request_get(const RequestContext& ctx, std::string_view point
     return body.at(ptr.value());
 }
 
-core::Result<void> request_set(RequestContext& ctx, std::string_view pointer, Json value) {
+core::Result<RouteOutcome> request_set(RequestContext& ctx, std::string_view pointer, Json value,
+                                       std::string_view by) {
     auto ptr = parse_pointer(pointer);
     if (!ptr) return ptr.take_error();
     Json body = core::to_json(ctx.request);
@@ -60,14 +61,22 @@ core::Result<void> request_set(RequestContext& ctx, std::string_view pointer, Js
         return Error::invalid("setting '" + std::string(pointer) +
                               "' would make the request invalid: " + decoded.error().message);
     }
+    auto next = std::move(decoded).value();
+    // The model has one writer, the route decision: a new model here is one, of rank DEFAULT.
+    const bool model_changes = next.model != ctx.request.model;
+    if (model_changes && ctx.route && ctx.route->rank > 1) return RouteOutcome::outranked;
     before_request_change(ctx);
     // The passthrough body stays; the field the pointer starts in is marked changed.
-    auto next = std::move(decoded).value();
     next.client_body = std::move(ctx.request.client_body);
     next.changed_fields = std::move(ctx.request.changed_fields);
     next.mark_changed(pointer.empty() ? std::string("*") : top_level_field(pointer));
     ctx.request = std::move(next);
-    return {};
+    if (model_changes) {
+        const std::string model = ctx.request.model;
+        const std::string scenario = ctx.route ? ctx.route->scenario : std::string("default");
+        return route_decide(ctx, 1, scenario, model, "set /model", by);
+    }
+    return RouteOutcome::decided;
 }
 
 const std::string* request_attribute(const RequestContext& ctx, std::string_view name) {
@@ -529,6 +538,11 @@ std::optional<std::string_view> request_header(const RequestContext& ctx, std::s
     for (std::string_view secret : {"authorization", "x-api-key", "cookie", "proxy-authorization"})
         if (iequal(name, secret)) return std::nullopt;
     return ctx.client_headers->find(name);
+}
+
+std::optional<bool> model_serving(const RequestContext& ctx, std::string_view model) {
+    if (!ctx.capabilities) return std::nullopt;
+    return ctx.capabilities->serving(ctx, model);
 }
 
 std::optional<core::ModelCapabilities> model_capabilities(const RequestContext& ctx,

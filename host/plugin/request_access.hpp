@@ -14,8 +14,17 @@ namespace tianshu::plugin {
 
 //! Read any value of the request by RFC 6901 JSON pointer (over its Anthropic shape).
 core::Result<core::Json> request_get(const RequestContext& ctx, std::string_view pointer);
-//! Set any value; the request must still be valid afterwards, or nothing changes.
-core::Result<void> request_set(RequestContext& ctx, std::string_view pointer, core::Json value);
+//! What route_decide did.
+enum class RouteOutcome {
+    decided,   //!< the decision is the request's now (and ctx.request.model its model)
+    outranked  //!< a decision of higher rank stands; nothing changed
+};
+//! Set any value; the request must still be valid afterwards, or nothing changes. A change of
+//! the model (by "/model" or by the whole request) is `by`'s route decision of rank DEFAULT with
+//! reason "set /model", like set_model: the one writer of the model. Outranked (a decision of
+//! higher rank stands): nothing changes.
+core::Result<RouteOutcome> request_set(RequestContext& ctx, std::string_view pointer,
+                                       core::Json value, std::string_view by);
 //! A read-only attribute: request_id, tier, chain_id, client_protocol, requested_model,
 //! session_id, session_source.
 const std::string* request_attribute(const RequestContext& ctx, std::string_view name);
@@ -100,11 +109,6 @@ std::string_view route_rank_name(int rank);
 //! The rank named `name` (as route_rank_name), or 0.
 int route_rank_from_name(std::string_view name);
 
-//! What route_decide did.
-enum class RouteOutcome {
-    decided,   //!< the decision is the request's now (and ctx.request.model its model)
-    outranked  //!< a decision of higher rank stands; nothing changed
-};
 //! Records `by`'s route decision and sets the target model. Invalid (nothing changed): a rank
 //! outside 1..5, an empty model, a scenario that is not [a-z0-9_-]{1,64}. The reason is kept
 //! to 200 bytes.
@@ -145,5 +149,9 @@ std::optional<std::string_view> request_header(const RequestContext& ctx, std::s
 //! overrides applied; nullopt when nothing is known.
 std::optional<core::ModelCapabilities> model_capabilities(const RequestContext& ctx,
                                                           std::string_view model);
+//! Whether `model` (empty: the current target) can be served now: some channel serving it has
+//! a key that is enabled, not refused and whose breaker would admit; nullopt when no channel
+//! serves it (or nothing is known).
+std::optional<bool> model_serving(const RequestContext& ctx, std::string_view model);
 
 }  // namespace tianshu::plugin

@@ -89,6 +89,11 @@ class CapabilitySource {
     //! `model` empty: the request's current target. nullopt when nothing is known.
     virtual std::optional<core::ModelCapabilities> capabilities(const RequestContext& ctx,
                                                                 std::string_view model) const = 0;
+    //! Whether some channel serving `model` (empty: the current target) could be called now;
+    //! nullopt when no channel serves it or the source cannot tell.
+    virtual std::optional<bool> serving(const RequestContext&, std::string_view) const {
+        return std::nullopt;
+    }
 };
 
 //! Where a model's events go. Returns false when the client has gone: the model stops.

@@ -125,6 +125,17 @@ std::shared_ptr<FailoverModel> ChannelRouter::failover_for(const std::string& mo
                                            services_.hooks);
 }
 
+std::optional<bool> ChannelRouter::serving(const std::string& model) const {
+    auto routes = candidates(model);
+    if (!routes) return std::nullopt;
+    for (const auto& route : routes.value())
+        for (const auto& key : route.keys)
+            if (!(key.disabled && key.disabled->load(std::memory_order_relaxed)) &&
+                (!key.breaker || key.breaker->available()))
+                return true;
+    return false;
+}
+
 core::Result<std::vector<ChannelRoute>> ChannelRouter::candidates(const std::string& model) const {
     std::vector<ChannelRoute> routes;
     for (const auto& c : channels_)

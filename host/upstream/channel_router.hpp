@@ -77,6 +77,9 @@ class ChannelRouter final : public pipeline::ModelResolver {
     core::Result<std::vector<ChannelRoute>> candidates(const std::string& model) const;
     //! Every model name a client can ask for directly (for /v1/models).
     std::vector<std::string> model_names() const override;
+    //! True when some candidate channel of `model` has a key that is not refused and whose
+    //! breaker would admit now; false when every one is failing; nullopt when none serves it.
+    std::optional<bool> serving(const std::string& model) const override;
 
   private:
     struct Entry {

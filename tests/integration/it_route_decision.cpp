@@ -4,7 +4,8 @@
 // streamed and not; the request log line, `tianshu logs --request-id ID --json` and /metrics
 // say the same; a tier can hide the headers. The capability table: a --capabilities file and
 // a channel's options, read through tianshu.capabilities, and both refused with the field
-// named when wrong. Runs on SQLite, and on MariaDB when TIANSHU_TEST_DB_URL is set
+// named when wrong; tianshu.model_serving turning false once the host's breaker rests the
+// only channel of a model. Runs on SQLite, and on MariaDB when TIANSHU_TEST_DB_URL is set
 // (it_route_decision_mariadb).
 #include <catch2/catch.hpp>
 
@@ -101,6 +102,8 @@ TEST_CASE("route decisions, decision notes and request headers are visible end t
         chain("caps-echo", "t-caps-echo", probe(R"({"mode":"caps","model":"echo-a"})")),
         chain("caps-up", "t-caps-up", probe(R"({"mode":"caps","model":"up-model"})")),
         chain("caps-none", "t-caps-none", probe(R"({"mode":"caps","model":"sys-echo"})")),
+        chain("serving-up", "t-serving-up", probe(R"({"mode":"serving","model":"up-model"})")),
+        chain("serving-echo", "t-serving-echo", probe(R"({"mode":"serving","model":"echo-a"})")),
     };
     for (size_t i = 0; i < chains.size(); ++i) {
         auto file = s.tmp / ("chain" + std::to_string(i) + ".json");
@@ -230,6 +233,25 @@ TEST_CASE("route decisions, decision notes and request headers are visible end t
         CHECK(echo.text == "max_tools=8,vision=true");
         auto none = call(port, key, false, false, "t-caps-none", "caps");
         CHECK(none.text == "nil");
+    }
+
+    // (nil, for a model no channel serves, is unit-tested: the demo store's channel maps every
+    // name, so here each one is served.)
+    SECTION("model_serving: true until every channel of the model fails") {
+        CHECK(call(port, key, false, false, "t-serving-up", "s").text == "true");
+        // "up" has one key, its upstream refuses connections: each call fails, and its circuit
+        // breaker opens after a few (the host's own failure count, not the plugin's).
+        int calls = 0;
+        while (calls < 12 && call(port, key, false, false, "t-serving-up", "s").text == "true") {
+            auto failed = call(port, key, false, false, "up-model", "hello");
+            CHECK(failed.status >= 500);
+            ++calls;
+        }
+        INFO("failed calls to up-model: " << calls);
+        CHECK(call(port, key, false, false, "t-serving-up", "s").text == "false");
+        CHECK(calls >= 1);
+        // Another model's channels are not affected.
+        CHECK(call(port, key, false, false, "t-serving-echo", "s").text == "true");
     }
 }
 

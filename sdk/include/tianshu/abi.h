@@ -37,7 +37,7 @@
  *   1.3  TS_FLAG_MAY_SUSPEND.
  *   1.4  stream rewriting (event_json .. stream_emit), session state (session_get/put/delete),
  *        model_capabilities, route_decide/route_current, decision_note, request_header;
- *        TS_FLAG_ADVISORY; TS_ERR_OUTRANKED, TS_ERR_LIMIT.
+ *        TS_FLAG_ADVISORY; TS_ERR_OUTRANKED, TS_ERR_LIMIT; model_serving (last, probe it).
  */
 #ifndef TIANSHU_ABI_H
 #define TIANSHU_ABI_H
@@ -235,7 +235,10 @@ typedef struct ts_host_api {
     /** The JSON text of the value at `pointer` into *out. TS_ERR_NOT_FOUND if absent. */
     ts_status (*request_get_json)(const ts_request* request, ts_str pointer, ts_buf* out);
     /** Set the value at `pointer` to the JSON text `value`. TS_ERR_INVALID if `value` is not
-     *  JSON or the result is not a valid request; the request is then unchanged. */
+     *  JSON or the result is not a valid request; the request is then unchanged. Since 1.4 a
+     *  change of the model (by "/model" or the whole request) is a route decision of rank
+     *  DEFAULT, like request_set_model: TS_ERR_OUTRANKED (nothing changed) when a decision of
+     *  higher rank stands. */
     ts_status (*request_set_json)(ts_request* request, ts_str pointer, ts_str value);
 
     /* -- answering directly (on_request only) -- */
@@ -390,6 +393,13 @@ typedef struct ts_host_api {
      *  x-api-key, cookie, proxy-authorization), which plugins never see. TS_ERR_WRONG_PHASE
      *  outside on_request. */
     ts_status (*request_header)(const ts_request* request, ts_str name, ts_str* out);
+
+    /* ---- 1.4: channel health (any hook; appended last, so probe it with TS_HOST_HAS) ---- */
+    /** Whether `model` (empty = the request's current target) can be served now: *out = 1 when
+     *  some channel serving it has a key the host would call (enabled, not refused by the
+     *  upstream, its circuit breaker closed or due a probe), 0 when every one is failing.
+     *  TS_ERR_NOT_FOUND when no channel serves the model. */
+    ts_status (*model_serving)(const ts_request* request, ts_str model, int32_t* out);
 } ts_host_api;
 
 /** True when the host's table reaches `field`: probe before calling anything newer than

@@ -131,8 +131,9 @@ class Request {
             return std::nullopt;
         return detail::take(api_, out);
     }
-    //! Set the value at `pointer` to the JSON text `json`. False when the JSON is malformed or
-    //! the request would become invalid; the request is then unchanged.
+    //! Set the value at `pointer` to the JSON text `json`. False when the JSON is malformed,
+    //! the request would become invalid, or (1.4) it changes the model while a route decision
+    //! of higher rank stands; the request is then unchanged.
     bool set_json(std::string_view pointer, std::string_view json) {
         return api_->request_set_json(request_, detail::str(pointer), detail::str(json)) == TS_OK;
     }
@@ -267,6 +268,15 @@ class Request {
             return std::nullopt;
         }
         return detail::take(api_, out);
+    }
+    //! Whether `model` (empty: the current target) can be served now: false when every
+    //! channel serving it is failing (keys refused, breakers open); nullopt when no channel
+    //! serves it or the host cannot tell (older than this part of 1.4).
+    std::optional<bool> serving(std::string_view model = {}) const {
+        if (!TS_HOST_HAS(api_, model_serving)) return std::nullopt;
+        int32_t out = 0;
+        if (api_->model_serving(request_, detail::str(model), &out) != TS_OK) return std::nullopt;
+        return out != 0;
     }
     //! on_request: route to `model` with rank `rank` (ts_route_rank). TS_OK, TS_ERR_OUTRANKED
     //! (a higher decision stands), TS_ERR_INVALID; TS_ERR_FAILED on a host older than 1.4.

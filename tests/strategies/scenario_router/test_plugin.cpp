@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@ struct FakeRequest {
     std::vector<Decision> decisions;
     std::vector<std::pair<std::string, std::string>> edits;
     std::optional<std::string> scene_answer;  //!< nullopt: call_model fails
+    std::set<std::string> failing;            //!< models whose every channel is failing
     int model_calls = 0;
 };
 
@@ -115,6 +117,10 @@ ts_host_api make_host(bool with_14) {
         auto it = req(r).headers.find(s(name));
         if (it == req(r).headers.end()) return TS_ERR_NOT_FOUND;
         *out = ts_str{it->second.data(), it->second.size()};
+        return TS_OK;
+    };
+    h.model_serving = [](const ts_request* r, ts_str model, int32_t* out) {
+        *out = req(r).failing.count(s(model)) ? 0 : 1;
         return TS_OK;
     };
     return h;
@@ -233,6 +239,43 @@ TEST_CASE("on a 1.4 host the session's model sticks and escalates on capabilitie
     CHECK(image.decisions[0].rank == TS_ROUTE_ESCALATION);
     CHECK(image.decisions[0].reason == "image for text-only m-main");
     CHECK(json::parse(session["route"])["switches"] == 1);
+}
+
+TEST_CASE("on a 1.4 host a session leaves a model whose channels all fail, once, and only up") {
+    Plugin p;
+    Instance plugin(p, true, config_text());
+    std::map<std::string, std::string> session;
+    FakeRequest first = from_fixture("sticky-first", &session);
+    plugin.run(first);
+    REQUIRE(first.model == "m-main");
+
+    // Every channel of m-main fails (the host's breakers): the session moves up the order.
+    FakeRequest next = from_fixture("sticky-think", &session);
+    next.failing = {"m-main"};
+    plugin.run(next);
+    REQUIRE(next.decisions.size() == 1);
+    CHECK(next.model != "m-main");
+    CHECK(next.decisions[0].rank == TS_ROUTE_ESCALATION);
+    CHECK(next.decisions[0].reason.find("channels of m-main failing") != std::string::npos);
+    const std::string moved_to = next.model;
+    CHECK(json::parse(session["route"])["switches"] == 1);
+
+    // m-main serves again: the session does not move back down, and does not switch again.
+    FakeRequest after = from_fixture("sticky-think", &session);
+    plugin.run(after);
+    CHECK(after.model == moved_to);
+    CHECK(json::parse(session["route"])["switches"] == 1);
+
+    // A host without model_serving (an earlier 1.4 table): nothing is failing.
+    std::map<std::string, std::string> other;
+    FakeRequest a = from_fixture("sticky-first", &other);
+    plugin.run(a);
+    FakeRequest b = from_fixture("sticky-think", &other);
+    b.failing = {"m-main"};
+    plugin.host.struct_size = offsetof(ts_host_api, model_serving);
+    plugin.run(b);
+    plugin.host.struct_size = sizeof(ts_host_api);
+    CHECK(b.model == "m-main");
 }
 
 TEST_CASE("scenes go through call_model once per session turn and fail open") {

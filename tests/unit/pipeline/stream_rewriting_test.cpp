@@ -343,7 +343,7 @@ TEST_CASE("a pre stage failing under on_error continue is undone; a read-only on
             REQUIRE(c.undo);
             plugin::set_model(c, "other");
             CHECK(c.undo->saved);
-            REQUIRE(plugin::request_set(c, "/max_tokens", 7).ok());
+            REQUIRE(plugin::request_set(c, "/max_tokens", 7, "test").ok());
             plugin::set_system_text(c, "changed");
             return core::Error{core::ErrorKind::plugin_failure, "mutator failed", "mutator"};
         };

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "core/request_json.hpp"
 #include "plugin/host_api.hpp"
 #include "plugin/request_access.hpp"
 #include "plugin_test_support.hpp"
@@ -91,6 +92,44 @@ TEST_CASE("set_model is a default-rank decision keeping the scenario so far", "[
     REQUIRE(route_decide(after_default, TS_ROUTE_DEFAULT, "compact", "c", "", "r").ok());
     REQUIRE(set_model_decision(after_default, "m3", "legacy").value() == RouteOutcome::decided);
     CHECK(after_default.route->scenario == "compact");
+}
+
+TEST_CASE("setting /model through request_set is a default-rank decision too (one writer)",
+          "[route]") {
+    RequestContext ctx;
+    auto request = core::request_from_json(core::Json::parse(
+        R"({"model":"m0","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})"));
+    REQUIRE(request.ok());
+    ctx.request = std::move(request).value();
+    ctx.requested_model = "m0";
+
+    // Another field: no decision.
+    REQUIRE(request_set(ctx, "/max_tokens", 32, "p").value() == RouteOutcome::decided);
+    CHECK_FALSE(ctx.route);
+    // The model: a DEFAULT decision by the setter, visible like set_model's.
+    REQUIRE(request_set(ctx, "/model", "m1", "p").value() == RouteOutcome::decided);
+    REQUIRE(ctx.route);
+    CHECK(ctx.route->rank == TS_ROUTE_DEFAULT);
+    CHECK(ctx.route->model == "m1");
+    CHECK(ctx.route->by == "p");
+    CHECK(ctx.route->reason == "set /model");
+    CHECK(ctx.request.model == "m1");
+
+    // A scene decision stands: neither "/model" nor the whole request may move the model, and
+    // nothing else of that change is applied.
+    REQUIRE(route_decide(ctx, TS_ROUTE_SCENE, "main", "coder", "scene", "router").ok());
+    CHECK(request_set(ctx, "/model", "m2", "p").value() == RouteOutcome::outranked);
+    core::Json whole = core::to_json(ctx.request);
+    whole["model"] = "m3";
+    whole["max_tokens"] = 64;
+    CHECK(request_set(ctx, "", whole, "p").value() == RouteOutcome::outranked);
+    CHECK(ctx.request.model == "coder");
+    CHECK(ctx.request.max_tokens == std::optional<int64_t>(32));
+    // The same whole request keeping the model is applied.
+    whole["model"] = "coder";
+    CHECK(request_set(ctx, "", whole, "p").value() == RouteOutcome::decided);
+    CHECK(ctx.request.max_tokens == std::optional<int64_t>(64));
+    CHECK(ctx.route->by == "router");
 }
 
 TEST_CASE("route_decide refuses what it cannot record and changes nothing", "[route]") {

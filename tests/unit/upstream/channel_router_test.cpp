@@ -182,6 +182,32 @@ TEST_CASE("breakers survive a router rebuild when the app shares them", "[upstre
           upstream::BreakerState::closed);
 }
 
+TEST_CASE("a model is serving while some channel has a key that is not refused and not resting",
+          "[upstream][router]") {
+    KeyRecordingCatalog cat;
+    upstream::RouterServices services;
+    services.breakers = std::make_shared<upstream::CircuitBreakers>();
+    auto router =
+        ChannelRouter::build({channel("a", {"m"}), channel("b", {"m"}), channel("c", {"solo"})},
+                             cat.catalog.lookup(), nullptr, services);
+    CHECK(router->serving("m") == std::optional<bool>(true));
+    CHECK_FALSE(router->serving("nobody-serves-this"));
+
+    auto routes = router->candidates("m");
+    REQUIRE(routes.ok());
+    REQUIRE(routes->size() == 2);
+    // One channel's breaker opens: the other still serves.
+    auto a = routes->front().keys[0].breaker;
+    for (int i = 0; i < 5; ++i) a->record_failure(a->admit());
+    REQUIRE(a->state() == upstream::BreakerState::open);
+    CHECK(router->serving("m") == std::optional<bool>(true));
+    // The other's key is refused by its upstream: nothing serves m.
+    routes->back().keys[0].disabled->store(true);
+    CHECK(router->serving("m") == std::optional<bool>(false));
+    // Other models are not affected.
+    CHECK(router->serving("solo") == std::optional<bool>(true));
+}
+
 TEST_CASE("resolve answers through the failover model end to end", "[upstream][router]") {
     FakeCatalog catalog;
     auto& f = catalog.add("flaky", plugin::PluginKind::model);

@@ -3,7 +3,8 @@
 --   mode "route": decide rank `agent` to config.model, then try rank `default` to
 --     config.lower_model (must be outranked), note what it saw of the client's headers;
 --   mode "set_model": tianshu.set_model(config.model) (an older strategy's way);
---   mode "caps": answer with the JSON of tianshu.capabilities(config.model).
+--   mode "caps": answer with the JSON of tianshu.capabilities(config.model);
+--   mode "serving": answer with tostring(tianshu.model_serving(config.model)).
 plugin = {
     name = "route_probe",
     version = "1.0.0",
@@ -24,6 +25,10 @@ function on_request(req)
     local mode = config.mode or "route"
     if mode == "caps" then
         tianshu.answer(json_text(tianshu.capabilities(config.model or "")))
+        return "answered"
+    end
+    if mode == "serving" then
+        tianshu.answer(tostring(tianshu.model_serving(config.model)))
         return "answered"
     end
     if mode == "set_model" then
