@@ -14,6 +14,8 @@ using plugin::RequestContext;
 
 namespace {
 constexpr int kMaxCallDepth = 3;
+//! call_model calls one request (or one call_model call) may make: its budget of side calls.
+constexpr size_t kMaxSideCalls = 16;
 
 StreamEvent error_event(const Error& e) {
     StreamEvent ev;
@@ -166,6 +168,10 @@ core::Result<std::string> PipelineRunner::call(RequestContext& parent, const std
         return Error::invalid(
             "call_model nested more than " + std::to_string(kMaxCallDepth) +
             " levels deep: a model called from call_model may not call further models");
+    if (parent.side_calls.size() >= kMaxSideCalls)
+        return Error::invalid(
+            "call_model budget spent: a request may make at most " + std::to_string(kMaxSideCalls) +
+            " side calls; cache answers in session state instead of asking again");
     auto target = resolver_.resolve(model);
     if (!target) return target.take_error();
 
@@ -196,9 +202,25 @@ core::Result<std::string> PipelineRunner::call(RequestContext& parent, const std
         return true;
     };
     auto r = generate(child, target.value());
+
+    // Metered like any call: what the upstream reported, else estimated (never free), billed
+    // with the parent request (gateway) together with the calls this one made.
+    RequestContext::SideCall side{model, child.channel, assembler.response().usage,
+                                  !r || failure.has_value()};
+    const std::string text = assembler.response().text();
+    if (!side.channel.empty()) {  // an upstream was reached
+        if (!side.usage.input_tokens && !side.usage.cache_read_tokens)
+            side.usage.input_tokens = plugin::estimate_input_tokens(child.request);
+        if (!side.usage.output_tokens && !text.empty())
+            side.usage.output_tokens =
+                plugin::estimate_tokens_for_bytes(static_cast<int64_t>(text.size()));
+    }
+    for (auto& nested : child.side_calls) parent.side_calls.push_back(std::move(nested));
+    parent.side_calls.push_back(std::move(side));
+
     if (!r) return r.take_error();
     if (failure) return std::move(*failure);
-    return assembler.response().text();
+    return text;
 }
 
 }  // namespace tianshu::pipeline

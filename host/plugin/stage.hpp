@@ -202,7 +202,16 @@ struct RequestContext {
     StageStream* stream_stage = nullptr;
     //! Set while a pre stage with a soft failure runs: where its first change saves the request.
     RequestUndo* undo = nullptr;
-    int call_depth = 0;        //!< call_model nesting, bounded to stop recursion
+    int call_depth = 0;  //!< call_model nesting, bounded to stop recursion
+    //! One call_model call made for this request: billed with it, in its log line and metrics.
+    struct SideCall {
+        std::string model;    //!< as the strategy named it (priced under that name)
+        std::string channel;  //!< the channel that answered (empty: none did)
+        core::Usage usage;    //!< the upstream's, or estimated where it reported none
+        bool failed = false;
+    };
+    //! Every call_model call of this request, nested ones included (the runner bounds them).
+    std::vector<SideCall> side_calls;
     int upstream_retries = 0;  //!< calls to other channels or keys after the first failed
 
     // ---- route decision, visible decisions, client headers, capabilities (ABI 1.4) ----

@@ -47,6 +47,23 @@ core::Json decisions_json(const std::vector<plugin::DecisionNote>& notes) {
         out.push_back({{"plugin", n.plugin}, {"kind", n.kind}, {"reason", n.reason}});
     return out;
 }
+
+//! The request's call_model calls for its log line: [{"model","channel","input_tokens",
+//! "output_tokens","cost","failed"}...]; no prompt or answer text.
+core::Json side_calls_json(const plugin::RequestContext& ctx,
+                           const std::vector<hub::Micros>& costs) {
+    core::Json out = core::Json::array();
+    for (size_t i = 0; i < ctx.side_calls.size(); ++i) {
+        const auto& s = ctx.side_calls[i];
+        out.push_back({{"model", s.model},
+                       {"channel", s.channel},
+                       {"input_tokens", s.usage.input_tokens},
+                       {"output_tokens", s.usage.output_tokens},
+                       {"cost", i < costs.size() ? costs[i] : 0},
+                       {"failed", s.failed}});
+    }
+    return out;
+}
 }  // namespace
 
 // Random ids put every request_logs and ledger row on a random page of their unique indexes:
@@ -166,6 +183,8 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
     std::optional<hub::Admission> admission;
     bool billed = false;
     hub::Micros cost = 0;
+    // What each call_model call cost (in ctx.side_calls' order), billed with the request.
+    std::vector<hub::Micros> side_costs;
     // The client closed the connection before the end of its answer (logged 499).
     bool client_gone = false;
     // What passed the client's sink, for when the upstream reports no usage: the answer's text
@@ -197,10 +216,23 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         // A request that failed before the model produced anything costs nothing.
         const bool produced = ctx.client_started || final_status == 200;
         if (produced) complete_usage();
+        // Side calls (call_model) cost what they used, at their own model's price and the
+        // tier's ratio, whether or not the request itself produced anything.
+        hub::Micros side_total = 0;
+        int64_t side_tokens = 0;
+        for (const auto& side : ctx.side_calls) {
+            const hub::ModelPrice* p =
+                admission && config->prices ? config->prices->find(side.model) : nullptr;
+            side_costs.push_back(p ? hub::cost(*p, side.usage, admission->ratio_ppm) : 0);
+            side_total += side_costs.back();
+            side_tokens += side.usage.input_tokens + side.usage.output_tokens;
+        }
         if (admission) {
-            const hub::Micros price = produced ? hub::Billing::price_of(*admission, usage) : 0;
+            const hub::Micros price =
+                (produced ? hub::Billing::price_of(*admission, usage) : 0) + side_total;
             cost = services_.billing
-                       ->settle(*admission, price, usage.input_tokens + usage.output_tokens)
+                       ->settle(*admission, price,
+                                usage.input_tokens + usage.output_tokens + side_tokens)
                        .cost;
         }
         if (!services_.usage || !payer) return;
@@ -455,6 +487,7 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         }
         if (!ctx.session_id.empty())
             line.field("session", ctx.session_id).field("session_source", ctx.session_source);
+        if (!ctx.side_calls.empty()) line.field("side_calls", side_calls_json(ctx, side_costs));
         if (failure && !failure->source.empty()) line.field("source", failure->source);
         line.field("status", status).field("stream", ctx.request.stream).field("tier", ctx.tier);
         if (ttft_ms) line.field("ttft_ms", *ttft_ms);
@@ -471,6 +504,9 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
         for (const auto& note : ctx.decisions)
             metrics_.count_decision_note(note.plugin, note.kind, route.model);
     }
+    for (const auto& side : ctx.side_calls)
+        metrics_.count_side_call(chain_id, side.model, side.failed, side.usage.input_tokens,
+                                 side.usage.output_tokens);
     metrics_.request_finished(call.route, status, ms_since(started) / 1000.0);
 }
 

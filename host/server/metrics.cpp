@@ -48,7 +48,7 @@ std::string label_value(std::string_view v) {
 
 void count_labels(std::map<std::string, int64_t, std::less<>>& counters, std::string_view a_name,
                   std::string_view a, std::string_view b_name, std::string_view b,
-                  std::string_view model) {
+                  std::string_view model, int64_t by = 1) {
     auto labels = [&](std::string_view m) {
         return std::string(a_name) + "=\"" + label_value(a) + "\"," + std::string(b_name) + "=\"" +
                label_value(b) + "\",model=\"" + label_value(m) + "\"";
@@ -59,7 +59,7 @@ void count_labels(std::map<std::string, int64_t, std::less<>>& counters, std::st
         if (counters.size() >= Metrics::kMaxLabelSets) key = labels("other");
         it = counters.emplace(std::move(key), 0).first;
     }
-    ++it->second;
+    it->second += by;
 }
 }  // namespace
 
@@ -73,6 +73,14 @@ void Metrics::count_decision_note(std::string_view plugin, std::string_view kind
                                   std::string_view model) {
     std::lock_guard lock(mutex_);
     count_labels(decision_notes_, "plugin", plugin, "kind", kind, model);
+}
+
+void Metrics::count_side_call(std::string_view chain, std::string_view model, bool failed,
+                              int64_t input_tokens, int64_t output_tokens) {
+    std::lock_guard lock(mutex_);
+    count_labels(side_calls_, "chain", chain, "outcome", failed ? "failed" : "ok", model);
+    count_labels(side_call_tokens_, "chain", chain, "kind", "input", model, input_tokens);
+    count_labels(side_call_tokens_, "chain", chain, "kind", "output", model, output_tokens);
 }
 
 std::string Metrics::prometheus_text() const {
@@ -121,6 +129,16 @@ std::string Metrics::prometheus_text() const {
         << "# TYPE tianshu_decision_notes_total counter\n";
     for (const auto& [labels, n] : decision_notes_)
         out << "tianshu_decision_notes_total{" << labels << "} " << n << "\n";
+    out << "# HELP tianshu_side_calls_total Calls strategies made to other models (call_model), "
+           "by chain, outcome (ok | failed) and model; billed with their request.\n"
+        << "# TYPE tianshu_side_calls_total counter\n";
+    for (const auto& [labels, n] : side_calls_)
+        out << "tianshu_side_calls_total{" << labels << "} " << n << "\n";
+    out << "# HELP tianshu_side_call_tokens_total Tokens of those calls, by chain, kind (input | "
+           "output) and model.\n"
+        << "# TYPE tianshu_side_call_tokens_total counter\n";
+    for (const auto& [labels, n] : side_call_tokens_)
+        out << "tianshu_side_call_tokens_total{" << labels << "} " << n << "\n";
     return out.str();
 }
 

@@ -27,7 +27,11 @@ class Metrics final : public pipeline::StageFailureCounter {
     //! One decision a plugin noted (tianshu_decision_notes_total{plugin,kind,model}).
     void count_decision_note(std::string_view plugin, std::string_view kind,
                              std::string_view model);
-    //! Distinct label sets each of those two counters keeps; past it, new ones are counted
+    //! One call_model call of a request (tianshu_side_calls_total{chain,outcome,model} and
+    //! tianshu_side_call_tokens_total{chain,kind,model}).
+    void count_side_call(std::string_view chain, std::string_view model, bool failed,
+                         int64_t input_tokens, int64_t output_tokens);
+    //! Distinct label sets each of those counters keeps; past it, new ones are counted
     //! under model="other" (model names come from clients).
     static constexpr size_t kMaxLabelSets = 1000;
     int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
@@ -48,6 +52,8 @@ class Metrics final : public pipeline::StageFailureCounter {
     std::map<std::string, RouteStats, std::less<>> routes_;
     std::map<std::string, int64_t, std::less<>> errors_;
     std::map<std::tuple<std::string, std::string, std::string>, int64_t> stage_failures_;
+    std::map<std::string, int64_t, std::less<>> side_calls_;
+    std::map<std::string, int64_t, std::less<>> side_call_tokens_;
     //! Keyed by the rendered label set, e.g. scenario="main",model="m",rank="scene".
     std::map<std::string, int64_t, std::less<>> routes_decided_;
     std::map<std::string, int64_t, std::less<>> decision_notes_;

@@ -252,6 +252,74 @@ TEST_CASE("metering: a key's own quota caps it below the user's balance; token p
     (void)id;
 }
 
+TEST_CASE("metering: a strategy's call_model calls are billed with the request at their price",
+          "[integration][metering][side_calls]") {
+    Store s("metering-side-calls");
+    auto o = s.serve_options();
+    o.scripts_dir =
+        make_scripts_dir(s.tmp / "scripts", {"models/demo.lua", "strategies/side_asker.lua"});
+    for (const auto& [id, times] : {std::pair{"asker", 2}, std::pair{"greedy", 20}}) {
+        const auto file = s.tmp / (std::string(id) + ".json");
+        write_file(file, std::string(R"({"id":")") + id + R"(","tiers":["*"],"models":[")" + id +
+                             R"(-*"],"routing":{"mode":"passthrough"},"pre":[{"plugin":)"
+                             R"("side_asker","config":{"model":"side-model","times":)" +
+                             std::to_string(times) + "}}]}");
+        must(s, {"chain", "import", file.string(), "--scripts-dir", o.scripts_dir.string()});
+    }
+    GatewayProcess gw(o);
+    const std::string key = user_with_key(s, "carol");
+    must(s, {"price", "set", "--model", "asker-*", "--per-call", "0.25"});
+    must(s, {"price", "set", "--model", "greedy-*", "--per-call", "0.25"});
+    must(s, {"price", "set", "--model", "side-*", "--per-call", "0.1"});
+    must(s, {"user", "topup", "--user", "carol", "--amount", "10"});
+    REQUIRE(eventually([&] { return ask(gw.port(), key, "free-model").status == 200; }, 2500ms));
+    std::this_thread::sleep_for(1200ms);  // and the prices with the same reload
+    const long long before = totals(s, "carol").balance;
+
+    // Two side calls at 0.1 each on top of the request's own 0.25.
+    auto r = ask(gw.port(), key, "asker-model");
+    REQUIRE(r.status == 200);
+    CHECK_THAT(r.headers["x-tianshu-decision"], Contains("answered 2"));
+    auto line = gw.wait_for_log(
+        [](const Json& l) {
+            return l.value("msg", "") == "request" &&
+                   l.value("requested_model", "") == "asker-model";
+        },
+        3s);
+    REQUIRE(line);
+    CHECK((*line)["cost"] == 450000);
+    REQUIRE((*line)["side_calls"].size() == 2);
+    for (const auto& side : (*line)["side_calls"]) {
+        CHECK(side["model"] == "side-model");
+        CHECK(side["cost"] == 100000);
+        CHECK(side["failed"] == false);
+        CHECK(side["input_tokens"].get<long long>() > 0);
+        CHECK(side["output_tokens"].get<long long>() > 0);
+    }
+    REQUIRE(eventually([&] { return totals(s, "carol").balance == before - 450000; }, 3000ms));
+
+    // The budget: at most 16 side calls per request, the 17th refused with the reason; the
+    // 16 made are billed.
+    auto greedy = ask(gw.port(), key, "greedy-model");
+    REQUIRE(greedy.status == 200);
+    CHECK_THAT(greedy.headers["x-tianshu-decision"],
+               Contains("answered 16") && Contains("budget spent"));
+    REQUIRE(eventually(
+        [&] { return totals(s, "carol").balance == before - 450000 - 250000 - 16 * 100000; },
+        3000ms));
+    const Totals t = totals(s, "carol");
+    CHECK(t.ledger == t.balance);
+    CHECK(-t.charges == t.logged_cost);
+
+    auto metrics = http_request(gw.port(), "GET", "/metrics");
+    REQUIRE(metrics.status == 200);
+    CHECK_THAT(
+        metrics.body,
+        Contains(R"(tianshu_side_calls_total{chain="asker",outcome="ok",model="side-model"} 2)"));
+    CHECK_THAT(metrics.body, Contains(R"(tianshu_side_calls_total{chain="greedy",outcome="ok",)"
+                                      R"(model="side-model"} 16)"));
+}
+
 TEST_CASE("metering: the tier's price ratio applies on top of the model price",
           "[integration][metering][tier]") {
     Store s("metering-tier");

@@ -271,7 +271,9 @@ typedef struct ts_host_api {
     /* -- calling another model under the request's own budget and deadline -- */
     /** Ask `model` (any model the host can route) a single user `prompt`; the whole answer
      *  text into *out (free with host->free). Blocks the calling thread. TS_ERR_FAILED when
-     *  the model fails; the parent request is unaffected. (on_request, generate; since 1.4
+     *  the model fails (or the host's budget of calls per request is spent); the parent
+     *  request is unaffected. Tianshu bills each call with the parent request, at `model`'s
+     *  price. (on_request, generate; since 1.4
      *  also on_stream_event, e.g. to re-ask a malformed tool call: the client's stream waits
      *  for it, under the request's deadline and the stage's deadline_ms) */
     ts_status (*call_model)(ts_request* request, ts_str model, ts_str prompt, ts_buf* out);
