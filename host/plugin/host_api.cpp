@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -230,7 +231,8 @@ ts_status response_usage(const ts_request* r, ts_usage* out) {
     return TS_OK;
 }
 
-ts_status call_model(ts_request* r, ts_str model, ts_str prompt, ts_buf* out) {
+ts_status call_model_until(ts_request* r, ts_str model, ts_str prompt,
+                           std::optional<std::chrono::milliseconds> timeout, ts_buf* out) {
     if (!out) return TS_ERR_INVALID;
     out->ptr = nullptr;
     out->len = 0;
@@ -242,7 +244,13 @@ ts_status call_model(ts_request* r, ts_str model, ts_str prompt, ts_buf* out) {
     core::Result<std::string> answer = std::string();
     {
         HookScope::Away away;  // the model's upstream call may park the fiber
+        // The time box narrows the request's deadline for this call only (the child call and
+        // its upstream waits are bounded by it), then the request's own comes back.
+        const auto saved = ctx.deadline;
+        if (timeout)
+            ctx.deadline = std::min(ctx.deadline, std::chrono::steady_clock::now() + *timeout);
         answer = ctx.models->call(ctx, std::string(view(model)), std::string(view(prompt)));
+        ctx.deadline = saved;
     }
     if (!answer) {
         core::log(core::LogLevel::warn, "call_model failed",
@@ -253,6 +261,15 @@ ts_status call_model(ts_request* r, ts_str model, ts_str prompt, ts_buf* out) {
         return TS_ERR_FAILED;
     }
     return fill(out, answer.value());
+}
+
+ts_status call_model(ts_request* r, ts_str model, ts_str prompt, ts_buf* out) {
+    return call_model_until(r, model, prompt, std::nullopt, out);
+}
+
+ts_status call_model_within_fn(ts_request* r, ts_str model, ts_str prompt, uint32_t timeout_ms,
+                               ts_buf* out) {
+    return call_model_until(r, model, prompt, std::chrono::milliseconds(timeout_ms), out);
 }
 
 void set_error(ts_error* err, const std::string& message) {
@@ -505,6 +522,7 @@ constexpr ts_host_api make_table() {
     t.decision_note = &Guarded<&decision_note_fn>::call;
     t.request_header = &Guarded<&request_header_fn>::call;
     t.model_serving = &Guarded<&model_serving_fn>::call;
+    t.call_model_within = &Guarded<&call_model_within_fn>::call;
 
     // 1.4: session state
     t.session_get = &Guarded<&session_get_fn>::call;

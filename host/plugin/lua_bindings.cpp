@@ -284,20 +284,29 @@ int l_response_text(lua_State* L) {
     return push_scratch(L, vm);
 }
 
-// call_model(model, prompt) -> text, or nil and the error message.
+// call_model(model, prompt[, timeout_ms]) -> text, or nil and the error message. With
+// timeout_ms the call waits no longer than that (nor past the request's deadline).
 int l_call_model(lua_State* L) {
     RequestContext* ctx = context(L, "call_model");
     size_t mn = 0, pn = 0;
     const char* model = luaL_checklstring(L, 1, &mn);
     const char* prompt = luaL_checklstring(L, 2, &pn);
+    const lua_Integer timeout_ms = luaL_optinteger(L, 3, 0);
+    if (timeout_ms < 0) return luaL_error(L, "tianshu.call_model: timeout_ms must be >= 0");
     LuaVm& vm = vm_of(L);
     bool ok = guarded(vm, [&] {
         if (!ctx->models) {
             vm.error_text = "call_model is not available here (no model caller)";
             return false;
         }
+        // The time box narrows the request's deadline for this call only.
+        const auto saved = ctx->deadline;
+        if (timeout_ms > 0)
+            ctx->deadline = std::min(ctx->deadline, std::chrono::steady_clock::now() +
+                                                        std::chrono::milliseconds(timeout_ms));
         // The nested call may run another script on this VM; it restores our state.
         auto r = ctx->models->call(*ctx, std::string(model, mn), std::string(prompt, pn));
+        ctx->deadline = saved;
         if (!r) {
             vm.error_text = r.error().message;
             return false;

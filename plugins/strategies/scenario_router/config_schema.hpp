@@ -52,6 +52,7 @@ inline constexpr const char* kConfigSchema = R"schema({
                     "properties" : {
                         "model" : {"type" : "string", "minLength" : 1},
                         "max_request_chars" : {"type" : "integer", "minimum" : 1},
+                        "timeout_ms" : {"type" : "integer", "minimum" : 1, "maximum" : 600000},
                         "list" : {
                             "type" : "array",
                             "items" : {

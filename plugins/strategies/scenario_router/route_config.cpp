@@ -90,6 +90,7 @@ RouterConfig parse_config(std::string_view text) {
     if (auto it = j.find("scenes"); it != j.end()) {
         c.scenes.model = it->value("model", std::string());
         c.scenes.max_request_chars = it->value("max_request_chars", c.scenes.max_request_chars);
+        c.scenes.timeout_ms = it->value("timeout_ms", c.scenes.timeout_ms);
         for (const auto& s : it->value("list", Json::array())) {
             Scene scene;
             scene.name = s.value("name", std::string());

@@ -29,6 +29,7 @@ struct SceneConfig {
     std::string model;  //!< the routing model; empty = no scenes
     std::vector<Scene> scenes;
     size_t max_request_chars = 2000;  //!< the newest request is cut to this many bytes
+    uint32_t timeout_ms = 3000;       //!< the routing model's time box (call_model_within)
 };
 
 struct RouterConfig {

@@ -129,7 +129,8 @@ class ScenarioRouter {
                 if (s.name == name) return &s;
         }
         auto answer = request.call_model(config_.scenes.model,
-                                         sr::scene_prompt(config_.scenes, c.newest_request));
+                                         sr::scene_prompt(config_.scenes, c.newest_request),
+                                         config_.scenes.timeout_ms);
         if (!answer) {
             request.log(TS_LOG_WARN,
                         "scenario_router: the scene model failed; keeping the default");

@@ -37,7 +37,8 @@
  *   1.3  TS_FLAG_MAY_SUSPEND.
  *   1.4  stream rewriting (event_json .. stream_emit), session state (session_get/put/delete),
  *        model_capabilities, route_decide/route_current, decision_note, request_header;
- *        TS_FLAG_ADVISORY; TS_ERR_OUTRANKED, TS_ERR_LIMIT; model_serving (last, probe it).
+ *        TS_FLAG_ADVISORY; TS_ERR_OUTRANKED, TS_ERR_LIMIT; model_serving and
+ *        call_model_within (appended last, probe them).
  */
 #ifndef TIANSHU_ABI_H
 #define TIANSHU_ABI_H
@@ -402,6 +403,10 @@ typedef struct ts_host_api {
      *  upstream, its circuit breaker closed or due a probe), 0 when every one is failing.
      *  TS_ERR_NOT_FOUND when no channel serves the model. */
     ts_status (*model_serving)(const ts_request* request, ts_str model, int32_t* out);
+    /** As call_model, time-boxed: the call waits at most `timeout_ms` (and never past the
+     *  request's or the stage's deadline); TS_ERR_FAILED when it runs out. (1.4, appended) */
+    ts_status (*call_model_within)(ts_request* request, ts_str model, ts_str prompt,
+                                   uint32_t timeout_ms, ts_buf* out);
 } ts_host_api;
 
 /** True when the host's table reaches `field`: probe before calling anything newer than

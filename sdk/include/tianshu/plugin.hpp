@@ -166,6 +166,19 @@ class Request {
         }
         return detail::take(api_, out);
     }
+    //! The same, waiting at most `timeout_ms` (1.4's call_model_within, probed; on an older
+    //! host, bounded by the request's and the stage's deadline only).
+    std::optional<std::string> call_model(std::string_view model, std::string_view prompt,
+                                          uint32_t timeout_ms) {
+        if (!TS_HOST_HAS(api_, call_model_within)) return call_model(model, prompt);
+        ts_buf out{nullptr, 0};
+        if (api_->call_model_within(request_, detail::str(model), detail::str(prompt), timeout_ms,
+                                    &out) != TS_OK) {
+            if (out.ptr) api_->free(out.ptr);
+            return std::nullopt;
+        }
+        return detail::take(api_, out);
+    }
 
     //! "request_id", "tier", "chain_id", "client_protocol", "requested_model", "session_id",
     //! "session_source" ("header" | "metadata" | "derived", 1.4). nullopt for

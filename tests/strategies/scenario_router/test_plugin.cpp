@@ -43,6 +43,7 @@ struct FakeRequest {
     std::optional<std::string> scene_answer;  //!< nullopt: call_model fails
     std::set<std::string> failing;            //!< models whose every channel is failing
     int model_calls = 0;
+    std::optional<uint32_t> timeout_ms;  //!< what call_model_within was given
 };
 
 FakeRequest& req(const ts_request* r) {
@@ -89,6 +90,12 @@ ts_host_api make_host(bool with_14) {
         return fill(out, *req(r).scene_answer);
     };
     if (!with_14) return h;
+    h.call_model_within = [](ts_request* r, ts_str, ts_str, uint32_t timeout_ms, ts_buf* out) {
+        ++req(r).model_calls;
+        req(r).timeout_ms = timeout_ms;
+        if (!req(r).scene_answer) return TS_ERR_FAILED;
+        return fill(out, *req(r).scene_answer);
+    };
     h.session_get = [](const ts_request* r, ts_str key, ts_buf* out) {
         auto& store = *req(r).session;
         auto it = store.find(s(key));
@@ -276,6 +283,31 @@ TEST_CASE("on a 1.4 host a session leaves a model whose channels all fail, once,
     plugin.run(b);
     plugin.host.struct_size = sizeof(ts_host_api);
     CHECK(b.model == "m-main");
+}
+
+TEST_CASE("the scene model is asked with its time box (scenes.timeout_ms, default 3000)") {
+    Plugin p;
+    json config = json::parse(config_text());
+    config["scenes"] = {{"model", "router"},
+                        {"list", {{{"name", "code"}, {"models", "m-strong"}}}}};
+    {
+        Instance plugin(p, true, config.dump());
+        std::map<std::string, std::string> session;
+        FakeRequest r = from_fixture("plain-main", &session);
+        r.scene_answer = "code";
+        plugin.run(r);
+        CHECK(r.timeout_ms == std::optional<uint32_t>(3000));
+        CHECK(r.model == "m-strong");
+    }
+    config["scenes"]["timeout_ms"] = 250;
+    Instance plugin(p, true, config.dump());
+    std::map<std::string, std::string> session;
+    FakeRequest r = from_fixture("plain-main", &session);
+    r.scene_answer = std::nullopt;  // ran out: fails open to the scenario's default
+    plugin.run(r);
+    CHECK(r.timeout_ms == std::optional<uint32_t>(250));
+    REQUIRE(r.decisions.size() == 1);
+    CHECK(r.decisions[0].model == "m-main");
 }
 
 TEST_CASE("scenes go through call_model once per session turn and fail open") {

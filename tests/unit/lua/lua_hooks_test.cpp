@@ -1,6 +1,7 @@
 // Strategy and model hooks through LuaPluginFactory, as the pipeline will call them.
 
 #include <catch2/catch.hpp>
+#include <chrono>
 
 #include "lua_test_support.hpp"
 #include "plugin/request_access.hpp"
@@ -173,8 +174,9 @@ TEST_CASE("host functions refuse the wrong hook") {
 namespace {
 class FakeCaller : public plugin::ModelCaller {
   public:
-    core::Result<std::string> call(plugin::RequestContext&, const std::string& model,
+    core::Result<std::string> call(plugin::RequestContext& parent, const std::string& model,
                                    const std::string& prompt) override {
+        deadline_seen = parent.deadline;
         last_model = model;
         last_prompt = prompt;
         if (fail) return core::Error{core::ErrorKind::upstream, "classifier is down", {}};
@@ -182,6 +184,7 @@ class FakeCaller : public plugin::ModelCaller {
     }
     std::string last_model, last_prompt;
     bool fail = false;
+    std::chrono::steady_clock::time_point deadline_seen;
 };
 }  // namespace
 
@@ -226,6 +229,20 @@ class LuaCaller : public plugin::ModelCaller {
     std::shared_ptr<plugin::Model> model_;
 };
 }  // namespace
+
+TEST_CASE("call_model's timeout_ms narrows the deadline for that call only") {
+    auto s = strategy("ask_model_boxed.lua");
+    FakeCaller caller;
+    auto ctx = make_context("x");
+    ctx.models = &caller;
+    const auto before = std::chrono::steady_clock::now();
+    REQUIRE(s->on_request(ctx).ok());
+    CHECK(ctx.request.model == "qwen-max");
+    CHECK(caller.deadline_seen >= before + std::chrono::milliseconds(250));
+    CHECK(caller.deadline_seen <=
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(250));
+    CHECK(ctx.deadline == std::chrono::steady_clock::time_point::max());
+}
 
 TEST_CASE("call_model can run another script on the same thread's VM") {
     auto s = strategy("ask_model.lua");

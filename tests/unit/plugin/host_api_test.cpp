@@ -1,4 +1,5 @@
 // The ts_host_api table itself, called the way a C plugin calls it.
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -18,11 +19,13 @@ class FakeModels : public ModelCaller {
     core::Result<std::string> call(RequestContext& parent, const std::string& model,
                                    const std::string& prompt) override {
         depth_seen = parent.call_depth;
+        deadline_seen = parent.deadline;
         if (model == "broken")
             return core::Error{core::ErrorKind::upstream, "upstream said no", {}};
         return model + " says: " + prompt;
     }
     int depth_seen = -1;
+    std::chrono::steady_clock::time_point deadline_seen;
 };
 }  // namespace
 
@@ -139,6 +142,30 @@ TEST_CASE("call_model goes through the request's ModelCaller", "[host_api]") {
     CHECK(out.ptr == nullptr);
     REQUIRE(logs.lines().size() == 1);
     CHECK(core::Json::parse(logs.lines()[0])["error"] == "upstream said no");
+}
+
+TEST_CASE("call_model_within narrows the request's deadline for that call only", "[host_api]") {
+    const ts_host_api* api = host_api();
+    REQUIRE(TS_HOST_HAS(api, call_model_within));
+    auto ctx = make_context("x");
+    FakeModels models;
+    ctx.models = &models;
+    ts_buf out{};
+    const auto before = std::chrono::steady_clock::now();
+    REQUIRE(api->call_model_within(to_handle(ctx), s("small"), s("q"), 250, &out) == TS_OK);
+    CHECK(take(out) == "small says: q");
+    CHECK(models.deadline_seen >= before + std::chrono::milliseconds(250));
+    CHECK(models.deadline_seen <=
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(250));
+    CHECK(ctx.deadline == std::chrono::steady_clock::time_point::max());  // restored
+
+    // Never past the request's own deadline.
+    const auto soon = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+    ctx.deadline = soon;
+    REQUIRE(api->call_model_within(to_handle(ctx), s("small"), s("q"), 60000, &out) == TS_OK);
+    (void)take(out);
+    CHECK(models.deadline_seen == soon);
+    CHECK(ctx.deadline == soon);
 }
 
 TEST_CASE("log lines carry the plugin and the request", "[host_api]") {
