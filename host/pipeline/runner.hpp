@@ -30,10 +30,7 @@ class ModelResolver {
     virtual std::vector<std::string> model_names() const { return {}; }
     //! Whether some channel serving `model` could be called now; nullopt when none serves it
     //! (or this resolver cannot tell).
-    virtual std::optional<bool> serving(const std::string& model) const {
-        (void)model;
-        return std::nullopt;
-    }
+    virtual std::optional<bool> serving(const std::string& /*model*/) const { return std::nullopt; }
 };
 
 //! What a run did, for the log line and metrics.

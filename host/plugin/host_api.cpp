@@ -244,13 +244,8 @@ ts_status call_model_until(ts_request* r, ts_str model, ts_str prompt,
     core::Result<std::string> answer = std::string();
     {
         HookScope::Away away;  // the model's upstream call may park the fiber
-        // The time box narrows the request's deadline for this call only (the child call and
-        // its upstream waits are bounded by it), then the request's own comes back.
-        const auto saved = ctx.deadline;
-        if (timeout)
-            ctx.deadline = std::min(ctx.deadline, std::chrono::steady_clock::now() + *timeout);
-        answer = ctx.models->call(ctx, std::string(view(model)), std::string(view(prompt)));
-        ctx.deadline = saved;
+        answer =
+            plugin::call_model(ctx, std::string(view(model)), std::string(view(prompt)), timeout);
     }
     if (!answer) {
         core::log(core::LogLevel::warn, "call_model failed",

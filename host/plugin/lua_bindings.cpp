@@ -295,18 +295,10 @@ int l_call_model(lua_State* L) {
     if (timeout_ms < 0) return luaL_error(L, "tianshu.call_model: timeout_ms must be >= 0");
     LuaVm& vm = vm_of(L);
     bool ok = guarded(vm, [&] {
-        if (!ctx->models) {
-            vm.error_text = "call_model is not available here (no model caller)";
-            return false;
-        }
-        // The time box narrows the request's deadline for this call only.
-        const auto saved = ctx->deadline;
-        if (timeout_ms > 0)
-            ctx->deadline = std::min(ctx->deadline, std::chrono::steady_clock::now() +
-                                                        std::chrono::milliseconds(timeout_ms));
         // The nested call may run another script on this VM; it restores our state.
-        auto r = ctx->models->call(*ctx, std::string(model, mn), std::string(prompt, pn));
-        ctx->deadline = saved;
+        auto r = call_model(
+            *ctx, std::string(model, mn), std::string(prompt, pn),
+            timeout_ms > 0 ? std::optional(std::chrono::milliseconds(timeout_ms)) : std::nullopt);
         if (!r) {
             vm.error_text = r.error().message;
             return false;

@@ -551,4 +551,19 @@ std::optional<core::ModelCapabilities> model_capabilities(const RequestContext& 
     return ctx.capabilities->capabilities(ctx, model);
 }
 
+core::Result<std::string> call_model(RequestContext& ctx, const std::string& model,
+                                     const std::string& prompt,
+                                     std::optional<std::chrono::milliseconds> timeout) {
+    if (!ctx.models)
+        return Error{
+            ErrorKind::unavailable, "call_model is not available here (no model caller)", {}};
+    struct DeadlineRestore {
+        RequestContext& ctx;
+        std::chrono::steady_clock::time_point saved;
+        ~DeadlineRestore() { ctx.deadline = saved; }
+    } restore{ctx, ctx.deadline};
+    if (timeout) ctx.deadline = std::min(ctx.deadline, std::chrono::steady_clock::now() + *timeout);
+    return ctx.models->call(ctx, model, prompt);
+}
+
 }  // namespace tianshu::plugin

@@ -98,6 +98,14 @@ int64_t estimate_tokens(std::string_view text);
 int64_t estimate_tokens_for_bytes(int64_t bytes);
 int64_t estimate_input_tokens(const core::Request& request);
 
+//! call_model / call_model_within / tianshu.call_model: asks `model` through ctx.models; with a
+//! `timeout`, the request's deadline is narrowed for this call only (the child call and its
+//! upstream waits are bounded by it) and restored afterwards. Unavailable when the request has
+//! no model caller.
+core::Result<std::string> call_model(RequestContext& ctx, const std::string& model,
+                                     const std::string& prompt,
+                                     std::optional<std::chrono::milliseconds> timeout = {});
+
 }  // namespace tianshu::plugin
 
 namespace tianshu::plugin {

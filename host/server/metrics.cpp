@@ -61,6 +61,13 @@ void count_labels(std::map<std::string, int64_t, std::less<>>& counters, std::st
     }
     it->second += by;
 }
+
+//! A counter whose label sets were rendered by count_labels: HELP, TYPE and one line each.
+void write_labelled(std::ostream& out, std::string_view name, std::string_view help,
+                    const std::map<std::string, int64_t, std::less<>>& counters) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n";
+    for (const auto& [labels, n] : counters) out << name << "{" << labels << "} " << n << "\n";
+}
 }  // namespace
 
 void Metrics::count_route(std::string_view scenario, std::string_view model,
@@ -119,26 +126,20 @@ std::string Metrics::prometheus_text() const {
     for (const auto& [key, n] : stage_failures_)
         out << "tianshu_stage_failures_total{chain=\"" << std::get<0>(key) << "\",stage=\""
             << std::get<1>(key) << "\",outcome=\"" << std::get<2>(key) << "\"} " << n << "\n";
-    out << "# HELP tianshu_route_decisions_total Model calls by the route decision they took "
-           "(scenario, model, rank of the decision; rank none: no strategy decided).\n"
-        << "# TYPE tianshu_route_decisions_total counter\n";
-    for (const auto& [labels, n] : routes_decided_)
-        out << "tianshu_route_decisions_total{" << labels << "} " << n << "\n";
-    out << "# HELP tianshu_decision_notes_total Decisions plugins noted (decision_note), by "
-           "plugin, kind and model.\n"
-        << "# TYPE tianshu_decision_notes_total counter\n";
-    for (const auto& [labels, n] : decision_notes_)
-        out << "tianshu_decision_notes_total{" << labels << "} " << n << "\n";
-    out << "# HELP tianshu_side_calls_total Calls strategies made to other models (call_model), "
-           "by chain, outcome (ok | failed) and model; billed with their request.\n"
-        << "# TYPE tianshu_side_calls_total counter\n";
-    for (const auto& [labels, n] : side_calls_)
-        out << "tianshu_side_calls_total{" << labels << "} " << n << "\n";
-    out << "# HELP tianshu_side_call_tokens_total Tokens of those calls, by chain, kind (input | "
-           "output) and model.\n"
-        << "# TYPE tianshu_side_call_tokens_total counter\n";
-    for (const auto& [labels, n] : side_call_tokens_)
-        out << "tianshu_side_call_tokens_total{" << labels << "} " << n << "\n";
+    write_labelled(out, "tianshu_route_decisions_total",
+                   "Model calls by the route decision they took (scenario, model, rank of the "
+                   "decision; rank none: no strategy decided).",
+                   routes_decided_);
+    write_labelled(out, "tianshu_decision_notes_total",
+                   "Decisions plugins noted (decision_note), by plugin, kind and model.",
+                   decision_notes_);
+    write_labelled(out, "tianshu_side_calls_total",
+                   "Calls strategies made to other models (call_model), by chain, outcome (ok | "
+                   "failed) and model; billed with their request.",
+                   side_calls_);
+    write_labelled(out, "tianshu_side_call_tokens_total",
+                   "Tokens of those calls, by chain, kind (input | output) and model.",
+                   side_call_tokens_);
     return out.str();
 }
 

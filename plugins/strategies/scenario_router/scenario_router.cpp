@@ -48,13 +48,6 @@ struct Host14 {
         if (j.is_discarded()) return std::nullopt;
         return sr::caps_from_json(j);
     }
-    //! True when the host says every channel serving `model` is failing (keys refused,
-    //! breakers open); false when it serves, is unknown, or the host cannot tell.
-    bool failing(const std::string& model) const {
-        if (model.empty() || !TS_HOST_HAS(api, model_serving)) return false;
-        int32_t serving = 1;
-        return api->model_serving(request, str(model), &serving) == TS_OK && serving == 0;
-    }
     //! The decision through route_decide; on a host without it, the model alone.
     bool decide(const sr::RouteDecision& d) const {
         if (!TS_HOST_HAS(api, route_decide))
@@ -101,7 +94,9 @@ class ScenarioRouter {
         };
 
         // A hard trigger: every channel of the session's model is failing (the host's breakers).
-        const bool channel_failing = session && host.failing(session->model);
+        // (Request::serving probes the host: unknown or older hosts never count as failing.)
+        const bool channel_failing = session && !session->model.empty() &&
+                                     request.serving(session->model) == std::optional(false);
         sr::RouteResult r = sr::route(
             config_, body, headers, session,
             [&](const sr::Classification& c) { return scene_of(request, c); }, caps,
