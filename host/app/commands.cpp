@@ -30,6 +30,7 @@
 #include "hub/usage_journal.hpp"
 #include "server/admin_api.hpp"
 #include "server/http_server.hpp"
+#include "server/panel_assets.hpp"
 #include "store/chains.hpp"
 #include "store/migrations.hpp"
 
@@ -299,15 +300,18 @@ void raise_open_file_limit() {
     }
 }
 
-void print_banner(const std::string& base, const std::optional<FirstStartSecrets>& secrets) {
+void print_banner(const std::string& base, const std::optional<FirstStartSecrets>& secrets,
+                  bool panel) {
     std::cout << "Tianshu " << TIANSHU_VERSION << " is serving on " << base << "\n";
+    std::cout << "Admin panel: " << base << "/admin"
+              << (panel ? "" : "  (not built: run `bash tools/build-panel.sh`)") << "\n";
     if (secrets) {
         std::string key = secrets->demo_key;
         std::cout << "\nFirst start: this store was just created. These secrets are shown ONCE and "
                      "stored only as hashes:\n";
         if (!secrets->admin_password.empty())
             std::cout << "  admin login:   " << secrets->admin_name << " / "
-                      << secrets->admin_password << "\n";
+                      << secrets->admin_password << "   (panel: " << base << "/admin)\n";
         std::cout << "  demo API key:  " << key << "\n\n"
                   << "Try it (Anthropic Messages):\n"
                   << "  curl " << base << "/v1/messages -H 'x-api-key: " << key
@@ -354,7 +358,8 @@ int cmd_serve(const std::vector<std::string>& args) {
         "[--slow-work-threads N] [--slow-work-queue N] [--login-failures-per-address N] "
         "[--login-failures-per-account N] [--login-window-seconds N] "
         "[--secret-key-file PATH] [--journal-adopt-seconds N] [--session-ttl-seconds N] "
-        "[--session-max-bytes N] [--user-session-max-bytes N] [--capabilities FILE]",
+        "[--session-max-bytes N] [--user-session-max-bytes N] [--capabilities FILE] "
+        "[--panel-dir DIR]",
         {"--data",
          "--listen",
          "--db",
@@ -381,7 +386,8 @@ int cmd_serve(const std::vector<std::string>& args) {
          "--session-ttl-seconds",
          "--session-max-bytes",
          "--user-session-max-bytes",
-         "--capabilities"},
+         "--capabilities",
+         "--panel-dir"},
         {},
         0,
         0};
@@ -391,7 +397,19 @@ int cmd_serve(const std::vector<std::string>& args) {
     auto settings = serve_settings(a.value());
     if (!settings) return input_error(settings.error());
     if (settings->log_level) core::set_log_level(*settings->log_level);
-    const server::ServerOptions& options = settings->server;
+    server::ServerOptions options = settings->server;
+    // The admin panel's built files, read once into memory (no Node at run time). A missing
+    // build is not fatal: the model API and /admin/api serve, /admin says what to run.
+    const char* panel_env = std::getenv("TIANSHU_PANEL_DIR");
+    const std::string panel_dir = a->option_or(
+        "--panel-dir", panel_env && *panel_env ? panel_env : TIANSHU_DEFAULT_PANEL_DIR);
+    if (auto panel = server::PanelAssets::load(panel_dir); panel) {
+        options.panel = std::move(panel).value();
+    } else {
+        options.panel_problem = panel.error().message;
+        core::log(core::LogLevel::warn, "admin panel not served",
+                  {{"error", panel.error().message}});
+    }
     const int drain_seconds = settings->drain_seconds;
     auto capabilities = capability_table(a->option("--capabilities"));
     if (!capabilities) return input_error(capabilities.error());
@@ -493,7 +511,8 @@ int cmd_serve(const std::vector<std::string>& args) {
     server::HttpServer http(options, holder, metrics, services);
     if (auto started = http.start(); !started) return fail(started.error());
     std::string host = options.listen.substr(0, options.listen.rfind(':'));
-    print_banner("http://" + host + ":" + std::to_string(http.port()), first_start.value());
+    print_banner("http://" + host + ":" + std::to_string(http.port()), first_start.value(),
+                 options.panel != nullptr);
     core::log(core::LogLevel::info, "serving",
               {{"listen", host + ":" + std::to_string(http.port())},
                {"store", db.value()->redacted_url()},

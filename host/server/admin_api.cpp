@@ -13,6 +13,7 @@
 #include "server/admin_support.hpp"
 #include "store/admin_sessions.hpp"
 #include "store/api_keys.hpp"
+#include "store/users.hpp"
 
 namespace tianshu::server {
 
@@ -82,6 +83,8 @@ std::string dump(const Json& body) {
 }
 
 void send_json(ResponseWriter& out, int status, const Json& body) {
+    // Answers name users, keys and balances: no cache keeps them.
+    out.set_header("Cache-Control", "no-store");
     if (status == 204) {
         out.send(204, "application/json", "");
         return;
@@ -130,38 +133,100 @@ core::Result<admin::Caller> caller_from_api_key(store::Database& db, const Admin
     return admin::Caller{key.user_id, key.user_name, key.role, false};
 }
 
-core::Result<admin::Caller> caller_from_session(store::Database& db, const AdminCall& call) {
-    auto session = store::admin_sessions::find_live(db, hub::api_key_hash(call.bearer_token),
-                                                    store::now_seconds());
+core::Result<admin::Caller> caller_from_session(store::Database& db, const std::string& token,
+                                                bool by_cookie) {
+    const char* where = by_cookie ? "cookie 'tianshu_session'" : "'Authorization: Bearer'";
+    auto session =
+        store::admin_sessions::find_live(db, hub::api_key_hash(token), store::now_seconds());
     if (!session) return session.take_error();
     if (!session.value())
-        return unauthenticated(
-            "the session token in 'Authorization: Bearer' is unknown or has expired: log in "
-            "again with POST /admin/api/login");
+        return unauthenticated(std::string("the session token in ") + where +
+                               " is unknown or has expired: log in again with POST "
+                               "/admin/api/login");
     const store::AdminSession& s = *session.value();
     if (!s.user_enabled)
         return admin::permission("user '" + s.user_name + "' is disabled: ask a root user " +
                                  "to enable the account");
-    // The role is read now, not at login: an admin demoted since then is refused at once.
-    if (s.role != "admin" && s.role != "root") return not_an_admin(s.user_name, s.role);
-    return admin::Caller{s.user_id, s.user_name, s.role, true};
+    // The role is read now, not at login: an admin demoted since then is refused at once (and
+    // from then on reaches only the /me routes of a user).
+    if (s.role != "admin" && s.role != "root" && s.role != "user")
+        return not_an_admin(s.user_name, s.role);
+    return admin::Caller{s.user_id, s.user_name, s.role, true, by_cookie};
 }
 
 core::Result<admin::Caller> authenticate(store::Database& db, const AdminCall& call) {
+    if (call.bearer_token.empty() && !call.session_cookie.empty())
+        return caller_from_session(db, call.session_cookie, true);
     if (call.bearer_token.empty())
         return unauthenticated(
             "missing credentials: send 'Authorization: Bearer <token>' with the token from POST "
             "/admin/api/login, or an API key of an admin or root user");
     if (call.bearer_token.starts_with(kApiKeyPrefix)) return caller_from_api_key(db, call);
-    return caller_from_session(db, call);
+    return caller_from_session(db, call.bearer_token, false);
+}
+
+//! The session token the caller used (Bearer or cookie).
+const std::string& session_token_of(const AdminCall& call, const admin::Caller& caller) {
+    return caller.by_cookie ? call.session_cookie : call.bearer_token;
+}
+
+//! A change made with the panel's cookie must carry the session's CSRF token: another site can
+//! make the browser send the cookie, but it cannot read the token.
+core::Result<void> check_csrf(const AdminCall& call, const admin::Caller& caller) {
+    if (!caller.by_cookie || call.method == "GET" || call.method == "HEAD") return {};
+    if (call.csrf_header.empty())
+        return admin::permission(
+            "this change came with the panel's session cookie but without the header "
+            "'X-CSRF-Token': send the csrf_token from POST /admin/api/login or GET /admin/api/me");
+    if (call.csrf_header != csrf_token_for(call.session_cookie))
+        return admin::permission(
+            "the header 'X-CSRF-Token' does not belong to this session: reload the panel (GET "
+            "/admin/api/me gives the current token)");
+    return {};
+}
+
+//! What a caller of role `user` may reach: their own /me routes and logout.
+bool user_may_call(const std::vector<std::string>& segments) {
+    if (segments.empty()) return false;
+    return segments[0] == "me" || (segments.size() == 1 && segments[0] == "logout");
+}
+
+std::string cookie_attributes(const AdminCall& call) {
+    return std::string("; Path=/admin; SameSite=Strict") +
+           (call.secure_transport ? "; Secure" : "");
 }
 
 }  // namespace
 
+std::string csrf_token_for(std::string_view session_token) {
+    return hub::api_key_hash("tianshu-csrf:" + std::string(session_token)).substr(0, 40);
+}
+
+std::string cookie_value(std::string_view cookie_header, std::string_view name) {
+    while (!cookie_header.empty()) {
+        std::size_t semi = cookie_header.find(';');
+        std::string_view pair = cookie_header.substr(0, semi);
+        cookie_header =
+            semi == std::string_view::npos ? std::string_view{} : cookie_header.substr(semi + 1);
+        while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+        std::size_t eq = pair.find('=');
+        if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+            std::string_view value = pair.substr(eq + 1);
+            while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+            return std::string(value);
+        }
+    }
+    return {};
+}
+
 core::Result<AdminCall> make_admin_call(std::string_view method, std::string_view target,
                                         std::string_view authorization, std::string body,
-                                        std::string client_ip) {
+                                        std::string client_ip, std::string_view cookie,
+                                        std::string_view csrf, std::string_view forwarded_proto) {
     AdminCall call;
+    call.session_cookie = cookie_value(cookie, kSessionCookie);
+    call.csrf_header = std::string(csrf);
+    call.secure_transport = forwarded_proto == "https";
     call.method = std::string(method);
     call.body = std::move(body);
     call.client_ip = std::move(client_ip);
@@ -253,7 +318,6 @@ admin::Outcome login(store::Database& db, const AdminApiOptions& options, const 
             "cannot log in; a root user can set one)");
     options.logins->forgive(attempt.value());
     const store::User& u = *user.value();
-    if (u.role != "admin" && u.role != "root") return not_an_admin(u.name, u.role);
     if (!u.enabled)
         return admin::permission("user '" + u.name +
                                  "' is disabled: ask a root user to enable the account");
@@ -266,25 +330,36 @@ admin::Outcome login(store::Database& db, const AdminApiOptions& options, const 
     // Expired sessions are pruned here, at the one place sessions are made, so the table
     // stays as small as the number of live sessions without a background job.
     (void)store::admin_sessions::prune_expired(db, store::now_seconds());
-    return admin::Reply{
-        201, Json{{"token", token}, {"expires_at", expires_at}, {"user", admin::user_json(u)}}};
+    return admin::Reply{201, Json{{"token", token},
+                                  {"expires_at", expires_at},
+                                  {"csrf_token", csrf_token_for(token)},
+                                  {"user", admin::user_json(u)}}};
 }
 
 admin::Outcome session_routes(admin::Context& ctx, store::Database& db) {
     const auto& s = ctx.segments;
+    const std::string& token = session_token_of(ctx.call, ctx.caller);
     if (s[0] == "me") {
         if (ctx.call.method != "GET") return admin::method_not_allowed(ctx.call, "GET");
-        return admin::Reply{200, Json{{"id", ctx.caller.user_id},
-                                      {"name", ctx.caller.name},
-                                      {"role", ctx.caller.role},
-                                      {"auth", ctx.caller.by_session ? "session" : "api_key"}}};
+        auto user = store::users::find_by_id(db, ctx.caller.user_id);
+        if (!user) return user.take_error();
+        Json me{{"id", ctx.caller.user_id},
+                {"name", ctx.caller.name},
+                {"role", ctx.caller.role},
+                {"auth", ctx.caller.by_session ? "session" : "api_key"}};
+        if (user.value()) {
+            me["tier"] = user.value()->tier;
+            me["balance"] = hub::format_money(user.value()->balance);
+        }
+        if (ctx.caller.by_session) me["csrf_token"] = csrf_token_for(token);
+        return admin::Reply{200, std::move(me)};
     }
     if (ctx.call.method != "POST") return admin::method_not_allowed(ctx.call, "POST");
     if (!ctx.caller.by_session)
         return Error::invalid(
             "logout ends a login session, but this call used an API key: revoke a key with "
             "DELETE /admin/api/keys/{id}");
-    auto removed = store::admin_sessions::remove(db, hub::api_key_hash(ctx.call.bearer_token));
+    auto removed = store::admin_sessions::remove(db, hub::api_key_hash(token));
     if (!removed) return removed.take_error();
     return admin::Reply{204, nullptr};
 }
@@ -303,11 +378,29 @@ void AdminApi::handle(const AdminCall& call, ResponseWriter& out) const {
             }
             auto done = login(db_, options_, call);
             if (!done) return send_admin_error(out, done.error());
+            // The panel's session: the token in an HttpOnly cookie (script cannot read it), the
+            // CSRF token in a readable one; both die with the session on the server.
+            const std::string attributes = cookie_attributes(call);
+            const long long max_age = options_.session_ttl.count();
+            out.set_header("Set-Cookie", std::string(kSessionCookie) + "=" +
+                                             done->body["token"].get<std::string>() + attributes +
+                                             "; HttpOnly; Max-Age=" + std::to_string(max_age));
+            out.set_header("Set-Cookie", std::string(kCsrfCookie) + "=" +
+                                             done->body["csrf_token"].get<std::string>() +
+                                             attributes + "; Max-Age=" + std::to_string(max_age));
             return send_json(out, done->status, done->body);
         }
         core::BlockingRegion database;  // every other route works on the database
         auto caller = authenticate(db_, call);
         if (!caller) return send_admin_error(out, caller.error());
+        if (auto csrf = check_csrf(call, caller.value()); !csrf)
+            return send_admin_error(out, csrf.error());
+        if (caller->role == "user" && !user_may_call(*segments))
+            return send_admin_error(
+                out, admin::permission("user '" + caller->name +
+                                       "' has role 'user': a user's session reaches only its "
+                                       "own /admin/api/me routes, not " +
+                                       call.method + " " + call.path));
         admin::Context ctx{db_,  secrets_,       options_,
                            call, caller.value(), std::move(segments).value()};
         if (ctx.segments.empty())
@@ -341,8 +434,14 @@ void AdminApi::handle(const AdminCall& call, ResponseWriter& out) const {
             return send_admin_error(out, outcome->error());
         }
         const admin::Reply& reply = outcome->value();
-        const bool changed = call.method != "GET" && reply.status < 400 &&
-                             !(ctx.segments.size() == 1 && ctx.segments[0] == "logout");
+        const bool logout = ctx.segments.size() == 1 && ctx.segments[0] == "logout";
+        const bool changed = call.method != "GET" && reply.status < 400 && !logout;
+        if (logout && reply.status < 400 && ctx.caller.by_session) {
+            const std::string attributes = cookie_attributes(call) + "; Max-Age=0";
+            out.set_header("Set-Cookie",
+                           std::string(kSessionCookie) + "=" + attributes + "; HttpOnly");
+            out.set_header("Set-Cookie", std::string(kCsrfCookie) + "=" + attributes);
+        }
         if (changed) {
             // One audit line per change: who did what (never the body: it may hold secrets).
             core::log(core::LogLevel::info, "admin change",

@@ -1,7 +1,9 @@
 #pragma once
 // The admin REST API (/admin/api/...), independent of the HTTP library like the Gateway: it
 // gets an AdminCall and writes JSON (or CSV) to a ResponseWriter. Callers are admins and
-// roots, authenticated by a session token from POST /login or by one of their API keys.
+// roots, authenticated by a session token from POST /login (as a Bearer token, or as the
+// panel's HttpOnly cookie with a CSRF header on changes) or by one of their API keys. Users of
+// role `user` may log in too; their session reaches only their own /me routes.
 // Routes and shapes are documented in docs/admin-api.md.
 
 #include <chrono>
@@ -33,15 +35,36 @@ struct AdminCall {
     std::string body;
     std::string bearer_token;  //!< from Authorization: Bearer; a session token or sk-ts- key
     std::string client_ip;
+    //! The panel's session: the `tianshu_session` cookie (used when no Bearer token is sent).
+    std::string session_cookie;
+    //! The X-CSRF-Token header: a cookie-authenticated change must carry the session's token.
+    std::string csrf_header;
+    //! The client reached us over TLS (X-Forwarded-Proto: https): cookies get `Secure`.
+    bool secure_transport = false;
 };
+
+//! The panel's cookie and header names.
+inline constexpr std::string_view kSessionCookie = "tianshu_session";
+inline constexpr std::string_view kCsrfCookie = "tianshu_csrf";
+
+//! The CSRF token of a login session: derived from the session token (a keyed hash), so it needs
+//! no storage and dies with the session.
+std::string csrf_token_for(std::string_view session_token);
+
+//! The value of cookie `name` in a Cookie header ("a=1; b=2"); empty when absent.
+std::string cookie_value(std::string_view cookie_header, std::string_view name);
 
 //! Builds an AdminCall from what the HTTP layer read: `target` is the request URI
 //! ("/admin/api/logs?user=alice"), `authorization` the Authorization header (may be empty).
 //! Percent-escapes in the query are decoded; the path is kept as sent (the router decodes
 //! each segment). An error names the malformed part of the target.
+//! `cookie` is the Cookie header, `csrf` the X-CSRF-Token header and `forwarded_proto` the
+//! X-Forwarded-Proto header (all may be empty).
 core::Result<AdminCall> make_admin_call(std::string_view method, std::string_view target,
                                         std::string_view authorization, std::string body,
-                                        std::string client_ip);
+                                        std::string client_ip, std::string_view cookie = {},
+                                        std::string_view csrf = {},
+                                        std::string_view forwarded_proto = {});
 
 //! What the admin API needs beyond the store.
 struct AdminApiOptions {

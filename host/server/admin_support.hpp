@@ -23,8 +23,9 @@ using core::Json;
 struct Caller {
     long long user_id = 0;
     std::string name;
-    std::string role;  //!< "admin" or "root"
+    std::string role;  //!< "admin" or "root"; "user" only by a login session (own /me routes)
     bool by_session = false;
+    bool by_cookie = false;  //!< the session came as the panel's cookie (changes need CSRF)
 };
 
 //! A JSON answer; a null body with status 204 sends no content.

@@ -26,6 +26,7 @@
 #include "server/event_loop.hpp"
 #include "server/gateway.hpp"
 #include "server/http_wire.hpp"
+#include "server/panel_assets.hpp"
 #include "server/stream_heartbeat.hpp"
 
 namespace tianshu::server {
@@ -727,7 +728,8 @@ void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std:
     }
     if (admin_ && (path == "/admin/api" || path.rfind("/admin/api/", 0) == 0)) {
         auto call = make_admin_call(method, head.target, head.header("authorization"),
-                                    std::move(*body), ip);
+                                    std::move(*body), ip, head.header("cookie"),
+                                    head.header("x-csrf-token"), head.header("x-forwarded-proto"));
         if (!call) {
             core::Json e{
                 {"error", {{"type", "invalid_request_error"}, {"message", call.error().message}}}};
@@ -735,6 +737,12 @@ void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std:
         }
         // Database work inside marks itself as blocking; password checks park on their pool.
         return admin_->handle(call.value(), out);
+    }
+    if (path == "/admin" || path.starts_with("/admin/")) {
+        const PanelRequest panel{method, path, head.header("if-none-match"),
+                                 head.header("accept-encoding")};
+        if (options_.panel) return options_.panel->serve(panel, out);
+        return PanelAssets::serve_unavailable(panel, options_.panel_problem, out);
     }
     if (path == "/healthz") {
         const bool draining = draining_.load();

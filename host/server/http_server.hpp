@@ -24,6 +24,8 @@
 
 namespace tianshu::server {
 
+class PanelAssets;
+
 class Gateway;
 class StreamHeartbeat;
 
@@ -47,6 +49,9 @@ struct ServerOptions {
     TrustedProxies trusted_proxies;
     //! A ping goes to a streaming client after this long without a frame; 0 disables pings.
     int stream_ping_ms = 15000;
+    //! The admin panel's files, served at /admin; null: /admin answers 503 with `panel_problem`.
+    std::shared_ptr<const PanelAssets> panel;
+    std::string panel_problem = "the gateway was started without the admin panel";
 };
 
 //! Owns the listening socket, the event loop (carriers running one fiber per request) and the

@@ -41,13 +41,21 @@ struct RecordingWriter : server::ResponseWriter {
     std::string content_type;
     std::string body;
     std::map<std::string, std::string> headers;
+    std::vector<std::string> cookies;  //!< every Set-Cookie, in order
     bool streamed = false;
     int writes = 0;
 
     void set_header(std::string_view name, std::string_view value) override {
         std::string key(name);
         for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (key == "set-cookie") cookies.emplace_back(value);
         headers[key] = std::string(value);
+    }
+    //! The Set-Cookie line for cookie `name`; empty when none was set.
+    std::string cookie(const std::string& name) const {
+        for (const auto& c : cookies)
+            if (c.rfind(name + "=", 0) == 0) return c;
+        return {};
     }
     void send(int s, std::string_view type, std::string_view b) override {
         status = s;
@@ -169,6 +177,18 @@ struct AdminFixture {
         api->handle(c.value(), out);
         return out;
     }
+    //! A call the way the panel makes it: the session in the cookie, maybe a CSRF header.
+    RecordingWriter by_cookie(const std::string& method, const std::string& target,
+                              const std::string& session, const std::string& csrf,
+                              const std::string& body = "", const std::string& proto = "") {
+        auto c = server::make_admin_call(method, "/admin/api" + target, "", body, "127.0.0.1",
+                                         "theme=dark; tianshu_session=" + session + "; x=1", csrf,
+                                         proto);
+        REQUIRE(c.ok());
+        RecordingWriter out;
+        api->handle(c.value(), out);
+        return out;
+    }
     RecordingWriter as_root(const std::string& method, const std::string& target,
                             const Json& body = nullptr) {
         return call(method, target, root_token, body.is_null() ? "" : body.dump());
@@ -201,6 +221,50 @@ Json a_channel(const std::string& name) {
                 {"models", {"m1", "m2"}},
                 {"keys", {"upstream-secret-AAA", "upstream-secret-BBB"}}};
 }
+
+//! Every admin route (method, path) with sample ids.
+const std::vector<std::pair<std::string, std::string>> kRoutes = {
+    {"GET", "/me"},
+    {"POST", "/logout"},
+    {"GET", "/channels"},
+    {"POST", "/channels"},
+    {"GET", "/channels/x"},
+    {"PATCH", "/channels/x"},
+    {"DELETE", "/channels/x"},
+    {"POST", "/channels/x/enable"},
+    {"POST", "/channels/x/disable"},
+    {"POST", "/channels/x/keys"},
+    {"DELETE", "/channels/x/keys/1"},
+    {"GET", "/users"},
+    {"POST", "/users"},
+    {"GET", "/users/bob"},
+    {"PATCH", "/users/bob"},
+    {"POST", "/users/bob/topup"},
+    {"GET", "/users/bob/ledger"},
+    {"GET", "/users/bob/keys"},
+    {"POST", "/users/bob/keys"},
+    {"GET", "/keys/1"},
+    {"PATCH", "/keys/1"},
+    {"DELETE", "/keys/1"},
+    {"GET", "/tiers"},
+    {"POST", "/tiers"},
+    {"GET", "/tiers/default"},
+    {"PATCH", "/tiers/default"},
+    {"DELETE", "/tiers/default"},
+    {"GET", "/prices"},
+    {"GET", "/prices/m"},
+    {"PUT", "/prices/m"},
+    {"DELETE", "/prices/m"},
+    {"POST", "/redemption-codes"},
+    {"GET", "/redemption-codes"},
+    {"POST", "/redeem"},
+    {"GET", "/logs"},
+    {"GET", "/logs.csv"},
+    {"GET", "/stats"},
+    {"GET", "/chains"},
+    {"POST", "/chains"},
+    {"GET", "/no-such-route"},
+};
 
 }  // namespace
 
@@ -241,10 +305,13 @@ TEST_CASE("login: a wrong password, an unknown name, a user role or a disabled a
     // The same words either way: the answer does not tell whether the name exists.
     CHECK(unknown.error_message() == wrong.error_message());
 
+    // A user logs in too (the panel's self-service pages), but reaches only the /me routes.
     auto user =
         f.call("POST", "/login", "", Json{{"name", "bob"}, {"password", kUserPassword}}.dump());
-    REQUIRE_STATUS(user, 403);
-    CHECK(user.error_message().find("role 'user'") != std::string::npos);
+    REQUIRE_STATUS(user, 201);
+    auto refused = f.call("GET", "/users", user.json()["token"].get<std::string>());
+    REQUIRE_STATUS(refused, 403);
+    CHECK(refused.error_message().find("role 'user'") != std::string::npos);
 
     auto eve = f.add_user("eve", "admin", "eve-password-1");
     REQUIRE(store::users::set_enabled(f.db(), eve.id, false).ok());
@@ -355,49 +422,7 @@ TEST_CASE("every route refuses a call without a valid token (401) and a user's k
     REQUIRE(store::api_keys::create(f.db(), bob.id, "k", hub::api_key_prefix(bob_key),
                                     hub::api_key_hash(bob_key))
                 .ok());
-    const std::vector<std::pair<std::string, std::string>> routes = {
-        {"GET", "/me"},
-        {"POST", "/logout"},
-        {"GET", "/channels"},
-        {"POST", "/channels"},
-        {"GET", "/channels/x"},
-        {"PATCH", "/channels/x"},
-        {"DELETE", "/channels/x"},
-        {"POST", "/channels/x/enable"},
-        {"POST", "/channels/x/disable"},
-        {"POST", "/channels/x/keys"},
-        {"DELETE", "/channels/x/keys/1"},
-        {"GET", "/users"},
-        {"POST", "/users"},
-        {"GET", "/users/bob"},
-        {"PATCH", "/users/bob"},
-        {"POST", "/users/bob/topup"},
-        {"GET", "/users/bob/ledger"},
-        {"GET", "/users/bob/keys"},
-        {"POST", "/users/bob/keys"},
-        {"GET", "/keys/1"},
-        {"PATCH", "/keys/1"},
-        {"DELETE", "/keys/1"},
-        {"GET", "/tiers"},
-        {"POST", "/tiers"},
-        {"GET", "/tiers/default"},
-        {"PATCH", "/tiers/default"},
-        {"DELETE", "/tiers/default"},
-        {"GET", "/prices"},
-        {"GET", "/prices/m"},
-        {"PUT", "/prices/m"},
-        {"DELETE", "/prices/m"},
-        {"POST", "/redemption-codes"},
-        {"GET", "/redemption-codes"},
-        {"POST", "/redeem"},
-        {"GET", "/logs"},
-        {"GET", "/logs.csv"},
-        {"GET", "/stats"},
-        {"GET", "/chains"},
-        {"POST", "/chains"},
-        {"GET", "/no-such-route"},
-    };
-    for (const auto& [method, path] : routes) {
+    for (const auto& [method, path] : kRoutes) {
         INFO(method << " " << path);
         auto none = f.call(method, path, "", "{}");
         CHECK(none.status == 401);
@@ -986,4 +1011,118 @@ TEST_CASE("make_admin_call strips the mount, decodes the query and reads the bea
     auto bad = server::make_admin_call("GET", "/admin/api/logs?user=%zz", "", "", "");
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().message.find("%zz") != std::string::npos);
+}
+
+// ---- the panel's session: cookies, CSRF, and what a user's session may reach ---------------
+
+TEST_CASE("login sets the panel's HttpOnly session cookie and a readable CSRF cookie") {
+    AdminFixture f;
+    auto out =
+        f.call("POST", "/login", "", Json{{"name", "ada"}, {"password", kAdminPassword}}.dump());
+    REQUIRE_STATUS(out, 201);
+    const std::string token = out.json()["token"];
+    const std::string csrf = out.json()["csrf_token"];
+    CHECK(csrf == server::csrf_token_for(token));
+    CHECK(csrf.size() >= 32);
+    const std::string session = out.cookie("tianshu_session");
+    const std::string readable = out.cookie("tianshu_csrf");
+    INFO(session << "\n" << readable);
+    CHECK(session.rfind("tianshu_session=" + token + ";", 0) == 0);
+    CHECK(session.find("; HttpOnly") != std::string::npos);
+    CHECK(session.find("; SameSite=Strict") != std::string::npos);
+    CHECK(session.find("; Path=/admin") != std::string::npos);
+    CHECK(session.find("Secure") == std::string::npos);  // plain HTTP here
+    CHECK(readable.rfind("tianshu_csrf=" + csrf + ";", 0) == 0);
+    CHECK(readable.find("HttpOnly") == std::string::npos);  // the panel's script reads it
+    CHECK(readable.find("; SameSite=Strict") != std::string::npos);
+    CHECK(out.headers["cache-control"] == "no-store");
+
+    // Behind a TLS proxy both cookies are Secure.
+    auto login_body = Json{{"name", "ada"}, {"password", kAdminPassword}}.dump();
+    auto tls_call = server::make_admin_call("POST", "/admin/api/login", "", login_body, "127.0.0.1",
+                                            "", "", "https");
+    REQUIRE(tls_call.ok());
+    RecordingWriter tls;
+    f.api->handle(tls_call.value(), tls);
+    REQUIRE_STATUS(tls, 201);
+    CHECK(tls.cookie("tianshu_session").find("; Secure") != std::string::npos);
+    CHECK(tls.cookie("tianshu_csrf").find("; Secure") != std::string::npos);
+}
+
+TEST_CASE("a cookie session reads freely but changes only with its own CSRF token") {
+    AdminFixture f;
+    auto login =
+        f.call("POST", "/login", "", Json{{"name", "ada"}, {"password", kAdminPassword}}.dump());
+    REQUIRE_STATUS(login, 201);
+    const std::string token = login.json()["token"];
+    const std::string csrf = login.json()["csrf_token"];
+
+    auto me = f.by_cookie("GET", "/me", token, "");
+    REQUIRE_STATUS(me, 200);
+    CHECK(me.json()["name"] == "ada");
+    CHECK(me.json()["auth"] == "session");
+    CHECK(me.json()["csrf_token"] == csrf);  // a reloaded panel gets it back here
+    CHECK(me.json()["tier"] == "default");
+    CHECK(me.json()["balance"].is_string());
+
+    const std::string tier = Json{{"name", "gold"}, {"price_ratio", "0.8"}}.dump();
+    auto missing = f.by_cookie("POST", "/tiers", token, "", tier);
+    REQUIRE_STATUS(missing, 403);
+    CHECK(missing.error_message().find("X-CSRF-Token") != std::string::npos);
+    auto other_login =
+        f.call("POST", "/login", "", Json{{"name", "root"}, {"password", kRootPassword}}.dump());
+    const std::string others = other_login.json()["csrf_token"];
+    auto wrong = f.by_cookie("POST", "/tiers", token, others, tier);
+    REQUIRE_STATUS(wrong, 403);
+    CHECK(wrong.error_message().find("does not belong to this session") != std::string::npos);
+    // Nothing was written by the refused calls.
+    auto tiers = f.as_admin("GET", "/tiers");
+    REQUIRE_STATUS(tiers, 200);
+    CHECK(tiers.body.find("gold") == std::string::npos);
+    CHECK(f.changes == 0);
+
+    REQUIRE_STATUS(f.by_cookie("POST", "/tiers", token, csrf, tier), 201);
+    CHECK(f.changes == 1);
+    // A Bearer token is not sent by a browser on its own: no CSRF token needed.
+    REQUIRE_STATUS(f.as_admin("PATCH", "/tiers/gold", {{"price_ratio", "0.9"}}), 200);
+
+    // Logout through the cookie ends the session and clears both cookies.
+    auto out = f.by_cookie("POST", "/logout", token, csrf);
+    REQUIRE_STATUS(out, 204);
+    CHECK(out.cookie("tianshu_session").find("Max-Age=0") != std::string::npos);
+    CHECK(out.cookie("tianshu_csrf").find("Max-Age=0") != std::string::npos);
+    auto after = f.by_cookie("GET", "/me", token, "");
+    REQUIRE_STATUS(after, 401);
+    CHECK(after.error_message().find("cookie 'tianshu_session'") != std::string::npos);
+}
+
+TEST_CASE("a user's session reaches its own /me routes and no admin route") {
+    AdminFixture f;
+    auto login =
+        f.call("POST", "/login", "", Json{{"name", "bob"}, {"password", kUserPassword}}.dump());
+    REQUIRE_STATUS(login, 201);
+    const std::string token = login.json()["token"];
+    const std::string csrf = login.json()["csrf_token"];
+    auto me = f.by_cookie("GET", "/me", token, "");
+    REQUIRE_STATUS(me, 200);
+    CHECK(me.json()["role"] == "user");
+    for (const auto& [method, path] : kRoutes) {
+        if (path == "/me" || path == "/logout") continue;
+        INFO(method << " " << path);
+        for (bool cookie : {false, true}) {
+            auto out = cookie ? f.by_cookie(method, path, token, csrf, "{}")
+                              : f.call(method, path, token, "{}");
+            CHECK(out.status == 403);
+            CHECK(out.error_message().find("reaches only its own /admin/api/me routes") !=
+                  std::string::npos);
+        }
+    }
+    CHECK(f.changes == 0);
+    // Promoted to admin, the same session reaches the admin routes at once (roles are read on
+    // every call), and demoted again it does not.
+    auto bob = store::users::find_by_name(f.db(), "bob").value().value();
+    REQUIRE(store::users::set_role(f.db(), bob.id, "admin").ok());
+    REQUIRE_STATUS(f.call("GET", "/users", token), 200);
+    REQUIRE(store::users::set_role(f.db(), bob.id, "user").ok());
+    REQUIRE_STATUS(f.call("GET", "/users", token), 403);
 }
