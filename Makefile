@@ -26,7 +26,7 @@ test-fast: build
 
 $(BUILD_ASAN)/build.ninja:
 	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTIANSHU_WERROR=ON -DTIANSHU_SANITIZE=ON \
-	  -DTIANSHU_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	  -DTIANSHU_BUILD_BENCH=OFF -DTIANSHU_BUILD_PANEL=OFF $(CMAKE_ARGS)
 
 # The sanitizer build runs the unit tests (address + undefined behaviour).
 test-sanitize: deps $(BUILD_ASAN)/build.ninja

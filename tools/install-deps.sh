@@ -12,6 +12,9 @@ packages=(
   libgoogle-perftools-dev
   # tests and benchmarks
   catch2 libbenchmark-dev mariadb-server redis-server wrk lua5.4 nginx valgrind clang libclang-rt-14-dev
+  # the admin panel's browser tests: Debian's chromium (driven by playwright-core, no browser
+  # download) and CJK fonts so that Chinese screenshots show real glyphs
+  chromium fonts-noto-cjk
 )
 
 # Node.js runs the fake upstream and the real npm clients. Any nodejs that brings npm will do
