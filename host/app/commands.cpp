@@ -498,7 +498,9 @@ int cmd_serve(const std::vector<std::string>& args) {
     core::SlowWorkPool slow_work_pool(settings->slow_work);
     hub::PasswordHasher passwords(slow_work_pool);
     hub::LoginThrottle logins(settings->logins);
+    server::Metrics metrics;
     server::AdminApiOptions admin_options;
+    admin_options.in_flight = [&metrics] { return static_cast<long long>(metrics.in_flight()); };
     admin_options.plugins = loader.lookup();
     admin_options.passwords = &passwords;
     admin_options.logins = &logins;
@@ -507,7 +509,6 @@ int cmd_serve(const std::vector<std::string>& args) {
         *db.value(), &secrets.value(), [] {}, admin_options);
     services.admin = &admin;
 
-    server::Metrics metrics;
     server::HttpServer http(options, holder, metrics, services);
     if (auto started = http.start(); !started) return fail(started.error());
     std::string host = options.listen.substr(0, options.listen.rfind(':'));

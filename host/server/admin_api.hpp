@@ -80,6 +80,8 @@ struct AdminApiOptions {
     const hub::PasswordHasher* passwords = nullptr;
     //! Failed logins per client address and per account name. Required.
     hub::LoginThrottle* logins = nullptr;
+    //! Requests this gateway is answering now (the dashboard's live figure); empty: unknown.
+    std::function<long long()> in_flight;
 };
 
 //! Serves the admin API. Thread-safe: it keeps no state between calls beyond the store and the
