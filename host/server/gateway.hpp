@@ -69,7 +69,9 @@ class Gateway {
     Gateway(const pipeline::RuntimeConfigHolder& config, Metrics& metrics,
             GatewayServices services = {})
         : config_(config), metrics_(metrics), services_(services) {}
-    //! POST /v1/messages and /v1/chat/completions.
+    //! POST /v1/messages and /v1/chat/completions: authenticate, decode, match the chain, admit,
+    //! run the chain into the client, then the error (if any), the bill and the log line. The
+    //! stages: server/gateway_stages.hpp.
     void handle(const ApiCall& call, ResponseWriter& out) const;
     //! POST /v1/messages/count_tokens: a local estimate, no upstream call.
     void count_tokens(const ApiCall& call, ResponseWriter& out) const;
@@ -77,10 +79,6 @@ class Gateway {
     void list_models(const ApiCall& call, ResponseWriter& out) const;
 
   private:
-    //! The caller's identity, or the error to send (missing or unknown key).
-    //! The caller's identity, owned by `config` (which the caller keeps alive meanwhile).
-    core::Result<const pipeline::Identity*> authenticate(const pipeline::RuntimeConfig* config,
-                                                         const ApiCall& call) const;
     const pipeline::RuntimeConfigHolder& config_;
     Metrics& metrics_;
     GatewayServices services_;
