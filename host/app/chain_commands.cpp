@@ -303,6 +303,9 @@ int chain_dry_run(const std::vector<std::string>& rest) {
                       << " us)";
         std::cout << "\n";
         if (s.error) std::cout << "    error: " << *s.error << "\n";
+        for (const auto& m : s.side_calls)
+            std::cout << "    call_model('" << m << "') refused: no upstream in a dry run\n";
+        for (const auto& n : s.notes) std::cout << "    note " << n << "\n";
         for (const auto& d : s.diff) {
             std::cout << "    " << d.op << " " << (d.path.empty() ? "/" : d.path);
             if (d.before) std::cout << "  before: " << d.before->dump();

@@ -45,6 +45,29 @@ class NoUpstream final : public pipeline::ModelResolver {
     }
 };
 
+//! call_model in a dry run: recorded for the report and refused, never sent.
+class RefusingModels final : public plugin::ModelCaller {
+  public:
+    core::Result<std::string> call(plugin::RequestContext&, const std::string& model,
+                                   const std::string&) override {
+        tried.push_back(model);
+        return Error{
+            ErrorKind::unavailable,
+            "dry run: call_model('" + model + "') was not sent; no upstream is called in a dry run",
+            {}};
+    }
+    std::vector<std::string> tried;
+};
+
+//! Moves what a stage tried and noted since `notes_before` into its report.
+void collect(plugin::RequestContext& ctx, RefusingModels& models, size_t notes_before,
+             StageReport& s) {
+    s.side_calls = std::move(models.tried);
+    models.tried.clear();
+    for (size_t n = notes_before; n < ctx.decisions.size(); ++n)
+        s.notes.push_back(ctx.decisions[n].kind + ": " + ctx.decisions[n].reason);
+}
+
 std::string pointer_token(const std::string& key) {
     std::string out;
     for (char c : key) {
@@ -280,7 +303,8 @@ core::Result<DryRunReport> dry_run(const pipeline::PluginLookup& plugins, const 
     ctx.session_source = "derived";
     ctx.user = identity;
     ctx.sessions = &sessions;
-    ctx.models = &runner;    // call_model goes to NoUpstream
+    RefusingModels models;
+    ctx.models = &models;    // call_model is recorded and refused
     ctx.upstream = nullptr;  // and an adapter, if one ran, has nothing to call
 
     DryRunReport report;
@@ -298,8 +322,10 @@ core::Result<DryRunReport> dry_run(const pipeline::PluginLookup& plugins, const 
         }
         Json before = core::to_json(ctx.request);
         auto start = std::chrono::steady_clock::now();
+        const size_t notes_before = ctx.decisions.size();
         auto outcome = runner.run_pre_stage(ctx, c, i);
         s.elapsed_us = micros_since(start);
+        collect(ctx, models, notes_before, s);
         s.diff = json_diff(before, core::to_json(ctx.request));
         s.changed = !s.diff.empty();
         if (!outcome) {
@@ -334,8 +360,10 @@ core::Result<DryRunReport> dry_run(const pipeline::PluginLookup& plugins, const 
         s.where = "/post/" + std::to_string(i);
         Json before = core::to_json(answer);
         auto start = std::chrono::steady_clock::now();
+        const size_t notes_before = ctx.decisions.size();
         run_post_stage(ctx, spec.value(), i, answer, plugins, s);
         s.elapsed_us = micros_since(start);
+        collect(ctx, models, notes_before, s);
         if (s.outcome != "failed") {
             s.diff = json_diff(before, core::to_json(ctx.response));
             s.changed = !s.diff.empty();
@@ -365,6 +393,8 @@ Json to_json(const DryRunReport& report) {
                    {"diff", std::move(diff)},
                    {"elapsed_us", s.elapsed_us}};
         if (s.error) stage["error"] = *s.error;
+        if (!s.side_calls.empty()) stage["side_calls_refused"] = s.side_calls;
+        if (!s.notes.empty()) stage["notes"] = s.notes;
         stages.push_back(std::move(stage));
     }
     Json out{{"stages", std::move(stages)},

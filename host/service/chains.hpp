@@ -71,6 +71,10 @@ struct StageReport {
     std::vector<Change> diff;
     long long elapsed_us = 0;
     std::optional<std::string> error;
+    //! call_model calls the stage tried (none reaches a model in a dry run), by model name.
+    std::vector<std::string> side_calls;
+    //! Decisions the stage noted (decision_note), as "kind: reason".
+    std::vector<std::string> notes;
 };
 
 struct DryRunReport {
