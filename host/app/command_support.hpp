@@ -76,6 +76,8 @@ void print_json(const nlohmann::json& document);
 //! "a,b,,c" -> {"a","b","c"}: a flag's comma-separated list, empty items dropped.
 std::vector<std::string> split_list(const std::string& s);
 
+//! `tianshu chain ...` (chain_commands.cpp).
+int cmd_chain(const std::vector<std::string>& args);
 int cmd_user(const std::vector<std::string>& args);
 int cmd_key(const std::vector<std::string>& args);
 int cmd_channel(const std::vector<std::string>& args);

@@ -68,6 +68,7 @@ usage:
   tianshu chain import FILE [--data DIR] [--db URL] [--json]
   tianshu chain list [--data DIR] [--db URL] [--json]
   tianshu chain export ID [--version N] [--data DIR] [--db URL]
+  tianshu chain versions ID | rollback ID VERSION | dry-run FILE [--request FILE] [--tier T]  (--help: each)
   tianshu user add --name NAME [--role user|admin] [--tier TIER] [--password-stdin] [--invited-by CODE]
   tianshu user list | set-tier --user N --tier T | set-role --user N --role R | enable|disable --user N
   tianshu user topup --user N --amount 12.5 [--ref REF] [--note TEXT] | ledger --user N [--limit K]
@@ -107,23 +108,6 @@ The key sealing upstream keys is --secret-key-file PATH, else $TIANSHU_SECRET_KE
 characters), else $TIANSHU_SECRET_KEY_FILE, else DIR/secret.key; gateways sharing a database share it.
 TIME is ISO-8601 UTC (2026-11-22T10:00:00Z), a date (2026-11-22) or an age (30m, 12h, 7d).
 )";
-
-core::Result<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error::invalid("cannot read '" + path + "': " + std::strerror(errno));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::string join(const Json& array) {
-    std::string out;
-    for (const auto& v : array) {
-        if (!out.empty()) out += ",";
-        out += v.is_string() ? v.get<std::string>() : v.dump();
-    }
-    return out;
-}
 
 // ---- version -------------------------------------------------------------------------
 
@@ -181,113 +165,6 @@ int cmd_plugins(const std::vector<std::string>& args) {
         for (const auto& p : problems) std::cerr << "problem: " << p.message << "\n";
     }
     return problems.empty() ? kOk : kFailed;
-}
-
-// ---- chain import | list | export -----------------------------------------------------
-
-int cmd_chain(const std::vector<std::string>& args) {
-    if (args.empty() || (args[0] != "import" && args[0] != "list" && args[0] != "export"))
-        return input_error(Error::invalid(
-            "usage: tianshu chain import FILE | list | export ID  (see `tianshu help`)"));
-    const std::string sub = args[0];
-    std::vector<std::string> rest(args.begin() + 1, args.end());
-    std::set<std::string> store_opts{"--data", "--db", "--plugins-dir", "--scripts-dir"};
-
-    if (sub == "import") {
-        auto a = parse_args(
-            rest,
-            {"tianshu chain import FILE [--data DIR] [--json]", store_opts, {"--json"}, 1, 1});
-        if (!a) return input_error(a.error());
-        auto text = read_file(a->positional[0]);
-        if (!text) return input_error(text.error());
-        plugin::PluginCatalog catalog;
-        auto problems = load_catalog(catalog, plugin_sources(a.value()));
-        for (const auto& p : problems)
-            core::log(core::LogLevel::warn, "plugin not loaded", {{"error", p.message}});
-        auto spec = pipeline::parse_chain_text(
-            text.value(), [&](const std::string& n) { return catalog.find(n); });
-        if (!spec) {
-            std::cerr << "error: " << a->positional[0] << ": " << spec.error().message
-                      << "\nnothing was imported\n";
-            return kBadInput;
-        }
-        auto db = open_store(a.value());
-        if (!db) return fail(db.error());
-        auto version = store::chains::save(*db.value(), spec->id, spec->body.dump(2));
-        if (!version) return fail(version.error());
-        if (a->flag("--json"))
-            std::cout << Json{{"id", spec->id}, {"version", version.value()}}.dump() << "\n";
-        else
-            std::cout << "imported chain '" << spec->id << "' as version " << version.value()
-                      << "\n";
-        return kOk;
-    }
-    if (sub == "list") {
-        auto a = parse_args(
-            rest, {"tianshu chain list [--data DIR] [--json]", store_opts, {"--json"}, 0, 0});
-        if (!a) return input_error(a.error());
-        auto db = open_store(a.value());
-        if (!db) return fail(db.error());
-        auto chains = store::chains::list_latest(*db.value());
-        if (!chains) return fail(chains.error());
-        Json out = Json::array();
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& c : chains.value()) {
-            Json body = Json::parse(c.body, nullptr, false);
-            if (body.is_discarded()) body = Json::object();
-            std::string mode = body.contains("routing") ? body["routing"].value("mode", "") : "";
-            out.push_back({{"id", c.chain_id},
-                           {"version", c.version},
-                           {"created_at", c.created_at},
-                           {"tiers", body.value("tiers", Json::array())},
-                           {"models", body.value("models", Json::array())},
-                           {"routing", mode}});
-            rows.push_back({c.chain_id, std::to_string(c.version),
-                            join(body.value("tiers", Json::array())),
-                            join(body.value("models", Json::array())), mode});
-        }
-        if (a->flag("--json")) {
-            std::cout << out.dump(2) << "\n";
-        } else {
-            print_table({"ID", "VERSION", "TIERS", "MODELS", "ROUTING"}, rows);
-            std::cout << rows.size() << " chain" << (rows.size() == 1 ? "" : "s") << "\n";
-        }
-        return kOk;
-    }
-    auto a = parse_args(rest, {"tianshu chain export ID [--version N] [--data DIR]",
-                               [&] {
-                                   auto o = store_opts;
-                                   o.insert("--version");
-                                   return o;
-                               }(),
-                               {"--json"},
-                               1,
-                               1});
-    if (!a) return input_error(a.error());
-    auto db = open_store(a.value());
-    if (!db) return fail(db.error());
-    const std::string id = a->positional[0];
-    std::optional<store::ChainVersion> found;
-    if (auto v = a->option("--version")) {
-        int wanted = std::atoi(v->c_str());
-        auto versions = store::chains::versions(*db.value(), id);
-        if (!versions) return fail(versions.error());
-        for (const auto& c : versions.value())
-            if (c.version == wanted) found = c;
-        if (!found)
-            return input_error(Error::invalid("chain '" + id + "' has no version " + *v +
-                                              ": see `tianshu chain list`"));
-    } else {
-        auto latest = store::chains::latest(*db.value(), id);
-        if (!latest) return fail(latest.error());
-        found = latest.value();
-    }
-    if (!found)
-        return input_error(
-            Error::invalid("no chain '" + id + "' in the store: see `tianshu chain list`"));
-    std::cout << found->body;
-    if (found->body.empty() || found->body.back() != '\n') std::cout << "\n";
-    return kOk;
 }
 
 // ---- serve -------------------------------------------------------------------------------
@@ -502,6 +379,7 @@ int cmd_serve(const std::vector<std::string>& args) {
     server::AdminApiOptions admin_options;
     admin_options.in_flight = [&metrics] { return static_cast<long long>(metrics.in_flight()); };
     admin_options.plugins = loader.lookup();
+    admin_options.plugin_infos = [&catalog] { return catalog.list(); };
     admin_options.passwords = &passwords;
     admin_options.logins = &logins;
     // Changes bump the config revision; the watcher picks them up within its 500 ms poll.

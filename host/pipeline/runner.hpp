@@ -58,11 +58,13 @@ class PipelineRunner final : public plugin::ModelCaller {
     core::Result<std::string> call(plugin::RequestContext& parent, const std::string& model,
                                    const std::string& prompt) override;
 
-  private:
-    core::Result<void> generate(plugin::RequestContext& ctx, const ResolvedModel& target);
     //! pre()[i]'s on_request under its policy: a soft failure undoes the stage and proceeds.
+    //! run() calls it for each pre stage; the dry run (service/chains) calls it stage by stage.
     core::Result<plugin::HookOutcome> run_pre_stage(plugin::RequestContext& ctx, const Chain& chain,
                                                     size_t i);
+
+  private:
+    core::Result<void> generate(plugin::RequestContext& ctx, const ResolvedModel& target);
     const ModelResolver& resolver_;
     StageFailureCounter* failures_ = nullptr;
 };

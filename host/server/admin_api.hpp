@@ -71,6 +71,8 @@ struct AdminApiOptions {
     //! The loaded plugins: POST /chains validates chains against them and channel writes check
     //! the adapter type and config. Without it, both are refused (503) rather than unchecked.
     pipeline::PluginLookup plugins;
+    //! Every loaded plugin, for GET /plugins; unset, GET /plugins answers 503.
+    std::function<std::vector<plugin::PluginInfo>()> plugin_infos;
     //! How long a login session works.
     std::chrono::seconds session_ttl = std::chrono::hours(12);
     //! The inviter's share of each top-up, in ppm (passed to store::ledger::topup).

@@ -515,49 +515,6 @@ std::optional<Outcome> route_prices(Context& ctx) {
                              model));
 }
 
-// ---- chains --------------------------------------------------------------------------------
-
-Json chain_json(const store::ChainVersion& c) {
-    Json body = Json::parse(c.body, nullptr, false);
-    return Json{{"id", c.chain_id},
-                {"version", c.version},
-                {"created_at", c.created_at},
-                {"chain", body.is_discarded() ? Json(c.body) : body}};
-}
-
-std::optional<Outcome> route_chains(Context& ctx) {
-    const std::string& m = ctx.call.method;
-    if (ctx.segments.size() == 2) {
-        if (m != "GET") return Outcome(method_not_allowed(ctx.call, "GET"));
-        auto latest = store::chains::latest(ctx.db, ctx.segments[1]);
-        if (!latest) return Outcome(latest.take_error());
-        if (!latest.value())
-            return Outcome(not_found("there is no chain '" + ctx.segments[1] +
-                                     "': GET /admin/api/chains lists the ids"));
-        return Outcome(Reply{200, chain_json(*latest.value())});
-    }
-    if (ctx.segments.size() != 1) return std::nullopt;
-    if (m == "GET") {
-        return list_reply(
-            ctx.call, [&] { return store::chains::list_latest(ctx.db); }, false,
-            [](const store::ChainVersion& c) { return c.chain_id; }, chain_json);
-    }
-    if (m != "POST") return Outcome(method_not_allowed(ctx.call, "GET or POST"));
-    if (!ctx.options.plugins)
-        return Outcome(Error{ErrorKind::unavailable,
-                             "this server has no plugin catalog to validate chains against: "
-                             "use `tianshu chain import`, or start the admin API from "
-                             "`tianshu serve`",
-                             {}});
-    // The same validation as `tianshu chain import`: schema, plugins, plugin configs.
-    auto spec = pipeline::parse_chain_text(ctx.call.body, ctx.options.plugins);
-    if (!spec)
-        return Outcome(Error::invalid("chain refused, nothing was saved: " + spec.error().message));
-    auto version = store::chains::save(ctx.db, spec->id, spec->body.dump(2));
-    if (!version) return Outcome(version.take_error());
-    return Outcome(Reply{201, Json{{"id", spec->id}, {"version", version.value()}}});
-}
-
 }  // namespace
 
 std::optional<Outcome> route_catalog(Context& ctx) {
@@ -565,7 +522,7 @@ std::optional<Outcome> route_catalog(Context& ctx) {
     if (first == "channels") return route_channels(ctx);
     if (first == "tiers") return route_tiers(ctx);
     if (first == "prices") return route_prices(ctx);
-    if (first == "chains") return route_chains(ctx);
+    if (first == "chains" || first == "plugins") return route_chains(ctx);
     return std::nullopt;
 }
 

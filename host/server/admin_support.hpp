@@ -158,6 +158,8 @@ core::Result<void> may_change(const Caller& caller, const store::User& target);
 
 //! /channels..., /tiers..., /prices..., /chains: what serves requests and what it costs.
 std::optional<Outcome> route_catalog(Context& ctx);
+//! /plugins, /chains...: the building blocks, chains, their versions, validate, dry run.
+std::optional<Outcome> route_chains(Context& ctx);
 //! /users..., /keys/{id}, /redemption-codes, /redeem: accounts and their money.
 std::optional<Outcome> route_accounts(Context& ctx);
 //! GET /logs, GET /stats (GET /logs.csv writes its own answer: see write_logs_csv).
