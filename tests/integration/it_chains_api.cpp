@@ -79,9 +79,10 @@ struct ChainsFixture {
                           dir / "plugins" / (std::string(so) + ".so"));
         fs::copy_file(fs::path(TIANSHU_SOURCE_DIR) / "scripts/strategies/tag_request.lua",
                       dir / "scripts/strategies/tag_request.lua");
-        fs::copy_file(
-            fs::path(TIANSHU_SOURCE_DIR) / "tests/integration/scripts/strategies/side_asker.lua",
-            dir / "scripts/strategies/side_asker.lua");
+        for (const char* lua : {"side_asker", "session_counter"})
+            fs::copy_file(fs::path(TIANSHU_SOURCE_DIR) / "tests/integration/scripts/strategies" /
+                              (std::string(lua) + ".lua"),
+                          dir / "scripts/strategies" / (std::string(lua) + ".lua"));
         auto problems = app::load_catalog(catalog, {dir / "plugins", dir / "scripts"});
         for (const auto& p : problems) INFO(p.message);
         REQUIRE(problems.empty());
@@ -309,6 +310,26 @@ TEST_CASE("dry run: bad input names the field; the service op is the route's") {
     REQUIRE(report->stages.size() == 1);
     CHECK(report->stages[0].changed);
     CHECK(report->stages[0].diff[0].path.rfind("/system", 0) == 0);
+}
+
+TEST_CASE("dry run: session state is a throwaway; an answering stage skips the rest") {
+    ChainsFixture f;
+    Json chain = a_chain("sess", "x");
+    chain["pre"] = {{{"plugin", "session_counter"}}, {{"plugin", "noop_strategy"}}};
+    chain["post"] = {{{"plugin", "upper_stream"}}};
+    for (int run = 0; run < 2; ++run) {
+        // The same conversation twice: each dry run starts from an empty session of its own.
+        auto out =
+            f.call("POST", "/chains/dry-run", Json{{"chain", chain}, {"request", a_request()}});
+        REQUIRE_STATUS(out, 200);
+        const Json report = out.json();
+        INFO(report.dump(2));
+        CHECK(report["stages"][0]["outcome"] == "answered");
+        CHECK(report["stages"][1]["outcome"] == "skipped");
+        CHECK(report["stages"][2]["outcome"] == "ran");
+        CHECK(report["final_answer"]["content"][0]["text"].get<std::string>().rfind("TURN=1 ", 0) ==
+              0);
+    }
 }
 
 TEST_CASE("json_diff names added, removed and replaced paths") {
