@@ -484,12 +484,13 @@ int cmd_serve(const std::vector<std::string>& args) {
     admin_options.plugins = loader.lookup();
     admin_options.passwords = &passwords;
     admin_options.logins = &logins;
+    server::Metrics metrics;
+    admin_options.in_flight = [&metrics] { return static_cast<long long>(metrics.in_flight()); };
     // Changes bump the config revision; the watcher picks them up within its 500 ms poll.
     server::AdminApi admin(
         *db.value(), &secrets.value(), [] {}, admin_options);
     services.admin = &admin;
 
-    server::Metrics metrics;
     server::HttpServer http(options, holder, metrics, services);
     if (auto started = http.start(); !started) return fail(started.error());
     std::string host = options.listen.substr(0, options.listen.rfind(':'));

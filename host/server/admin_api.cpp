@@ -328,6 +328,7 @@ void AdminApi::handle(const AdminCall& call, ResponseWriter& out) const {
         if (!outcome) outcome = admin::route_catalog(ctx);
         if (!outcome) outcome = admin::route_accounts(ctx);
         if (!outcome) outcome = admin::route_reports(ctx);
+        if (!outcome) outcome = admin::route_dashboard(ctx);
         if (!outcome)
             return send_admin_error(
                 out, admin::not_found("there is no admin route " + call.method + " " + call.path +

@@ -57,6 +57,8 @@ struct AdminApiOptions {
     const hub::PasswordHasher* passwords = nullptr;
     //! Failed logins per client address and per account name. Required.
     hub::LoginThrottle* logins = nullptr;
+    //! Requests being answered now (Metrics::in_flight), for GET /dashboard; unset: omitted.
+    std::function<long long()> in_flight;
 };
 
 //! Serves the admin API. Thread-safe: it keeps no state between calls beyond the store and the
