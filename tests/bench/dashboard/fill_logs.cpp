@@ -1,8 +1,8 @@
 // The dashboard benchmark's loader and its raw-rows contrast (tests/bench/dashboard/run.sh).
 //
 //   bench_dashboard_fill fill --db URL --rows N [--days 30] [--batch 5000]
-//       migrates the store, then writes N request log rows spread evenly over the last `days`
-//       days through store::request_logs::record_usage — the journal writer's own path, so the
+//       migrates the store, then writes N request log rows spread evenly from the start of the
+//       UTC day `days` - 1 days ago to now (the buckets of the 30d view), through store::request_logs::record_usage — the journal writer's own path, so the
 //       hour and day rollups are made as a gateway makes them — and prints the row counts.
 //       The rows' users (ids from 1,000,000) are not in the users table, so nothing is charged
 //       and the ledger stays empty: the benchmark is about reading, not billing.
@@ -52,9 +52,10 @@ long long count(store::Database& db, const std::string& sql) {
 }
 
 int fill(store::Database& db, long long rows, int days, int batch_size) {
+    // From the start of the oldest of the `days` UTC days the 30d view shows, to now.
     const long long now = now_ms();
-    const long long span = static_cast<long long>(days) * 86'400'000 - 60'000;
-    const long long start = now - span;
+    const long long start = now - now % 86'400'000 - static_cast<long long>(days - 1) * 86'400'000;
+    const long long span = now - start;
     const char* models[] = {"claude-sonnet-4-5", "claude-opus-4-1",   "claude-haiku-4-5",
                             "deepseek-chat",     "deepseek-reasoner", "kimi-k2",
                             "qwen3-coder",       "glm-4.6",           "gpt-4.1",
