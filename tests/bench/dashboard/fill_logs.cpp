@@ -2,8 +2,9 @@
 //
 //   bench_dashboard_fill fill --db URL --rows N [--days 30] [--batch 5000]
 //       migrates the store, then writes N request log rows spread evenly from the start of the
-//       UTC day `days` - 1 days ago to now (the buckets of the 30d view), through store::request_logs::record_usage — the journal writer's own path, so the
-//       hour and day rollups are made as a gateway makes them — and prints the row counts.
+//       UTC day `days` - 1 days ago to now (the buckets of the 30d view), through
+//       store::request_logs::record_usage — the journal writer's own path, so the hour and day
+//       rollups are made as a gateway makes them — and prints the row counts.
 //       The rows' users (ids from 1,000,000) are not in the users table, so nothing is charged
 //       and the ledger stays empty: the benchmark is about reading, not billing.
 //   bench_dashboard_fill raw --db URL [--days 30] [--runs 3]
