@@ -185,6 +185,12 @@ core::Result<void> check_csrf(const AdminCall& call, const admin::Caller& caller
     return {};
 }
 
+//! POSTs that compute an answer and write nothing (no audit line, no reload).
+bool changes_nothing(const std::vector<std::string>& segments) {
+    return segments.size() == 2 && segments[0] == "chains" &&
+           (segments[1] == "dry-run" || segments[1] == "validate");
+}
+
 //! What a caller of role `user` may reach: their own /me routes and logout.
 bool user_may_call(const std::vector<std::string>& segments) {
     if (segments.empty()) return false;
@@ -421,6 +427,7 @@ void AdminApi::handle(const AdminCall& call, ResponseWriter& out) const {
         if (!outcome) outcome = admin::route_catalog(ctx);
         if (!outcome) outcome = admin::route_accounts(ctx);
         if (!outcome) outcome = admin::route_reports(ctx);
+        if (!outcome) outcome = admin::route_dashboard(ctx);
         if (!outcome)
             return send_admin_error(
                 out, admin::not_found("there is no admin route " + call.method + " " + call.path +
@@ -435,7 +442,8 @@ void AdminApi::handle(const AdminCall& call, ResponseWriter& out) const {
         }
         const admin::Reply& reply = outcome->value();
         const bool logout = ctx.segments.size() == 1 && ctx.segments[0] == "logout";
-        const bool changed = call.method != "GET" && reply.status < 400 && !logout;
+        const bool changed =
+            call.method != "GET" && reply.status < 400 && !logout && !changes_nothing(ctx.segments);
         if (logout && reply.status < 400 && ctx.caller.by_session) {
             const std::string attributes = cookie_attributes(call) + "; Max-Age=0";
             out.set_header("Set-Cookie",

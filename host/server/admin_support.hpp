@@ -164,6 +164,8 @@ std::optional<Outcome> route_chains(Context& ctx);
 std::optional<Outcome> route_accounts(Context& ctx);
 //! GET /logs, GET /stats (GET /logs.csv writes its own answer: see write_logs_csv).
 std::optional<Outcome> route_reports(Context& ctx);
+//! GET /dashboard, GET /health, GET /me/usage: usage from the hour and day rollups.
+std::optional<Outcome> route_dashboard(Context& ctx);
 //! Streams GET /logs.csv to `out`.
 void write_logs_csv(Context& ctx, ResponseWriter& out);
 

@@ -3,6 +3,7 @@
 #include <soci/soci.h>
 
 #include <string>
+#include <utility>
 
 namespace tianshu::store {
 namespace {
@@ -10,6 +11,51 @@ namespace {
 // Appending a migration: add an entry with the next version; never edit one that shipped.
 // MySQL commits DDL implicitly, so every statement must be rerunnable (IF NOT EXISTS,
 // INSERT IGNORE, MariaDB's ADD COLUMN IF NOT EXISTS): the version row is written last.
+
+//! Migration 5's backfill of one granularity ('h' or 'd', `width` ms): the request log summed
+//! into usage_rollups four ways, as store::rollups::add sums new rows. Part of a shipped
+//! migration: never change it. On MySQL the statement runs outside the DDL's transaction, so it
+//! overwrites instead of adding: a rerun after a crash gives the same rows.
+std::string rollup_backfill(bool mysql, char granularity, long long width) {
+    const std::string bucket = "created_at - created_at % " + std::to_string(width);
+    const std::string values =
+        "COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), "
+        "SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
+        "SUM(reasoning_tokens), SUM(cost), SUM(latency_ms), MAX(latency_ms), SUM(ttft_ms), "
+        "MAX(created_at)";
+    const std::string g = std::string("'") + granularity + "'";
+    const std::string user_key = mysql ? "CAST(user_id AS CHAR)" : "CAST(user_id AS TEXT)";
+    std::string sql =
+        "INSERT INTO usage_rollups (granularity, dimension, dim_key, bucket_start, requests, "
+        "errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+        "reasoning_tokens, cost, latency_ms_sum, latency_ms_max, ttft_ms_sum, last_at) ";
+    const std::pair<const char*, std::string> dims[] = {
+        {"all", "''"}, {"model", "requested_model"}, {"channel", "channel"}, {"user", user_key}};
+    bool first = true;
+    for (const auto& [dimension, key] : dims) {
+        if (!first) sql += " UNION ALL ";
+        first = false;
+        sql += "SELECT " + g + ", '" + dimension + "', " + key + ", " + bucket + ", " + values +
+               " FROM request_logs GROUP BY " + bucket + (key == "''" ? "" : ", " + key);
+    }
+    if (mysql) {
+        sql += " ON DUPLICATE KEY UPDATE";
+        bool comma = false;
+        for (const char* c : {"requests", "errors", "input_tokens", "output_tokens",
+                              "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost",
+                              "latency_ms_sum", "latency_ms_max", "ttft_ms_sum", "last_at"}) {
+            sql += std::string(comma ? ", " : " ") + c + " = VALUES(" + c + ")";
+            comma = true;
+        }
+    }
+    return sql;
+}
+
+const std::string backfill_hours_sqlite = rollup_backfill(false, 'h', 3'600'000);
+const std::string backfill_days_sqlite = rollup_backfill(false, 'd', 86'400'000);
+const std::string backfill_hours_mysql = rollup_backfill(true, 'h', 3'600'000);
+const std::string backfill_days_mysql = rollup_backfill(true, 'd', 86'400'000);
+
 const std::vector<Migration> all_migrations = {
     {1,
      "users, api keys, channels, chains, settings, config revision",
@@ -402,6 +448,62 @@ const std::vector<Migration> all_migrations = {
               ADD COLUMN IF NOT EXISTS route_rank INT NOT NULL DEFAULT 0,
               ADD COLUMN IF NOT EXISTS decisions TEXT NOT NULL DEFAULT '')",
          "ALTER TABLE tiers ADD COLUMN IF NOT EXISTS route_header INT NOT NULL DEFAULT 1",
+     }},
+    {5,
+     "usage rollups per hour and day, filled from the request log",
+     {
+         // One row per (granularity, dimension, key, bucket): dimension 'all' (key ''),
+         // 'model' (the requested model), 'channel' or 'user' (the id in decimal).
+         R"(CREATE TABLE IF NOT EXISTS usage_rollups (
+              granularity CHAR(1) NOT NULL CHECK (granularity IN ('h', 'd')),
+              dimension VARCHAR(8) NOT NULL CHECK (dimension IN ('all', 'model', 'channel',
+                                                                 'user')),
+              dim_key VARCHAR(255) NOT NULL,
+              bucket_start BIGINT NOT NULL,
+              requests BIGINT NOT NULL DEFAULT 0,
+              errors BIGINT NOT NULL DEFAULT 0,
+              input_tokens BIGINT NOT NULL DEFAULT 0,
+              output_tokens BIGINT NOT NULL DEFAULT 0,
+              cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+              cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+              reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+              cost BIGINT NOT NULL DEFAULT 0,
+              latency_ms_sum BIGINT NOT NULL DEFAULT 0,
+              latency_ms_max BIGINT NOT NULL DEFAULT 0,
+              ttft_ms_sum BIGINT NOT NULL DEFAULT 0,
+              last_at BIGINT NOT NULL DEFAULT 0,
+              PRIMARY KEY (granularity, dimension, dim_key, bucket_start)) WITHOUT ROWID)",
+         "CREATE INDEX IF NOT EXISTS idx_usage_rollups_bucket ON usage_rollups(granularity, "
+         "dimension, bucket_start)",
+         backfill_hours_sqlite,
+         backfill_days_sqlite,
+     },
+     {
+         R"(CREATE TABLE IF NOT EXISTS usage_rollups (
+              granularity CHAR(1) NOT NULL,
+              dimension VARCHAR(8) NOT NULL,
+              dim_key VARCHAR(255) NOT NULL,
+              bucket_start BIGINT NOT NULL,
+              requests BIGINT NOT NULL DEFAULT 0,
+              errors BIGINT NOT NULL DEFAULT 0,
+              input_tokens BIGINT NOT NULL DEFAULT 0,
+              output_tokens BIGINT NOT NULL DEFAULT 0,
+              cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+              cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+              reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+              cost BIGINT NOT NULL DEFAULT 0,
+              latency_ms_sum BIGINT NOT NULL DEFAULT 0,
+              latency_ms_max BIGINT NOT NULL DEFAULT 0,
+              ttft_ms_sum BIGINT NOT NULL DEFAULT 0,
+              last_at BIGINT NOT NULL DEFAULT 0,
+              PRIMARY KEY (granularity, dimension, dim_key, bucket_start),
+              KEY idx_usage_rollups_bucket (granularity, dimension, bucket_start),
+              CONSTRAINT ck_usage_rollups_granularity CHECK (granularity IN ('h', 'd')),
+              CONSTRAINT ck_usage_rollups_dimension CHECK (dimension IN ('all', 'model',
+                                                                         'channel', 'user'))
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+         backfill_hours_mysql,
+         backfill_days_mysql,
      }},
 };
 

@@ -1,5 +1,7 @@
 #include "store/request_logs.hpp"
 
+#include "store/rollups.hpp"
+
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 
@@ -322,13 +324,14 @@ class SqliteLogInsert {
 UsageOutcome record_batch(soci::session& s, bool mysql,
                           const std::vector<const UsageRecord*>& records) {
     UsageOutcome outcome;
-    std::vector<const UsageRecord*> to_charge;
+    std::vector<const UsageRecord*> fresh, to_charge;
     const auto logged = [&](const UsageRecord* r, bool is_new) {
         if (!is_new) {
             ++outcome.duplicates;
             return;
         }
         ++outcome.inserted;
+        fresh.push_back(r);
         if (r->cost > 0) to_charge.push_back(r);
     };
     if (mysql) {
@@ -337,6 +340,9 @@ UsageOutcome record_batch(soci::session& s, bool mysql,
     } else {
         SqliteLogInsert(s).insert(records, logged);
     }
+    // Only the rows this transaction inserted, in it: the rollups count each logged row once,
+    // whatever a crash and the journal's replay do.
+    rollups::add(s, mysql, fresh);
     if (to_charge.empty()) return outcome;
 
     // Lock the users charged, in ascending id, before the ledger rows (whose foreign key

@@ -118,7 +118,8 @@ core::Json decision_fields(const UsageRecord& r);
 //! Records a batch in ONE transaction. Each record's log row is inserted unless its
 //! request_id is already logged; only newly inserted rows with cost > 0 are charged: a
 //! 'charge' ledger row (-cost, ref "req:<request_id>"), the user's balance and the key's
-//! quota_used. Replaying a batch therefore charges nothing twice.
+//! quota_used. Replaying a batch therefore charges nothing twice. The new rows are added to the
+//! hour and day usage rollups (store/rollups.hpp) in the same transaction.
 core::Result<UsageOutcome> record_usage(Database& db, const std::vector<UsageRecord>& batch);
 //! At most `limit` (1..1000) matching rows with id < before_id, newest first.
 core::Result<RequestLogPage> query(Database& db, const RequestLogFilter& filter, int limit,

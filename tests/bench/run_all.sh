@@ -7,9 +7,11 @@
 # 2. bench_so_hook       — one pre-request hook through a .so plugin (C ABI), ns per call;
 # 3. bench_lua_strategy  — one Lua strategy hook (on_request), ns per call;
 #    bench_scenario_router — scenario_router's decision on the 75 KB Claude Code request, µs;
-# 4. load_demo.sh        — wrk against a fresh gateway's demo chain at 2,000 and 64 connections.
+# 4. load_demo.sh        — wrk against a fresh gateway's demo chain at 2,000 and 64 connections;
+# 5. dashboard/run.sh    — GET /admin/api/dashboard?range=30d over 5M log rows (rollups vs raw).
 # Outputs are kept in BUILD_DIR/bench-results/. Figures are printed, never asserted.
 # Environment: JOBS (build parallelism, default nproc), SKIP_LOAD=1 skips step 4,
+# SKIP_DASHBOARD=1 skips step 5 (its fill takes minutes),
 # DURATION etc. are passed through to load_demo.sh.
 set -euo pipefail
 
@@ -76,6 +78,15 @@ if [[ ${SKIP_METERING:-0} != 1 ]]; then
   echo "command: bash $ROOT/tests/scripts/with_mariadb.sh bash $ROOT/tests/bench/metering.sh $BUILD"
   bash "$ROOT/tests/scripts/with_mariadb.sh" bash "$ROOT/tests/bench/metering.sh" "$BUILD" | tee "$OUT/metering.txt"
   while read -r line; do SUMMARY+=("$line"); done < <(grep '^SUMMARY' "$OUT/metering.txt")
+fi
+
+if [[ ${SKIP_DASHBOARD:-0} != 1 ]]; then
+  echo
+  echo "=== dashboard/run.sh (GET /dashboard?range=30d over 5M log rows: rollups vs raw rows) ==="
+  echo "command: bash $ROOT/tests/bench/dashboard/run.sh $BUILD"
+  cmake --build "$BUILD" -j "$JOBS" --target bench_dashboard_fill
+  bash "$ROOT/tests/bench/dashboard/run.sh" "$BUILD" | tee "$OUT/dashboard.txt"
+  while read -r line; do SUMMARY+=("$line"); done < <(grep '^RESULT .*# ' "$OUT/dashboard.txt" | sed 's/^RESULT //')
 fi
 
 echo

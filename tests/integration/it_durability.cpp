@@ -86,4 +86,19 @@ TEST_CASE("durability: kill -9 under load loses no answered request and charges 
                   q << "SELECT balance FROM users WHERE name = 'carol'", soci::into(balance);
               }).ok());
     CHECK(balance == 1'000'000'000 - logged_cost);
+    // The dashboard's rollups, kept in the log rows' transaction, count each logged row once.
+    long long logged = 0, rolled = 0, rolled_cost = 0, hourly = 0;
+    REQUIRE(db->with_session("read", [&](soci::session& q) {
+                  q << "SELECT COUNT(*) FROM request_logs", soci::into(logged);
+                  q << "SELECT CAST(COALESCE(SUM(requests), 0) AS SIGNED), "
+                       "CAST(COALESCE(SUM(cost), 0) AS SIGNED) FROM usage_rollups "
+                       "WHERE granularity = 'd' AND dimension = 'all'",
+                      soci::into(rolled), soci::into(rolled_cost);
+                  q << "SELECT CAST(COALESCE(SUM(requests), 0) AS SIGNED) FROM usage_rollups "
+                       "WHERE granularity = 'h' AND dimension = 'user'",
+                      soci::into(hourly);
+              }).ok());
+    CHECK(rolled == logged);
+    CHECK(hourly == logged);
+    CHECK(rolled_cost == logged_cost);
 }
