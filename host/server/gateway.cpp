@@ -4,12 +4,18 @@
 #include <random>
 
 #include "plugin/request_access.hpp"
-#include "server/gateway_stages.hpp"
 
 namespace tianshu::server {
 
 using core::Error;
+using core::ErrorKind;
 using Clock = std::chrono::steady_clock;
+
+namespace {
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+}  // namespace
 
 // Random ids put every request_logs and ledger row on a random page of their unique indexes:
 // once the log outgrew the page cache each row cost a read and a rewrite of a cold page.
@@ -32,6 +38,22 @@ void send_error(protocol::ClientProtocol protocol, const Error& error, ResponseW
     if (error.retry_after_seconds > 0)
         out.set_header("retry-after", std::to_string(error.retry_after_seconds));
     out.send(core::http_status(error.kind), "application/json", codec.error_body(error));
+}
+
+core::Result<const pipeline::Identity*> authenticate(const pipeline::RuntimeConfig* config,
+                                                     const ApiCall& call) {
+    if (call.api_key.empty())
+        return Error{
+            ErrorKind::authentication,
+            "missing API key: send it in the x-api-key header or as 'Authorization: Bearer <key>'",
+            {}};
+    const pipeline::Identity* identity =
+        config && config->keys ? config->keys->find(call.api_key) : nullptr;
+    if (!identity)
+        return Error{ErrorKind::authentication,
+                     "invalid API key: check the key, or create one with `tianshu key create`",
+                     {}};
+    return identity;
 }
 
 void Gateway::count_tokens(const ApiCall& call, ResponseWriter& out) const {
@@ -91,18 +113,6 @@ void Gateway::list_models(const ApiCall& call, ResponseWriter& out) const {
     }
     out.send(200, "application/json", body.dump());
     metrics_.request_finished(call.route, 200, ms_since(started) / 1000.0);
-}
-
-// The stages and what each hands on: server/gateway_stages.hpp.
-void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
-    const auto started = Clock::now();
-    metrics_.request_started();
-    GatewayRequest request(started, call, out, config_.snapshot(), services_, metrics_);
-    if (auto answered = request.answer(); !answered) request.fail(answered.take_error());
-    request.send_failure();
-    request.bill();
-    request.log_request();
-    request.count_request();
 }
 
 }  // namespace tianshu::server

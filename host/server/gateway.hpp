@@ -63,6 +63,11 @@ struct ApiCall {
     const plugin::ClientHeaders* headers = nullptr;
 };
 
+//! The caller's identity, owned by `config` (which the caller keeps alive meanwhile), or the
+//! error to send: a missing or unknown key. The first stage of every model API route.
+core::Result<const pipeline::Identity*> authenticate(const pipeline::RuntimeConfig* config,
+                                                     const ApiCall& call);
+
 //! Serves model API calls under the current runtime configuration. Thread-safe.
 class Gateway {
   public:
@@ -71,7 +76,7 @@ class Gateway {
         : config_(config), metrics_(metrics), services_(services) {}
     //! POST /v1/messages and /v1/chat/completions: authenticate, decode, match the chain, admit,
     //! run the chain into the client, then the error (if any), the bill and the log line. The
-    //! stages: server/gateway_stages.hpp.
+    //! stages, and this function that runs them: server/gateway_stages.{hpp,cpp}.
     void handle(const ApiCall& call, ResponseWriter& out) const;
     //! POST /v1/messages/count_tokens: a local estimate, no upstream call.
     void count_tokens(const ApiCall& call, ResponseWriter& out) const;

@@ -15,6 +15,10 @@ using core::ErrorKind;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
 constexpr auto kRequestDeadline = std::chrono::minutes(10);
 //! The most a stream holds back while a run of events is written together (see the sink).
 constexpr size_t kHeldFramesBytes = 64 * 1024;
@@ -59,20 +63,16 @@ core::Json side_calls_json(const plugin::RequestContext& ctx,
 }
 }  // namespace
 
-core::Result<const pipeline::Identity*> authenticate(const pipeline::RuntimeConfig* config,
-                                                     const ApiCall& call) {
-    if (call.api_key.empty())
-        return Error{
-            ErrorKind::authentication,
-            "missing API key: send it in the x-api-key header or as 'Authorization: Bearer <key>'",
-            {}};
-    const pipeline::Identity* identity =
-        config && config->keys ? config->keys->find(call.api_key) : nullptr;
-    if (!identity)
-        return Error{ErrorKind::authentication,
-                     "invalid API key: check the key, or create one with `tianshu key create`",
-                     {}};
-    return identity;
+// The stages and what each hands on: gateway_stages.hpp.
+void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
+    const auto started = Clock::now();
+    metrics_.request_started();
+    GatewayRequest request(started, call, out, config_.snapshot(), services_, metrics_);
+    if (auto answered = request.answer(); !answered) request.fail(answered.take_error());
+    request.send_failure();
+    request.bill();
+    request.log_request();
+    request.count_request();
 }
 
 // ---- AnswerMeter ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 //
 // Each stage says what it decides and what it hands on. A stage that fails returns the error;
 // GatewayRequest::fail keeps it for the stages after the answer, which always run.
-// Internal to the gateway (server/gateway.cpp); not an API.
+// Gateway::handle (defined in gateway_stages.cpp) is their only user; not an API.
 
 #include <chrono>
 #include <memory>
@@ -21,16 +21,6 @@
 #include "server/stream_heartbeat.hpp"
 
 namespace tianshu::server {
-
-//! Milliseconds since `t`.
-inline double ms_since(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-}
-
-//! The caller's identity, owned by `config` (which the caller keeps alive meanwhile), or the
-//! error to send: a missing or unknown key. Decides who calls; hands on their key's Identity.
-core::Result<const pipeline::Identity*> authenticate(const pipeline::RuntimeConfig* config,
-                                                     const ApiCall& call);
 
 //! What came through the client's sink, for the bill: the upstream's usage as it reported it,
 //! and what the host counted itself for when it reported none.

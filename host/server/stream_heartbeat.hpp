@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "server/gateway.hpp"
@@ -64,7 +65,15 @@ class StreamHeartbeat {
         Registration(StreamHeartbeat* owner, std::shared_ptr<HeartbeatStream> stream)
             : owner_(owner), stream_(std::move(stream)) {}
         Registration(Registration&&) noexcept = default;
-        Registration& operator=(Registration&&) noexcept = default;
+        //! Ends the registration held so far (as its destructor would), then takes `other`'s.
+        Registration& operator=(Registration&& other) noexcept {
+            if (this != &other) {
+                Registration ended(std::move(*this));
+                owner_ = std::exchange(other.owner_, nullptr);
+                stream_ = std::move(other.stream_);
+            }
+            return *this;
+        }
         ~Registration();
 
       private:
