@@ -147,7 +147,8 @@ export function validate(schema: Schema | null | undefined, value: unknown, path
   if (typeof value === 'string') {
     const len = [...value].length;
     if (typeof schema.minLength === 'number' && len < schema.minLength) {
-      push(schema.minLength === 1 ? 'empty' : 'minLength', { min: schema.minLength });
+      if (schema.minLength === 1) push('empty');
+      else push('minLength', { min: schema.minLength });
     }
     if (typeof schema.maxLength === 'number' && len > schema.maxLength) push('maxLength', { max: schema.maxLength });
     if (typeof schema.pattern === 'string') {
