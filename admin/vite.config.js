@@ -2,8 +2,8 @@ import { defineConfig } from 'vite';
 import vue from '@vitejs/plugin-vue';
 
 // The gateway serves the built panel at /admin and its API at /admin/api. In development the
-// API is proxied to a running gateway (TIANSHU_URL, default http://127.0.0.1:18080).
-const gateway = process.env.TIANSHU_URL || 'http://127.0.0.1:18080';
+// API is proxied to a running gateway (TIANSHU_GATEWAY, default http://127.0.0.1:18080).
+const gateway = process.env.TIANSHU_GATEWAY || 'http://127.0.0.1:18080';
 
 export default defineConfig({
   base: '/admin/',
