@@ -20,11 +20,14 @@ export class ApiError extends Error {
   status: number;
   type: string;
   retryAfter: number | null;
-  constructor(status: number, type: string, message: string, retryAfter: number | null) {
+  /** The whole error answer (e.g. POST /chains/validate's "problems" list). */
+  body: any;
+  constructor(status: number, type: string, message: string, retryAfter: number | null, body: any = null) {
     super(message);
     this.status = status;
     this.type = type;
     this.retryAfter = retryAfter;
+    this.body = body;
   }
 }
 
@@ -72,7 +75,7 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
   if (!res.ok) {
     const retry = res.headers.get('Retry-After');
     const err = data?.error ?? {};
-    throw new ApiError(res.status, err.type ?? 'http', err.message ?? `HTTP ${res.status}`, retry ? Number(retry) : null);
+    throw new ApiError(res.status, err.type ?? 'http', err.message ?? `HTTP ${res.status}`, retry ? Number(retry) : null, data);
   }
   return data as T;
 }

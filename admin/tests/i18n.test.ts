@@ -34,3 +34,31 @@ describe('message catalogues', () => {
     expect(untranslated.filter((k) => !same.has(k))).toEqual([]);
   });
 });
+
+describe('every key the code uses exists', () => {
+  const e = flatten(en);
+  const fs = require('node:fs') as typeof import('node:fs');
+  const path = require('node:path') as typeof import('node:path');
+  const files: string[] = [];
+  const walk = (d: string) => {
+    for (const x of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, x.name);
+      if (x.isDirectory()) walk(p);
+      else if (/\.(vue|ts)$/.test(x.name)) files.push(p);
+    }
+  };
+  walk(path.resolve(__dirname, '../src'));
+  const used = new Set<string>();
+  for (const f of files) {
+    const src = fs.readFileSync(f, 'utf8');
+    for (const m of src.matchAll(/\bt\('([a-zA-Z0-9_.]+)'/g)) used.add(m[1]);
+    for (const m of src.matchAll(/(?:nav|nameKey): '([a-zA-Z0-9_.]+)'/g)) used.add(m[1]);
+    for (const m of src.matchAll(/key: 'validation\.' \+ '(\w+)'|push\('(\w+)'/g)) used.add(`validation.${m[1] ?? m[2]}`);
+  }
+  it('finds the keys', () => {
+    expect(used.size).toBeGreaterThan(100);
+  });
+  it('all of them are in the catalogues', () => {
+    expect([...used].filter((k) => !(k in e)).sort()).toEqual([]);
+  });
+});

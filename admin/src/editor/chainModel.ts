@@ -58,7 +58,9 @@ export interface PluginInfo {
   description?: string;
   origin?: string;
   config_schema?: Record<string, unknown> | null;
-  /** Optional: the hooks the plugin implements ("pre", "post"), when the API says. */
+  /** Where the plugin may stand ("pre", "post", "model"), as GET /plugins says. */
+  stages?: string[];
+  /** Older name of the same idea. */
   hooks?: string[];
 }
 
@@ -136,9 +138,8 @@ export function emptyModel(id = ''): EditorModel {
 /** Which sections a plugin may be placed in. Strategies implement both hooks by default. */
 export function sectionsFor(plugin: PluginInfo | undefined): Section[] {
   if (!plugin) return ['pre', 'post'];
-  if (plugin.hooks && plugin.hooks.length) {
-    return (['pre', 'post'] as Section[]).filter((s) => plugin.hooks!.includes(s));
-  }
+  const places = plugin.stages ?? plugin.hooks;
+  if (places && places.length) return (['pre', 'post'] as Section[]).filter((s) => places.includes(s));
   switch (plugin.kind) {
     case 'pre':
       return ['pre'];
