@@ -6,7 +6,8 @@
 //
 // Environment: TIANSHU_URL (gateway base URL, required), TIANSHU_ADMIN_PASSWORD (required),
 // TIANSHU_ADMIN_NAME (default admin), SCREENSHOT_DIR (default admin/e2e-screenshots),
-// CHROMIUM (default /usr/bin/chromium), E2E_PREFIX (names of what it creates, default e2e).
+// CHROMIUM (default /usr/bin/chromium), E2E_PREFIX (names of what it creates, default e2e),
+// E2E_SKIP_LOCKOUT=1 (skip the last step, which locks this address out of logging in).
 //
 // It creates: tier <p>-tier, channel <p>-chan (model <p>-model, one upstream key), user
 // <p>-user (role user, tier <p>-tier, password <p>-password-1), API key <p>-key of that user,
@@ -217,6 +218,7 @@ await step('chain composed by dragging three blocks, configured, saved', async (
   for (const [name, section] of want) {
     // drop on the zone's bottom padding, below its blocks: appended at the end
     const zone = page.getByTestId(`stack-drop-${section}`);
+    await zone.scrollIntoViewIfNeeded();
     const box = await zone.boundingBox();
     await page.getByTestId(`palette-${name}`).dragTo(zone, { targetPosition: { x: box.width / 2, y: box.height - 4 } });
   }
@@ -341,6 +343,32 @@ await step('normal user sees no admin navigation and reaches no admin page', asy
   });
   for (const [p, s] of Object.entries(statuses)) check(s === 403, `GET /admin/api${p} as a user answered ${s}`);
 });
+
+// Last, because it locks this address out of logging in for the gateway's login window:
+// wrong passwords until the gateway answers 429, and the form says clearly what happened.
+if (process.env.E2E_SKIP_LOCKOUT !== '1') {
+  await step('lockout after failed logins is explained (429)', async () => {
+    await page.evaluate(() => fetch('/admin/api/logout', { method: 'POST', credentials: 'same-origin' }).catch(() => {}));
+    await context.clearCookies();
+    await page.evaluate(() => sessionStorage.clear());
+    await go('login');
+    for (let i = 0; i < 40; i++) {
+      await page.getByTestId('login-name').fill(`${P}-nobody`);
+      await page.getByTestId('login-password').fill('wrong-password');
+      await page.getByTestId('login-submit').click();
+      const err = page.getByTestId('login-error');
+      await err.waitFor();
+      await page.waitForFunction(() => !document.querySelector('[data-testid="login-submit"]').disabled);
+      const text = await err.textContent();
+      if (/locked/i.test(text)) {
+        check(/try again in \d+ s/.test(text), `the lockout message gives no time: "${text}"`);
+        await shot('login-locked');
+        return;
+      }
+    }
+    throw new Error('no lockout after 40 failed logins');
+  });
+}
 
 await finish();
 
