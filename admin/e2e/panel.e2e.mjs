@@ -13,7 +13,10 @@
 // <p>-user (role user, tier <p>-tier, password <p>-password-1), API key <p>-key of that user,
 // and chain <p>-chain (pre: system_prompt with prepend "<P>-MARKER", reasoning_ledger; post:
 // tool_repair; tiers [<p>-tier]; models [<p>-model]) saved as version 1, changed and saved
-// as version 2, then rolled back to version 1 (version 3). The caller checks them with the CLI.
+// as version 2, then rolled back to version 1 (version 3); a price for <p>-model (input 1.5,
+// output 6 per 1M); a top-up of 12.5 for <p>-user; redemption batch <p>-batch (2 codes of 5),
+// one of which <p>-user redeems; and the user's own key <p>-own-key. The caller checks them
+// with the CLI.
 //
 // Every step is reported as PASS / FAIL / SKIP; the last line is "N passed, N failed, N skipped"
 // and the exit code is 1 when any step failed.
@@ -182,6 +185,48 @@ await step('API key created and shown once', async () => {
   await shot('keys');
 });
 
+await step('user topped up', async () => {
+  await go('users');
+  await page.getByTestId('topup-user').selectOption(`${P}-user`);
+  await page.getByTestId('topup-amount').fill('12.5');
+  await page.getByTestId('topup-submit').click();
+  await page.locator('.notice.success').filter({ hasText: `${P}-user` }).waitFor();
+});
+
+await step('price saved', async () => {
+  await go('models');
+  await page.getByTestId('price-model').fill(`${P}-model`);
+  await page.getByTestId('price-input_per_m').fill('1.5');
+  await page.getByTestId('price-output_per_m').fill('6');
+  await page.getByTestId('price-save').click();
+  await page.locator('td.mono', { hasText: `${P}-model` }).first().waitFor();
+  await shot('models');
+});
+
+let redemptionCode = '';
+await step('redemption codes generated', async () => {
+  await go('redemption');
+  await page.getByTestId('code-count').fill('2');
+  await page.getByTestId('code-amount').fill('5');
+  await page.getByTestId('code-batch').fill(`${P}-batch`);
+  await page.getByTestId('code-generate').click();
+  const codes = (await page.getByTestId('code-result').locator('pre').textContent()).trim().split('\n');
+  check(codes.length === 2, `expected 2 codes, got ${codes.length}`);
+  redemptionCode = codes[0].trim();
+  const download = page.waitForEvent('download');
+  await page.getByTestId('code-download').click();
+  const file = await download;
+  check(/\.txt$/.test(file.suggestedFilename()), `download named ${file.suggestedFilename()}`);
+  await shot('redemption');
+});
+
+await step('dashboard shows its cards', async () => {
+  await go('dashboard');
+  await page.getByTestId('card-spend').waitFor();
+  const err = await page.locator('.notice.error').count();
+  check(err === 0, `the dashboard shows an error: ${await noticeText()}`);
+});
+
 await step('batch connectivity test', async () => {
   await go('channels');
   await page.getByTestId('channel-batch-test').click();
@@ -323,6 +368,23 @@ const userIn = await step('normal user logs in and lands on their own page', asy
   check(page.url().includes('/admin/me'), `landed on ${page.url()}`);
   await shot('self');
   await axe('self');
+});
+await step('normal user creates their own key', async () => {
+  if (!userIn) throw new Error('the user could not log in');
+  await go('me');
+  await page.getByTestId('key-name').fill(`${P}-own-key`);
+  await page.getByTestId('key-create').click();
+  const secret = await page.getByTestId('key-secret').textContent();
+  check(/^sk-ts-/.test(secret.trim()), `the new key is not shown (got "${secret}")`);
+});
+await step('normal user redeems a code', async () => {
+  if (!userIn) throw new Error('the user could not log in');
+  if (!redemptionCode) throw new Error('no code was generated');
+  await go('me');
+  await page.getByTestId('self-redeem-code').fill(redemptionCode);
+  await page.getByTestId('self-redeem').click();
+  await page.locator('.notice.success').waitFor();
+  await shot('self-after');
 });
 await step('normal user sees no admin navigation and reaches no admin page', async () => {
   if (!userIn) throw new Error('the user could not log in');
