@@ -366,8 +366,13 @@ const userIn = await step('normal user logs in and lands on their own page', asy
   await login(`${P}-user`, USER_PASSWORD);
   await page.getByTestId('nav-self').waitFor();
   check(page.url().includes('/admin/me'), `landed on ${page.url()}`);
-  await shot('self');
-  await axe('self');
+  await page.waitForLoadState('networkidle').catch(() => {});
+  await shot('self-light');
+  await axe('self light');
+  await page.getByTestId('theme-switch').first().click();
+  await shot('self-dark');
+  await axe('self dark');
+  await page.getByTestId('theme-switch').first().click();
 });
 await step('normal user creates their own key', async () => {
   if (!userIn) throw new Error('the user could not log in');
