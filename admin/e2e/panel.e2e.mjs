@@ -175,12 +175,14 @@ await step('user created', async () => {
   await shot('users');
 });
 
+let userKey = '';
 await step('API key created and shown once', async () => {
   await go(`keys?user=${P}-user`);
   await page.getByTestId('key-name').fill(`${P}-key`);
   await page.getByTestId('key-create').click();
   const secret = await page.getByTestId('key-secret').textContent();
   check(/^sk-ts-/.test(secret.trim()), `the new key is not shown (got "${secret}")`);
+  userKey = secret.trim();
   await page.getByTestId('key-table').getByText(`${P}-key`, { exact: true }).waitFor();
   await shot('keys');
 });
@@ -218,6 +220,30 @@ await step('redemption codes generated', async () => {
   const file = await download;
   check(/\.txt$/.test(file.suggestedFilename()), `download named ${file.suggestedFilename()}`);
   await shot('redemption');
+});
+
+await step('logs: a request through the gateway shows its detail, never its text', async () => {
+  check(userKey, 'no API key was created');
+  const secretText = `${MARKER} prompt text that must never be shown`;
+  const res = await fetch(`${BASE}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': userKey, 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: secretText }] }),
+  });
+  await res.text();
+  await go('logs');
+  await page.getByTestId('logs-user').fill(`${P}-user`);
+  await page.getByTestId('logs-search').click();
+  const detail = page.locator('[data-testid^="logs-detail-"]').first();
+  await detail.waitFor();
+  await detail.click();
+  const drawer = page.getByTestId('logs-drawer');
+  await drawer.waitFor();
+  const text = await drawer.textContent();
+  check(!text.includes(secretText), 'the log detail shows prompt text');
+  await shot('logs-detail');
+  await page.keyboard.press('Escape');
+  await drawer.waitFor({ state: 'detached' });
 });
 
 await step('dashboard shows its cards', async () => {
