@@ -241,6 +241,7 @@ await step('logs: a request through the gateway shows its detail, never its text
   await drawer.waitFor();
   const text = await drawer.textContent();
   check(!text.includes(secretText), 'the log detail shows prompt text');
+  await page.waitForTimeout(300); // the drawer's slide-in
   await shot('logs-detail');
   await page.keyboard.press('Escape');
   await drawer.waitFor({ state: 'detached' });
