@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "hub/money.hpp"
+#include "server/admin_routes.hpp"
 #include "server/admin_support.hpp"
 #include "store/request_logs.hpp"
 
@@ -292,9 +293,11 @@ void send_error_json(ResponseWriter& out, const Error& error) {
 
 std::optional<Outcome> route_reports(Context& ctx) {
     const auto& s = ctx.segments;
-    if (s.size() != 1 || (s[0] != "logs" && s[0] != "stats")) return std::nullopt;
-    if (ctx.call.method != "GET") return Outcome(method_not_allowed(ctx.call, "GET"));
-    return s[0] == "logs" ? logs_page(ctx) : stats(ctx);
+    if (s.empty() || (s[0] != "logs" && s[0] != "stats")) return std::nullopt;
+    const Route* route = nullptr;
+    if (auto refused = unrouted(ctx, route)) return refused;
+    if (!route) return std::nullopt;
+    return route->operation == "logs.list" ? logs_page(ctx) : stats(ctx);
 }
 
 void write_logs_csv(Context& ctx, ResponseWriter& out) {

@@ -161,6 +161,9 @@ std::optional<Outcome> route_catalog(Context& ctx);
 std::optional<Outcome> route_accounts(Context& ctx);
 //! GET /logs, GET /stats (GET /logs.csv writes its own answer: see write_logs_csv).
 std::optional<Outcome> route_reports(Context& ctx);
+//! /me/keys..., /me/ledger, /me/redeem: any logged-in caller's own keys and money (404 for
+//! another /me/... path).
+Outcome route_self(Context& ctx);
 //! Streams GET /logs.csv to `out`.
 void write_logs_csv(Context& ctx, ResponseWriter& out);
 
