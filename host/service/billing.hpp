@@ -40,8 +40,8 @@ Json tier_json(const store::Tier& tier);
 namespace prices {
 //! The price fields a change may set; unset ones keep their value (or 0 for a new model).
 struct Change {
-    std::optional<long long> input_per_m, output_per_m, cache_read_per_m, cache_write_per_m,
-        reasoning_per_m, per_call;
+    std::optional<long long> input_per_m = {}, output_per_m = {}, cache_read_per_m = {},
+                             cache_write_per_m = {}, reasoning_per_m = {}, per_call = {};
 };
 //! prices.set: with `replace` the whole price (unset fields become 0), else only the fields
 //! given; read and write in one transaction.

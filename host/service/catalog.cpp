@@ -12,7 +12,6 @@ const std::vector<Operation>& operations() {
         {"users.change", "tier, role and enabled of a user, in one transaction"},
         {"users.topup", "credits a user once per ref, and the inviter's rebate"},
         {"users.invite_code", "the user's invite code, made on first ask"},
-        {"users.me", "the calling user"},
         {"keys.create", "an API key with its limits, in one transaction"},
         {"keys.list", "every key, or one user's"},
         {"keys.get", "one key with its owner"},

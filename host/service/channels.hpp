@@ -29,10 +29,10 @@ core::Result<store::Channel> create(const Env& env, store::Channel channel,
                                     const std::vector<std::string>& plain_keys);
 
 struct Edit {
-    store::ChannelChanges changes;
-    std::vector<std::string> replace_keys;  //!< non-empty: these replace every key
-    std::vector<std::string> add_keys;
-    std::vector<long long> remove_key_ids;
+    store::ChannelChanges changes = {};
+    std::vector<std::string> replace_keys = {};  //!< non-empty: these replace every key
+    std::vector<std::string> add_keys = {};
+    std::vector<long long> remove_key_ids = {};
 };
 //! Whether `edit` changes anything.
 bool has_any(const Edit& edit);

@@ -28,16 +28,16 @@ struct NewAccount {
     std::string name;
     std::string role = "user";
     std::string tier = "default";
-    std::optional<std::string> password;     //!< plaintext; none: the user cannot log in
-    std::optional<std::string> invite_code;  //!< the inviter's code, if any
+    std::optional<std::string> password = {};     //!< plaintext; none: the user cannot log in
+    std::optional<std::string> invite_code = {};  //!< the inviter's code, if any
 };
 //! users.create: a new user; a root may be made by a root only.
 core::Result<store::User> create(const Env& env, const NewAccount& account);
 
 struct Changes {
-    std::optional<std::string> tier;
-    std::optional<std::string> role;
-    std::optional<bool> enabled;
+    std::optional<std::string> tier = {};
+    std::optional<std::string> role = {};
+    std::optional<bool> enabled = {};
 };
 //! users.change: tier, role and enabled in one transaction; nobody disables themselves or
 //! changes their own role.
@@ -45,8 +45,8 @@ core::Result<store::User> change(const Env& env, const store::User& target, cons
 
 struct TopUp {
     long long amount = 0;  //!< micros, > 0
-    std::optional<std::string> ref;
-    std::optional<std::string> note;  //!< default: "top-up by <actor>"
+    std::optional<std::string> ref = {};
+    std::optional<std::string> note = {};  //!< default: "top-up by <actor>"
 };
 struct TopUpResult {
     store::BalanceChange change;
