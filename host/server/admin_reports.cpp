@@ -6,6 +6,7 @@
 #include "hub/money.hpp"
 #include "server/admin_routes.hpp"
 #include "server/admin_support.hpp"
+#include "service/logs.hpp"
 #include "store/request_logs.hpp"
 
 namespace tianshu::server::admin {
@@ -83,30 +84,7 @@ core::Result<store::RequestLogFilter> log_filter(const Context& ctx) {
 }
 
 Json log_json(const store::RequestLog& r, const UserNames& names) {
-    Json j{{"id", r.id},
-           {"request_id", r.request_id},
-           {"created_at_ms", r.created_at_ms},
-           {"user", name_of(names, r.user_id)},
-           {"user_id", r.user_id},
-           {"key_id", r.key_id ? Json(*r.key_id) : Json(nullptr)},
-           {"channel", r.channel},
-           {"requested_model", r.requested_model},
-           {"upstream_model", r.upstream_model},
-           {"input_tokens", r.input_tokens},
-           {"output_tokens", r.output_tokens},
-           {"cache_read_tokens", r.cache_read_tokens},
-           {"cache_write_tokens", r.cache_write_tokens},
-           {"reasoning_tokens", r.reasoning_tokens},
-           {"cost", money(r.cost)},
-           {"latency_ms", r.latency_ms},
-           {"ttft_ms", r.ttft_ms},
-           {"status", r.status},
-           {"error_kind", r.error_kind},
-           {"client_ip", r.client_ip},
-           {"retries", r.retries},
-           {"stream", r.stream}};
-    j.update(store::request_logs::decision_fields(r));
-    return j;
+    return service::logs::log_json(r, name_of(names, r.user_id));
 }
 
 Outcome logs_page(Context& ctx) {
