@@ -7,6 +7,7 @@
 #include "../unit/store/test_database.hpp"
 #include "hub/credentials.hpp"
 #include "hub/secret_box.hpp"
+#include "server/admin_support.hpp"
 #include "service/billing.hpp"
 #include "service/channels.hpp"
 #include "service/keys.hpp"
@@ -21,6 +22,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <map>
 
 using namespace tianshu;
 using core::ErrorKind;
@@ -485,4 +487,72 @@ TEST_CASE("redemption: generate, redeem once, redeem_own", "[service][redemption
     REQUIRE(older.ok());
     CHECK(older->size() == 1);
     CHECK_FALSE(service::ledger::list_own(f.env(as_dave), 0, std::nullopt).ok());
+}
+
+TEST_CASE("route_self: /me/keys, /me/ledger and /me/redeem act on the caller only",
+          "[service][admin][self]") {
+    ServiceFixture f;
+    auto bob = f.user("bob");
+    auto eve = f.user("eve");
+    server::AdminApiOptions options;
+    options.plugins = f.catalog.lookup();
+    auto call = [&](const store::User& who, std::string method, std::string path,
+                    std::string body = "", std::map<std::string, std::string> query = {}) {
+        server::AdminCall c{method, path, std::move(query), std::move(body), "", "127.0.0.1"};
+        server::admin::Caller caller{who.id, who.name, who.role, true};
+        std::vector<std::string> segments;
+        for (std::size_t at = 1; at <= path.size();) {
+            auto end = path.find('/', at);
+            if (end == std::string::npos) end = path.size();
+            segments.push_back(path.substr(at, end - at));
+            at = end + 1;
+        }
+        server::admin::Context ctx{f.db(), f.box.get(), options, c, caller, segments};
+        return server::admin::route_self(ctx);
+    };
+
+    auto made = call(bob, "POST", "/me/keys", R"({"name": "laptop", "rpm": 5})");
+    REQUIRE(made.ok());
+    CHECK(made->status == 201);
+    CHECK(made->body["key"].get<std::string>().rfind("sk-ts-", 0) == 0);
+    CHECK(made->body["user"] == "bob");
+    CHECK(made->body["limits"]["rpm"] == 5);
+    const long long id = made->body["id"].get<long long>();
+    auto listed = call(bob, "GET", "/me/keys");
+    REQUIRE(listed.ok());
+    REQUIRE(listed->body["keys"].size() == 1);
+    CHECK_FALSE(listed->body["keys"][0].contains("key"));
+    CHECK(call(eve, "GET", "/me/keys")->body["keys"].empty());
+    auto stolen = call(eve, "DELETE", "/me/keys/" + std::to_string(id));
+    REQUIRE_FALSE(stolen.ok());
+    CHECK(stolen.error().kind == ErrorKind::not_found);
+    CHECK_FALSE(call(bob, "POST", "/me/keys", R"({"name": "x", "user": "eve"})").ok());
+    auto revoked = call(bob, "DELETE", "/me/keys/" + std::to_string(id));
+    REQUIRE(revoked.ok());
+    CHECK(revoked->status == 204);
+
+    auto batch = service::redemption::generate(f.env(), "spring", 2'500'000, 2);
+    REQUIRE(batch.ok());
+    for (const auto& code : batch->codes) {
+        auto redeemed = call(bob, "POST", "/me/redeem", Json{{"code", code}}.dump());
+        REQUIRE(redeemed.ok());
+        CHECK(redeemed->body["credited"] == "2.500000");
+    }
+    CHECK(f.reread(bob).balance == 5'000'000);
+    CHECK(f.reread(eve).balance == 0);
+    auto first = call(bob, "GET", "/me/ledger", "", {{"limit", "1"}});
+    REQUIRE(first.ok());
+    REQUIRE(first->body["data"].size() == 1);
+    REQUIRE(first->body["next_cursor"].is_string());
+    auto second = call(bob, "GET", "/me/ledger", "",
+                       {{"limit", "1"}, {"after", first->body["next_cursor"].get<std::string>()}});
+    REQUIRE(second.ok());
+    REQUIRE(second->body["data"].size() == 1);
+    CHECK(second->body["data"][0]["id"] != first->body["data"][0]["id"]);
+    CHECK(call(eve, "GET", "/me/ledger")->body["data"].empty());
+
+    auto wrong_method = call(bob, "PATCH", "/me/keys");
+    REQUIRE(wrong_method.ok());
+    CHECK(wrong_method->status == 405);
+    CHECK(call(bob, "GET", "/me/nothing").error().kind == ErrorKind::not_found);
 }
