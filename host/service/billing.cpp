@@ -70,14 +70,6 @@ namespace prices {
 
 core::Result<store::Price> set(const Env& env, const std::string& model, const Change& change,
                                bool replace) {
-    store::Price price;
-    price.model = model;
-    if (!replace) {
-        auto list = store::prices::list(env.db);
-        if (!list) return list.take_error();
-        for (const auto& p : list.value())
-            if (p.model == model) price = p;
-    }
     const std::pair<const std::optional<long long>*, long long store::Price::*> fields[] = {
         {&change.input_per_m, &store::Price::input_per_m},
         {&change.output_per_m, &store::Price::output_per_m},
@@ -85,9 +77,17 @@ core::Result<store::Price> set(const Env& env, const std::string& model, const C
         {&change.cache_write_per_m, &store::Price::cache_write_per_m},
         {&change.reasoning_per_m, &store::Price::reasoning_per_m},
         {&change.per_call, &store::Price::per_call}};
-    for (const auto& field : fields)
-        if (*field.first) price.*(field.second) = **field.first;
-    return store::prices::upsert(env.db, price);
+    // Read and write in one transaction: two partial changes at once both land.
+    return env.db.with_transaction("set the price of '" + model + "'", [&](soci::session& s) {
+        store::bump_config_revision(s);
+        store::Price price;
+        if (!replace)
+            if (auto stored = store::prices::find(s, model)) price = *stored;
+        price.model = model;
+        for (const auto& field : fields)
+            if (*field.first) price.*(field.second) = **field.first;
+        return store::prices::upsert(s, price);
+    });
 }
 
 core::Result<void> remove(const Env& env, const std::string& model) {
