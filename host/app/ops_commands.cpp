@@ -240,18 +240,6 @@ std::vector<std::string> table_row(const store::RequestLog& r, const Names& name
             std::to_string(r.retries)};
 }
 
-Json totals_json(const store::UsageTotals& t) {
-    return {{"requests", t.requests},
-            {"spend", hub::format_money(t.spend)},
-            {"spend_micros", t.spend},
-            {"active_users", t.active_users},
-            {"input_tokens", t.input_tokens},
-            {"output_tokens", t.output_tokens},
-            {"cache_read_tokens", t.cache_read_tokens},
-            {"cache_write_tokens", t.cache_write_tokens},
-            {"reasoning_tokens", t.reasoning_tokens}};
-}
-
 void print_totals(const store::UsageTotals& t) {
     print_table({"SPEND", "REQUESTS", "ACTIVE USERS", "TOKENS IN", "TOKENS OUT", "CACHE READ",
                  "CACHE WRITE", "REASONING"},
@@ -508,7 +496,7 @@ int cmd_stats(const std::vector<std::string>& args) {
         std::cout << Json{{"since", iso_time(*filter.from_ms, false)},
                           {"until",
                            filter.to_ms ? Json(iso_time(*filter.to_ms, false)) : Json(nullptr)},
-                          {"totals", totals_json(totals.value())},
+                          {"totals", service::logs::totals_json(totals.value())},
                           {"by", by},
                           {"bucket", bucket_name},
                           {"breakdown", rows}}
@@ -620,7 +608,7 @@ int cmd_status(const std::vector<std::string>& args) {
                           {"api_keys", {{"live", live_keys}, {"revoked", revoked_keys}}},
                           {"channels", {{"enabled", channels_on}, {"disabled", channels_off}}},
                           {"channel_keys", {{"enabled", upstream_on}, {"disabled", upstream_off}}},
-                          {"today", totals_json(totals.value())},
+                          {"today", service::logs::totals_json(totals.value())},
                           {"server", server}}
                          .dump(2)
                   << "\n";

@@ -179,17 +179,6 @@ void csv_row(std::string& out, const store::RequestLog& r, const UserNames& name
 
 // ---- statistics ----------------------------------------------------------------------------
 
-Json totals_json(const store::UsageTotals& t) {
-    return Json{{"requests", t.requests},
-                {"spend", money(t.spend)},
-                {"active_users", t.active_users},
-                {"input_tokens", t.input_tokens},
-                {"output_tokens", t.output_tokens},
-                {"cache_read_tokens", t.cache_read_tokens},
-                {"cache_write_tokens", t.cache_write_tokens},
-                {"reasoning_tokens", t.reasoning_tokens}};
-}
-
 Json bucket_json(const store::UsageBucket& b) {
     return Json{{"bucket_start_ms", b.bucket_start_ms},
                 {"key", b.key},
@@ -216,7 +205,7 @@ Outcome stats(Context& ctx) {
     if (!totals) return totals.take_error();
     Json out{{"since_ms", *filter->from_ms},
              {"until_ms", filter->to_ms ? Json(*filter->to_ms) : Json(nullptr)},
-             {"totals", totals_json(totals.value())}};
+             {"totals", service::logs::totals_json(totals.value())}};
     auto by = query_param(ctx.call, "by");
     auto bucket_name = query_param(ctx.call, "bucket");
     if (!by) {

@@ -34,4 +34,16 @@ Json log_json(const store::RequestLog& r, const std::string& user_name) {
     return j;
 }
 
+Json totals_json(const store::UsageTotals& t) {
+    return Json{{"requests", t.requests},
+                {"spend", hub::format_money(t.spend)},
+                {"spend_micros", t.spend},
+                {"active_users", t.active_users},
+                {"input_tokens", t.input_tokens},
+                {"output_tokens", t.output_tokens},
+                {"cache_read_tokens", t.cache_read_tokens},
+                {"cache_write_tokens", t.cache_write_tokens},
+                {"reasoning_tokens", t.reasoning_tokens}};
+}
+
 }  // namespace tianshu::service::logs
