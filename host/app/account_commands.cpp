@@ -8,10 +8,14 @@
 #include <sstream>
 
 #include "app/cli_args.hpp"
+#include "app/cli_table.hpp"
 #include "app/command_support.hpp"
 #include "hub/credentials.hpp"
 #include "hub/ip_filter.hpp"
 #include "hub/money.hpp"
+#include "service/billing.hpp"
+#include "service/keys.hpp"
+#include "service/users.hpp"
 #include "store/api_keys.hpp"
 #include "store/ledger.hpp"
 #include "store/settings.hpp"
@@ -25,9 +29,6 @@ using Json = nlohmann::json;
 
 namespace {
 
-//! The setting that holds the share of each top-up credited to the inviter, in ppm.
-constexpr const char* kInviteRebateSetting = "invite_rebate_ppm";
-
 //! Every value of a repeatable option, each also split at commas ("--models a,b --models c").
 std::vector<std::string> all_listed(const ParsedArgs& a, const std::string& flag) {
     std::vector<std::string> out;
@@ -36,8 +37,11 @@ std::vector<std::string> all_listed(const ParsedArgs& a, const std::string& flag
     return out;
 }
 
-int unknown_subcommand(const std::string& command, const std::string& sub,
-                       const std::string& usage) {
+//! A subcommand the table (app/cli_table.cpp) does not know; `--help` instead asks for the usage.
+int unknown_subcommand(const std::string& command, const std::string& sub, const std::string& usage,
+                       const std::vector<std::string>& args) {
+    for (const auto& a : args)
+        if (is_help_flag(a)) return input_error(help_request(usage));
     return input_error(
         Error::invalid("unknown " + command + " command '" + sub + "'\nusage: " + usage));
 }
@@ -220,49 +224,42 @@ int user_add(const std::vector<std::string>& args) {
     if (role != "user" && role != "admin")
         return input_error(Error::invalid(
             "--role '" + role + "' must be user or admin (make a root with `user set-role`)"));
-    std::string password_hash;
+    std::string password;
     if (a->flag("--password-stdin")) {
-        std::string password;
         std::getline(std::cin, password);
         if (!password.empty() && password.back() == '\r') password.pop_back();
-        if (password.size() < 8)
+        if (password.size() < service::users::kMinPasswordLength)
             return input_error(Error::invalid(
                 "--password-stdin read a password of " + std::to_string(password.size()) +
                 " characters: pipe one of at least 8, e.g. `printf '%s\\n' \"$PW\" | tianshu "
                 "user add --name NAME --password-stdin`"));
-        password_hash = hub::hash_password(password);
     }
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
     std::string tier = a->option_or("--tier", "default");
     if (auto ok = require_tier_named(*db.value(), tier); !ok) return store_error(ok.error());
-    std::optional<long long> inviter;
-    std::string inviter_name;
-    if (auto code = a->option("--invited-by")) {
-        auto by = store::users::find_by_invite_code(*db.value(), *code);
-        if (!by) return fail(by.error());
-        if (!by.value())
-            return input_error(Error::invalid(
-                "--invited-by '" + *code +
-                "' is no user's invite code: ask the inviter for theirs (`tianshu user "
-                "invite-code --user NAME`)"));
-        inviter = by.value()->id;
-        inviter_name = by.value()->name;
-    }
-    auto user = store::users::create(*db.value(), store::NewUser{*name, role, tier, password_hash},
-                                     inviter);
+    service::users::NewAccount account{*name, role, tier, std::nullopt, a->option("--invited-by")};
+    if (a->flag("--password-stdin")) account.password = password;
+    auto user = service::users::create(service_env(*db.value()), account);
+    if (!user && account.invite_code && user.error().message.rfind("invite code", 0) == 0)
+        return input_error(about("--invited-by", *account.invite_code, user.error()));
     if (!user) return store_error(user.error());
+    std::string inviter_name;
+    if (user->invited_by) {
+        auto by = store::users::find_by_id(*db.value(), *user->invited_by);
+        if (by && by.value()) inviter_name = by.value()->name;
+    }
     if (a->flag("--json")) {
         print_json({{"id", user->id},
                     {"name", user->name},
                     {"role", user->role},
                     {"tier", user->tier},
-                    {"can_log_in", !password_hash.empty()},
-                    {"invited_by", inviter ? Json(inviter_name) : Json()}});
+                    {"can_log_in", !user->password_hash.empty()},
+                    {"invited_by", account.invite_code ? Json(inviter_name) : Json()}});
     } else {
         std::cout << "added user '" << user->name << "' (id " << user->id << ", tier " << user->tier
                   << ", role " << user->role << ")";
-        if (inviter) std::cout << ", invited by '" << inviter_name << "'";
+        if (account.invite_code) std::cout << ", invited by '" << inviter_name << "'";
         std::cout << "\n";
     }
     return kOk;
@@ -326,24 +323,22 @@ int user_change(const std::string& sub, const std::vector<std::string>& args) {
     if (!db) return fail(db.error());
     auto user = require_user_named(*db.value(), "--user", *user_name);
     if (!user) return store_error(user.error());
-    core::Result<void> done{};
+    service::users::Changes changes;
     std::string what;
     if (sub == "set-tier") {
         if (auto ok = require_tier_named(*db.value(), value); !ok) return store_error(ok.error());
-        done = store::users::set_tier(*db.value(), user->id, value);
+        changes.tier = value;
         what = "moved to tier '" + value + "'";
     } else if (sub == "set-role") {
-        done = store::users::set_role(*db.value(), user->id, value);
+        changes.role = value;
         what = "given the role '" + value + "'";
     } else {
-        done = store::users::set_enabled(*db.value(), user->id, sub == "enable");
+        changes.enabled = sub == "enable";
         what = sub == "enable" ? "enabled" : "disabled (their keys are refused)";
     }
-    if (!done) return store_error(done.error());
-    auto after = store::users::find_by_id(*db.value(), user->id);
-    if (!after || !after.value())
-        return fail(after ? Error::internal_error("user vanished") : after.error());
-    const auto& u = *after.value();
+    auto after = service::users::change(service_env(*db.value()), user.value(), changes);
+    if (!after) return store_error(after.error());
+    const auto& u = after.value();
     if (a->flag("--json"))
         print_json({{"id", u.id},
                     {"name", u.name},
@@ -353,19 +348,6 @@ int user_change(const std::string& sub, const std::vector<std::string>& args) {
     else
         std::cout << "user '" << u.name << "' " << what << "\n";
     return kOk;
-}
-
-//! The invite rebate share from the settings, in ppm (0 when unset).
-core::Result<long long> invite_rebate_ppm(store::Database& db) {
-    auto text = store::settings::get(db, kInviteRebateSetting);
-    if (!text) return text.take_error();
-    if (!text.value()) return 0LL;
-    auto ppm = parse_count(std::string("setting ") + kInviteRebateSetting, *text.value(), 0,
-                           store::ppm_one);
-    if (!ppm)
-        return Error::internal_error(ppm.error().message +
-                                     ": fix it with `tianshu invite set-rebate --percent 5`");
-    return ppm;
 }
 
 int user_topup(const std::vector<std::string>& args) {
@@ -388,16 +370,11 @@ int user_topup(const std::vector<std::string>& args) {
     if (!db) return fail(db.error());
     auto user = require_user_named(*db.value(), "--user", *user_name);
     if (!user) return store_error(user.error());
-    auto ppm = invite_rebate_ppm(*db.value());
-    if (!ppm) return fail(ppm.error());
-    auto change =
-        store::ledger::topup(*db.value(), user->id, *amount, ref, a->option_or("--note", ""), *ppm);
-    if (!change) return store_error(change.error());
-    std::string inviter;
-    if (change->inviter) {
-        auto by = store::users::find_by_id(*db.value(), *change->inviter);
-        if (by && by.value()) inviter = by.value()->name;
-    }
+    auto done = service::users::topup(service_env(*db.value()), user.value(),
+                                      {*amount, ref, a->option_or("--note", "")});
+    if (!done) return store_error(done.error());
+    const store::BalanceChange* change = &done->change;
+    const std::string inviter = done->inviter.value_or("");
     if (a->flag("--json")) {
         print_json({{"user", user->name},
                     {"amount", hub::format_money(*amount)},
@@ -431,7 +408,8 @@ int user_ledger(const std::vector<std::string>& args) {
     if (!db) return fail(db.error());
     auto user = require_user_named(*db.value(), "--user", *user_name);
     if (!user) return store_error(user.error());
-    auto entries = store::ledger::list_by_user(*db.value(), user->id, static_cast<int>(*limit));
+    auto entries =
+        service::ledger::list(service_env(*db.value()), user->id, static_cast<int>(*limit), {});
     if (!entries) return fail(entries.error());
     auto sum = store::ledger::sum_by_user(*db.value(), user->id);
     if (!sum) return fail(sum.error());
@@ -484,20 +462,10 @@ int user_invite_code(const std::vector<std::string>& args) {
     if (!db) return fail(db.error());
     auto user = require_user_named(*db.value(), "--user", *user_name);
     if (!user) return store_error(user.error());
-    bool created = false;
-    std::string code = user->invite_code.value_or("");
-    // Another user holding the same random code is practically impossible; retry anyway.
-    for (int attempt = 0; code.empty() && attempt < 3; ++attempt) {
-        std::string candidate = hub::random_password().substr(0, 12);
-        auto set = store::users::set_invite_code(*db.value(), user->id, candidate);
-        if (set) {
-            code = candidate;
-            created = true;
-        } else if (set.error().kind != core::ErrorKind::invalid_request) {
-            return fail(set.error());
-        }
-    }
-    if (code.empty()) return fail(Error::internal_error("could not make a unique invite code"));
+    auto made = service::users::invite_code(service_env(*db.value()), user.value());
+    if (!made) return fail(made.error());
+    const std::string code = made->code;
+    const bool created = made->created;
     if (a->flag("--json"))
         print_json({{"user", user->name}, {"invite_code", code}, {"created", created}});
     else
@@ -535,21 +503,12 @@ int key_create(const std::vector<std::string>& args) {
     if (!db) return fail(db.error());
     auto user = require_user_named(*db.value(), "--user", *user_name);
     if (!user) return store_error(user.error());
-    std::string key = hub::generate_api_key();
-    auto made = store::api_keys::create(*db.value(), user->id, *key_name, hub::api_key_prefix(key),
-                                        hub::api_key_hash(key));
-    if (!made) return store_error(made.error());
-    if (limits != store::KeyLimits{}) {
-        auto limited = store::api_keys::update_limits(*db.value(), made->id, limits);
-        if (!limited) {
-            // A key without its limits must not stay usable: revoke it before reporting.
-            (void)store::api_keys::revoke(*db.value(), made->id);
-            return store_error(limited.error());
-        }
-        made->limits = limits;
-    }
+    auto created = service::keys::create(service_env(*db.value()), user.value(), *key_name, limits);
+    if (!created) return store_error(created.error());
+    const store::ApiKey* made = &created->key;
+    const std::string& key = created->secret;
     if (a->flag("--json")) {
-        Json out = key_json(made.value(), user->name);
+        Json out = key_json(*made, user->name);
         out["key"] = key;
         // The key is the last line of the output, as in the table form.
         std::cout << out.dump() << "\n";
@@ -661,11 +620,10 @@ int key_revoke(const std::vector<std::string>& args) {
     if (!db) return fail(db.error());
     auto key = chosen_key(*db.value(), a.value(), spec.usage);
     if (!key) return store_error(key.error());
-    if (key->revoked_at)
-        return input_error(Error::invalid("key " + std::to_string(key->id) + " ('" + key->name +
-                                          "') was already revoked at " +
-                                          format_time(key->revoked_at)));
-    if (auto done = store::api_keys::revoke(*db.value(), key->id); !done)
+    auto owner = service::keys::with_owner(service_env(*db.value()), key->id);
+    if (!owner) return store_error(owner.error());
+    if (auto done = service::keys::revoke(service_env(*db.value()), key.value(), owner->second);
+        !done)
         return store_error(done.error());
     if (a->flag("--json"))
         print_json({{"id", key->id}, {"name", key->name}, {"revoked", true}});
@@ -689,16 +647,15 @@ int key_set_limits(const std::vector<std::string>& args) {
     if (!db) return fail(db.error());
     auto key = chosen_key(*db.value(), a.value(), spec.usage);
     if (!key) return store_error(key.error());
-    if (key->revoked_at)
-        return input_error(Error::invalid("key " + *id_text +
-                                          " is revoked: create a new key instead of changing it"));
     store::KeyLimits limits = key->limits;
     if (auto ok = apply_limit_options(a.value(), limits); !ok) return input_error(ok.error());
-    if (auto done = store::api_keys::update_limits(*db.value(), key->id, limits); !done)
-        return store_error(done.error());
+    auto owner = service::keys::with_owner(service_env(*db.value()), key->id);
+    if (!owner) return store_error(owner.error());
+    auto changed =
+        service::keys::set_limits(service_env(*db.value()), key.value(), owner->second, limits);
+    if (!changed) return store_error(changed.error());
     key->limits = limits;
-    auto owner = store::users::find_by_id(*db.value(), key->user_id);
-    std::string user = owner && owner.value() ? owner.value()->name : "";
+    const std::string user = owner->second.name;
     if (a->flag("--json"))
         print_json(key_json(key.value(), user));
     else
@@ -722,6 +679,7 @@ const std::set<std::string> kAccountFlags{"--json",      "--password-stdin", "--
 
 int cmd_user(const std::vector<std::string>& args) {
     const std::string sub = first_positional(args, kAccountFlags);
+    if (!find_subcommand("user", sub)) return unknown_subcommand("user", sub, kUserUsage, args);
     if (sub == "add") return user_add(args);
     if (sub == "list") return user_list(args);
     if (sub == "set-tier" || sub == "set-role" || sub == "enable" || sub == "disable")
@@ -729,16 +687,17 @@ int cmd_user(const std::vector<std::string>& args) {
     if (sub == "topup") return user_topup(args);
     if (sub == "ledger") return user_ledger(args);
     if (sub == "invite-code") return user_invite_code(args);
-    return unknown_subcommand("user", sub, kUserUsage);
+    return unknown_subcommand("user", sub, kUserUsage, args);
 }
 
 int cmd_key(const std::vector<std::string>& args) {
     const std::string sub = first_positional(args, kAccountFlags);
+    if (!find_subcommand("key", sub)) return unknown_subcommand("key", sub, kKeyUsage, args);
     if (sub == "create") return key_create(args);
     if (sub == "list") return key_list(args);
     if (sub == "revoke") return key_revoke(args);
     if (sub == "set-limits") return key_set_limits(args);
-    return unknown_subcommand("key", sub, kKeyUsage);
+    return unknown_subcommand("key", sub, kKeyUsage, args);
 }
 
 }  // namespace tianshu::app

@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include "app/cli_args.hpp"
+#include "app/cli_table.hpp"
 #include "app/command_support.hpp"
 #include "hub/credentials.hpp"
 #include "hub/money.hpp"
+#include "service/billing.hpp"
 #include "store/prices.hpp"
 #include "store/redemption_codes.hpp"
 #include "store/settings.hpp"
@@ -33,8 +35,11 @@ CommandSpec subcommand_spec(const std::string& usage, std::set<std::string> opti
     return {usage, store_options(std::move(options)), {"--json"}, 1, 1};
 }
 
-int unknown_subcommand(const std::string& command, const std::string& sub,
-                       const std::string& usage) {
+//! A subcommand the table (app/cli_table.cpp) does not know; `--help` instead asks for the usage.
+int unknown_subcommand(const std::string& command, const std::string& sub, const std::string& usage,
+                       const std::vector<std::string>& args) {
+    for (const auto& a : args)
+        if (is_help_flag(a)) return input_error(help_request(usage));
     return input_error(
         Error::invalid("unknown " + command + " command '" + sub + "'\nusage: " + usage));
 }
@@ -91,7 +96,7 @@ int tier_add_or_set(const std::string& sub, const std::vector<std::string>& args
     if (!db) return fail(db.error());
     if (sub == "add") {
         store::Tier tier{*name, *ratio, a->option_or("--description", ""), 0};
-        auto made = store::tiers::create(*db.value(), tier);
+        auto made = service::tiers::create(service_env(*db.value()), tier);
         if (!made) return store_error(made.error());
         if (a->flag("--json"))
             print_json(tier_json(made.value()));
@@ -100,13 +105,10 @@ int tier_add_or_set(const std::string& sub, const std::vector<std::string>& args
                       << " × list price\n";
         return kOk;
     }
-    if (auto done = store::tiers::set_ratio(*db.value(), *name, *ratio); !done)
-        return store_error(done.error());
-    auto after = store::tiers::find(*db.value(), *name);
-    if (!after || !after.value())
-        return fail(after ? Error::internal_error("tier vanished") : after.error());
+    auto after = service::tiers::set_ratio(service_env(*db.value()), *name, *ratio);
+    if (!after) return store_error(after.error());
     if (a->flag("--json"))
-        print_json(tier_json(*after.value()));
+        print_json(tier_json(after.value()));
     else
         std::cout << "tier '" << *name << "' now pays " << ratio_text(*ratio)
                   << " × list price (a running server applies it within 2 s)\n";
@@ -128,7 +130,9 @@ int tier_route_header(const std::vector<std::string>& args) {
                                           "(hidden; the request log keeps the decision)"));
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
-    if (auto done = store::tiers::set_route_header(*db.value(), *name, *show == "on"); !done)
+    if (auto done =
+            service::tiers::set_route_header(service_env(*db.value()), *name, *show == "on");
+        !done)
         return store_error(done.error());
     if (a->flag("--json"))
         print_json({{"name", *name}, {"route_header", *show == "on"}});
@@ -173,14 +177,10 @@ int tier_remove(const std::vector<std::string>& args) {
     if (!a) return input_error(a.error());
     auto name = required_option(a.value(), "--name", spec.usage);
     if (!name) return input_error(name.error());
-    if (*name == "default")
-        return input_error(
-            Error::invalid("--name 'default' is the tier new users start in: it cannot be "
-                           "removed (change its ratio with `tianshu tier set-ratio`)"));
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
-    if (auto done = store::tiers::remove(*db.value(), *name); !done)
-        return store_error(done.error());
+    if (auto done = service::tiers::remove(service_env(*db.value()), *name); !done)
+        return store_error(about("--name", *name, done.error()));
     if (a->flag("--json"))
         print_json({{"name", *name}, {"removed", true}});
     else
@@ -242,15 +242,14 @@ int price_set(const std::vector<std::string>& args) {
                            spec.usage));
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
-    auto list = store::prices::list(*db.value());
-    if (!list) return fail(list.error());
-    store::Price price;
-    price.model = *model;
-    for (const auto& p : list.value())
-        if (p.model == *model) price = p;
-    for (const auto& [flag, field] : kPriceFields)
-        if (given.count(flag)) price.*field = given[flag];
-    auto saved = store::prices::upsert(*db.value(), price);
+    service::prices::Change change;
+    std::optional<long long>* slots[] = {&change.input_per_m,      &change.output_per_m,
+                                         &change.cache_read_per_m, &change.cache_write_per_m,
+                                         &change.reasoning_per_m,  &change.per_call};
+    for (std::size_t i = 0; i < kPriceFields.size(); ++i)
+        if (given.count(kPriceFields[i].first)) *slots[i] = given[kPriceFields[i].first];
+    // Only the prices given change: the others keep their value.
+    auto saved = service::prices::set(service_env(*db.value()), *model, change, false);
     if (!saved) return store_error(saved.error());
     if (a->flag("--json")) {
         print_json(price_json(saved.value()));
@@ -300,7 +299,7 @@ int price_remove(const std::vector<std::string>& args) {
     if (!model) return input_error(model.error());
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
-    if (auto done = store::prices::remove(*db.value(), *model); !done) {
+    if (auto done = service::prices::remove(service_env(*db.value()), *model); !done) {
         if (done.error().kind == core::ErrorKind::not_found)
             return input_error(
                 Error::invalid("--model '" + *model + "' has no price: see `tianshu price list`"));
@@ -322,12 +321,6 @@ const char* kRedeemUsage =
     "       (each also takes [--data DIR | --db URL] [--json])";
 
 constexpr long long kMaxCodesPerBatch = 100'000;
-constexpr size_t kCodePrefixLength = 8;  // "TSR-" + 4: enough to tell codes apart in a list
-
-//! A new redemption code: "TSR-" and 24 base62 characters from OpenSSL's CSPRNG (~143 bits).
-std::string generate_redemption_code() {
-    return "TSR-" + hub::random_password();
-}
 
 //! Creates `path` for the codes: a new file (never an existing one), readable by its owner only.
 core::Result<int> open_codes_file(const std::string& path) {
@@ -391,25 +384,19 @@ int redeem_generate(const std::vector<std::string>& args) {
         return fail(db.error());
     }
     const bool progress = *count >= 1000;
-    std::vector<std::string> codes;
-    std::vector<store::NewRedemptionCode> hashed;
-    codes.reserve(static_cast<size_t>(*count));
-    hashed.reserve(static_cast<size_t>(*count));
-    for (long long i = 0; i < *count; ++i) {
-        codes.push_back(generate_redemption_code());
-        hashed.push_back({hub::api_key_hash(codes.back()),  // SHA-256 hex, as the store wants
-                          codes.back().substr(0, kCodePrefixLength)});
-        if (progress && ((i + 1) % 1000 == 0 || i + 1 == *count))
-            std::cerr << "\rmade " << (i + 1) << "/" << *count << " codes" << std::flush;
-    }
-    if (progress) std::cerr << "; storing them..." << std::flush;
-    auto stored = store::redemption_codes::generate(*db.value(), batch, *amount, hashed);
+    auto report = [&](long long made, long long total) {
+        if (progress) std::cerr << "\rmade " << made << "/" << total << " codes" << std::flush;
+        if (progress && made == total) std::cerr << "; storing them..." << std::flush;
+    };
+    auto stored =
+        service::redemption::generate(service_env(*db.value()), batch, *amount, *count, report);
     if (progress) std::cerr << (stored ? " done\n" : " failed\n");
     if (!stored) {
         close_out();
         if (out_path) ::unlink(out_path->c_str());
         return store_error(stored.error());
     }
+    const std::vector<std::string>& codes = stored->codes;
     std::string lines;
     for (const auto& c : codes) lines += c + "\n";
     if (out_path) {
@@ -443,19 +430,6 @@ int redeem_generate(const std::vector<std::string>& args) {
     return kOk;
 }
 
-//! The stored code with this hash (searching batch by batch), to say who redeemed it and when.
-std::optional<store::RedemptionCode> find_code(store::Database& db, const std::string& hash) {
-    auto batches = store::redemption_codes::list_batches(db);
-    if (!batches) return std::nullopt;
-    for (const auto& b : batches.value()) {
-        auto codes = store::redemption_codes::list(db, b.batch);
-        if (!codes) continue;
-        for (const auto& c : codes.value())
-            if (c.code_hash == hash) return c;
-    }
-    return std::nullopt;
-}
-
 int redeem_use(const std::vector<std::string>& args) {
     auto spec = subcommand_spec(kRedeemUsage, {"--user", "--code"});
     auto a = parse_args(args, spec);
@@ -468,27 +442,11 @@ int redeem_use(const std::vector<std::string>& args) {
     if (!db) return fail(db.error());
     auto user = require_user_named(*db.value(), "--user", *user_name);
     if (!user) return store_error(user.error());
-    const std::string hash = hub::api_key_hash(*code);
-    auto redeemed = store::redemption_codes::redeem(*db.value(), hash, user->id);
+    auto redeemed = service::redemption::redeem(service_env(*db.value()), user.value(), *code);
     if (!redeemed) {
         const auto& e = redeemed.error();
-        if (e.kind == core::ErrorKind::not_found)
-            return input_error(Error::invalid("--code '" + code->substr(0, kCodePrefixLength) +
-                                              "...' is not a redemption code: check it was typed "
-                                              "exactly as given"));
-        if (e.kind == core::ErrorKind::invalid_request) {
-            std::string who_when;
-            if (auto c = find_code(*db.value(), hash); c && c->redeemed_by) {
-                auto by = store::users::find_by_id(*db.value(), *c->redeemed_by);
-                who_when = " by '" +
-                           (by && by.value() ? by.value()->name
-                                             : "user " + std::to_string(*c->redeemed_by)) +
-                           "' at " + format_time(c->redeemed_at);
-            }
-            return input_error(Error::invalid("--code '" + code->substr(0, kCodePrefixLength) +
-                                              "...' was already redeemed" + who_when +
-                                              ": nothing was credited"));
-        }
+        if (e.kind == core::ErrorKind::not_found || e.kind == core::ErrorKind::invalid_request)
+            return input_error(Error::invalid("--code: " + e.message));
         return fail(e);
     }
     if (a->flag("--json"))
@@ -570,8 +528,6 @@ const char* kInviteUsage =
     "       tianshu invite show\n"
     "       (each also takes [--data DIR | --db URL] [--json])";
 
-constexpr const char* kInviteRebateSetting = "invite_rebate_ppm";
-
 std::string percent_text(long long ppm) {
     // ppm / 10,000 = percent: reuse the six-decimal formatter on ppm * 100.
     std::string s = hub::format_money(ppm * 100);
@@ -601,21 +557,12 @@ int invite_command(const std::string& sub, const std::vector<std::string>& args)
     auto db = open_store(a.value());
     if (!db) return fail(db.error());
     if (sub == "set-rebate") {
-        if (auto done =
-                store::settings::set(*db.value(), kInviteRebateSetting, std::to_string(ppm));
-            !done)
+        if (auto done = service::ledger::set_invite_rebate(service_env(*db.value()), ppm); !done)
             return fail(done.error());
     } else {
-        auto text = store::settings::get(*db.value(), kInviteRebateSetting);
-        if (!text) return fail(text.error());
-        if (text.value()) {
-            auto parsed = parse_count(kInviteRebateSetting, *text.value(), 0, 1'000'000);
-            if (!parsed)
-                return fail(
-                    Error::internal_error(parsed.error().message +
-                                          ": fix it with `tianshu invite set-rebate --percent 5`"));
-            ppm = *parsed;
-        }
+        auto current = service::ledger::invite_rebate_ppm(service_env(*db.value()));
+        if (!current) return fail(current.error());
+        ppm = current.value();
     }
     if (a->flag("--json"))
         print_json({{"rebate_percent", percent_text(ppm)}, {"rebate_ppm", ppm}});
@@ -629,33 +576,39 @@ int invite_command(const std::string& sub, const std::vector<std::string>& args)
 
 int cmd_tier(const std::vector<std::string>& args) {
     const std::string sub = first_positional(args, kBillingFlags);
+    if (!find_subcommand("tier", sub)) return unknown_subcommand("tier", sub, kTierUsage, args);
     if (sub == "add" || sub == "set-ratio") return tier_add_or_set(sub, args);
     if (sub == "list") return tier_list(args);
     if (sub == "remove") return tier_remove(args);
     if (sub == "route-header") return tier_route_header(args);
-    return unknown_subcommand("tier", sub, kTierUsage);
+    return unknown_subcommand("tier", sub, kTierUsage, args);
 }
 
 int cmd_price(const std::vector<std::string>& args) {
     const std::string sub = first_positional(args, kBillingFlags);
+    if (!find_subcommand("price", sub)) return unknown_subcommand("price", sub, kPriceUsage, args);
     if (sub == "set") return price_set(args);
     if (sub == "list") return price_list(args);
     if (sub == "remove") return price_remove(args);
-    return unknown_subcommand("price", sub, kPriceUsage);
+    return unknown_subcommand("price", sub, kPriceUsage, args);
 }
 
 int cmd_redeem(const std::vector<std::string>& args) {
     const std::string sub = first_positional(args, kBillingFlags);
+    if (!find_subcommand("redeem", sub))
+        return unknown_subcommand("redeem", sub, kRedeemUsage, args);
     if (sub == "generate") return redeem_generate(args);
     if (sub == "use") return redeem_use(args);
     if (sub == "list") return redeem_list(args);
-    return unknown_subcommand("redeem", sub, kRedeemUsage);
+    return unknown_subcommand("redeem", sub, kRedeemUsage, args);
 }
 
 int cmd_invite(const std::vector<std::string>& args) {
     const std::string sub = first_positional(args, kBillingFlags);
+    if (!find_subcommand("invite", sub))
+        return unknown_subcommand("invite", sub, kInviteUsage, args);
     if (sub == "set-rebate" || sub == "show") return invite_command(sub, args);
-    return unknown_subcommand("invite", sub, kInviteUsage);
+    return unknown_subcommand("invite", sub, kInviteUsage, args);
 }
 
 int run_billing_command(const std::string& command, const std::vector<std::string>& args) {

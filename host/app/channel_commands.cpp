@@ -14,8 +14,10 @@
 #include <thread>
 
 #include "app/cli_args.hpp"
+#include "app/cli_table.hpp"
 #include "app/command_support.hpp"
 #include "hub/secret_box.hpp"
+#include "service/channels.hpp"
 #include "store/channels.hpp"
 #include "upstream/channel_router.hpp"
 #include "upstream/wire_upstream.hpp"
@@ -167,22 +169,6 @@ upstream::ChannelSpec spec_for(const store::Channel& c, const std::string& model
     spec.weight = std::max(1, c.weight);
     if (plaintext_key) spec.keys.push_back(upstream::ChannelKey{key_id, *plaintext_key, true});
     return spec;
-}
-
-//! Refuses now what the server could only leave out later: an unknown type or a config the
-//! model's schema rejects.
-core::Result<void> check_buildable(const plugin::PluginCatalog& catalog, const store::Channel& c,
-                                   const std::optional<std::string>& plaintext_key) {
-    std::string model = probe_model_of(c);
-    if (model.empty())
-        return Error::invalid(
-            "a channel needs --models or at least one --map, or no request can reach it");
-    std::vector<Error> problems;
-    (void)upstream::ChannelRouter::build(
-        {spec_for(c, model, plaintext_key, "check")},
-        [&](const std::string& n) { return catalog.find(n); }, &problems);
-    if (!problems.empty()) return problems.front();
-    return {};
 }
 
 core::Result<hub::SecretBox> open_secrets(const ParsedArgs& a) {
@@ -407,24 +393,22 @@ int channel_add(const ParsedArgs& a) {
             return input_error(Error::invalid("--key '' is empty: pass the upstream's API key"));
     plugin::PluginCatalog catalog;
     (void)load_catalog(catalog, plugin_sources(a));
-    if (auto ok =
-            check_buildable(catalog, c, keys.empty() ? std::nullopt : std::optional(keys.front()));
-        !ok)
-        return input_error(ok.error());
+    auto lookup = [&](const std::string& n) { return catalog.find(n); };
+    if (probe_model_of(c).empty())
+        return input_error(Error::invalid(
+            "a channel needs --models or at least one --map, or no request can reach it"));
     // The store first: it creates the data directory the secret file lives in.
     auto db = open_store(a);
     if (!db) return fail(db.error());
+    std::optional<hub::SecretBox> box;
     if (!keys.empty()) {
         // Upstream keys are stored sealed (AES-256-GCM, bound to the channel's name).
-        auto box = open_secrets(a);
-        if (!box) return fail(box.error());
-        for (const auto& k : keys) {
-            store::ChannelKey sealed;
-            sealed.sealed_key = box->seal(k, c.name);
-            c.keys.push_back(std::move(sealed));
-        }
+        auto opened = open_secrets(a);
+        if (!opened) return fail(opened.error());
+        box = std::move(opened).value();
     }
-    auto made = store::channels::create(*db.value(), c);
+    auto made =
+        service::channels::create(service_env(*db.value(), box ? &*box : nullptr, lookup), c, keys);
     if (!made) return store_error(made.error());
     if (a.flag("--json"))
         std::cout
@@ -474,16 +458,7 @@ int channel_edit(const ParsedArgs& a) {
     if (!found.value())
         return input_error(
             Error::invalid("no channel named '" + *name + "': see `tianshu channel list`"));
-    const store::Channel before = *found.value();
-    for (long long id : remove_ids)
-        if (std::none_of(before.keys.begin(), before.keys.end(),
-                         [&](const store::ChannelKey& k) { return k.id == id; }))
-            return input_error(Error::invalid("--remove-key " + std::to_string(id) + ": channel '" +
-                                              *name +
-                                              "' has no key with that id; see `tianshu channel "
-                                              "list --json`"));
     const bool renaming = changes->name.has_value();
-    const std::string new_name = changes->name.value_or(before.name);
     const bool touches_keys = renaming || !replace_keys.empty() || !add_keys.empty();
     std::optional<hub::SecretBox> box;
     if (touches_keys) {
@@ -491,88 +466,20 @@ int channel_edit(const ParsedArgs& a) {
         if (!opened) return fail(opened.error());
         box = std::move(opened).value();
     }
-    // Keys that stay need re-sealing on a rename (they are bound to the name). Open them all
-    // before changing anything, so a key that cannot be opened stops the edit unchanged.
-    struct Kept {
-        store::ChannelKey key;
-        std::string plaintext;
-    };
-    std::vector<Kept> kept;
-    if (renaming && replace_keys.empty()) {
-        for (const auto& k : before.keys) {
-            if (std::find(remove_ids.begin(), remove_ids.end(), k.id) != remove_ids.end()) continue;
-            auto plain = unseal(*box, before, k.sealed_key);
-            if (!plain)
-                return fail(Error::internal_error(
-                    "cannot re-seal key " + std::to_string(k.id) + " of channel '" + *name +
-                    "' for its new name: " + plain.error().message +
-                    "; nothing was changed (remove the key with --remove-key and add it again)"));
-            kept.push_back({k, std::move(plain).value()});
-        }
-    }
-    store::Channel after = before;
-    store::channels::apply(changes.value(), after);
-    after.config.erase("api_key");
-    std::optional<std::string> sample;
-    if (!replace_keys.empty())
-        sample = replace_keys.front();
-    else if (!add_keys.empty())
-        sample = add_keys.front();
-    else if (!kept.empty())
-        sample = kept.front().plaintext;
     plugin::PluginCatalog catalog;
     (void)load_catalog(catalog, plugin_sources(a));
-    if (changes->type || changes->config || changes->base_url || changes->models ||
-        changes->model_map) {
-        if (auto ok = check_buildable(catalog, after, sample); !ok) return input_error(ok.error());
+    auto lookup = [&](const std::string& n) { return catalog.find(n); };
+    service::channels::Edit edit{changes.value(), replace_keys, add_keys, remove_ids};
+    auto now = service::channels::edit(service_env(*db.value(), box ? &*box : nullptr, lookup),
+                                       *name, edit);
+    if (!now) {
+        if (now.error().kind == core::ErrorKind::not_found && !remove_ids.empty())
+            return input_error(Error::invalid("--remove-key: " + now.error().message +
+                                              " (see `tianshu channel list --json`)"));
+        return store_error(now.error());
     }
-
-    if (has_any(changes.value())) {
-        auto updated = store::channels::update(*db.value(), *name, changes.value());
-        if (!updated) return store_error(updated.error());
-    }
-    // Key changes: add the new seal before removing the old one, so a failure part-way leaves
-    // a key too many rather than a channel without its key.
-    auto key_step_failed = [&](const Error& e) {
-        return fail(Error{e.kind,
-                          "channel '" + new_name +
-                              "' was changed but its keys only in part: " + e.message +
-                              "; check `tianshu channel list --json` and fix the "
-                              "keys with --add-key/--remove-key",
-                          {}});
-    };
-    std::vector<long long> to_remove = remove_ids;
-    if (!replace_keys.empty())
-        for (const auto& k : before.keys) to_remove.push_back(k.id);
-    for (const auto& k : replace_keys) {
-        auto added = store::channels::add_key(*db.value(), new_name, box->seal(k, new_name));
-        if (!added) return key_step_failed(added.error());
-    }
-    for (const auto& k : add_keys) {
-        auto added = store::channels::add_key(*db.value(), new_name, box->seal(k, new_name));
-        if (!added) return key_step_failed(added.error());
-    }
-    for (const auto& k : kept) {
-        auto added =
-            store::channels::add_key(*db.value(), new_name, box->seal(k.plaintext, new_name));
-        if (!added) return key_step_failed(added.error());
-        if (!k.key.enabled) {
-            auto off = store::channels::set_key_enabled(*db.value(), added->id, false,
-                                                        k.key.disabled_reason);
-            if (!off) return key_step_failed(off.error());
-        }
-        to_remove.push_back(k.key.id);
-    }
-    std::sort(to_remove.begin(), to_remove.end());
-    to_remove.erase(std::unique(to_remove.begin(), to_remove.end()), to_remove.end());
-    for (long long id : to_remove) {
-        auto removed = store::channels::remove_key(*db.value(), id);
-        if (!removed) return key_step_failed(removed.error());
-    }
-    auto now = store::channels::find_by_name(*db.value(), new_name);
-    if (!now || !now.value())
-        return fail(now ? Error::internal_error("channel vanished") : now.error());
-    const auto& c = *now.value();
+    const store::Channel before = *found.value();
+    const auto& c = now.value();
     if (a.flag("--json"))
         std::cout << Json{{"id", c.id}, {"name", c.name}, {"keys", c.keys.size()}}.dump() << "\n";
     else
@@ -589,8 +496,13 @@ int channel_toggle_or_remove(const ParsedArgs& a, const std::string& sub) {
                                           ")\nusage: " + std::string(kChannelUsage)));
     auto db = open_store(a);
     if (!db) return fail(db.error());
-    auto done = sub == "remove" ? store::channels::remove(*db.value(), *name)
-                                : store::channels::set_enabled(*db.value(), *name, sub == "enable");
+    const service::Env env = service_env(*db.value());
+    core::Result<void> done{};
+    if (sub == "remove") {
+        done = service::channels::remove(env, *name);
+    } else if (auto c = service::channels::set_enabled(env, *name, sub == "enable"); !c) {
+        done = c.take_error();
+    }
     if (!done) {
         if (done.error().kind == core::ErrorKind::not_found)
             return input_error(
@@ -677,6 +589,9 @@ int cmd_channel(const std::vector<std::string>& args) {
     auto a = parse_args(args, spec);
     if (!a) return input_error(a.error());
     const std::string sub = a->positional[0];
+    if (!find_subcommand("channel", sub))
+        return input_error(
+            Error::invalid("unknown channel command '" + sub + "'\nusage: " + spec.usage));
     if (sub == "list") return channel_list(a.value());
     if (sub == "add") return channel_add(a.value());
     if (sub == "edit") return channel_edit(a.value());

@@ -18,6 +18,20 @@ std::string ParsedArgs::option_or(const std::string& name, std::string fallback)
     return v ? *v : std::move(fallback);
 }
 
+bool is_help_flag(const std::string& arg) {
+    return arg == "--help" || arg == "-h";
+}
+
+core::Error help_request(const std::string& usage) {
+    core::Error e = core::Error::invalid("usage: " + usage);
+    e.source = kHelpSource;
+    return e;
+}
+
+bool is_help_request(const core::Error& e) {
+    return e.source == kHelpSource;
+}
+
 core::Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const CommandSpec& spec) {
     ParsedArgs out;
     auto usage_error = [&](const std::string& what) {
@@ -25,6 +39,7 @@ core::Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const 
     };
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
+        if (is_help_flag(a)) return help_request(spec.usage);
         if (a.rfind("--", 0) == 0 && a.size() > 2) {
             std::string name = a, value;
             bool inline_value = false;

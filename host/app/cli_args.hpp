@@ -35,6 +35,16 @@ struct ParsedArgs {
 };
 
 //! Parses argv[first..] against `spec`. Errors name the offending argument and show the usage.
+//! `--help` or `-h` anywhere is not an error of the input but a request for the usage: the
+//! Error returned is a help_request (is_help_request), which input_error prints on stdout
+//! with exit code 0.
 core::Result<ParsedArgs> parse_args(const std::vector<std::string>& args, const CommandSpec& spec);
+
+//! The Error::source that marks a help request.
+inline constexpr const char* kHelpSource = "cli:--help";
+bool is_help_flag(const std::string& arg);
+//! "usage: <usage>", marked as a help request.
+core::Error help_request(const std::string& usage);
+bool is_help_request(const core::Error& e);
 
 }  // namespace tianshu::app

@@ -39,6 +39,10 @@ int fail(const Error& e, int code) {
 }
 
 int input_error(const Error& e) {
+    if (is_help_request(e)) {
+        std::cout << e.message << "\n";
+        return kOk;
+    }
     return fail(e, kBadInput);
 }
 
@@ -175,6 +179,15 @@ std::vector<std::string> split_list(const std::string& s) {
         start = comma + 1;
     }
     return out;
+}
+
+service::Env service_env(store::Database& db, const hub::SecretBox* secrets,
+                         pipeline::PluginLookup plugins) {
+    return service::Env{db, secrets, std::move(plugins), nullptr, service::Actor{}, 0};
+}
+
+core::Error about(const std::string& flag, const std::string& value, const core::Error& e) {
+    return core::Error{e.kind, flag + " '" + value + "': " + e.message, {}};
 }
 
 }  // namespace tianshu::app

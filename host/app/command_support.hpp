@@ -12,6 +12,7 @@
 #include "app/cli_args.hpp"
 #include "app/runtime_loader.hpp"
 #include "hub/secret_box.hpp"
+#include "service/env.hpp"
 #include "store/database.hpp"
 #include "store/users.hpp"
 
@@ -21,6 +22,8 @@ namespace tianshu::app {
 constexpr int kOk = 0, kFailed = 1, kBadInput = 2;
 
 int fail(const core::Error& e, int code = kFailed);
+//! Bad input (exit 2, the error on stderr); a help request (see parse_args) prints the usage on
+//! stdout and is exit 0.
 int input_error(const core::Error& e);
 
 //! Opens (creating if needed) and migrates the store chosen by --db URL or --data DIR.
@@ -37,6 +40,12 @@ inline constexpr const char* kSecretKeyFileOption = "--secret-key-file";
 //! --plugins-dir / --scripts-dir, else $TIANSHU_PLUGINS_DIR / $TIANSHU_SCRIPTS_DIR, else the
 //! build's.
 PluginSources plugin_sources(const ParsedArgs& a);
+
+//! The service Env of a command: the operator on the host, who acts as root.
+service::Env service_env(store::Database& db, const hub::SecretBox* secrets = nullptr,
+                         pipeline::PluginLookup plugins = {});
+//! `e` with "<flag> '<value>': " in front (kind kept), so the operator sees what to fix.
+core::Error about(const std::string& flag, const std::string& value, const core::Error& e);
 
 //! A readable table on stdout: a header row and aligned columns.
 void print_table(const std::vector<std::string>& header,

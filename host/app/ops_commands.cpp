@@ -12,6 +12,7 @@
 #include "app/cli_args.hpp"
 #include "app/command_support.hpp"
 #include "hub/money.hpp"
+#include "service/logs.hpp"
 #include "store/api_keys.hpp"
 #include "store/channels.hpp"
 #include "store/migrations.hpp"
@@ -213,32 +214,9 @@ std::vector<std::string> csv_row(const store::RequestLog& r, const Names& names)
 }
 
 Json log_json(const store::RequestLog& r, const Names& names) {
-    Json j{{"id", r.id},
-           {"request_id", r.request_id},
-           {"time", iso_time(r.created_at_ms)},
-           {"created_at_ms", r.created_at_ms},
-           {"user_id", r.user_id},
-           {"user", names.user(r.user_id)},
-           {"key_id", r.key_id ? Json(*r.key_id) : Json(nullptr)},
-           {"key", names.key(r.key_id)},
-           {"channel", r.channel},
-           {"requested_model", r.requested_model},
-           {"upstream_model", r.upstream_model},
-           {"input_tokens", r.input_tokens},
-           {"output_tokens", r.output_tokens},
-           {"cache_read_tokens", r.cache_read_tokens},
-           {"cache_write_tokens", r.cache_write_tokens},
-           {"reasoning_tokens", r.reasoning_tokens},
-           {"cost", hub::format_money(r.cost)},
-           {"cost_micros", r.cost},
-           {"latency_ms", r.latency_ms},
-           {"ttft_ms", r.ttft_ms},
-           {"status", r.status},
-           {"error_kind", r.error_kind},
-           {"client_ip", r.client_ip},
-           {"retries", r.retries},
-           {"stream", r.stream}};
-    j.update(store::request_logs::decision_fields(r));
+    Json j = service::logs::log_json(r, names.user(r.user_id));
+    j["time"] = iso_time(r.created_at_ms);
+    j["key"] = names.key(r.key_id);
     return j;
 }
 
@@ -260,18 +238,6 @@ std::vector<std::string> table_row(const store::RequestLog& r, const Names& name
             std::to_string(r.status),
             r.client_ip,
             std::to_string(r.retries)};
-}
-
-Json totals_json(const store::UsageTotals& t) {
-    return {{"requests", t.requests},
-            {"spend", hub::format_money(t.spend)},
-            {"spend_micros", t.spend},
-            {"active_users", t.active_users},
-            {"input_tokens", t.input_tokens},
-            {"output_tokens", t.output_tokens},
-            {"cache_read_tokens", t.cache_read_tokens},
-            {"cache_write_tokens", t.cache_write_tokens},
-            {"reasoning_tokens", t.reasoning_tokens}};
 }
 
 void print_totals(const store::UsageTotals& t) {
@@ -530,7 +496,7 @@ int cmd_stats(const std::vector<std::string>& args) {
         std::cout << Json{{"since", iso_time(*filter.from_ms, false)},
                           {"until",
                            filter.to_ms ? Json(iso_time(*filter.to_ms, false)) : Json(nullptr)},
-                          {"totals", totals_json(totals.value())},
+                          {"totals", service::logs::totals_json(totals.value())},
                           {"by", by},
                           {"bucket", bucket_name},
                           {"breakdown", rows}}
@@ -642,7 +608,7 @@ int cmd_status(const std::vector<std::string>& args) {
                           {"api_keys", {{"live", live_keys}, {"revoked", revoked_keys}}},
                           {"channels", {{"enabled", channels_on}, {"disabled", channels_off}}},
                           {"channel_keys", {{"enabled", upstream_on}, {"disabled", upstream_off}}},
-                          {"today", totals_json(totals.value())},
+                          {"today", service::logs::totals_json(totals.value())},
                           {"server", server}}
                          .dump(2)
                   << "\n";

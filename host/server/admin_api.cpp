@@ -428,6 +428,9 @@ void AdminApi::handle(const AdminCall& call, ResponseWriter& out) const {
         if (!outcome) outcome = admin::route_accounts(ctx);
         if (!outcome) outcome = admin::route_reports(ctx);
         if (!outcome) outcome = admin::route_dashboard(ctx);
+        // The caller's own keys, ledger and redemption (any logged-in caller, acting on itself).
+        if (!outcome && ctx.segments.size() > 1 && ctx.segments[0] == "me")
+            outcome = admin::route_self(ctx);
         if (!outcome)
             return send_admin_error(
                 out, admin::not_found("there is no admin route " + call.method + " " + call.path +

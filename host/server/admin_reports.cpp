@@ -4,7 +4,9 @@
 #include <unordered_map>
 
 #include "hub/money.hpp"
+#include "server/admin_routes.hpp"
 #include "server/admin_support.hpp"
+#include "service/logs.hpp"
 #include "store/request_logs.hpp"
 
 namespace tianshu::server::admin {
@@ -82,30 +84,7 @@ core::Result<store::RequestLogFilter> log_filter(const Context& ctx) {
 }
 
 Json log_json(const store::RequestLog& r, const UserNames& names) {
-    Json j{{"id", r.id},
-           {"request_id", r.request_id},
-           {"created_at_ms", r.created_at_ms},
-           {"user", name_of(names, r.user_id)},
-           {"user_id", r.user_id},
-           {"key_id", r.key_id ? Json(*r.key_id) : Json(nullptr)},
-           {"channel", r.channel},
-           {"requested_model", r.requested_model},
-           {"upstream_model", r.upstream_model},
-           {"input_tokens", r.input_tokens},
-           {"output_tokens", r.output_tokens},
-           {"cache_read_tokens", r.cache_read_tokens},
-           {"cache_write_tokens", r.cache_write_tokens},
-           {"reasoning_tokens", r.reasoning_tokens},
-           {"cost", money(r.cost)},
-           {"latency_ms", r.latency_ms},
-           {"ttft_ms", r.ttft_ms},
-           {"status", r.status},
-           {"error_kind", r.error_kind},
-           {"client_ip", r.client_ip},
-           {"retries", r.retries},
-           {"stream", r.stream}};
-    j.update(store::request_logs::decision_fields(r));
-    return j;
+    return service::logs::log_json(r, name_of(names, r.user_id));
 }
 
 Outcome logs_page(Context& ctx) {
@@ -200,17 +179,6 @@ void csv_row(std::string& out, const store::RequestLog& r, const UserNames& name
 
 // ---- statistics ----------------------------------------------------------------------------
 
-Json totals_json(const store::UsageTotals& t) {
-    return Json{{"requests", t.requests},
-                {"spend", money(t.spend)},
-                {"active_users", t.active_users},
-                {"input_tokens", t.input_tokens},
-                {"output_tokens", t.output_tokens},
-                {"cache_read_tokens", t.cache_read_tokens},
-                {"cache_write_tokens", t.cache_write_tokens},
-                {"reasoning_tokens", t.reasoning_tokens}};
-}
-
 Json bucket_json(const store::UsageBucket& b) {
     return Json{{"bucket_start_ms", b.bucket_start_ms},
                 {"key", b.key},
@@ -237,7 +205,7 @@ Outcome stats(Context& ctx) {
     if (!totals) return totals.take_error();
     Json out{{"since_ms", *filter->from_ms},
              {"until_ms", filter->to_ms ? Json(*filter->to_ms) : Json(nullptr)},
-             {"totals", totals_json(totals.value())}};
+             {"totals", service::logs::totals_json(totals.value())}};
     auto by = query_param(ctx.call, "by");
     auto bucket_name = query_param(ctx.call, "bucket");
     if (!by) {
@@ -292,9 +260,11 @@ void send_error_json(ResponseWriter& out, const Error& error) {
 
 std::optional<Outcome> route_reports(Context& ctx) {
     const auto& s = ctx.segments;
-    if (s.size() != 1 || (s[0] != "logs" && s[0] != "stats")) return std::nullopt;
-    if (ctx.call.method != "GET") return Outcome(method_not_allowed(ctx.call, "GET"));
-    return s[0] == "logs" ? logs_page(ctx) : stats(ctx);
+    if (s.empty() || (s[0] != "logs" && s[0] != "stats")) return std::nullopt;
+    const Route* route = nullptr;
+    if (auto refused = unrouted(ctx, route)) return refused;
+    if (!route) return std::nullopt;
+    return route->operation == "logs.list" ? logs_page(ctx) : stats(ctx);
 }
 
 void write_logs_csv(Context& ctx, ResponseWriter& out) {

@@ -1,4 +1,5 @@
 #include "server/admin_support.hpp"
+#include "service/users.hpp"
 
 #include <charconv>
 #include <cstdio>
@@ -234,16 +235,7 @@ Json optional_money(const std::optional<long long>& micros) {
 }
 
 Json user_json(const store::User& user) {
-    return Json{{"id", user.id},
-                {"name", user.name},
-                {"role", user.role},
-                {"tier", user.tier},
-                {"enabled", user.enabled},
-                {"balance", money(user.balance)},
-                {"has_password", !user.password_hash.empty()},
-                {"invite_code", user.invite_code ? Json(*user.invite_code) : Json(nullptr)},
-                {"invited_by", user.invited_by ? Json(*user.invited_by) : Json(nullptr)},
-                {"created_at", user.created_at}};
+    return service::users::user_json(user);
 }
 
 core::Result<store::User> user_named(store::Database& db, const std::string& name) {
@@ -256,11 +248,8 @@ core::Result<store::User> user_named(store::Database& db, const std::string& nam
 }
 
 core::Result<void> may_change(const Caller& caller, const store::User& target) {
-    if (target.role == "root" && caller.role != "root")
-        return permission("user '" + target.name +
-                          "' is a root user: only a root user may change it, its keys or its "
-                          "balance");
-    return {};
+    return service::users::may_change(service::Actor{caller.user_id, caller.name, caller.role},
+                                      target);
 }
 
 }  // namespace tianshu::server::admin

@@ -166,6 +166,9 @@ std::optional<Outcome> route_accounts(Context& ctx);
 std::optional<Outcome> route_reports(Context& ctx);
 //! GET /dashboard, GET /health, GET /me/usage: usage from the hour and day rollups.
 std::optional<Outcome> route_dashboard(Context& ctx);
+//! /me/keys..., /me/ledger, /me/redeem: any logged-in caller's own keys and money (404 for
+//! another /me/... path).
+Outcome route_self(Context& ctx);
 //! Streams GET /logs.csv to `out`.
 void write_logs_csv(Context& ctx, ResponseWriter& out);
 

@@ -2,6 +2,8 @@
 // What every service operation may use. Front ends (CLI, admin REST API) build one Env and
 // pass it to the operations in host/service/*.hpp; an operation never reads anything else.
 
+#include <string>
+
 #include "pipeline/chain.hpp"
 
 namespace tianshu::store {
@@ -14,6 +16,14 @@ class PasswordHasher;
 
 namespace tianshu::service {
 
+//! Who asks for an operation: the rules of who may change whom read it. The CLI runs on the
+//! host with the store's own credentials, so it acts as a root operator (id 0, no account).
+struct Actor {
+    long long user_id = 0;  //!< 0: the operator on the host, no account of its own
+    std::string name = "operator";
+    std::string role = "root";  //!< "root", "admin" or "user"
+};
+
 struct Env {
     store::Database& db;
     //! Seals upstream keys; null refuses operations that store a key.
@@ -22,6 +32,10 @@ struct Env {
     pipeline::PluginLookup plugins;
     //! Hashes passwords (may be null in front ends that never set one).
     const hub::PasswordHasher* passwords = nullptr;
+    //! Who is acting.
+    Actor actor;
+    //! The inviter's share of a top-up, in ppm, when the `invite_rebate_ppm` setting is unset.
+    long long invite_rebate_ppm = 0;
 };
 
 }  // namespace tianshu::service

@@ -247,34 +247,37 @@ core::Result<std::vector<ApiKey>> list(Database& db, std::optional<long long> us
 
 core::Result<void> update_limits(Database& db, long long key_id, const KeyLimits& limits) {
     if (auto ok = validate_limits(limits); !ok) return ok.take_error();
-    return db.with_transaction(
-        "update the limits of API key " + std::to_string(key_id), [&](soci::session& s) {
-            bump_config_revision(s);
-            int found = 0;
-            s << "SELECT COUNT(*) FROM api_keys WHERE id = :id", soci::use(key_id),
-                soci::into(found);
-            if (found == 0)
-                throw StoreFailure({core::ErrorKind::not_found,
-                                    "there is no API key with id " + std::to_string(key_id) +
-                                        ": list the keys to find its id",
-                                    {}});
-            long long quota = limits.quota_limit.value_or(0);
-            long long expires = limits.expires_at.value_or(0);
-            int rpm = limits.rpm.value_or(0), tpm = limits.tpm.value_or(0);
-            soci::indicator quota_ind = limits.quota_limit ? soci::i_ok : soci::i_null;
-            soci::indicator expires_ind = limits.expires_at ? soci::i_ok : soci::i_null;
-            soci::indicator rpm_ind = limits.rpm ? soci::i_ok : soci::i_null;
-            soci::indicator tpm_ind = limits.tpm ? soci::i_ok : soci::i_null;
-            std::string allow = string_list_text(limits.ip_allow),
-                        deny = string_list_text(limits.ip_deny),
-                        models = string_list_text(limits.models);
-            s << "UPDATE api_keys SET quota_limit = :quota, expires_at = :expires, "
-                 "ip_allow = :allow, ip_deny = :deny, models = :models, rpm = :rpm, tpm = :tpm "
-                 "WHERE id = :id",
-                soci::use(quota, quota_ind), soci::use(expires, expires_ind), soci::use(allow),
-                soci::use(deny), soci::use(models), soci::use(rpm, rpm_ind),
-                soci::use(tpm, tpm_ind), soci::use(key_id);
-        });
+    return db.with_transaction("update the limits of API key " + std::to_string(key_id),
+                               [&](soci::session& s) {
+                                   bump_config_revision(s);
+                                   update_limits(s, key_id, limits);
+                               });
+}
+
+void update_limits(soci::session& s, long long key_id, const KeyLimits& limits) {
+    if (auto ok = validate_limits(limits); !ok) throw StoreFailure(ok.take_error());
+    int found = 0;
+    s << "SELECT COUNT(*) FROM api_keys WHERE id = :id", soci::use(key_id), soci::into(found);
+    if (found == 0)
+        throw StoreFailure({core::ErrorKind::not_found,
+                            "there is no API key with id " + std::to_string(key_id) +
+                                ": list the keys to find its id",
+                            {}});
+    long long quota = limits.quota_limit.value_or(0);
+    long long expires = limits.expires_at.value_or(0);
+    int rpm = limits.rpm.value_or(0), tpm = limits.tpm.value_or(0);
+    soci::indicator quota_ind = limits.quota_limit ? soci::i_ok : soci::i_null;
+    soci::indicator expires_ind = limits.expires_at ? soci::i_ok : soci::i_null;
+    soci::indicator rpm_ind = limits.rpm ? soci::i_ok : soci::i_null;
+    soci::indicator tpm_ind = limits.tpm ? soci::i_ok : soci::i_null;
+    std::string allow = string_list_text(limits.ip_allow), deny = string_list_text(limits.ip_deny),
+                models = string_list_text(limits.models);
+    s << "UPDATE api_keys SET quota_limit = :quota, expires_at = :expires, "
+         "ip_allow = :allow, ip_deny = :deny, models = :models, rpm = :rpm, tpm = :tpm "
+         "WHERE id = :id",
+        soci::use(quota, quota_ind), soci::use(expires, expires_ind), soci::use(allow),
+        soci::use(deny), soci::use(models), soci::use(rpm, rpm_ind), soci::use(tpm, tpm_ind),
+        soci::use(key_id);
 }
 
 core::Result<void> revoke(Database& db, long long key_id) {

@@ -79,6 +79,9 @@ core::Result<std::vector<ApiKey>> list(Database& db,
 //! Replaces a key's limits; an unknown key is not_found, a malformed CIDR or a negative
 //! number an invalid_request error naming it.
 core::Result<void> update_limits(Database& db, long long key_id, const KeyLimits& limits);
+//! update_limits() inside the caller's transaction, which has bumped the configuration
+//! revision. Throws StoreFailure for an unknown key or limits validate_limits refuses.
+void update_limits(soci::session& s, long long key_id, const KeyLimits& limits);
 //! Revokes a live key; an unknown or already revoked key is a not_found error.
 core::Result<void> revoke(Database& db, long long key_id);
 

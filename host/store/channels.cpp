@@ -287,37 +287,42 @@ core::Result<Channel> update(Database& db, std::string_view name, const ChannelC
     std::string key(name);
     return db.with_transaction("update channel '" + key + "'", [&](soci::session& s) {
         bump_config_revision(s);
-        Channel c = find_or_fail(s, key);
-        // The key reads put into config for old callers is not part of the stored config.
-        c.config.erase("api_key");
-        if (changes.name) c.name = *changes.name;
-        if (changes.type) c.type = *changes.type;
-        if (changes.base_url) c.base_url = *changes.base_url;
-        if (changes.models) c.models = *changes.models;
-        if (changes.model_map) c.model_map = *changes.model_map;
-        if (changes.config) c.config = *changes.config;
-        if (changes.enabled) c.enabled = *changes.enabled;
-        if (changes.priority) c.priority = *changes.priority;
-        if (changes.weight) c.weight = *changes.weight;
-        if (changes.proxy) c.proxy = *changes.proxy;
-        if (changes.timeout_ms) c.timeout_ms = *changes.timeout_ms;
-        if (changes.tags) c.tags = *changes.tags;
-        if (auto ok = validate(c); !ok) throw StoreFailure(ok.take_error());
-        if (c.name != key) {
-            int taken = 0;
-            s << "SELECT COUNT(*) FROM channels WHERE name = :name", soci::use(c.name),
-                soci::into(taken);
-            if (taken > 0) throw StoreFailure(duplicate(c.name));
-        }
-        // A config["api_key"] written by an old caller becomes a key unless it is one already.
-        std::string sealed = legacy_key(c.config);
-        c.config.erase("api_key");
-        write_row(s, c, c.id);
-        bool known = sealed.empty();
-        for (const auto& k : c.keys) known = known || k.sealed_key == sealed;
-        if (!known) insert_key(s, c.id, sealed, true);
-        return find_or_fail(s, c.name);
+        return update(s, key, changes);
     });
+}
+
+Channel update(soci::session& s, std::string_view name, const ChannelChanges& changes) {
+    std::string key(name);
+    Channel c = find_or_fail(s, key);
+    // The key reads put into config for old callers is not part of the stored config.
+    c.config.erase("api_key");
+    if (changes.name) c.name = *changes.name;
+    if (changes.type) c.type = *changes.type;
+    if (changes.base_url) c.base_url = *changes.base_url;
+    if (changes.models) c.models = *changes.models;
+    if (changes.model_map) c.model_map = *changes.model_map;
+    if (changes.config) c.config = *changes.config;
+    if (changes.enabled) c.enabled = *changes.enabled;
+    if (changes.priority) c.priority = *changes.priority;
+    if (changes.weight) c.weight = *changes.weight;
+    if (changes.proxy) c.proxy = *changes.proxy;
+    if (changes.timeout_ms) c.timeout_ms = *changes.timeout_ms;
+    if (changes.tags) c.tags = *changes.tags;
+    if (auto ok = validate(c); !ok) throw StoreFailure(ok.take_error());
+    if (c.name != key) {
+        int taken = 0;
+        s << "SELECT COUNT(*) FROM channels WHERE name = :name", soci::use(c.name),
+            soci::into(taken);
+        if (taken > 0) throw StoreFailure(duplicate(c.name));
+    }
+    // A config["api_key"] written by an old caller becomes a key unless it is one already.
+    std::string sealed = legacy_key(c.config);
+    c.config.erase("api_key");
+    write_row(s, c, c.id);
+    bool known = sealed.empty();
+    for (const auto& k : c.keys) known = known || k.sealed_key == sealed;
+    if (!known) insert_key(s, c.id, sealed, true);
+    return find_or_fail(s, c.name);
 }
 
 core::Result<void> remove(Database& db, std::string_view name) {
@@ -352,49 +357,64 @@ core::Result<void> set_enabled(Database& db, std::string_view name, bool enabled
 
 core::Result<ChannelKey> add_key(Database& db, std::string_view channel,
                                  std::string_view sealed_key) {
-    std::string name(channel), sealed(sealed_key);
-    if (sealed.empty())
+    std::string name(channel);
+    if (sealed_key.empty())
         return core::Error::invalid("the upstream key for channel '" + name +
                                     "' is empty: pass --key");
     return db.with_transaction("add a key to channel '" + name + "'", [&](soci::session& s) {
         bump_config_revision(s);
-        long long id = 0;
-        s << "SELECT id FROM channels WHERE name = :name", soci::use(name), soci::into(id);
-        if (!s.got_data()) throw StoreFailure(unknown_channel(name));
-        return insert_key(s, id, sealed, true);
+        return add_key(s, name, sealed_key);
     });
 }
 
+ChannelKey add_key(soci::session& s, std::string_view channel, std::string_view sealed_key) {
+    std::string name(channel), sealed(sealed_key);
+    if (sealed.empty())
+        throw StoreFailure(core::Error::invalid("the upstream key for channel '" + name +
+                                                "' is empty: pass --key"));
+    long long id = 0;
+    s << "SELECT id FROM channels WHERE name = :name", soci::use(name), soci::into(id);
+    if (!s.got_data()) throw StoreFailure(unknown_channel(name));
+    return insert_key(s, id, sealed, true);
+}
+
 core::Result<void> remove_key(Database& db, long long key_id) {
-    return db.with_transaction(
-        "remove upstream key " + std::to_string(key_id), [&](soci::session& s) {
-            bump_config_revision(s);
-            soci::statement st =
-                (s.prepare << "DELETE FROM channel_keys WHERE id = :id", soci::use(key_id));
-            st.execute(true);
-            if (st.get_affected_rows() == 0) throw StoreFailure(unknown_key(key_id));
-        });
+    return db.with_transaction("remove upstream key " + std::to_string(key_id),
+                               [&](soci::session& s) {
+                                   bump_config_revision(s);
+                                   remove_key(s, key_id);
+                               });
+}
+
+void remove_key(soci::session& s, long long key_id) {
+    soci::statement st =
+        (s.prepare << "DELETE FROM channel_keys WHERE id = :id", soci::use(key_id));
+    st.execute(true);
+    if (st.get_affected_rows() == 0) throw StoreFailure(unknown_key(key_id));
 }
 
 core::Result<void> set_key_enabled(Database& db, long long key_id, bool enabled,
                                    std::string_view reason) {
-    std::string why(enabled ? "" : reason);
     return db.with_transaction(
         std::string(enabled ? "enable" : "disable") + " upstream key " + std::to_string(key_id),
         [&](soci::session& s) {
             bump_config_revision(s);
-            int flag = enabled ? 1 : 0;
-            long long at = now_seconds();
-            soci::indicator at_ind = enabled ? soci::i_null : soci::i_ok;
-            // Counted first: MySQL reports 0 affected rows for an UPDATE that changes nothing.
-            int found = 0;
-            s << "SELECT COUNT(*) FROM channel_keys WHERE id = :id", soci::use(key_id),
-                soci::into(found);
-            if (found == 0) throw StoreFailure(unknown_key(key_id));
-            s << "UPDATE channel_keys SET enabled = :enabled, disabled_reason = :reason, "
-                 "disabled_at = :at WHERE id = :id",
-                soci::use(flag), soci::use(why), soci::use(at, at_ind), soci::use(key_id);
+            set_key_enabled(s, key_id, enabled, reason);
         });
+}
+
+void set_key_enabled(soci::session& s, long long key_id, bool enabled, std::string_view reason) {
+    std::string why(enabled ? "" : reason);
+    int flag = enabled ? 1 : 0;
+    long long at = now_seconds();
+    soci::indicator at_ind = enabled ? soci::i_null : soci::i_ok;
+    // Counted first: MySQL reports 0 affected rows for an UPDATE that changes nothing.
+    int found = 0;
+    s << "SELECT COUNT(*) FROM channel_keys WHERE id = :id", soci::use(key_id), soci::into(found);
+    if (found == 0) throw StoreFailure(unknown_key(key_id));
+    s << "UPDATE channel_keys SET enabled = :enabled, disabled_reason = :reason, "
+         "disabled_at = :at WHERE id = :id",
+        soci::use(flag), soci::use(why), soci::use(at, at_ind), soci::use(key_id);
 }
 
 void apply(const ChannelChanges& ch, Channel& c) {

@@ -86,6 +86,8 @@ std::optional<Channel> find_by_name(soci::session& s, std::string_view name);
 //! Applies `changes` to the channel named `name` and returns it as stored; an unknown name is
 //! not_found, a taken new name or a bad field invalid_request.
 core::Result<Channel> update(Database& db, std::string_view name, const ChannelChanges& changes);
+//! update() inside the caller's transaction, which has bumped the configuration revision.
+Channel update(soci::session& s, std::string_view name, const ChannelChanges& changes);
 //! Removes a channel and its keys; an unknown name is a not_found error.
 core::Result<void> remove(Database& db, std::string_view name);
 //! Enables or disables a channel by name; an unknown name is a not_found error.
@@ -94,15 +96,18 @@ core::Result<void> set_enabled(Database& db, std::string_view name, bool enabled
 //! Adds a sealed upstream key to the channel named `channel`.
 core::Result<ChannelKey> add_key(Database& db, std::string_view channel,
                                  std::string_view sealed_key);
+//! add_key() inside the caller's transaction (which has bumped the configuration revision).
+ChannelKey add_key(soci::session& s, std::string_view channel, std::string_view sealed_key);
 //! Removes one key by id; an unknown id is a not_found error.
 core::Result<void> remove_key(Database& db, long long key_id);
+//! remove_key() inside the caller's transaction (which has bumped the configuration revision).
+void remove_key(soci::session& s, long long key_id);
 //! Puts a key back in rotation, or takes it out saying why ("401 from upstream").
 core::Result<void> set_key_enabled(Database& db, long long key_id, bool enabled,
                                    std::string_view reason = {});
-
-//! Applies the fields set in `changes` to `channel` (what update() does to the row), for
-//! callers that validate the result before storing it.
-void apply(const ChannelChanges& changes, Channel& channel);
+//! set_key_enabled() inside the caller's transaction.
+void set_key_enabled(soci::session& s, long long key_id, bool enabled,
+                     std::string_view reason = {});
 
 //! Applies the fields set in `changes` to `channel` (what update() does to the row), for
 //! callers that validate the result before storing it.

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "store/database.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,10 @@ namespace prices {
 //! Creates or replaces the price of `price.model` (updated_at is set here); an empty model
 //! or a negative amount is an invalid_request error naming it.
 core::Result<Price> upsert(Database& db, const Price& price);
+//! upsert() inside the caller's transaction (which has bumped the configuration revision).
+Price upsert(soci::session& s, const Price& price);
+//! The price of exactly `model` (a pattern is its own key), inside the caller's transaction.
+std::optional<Price> find(soci::session& s, std::string_view model);
 //! Every price, by model.
 core::Result<std::vector<Price>> list(Database& db);
 //! Removes one price; an unknown model is a not_found error.

@@ -75,23 +75,6 @@ std::optional<User> first(std::vector<User> found) {
     return found.empty() ? std::optional<User>() : std::optional<User>(std::move(found.front()));
 }
 
-//! Runs one UPDATE of a user's own columns, bumping the revision (auth caches users).
-template <class Bind>
-core::Result<void> update_user(Database& db, long long user_id, const std::string& operation,
-                               const std::string& set_clause, Bind bind) {
-    return db.with_transaction(operation, [&](soci::session& s) {
-        bump_config_revision(s);
-        require_user(s, user_id);
-        soci::statement st(s);
-        bind(st);
-        st.exchange(soci::use(user_id));
-        st.alloc();
-        st.prepare("UPDATE users SET " + set_clause + " WHERE id = :id");
-        st.define_and_bind();
-        st.execute(true);
-    });
-}
-
 }  // namespace
 
 void require_user(soci::session& s, long long user_id) {
@@ -185,26 +168,46 @@ core::Result<void> set_tier(Database& db, long long user_id, std::string_view ti
     return db.with_transaction("move user " + std::to_string(user_id) + " to tier '" + name + "'",
                                [&](soci::session& s) {
                                    bump_config_revision(s);
-                                   require_user(s, user_id);
-                                   require_tier(s, name);
-                                   s << "UPDATE users SET tier = :tier WHERE id = :id",
-                                       soci::use(name), soci::use(user_id);
+                                   set_tier(s, user_id, name);
                                });
+}
+
+void set_tier(soci::session& s, long long user_id, std::string_view tier) {
+    std::string name(tier);
+    require_user(s, user_id);
+    require_tier(s, name);
+    s << "UPDATE users SET tier = :tier WHERE id = :id", soci::use(name), soci::use(user_id);
 }
 
 core::Result<void> set_role(Database& db, long long user_id, std::string_view role) {
     if (auto ok = check_role(role); !ok) return ok.take_error();
+    return db.with_transaction("set the role of user " + std::to_string(user_id),
+                               [&](soci::session& s) {
+                                   bump_config_revision(s);
+                                   set_role(s, user_id, role);
+                               });
+}
+
+void set_role(soci::session& s, long long user_id, std::string_view role) {
+    if (auto ok = check_role(role); !ok) throw StoreFailure(ok.take_error());
     std::string value(role);
-    return update_user(db, user_id, "set the role of user " + std::to_string(user_id),
-                       "role = :role", [&](soci::statement& st) { st.exchange(soci::use(value)); });
+    require_user(s, user_id);
+    s << "UPDATE users SET role = :role WHERE id = :id", soci::use(value), soci::use(user_id);
 }
 
 core::Result<void> set_enabled(Database& db, long long user_id, bool enabled) {
-    int flag = enabled ? 1 : 0;
-    return update_user(
-        db, user_id,
+    return db.with_transaction(
         std::string(enabled ? "enable" : "disable") + " user " + std::to_string(user_id),
-        "enabled = :enabled", [&](soci::statement& st) { st.exchange(soci::use(flag)); });
+        [&](soci::session& s) {
+            bump_config_revision(s);
+            set_enabled(s, user_id, enabled);
+        });
+}
+
+void set_enabled(soci::session& s, long long user_id, bool enabled) {
+    int flag = enabled ? 1 : 0;
+    require_user(s, user_id);
+    s << "UPDATE users SET enabled = :enabled WHERE id = :id", soci::use(flag), soci::use(user_id);
 }
 
 core::Result<void> set_invite_code(Database& db, long long user_id,

@@ -62,6 +62,11 @@ core::Result<void> set_tier(Database& db, long long user_id, std::string_view ti
 //! Changes a user's role ("root", "admin" or "user").
 core::Result<void> set_role(Database& db, long long user_id, std::string_view role);
 core::Result<void> set_enabled(Database& db, long long user_id, bool enabled);
+//! set_tier(), set_role(), set_enabled() inside the caller's transaction (which has bumped the
+//! configuration revision); they throw StoreFailure where the others return the error.
+void set_tier(soci::session& s, long long user_id, std::string_view tier);
+void set_role(soci::session& s, long long user_id, std::string_view role);
+void set_enabled(soci::session& s, long long user_id, bool enabled);
 //! Sets (or with nullopt clears) a user's invite code: 1 to 32 of A-Z a-z 0-9 _ -; a code
 //! another user has is an invalid_request error.
 core::Result<void> set_invite_code(Database& db, long long user_id,
