@@ -11,9 +11,11 @@
 //
 // It creates: tier <p>-tier, channel <p>-chan (model <p>-model, one upstream key), user
 // <p>-user (role user, tier <p>-tier, password <p>-password-1), API key <p>-key of that user,
-// and chain <p>-chain (pre: system_prompt with prepend "<P>-MARKER", reasoning_ledger; post:
-// tool_repair; tiers [<p>-tier]; models [<p>-model]) saved as version 1, changed and saved
-// as version 2, then rolled back to version 1 (version 3); a price for <p>-model (input 1.5,
+// and chain <p>-chain (pre: system_prompt, canned_answer with match "ping-<p>" and answer
+// "<P>-MARKER"; post: tool_repair; tiers [<p>-tier]; models [<p>-model]) saved as version 1,
+// changed (answer "<P>-MARKER-V2") and saved as version 2, then rolled back to version 1
+// (version 3) — after each, a request of <p>-user's key for <p>-model through the gateway's
+// /v1/messages must be answered with that version's text; a price for <p>-model (input 1.5,
 // output 6 per 1M); a top-up of 12.5 for <p>-user; redemption batch <p>-batch (2 codes of 5),
 // one of which <p>-user redeems; and the user's own key <p>-own-key. The caller checks them
 // with the CLI.
@@ -107,6 +109,38 @@ async function login(name, password) {
 }
 async function noticeText() {
   return (await page.locator('.notice').allTextContents()).join(' | ');
+}
+
+// A request of the user's key through the gateway, answered by the chain's canned_answer block.
+const PING = `ping-${P}`;
+async function askGateway() {
+  const res = await fetch(`${BASE}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': userKey, 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: `${P}-model`, max_tokens: 32, messages: [{ role: 'user', content: `${PING}, are you there?` }] }),
+  });
+  const body = await res.text();
+  let text = '';
+  try {
+    const json = JSON.parse(body);
+    text = (json.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('');
+  } catch {
+    // not JSON: leave text empty, the caller reports status and body
+  }
+  return { status: res.status, text, body };
+}
+// Saved chains reach running gateways within 2 s: polls for up to 5 s until `ok(answer)`.
+async function expectAnswer(ok, what) {
+  check(userKey, 'no API key was created');
+  const until = Date.now() + 5000;
+  let last;
+  for (;;) {
+    last = await askGateway();
+    if (last.status === 200 && ok(last.text)) return last;
+    if (Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`POST /v1/messages (${P}-model, "${PING}") did not answer ${what} within 5 s: HTTP ${last.status} ${last.body.slice(0, 300)}`);
 }
 
 // ---- the panel under its real CSP: no inline script, nothing from elsewhere ----
@@ -283,10 +317,10 @@ await step('chain composed by dragging three blocks, configured, saved', async (
   check(palette.length >= 3, `the palette has ${palette.length} blocks (GET /plugins missing?)`);
   const want = [
     ['system_prompt', 'pre'],
-    ['reasoning_ledger', 'pre'],
+    ['canned_answer', 'pre'],
     ['tool_repair', 'post'],
   ].filter(([n]) => palette.includes(n));
-  check(want.length === 3, `expected system_prompt, reasoning_ledger, tool_repair in the palette, got ${palette.join(', ')}`);
+  check(want.length === 3, `expected system_prompt, canned_answer, tool_repair in the palette, got ${palette.join(', ')}`);
   for (const [name, section] of want) {
     // drop on the zone's bottom padding, below its blocks: appended at the end
     const zone = page.getByTestId(`stack-drop-${section}`);
@@ -296,18 +330,26 @@ await step('chain composed by dragging three blocks, configured, saved', async (
   }
   const pre = await page.locator('[data-testid^="block-pre-"]').evaluateAll((els) => els.map((e) => e.dataset.plugin));
   const post = await page.locator('[data-testid^="block-post-"]').evaluateAll((els) => els.map((e) => e.dataset.plugin));
-  check(JSON.stringify(pre) === '["system_prompt","reasoning_ledger"]', `pre stack is ${JSON.stringify(pre)}`);
+  check(JSON.stringify(pre) === '["system_prompt","canned_answer"]', `pre stack is ${JSON.stringify(pre)}`);
   check(JSON.stringify(post) === '["tool_repair"]', `post stack is ${JSON.stringify(post)}`);
 
-  // configure system_prompt through its generated form
-  await page.getByTestId('block-edit-pre-0').click();
+  // configure canned_answer through its generated form
+  await page.getByTestId('block-edit-pre-1').click();
   await page.getByTestId('block-form').waitFor();
-  await page.getByTestId('schema-field-prepend').fill(MARKER);
+  await page.getByTestId('schema-field-match').fill(PING);
+  await page.getByTestId('schema-field-answer').fill(MARKER);
   const json = await (async () => {
     await page.getByTestId('tab-json').click();
     return JSON.parse(await page.getByTestId('chain-json').textContent());
   })();
-  check(json.pre[0].config.prepend === MARKER, `the form did not set config.prepend: ${JSON.stringify(json.pre[0])}`);
+  check(
+    json.pre[1].plugin === 'canned_answer' && json.pre[1].config.match === PING && json.pre[1].config.answer === MARKER,
+    `the form did not set canned_answer's config: ${JSON.stringify(json.pre[1])}`,
+  );
+
+  // before the chain exists, the gateway does not answer with the marker
+  const before = await askGateway();
+  check(!before.text.includes(MARKER), `before the chain was saved the gateway already answered "${before.text}"`);
 
   await page.getByTestId('chain-validate').click();
   await page.getByTestId('chain-notice').waitFor();
@@ -316,11 +358,19 @@ await step('chain composed by dragging three blocks, configured, saved', async (
   await shot('pipelines');
 });
 
-await step('chain changed (v2) and rolled back to v1 (v3)', async () => {
-  await page.getByTestId('block-edit-pre-0').click();
-  await page.getByTestId('schema-field-prepend').fill(`${MARKER}-V2`);
+await step('chain v1 changes a request through the gateway', async () => {
+  await expectAnswer((t) => t.includes(MARKER) && !t.includes(`${MARKER}-V2`), `"${MARKER}"`);
+});
+
+await step('chain changed through the form and saved (v2); the gateway answers with it', async () => {
+  await page.getByTestId('block-edit-pre-1').click();
+  await page.getByTestId('schema-field-answer').fill(`${MARKER}-V2`);
   await page.getByTestId('chain-save').click();
   await page.getByTestId('chain-notice').filter({ hasText: /version 2\b/ }).waitFor();
+  await expectAnswer((t) => t.includes(`${MARKER}-V2`), `"${MARKER}-V2"`);
+});
+
+await step('chain rolled back to v1 (v3); the gateway answers with v1 again', async () => {
   await page.getByTestId('tab-versions').click();
   await page.getByTestId('version-diff-1').click();
   await page.getByTestId('version-diff').waitFor();
@@ -328,8 +378,9 @@ await step('chain changed (v2) and rolled back to v1 (v3)', async () => {
   await page.getByTestId('chain-notice').filter({ hasText: /new version 3\b/ }).waitFor();
   await page.getByTestId('tab-json').click();
   const json = JSON.parse(await page.getByTestId('chain-json').textContent());
-  check(json.pre[0].config.prepend === MARKER, `after rollback the editor shows ${JSON.stringify(json.pre[0])}`);
+  check(json.pre[1].config.answer === MARKER, `after rollback the editor shows ${JSON.stringify(json.pre[1])}`);
   await shot('pipelines-versions');
+  await expectAnswer((t) => t.includes(MARKER) && !t.includes(`${MARKER}-V2`), `"${MARKER}" (not "${MARKER}-V2")`);
 });
 
 await step('language switch shows Chinese text', async () => {
