@@ -104,7 +104,7 @@ int chain_import(const std::vector<std::string>& rest) {
     }
     auto db = open_store(*a);
     if (!db) return fail(db.error());
-    auto saved = chains::save(service::Env{*db.value(), nullptr, plugins}, spec->body);
+    auto saved = chains::save(service_env(*db.value(), nullptr, plugins), spec->body);
     if (!saved) return fail(saved.error(), kBadInput);
     if (a->flag("--json"))
         std::cout << Json{{"id", saved->id}, {"version", saved->version}}.dump() << "\n";
@@ -121,7 +121,7 @@ int chain_list(const std::vector<std::string>& rest) {
     if (!a) return code;
     auto db = open_store(*a);
     if (!db) return fail(db.error());
-    auto all = chains::list(service::Env{*db.value(), nullptr, {}});
+    auto all = chains::list(service_env(*db.value()));
     if (!all) return fail(all.error());
     Json out = Json::array();
     std::vector<std::vector<std::string>> rows;
@@ -179,7 +179,7 @@ int chain_export(const std::vector<std::string>& rest) {
     }
     auto db = open_store(*a);
     if (!db) return fail(db.error());
-    auto found = chains::get(service::Env{*db.value(), nullptr, {}}, a->positional[0], version);
+    auto found = chains::get(service_env(*db.value()), a->positional[0], version);
     if (!found)
         return found.error().kind == core::ErrorKind::not_found ? input_error(found.error())
                                                                 : fail(found.error());
@@ -197,7 +197,7 @@ int chain_versions(const std::vector<std::string>& rest) {
     if (!a) return code;
     auto db = open_store(*a);
     if (!db) return fail(db.error());
-    auto all = chains::versions(service::Env{*db.value(), nullptr, {}}, a->positional[0]);
+    auto all = chains::versions(service_env(*db.value()), a->positional[0]);
     if (!all)
         return all.error().kind == core::ErrorKind::not_found ? input_error(all.error())
                                                               : fail(all.error());
@@ -233,7 +233,7 @@ int chain_rollback(const std::vector<std::string>& rest) {
     auto db = open_store(*a);
     if (!db) return fail(db.error());
     auto saved =
-        chains::rollback(service::Env{*db.value(), nullptr, plugins}, a->positional[0], *version);
+        chains::rollback(service_env(*db.value(), nullptr, plugins), a->positional[0], *version);
     if (!saved) {
         auto kind = saved.error().kind;
         return kind == core::ErrorKind::not_found || kind == core::ErrorKind::invalid_request

@@ -1,6 +1,7 @@
 // Admin routes for chains and the building blocks they are made of: GET /plugins, the chains
 // and their versions, rollback, validate and the dry run. Every rule lives in service/chains;
 // these functions only read the call and shape the answer.
+#include "server/admin_routes.hpp"
 #include "server/admin_support.hpp"
 #include "service/chains.hpp"
 
@@ -14,7 +15,7 @@ namespace {
 namespace chains = service::chains;
 
 service::Env env_of(const Context& ctx) {
-    return service::Env{ctx.db, ctx.secrets, ctx.options.plugins, ctx.options.passwords};
+    return service_env(ctx);
 }
 
 //! The body's "chain" (an object), required.

@@ -106,7 +106,9 @@ struct ChainsFixture {
         fs::remove_all(dir, ec);
     }
     store::Database& db() { return *t.db; }
-    service::Env env() { return service::Env{db(), nullptr, options_lookup()}; }
+    service::Env env() {
+        return service::Env{db(), nullptr, options_lookup(), nullptr, service::Actor{}, 0};
+    }
     pipeline::PluginLookup options_lookup() {
         return [this](const std::string& n) { return catalog.find(n); };
     }

@@ -498,8 +498,13 @@ TEST_CASE("route_self: /me/keys, /me/ledger and /me/redeem act on the caller onl
     options.plugins = f.catalog.lookup();
     auto call = [&](const store::User& who, std::string method, std::string path,
                     std::string body = "", std::map<std::string, std::string> query = {}) {
-        server::AdminCall c{method, path, std::move(query), std::move(body), "", "127.0.0.1"};
-        server::admin::Caller caller{who.id, who.name, who.role, true};
+        server::AdminCall c;
+        c.method = method;
+        c.path = path;
+        c.query = std::move(query);
+        c.body = std::move(body);
+        c.client_ip = "127.0.0.1";
+        server::admin::Caller caller{who.id, who.name, who.role, true, false};
         std::vector<std::string> segments;
         for (std::size_t at = 1; at <= path.size();) {
             auto end = path.find('/', at);
