@@ -21,7 +21,7 @@ namespace chains = service::chains;
 namespace {
 
 const char* kChainUsage =
-    R"(usage:
+    R"(usage: (all chain commands)
   tianshu chain import FILE [--data DIR] [--db URL] [--plugins-dir DIR] [--scripts-dir DIR] [--json]
   tianshu chain list [--data DIR] [--db URL] [--json]
   tianshu chain export ID [--version N] [--data DIR] [--db URL]
@@ -61,8 +61,7 @@ std::optional<ParsedArgs> parse_or_help(const std::vector<std::string>& rest,
                                         const CommandSpec& spec, int& code) {
     for (const auto& arg : rest)
         if (arg == "--help" || arg == "-h") {
-            std::cout << "tianshu " << spec.usage.substr(std::string("tianshu ").size()) << "\n\n"
-                      << kChainUsage;
+            std::cout << "usage: " << spec.usage << "\n\n" << kChainUsage;
             code = kOk;
             return std::nullopt;
         }

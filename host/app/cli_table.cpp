@@ -42,6 +42,13 @@ const std::vector<Subcommand>& subcommands() {
         {"logs", "prune", "logs.prune"},
         {"stats", "", "stats.summary"},
         {"status", "", "status.show"},
+        {"chain", "import", "chains.save"},
+        {"chain", "list", "chains.list"},
+        {"chain", "export", "chains.get"},
+        {"chain", "versions", "chains.versions"},
+        {"chain", "rollback", "chains.rollback"},
+        {"chain", "dry-run", "chains.dry_run"},
+        {"plugins", "list", "plugins.list"},
     };
     return all;
 }

@@ -44,6 +44,20 @@ const std::vector<Route>& routes() {
         {"DELETE", "/me/keys/{id}", "keys.revoke_own"},
         {"GET", "/me/ledger", "ledger.list_own"},
         {"POST", "/me/redeem", "redemption.redeem_own"},
+        // Dispatched by their own modules (admin_chains.cpp, admin_dashboard.cpp); listed so
+        // that every route names its operation.
+        {"GET", "/chains", "chains.list"},
+        {"POST", "/chains", "chains.save"},
+        {"GET", "/chains/{id}", "chains.get"},
+        {"GET", "/chains/{id}/versions", "chains.versions"},
+        {"GET", "/chains/{id}/versions/{v}", "chains.get"},
+        {"POST", "/chains/{id}/rollback", "chains.rollback"},
+        {"POST", "/chains/validate", "chains.validate"},
+        {"POST", "/chains/dry-run", "chains.dry_run"},
+        {"GET", "/plugins", "plugins.list"},
+        {"GET", "/dashboard", "dashboard.summary"},
+        {"GET", "/health", "health.summary"},
+        {"GET", "/me/usage", "usage.own"},
     };
     return all;
 }

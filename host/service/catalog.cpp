@@ -53,6 +53,17 @@ const std::vector<Operation>& operations() {
         {"logs.prune", "deletes request log rows older than a time"},
         {"stats.summary", "request statistics by bucket and group"},
         {"status.show", "what the store holds and whether a gateway answers"},
+        {"chains.save", "validates a chain and saves it as a new version"},
+        {"chains.list", "the latest version of every chain"},
+        {"chains.get", "one chain, its latest or a given version"},
+        {"chains.versions", "every saved version of a chain"},
+        {"chains.rollback", "saves an old version again as the newest"},
+        {"chains.validate", "checks a chain against the schema and the loaded plugins"},
+        {"chains.dry_run", "runs a chain's blocks over a sample request, no upstream"},
+        {"plugins.list", "every loaded .so and Lua block with its config schema"},
+        {"dashboard.summary", "spend, traffic and channel state from the rollups"},
+        {"health.summary", "each channel's availability slots and key states"},
+        {"usage.own", "the calling user's usage from the rollups"},
     };
     return all;
 }
