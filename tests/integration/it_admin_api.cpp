@@ -1111,8 +1111,8 @@ TEST_CASE("a user's session reaches its own /me routes and no admin route") {
     // Every route of the route table (each names its service operation) but the caller's own.
     std::vector<std::pair<std::string, std::string>> admin_routes;
     for (const auto& r : server::admin::routes()) {
-        std::string path = std::regex_replace(std::string(r.pattern),
-                                              std::regex(R"(\{[^}]*\})"), "x1");
+        std::string path =
+            std::regex_replace(std::string(r.pattern), std::regex(R"(\{[^}]*\})"), "x1");
         if (path.rfind("/me/", 0) != 0) admin_routes.emplace_back(std::string(r.method), path);
     }
     REQUIRE(admin_routes.size() >= 45);
