@@ -397,6 +397,11 @@ int channel_add(const ParsedArgs& a) {
     if (probe_model_of(c).empty())
         return input_error(Error::invalid(
             "a channel needs --models or at least one --map, or no request can reach it"));
+    // Every flag is checked before anything is opened: a bad type or config changes nothing.
+    if (auto ok = service::channels::check(
+            lookup, c, keys.empty() ? std::nullopt : std::optional(keys.front()));
+        !ok)
+        return input_error(ok.error());
     // The store first: it creates the data directory the secret file lives in.
     auto db = open_store(a);
     if (!db) return fail(db.error());

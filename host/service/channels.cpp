@@ -53,10 +53,15 @@ core::Result<store::Channel> named(store::Database& db, const std::string& name)
 
 core::Result<void> check(const Env& env, const store::Channel& c,
                          const std::optional<std::string>& first_key) {
+    return check(env.plugins, c, first_key);
+}
+
+core::Result<void> check(const pipeline::PluginLookup& plugins, const store::Channel& c,
+                         const std::optional<std::string>& first_key) {
     if (c.models.empty() && c.model_map.empty())
         return Error::invalid("channel '" + c.name +
                               "' needs models or a model mapping, or no request can reach it");
-    if (!env.plugins)
+    if (!plugins)
         return Error{ErrorKind::unavailable,
                      "there is no plugin catalog to check the channel's type and config "
                      "against: use `tianshu channel add`, or the admin API of `tianshu serve`",
@@ -68,7 +73,7 @@ core::Result<void> check(const Env& env, const store::Channel& c,
         probe.config["base_url"] = c.base_url;
     if (first_key) probe.config["api_key"] = *first_key;
     std::vector<Error> problems;
-    (void)upstream::ChannelRouter::build({probe}, env.plugins, &problems);
+    (void)upstream::ChannelRouter::build({probe}, plugins, &problems);
     if (!problems.empty()) return Error::invalid(problems.front().message);
     return {};
 }

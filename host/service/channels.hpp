@@ -23,6 +23,9 @@ core::Result<store::Channel> named(store::Database& db, const std::string& name)
 //! type or a config its schema rejects. Needs env.plugins.
 core::Result<void> check(const Env& env, const store::Channel& channel,
                          const std::optional<std::string>& first_key);
+//! The same check before any store is open (the CLI checks every flag before it opens one).
+core::Result<void> check(const pipeline::PluginLookup& plugins, const store::Channel& channel,
+                         const std::optional<std::string>& first_key);
 
 //! channels.create: a channel and its upstream keys (sealed for its name), in one transaction.
 core::Result<store::Channel> create(const Env& env, store::Channel channel,
