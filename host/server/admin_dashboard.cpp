@@ -77,21 +77,6 @@ Json usage_json(const UsageRollup& u) {
         {"max_latency_ms", u.latency_ms_max}};
 }
 
-void add_into(UsageRollup& sum, const UsageRollup& u) {
-    sum.requests += u.requests;
-    sum.errors += u.errors;
-    sum.input_tokens += u.input_tokens;
-    sum.output_tokens += u.output_tokens;
-    sum.cache_read_tokens += u.cache_read_tokens;
-    sum.cache_write_tokens += u.cache_write_tokens;
-    sum.reasoning_tokens += u.reasoning_tokens;
-    sum.cost += u.cost;
-    sum.latency_ms_sum += u.latency_ms_sum;
-    sum.latency_ms_max = std::max(sum.latency_ms_max, u.latency_ms_max);
-    sum.ttft_ms_sum += u.ttft_ms_sum;
-    sum.last_at_ms = std::max(sum.last_at_ms, u.last_at_ms);
-}
-
 //! One entry per bucket of the range, empty buckets included (charts need no gaps).
 std::vector<UsageRollup> slots_of(const Range& r, const std::vector<UsageRollup>& rows) {
     const long long width = store::rollups::width_ms(r.granularity);
@@ -100,7 +85,7 @@ std::vector<UsageRollup> slots_of(const Range& r, const std::vector<UsageRollup>
         slots[static_cast<std::size_t>(i)].bucket_start_ms = r.from_ms + i * width;
     for (const UsageRollup& u : rows) {
         const long long i = (u.bucket_start_ms - r.from_ms) / width;
-        if (i >= 0 && i < r.buckets) add_into(slots[static_cast<std::size_t>(i)], u);
+        if (i >= 0 && i < r.buckets) store::rollups::add(slots[static_cast<std::size_t>(i)], u);
     }
     return slots;
 }
@@ -117,7 +102,7 @@ Json series_json(const std::vector<UsageRollup>& slots) {
 
 UsageRollup total_of(const std::vector<UsageRollup>& slots) {
     UsageRollup sum;
-    for (const UsageRollup& s : slots) add_into(sum, s);
+    for (const UsageRollup& s : slots) store::rollups::add(sum, s);
     return sum;
 }
 

@@ -30,18 +30,20 @@ const char* dimension_name(RollupDimension d) {
 using RollupKey = std::tuple<std::string, std::string, std::string, long long>;
 
 void add_row(UsageRollup& sum, const UsageRecord& r) {
-    ++sum.requests;
-    if (r.status >= 400) ++sum.errors;
-    sum.input_tokens += r.input_tokens;
-    sum.output_tokens += r.output_tokens;
-    sum.cache_read_tokens += r.cache_read_tokens;
-    sum.cache_write_tokens += r.cache_write_tokens;
-    sum.reasoning_tokens += r.reasoning_tokens;
-    sum.cost += r.cost;
-    sum.latency_ms_sum += r.latency_ms;
-    sum.latency_ms_max = std::max(sum.latency_ms_max, r.latency_ms);
-    sum.ttft_ms_sum += r.ttft_ms;
-    sum.last_at_ms = std::max(sum.last_at_ms, r.created_at_ms);
+    UsageRollup one;
+    one.requests = 1;
+    one.errors = r.status >= 400 ? 1 : 0;
+    one.input_tokens = r.input_tokens;
+    one.output_tokens = r.output_tokens;
+    one.cache_read_tokens = r.cache_read_tokens;
+    one.cache_write_tokens = r.cache_write_tokens;
+    one.reasoning_tokens = r.reasoning_tokens;
+    one.cost = r.cost;
+    one.latency_ms_sum = r.latency_ms;
+    one.latency_ms_max = r.latency_ms;
+    one.ttft_ms_sum = r.ttft_ms;
+    one.last_at_ms = r.created_at_ms;
+    add(sum, one);
 }
 
 constexpr const char* kValueColumns =
@@ -135,6 +137,36 @@ void add(soci::session& s, bool mysql, const std::vector<const UsageRecord*>& ro
     }
 }
 
+void add(UsageRollup& sum, const UsageRollup& part) {
+    sum.requests += part.requests;
+    sum.errors += part.errors;
+    sum.input_tokens += part.input_tokens;
+    sum.output_tokens += part.output_tokens;
+    sum.cache_read_tokens += part.cache_read_tokens;
+    sum.cache_write_tokens += part.cache_write_tokens;
+    sum.reasoning_tokens += part.reasoning_tokens;
+    sum.cost += part.cost;
+    sum.latency_ms_sum += part.latency_ms_sum;
+    sum.latency_ms_max = std::max(sum.latency_ms_max, part.latency_ms_max);
+    sum.ttft_ms_sum += part.ttft_ms_sum;
+    sum.last_at_ms = std::max(sum.last_at_ms, part.last_at_ms);
+}
+
+namespace {
+
+//! A read's row (bucket, key, values) into `r`, and the query's range and key as parameters.
+void bind_read(soci::statement& st, UsageRollup& r, RollupQuery& q) {
+    st.exchange(soci::into(r.bucket_start_ms));
+    st.exchange(soci::into(r.key));
+    exchange_values(st, r, [](soci::statement& t, long long& x) { t.exchange(soci::into(x)); });
+    st.exchange(soci::use(q.from_ms));
+    st.exchange(soci::use(q.to_ms));
+    if (q.key) st.exchange(soci::use(*q.key));
+    st.alloc();
+}
+
+}  // namespace
+
 core::Result<std::vector<UsageRollup>> read(Database& db, const RollupQuery& query) {
     if (auto ok = check(query); !ok) return ok.take_error();
     return db.with_session("read the usage rollups", [&](soci::session& s) {
@@ -142,13 +174,7 @@ core::Result<std::vector<UsageRollup>> read(Database& db, const RollupQuery& que
         UsageRollup r;
         RollupQuery q = query;
         soci::statement st(s);
-        st.exchange(soci::into(r.bucket_start_ms));
-        st.exchange(soci::into(r.key));
-        exchange_values(st, r, [](soci::statement& t, long long& x) { t.exchange(soci::into(x)); });
-        st.exchange(soci::use(q.from_ms));
-        st.exchange(soci::use(q.to_ms));
-        if (q.key) st.exchange(soci::use(*q.key));
-        st.alloc();
+        bind_read(st, r, q);
         st.prepare(std::string("SELECT bucket_start, dim_key, ") + kValueColumns + where_of(q) +
                    " ORDER BY bucket_start, dim_key");
         st.define_and_bind();
@@ -169,13 +195,7 @@ core::Result<std::vector<UsageRollup>> per_key(Database& db, const RollupQuery& 
         UsageRollup r;
         RollupQuery q = query;
         soci::statement st(s);
-        st.exchange(soci::into(r.bucket_start_ms));
-        st.exchange(soci::into(r.key));
-        exchange_values(st, r, [](soci::statement& t, long long& x) { t.exchange(soci::into(x)); });
-        st.exchange(soci::use(q.from_ms));
-        st.exchange(soci::use(q.to_ms));
-        if (q.key) st.exchange(soci::use(*q.key));
-        st.alloc();
+        bind_read(st, r, q);
         // SUM over BIGINT is DECIMAL on MySQL: cast back so SOCI reads a long long.
         const char* big = db.dialect() == "mysql" ? "SIGNED" : "INTEGER";
         std::string sums;

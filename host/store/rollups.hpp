@@ -69,6 +69,9 @@ void add(soci::session& s, bool mysql, const std::vector<const UsageRecord*>& ro
 
 //! The rows of the query, by bucket then key.
 core::Result<std::vector<UsageRollup>> read(Database& db, const RollupQuery& query);
+
+//! Adds `part`'s figures into `sum` (counts and sums added, maxima kept); keys are untouched.
+void add(UsageRollup& sum, const UsageRollup& part);
 //! The rows of the query summed per key (bucket_start_ms: the earliest bucket), most cost
 //! first, then most requests, then key; at most `limit` when set.
 core::Result<std::vector<UsageRollup>> per_key(Database& db, const RollupQuery& query,
