@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/fiber.hpp"
 #include "hub/secret_box.hpp"
 #include "store/database.hpp"
 #include "upstream/channel_router.hpp"
@@ -158,6 +159,9 @@ std::vector<ProbeResult> run_probes(const std::vector<Probe>& probes,
             if (progress) progress(finished, probes.size());
         }
     };
+    // The probes run on threads of their own (their sockets block those threads); a caller on
+    // a fiber (the admin API) blocks its carrier while it waits for them, so it says so.
+    core::BlockingRegion waiting;
     std::vector<std::thread> threads;
     for (size_t t = 0; t < std::min(probes.size(), kMaxParallelProbes); ++t)
         threads.emplace_back(worker);
