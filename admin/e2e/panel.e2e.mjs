@@ -295,10 +295,21 @@ await step('batch connectivity test', async () => {
   await progress.waitFor();
   await page.waitForFunction(() => {
     const el = document.querySelector('[data-testid="channel-test-progress"] progress');
-    return el && (Number(el.value) >= Number(el.max) || /no connectivity test|尚未提供/.test(el.parentElement.textContent));
+    return el && Number(el.max) > 0 && Number(el.value) >= Number(el.max);
   });
-  const text = await progress.textContent();
-  if (/no connectivity test|尚未提供/.test(text)) return { skip: 'the gateway has no channel test route yet' };
+  // POST /channels/{name}/test probed the channel's one key; its upstream (port 9) refuses,
+  // so the row shows a failure with the probe's error, never the key.
+  const badge = page.getByTestId(`channel-test-result-${P}-chan`);
+  await badge.waitFor();
+  const cls = (await badge.getAttribute('class')) ?? '';
+  const text = (await badge.textContent()) ?? '';
+  check(cls.includes('bad'), `the probe of ${P}-chan (upstream on a closed port) should fail, row says: ${text}`);
+  check(text.trim().length > 0, 'the failed probe shows no error text');
+  const summary = (await progress.textContent()) ?? '';
+  check(/\d+ keys OK, [1-9]\d* failed|\d+ 个密钥成功，[1-9]/.test(summary), `the progress summary is "${summary}"`);
+  const page_text = await page.locator('body').innerText();
+  check(!page_text.includes(`sk-${P}-upstream-key`), 'the channels page shows an upstream key');
+  check((await page.locator('.notice.error').count()) === 0, `the channels page shows an error: ${await noticeText()}`);
 });
 
 // ---- the chain editor ----

@@ -17,6 +17,7 @@
 #include "app/cli_table.hpp"
 #include "app/command_support.hpp"
 #include "hub/secret_box.hpp"
+#include "service/channel_probe.hpp"
 #include "service/channels.hpp"
 #include "store/channels.hpp"
 #include "upstream/channel_router.hpp"
@@ -28,10 +29,6 @@ using core::Error;
 using Json = nlohmann::json;
 
 namespace {
-
-//! At most this many probes run at once: enough to test dozens of channels quickly without
-//! opening hundreds of connections from an operator's laptop.
-constexpr size_t kMaxParallelProbes = 8;
 
 const char* kChannelUsage =
     "tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... "
@@ -142,145 +139,15 @@ bool has_any(const store::ChannelChanges& ch) {
            ch.enabled || ch.priority || ch.weight || ch.proxy || ch.timeout_ms || ch.tags;
 }
 
-//! The model a probe asks for: the channel's first model, else its first mapping's target.
-std::string probe_model_of(const store::Channel& c) {
-    for (const auto& m : c.models)
-        if (m.is_string()) return m.get<std::string>();
-    for (const auto& [pattern, target] : c.model_map.items())
-        if (target.is_string()) return target.get<std::string>();
-    return {};
-}
-
-//! The ChannelSpec the runtime loader would build for `c`, offering only `model` and
-//! holding one key (or none): enough to build the exact model instance that serves it.
-upstream::ChannelSpec spec_for(const store::Channel& c, const std::string& model,
-                               const std::optional<std::string>& plaintext_key,
-                               const std::string& key_id) {
-    upstream::ChannelSpec spec;
-    spec.name = c.name;
-    spec.type = c.type;
-    spec.enabled = true;  // a disabled channel can still be tested before it is enabled
-    spec.config = c.config;
-    spec.config.erase("api_key");  // the sealed compatibility copy reads put there
-    if (!c.base_url.empty() && !spec.config.contains("base_url"))
-        spec.config["base_url"] = c.base_url;
-    spec.models = {model};
-    spec.priority = c.priority;
-    spec.weight = std::max(1, c.weight);
-    if (plaintext_key) spec.keys.push_back(upstream::ChannelKey{key_id, *plaintext_key, true});
-    return spec;
-}
-
 core::Result<hub::SecretBox> open_secrets(const ParsedArgs& a) {
     return open_secret_key(a);
 }
 
-// ---- probes: one minimal request through the channel's own model --------------------------
-
-//! One (channel, key) to call, with the model instance built for it.
-struct Probe {
-    std::string channel;
-    long long key_id = 0;  //!< the store's id; 0 when the channel has no key
-    std::string model;     //!< what the probe asks for
-    std::shared_ptr<plugin::Model> instance;
-    std::optional<Error> build_error;  //!< set when no instance could be built
-};
-
-//! What one probe saw.
-struct ProbeResult {
-    bool ok = false;
-    long long latency_ms = 0;
-    std::string model_seen;  //!< the model name the upstream answered with
-    std::string error;
-};
-
-Probe make_probe(const plugin::PluginCatalog& catalog, const store::Channel& c,
-                 const std::optional<std::string>& plaintext_key, long long key_id) {
-    Probe p{c.name, key_id, probe_model_of(c), nullptr, std::nullopt};
-    if (p.model.empty()) {
-        p.build_error = Error::invalid("channel '" + c.name +
-                                       "' offers no model: add --models or a --map with "
-                                       "`tianshu channel edit`");
-        return p;
-    }
-    std::vector<Error> problems;
-    auto router = upstream::ChannelRouter::build(
-        {spec_for(c, p.model, plaintext_key, std::to_string(key_id))},
-        [&](const std::string& n) { return catalog.find(n); }, &problems);
-    if (!problems.empty()) {
-        p.build_error = problems.front();
-        return p;
-    }
-    auto routes = router->candidates(p.model);
-    if (!routes || routes->empty() || routes->front().keys.empty()) {
-        p.build_error = routes ? Error::internal_error("channel '" + c.name + "' built no model")
-                               : routes.error();
-        return p;
-    }
-    p.instance = routes->front().keys.front().model;
-    return p;
-}
-
-//! Sends one user message "ping" (max_tokens 1, not streamed) the way the gateway would.
-ProbeResult run_probe(const Probe& p) {
-    ProbeResult r;
-    if (p.build_error) {
-        r.error = p.build_error->message;
-        return r;
-    }
-    plugin::RequestContext ctx;
-    ctx.request.model = p.model;
-    ctx.request.max_tokens = 1;
-    ctx.request.stream = false;
-    ctx.request.messages.push_back(
-        core::Message{core::Role::user, {core::ContentBlock::make_text("ping")}});
-    ctx.request_id = "probe-" + p.channel;
-    ctx.requested_model = p.model;
-    ctx.client_protocol = "anthropic";
-    ctx.channel = p.channel;
-    ctx.upstream = &upstream::WireUpstream::shared();
-    std::optional<std::string> stream_error;
-    ctx.emit = [&](const core::StreamEvent& e) {
-        if (e.type == core::StreamEvent::Type::message_start && !e.message.model.empty())
-            r.model_seen = e.message.model;
-        if (e.type == core::StreamEvent::Type::error) stream_error = e.error.message;
-        return true;
+//! Prints "N/M <what> tested" on stderr as each probe finishes.
+std::function<void(size_t, size_t)> progress_to_stderr(const std::string& what) {
+    return [what](size_t done, size_t total) {
+        std::cerr << done << "/" << total << " " << what << " tested" << std::endl;
     };
-    const auto start = std::chrono::steady_clock::now();
-    auto done = p.instance->generate(ctx);
-    r.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
-    if (!done)
-        r.error = done.error().message;
-    else if (stream_error)
-        r.error = *stream_error;
-    else if (!ctx.started)
-        r.error = "the model answered nothing";
-    r.ok = r.error.empty();
-    return r;
-}
-
-//! Runs every probe, at most kMaxParallelProbes at once, printing "N/M <what> tested" on
-//! stderr as each one finishes. Results are in the order of `probes`.
-std::vector<ProbeResult> run_probes(const std::vector<Probe>& probes, const std::string& what) {
-    std::vector<ProbeResult> results(probes.size());
-    std::atomic<size_t> next{0};
-    size_t finished = 0;
-    std::mutex progress;
-    auto worker = [&] {
-        for (size_t i = next++; i < probes.size(); i = next++) {
-            results[i] = run_probe(probes[i]);
-            std::lock_guard lock(progress);
-            std::cerr << ++finished << "/" << probes.size() << " " << what << " tested"
-                      << std::endl;
-        }
-    };
-    std::vector<std::thread> threads;
-    for (size_t t = 0; t < std::min(probes.size(), kMaxParallelProbes); ++t)
-        threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
-    return results;
 }
 
 //! Opens a channel key for a probe; the error names the channel and the secret file.
@@ -291,14 +158,14 @@ core::Result<std::string> unseal(const hub::SecretBox& box, const store::Channel
 }
 
 //! The table and JSON of probe results; returns the exit code (1 when any failed).
-int report_probes(const std::vector<Probe>& probes, const std::vector<ProbeResult>& results,
-                  bool json, const std::function<void(size_t, Json&)>& extra_json = {}) {
+int report_probes(const std::vector<service::channels::ProbeResult>& results, bool json,
+                  const std::function<void(size_t, Json&)>& extra_json = {}) {
     Json out = Json::array();
     std::vector<std::vector<std::string>> rows;
     size_t failed = 0;
-    for (size_t i = 0; i < probes.size(); ++i) {
-        const auto& p = probes[i];
+    for (size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
+        const auto& p = r;
         failed += r.ok ? 0 : 1;
         Json row{
             {"channel", p.channel},
@@ -318,7 +185,7 @@ int report_probes(const std::vector<Probe>& probes, const std::vector<ProbeResul
         std::cout << out.dump(2) << "\n";
     } else {
         print_table({"CHANNEL", "KEY", "MODEL", "STATUS", "LATENCY", "MODELS SEEN", "ERROR"}, rows);
-        std::cout << (probes.size() - failed) << " ok, " << failed << " failed\n";
+        std::cout << (results.size() - failed) << " ok, " << failed << " failed\n";
     }
     return failed == 0 ? kOk : kFailed;
 }
@@ -394,7 +261,7 @@ int channel_add(const ParsedArgs& a) {
     plugin::PluginCatalog catalog;
     (void)load_catalog(catalog, plugin_sources(a));
     auto lookup = [&](const std::string& n) { return catalog.find(n); };
-    if (probe_model_of(c).empty())
+    if (service::channels::probe_model_of(c).empty())
         return input_error(Error::invalid(
             "a channel needs --models or at least one --map, or no request can reach it"));
     // Every flag is checked before anything is opened: a bad type or config changes nothing.
@@ -550,33 +417,16 @@ int channel_test(const ParsedArgs& a) {
     plugin::PluginCatalog catalog;
     for (const auto& p : load_catalog(catalog, plugin_sources(a)))
         std::cerr << "warning: " << p.message << "\n";
-    std::vector<Probe> probes;
-    for (const auto& c : chosen) {
-        // The key the gateway would use first: the first one in rotation.
-        auto key = std::find_if(c.keys.begin(), c.keys.end(),
-                                [](const store::ChannelKey& k) { return k.enabled; });
-        if (!c.keys.empty() && key == c.keys.end()) {
-            probes.push_back(
-                {c.name, 0, probe_model_of(c), nullptr,
-                 Error::invalid("every key of channel '" + c.name +
-                                "' is disabled: run `tianshu health-check` or add one with "
-                                "`tianshu channel edit --name " +
-                                c.name + " --add-key KEY`")});
-            continue;
-        }
-        std::optional<std::string> plain;
-        if (key != c.keys.end()) {
-            auto opened = unseal(box.value(), c, key->sealed_key);
-            if (!opened) {
-                probes.push_back({c.name, key->id, probe_model_of(c), nullptr, opened.error()});
-                continue;
-            }
-            plain = std::move(opened).value();
-        }
-        probes.push_back(make_probe(catalog, c, plain, key != c.keys.end() ? key->id : 0));
-    }
-    auto results = run_probes(probes, "channels");
-    return report_probes(probes, results, a.flag("--json"));
+    service::channels::TestOptions options;
+    options.names = names;
+    options.every_key = false;  // the key the gateway would use first, one row per channel
+    options.progress = progress_to_stderr("channels");
+    auto results =
+        service::channels::test(service_env(*db.value(), &box.value(),
+                                            [&](const std::string& n) { return catalog.find(n); }),
+                                options);
+    if (!results) return fail(results.error());
+    return report_probes(results.value(), a.flag("--json"));
 }
 
 }  // namespace
@@ -628,15 +478,18 @@ int cmd_health_check(const std::vector<std::string>& args) {
         std::cerr << "warning: " << p.message << "\n";
     // Only keys the gateway took out of rotation (they carry a reason): a key an operator
     // disabled by hand stays disabled.
+    using service::channels::Probe;
+    const pipeline::PluginLookup plugins = [&](const std::string& n) { return catalog.find(n); };
     std::vector<Probe> probes;
     for (const auto& c : list.value())
         for (const auto& k : c.keys) {
             if (k.enabled || k.disabled_reason.empty()) continue;
             auto plain = unseal(box.value(), c, k.sealed_key);
             if (!plain)
-                probes.push_back({c.name, k.id, probe_model_of(c), nullptr, plain.error()});
+                probes.push_back(
+                    {c.name, k.id, service::channels::probe_model_of(c), nullptr, plain.error()});
             else
-                probes.push_back(make_probe(catalog, c, plain.value(), k.id));
+                probes.push_back(service::channels::make_probe(plugins, c, plain.value(), k.id));
         }
     if (probes.empty()) {
         if (a->flag("--json"))
@@ -645,7 +498,7 @@ int cmd_health_check(const std::vector<std::string>& args) {
             std::cout << "no key was disabled by the gateway: nothing to check\n";
         return kOk;
     }
-    auto results = run_probes(probes, "disabled keys");
+    auto results = service::channels::run_probes(probes, progress_to_stderr("disabled keys"));
     std::vector<bool> reenabled(probes.size(), false);
     for (size_t i = 0; i < probes.size(); ++i) {
         if (!results[i].ok) continue;
@@ -660,7 +513,7 @@ int cmd_health_check(const std::vector<std::string>& args) {
             std::cout << "re-enabled key " << probes[i].key_id << " of channel '"
                       << probes[i].channel << "'\n";
     }
-    return report_probes(probes, results, a->flag("--json"),
+    return report_probes(results, a->flag("--json"),
                          [&](size_t i, Json& row) { row["reenabled"] = reenabled[i]; });
 }
 

@@ -187,6 +187,10 @@ core::Result<void> check_csrf(const AdminCall& call, const admin::Caller& caller
 
 //! POSTs that compute an answer and write nothing (no audit line, no reload).
 bool changes_nothing(const std::vector<std::string>& segments) {
+    if (segments.size() == 2 && segments[0] == "channels" && segments[1] == "test")
+        return true;  // POST /channels/test: probes only
+    if (segments.size() == 3 && segments[0] == "channels" && segments[2] == "test")
+        return true;  // POST /channels/{name}/test
     return segments.size() == 2 && segments[0] == "chains" &&
            (segments[1] == "dry-run" || segments[1] == "validate");
 }

@@ -8,6 +8,7 @@
 #include "server/admin_routes.hpp"
 #include "server/admin_support.hpp"
 #include "service/billing.hpp"
+#include "service/channel_probe.hpp"
 #include "service/channels.hpp"
 #include "store/chains.hpp"
 #include "upstream/channel_router.hpp"
@@ -155,6 +156,33 @@ core::Result<long long> id_segment(const std::string& text, const std::string& w
     return not_found("'" + text + "' is not " + what + " id: ids are whole numbers");
 }
 
+//! channels.test: POST /channels/test {"channels"?: [names]} (empty body: every channel) and
+//! POST /channels/{name}/test. Answers {"results": [...], "ok": n, "failed": n}; a result
+//! never holds a key.
+Outcome test_channels(Context& ctx) {
+    service::channels::TestOptions options;
+    if (ctx.segments.size() == 3) {
+        options.names = {ctx.segments[1]};
+    } else if (!ctx.call.body.empty()) {
+        auto body = object_body(ctx.call);
+        if (!body) return body.take_error();
+        if (auto ok = only_fields(body.value(), {"channels"}); !ok) return ok.take_error();
+        auto names = string_list_field(body.value(), "channels");
+        if (!names) return names.take_error();
+        if (names.value()) options.names = *names.value();
+    }
+    auto results = service::channels::test(service_env(ctx), options);
+    if (!results) return results.take_error();
+    Json rows = Json::array();
+    long long ok = 0;
+    for (const auto& r : results.value()) {
+        ok += r.ok ? 1 : 0;
+        rows.push_back(service::channels::probe_result_json(r));
+    }
+    const long long failed = static_cast<long long>(results->size()) - ok;
+    return Reply{200, Json{{"results", rows}, {"ok", ok}, {"failed", failed}}};
+}
+
 Outcome channel_route(Context& ctx, std::string_view op) {
     const auto& s = ctx.segments;
     const service::Env env = service_env(ctx);
@@ -164,6 +192,7 @@ Outcome channel_route(Context& ctx, std::string_view op) {
             ctx.call, [&] { return service::channels::list(env); }, true,
             [](const store::Channel& c) { return std::to_string(c.id); }, channel_json);
     if (op == "channels.create") return create_channel(ctx);
+    if (op == "channels.test") return test_channels(ctx);
     const std::string& name = s[1];
     if (op == "channels.get") {
         auto c = service::channels::named(ctx.db, name);

@@ -13,6 +13,8 @@ const std::vector<Route>& routes() {
         {"POST", "/channels/{name}/disable", "channels.set_enabled"},
         {"POST", "/channels/{name}/keys", "channels.add_key"},
         {"DELETE", "/channels/{name}/keys/{id}", "channels.remove_key"},
+        {"POST", "/channels/test", "channels.test"},
+        {"POST", "/channels/{name}/test", "channels.test"},
         {"GET", "/tiers", "tiers.list"},
         {"POST", "/tiers", "tiers.create"},
         {"GET", "/tiers/{name}", "tiers.get"},

@@ -237,6 +237,8 @@ const std::vector<std::pair<std::string, std::string>> kRoutes = {
     {"POST", "/channels/x/disable"},
     {"POST", "/channels/x/keys"},
     {"DELETE", "/channels/x/keys/1"},
+    {"POST", "/channels/test"},
+    {"POST", "/channels/x/test"},
     {"GET", "/users"},
     {"POST", "/users"},
     {"GET", "/users/bob"},
@@ -623,6 +625,86 @@ TEST_CASE("channels: upstream keys are added sealed, removed by id, and re-seale
         opened.insert(plain.value());
     }
     CHECK(opened == std::set<std::string>{"upstream-secret-AAA", "upstream-secret-BBB"});
+}
+
+//! A model whose upstream refuses every call.
+struct RefusingModel : plugin::Model {
+    std::string name_ = "refusing";
+    const std::string& name() const override { return name_; }
+    core::Result<void> generate(plugin::RequestContext&) override {
+        return core::Error{
+            core::ErrorKind::upstream, "upstream answered 401: the key was refused", {}};
+    }
+};
+
+TEST_CASE("channels: a batch test probes every key of every channel, never showing a key") {
+    AdminFixture f;
+    f.catalog
+        .add("refusing_adapter", plugin::PluginKind::model,
+             R"({"type":"object","additionalProperties":true})")
+        ->make_model = [](const Json&) { return std::make_shared<RefusingModel>(); };
+    REQUIRE_STATUS(f.as_admin("POST", "/channels", a_channel("alpha")), 201);
+    Json broken = a_channel("broken");
+    broken["type"] = "refusing_adapter";
+    broken["keys"] = {"upstream-secret-ZZZ"};
+    REQUIRE_STATUS(f.as_admin("POST", "/channels", broken), 201);
+    const int changes_before = f.changes;
+
+    auto all = f.call("POST", "/channels/test", f.admin_token, "");  // no body: every channel
+    REQUIRE_STATUS(all, 200);
+    CHECK(all.body.find("upstream-secret") == std::string::npos);
+    CHECK(all.body.find("sealed") == std::string::npos);
+    Json body = all.json();
+    CHECK(body["ok"] == 2);
+    CHECK(body["failed"] == 1);
+    REQUIRE(body["results"].size() == 3);
+    std::map<std::string, int> per_channel;
+    for (const auto& r : body["results"]) {
+        INFO(r.dump());
+        per_channel[r["channel"].get<std::string>()]++;
+        CHECK(r["key_id"].is_number_integer());
+        CHECK(r["latency_ms"].is_number_integer());
+        CHECK(r["model"] == "m1");
+        if (r["channel"] == "alpha") {
+            CHECK(r["ok"] == true);
+            CHECK(r["error"] == "");
+        } else {
+            CHECK(r["ok"] == false);
+            CHECK(r["error"].get<std::string>().find("the key was refused") != std::string::npos);
+        }
+    }
+    CHECK(per_channel == std::map<std::string, int>{{"alpha", 2}, {"broken", 1}});
+
+    // The named channels only, from the body or the path.
+    auto named = f.as_admin("POST", "/channels/test", {{"channels", {"broken"}}});
+    REQUIRE_STATUS(named, 200);
+    CHECK(named.json()["ok"] == 0);
+    CHECK(named.json()["failed"] == 1);
+    REQUIRE(named.json()["results"].size() == 1);
+    CHECK(named.json()["results"][0]["channel"] == "broken");
+    auto one = f.as_admin("POST", "/channels/alpha/test");
+    REQUIRE_STATUS(one, 200);
+    CHECK(one.json()["ok"] == 2);
+    CHECK(one.json()["failed"] == 0);
+    CHECK(one.body.find("upstream-secret") == std::string::npos);
+
+    // Unknown channels and bad bodies name what to fix.
+    auto missing = f.as_admin("POST", "/channels/nope/test");
+    REQUIRE_STATUS(missing, 404);
+    CHECK(missing.body.find("nope") != std::string::npos);
+    REQUIRE_STATUS(f.as_admin("POST", "/channels/test", {{"channels", {"alpha", "nope"}}}), 404);
+    auto typo = f.as_admin("POST", "/channels/test", {{"channel", {"alpha"}}});
+    REQUIRE_STATUS(typo, 400);
+    CHECK(typo.body.find("channel") != std::string::npos);
+    REQUIRE_STATUS(f.as_admin("POST", "/channels/test", {{"channels", "alpha"}}), 400);
+
+    // Probes change nothing: no reload, keys stay as they were.
+    CHECK(f.changes == changes_before);
+    auto stored = store::channels::list(f.db());
+    REQUIRE(stored.ok());
+    REQUIRE(stored.value().size() == 2);
+    for (const auto& c : stored.value())
+        for (const auto& k : c.keys) CHECK(k.enabled);
 }
 
 TEST_CASE("channels: without a secret file keys are refused, not stored in the clear") {
