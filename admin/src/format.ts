@@ -1,5 +1,6 @@
 // Number, money and time formatting in the panel's current language.
 import { i18n } from './i18n';
+import { formatMoney } from './money';
 
 function loc(): string {
   return (i18n.global.locale as unknown as { value: string }).value;
@@ -13,8 +14,7 @@ export function compact(n: number | null | undefined): string {
   return new Intl.NumberFormat(loc(), { notation: 'compact', maximumFractionDigits: 1 }).format(n);
 }
 export function money(s: string | number | null | undefined): string {
-  const n = typeof s === 'string' ? Number(s) : s ?? 0;
-  return new Intl.NumberFormat(loc(), { minimumFractionDigits: 2, maximumFractionDigits: 4 }).format(n);
+  return formatMoney(s, loc());
 }
 export function pct(x: number | null | undefined): string {
   return new Intl.NumberFormat(loc(), { style: 'percent', maximumFractionDigits: 2 }).format(x ?? 0);
