@@ -45,7 +45,7 @@ if (!BASE || !PASSWORD) {
 }
 fs.mkdirSync(SHOTS, { recursive: true });
 
-const ADMIN_PAGES = ['dashboard', 'health', 'channels', 'models', 'users', 'tiers', 'keys', 'redemption', 'ledger', 'logs', 'pipelines', 'plugins', 'playground'];
+const ADMIN_PAGES = ['dashboard', 'health', 'channels', 'models', 'users', 'tiers', 'keys', 'redemption', 'invitations', 'ledger', 'logs', 'pipelines', 'plugins', 'playground'];
 const results = [];
 const STEP_TIMEOUT = 15000;
 
@@ -256,6 +256,20 @@ await step('redemption codes generated', async () => {
   await shot('redemption');
 });
 
+// tests/browser/run_panel.sh reads the share back with `tianshu invite show` (7.25%).
+await step('invitations: the rebate share changed, the user given an invite code', async () => {
+  await go('invitations');
+  await page.getByTestId('invite-rebate-percent').fill('7.25');
+  await page.getByTestId('invite-rebate-save').click();
+  await page.locator('.notice.success').filter({ hasText: '7.25' }).waitFor();
+  check((await page.getByTestId('invite-rebate-current').textContent()).includes('7.25'), 'the shown share is not 7.25%');
+  await page.getByTestId('invite-code-user').selectOption(`${P}-user`);
+  await page.getByTestId('invite-code-make').click();
+  await page.locator('.notice.success').filter({ hasText: `${P}-user` }).waitFor();
+  await page.getByTestId('invite-table').locator('td', { hasText: `${P}-user` }).first().waitFor();
+  await shot('invitations');
+});
+
 await step('logs: a request through the gateway shows its detail, never its text', async () => {
   check(userKey, 'no API key was created');
   const secretText = `${MARKER} prompt text that must never be shown`;
@@ -275,10 +289,20 @@ await step('logs: a request through the gateway shows its detail, never its text
   await drawer.waitFor();
   const text = await drawer.textContent();
   check(!text.includes(secretText), 'the log detail shows prompt text');
+  const scenario = (await drawer.locator('pre.json').first().textContent()).match(/"scenario": "([^"]*)"/)?.[1];
+  check(scenario, 'the log detail shows no route scenario');
   await page.waitForTimeout(300); // the drawer's slide-in
   await shot('logs-detail');
   await page.keyboard.press('Escape');
   await drawer.waitFor({ state: 'detached' });
+  // The route filter: the request's own scenario finds it, another scenario finds nothing.
+  await page.getByTestId('logs-route').fill(scenario);
+  await page.getByTestId('logs-search').click();
+  await page.locator('[data-testid^="logs-detail-"]').first().waitFor();
+  await page.getByTestId('logs-route').fill(`${P}-no-such-route`);
+  await page.getByTestId('logs-search').click();
+  await page.getByTestId('logs-table').waitFor({ state: 'detached' });
+  await page.getByTestId('logs-route').fill('');
 });
 
 await step('dashboard shows its cards', async () => {

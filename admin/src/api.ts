@@ -13,6 +13,7 @@ export interface Me {
   auth?: string;
   tier?: string;
   balance?: string;
+  invite_code?: string | null;
   csrf_token?: string;
 }
 

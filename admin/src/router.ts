@@ -11,6 +11,7 @@ export const adminPages: { path: string; name: string; nav: string; component: (
   { path: '/tiers', name: 'tiers', nav: 'nav.tiers', component: () => import('./views/TiersView.vue') },
   { path: '/keys', name: 'keys', nav: 'nav.keys', component: () => import('./views/KeysView.vue') },
   { path: '/redemption', name: 'redemption', nav: 'nav.redemption', component: () => import('./views/RedemptionView.vue') },
+  { path: '/invitations', name: 'invitations', nav: 'nav.invitations', component: () => import('./views/InvitationsView.vue') },
   { path: '/ledger', name: 'ledger', nav: 'nav.ledger', component: () => import('./views/LedgerView.vue') },
   { path: '/logs', name: 'logs', nav: 'nav.logs', component: () => import('./views/LogsView.vue') },
   { path: '/pipelines', name: 'pipelines', nav: 'nav.pipelines', component: () => import('./views/PipelinesView.vue') },

@@ -3,6 +3,7 @@
 #include "app/billing_commands.hpp"
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -16,6 +17,7 @@
 #include "hub/credentials.hpp"
 #include "hub/money.hpp"
 #include "service/billing.hpp"
+#include "service/invitations.hpp"
 #include "store/prices.hpp"
 #include "store/redemption_codes.hpp"
 #include "store/settings.hpp"
@@ -526,14 +528,57 @@ int redeem_list(const std::vector<std::string>& args) {
 const char* kInviteUsage =
     "tianshu invite set-rebate --percent 5\n"
     "       tianshu invite show\n"
+    "       tianshu invite list [--limit N] [--after-id ID]\n"
     "       (each also takes [--data DIR | --db URL] [--json])";
 
-std::string percent_text(long long ppm) {
-    // ppm / 10,000 = percent: reuse the six-decimal formatter on ppm * 100.
-    std::string s = hub::format_money(ppm * 100);
-    while (s.back() == '0') s.pop_back();
-    if (s.back() == '.') s.pop_back();
-    return s;
+using service::invitations::percent_text;
+
+//! `invite list`: the share, then each inviter with their code, invitees and rebate earned.
+int invite_list(const std::vector<std::string>& args) {
+    auto spec = subcommand_spec(kInviteUsage, {"--limit", "--after-id"});
+    auto a = parse_args(args, spec);
+    if (!a) return input_error(a.error());
+    int limit = 100;
+    if (auto l = a->option("--limit")) {
+        auto v = parse_count("--limit", *l, 1, 1000);
+        if (!v) return input_error(v.error());
+        limit = static_cast<int>(v.value());
+    }
+    std::optional<long long> after;
+    if (auto id = a->option("--after-id")) {
+        auto v = parse_count("--after-id", *id, 1, LLONG_MAX);
+        if (!v) return input_error(v.error());
+        after = v.value();
+    }
+    auto db = open_store(a.value());
+    if (!db) return fail(db.error());
+    auto listed = service::invitations::list(service_env(*db.value()), limit, after);
+    if (!listed) return fail(listed.error());
+    const auto& page = listed->page;
+    if (a->flag("--json")) {
+        Json out = service::invitations::rebate_json(listed->rebate_ppm);
+        Json rows = Json::array();
+        for (const auto& i : page.inviters) rows.push_back(service::invitations::inviter_json(i));
+        out["inviters"] = std::move(rows);
+        out["next_after_id"] = page.next_after_id ? Json(*page.next_after_id) : Json(nullptr);
+        print_json(out);
+        return kOk;
+    }
+    std::cout << "inviters receive " << percent_text(listed->rebate_ppm)
+              << "% of each top-up their invitees make\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& i : page.inviters) {
+        std::string names;
+        for (const auto& v : i.invitees) names += (names.empty() ? "" : ",") + v.name;
+        if (i.invited > static_cast<long long>(i.invitees.size())) names += ",...";
+        rows.push_back({i.name, i.invite_code.value_or("-"), std::to_string(i.invited), names,
+                        hub::format_money(i.rebate), std::to_string(i.rebate_entries)});
+    }
+    print_table({"INVITER", "CODE", "INVITED", "INVITEES", "REBATE", "REBATES"}, rows);
+    std::cout << rows.size() << " inviter" << (rows.size() == 1 ? "" : "s");
+    if (page.next_after_id) std::cout << "; more: add --after-id " << *page.next_after_id;
+    std::cout << "\n";
+    return kOk;
 }
 
 int invite_command(const std::string& sub, const std::vector<std::string>& args) {
@@ -608,6 +653,7 @@ int cmd_invite(const std::vector<std::string>& args) {
     if (!find_subcommand("invite", sub))
         return unknown_subcommand("invite", sub, kInviteUsage, args);
     if (sub == "set-rebate" || sub == "show") return invite_command(sub, args);
+    if (sub == "list") return invite_list(args);
     return unknown_subcommand("invite", sub, kInviteUsage, args);
 }
 

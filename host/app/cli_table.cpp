@@ -38,6 +38,7 @@ const std::vector<Subcommand>& subcommands() {
         {"redeem", "list", "redemption.list"},
         {"invite", "set-rebate", "ledger.set_invite_rebate"},
         {"invite", "show", "ledger.invite_rebate"},
+        {"invite", "list", "invitations.list"},
         {"logs", "", "logs.list"},
         {"logs", "prune", "logs.prune"},
         {"stats", "", "stats.summary"},

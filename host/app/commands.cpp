@@ -85,7 +85,7 @@ usage:
   tianshu price list | remove --model M
   tianshu redeem generate --count N --amount 5.0 [--batch NAME] [--out FILE] | use --user N --code C
   tianshu redeem list [--batch NAME]
-  tianshu invite set-rebate --percent 5 | show
+  tianshu invite set-rebate --percent 5 | show | list [--limit N]
   (account and billing commands take --data DIR or --db URL, and --json)
   tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... [--base-url URL]
                 [--key KEY]... [--priority N] [--weight N] [--proxy URL] [--timeout-ms N] [--tag T]...
@@ -96,7 +96,7 @@ usage:
   tianshu channel test [--name NAME]... [--plugins-dir DIR] [--data DIR] [--json]
   tianshu health-check [--plugins-dir DIR] [--data DIR] [--json]
   (channel and health-check take --secret-key-file PATH, as serve does)
-  tianshu logs [--user N] [--key-id ID] [--channel C] [--model M] [--status CODE] [--since TIME]
+  tianshu logs [--user N] [--key-id ID] [--channel C] [--model M] [--status CODE] [--route SCENARIO] [--since TIME]
                [--until TIME] [--limit N] [--before-id ID] [--csv FILE|-] [--data DIR] [--json]
   tianshu logs prune --older-than TIME [--data DIR] [--json]
   tianshu stats [--since TIME] [--until TIME] [--by model|upstream-model|channel] [--bucket minute|hour|day]

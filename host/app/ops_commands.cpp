@@ -278,8 +278,8 @@ int logs_prune(const ParsedArgs& a, store::Database& db) {
     if (!older)
         return input_error(
             Error::invalid("--older-than is required: e.g. `tianshu logs prune --older-than 30d`"));
-    for (const auto& f : {"--user", "--key-id", "--channel", "--model", "--status", "--since",
-                          "--until", "--limit", "--before-id", "--csv"})
+    for (const auto& f : {"--user", "--key-id", "--channel", "--model", "--status", "--route",
+                          "--since", "--until", "--limit", "--before-id", "--csv"})
         if (a.option(f))
             return input_error(Error::invalid(std::string(f) +
                                               " does not apply to `logs prune`: it deletes every "
@@ -342,13 +342,15 @@ int logs_export(const ParsedArgs& a, store::Database& db, const store::RequestLo
 int cmd_logs(const std::vector<std::string>& args) {
     CommandSpec spec{
         "tianshu logs [--user NAME] [--key-id ID] [--channel C] [--model M] [--status CODE] "
-        "[--request-id ID] "
+        "[--route SCENARIO] [--request-id ID] "
         "[--since TIME] [--until TIME] [--limit N] [--before-id ID] [--csv FILE|-] [--data DIR] "
         "[--json]\n       tianshu logs prune --older-than TIME [--data DIR] [--json]\n"
-        "TIME: 2026-11-22T10:00:00Z, 2026-11-22, or an age such as 30m, 12h, 7d",
+        "TIME: 2026-11-22T10:00:00Z, 2026-11-22, or an age such as 30m, 12h, 7d\n"
+        "SCENARIO: the route decision's scenario, e.g. passthrough (no strategy decided), main, "
+        "subagent, background",
         store_options({"--user", "--key-id", "--channel", "--model", "--status", "--since",
-                       "--until", "--limit", "--before-id", "--csv", "--older-than",
-                       "--request-id"}),
+                       "--until", "--limit", "--before-id", "--csv", "--older-than", "--request-id",
+                       "--route"}),
         {"--json"},
         0,
         1};
@@ -392,6 +394,7 @@ int cmd_logs(const std::vector<std::string>& args) {
         if (auto c = a->option("--channel")) filter.channel = *c;
         if (auto m = a->option("--model")) filter.model = *m;
         if (auto id = a->option("--request-id")) filter.request_id = *id;
+        if (auto r = a->option("--route")) filter.route = *r;
         if (a->option("--csv") && (a->option("--limit") || before_id))
             return input_error(Error::invalid(
                 "--limit and --before-id page the table; --csv exports every matching row, so "

@@ -1,12 +1,13 @@
 // Admin routes for accounts and their money: users, their API keys, top-ups and the ledger,
-// redemption codes. Each route reads its input, calls its service operation (host/service)
-// and formats the answer; the rules (who may change whom, one transaction per change) live
-// in the service.
+// redemption codes, invitations. Each route reads its input, calls its service operation
+// (host/service) and formats the answer; the rules (who may change whom, one transaction per
+// change) live in the service.
 #include "hub/credentials.hpp"
 #include "hub/money.hpp"
 #include "server/admin_routes.hpp"
 #include "server/admin_support.hpp"
 #include "service/billing.hpp"
+#include "service/invitations.hpp"
 #include "service/keys.hpp"
 #include "service/users.hpp"
 #include "store/api_keys.hpp"
@@ -237,6 +238,13 @@ Outcome user_route(Context& ctx, std::string_view op) {
                      newest_first_page(rows.value(), page->limit, &service::ledger::entry_json)};
     }
     if (op == "keys.create") return create_key(ctx, target.value());
+    if (op == "users.invite_code") {
+        auto made = service::users::invite_code(env, target.value());
+        if (!made) return made.take_error();
+        return Reply{
+            made->created ? 201 : 200,
+            Json{{"user", target->name}, {"invite_code", made->code}, {"created", made->created}}};
+    }
     // keys.list
     const std::string owner = target->name;
     return list_reply(
@@ -302,11 +310,52 @@ Outcome redeem(Context& ctx) {
                            {"balance", money(done->balance)}}};
 }
 
+// ---- invitations ---------------------------------------------------------------------------
+
+//! GET /invitations: the rebate share and a page of inviters; PUT /invitations/rebate sets the
+//! share from {"ppm": N}.
+Outcome invitation_route(Context& ctx, std::string_view op) {
+    const service::Env env = service_env(ctx);
+    if (op == "invitations.list") {
+        auto page = page_request(ctx.call);
+        if (!page) return page.take_error();
+        auto after = id_cursor(page.value());
+        if (!after) return after.take_error();
+        auto listed = service::invitations::list(env, page->limit, after.value());
+        if (!listed) return listed.take_error();
+        Json items = Json::array();
+        for (const auto& i : listed->page.inviters)
+            items.push_back(service::invitations::inviter_json(i));
+        Json out =
+            page_json(std::move(items),
+                      listed->page.next_after_id
+                          ? std::optional<std::string>(std::to_string(*listed->page.next_after_id))
+                          : std::nullopt);
+        out.update(service::invitations::rebate_json(listed->rebate_ppm));
+        out["invitees_shown"] = service::invitations::kInviteesShown;
+        return Reply{200, std::move(out)};
+    }
+    // ledger.set_invite_rebate
+    auto body = object_body(ctx.call);
+    if (!body) return body.take_error();
+    if (auto ok = only_fields(body.value(), {"ppm"}); !ok) return ok.take_error();
+    auto ppm = integer_field(body.value(), "ppm", 0, 1'000'000);
+    if (!ppm) return Error::invalid(ppm.error().message + " (ppm: 10000 is 1%, 50000 is 5%)");
+    if (!ppm.value())
+        return Error::invalid(
+            "field 'ppm' is required: send the inviters' share of each top-up in ppm, from 0 to "
+            "1000000 (50000 is 5%)");
+    if (auto done = service::ledger::set_invite_rebate(env, *ppm.value()); !done)
+        return done.take_error();
+    return Reply{200, service::invitations::rebate_json(*ppm.value())};
+}
+
 }  // namespace
 
 std::optional<Outcome> route_accounts(Context& ctx) {
     const std::string& first = ctx.segments.front();
-    if (first != "users" && first != "keys" && first != "redemption-codes" && first != "redeem")
+    if (first != "users" && first != "keys" && first != "redemption-codes" && first != "redeem" &&
+        first != "invitations")
         return std::nullopt;
     const Route* route = nullptr;
     if (auto refused = unrouted(ctx, route)) return refused;
@@ -314,6 +363,7 @@ std::optional<Outcome> route_accounts(Context& ctx) {
     if (first == "users") return user_route(ctx, route->operation);
     if (first == "keys") return key_route(ctx, route->operation);
     if (first == "redemption-codes") return code_route(ctx, route->operation);
+    if (first == "invitations") return invitation_route(ctx, route->operation);
     return redeem(ctx);
 }
 

@@ -360,6 +360,8 @@ admin::Outcome session_routes(admin::Context& ctx, store::Database& db) {
         if (user.value()) {
             me["tier"] = user.value()->tier;
             me["balance"] = hub::format_money(user.value()->balance);
+            me["invite_code"] =
+                user.value()->invite_code ? Json(*user.value()->invite_code) : Json(nullptr);
         }
         if (ctx.caller.by_session) me["csrf_token"] = csrf_token_for(token);
         return admin::Reply{200, std::move(me)};

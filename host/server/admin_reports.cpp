@@ -62,6 +62,7 @@ core::Result<store::RequestLogFilter> log_filter(const Context& ctx) {
     filter.channel = query_param(ctx.call, "channel");
     filter.model = query_param(ctx.call, "model");
     filter.request_id = query_param(ctx.call, "request_id");
+    filter.route = query_param(ctx.call, "route");
     auto status = query_integer(ctx.call, "status");
     if (!status) return status.take_error();
     if (status.value()) {

@@ -160,7 +160,8 @@ core::Result<void> may_change(const Caller& caller, const store::User& target);
 std::optional<Outcome> route_catalog(Context& ctx);
 //! /plugins, /chains...: the building blocks, chains, their versions, validate, dry run.
 std::optional<Outcome> route_chains(Context& ctx);
-//! /users..., /keys/{id}, /redemption-codes, /redeem: accounts and their money.
+//! /users..., /keys/{id}, /redemption-codes, /redeem, /invitations...: accounts and their
+//! money.
 std::optional<Outcome> route_accounts(Context& ctx);
 //! GET /logs, GET /stats (GET /logs.csv writes its own answer: see write_logs_csv).
 std::optional<Outcome> route_reports(Context& ctx);

@@ -48,6 +48,7 @@ const std::vector<Operation>& operations() {
         {"ledger.list_own", "a page of the calling user's ledger"},
         {"ledger.invite_rebate", "the inviter's share of each top-up"},
         {"ledger.set_invite_rebate", "sets the inviter's share of each top-up"},
+        {"invitations.list", "each inviter's code, invitees and rebate earned, and the share"},
         {"logs.list", "a page of the request log"},
         {"logs.export", "the request log as CSV or JSON lines"},
         {"logs.prune", "deletes request log rows older than a time"},

@@ -106,6 +106,8 @@ Where where_of(const RequestLogFilter& f, const long long* before_id) {
     if (f.status) w.add("status = :status", [&](auto& st) { st.exchange(soci::use(*f.status)); });
     if (f.request_id)
         w.add("request_id = :request_id", [&](auto& st) { st.exchange(soci::use(*f.request_id)); });
+    if (f.route)
+        w.add("route_scenario = :route", [&](auto& st) { st.exchange(soci::use(*f.route)); });
     if (before_id)
         w.add("id < :before", [before_id](auto& st) { st.exchange(soci::use(*before_id)); });
     return w;

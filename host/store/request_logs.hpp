@@ -63,7 +63,11 @@ struct UsageOutcome {
 };
 
 //! Which rows a query, export or statistic covers; unset fields do not filter. `model`
-//! matches the requested or the upstream model exactly.
+//! matches the requested or the upstream model exactly. `route` matches the route decision's
+//! scenario (the route_scenario column) exactly: "passthrough" when no strategy decided, the
+//! scenario a strategy named (scenario_router: main, subagent, background, compact, think,
+//! long_context, image, web_search, tool_continuation), "default" for a plain set_model, and ""
+//! for rows logged before route decisions were recorded.
 struct RequestLogFilter {
     std::optional<long long> from_ms;  //!< created_at >= from_ms
     std::optional<long long> to_ms;    //!< created_at < to_ms
@@ -73,6 +77,7 @@ struct RequestLogFilter {
     std::optional<std::string> model;
     std::optional<int> status;
     std::optional<std::string> request_id;
+    std::optional<std::string> route;  //!< route_scenario = route
 };
 
 //! One page of logs, newest first; pass `next_before_id` back to get the next page.

@@ -63,6 +63,8 @@ check key "$SUFFIX-key" key list --user "$SUFFIX-user"
 check "user's own key" "$SUFFIX-own-key" key list --user "$SUFFIX-user"
 check price "$SUFFIX-model" price list
 check "chain versions" "^ *3 " chain versions "$SUFFIX-chain"
+check "invite rebate share" "receive 7\.25% of each top-up" invite show
+check "user's invite code" "$SUFFIX-user" invite list
 shots=$(ls "$SCREENSHOTS" | wc -l)
 log "screenshots: $shots in $SCREENSHOTS"
 [[ $shots -ge 10 ]] || { log "FAILED: expected a screenshot of every page (at least 10), got $shots"; exit 1; }

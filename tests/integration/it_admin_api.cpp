@@ -262,6 +262,9 @@ const std::vector<std::pair<std::string, std::string>> kRoutes = {
     {"POST", "/redemption-codes"},
     {"GET", "/redemption-codes"},
     {"POST", "/redeem"},
+    {"GET", "/invitations"},
+    {"PUT", "/invitations/rebate"},
+    {"POST", "/users/bob/invite-code"},
     {"GET", "/logs"},
     {"GET", "/logs.csv"},
     {"GET", "/stats"},
@@ -944,7 +947,25 @@ TEST_CASE("logs: filtered and paged; the CSV export quotes and defuses client te
                                              usage("r2", bob.id, t0 + 2000, "m2", 0, 429),
                                              usage("r3", ada.id, t0 + 3000, "m1", 0),
                                              usage("r4", bob.id, t0 + 4000, "=HYPERLINK(1)", 0)};
+    for (auto& r : batch) r.route_scenario = "passthrough";
+    batch[0].route_scenario = "main";  // as scenario_router decides a main turn
     REQUIRE(store::request_logs::record_usage(f.db(), batch).ok());
+    // The store's route filter (route_scenario), on SQLite and MariaDB.
+    store::RequestLogFilter by_route;
+    by_route.route = "passthrough";
+    auto passthrough = store::request_logs::query(f.db(), by_route, 10);
+    REQUIRE(passthrough.ok());
+    CHECK(passthrough->rows.size() == 3);
+    by_route.route = "main";
+    auto main_turns = store::request_logs::query(f.db(), by_route, 10);
+    REQUIRE(main_turns.ok());
+    REQUIRE(main_turns->rows.size() == 1);
+    CHECK(main_turns->rows[0].request_id == "r1");
+    by_route.route = "subagent";
+    CHECK(store::request_logs::query(f.db(), by_route, 10)->rows.empty());
+    by_route.route = "passthrough";
+    by_route.user_id = bob.id;
+    CHECK(store::request_logs::totals(f.db(), by_route)->requests == 2);
 
     auto bobs = f.as_admin("GET", "/logs?user=bob&limit=2");
     REQUIRE_STATUS(bobs, 200);
@@ -964,6 +985,17 @@ TEST_CASE("logs: filtered and paged; the CSV export quotes and defuses client te
     CHECK(ranged.json()["data"][0]["request_id"] == "r2");
     CHECK(f.as_admin("GET", "/logs?since=yesterday").status == 400);
     CHECK(f.as_admin("GET", "/logs?user=nobody").status == 404);
+    auto routed = f.as_admin("GET", "/logs?route=main");
+    REQUIRE_STATUS(routed, 200);
+    REQUIRE(routed.json()["data"].size() == 1);
+    CHECK(routed.json()["data"][0]["request_id"] == "r1");
+    CHECK(routed.json()["data"][0]["route"]["scenario"] == "main");
+    CHECK(f.as_admin("GET", "/logs?route=passthrough&user=bob").json()["data"].size() == 2);
+    CHECK(f.as_admin("GET", "/logs?route=subagent").json()["data"].empty());
+    auto routed_csv = f.as_admin("GET", "/logs.csv?route=main");
+    REQUIRE_STATUS(routed_csv, 200);
+    CHECK(routed_csv.body.find(",r1,") != std::string::npos);
+    CHECK(routed_csv.body.find(",r2,") == std::string::npos);
 
     auto csv = f.as_admin("GET", "/logs.csv?user=bob");
     REQUIRE_STATUS(csv, 200);
@@ -980,6 +1012,38 @@ TEST_CASE("logs: filtered and paged; the CSV export quotes and defuses client te
     CHECK(lines[3].find(",r1,bob,") != std::string::npos);
     CHECK(lines[3].find("2025-01-01T00:00:01.000Z") != std::string::npos);
     CHECK(lines[3].find(",0.001500,") != std::string::npos);
+}
+
+TEST_CASE("invitations: the list, the rebate set with CSRF, a bad ppm is a 400 naming it") {
+    AdminFixture f;
+    REQUIRE_STATUS(f.as_admin("POST", "/users/bob/invite-code"), 201);
+    auto listed = f.as_admin("GET", "/invitations");
+    REQUIRE_STATUS(listed, 200);
+    REQUIRE(listed.json()["data"].size() == 1);
+    CHECK(listed.json()["data"][0]["name"] == "bob");
+    CHECK(listed.json()["data"][0]["invited"] == 0);
+    CHECK(listed.json()["rebate_ppm"].is_number_integer());
+
+    auto bad = f.as_admin("PUT", "/invitations/rebate", {{"ppm", 1'000'001}});
+    REQUIRE_STATUS(bad, 400);
+    CHECK(bad.error_message().find("'ppm'") != std::string::npos);
+    CHECK(bad.error_message().find("0 to 1000000") != std::string::npos);
+    REQUIRE_STATUS(f.as_admin("PUT", "/invitations/rebate", Json::object()), 400);
+    CHECK(f.changes == 1);  // the invite code only
+
+    auto login =
+        f.call("POST", "/login", "", Json{{"name", "ada"}, {"password", kAdminPassword}}.dump());
+    REQUIRE_STATUS(login, 201);
+    const std::string token = login.json()["token"];
+    const std::string csrf = login.json()["csrf_token"];
+    const std::string body = Json{{"ppm", 75'000}}.dump();
+    REQUIRE_STATUS(f.by_cookie("PUT", "/invitations/rebate", token, "", body), 403);
+    CHECK(f.as_admin("GET", "/invitations").json()["rebate_ppm"] != 75'000);
+    auto set = f.by_cookie("PUT", "/invitations/rebate", token, csrf, body);
+    REQUIRE_STATUS(set, 200);
+    CHECK(set.json()["rebate_percent"] == "7.5");
+    CHECK(f.as_admin("GET", "/invitations").json()["rebate_ppm"] == 75'000);
+    CHECK(f.changes == 2);
 }
 
 TEST_CASE("logs.csv streams a large export in chunks instead of one body") {

@@ -7,9 +7,11 @@
 #include "../unit/store/test_database.hpp"
 #include "hub/credentials.hpp"
 #include "hub/secret_box.hpp"
+#include "server/admin_routes.hpp"
 #include "server/admin_support.hpp"
 #include "service/billing.hpp"
 #include "service/channels.hpp"
+#include "service/invitations.hpp"
 #include "service/keys.hpp"
 #include "service/users.hpp"
 #include "store/api_keys.hpp"
@@ -210,6 +212,152 @@ TEST_CASE("users.topup: once per ref, the inviter's rebate from the setting", "[
     CHECK(row["amount"] == "10.000000");
     CHECK(row["kind"] == "topup");
     CHECK(service::ledger::invite_rebate_ppm(f.env()).value() == 100'000);
+}
+
+TEST_CASE("invitations.list: each inviter's code, invitees and rebate earned; paged by id",
+          "[service][invitations]") {
+    ServiceFixture f;
+    auto ivy = f.user("ivy");
+    auto code = service::users::invite_code(f.env(), ivy);
+    REQUIRE(code.ok());
+    auto dan = f.user("dan");
+    REQUIRE(service::users::invite_code(f.env(), dan).ok());  // a code, nobody invited yet
+    f.user("eve");                                            // no code: not an inviter
+    auto bob =
+        service::users::create(f.env(), {"bob", "user", "default", std::nullopt, code->code});
+    auto cat =
+        service::users::create(f.env(), {"cat", "user", "default", std::nullopt, code->code});
+    REQUIRE(bob.ok());
+    REQUIRE(cat.ok());
+    REQUIRE(service::ledger::set_invite_rebate(f.env(), 100'000).ok());  // 10%
+    REQUIRE(service::users::topup(f.env(), bob.value(), {10'000'000, "i-1", std::nullopt}).ok());
+    REQUIRE(service::users::topup(f.env(), cat.value(), {5'000'000, "i-2", std::nullopt}).ok());
+    // A top-up of ivy herself and another ledger kind never count as her rebate.
+    REQUIRE(service::users::topup(f.env(), ivy, {7'000'000, "i-3", std::nullopt}).ok());
+
+    auto all = service::invitations::list(f.env(), 10, std::nullopt);
+    REQUIRE(all.ok());
+    CHECK(all->rebate_ppm == 100'000);
+    REQUIRE(all->page.inviters.size() == 2);
+    CHECK_FALSE(all->page.next_after_id);
+    const auto& first = all->page.inviters[0];
+    CHECK(first.name == "ivy");
+    CHECK(first.invite_code == code->code);
+    CHECK(first.invited == 2);
+    REQUIRE(first.invitees.size() == 2);
+    CHECK(first.invitees[0].name == "bob");
+    CHECK(first.invitees[1].name == "cat");
+    CHECK(first.invitees[0].joined_at > 0);
+    CHECK(first.rebate == 1'500'000);
+    CHECK(first.rebate_entries == 2);
+    CHECK(all->page.inviters[1].name == "dan");
+    CHECK(all->page.inviters[1].invited == 0);
+    CHECK(all->page.inviters[1].rebate == 0);
+    Json row = service::invitations::inviter_json(first);
+    CHECK(row["rebate"] == "1.500000");
+    CHECK(row["rebate_micros"] == 1'500'000);
+    CHECK(row["invitees"][1]["name"] == "cat");
+
+    auto one = service::invitations::list(f.env(), 1, std::nullopt);
+    REQUIRE(one.ok());
+    REQUIRE(one->page.inviters.size() == 1);
+    REQUIRE(one->page.next_after_id == ivy.id);
+    auto rest = service::invitations::list(f.env(), 1, one->page.next_after_id);
+    REQUIRE(rest.ok());
+    REQUIRE(rest->page.inviters.size() == 1);
+    CHECK(rest->page.inviters[0].name == "dan");
+    CHECK_FALSE(rest->page.next_after_id);
+    auto bad = service::invitations::list(f.env(), 0, std::nullopt);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().kind == ErrorKind::invalid_request);
+    CHECK(service::invitations::percent_text(25'500) == "2.55");
+    CHECK(service::invitations::percent_text(0) == "0");
+}
+
+TEST_CASE("invitation routes: GET /invitations, PUT /invitations/rebate, POST invite-code",
+          "[service][admin][invitations]") {
+    ServiceFixture f;
+    auto ivy = f.user("ivy");
+    auto ada = f.user("ada", "admin");
+    auto code = service::users::invite_code(f.env(), ivy);
+    REQUIRE(code.ok());
+    auto bob =
+        service::users::create(f.env(), {"bob", "user", "default", std::nullopt, code->code});
+    REQUIRE(bob.ok());
+    REQUIRE(service::ledger::set_invite_rebate(f.env(), 200'000).ok());  // 20%
+    REQUIRE(service::users::topup(f.env(), bob.value(), {3'000'000, "r-1", std::nullopt}).ok());
+    server::AdminApiOptions options;
+    options.plugins = f.catalog.lookup();
+    auto call = [&](std::string method, std::string path, std::string body = "",
+                    std::map<std::string, std::string> query = {}) {
+        server::AdminCall c;
+        c.method = method;
+        c.path = path;
+        c.query = std::move(query);
+        c.body = std::move(body);
+        c.client_ip = "127.0.0.1";
+        server::admin::Caller caller{ada.id, ada.name, ada.role, true, false};
+        std::vector<std::string> segments;
+        for (std::size_t at = 1; at <= path.size();) {
+            auto end = path.find('/', at);
+            if (end == std::string::npos) end = path.size();
+            segments.push_back(path.substr(at, end - at));
+            at = end + 1;
+        }
+        server::admin::Context ctx{f.db(), f.box.get(), options, c, caller, segments};
+        auto out = server::admin::route_accounts(ctx);
+        REQUIRE(out);
+        return std::move(*out);
+    };
+
+    auto listed = call("GET", "/invitations");
+    REQUIRE(listed.ok());
+    CHECK(listed->status == 200);
+    CHECK(listed->body["rebate_ppm"] == 200'000);
+    CHECK(listed->body["rebate_percent"] == "20");
+    REQUIRE(listed->body["data"].size() == 1);
+    CHECK(listed->body["data"][0]["name"] == "ivy");
+    CHECK(listed->body["data"][0]["invite_code"] == code->code);
+    CHECK(listed->body["data"][0]["rebate"] == "0.600000");
+    CHECK(listed->body["data"][0]["invitees"][0]["name"] == "bob");
+    CHECK(listed->body["next_cursor"].is_null());
+
+    auto set = call("PUT", "/invitations/rebate", R"({"ppm": 50000})");
+    REQUIRE(set.ok());
+    CHECK(set->body["rebate_percent"] == "5");
+    CHECK(service::ledger::invite_rebate_ppm(f.env()).value() == 50'000);
+    for (const char* body : {R"({"ppm": 1000001})", R"({"ppm": -1})", R"({"ppm": "5%"})", "{}"}) {
+        INFO(body);
+        auto refused = call("PUT", "/invitations/rebate", body);
+        REQUIRE_FALSE(refused.ok());
+        CHECK(refused.error().kind == ErrorKind::invalid_request);
+        CHECK_THAT(refused.error().message, Catch::Contains("'ppm'"));
+    }
+    auto unknown_field = call("PUT", "/invitations/rebate", R"({"percent": 5})");
+    REQUIRE_FALSE(unknown_field.ok());
+    CHECK_THAT(unknown_field.error().message, Catch::Contains("percent"));
+    CHECK(service::ledger::invite_rebate_ppm(f.env()).value() == 50'000);  // unchanged
+    auto wrong_method = call("POST", "/invitations");
+    REQUIRE(wrong_method.ok());
+    CHECK(wrong_method->status == 405);
+
+    auto made = call("POST", "/users/bob/invite-code");
+    REQUIRE(made.ok());
+    CHECK(made->status == 201);
+    CHECK(made->body["created"] == true);
+    auto again = call("POST", "/users/bob/invite-code");
+    REQUIRE(again.ok());
+    CHECK(again->status == 200);
+    CHECK(again->body["invite_code"] == made->body["invite_code"]);
+    auto both = call("GET", "/invitations", "", {{"limit", "1"}});
+    REQUIRE(both.ok());
+    REQUIRE(both->body["data"].size() == 1);
+    REQUIRE(both->body["next_cursor"].is_string());
+    auto second = call("GET", "/invitations", "",
+                       {{"limit", "1"}, {"cursor", both->body["next_cursor"].get<std::string>()}});
+    REQUIRE(second.ok());
+    REQUIRE(second->body["data"].size() == 1);
+    CHECK(second->body["data"][0]["name"] == "bob");
 }
 
 TEST_CASE("keys.create, set_limits, revoke; the own-key operations", "[service][keys]") {
