@@ -92,8 +92,9 @@ TEST_CASE("every route docs/admin-api.md documents for these groups is in the ro
     for (const auto& r : server::admin::routes())
         table.insert(std::string(r.method) + " " + shape(std::string(r.pattern)));
     const std::set<std::string> groups = {
-        "channels", "tiers", "prices", "users",  "keys",    "redemption-codes", "redeem", "logs",
-        "logs.csv", "stats", "me",     "chains", "plugins", "dashboard",        "health"};
+        "channels", "tiers",     "prices",   "users",     "keys", "redemption-codes",
+        "redeem",   "logs",      "logs.csv", "stats",     "me",   "chains",
+        "plugins",  "dashboard", "health",   "playground"};
     // "| GET | `/channels` |" rows and "### GET /logs" headings.
     const std::regex row(R"(^\|\s*(GET|POST|PATCH|PUT|DELETE)\s*\|\s*`([^`]+)`)");
     const std::regex heading(R"(^#+\s*(GET|POST|PATCH|PUT|DELETE)\s+(/\S+))");
