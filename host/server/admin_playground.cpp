@@ -160,7 +160,8 @@ void run_playground(const AdminApiOptions& options, const PlaygroundCall& call,
         std::string message = "the gateway answered " + std::to_string(status);
         if (!upstream.is_discarded() && upstream.contains("error") && upstream["error"].is_object())
             message = upstream["error"].value("message", message);
-        reply["error"] = {{"type", "internal_error"}, {"message", message}};
+        reply["error"] = {{"type", core::to_string(core::ErrorKind::internal)},
+                          {"message", message}};
     }
     send_json(out, status, reply);
 }

@@ -115,7 +115,7 @@ void GatewayRequest::describe(PlaygroundTrace& trace) const {
                        {"model", route.model},
                        {"reason", route.reason},
                        {"by", route.by},
-                       {"rank", std::string(plugin::route_rank_name(route.rank))}};
+                       {"rank", route.rank}};
     }
 }
 
