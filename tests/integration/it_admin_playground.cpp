@@ -112,7 +112,7 @@ TEST_CASE("the admin playground runs a tier's chain in the gateway, billed and l
     REQUIRE(call(port, op, "PUT", "/admin/api/prices/t-play", {{"per_call", "0.2"}}).status == 200);
     // The price reaches the gateway with its next configuration (polled every 500 ms).
     REQUIRE(gw.wait_for_log(
-        [](const Json& l) { return l.value("msg", "") == "configuration reloaded"; }, 5s));
+        [](const Json& l) { return l.value("msg", "") == "configuration reloaded"; }, 10s));
     std::this_thread::sleep_for(700ms);  // a change read just after that reload is in by now
     auto topped = call(port, op, "POST", "/admin/api/users/admin/topup", {{"amount", "10"}});
     INFO(topped.body);
