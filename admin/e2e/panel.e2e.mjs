@@ -418,6 +418,45 @@ await step('chain rolled back to v1 (v3); the gateway answers with v1 again', as
   await expectAnswer((t) => t.includes(MARKER) && !t.includes(`${MARKER}-V2`), `"${MARKER}" (not "${MARKER}-V2")`);
 });
 
+await step('playground: a streamed answer through the tier\'s chain, with each block\'s timing', async () => {
+  // Playground calls are billed to the operator and the model is priced: a little credit first.
+  const topup = await page.evaluate(async (name) => {
+    const csrf = document.cookie.split(';').map((c) => c.trim()).find((c) => c.startsWith('tianshu_csrf='));
+    const res = await fetch(`/admin/api/users/${encodeURIComponent(name)}/topup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': decodeURIComponent((csrf ?? '').slice('tianshu_csrf='.length)) },
+      body: JSON.stringify({ amount: '1' }),
+      credentials: 'same-origin',
+    });
+    return res.status;
+  }, ADMIN);
+  check(topup === 200, `topping up ${ADMIN} answered HTTP ${topup}`);
+  await go('playground');
+  await page.getByTestId('play-tier').selectOption(`${P}-tier`);
+  await page.getByTestId('play-model').fill(`${P}-model`);
+  await page.getByTestId('play-mode-message').click();
+  await page.getByTestId('play-message').fill(`${PING}, are you there?`);
+  check(await page.getByTestId('play-stream').isChecked(), 'Stream is not on by default');
+  await page.getByTestId('play-send').click();
+  await page.getByTestId('play-blocks').waitFor();
+  const error = await page.getByTestId('play-error').count();
+  check(error === 0, `the playground shows an error: ${await noticeText()}`);
+  const text = await page.getByTestId('play-text').textContent();
+  check(text.includes(MARKER), `the streamed answer reads "${text}", not the chain's "${MARKER}"`);
+  const blocks = await page
+    .locator('[data-testid^="play-block-"][data-kind]')
+    .evaluateAll((els) => els.map((e) => `${e.dataset.kind}:${e.querySelector('.mono')?.textContent?.trim()}`));
+  check(
+    JSON.stringify(blocks) === '["pre:system_prompt","pre:canned_answer","post:tool_repair"]',
+    `the block timings list ${JSON.stringify(blocks)}`,
+  );
+  const times = await page.getByTestId('play-block-ms').allTextContents();
+  check(times.length === 3 && times.every((x) => /\d/.test(x)), `the block times read ${JSON.stringify(times)}`);
+  const route = await page.getByTestId('play-route').textContent();
+  check(route.includes(`${P}-model`), `the route decision reads "${route}"`);
+  await shot('playground');
+});
+
 await step('language switch shows Chinese text', async () => {
   await page.getByTestId('lang-switch').selectOption('zh-CN');
   const text = await page.getByTestId('nav-dashboard').textContent();

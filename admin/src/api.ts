@@ -3,6 +3,7 @@
 // csrf_token (no cookie sessions yet) is used with the Bearer token instead, kept in
 // sessionStorage for the tab's life.
 import { reactive } from 'vue';
+import { SseParser, type SseEvent } from './sse';
 
 export const BASE = '/admin/api';
 
@@ -51,20 +52,30 @@ export function isAdmin(me: Me | null): boolean {
   return !!me && (me.role === 'admin' || me.role === 'root');
 }
 
-export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+/** The headers of a call: the Bearer token or, on a change, the session's CSRF token. */
+function callHeaders(method: string, hasBody: boolean, accept = 'application/json'): Record<string, string> {
+  const headers: Record<string, string> = { Accept: accept };
+  if (hasBody) headers['Content-Type'] = 'application/json';
   if (session.bearer) headers.Authorization = `Bearer ${session.bearer}`;
   if (method !== 'GET' && method !== 'HEAD') {
     const csrf = session.csrf || cookie('tianshu_csrf');
     if (csrf) headers['X-CSRF-Token'] = csrf;
   }
+  return headers;
+}
+
+export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(BASE + path, {
     method,
-    headers,
+    headers: callHeaders(method, body !== undefined),
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: 'same-origin',
   });
+  return readAnswer<T>(res);
+}
+
+/** A JSON answer, or the ApiError of an error answer. */
+async function readAnswer<T>(res: Response): Promise<T> {
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   let data: any = null;
@@ -79,6 +90,34 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
     throw new ApiError(res.status, err.type ?? 'http', err.message ?? `HTTP ${res.status}`, retry ? Number(retry) : null, data);
   }
   return data as T;
+}
+
+/**
+ * POST whose answer may be a stream of server-sent events (fetch + ReadableStream: EventSource
+ * can neither POST nor send the CSRF header). Each event goes to `onEvent` as it arrives and the
+ * promise resolves at the end of the stream with null; an answer that is not a stream (a whole
+ * JSON answer) resolves with its JSON, and an error answer rejects with its ApiError.
+ */
+export async function postStream<T = any>(path: string, body: unknown, onEvent: (ev: SseEvent) => void, signal?: AbortSignal): Promise<T | null> {
+  const res = await fetch(BASE + path, {
+    method: 'POST',
+    headers: callHeaders('POST', true, 'text/event-stream, application/json'),
+    body: JSON.stringify(body),
+    credentials: 'same-origin',
+    signal,
+  });
+  if (!res.ok || !(res.headers.get('Content-Type') ?? '').includes('text/event-stream') || !res.body) return readAnswer<T>(res);
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  const parser = new SseParser();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    for (const ev of parser.feed(decoder.decode(value, { stream: true }))) onEvent(ev);
+  }
+  for (const ev of parser.feed(decoder.decode())) onEvent(ev);
+  for (const ev of parser.end()) onEvent(ev);
+  return null;
 }
 
 export const get = <T = any>(path: string) => api<T>('GET', path);

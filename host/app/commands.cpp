@@ -382,12 +382,25 @@ int cmd_serve(const std::vector<std::string>& args) {
     admin_options.plugin_infos = [&catalog] { return catalog.list(); };
     admin_options.passwords = &passwords;
     admin_options.logins = &logins;
+    // The playground runs in the server's own gateway, which exists once the server started.
+    server::HttpServer* served = nullptr;
+    admin_options.playground = [&served](const server::PlaygroundCall& call,
+                                         server::ResponseWriter& out) {
+        const server::Gateway* gateway = served ? served->gateway() : nullptr;
+        if (gateway) return gateway->playground(call, out);
+        server::PlaygroundTrace none;
+        none.status = 503;
+        none.failure = core::Error{
+            core::ErrorKind::unavailable, "the gateway is still starting: retry in a moment", {}};
+        return none;
+    };
     // Changes bump the config revision; the watcher picks them up within its 500 ms poll.
     server::AdminApi admin(
         *db.value(), &secrets.value(), [] {}, admin_options);
     services.admin = &admin;
 
     server::HttpServer http(options, holder, metrics, services);
+    served = &http;
     if (auto started = http.start(); !started) return fail(started.error());
     std::string host = options.listen.substr(0, options.listen.rfind(':'));
     print_banner("http://" + host + ":" + std::to_string(http.port()), first_start.value(),

@@ -37,6 +37,7 @@ bool PostStream::run_from(size_t i, StreamEvent& e, int author) {
         ctx_.stream_stage = &s;
         core::Result<void> r;
         bool overran = false;
+        const auto hook_started = stage_ms_ ? Clock::now() : Clock::time_point{};
         if (policy.deadline) {
             // The stage's deadline also bounds call_model inside it.
             const auto saved = ctx_.deadline;
@@ -48,6 +49,9 @@ bool PostStream::run_from(size_t i, StreamEvent& e, int author) {
         } else {
             r = hooks[i]->on_stream_event(ctx_, e);
         }
+        if (stage_ms_)
+            (*stage_ms_)[i] +=
+                std::chrono::duration<double, std::milli>(Clock::now() - hook_started).count();
         ctx_.stream_stage = nullptr;
         if (!r || overran) {
             if (!stage_failed(i, e, overran ? stage_overran(policy) : r.take_error())) return false;
@@ -158,6 +162,11 @@ void PostStream::finish() {
                                  {}};
         }
     }
+}
+
+void PostStream::time_stages(std::vector<double>* ms) {
+    stage_ms_ = ms;
+    if (ms) ms->assign(chain_.stream_hooks().size(), 0.0);
 }
 
 bool PostStream::bypassed(const plugin::Strategy* strategy) const {

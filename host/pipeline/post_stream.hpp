@@ -37,6 +37,9 @@ class PostStream {
     //! The stage failed softly and is left out for the rest of the request (on_response_end
     //! too).
     bool bypassed(const plugin::Strategy* strategy) const;
+    //! From now on, adds the time each stream hook takes to `ms[i]` (one entry per
+    //! chain.stream_hooks(); resized here). Null: nothing is timed.
+    void time_stages(std::vector<double>* ms);
 
   private:
     bool run_from(size_t stage, core::StreamEvent& event, int author);
@@ -54,6 +57,7 @@ class PostStream {
     int last_rewriter_ = -1;  //!< the last stage that did more than pass an event on
     bool stopped_ = false;    //!< the client went away
     std::optional<core::Error> error_;
+    std::vector<double>* stage_ms_ = nullptr;
 };
 
 }  // namespace tianshu::pipeline

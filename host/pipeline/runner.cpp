@@ -1,5 +1,9 @@
 #include "pipeline/runner.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
 #include "core/log.hpp"
 #include "pipeline/post_stream.hpp"
 #include "plugin/request_access.hpp"
@@ -16,6 +20,12 @@ namespace {
 constexpr int kMaxCallDepth = 3;
 //! call_model calls one request (or one call_model call) may make: its budget of side calls.
 constexpr size_t kMaxSideCalls = 16;
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
 
 StreamEvent error_event(const Error& e) {
     StreamEvent ev;
@@ -71,7 +81,12 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
 
     for (size_t i = 0; i < chain.pre().size(); ++i) {
         const auto& strategy = chain.pre()[i];
+        const auto stage_started = trace_ ? Clock::now() : Clock::time_point{};
         auto outcome = run_pre_stage(ctx, chain, i);
+        if (trace_)
+            trace_->push_back({strategy->name(), "pre", chain.pre_policy(i).where,
+                               ms_since(stage_started),
+                               outcome && outcome.value() == HookOutcome::answered, !outcome});
         if (!outcome) return outcome.take_error();
         if (outcome.value() == HookOutcome::answered) {
             if (!ctx.answer)
@@ -97,7 +112,11 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
         return client(e);
     };
     std::optional<PostStream> post;
-    if (!chain.stream_hooks().empty()) post.emplace(ctx, chain, failures_, deliver);
+    std::vector<double> stream_ms;  // per stream hook, when traced
+    if (!chain.stream_hooks().empty()) {
+        post.emplace(ctx, chain, failures_, deliver);
+        if (trace_) post->time_stages(&stream_ms);
+    }
     plugin::EventSink sink = [&](const StreamEvent& event) -> bool {
         if (stage_error) return false;
         if (!post) return deliver(event);
@@ -124,8 +143,16 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
         summary.channel = target->channel;
         summary.upstream_model = target->upstream_model;
         ctx.emit = sink;
+        const auto model_started = trace_ ? Clock::now() : Clock::time_point{};
         produced = generate(ctx, target.value());
         ctx.emit = nullptr;
+        if (trace_) {
+            double hooks_ms = 0;
+            for (double ms : stream_ms) hooks_ms += ms;
+            trace_->push_back({target->channel, "model", target->upstream_model,
+                               std::max(0.0, ms_since(model_started) - hooks_ms), false,
+                               !produced.ok()});
+        }
     }
     if (post && produced.ok() && !stage_error) {
         post->finish();
@@ -138,14 +165,27 @@ core::Result<RunSummary> PipelineRunner::run(RequestContext& ctx, const Chain& c
     }
 
     ctx.response = assembler.response();
-    for (const auto& strategy : chain.post()) {
-        if (post && post->bypassed(strategy.get())) continue;
-        if (auto r = strategy->on_response_end(ctx); !r)
-            core::log(core::LogLevel::warn,
-                      "end-of-response hook failed; the client already has its answer",
-                      {{"plugin", strategy->name()},
-                       {"request_id", ctx.request_id},
-                       {"error", r.error().message}});
+    for (size_t i = 0; i < chain.post().size(); ++i) {
+        const auto& strategy = chain.post()[i];
+        const bool bypassed = post && post->bypassed(strategy.get());
+        const auto end_started = trace_ ? Clock::now() : Clock::time_point{};
+        bool failed = bypassed;
+        if (!bypassed) {
+            if (auto r = strategy->on_response_end(ctx); !r) {
+                failed = true;
+                core::log(core::LogLevel::warn,
+                          "end-of-response hook failed; the client already has its answer",
+                          {{"plugin", strategy->name()},
+                           {"request_id", ctx.request_id},
+                           {"error", r.error().message}});
+            }
+        }
+        if (!trace_) continue;
+        double ms = bypassed ? 0.0 : ms_since(end_started);
+        for (size_t h = 0; h < chain.stream_hooks().size() && h < stream_ms.size(); ++h)
+            if (chain.stream_hooks()[h] == strategy) ms += stream_ms[h];
+        trace_->push_back(
+            {strategy->name(), "post", chain.post_policy(i).where, ms, false, failed});
     }
     return summary;
 }

@@ -40,6 +40,20 @@ struct RunSummary {
     bool answered_by_strategy = false;
 };
 
+//! One block's part of a traced run (the admin playground): which block, of which kind, and the
+//! wall time it took. Pre blocks: their on_request. The model: from the call until its last
+//! event left the chain (delivery to the client included, the post blocks' stream hooks not).
+//! Post blocks: their stream hooks summed over every event, plus on_response_end.
+struct BlockTiming {
+    std::string name;   //!< the plugin, or for the model the channel that answered
+    std::string kind;   //!< "pre", "model" or "post"
+    std::string where;  //!< "/pre/0", "/post/1"; for the model the upstream model name
+    double ms = 0;
+    bool answered = false;  //!< a pre block answered the request itself (no model was called)
+    bool failed = false;    //!< the block failed (a post block: also when it was bypassed)
+};
+using BlockTrace = std::vector<BlockTiming>;
+
 //! One request's run. Cheap to construct; used by one thread.
 class PipelineRunner final : public plugin::ModelCaller {
   public:
@@ -63,10 +77,15 @@ class PipelineRunner final : public plugin::ModelCaller {
     core::Result<plugin::HookOutcome> run_pre_stage(plugin::RequestContext& ctx, const Chain& chain,
                                                     size_t i);
 
+    //! Records every block's time into `trace` during run() (null: nothing is timed, the
+    //! default; only the playground asks).
+    void trace_blocks(BlockTrace* trace) { trace_ = trace; }
+
   private:
     core::Result<void> generate(plugin::RequestContext& ctx, const ResolvedModel& target);
     const ModelResolver& resolver_;
     StageFailureCounter* failures_ = nullptr;
+    BlockTrace* trace_ = nullptr;
 };
 
 }  // namespace tianshu::pipeline

@@ -1,6 +1,7 @@
 #include "server/admin_api.hpp"
 
 #include <ctime>
+#include <optional>
 #include <stdexcept>
 
 #include "core/fiber.hpp"
@@ -402,7 +403,9 @@ void AdminApi::handle(const AdminCall& call, ResponseWriter& out) const {
                                              attributes + "; Max-Age=" + std::to_string(max_age));
             return send_json(out, done->status, done->body);
         }
-        core::BlockingRegion database;  // every other route works on the database
+        // Every other route works on the database (the playground leaves the region for its run).
+        std::optional<core::BlockingRegion> database;
+        database.emplace();
         auto caller = authenticate(db_, call);
         if (!caller) return send_admin_error(out, caller.error());
         if (auto csrf = check_csrf(call, caller.value()); !csrf)
@@ -425,6 +428,16 @@ void AdminApi::handle(const AdminCall& call, ResponseWriter& out) const {
                 return send_json(out, reply.status, reply.body);
             }
             return admin::write_logs_csv(ctx, out);
+        }
+        if (ctx.segments.size() == 1 && ctx.segments[0] == "playground") {
+            if (call.method != "POST") {
+                auto reply = admin::method_not_allowed(call, "POST");
+                return send_json(out, reply.status, reply.body);
+            }
+            auto run = admin::playground_call(ctx);
+            if (!run) return send_admin_error(out, run.error());
+            database.reset();
+            return admin::run_playground(options_, run.value(), out);
         }
         std::optional<admin::Outcome> outcome;
         if (ctx.segments.size() == 1 && (ctx.segments[0] == "me" || ctx.segments[0] == "logout")) {

@@ -84,6 +84,9 @@ struct AdminApiOptions {
     hub::LoginThrottle* logins = nullptr;
     //! Requests this gateway is answering now (the dashboard's live figure); empty: unknown.
     std::function<long long()> in_flight;
+    //! Runs a playground call through the gateway (Gateway::playground); unset, POST
+    //! /playground answers 503.
+    std::function<PlaygroundTrace(const PlaygroundCall&, ResponseWriter&)> playground;
 };
 
 //! Serves the admin API. Thread-safe: it keeps no state between calls beyond the store and the

@@ -63,6 +63,8 @@ const std::vector<Route>& routes() {
         {"GET", "/dashboard", "dashboard.summary"},
         {"GET", "/health", "health.summary"},
         {"GET", "/me/usage", "usage.own"},
+        // Dispatched by admin_api.cpp (it leaves the database region to run the model).
+        {"POST", "/playground", "playground.run"},
     };
     return all;
 }

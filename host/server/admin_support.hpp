@@ -172,5 +172,12 @@ std::optional<Outcome> route_dashboard(Context& ctx);
 Outcome route_self(Context& ctx);
 //! Streams GET /logs.csv to `out`.
 void write_logs_csv(Context& ctx, ResponseWriter& out);
+//! POST /playground, first half (database work): the checked body as the gateway's call, acting
+//! as the caller; 503 when options.playground is unset.
+core::Result<PlaygroundCall> playground_call(Context& ctx);
+//! POST /playground, second half (outside the database region: the model call parks on its
+//! I/O): runs `call` through options.playground and writes the answer with its trace.
+void run_playground(const AdminApiOptions& options, const PlaygroundCall& call,
+                    ResponseWriter& out);
 
 }  // namespace tianshu::server::admin

@@ -3,6 +3,7 @@
 // protocol, run the chain, encode the answer (streamed or whole) or the error, log one line.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/session_store.hpp"
@@ -63,6 +64,29 @@ struct ApiCall {
     const plugin::ClientHeaders* headers = nullptr;
 };
 
+//! An operator's call from the admin API's playground: already authenticated (an admin or root
+//! user, acting as themself), run under `tier` whatever the account's own tier is.
+struct PlaygroundCall {
+    int64_t user_id = 0;
+    std::string user_name;
+    std::string tier;
+    int64_t tier_ratio_ppm = hub::ratio_ppm_one;  //!< `tier`'s price ratio
+    //! An Anthropic Messages request.
+    std::shared_ptr<const std::string> body = std::make_shared<const std::string>();
+    std::string client_ip;
+};
+
+//! What a playground call did besides its answer: the route decision and each block's time.
+struct PlaygroundTrace {
+    std::string request_id;
+    int status = 0;                      //!< as in the request log (200, 4xx, 5xx, 499)
+    std::optional<core::Error> failure;  //!< the request's error, if any
+    std::string chain;                   //!< the chain that served it; empty: none matched
+    std::string channel;
+    core::Json route;  //!< {"scenario","model","reason","by","rank"}; null: the model never ran
+    pipeline::BlockTrace blocks;
+};
+
 //! The caller's identity, owned by `config` (which the caller keeps alive meanwhile), or the
 //! error to send: a missing or unknown key. The first stage of every model API route.
 core::Result<const pipeline::Identity*> authenticate(const pipeline::RuntimeConfig* config,
@@ -78,6 +102,10 @@ class Gateway {
     //! run the chain into the client, then the error (if any), the bill and the log line. The
     //! stages, and this function that runs them: server/gateway_stages.{hpp,cpp}.
     void handle(const ApiCall& call, ResponseWriter& out) const;
+    //! POST /admin/api/playground: `handle` for an operator (no API key: the identity is given,
+    //! the tier chosen), in the Anthropic protocol, with every block timed. Metered, billed to
+    //! the operator and logged (route "playground") like any request.
+    PlaygroundTrace playground(const PlaygroundCall& call, ResponseWriter& out) const;
     //! POST /v1/messages/count_tokens: a local estimate, no upstream call.
     void count_tokens(const ApiCall& call, ResponseWriter& out) const;
     //! GET /v1/models, in the protocol of `call`.

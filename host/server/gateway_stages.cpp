@@ -68,11 +68,55 @@ void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
     const auto started = Clock::now();
     metrics_.request_started();
     GatewayRequest request(started, call, out, config_.snapshot(), services_, metrics_);
-    if (auto answered = request.answer(); !answered) request.fail(answered.take_error());
-    request.send_failure();
-    request.bill();
-    request.log_request();
-    request.count_request();
+    request.run();
+}
+
+PlaygroundTrace Gateway::playground(const PlaygroundCall& call, ResponseWriter& out) const {
+    const auto started = Clock::now();
+    metrics_.request_started();
+    ApiCall api;
+    api.protocol = protocol::ClientProtocol::anthropic_messages;
+    api.route = "playground";
+    api.body = call.body;
+    api.client_ip = call.client_ip;
+    // The operator pays, as themself, at the chosen tier's ratio; no key, so no key limits.
+    auto payer = std::make_shared<hub::Payer>();
+    payer->user_id = call.user_id;
+    payer->user_name = call.user_name;
+    payer->key_name = "playground";
+    payer->tier_ratio_ppm = call.tier_ratio_ppm;
+    payer->limits.key_name = "playground";
+    const pipeline::Identity who{call.user_name, call.tier, "playground", 0, std::move(payer)};
+    PlaygroundTrace trace;
+    GatewayRequest request(started, api, out, config_.snapshot(), services_, metrics_, &who,
+                           &trace.blocks);
+    request.run();
+    request.describe(trace);
+    return trace;
+}
+
+void GatewayRequest::run() {
+    if (auto answered = answer(); !answered) fail(answered.take_error());
+    send_failure();
+    bill();
+    log_request();
+    count_request();
+}
+
+void GatewayRequest::describe(PlaygroundTrace& trace) const {
+    trace.request_id = request_id_;
+    trace.status = status_;
+    trace.failure = failure_;
+    trace.chain = std::string(chain_id_);
+    trace.channel = summary_.channel.empty() ? ctx_.channel : summary_.channel;
+    if (!ctx_.requested_model.empty() && !chain_id_.empty()) {
+        const auto route = plugin::effective_route(ctx_);
+        trace.route = {{"scenario", route.scenario},
+                       {"model", route.model},
+                       {"reason", route.reason},
+                       {"by", route.by},
+                       {"rank", route.rank}};
+    }
 }
 
 // ---- AnswerMeter ------------------------------------------------------------------------------
@@ -119,7 +163,8 @@ void AnswerMeter::complete(const plugin::RequestContext& ctx) {
 
 GatewayRequest::GatewayRequest(Clock::time_point started, const ApiCall& call, ResponseWriter& out,
                                std::shared_ptr<const pipeline::RuntimeConfig> config,
-                               const GatewayServices& services, Metrics& metrics)
+                               const GatewayServices& services, Metrics& metrics,
+                               const pipeline::Identity* given, pipeline::BlockTrace* trace)
     : started_(started),
       call_(call),
       out_(out),
@@ -127,13 +172,16 @@ GatewayRequest::GatewayRequest(Clock::time_point started, const ApiCall& call, R
       services_(services),
       metrics_(metrics),
       codec_(protocol::codec_for(call.protocol)),
-      request_id_(new_request_id()) {}
+      request_id_(new_request_id()),
+      given_(given),
+      trace_(trace) {}
 
 core::Result<void> GatewayRequest::answer() {
     if (!config_)
         return Error{
             ErrorKind::unavailable, "the gateway is still starting: retry in a moment", {}};
-    auto identity = authenticate(config_.get(), call_);
+    auto identity = given_ ? core::Result<const pipeline::Identity*>(given_)
+                           : authenticate(config_.get(), call_);
     if (!identity) return identity.take_error();
     const pipeline::Identity& who = *identity.value();
     user_ = who.user;
@@ -197,6 +245,7 @@ core::Result<void> GatewayRequest::admit() {
 core::Result<void> GatewayRequest::run_chain(const pipeline::Chain& chain) {
     ClientSink sink(*this);
     pipeline::PipelineRunner runner(*config_->models, &metrics_);
+    runner.trace_blocks(trace_);
     auto run =
         runner.run(ctx_, chain, [&sink](const core::StreamEvent& e) { return sink.deliver(e); });
     sink.write_held();  // a producer that stopped mid-run leaves nothing behind
@@ -361,7 +410,8 @@ void GatewayRequest::record_usage(int final_status) const {
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
     r.user_id = payer_->user_id;
-    r.key_id = payer_->key_id;
+    // A playground call has no key (key_id 0): its row names none.
+    if (payer_->key_id) r.key_id = payer_->key_id;
     r.channel = summary_.channel.empty() ? ctx.channel : summary_.channel;
     r.requested_model = ctx.requested_model;
     r.upstream_model = ctx.request.model;

@@ -7,7 +7,8 @@
 //
 // Each stage says what it decides and what it hands on. A stage that fails returns the error;
 // GatewayRequest::fail keeps it for the stages after the answer, which always run.
-// Gateway::handle (defined in gateway_stages.cpp) is their only user; not an API.
+// Gateway::handle and Gateway::playground (an operator's call: the identity given instead of
+// authenticate, every block timed) are their only users (gateway_stages.cpp); not an API.
 
 #include <chrono>
 #include <memory>
@@ -43,9 +44,16 @@ struct AnswerMeter {
 //! stages after it, the bill and the log line. Lives on the request's fiber for one call.
 class GatewayRequest {
   public:
+    //! `given`: an identity already established (the playground's operator), used instead of
+    //! authenticate; `trace`: where run_chain times each block (both may be null).
     GatewayRequest(std::chrono::steady_clock::time_point started, const ApiCall& call,
                    ResponseWriter& out, std::shared_ptr<const pipeline::RuntimeConfig> config,
-                   const GatewayServices& services, Metrics& metrics);
+                   const GatewayServices& services, Metrics& metrics,
+                   const pipeline::Identity* given = nullptr,
+                   pipeline::BlockTrace* trace = nullptr);
+
+    //! Every stage, in order: answer (or fail), send_failure, bill, log_request, count_request.
+    void run();
 
     //! authenticate → decode → match_chain → admit → run_chain. Ok: the client has its answer
     //! (or a streaming client its error event, or it has gone); an error: nothing was sent yet.
@@ -63,6 +71,8 @@ class GatewayRequest {
     void log_request() const;
     //! The route, decision, side-call and request metrics; the request's last stage.
     void count_request() const;
+    //! What the request did, for the playground (after run; the blocks are already in it).
+    void describe(PlaygroundTrace& trace) const;
 
   private:
     friend class ClientSink;
@@ -100,6 +110,8 @@ class GatewayRequest {
     Metrics& metrics_;
     const protocol::ClientCodec& codec_;
     const std::string request_id_;
+    const pipeline::Identity* given_;
+    pipeline::BlockTrace* trace_;
 
     // What the stages found out. Views into config_'s snapshot, held to the end.
     std::string_view user_, key_name_, chain_id_;

@@ -71,6 +71,9 @@ class HttpServer {
     //! /healthz reports "draining" meanwhile. Returns the number of requests cut off.
     int64_t shutdown(int drain_seconds);
     bool draining() const { return draining_; }
+    //! The gateway that serves the model API (the admin playground calls it too); null before
+    //! start().
+    const Gateway* gateway() const { return gateway_.get(); }
 
   private:
     ServerOptions options_;

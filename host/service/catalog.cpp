@@ -65,6 +65,8 @@ const std::vector<Operation>& operations() {
         {"dashboard.summary", "spend, traffic and channel state from the rollups"},
         {"health.summary", "each channel's availability slots and key states"},
         {"usage.own", "the calling user's usage from the rollups"},
+        {"playground.run",
+         "runs an operator's request through a tier's chain, billed and logged, with timings"},
     };
     return all;
 }

@@ -270,6 +270,7 @@ const std::vector<std::pair<std::string, std::string>> kRoutes = {
     {"GET", "/stats"},
     {"GET", "/chains"},
     {"POST", "/chains"},
+    {"POST", "/playground"},
     {"GET", "/no-such-route"},
 };
 
@@ -1280,4 +1281,103 @@ TEST_CASE("a user's session reaches its own /me routes and no admin route") {
     REQUIRE_STATUS(f.call("GET", "/users", token), 200);
     REQUIRE(store::users::set_role(f.db(), bob.id, "user").ok());
     REQUIRE_STATUS(f.call("GET", "/users", token), 403);
+}
+
+// ---- the playground's contract with the gateway (the run itself: it_admin_playground) --------
+
+TEST_CASE("playground: without a gateway 503; the hook gets the caller, the tier and the request") {
+    AdminFixture f;
+    const Json body{{"tier", "default"},
+                    {"model", "m1"},
+                    {"stream", true},
+                    {"request", {{"max_tokens", 8}, {"messages", Json::array()}}}};
+    auto unwired = f.as_admin("POST", "/playground", body);
+    REQUIRE_STATUS(unwired, 503);
+    CHECK(unwired.error_message().find("AdminApiOptions::playground") != std::string::npos);
+
+    REQUIRE(store::tiers::create(f.db(), {"gold", 500'000, "", 0, true}).ok());
+    const int changes_before = f.changes;
+    std::vector<server::PlaygroundCall> seen;
+    server::AdminApiOptions options;
+    options.plugins = f.catalog.lookup();
+    options.passwords = &f.passwords;
+    options.logins = &f.logins;
+    options.playground = [&seen](const server::PlaygroundCall& call, server::ResponseWriter& out) {
+        seen.push_back(call);
+        server::PlaygroundTrace trace;
+        trace.request_id = "r1";
+        trace.status = 200;
+        trace.route = Json{{"scenario", "passthrough"}, {"model", "m1"}};
+        trace.blocks.push_back({"pre_block", "pre", "/pre/0", 1.5, false, false});
+        const Json request = Json::parse(*call.body);
+        if (request.value("stream", false)) {
+            out.begin_stream();
+            out.write("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        } else {
+            out.send(200, "application/json", R"({"type":"message","content":[]})");
+        }
+        return trace;
+    };
+    f.api = std::make_unique<server::AdminApi>(
+        f.db(), f.box.get(), [&f] { ++f.changes; }, options);
+    auto ada = store::users::find_by_name(f.db(), "ada").value().value();
+
+    auto streamed = f.as_admin("POST", "/playground",
+                               Json{{"tier", "gold"},
+                                    {"model", "m1"},
+                                    {"request", {{"max_tokens", 8}, {"messages", Json::array()}}},
+                                    {"stream", true}});
+    REQUIRE_STATUS(streamed, 200);
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].user_id == ada.id);
+    CHECK(seen[0].user_name == "ada");
+    CHECK(seen[0].tier == "gold");
+    CHECK(seen[0].tier_ratio_ppm == 500'000);
+    const Json sent = Json::parse(*seen[0].body);
+    CHECK(sent["model"] == "m1");
+    CHECK(sent["stream"] == true);
+    CHECK(streamed.streamed);
+    // The events as the gateway wrote them, then the trace as the last event.
+    const std::string last = "event: tianshu.playground\ndata: ";
+    REQUIRE(streamed.body.rfind("event: message_stop\n", 0) == 0);
+    const auto at = streamed.body.find(last);
+    REQUIRE(at != std::string::npos);
+    const Json trace = Json::parse(streamed.body.substr(at + last.size()));
+    CHECK(trace["request_id"] == "r1");
+    CHECK(trace["blocks"][0]["name"] == "pre_block");
+    CHECK(trace["blocks"][0]["ms"] == 1.5);
+
+    // Whole: the answer wrapped with the trace; `stream` defaults to the request's own (none).
+    auto whole = f.as_admin(
+        "POST", "/playground",
+        Json{{"tier", "gold"},
+             {"request", {{"model", "m2"}, {"max_tokens", 8}, {"messages", Json::array()}}}});
+    REQUIRE_STATUS(whole, 200);
+    CHECK(Json::parse(*seen.back().body)["model"] == "m2");
+    CHECK(Json::parse(*seen.back().body)["stream"] == false);
+    CHECK(whole.json()["response"]["type"] == "message");
+    CHECK(whole.json()["route"]["model"] == "m1");
+    CHECK(whole.json()["status"] == 200);
+
+    // Refused before the gateway is asked: unknown tier, unknown field, no model, a user.
+    const size_t calls = seen.size();
+    auto tier = f.as_admin("POST", "/playground",
+                           Json{{"tier", "nope"}, {"model", "m1"}, {"request", Json::object()}});
+    REQUIRE_STATUS(tier, 400);
+    CHECK(tier.error_message().find("'tier'") != std::string::npos);
+    CHECK(tier.error_message().find("gold") != std::string::npos);
+    auto field = f.as_admin(
+        "POST", "/playground",
+        Json{{"tier", "gold"}, {"model", "m1"}, {"request", Json::object()}, {"user", "bob"}});
+    REQUIRE_STATUS(field, 400);
+    CHECK(field.error_message().find("unknown field 'user'") != std::string::npos);
+    auto no_request = f.as_admin("POST", "/playground", Json{{"tier", "gold"}, {"model", "m1"}});
+    REQUIRE_STATUS(no_request, 400);
+    CHECK(no_request.error_message().find("'request'") != std::string::npos);
+    const std::string bob = f.login("bob", kUserPassword);
+    auto user = f.call("POST", "/playground", bob,
+                       Json{{"tier", "gold"}, {"model", "m1"}, {"request", Json::object()}}.dump());
+    REQUIRE_STATUS(user, 403);
+    CHECK(seen.size() == calls);
+    CHECK(f.changes == changes_before);  // a playground run changes no configuration
 }

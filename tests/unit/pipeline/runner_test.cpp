@@ -127,6 +127,79 @@ TEST_CASE("a strategy that answers directly skips the model") {
     CHECK(out.assembler.response().text() == "from cache");
 }
 
+TEST_CASE("a traced run times each block: pre, the model without the stream hooks, post") {
+    using namespace std::chrono_literals;
+    FakeCatalog cat;
+    cat.add("slow_pre", plugin::PluginKind::strategy)->make_strategy = [](const Json&) {
+        auto s = std::make_shared<FakeStrategy>();
+        s->name_ = "slow_pre";
+        s->pre = [](RequestContext&) -> core::Result<HookOutcome> {
+            std::this_thread::sleep_for(5ms);
+            return HookOutcome::proceed;
+        };
+        return s;
+    };
+    int events = 0;
+    cat.add("slow_post", plugin::PluginKind::strategy)->make_strategy = [&events](const Json&) {
+        auto s = std::make_shared<FakeStrategy>();
+        s->name_ = "slow_post";
+        s->event = [&events](RequestContext&, core::StreamEvent&) -> core::Result<void> {
+            ++events;
+            std::this_thread::sleep_for(2ms);
+            return {};
+        };
+        return s;
+    };
+    auto chain =
+        chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],"routing":{"mode":"passthrough"},
+        "pre":[{"plugin":"slow_pre"}],"post":[{"plugin":"slow_post"}]})");
+    OneModelResolver resolver;
+    auto ctx = request_for("m", "hello there");
+    Collected out;
+    pipeline::BlockTrace trace;
+    pipeline::PipelineRunner runner(resolver);
+    runner.trace_blocks(&trace);
+    REQUIRE(runner.run(ctx, *chain, out.sink()).ok());
+    REQUIRE(trace.size() == 3);
+    CHECK(trace[0].name == "slow_pre");
+    CHECK(trace[0].kind == "pre");
+    CHECK(trace[0].where == "/pre/0");
+    CHECK(trace[0].ms >= 5.0);
+    CHECK(trace[1].name == "test");  // the channel
+    CHECK(trace[1].kind == "model");
+    CHECK(trace[1].where == "m");
+    CHECK(trace[2].name == "slow_post");
+    CHECK(trace[2].kind == "post");
+    REQUIRE(events >= 3);
+    CHECK(trace[2].ms >= 2.0 * events);
+    // The model's time leaves out what the stream hook took on its events.
+    CHECK(trace[1].ms < 2.0 * events);
+    for (const auto& b : trace) CHECK_FALSE(b.failed);
+
+    SECTION("a pre block that answers is marked, and no model block follows") {
+        FakeCatalog answering;
+        answering.add("cache", plugin::PluginKind::strategy)->make_strategy = [](const Json&) {
+            auto s = std::make_shared<FakeStrategy>();
+            s->name_ = "cache";
+            s->pre = [](RequestContext& c) -> core::Result<HookOutcome> {
+                plugin::answer_text(c, "from cache");
+                return HookOutcome::answered;
+            };
+            return s;
+        };
+        auto cached = chain_of(answering, R"({"id":"c","tiers":["*"],"models":["*"],
+            "routing":{"mode":"passthrough"},"pre":[{"plugin":"cache"}]})");
+        pipeline::BlockTrace answered;
+        pipeline::PipelineRunner traced(resolver);
+        traced.trace_blocks(&answered);
+        auto ctx2 = request_for("m", "q");
+        Collected out2;
+        REQUIRE(traced.run(ctx2, *cached, out2.sink()).ok());
+        REQUIRE(answered.size() == 1);  // no model ran
+        CHECK(answered[0].answered);
+    }
+}
+
 TEST_CASE("managed routing uses the chain's model unless a strategy picked one") {
     FakeCatalog cat;
     auto chain = chain_of(cat, R"({"id":"c","tiers":["*"],"models":["*"],
