@@ -1,6 +1,7 @@
 // The admin Health page's data through a real gateway: a channel of two upstream keys behind an
 // HTTP proxy (the fake upstream doubles as the proxy), one key the provider refuses with a 400
-// ("API key not valid", as Gemini answers, so no retry hides it). Each request's row names the
+// ("API key sk-broken-k*** not valid", as Gemini answers, so no retry hides it: a probe keeps
+// no trace of the key the upstream echoes). Each request's row names the
 // key that served it, GET /admin/api/health shows one bar per key (they differ), the channel
 // "failing" with its reason, the latest probe of each key (`tianshu channel test` records them),
 // and the proxy without its credentials, which reach neither the database nor the API.
@@ -46,13 +47,13 @@ TEST_CASE("health: per-key bars differ, the channel fails with a reason, probes 
     const fs::path scripts = make_scripts_dir(tmp / "scripts", {"models/demo.lua"});
     write_file(
         tmp / "scenario.json",
-        Json{
-            {"api_key", "sk-up"},
-            {"models", {"up-model"}},
-            {"key_errors",
-             {{"sk-broken-key-0001",
-               {{"status", 400}, {"message", "API key not valid. Please pass a valid API key."}}}}},
-            {"turns", {{{"text", "pong"}, {"times", 0}}}}}
+        Json{{"api_key", "sk-up"},
+             {"models", {"up-model"}},
+             {"key_errors",
+              {{"sk-broken-key-0001",
+                {{"status", 400},
+                 {"message", "API key sk-broken-k*** not valid. Please pass a valid API key."}}}}},
+             {"turns", {{{"text", "pong"}, {"times", 0}}}}}
             .dump());
     FakeUpstream up(tmp / "scenario.json", tmp / "upstream.log");
     const std::string proxy_origin = "http://127.0.0.1:" + std::to_string(up.port());
