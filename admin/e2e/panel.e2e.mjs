@@ -336,6 +336,24 @@ await step('batch connectivity test', async () => {
   check((await page.locator('.notice.error').count()) === 0, `the channels page shows an error: ${await noticeText()}`);
 });
 
+await step('health: the channel has a key row with its bar and the latest probe latency', async () => {
+  // The batch test above probed the channel's key: the Health page shows that probe's latency.
+  await go('health');
+  const row = page.locator(`tr[data-testid^="health-key-${P}-chan-"]`).first();
+  await row.waitFor();
+  const slots = await row.locator('.slot').count();
+  check(slots === 24, `the key row has ${slots} slots, not one per hour of 24 h`);
+  const probe = row.locator('[data-testid$="-probe"]');
+  const text = ((await probe.textContent()) ?? '').trim();
+  check(/\d+\s*ms/.test(text), `the key's latest probe shows no latency: "${text}"`);
+  check((await row.locator('.badge.bad').count()) > 0, 'the failed probe is not shown as a failure');
+  const body = await page.locator('body').innerText();
+  check(!body.includes(`sk-${P}-upstream-key`), 'the health page shows an upstream key');
+  check((await page.getByTestId('health-channels').count()) === 1, 'no channels table');
+  check((await page.locator('.notice.error').count()) === 0, `the health page shows an error: ${await noticeText()}`);
+  await shot('health-keys');
+});
+
 // ---- the chain editor ----
 await step('chain composed by dragging three blocks, configured, saved', async () => {
   await go('pipelines');

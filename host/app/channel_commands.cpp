@@ -499,6 +499,9 @@ int cmd_health_check(const std::vector<std::string>& args) {
         return kOk;
     }
     auto results = service::channels::run_probes(probes, progress_to_stderr("disabled keys"));
+    if (auto kept = service::channels::record_results(*db.value(), results); !kept)
+        std::cerr << "warning: the probe results were not recorded for the Health page: "
+                  << kept.error().message << "\n";
     std::vector<bool> reenabled(probes.size(), false);
     for (size_t i = 0; i < probes.size(); ++i) {
         if (!results[i].ok) continue;

@@ -88,7 +88,8 @@ std::string UsageJournal::encode(const store::UsageRecord& r) {
     std::string out;
     out.reserve(300 + r.route_model.size() + r.route_reason.size() + r.decisions.size() +
                 r.request_id.size() + r.channel.size() + r.requested_model.size() +
-                r.upstream_model.size() + r.error_kind.size() + r.client_ip.size());
+                r.upstream_model.size() + r.error_kind.size() + r.client_ip.size() +
+                r.proxy.size());
     const auto number = [&](std::string_view key, long long v) {
         out += key;
         core::append_json_number(out, static_cast<int64_t>(v));
@@ -99,6 +100,7 @@ std::string UsageJournal::encode(const store::UsageRecord& r) {
     };
     number("{\"at\":", r.created_at_ms);
     text(",\"channel\":", r.channel);
+    if (r.channel_key_id) number(",\"channel_key\":", *r.channel_key_id);
     number(",\"cost\":", r.cost);
     number(",\"cr\":", r.cache_read_tokens);
     number(",\"cw\":", r.cache_write_tokens);
@@ -111,6 +113,7 @@ std::string UsageJournal::encode(const store::UsageRecord& r) {
     text(",\"model\":", r.requested_model);
     number(",\"ms\":", r.latency_ms);
     number(",\"out\":", r.output_tokens);
+    if (!r.proxy.empty()) text(",\"proxy\":", store::proxy_origin(r.proxy));
     number(",\"retries\":", r.retries);
     // The route decision, when the request got as far as one.
     if (!r.route_scenario.empty()) {
@@ -162,6 +165,8 @@ core::Result<store::UsageRecord> UsageJournal::decode(std::string_view line) {
         r.route_by = j.value("route_by", "");
         r.route_rank = j.value("route_rank", 0);
         r.decisions = j.value("decisions", "");
+        if (j.contains("channel_key")) r.channel_key_id = j["channel_key"].get<long long>();
+        r.proxy = j.value("proxy", "");
         return r;
     } catch (const Json::exception& e) {
         return core::Error::invalid(

@@ -196,6 +196,7 @@ struct RequestContext {
     UpstreamCaller* upstream = nullptr;  //!< set by the server; null in tests that need none
     std::string channel;                 //!< the channel serving this request (set by the runner)
     std::string upstream_proxy;          //!< the channel's HTTP proxy (set with `channel`)
+    std::string upstream_key_id;         //!< id of the channel key called (set with `channel`)
     //! The last upstream failure, kept so an adapter's TS_HOOK_FAIL reports it faithfully.
     std::optional<core::Error> upstream_error;
     //! The post stage whose on_stream_event runs now (stream rewriting); null otherwise.

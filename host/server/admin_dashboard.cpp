@@ -6,6 +6,7 @@
 #include <map>
 
 #include "server/admin_support.hpp"
+#include "store/channel_probes.hpp"
 #include "store/channels.hpp"
 #include "store/rollups.hpp"
 
@@ -113,91 +114,225 @@ Json range_json(const Range& r) {
                 {"to", r.to_ms}};
 }
 
-//! A channel is failing when at least half of its requests in the current and the previous
-//! hour failed (status >= 400), counting at least kFailingMinRequests.
-constexpr long long kFailingMinRequests = 3;
+// ---- states --------------------------------------------------------------------------------
+//
+// A channel's or key's state comes from its traffic of the current and the previous hour (the
+// hourly rollups), its latest probe and the store, never from the store alone: a channel whose
+// every recent request failed is "failing", whatever its keys' flags say.
 
-//! The hourly channel rollups of the current and the previous hour, summed per channel.
-core::Result<std::map<std::string, UsageRollup>> recent_by_channel(store::Database& db) {
+//! The current and the previous hour.
+constexpr long long kRecentHours = 2;
+
+//! The hourly rollups of the recent hours, summed per channel and per channel key.
+struct Recent {
+    std::map<std::string, UsageRollup> channels;
+    std::map<std::string, UsageRollup> keys;  //!< by rollups::key_dim
+    std::map<std::pair<std::string, long long>, store::ChannelProbe> probes;  //!< latest
+};
+
+core::Result<Recent> recent_usage(store::Database& db) {
     const long long now = now_ms();
     const long long to = now - now % store::rollups::kHourMs + store::rollups::kHourMs;
-    auto rows = store::rollups::per_key(db, {RollupGranularity::hour, RollupDimension::channel,
-                                             to - 2 * store::rollups::kHourMs, to, std::nullopt});
-    if (!rows) return rows.take_error();
-    std::map<std::string, UsageRollup> out;
-    for (UsageRollup& u : rows.value()) out[u.key] = std::move(u);
+    const long long from = to - kRecentHours * store::rollups::kHourMs;
+    Recent out;
+    for (RollupDimension d : {RollupDimension::channel, RollupDimension::key}) {
+        auto rows = store::rollups::per_key(db, {RollupGranularity::hour, d, from, to, {}});
+        if (!rows) return rows.take_error();
+        auto& into = d == RollupDimension::channel ? out.channels : out.keys;
+        for (UsageRollup& u : rows.value()) into[u.key] = std::move(u);
+    }
+    auto probes = store::channel_probes::latest(db);
+    if (!probes) return probes.take_error();
+    for (store::ChannelProbe& p : probes.value()) out.probes[{p.channel, p.key_id}] = std::move(p);
     return out;
 }
 
-std::string channel_state(bool enabled, bool has_usable_key,
-                          const std::map<std::string, UsageRollup>& recent,
-                          const std::string& name) {
-    if (!enabled) return "disabled";
-    if (!has_usable_key) return "no_keys";
-    auto it = recent.find(name);
-    if (it != recent.end() && it->second.requests >= kFailingMinRequests &&
-        it->second.errors * 2 >= it->second.requests)
-        return "failing";
-    return "ok";
+//! Most recent requests failed: at least half of them, and two at least (or every one).
+bool failing_traffic(const UsageRollup& u) {
+    return u.errors >= 1 && u.errors * 2 >= u.requests && (u.errors >= 2 || u.errors == u.requests);
+}
+//! A tenth of the recent requests failed, two at least.
+bool degraded_traffic(const UsageRollup& u) {
+    return u.errors >= 2 && u.errors * 10 >= u.requests;
 }
 
-//! Disabled, keyless and failing channels first, then by name.
+Json errors_reason(const UsageRollup& u) {
+    const long long share = u.requests ? u.errors * 100 / u.requests : 0;
+    return Json{{"code", "errors"},
+                {"errors", u.errors},
+                {"requests", u.requests},
+                {"window_hours", kRecentHours},
+                {"text", std::to_string(u.errors) + " of " + std::to_string(u.requests) +
+                             " requests in the last " + std::to_string(kRecentHours) +
+                             " hours failed (" + std::to_string(share) + "%)"}};
+}
+
+Json probe_json(const store::ChannelProbe& p) {
+    return Json{{"ok", p.ok},
+                {"latency_ms", p.latency_ms},
+                {"at", p.created_at_ms},
+                {"error_kind", p.error_kind.empty() ? Json(nullptr) : Json(p.error_kind)},
+                {"error", p.error.empty() ? Json(nullptr) : Json(p.error)}};
+}
+
+//! A state and why (null when nothing is wrong).
+struct Verdict {
+    std::string state;
+    Json reason = nullptr;
+};
+
+Verdict key_verdict(const store::ChannelKey& k, const UsageRollup* recent,
+                    const store::ChannelProbe* probe) {
+    if (!k.enabled)
+        return {"disabled", Json{{"code", "key_disabled"},
+                                 {"text", k.disabled_reason.empty() ? "disabled by an operator"
+                                                                    : k.disabled_reason}}};
+    if (recent && failing_traffic(*recent)) return {"failing", errors_reason(*recent)};
+    // A failed probe newer than the key's last request says more than the older traffic.
+    if (probe && !probe->ok && (!recent || probe->created_at_ms > recent->last_at_ms))
+        return {"failing", Json{{"code", "probe"},
+                                {"error_kind", probe->error_kind},
+                                {"at", probe->created_at_ms},
+                                {"text", "the latest probe failed: " + probe->error}}};
+    return {"enabled", nullptr};
+}
+
+Verdict channel_verdict(bool enabled, int usable_keys, int failing_keys,
+                        const UsageRollup* recent) {
+    if (!enabled)
+        return {"disabled", Json{{"code", "disabled"}, {"text", "disabled by an operator"}}};
+    if (usable_keys == 0)
+        return {"no_keys",
+                Json{{"code", "no_keys"}, {"text", "no key is in rotation: add or re-enable one"}}};
+    if (recent && failing_traffic(*recent)) return {"failing", errors_reason(*recent)};
+    const Json keys_reason{
+        {"code", failing_keys == usable_keys ? "keys_failing" : "key_failing"},
+        {"failing", failing_keys},
+        {"keys", usable_keys},
+        {"text", std::to_string(failing_keys) + " of " + std::to_string(usable_keys) +
+                     " keys in rotation are failing"}};
+    if (failing_keys == usable_keys) return {"failing", keys_reason};
+    if (failing_keys > 0) return {"degraded", keys_reason};
+    if (recent && degraded_traffic(*recent)) return {"degraded", errors_reason(*recent)};
+    return {"ok", nullptr};
+}
+
+//! Disabled, keyless, failing and degraded channels first, then by name.
 int state_rank(const std::string& state) {
     if (state == "disabled") return 0;
     if (state == "no_keys") return 1;
     if (state == "failing") return 2;
-    if (state == "removed") return 4;
-    return 3;
+    if (state == "degraded") return 3;
+    if (state == "removed") return 5;
+    return 4;
+}
+
+Json availability_of(const UsageRollup& u) {
+    return u.requests ? Json(static_cast<double>(u.requests - u.errors) / u.requests)
+                      : Json(nullptr);
+}
+
+//! The slots of one health bar.
+Json bar_json(const std::vector<UsageRollup>& filled) {
+    Json bar = Json::array();
+    for (const UsageRollup& s : filled)
+        bar.push_back(Json{{"start", s.bucket_start_ms},
+                           {"requests", s.requests},
+                           {"errors", s.errors},
+                           {"ok_share", availability_of(s)}});
+    return bar;
+}
+
+//! What /health adds to the channel list: a bar per channel, key and proxy over the range.
+struct HealthBars {
+    const Range* range = nullptr;
+    std::map<std::string, std::vector<UsageRollup>> channels, keys, proxies;
+};
+
+Json bar_of(const HealthBars& bars, const std::map<std::string, std::vector<UsageRollup>>& rows,
+            const std::string& key) {
+    auto it = rows.find(key);
+    return bar_json(
+        slots_of(*bars.range, it == rows.end() ? std::vector<UsageRollup>{} : it->second));
 }
 
 //! Every stored channel, and every channel name the rollups hold that is no longer stored
-//! (state "removed"), with its state and usage over `usage`; problems first.
+//! (state "removed"), with its state and usage over `usage`; problems first. With `bars`
+//! (GET /health), each channel and key has its bar of slots.
 core::Result<Json> channels_json(Context& ctx, const std::vector<UsageRollup>& usage,
-                                 bool with_keys, const std::map<std::string, Json>* slots) {
+                                 bool with_keys, const HealthBars* bars) {
     auto stored = store::channels::list(ctx.db);
     if (!stored) return stored.take_error();
-    auto recent = recent_by_channel(ctx.db);
+    auto recent = recent_usage(ctx.db);
     if (!recent) return recent.take_error();
     std::map<std::string, const UsageRollup*> used;
     for (const UsageRollup& u : usage)
         if (!u.key.empty()) used[u.key] = &u;
     std::vector<Json> rows;
+    const auto find = [](const auto& map, const auto& key) {
+        auto it = map.find(key);
+        return it == map.end() ? nullptr : &it->second;
+    };
     const auto usage_of = [&](Json& j, const std::string& name) {
         auto it = used.find(name);
         const UsageRollup none;
         const UsageRollup& u = it == used.end() ? none : *it->second;
         j.update(usage_json(u));
-        j["availability"] = u.requests
-                                ? Json(static_cast<double>(u.requests - u.errors) / u.requests)
-                                : Json(nullptr);
+        j["availability"] = availability_of(u);
         j["last_request_at"] = u.last_at_ms ? Json(u.last_at_ms) : Json(nullptr);
-        auto r = recent->find(name);
-        j["latest_latency_ms"] = r != recent->end() && r->second.requests
-                                     ? Json(r->second.latency_ms_sum / r->second.requests)
-                                     : Json(nullptr);
-        if (slots) {
-            auto s = slots->find(name);
-            j["slots"] = s == slots->end() ? Json::array() : s->second;
-        }
+        const UsageRollup* r = find(recent->channels, name);
+        j["latest_latency_ms"] =
+            r && r->requests ? Json(r->latency_ms_sum / r->requests) : Json(nullptr);
+        if (bars) j["slots"] = bar_of(*bars, bars->channels, name);
     };
     for (const store::Channel& c : stored.value()) {
-        bool usable = false;
+        int usable = 0, failing = 0;
         Json keys = Json::array();
         for (const store::ChannelKey& k : c.keys) {
-            usable = usable || k.enabled;
-            keys.push_back(
-                Json{{"id", k.id},
-                     {"state", k.enabled ? "enabled" : "disabled"},
-                     {"disabled_reason", k.disabled_reason},
-                     {"disabled_at", k.disabled_at ? Json(*k.disabled_at) : Json(nullptr)}});
+            const std::string dim = store::rollups::key_dim(c.name, k.id);
+            const UsageRollup* r = find(recent->keys, dim);
+            const store::ChannelProbe* probe = find(recent->probes, std::make_pair(c.name, k.id));
+            const Verdict v = key_verdict(k, r, probe);
+            usable += k.enabled ? 1 : 0;
+            failing += k.enabled && v.state == "failing" ? 1 : 0;
+            Json kj{{"id", k.id},
+                    {"key_id", k.id},
+                    {"state", v.state},
+                    {"reason", v.reason},
+                    {"disabled_reason", k.disabled_reason},
+                    {"disabled_at", k.disabled_at ? Json(*k.disabled_at) : Json(nullptr)},
+                    {"latest_latency_ms",
+                     r && r->requests ? Json(r->latency_ms_sum / r->requests) : Json(nullptr)},
+                    {"latest_probe", probe ? probe_json(*probe) : Json(nullptr)}};
+            if (bars) {
+                kj["slots"] = bar_of(*bars, bars->keys, dim);
+                UsageRollup total;
+                for (const auto& s : kj["slots"]) {
+                    total.requests += s["requests"].get<long long>();
+                    total.errors += s["errors"].get<long long>();
+                }
+                kj["requests"] = total.requests;
+                kj["errors"] = total.errors;
+                kj["availability"] = availability_of(total);
+            }
+            keys.push_back(std::move(kj));
         }
+        // A channel without stored keys (its adapter needs none) is probed as key 0.
+        const store::ChannelProbe* own_probe = find(recent->probes, std::make_pair(c.name, 0LL));
+        const Verdict v = channel_verdict(c.enabled, c.keys.empty() ? 1 : usable, failing,
+                                          find(recent->channels, c.name));
         Json j{{"id", c.id},
                {"name", c.name},
                {"type", c.type},
                {"enabled", c.enabled},
                {"priority", c.priority},
-               {"state", channel_state(c.enabled, usable, recent.value(), c.name)}};
-        if (with_keys) j["keys"] = std::move(keys);
+               {"state", v.state},
+               {"reason", v.reason},
+               {"proxy", c.proxy.empty() ? Json(nullptr) : Json(store::proxy_origin(c.proxy))}};
+        if (with_keys) {
+            j["keys"] = std::move(keys);
+            j["latest_probe"] = own_probe ? probe_json(*own_probe) : Json(nullptr);
+        }
         usage_of(j, c.name);
         rows.push_back(std::move(j));
     }
@@ -207,9 +342,13 @@ core::Result<Json> channels_json(Context& ctx, const std::vector<UsageRollup>& u
     for (const store::Channel& c : stored.value())
         removed.erase(std::remove(removed.begin(), removed.end(), c.name), removed.end());
     for (const std::string& name : removed) {
-        Json j{{"id", nullptr},    {"name", name},        {"type", nullptr},
-               {"enabled", false}, {"priority", nullptr}, {"state", "removed"}};
-        if (with_keys) j["keys"] = Json::array();
+        Json j{{"id", nullptr},     {"name", name},        {"type", nullptr},
+               {"enabled", false},  {"priority", nullptr}, {"state", "removed"},
+               {"reason", nullptr}, {"proxy", nullptr}};
+        if (with_keys) {
+            j["keys"] = Json::array();
+            j["latest_probe"] = nullptr;
+        }
         usage_of(j, name);
         rows.push_back(std::move(j));
     }
@@ -311,40 +450,49 @@ Outcome health(Context& ctx) {
     auto range = range_of(ctx, {"24h", "7d"});
     if (!range) return range.take_error();
     const Range& r = range.value();
-    auto rows = store::rollups::read(ctx.db, query_of(r, RollupDimension::channel));
-    if (!rows) return rows.take_error();
-    std::map<std::string, std::vector<UsageRollup>> by_channel;
-    for (const UsageRollup& u : rows.value()) by_channel[u.key].push_back(u);
-    std::map<std::string, Json> slots;
+    HealthBars bars;
+    bars.range = &r;
+    for (RollupDimension d :
+         {RollupDimension::channel, RollupDimension::key, RollupDimension::proxy}) {
+        auto rows = store::rollups::read(ctx.db, query_of(r, d));
+        if (!rows) return rows.take_error();
+        auto& into = d == RollupDimension::channel ? bars.channels
+                     : d == RollupDimension::key   ? bars.keys
+                                                   : bars.proxies;
+        for (UsageRollup& u : rows.value()) into[u.key].push_back(std::move(u));
+    }
     std::vector<UsageRollup> totals;
-    for (const auto& [name, list] : by_channel) {
-        Json bar = Json::array();
-        const auto filled = slots_of(r, list);
-        for (const UsageRollup& s : filled)
-            bar.push_back(Json{
-                {"start", s.bucket_start_ms},
-                {"requests", s.requests},
-                {"errors", s.errors},
-                {"ok_share", s.requests
-                                 ? Json(static_cast<double>(s.requests - s.errors) / s.requests)
-                                 : Json(nullptr)}});
-        slots[name] = std::move(bar);
-        UsageRollup sum = total_of(filled);
+    for (const auto& [name, list] : bars.channels) {
+        UsageRollup sum = total_of(slots_of(r, list));
         sum.key = name;
         totals.push_back(std::move(sum));
     }
-    // Channels without traffic get a bar of empty slots too.
-    Json empty_bar = Json::array();
-    for (const UsageRollup& s : slots_of(r, {}))
-        empty_bar.push_back(Json{
-            {"start", s.bucket_start_ms}, {"requests", 0}, {"errors", 0}, {"ok_share", nullptr}});
-    auto listed = channels_json(ctx, totals, true, &slots);
+    auto listed = channels_json(ctx, totals, true, &bars);
     if (!listed) return listed.take_error();
-    for (Json& c : listed.value())
-        if (c["slots"].empty()) c["slots"] = empty_bar;
+    // Proxies: those the stored channels name, and those that carried traffic in the range.
+    std::map<std::string, std::vector<std::string>> proxy_channels;
+    for (const auto& entry : bars.proxies) proxy_channels[entry.first];
+    for (const Json& c : listed.value())
+        if (c["proxy"].is_string())
+            proxy_channels[c["proxy"].get<std::string>()].push_back(c["name"].get<std::string>());
+    Json proxies = Json::array();
+    for (const auto& [proxy, channels] : proxy_channels) {
+        auto it = bars.proxies.find(proxy);
+        const auto filled =
+            slots_of(r, it == bars.proxies.end() ? std::vector<UsageRollup>{} : it->second);
+        const UsageRollup total = total_of(filled);
+        proxies.push_back(Json{{"proxy", store::proxy_origin(proxy)},
+                               {"channels", channels},
+                               {"requests", total.requests},
+                               {"errors", total.errors},
+                               {"availability", availability_of(total)},
+                               {"slots", bar_json(filled)}});
+    }
     Json body = range_json(r);
+    body["generated_at"] = now_ms();
     body["slots"] = r.buckets;
     body["channels"] = std::move(listed).value();
+    body["proxies"] = std::move(proxies);
     return Reply{200, std::move(body)};
 }
 

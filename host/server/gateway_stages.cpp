@@ -63,6 +63,20 @@ core::Json side_calls_json(const plugin::RequestContext& ctx,
 }
 }  // namespace
 
+namespace {
+//! The upstream key and proxy of the channel the record names, for the admin Health page: the
+//! key's store id (runtime_loader names stored keys by it; a keyless channel's "default" is
+//! none) and the proxy without its credentials.
+void channel_key_of(const plugin::RequestContext& ctx, store::UsageRecord& r) {
+    if (ctx.channel.empty() || ctx.channel != r.channel) return;
+    const std::string& id = ctx.upstream_key_id;
+    if (!id.empty() && id.size() < 19 &&
+        std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        r.channel_key_id = std::stoll(id);
+    r.proxy = store::proxy_origin(ctx.upstream_proxy);
+}
+}  // namespace
+
 // The stages and what each hands on: gateway_stages.hpp.
 void Gateway::handle(const ApiCall& call, ResponseWriter& out) const {
     const auto started = Clock::now();
@@ -437,6 +451,7 @@ void GatewayRequest::record_usage(int final_status) const {
         r.route_rank = route.rank;
     }
     if (!ctx.decisions.empty()) r.decisions = decisions_json(ctx.decisions).dump();
+    channel_key_of(ctx, r);
     services_.usage->record(r);
 }
 

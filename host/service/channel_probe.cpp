@@ -7,7 +7,9 @@
 #include <thread>
 
 #include "core/fiber.hpp"
+#include "core/log.hpp"
 #include "hub/secret_box.hpp"
+#include "store/channel_probes.hpp"
 #include "store/database.hpp"
 #include "upstream/channel_router.hpp"
 #include "upstream/wire_upstream.hpp"
@@ -39,8 +41,24 @@ upstream::ChannelSpec spec_for(const store::Channel& c, const std::string& model
     spec.models = {model};
     spec.priority = c.priority;
     spec.weight = std::max(1, c.weight);
+    spec.proxy = c.proxy;
     if (plaintext_key) spec.keys.push_back(upstream::ChannelKey{key_id, *plaintext_key, true});
     return spec;
+}
+
+//! `text` with every copy of `key`, and of any prefix of it of 6 bytes or more (upstreams echo
+//! "sk-abc***"), replaced by "[key]".
+std::string without_key(std::string text, const std::string& key) {
+    constexpr std::size_t kShortest = 6;
+    if (key.size() < kShortest) return text;
+    const std::string head = key.substr(0, kShortest);
+    for (std::size_t at = text.find(head); at != std::string::npos; at = text.find(head, at)) {
+        std::size_t n = kShortest;
+        while (n < key.size() && at + n < text.size() && text[at + n] == key[n]) ++n;
+        text.replace(at, n, "[key]");
+        at += 5;
+    }
+    return text;
 }
 
 //! Sends one user message "ping" (max_tokens 1, not streamed) the way the gateway would.
@@ -50,7 +68,8 @@ ProbeResult run_probe(const Probe& p) {
     r.key_id = p.key_id;
     r.model = p.model;
     if (p.build_error) {
-        r.error = p.build_error->message;
+        r.error = without_key(p.build_error->message, p.key_to_hide);
+        r.error_kind = core::to_string(p.build_error->kind);
         return r;
     }
     plugin::RequestContext ctx;
@@ -63,6 +82,7 @@ ProbeResult run_probe(const Probe& p) {
     ctx.requested_model = p.model;
     ctx.client_protocol = "anthropic";
     ctx.channel = p.channel;
+    ctx.upstream_proxy = p.proxy;
     ctx.upstream = &upstream::WireUpstream::shared();
     std::optional<std::string> stream_error;
     ctx.emit = [&](const core::StreamEvent& e) {
@@ -76,12 +96,17 @@ ProbeResult run_probe(const Probe& p) {
     r.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now() - start)
                        .count();
-    if (!done)
+    if (!done) {
         r.error = done.error().message;
-    else if (stream_error)
+        r.error_kind = core::to_string(done.error().kind);
+    } else if (stream_error) {
         r.error = *stream_error;
-    else if (!ctx.started)
+        r.error_kind = core::to_string(ErrorKind::upstream);
+    } else if (!ctx.started) {
         r.error = "the model answered nothing";
+        r.error_kind = core::to_string(ErrorKind::upstream);
+    }
+    r.error = without_key(std::move(r.error), p.key_to_hide);
     r.ok = r.error.empty();
     return r;
 }
@@ -119,7 +144,8 @@ std::string probe_model_of(const store::Channel& c) {
 
 Probe make_probe(const pipeline::PluginLookup& plugins, const store::Channel& c,
                  const std::optional<std::string>& plaintext_key, long long key_id) {
-    Probe p{c.name, key_id, probe_model_of(c), nullptr, std::nullopt};
+    Probe p{c.name,       key_id,  probe_model_of(c),         nullptr,
+            std::nullopt, c.proxy, plaintext_key.value_or("")};
     if (p.model.empty()) {
         p.build_error = Error::invalid("channel '" + c.name +
                                        "' offers no model: add --models or a --map with "
@@ -212,7 +238,22 @@ core::Result<std::vector<ProbeResult>> test(const Env& env, const TestOptions& o
         }
         probes.push_back(probe_with_key(env, c, *key));
     }
-    return run_probes(probes, options.progress);
+    auto results = run_probes(probes, options.progress);
+    if (auto kept = record_results(env.db, results); !kept)
+        core::log(core::LogLevel::warn,
+                  "channel probe results were not recorded; the Health page shows older ones",
+                  {{"error", kept.error().message}});
+    return results;
+}
+
+core::Result<void> record_results(store::Database& db, const std::vector<ProbeResult>& results) {
+    std::vector<store::ChannelProbe> rows;
+    const long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+    for (const auto& r : results)
+        rows.push_back({0, r.channel, r.key_id, r.ok, r.latency_ms, r.error_kind, r.error, now});
+    return store::channel_probes::record(db, rows);
 }
 
 nlohmann::json probe_result_json(const ProbeResult& r) {
@@ -223,7 +264,8 @@ nlohmann::json probe_result_json(const ProbeResult& r) {
                 {"ok", r.ok},
                 {"latency_ms", r.latency_ms},
                 {"model_seen", r.model_seen.empty() ? Json(nullptr) : Json(r.model_seen)},
-                {"error", r.error}};
+                {"error", r.error},
+                {"error_kind", r.error_kind.empty() ? Json(nullptr) : Json(r.error_kind)}};
 }
 
 }  // namespace tianshu::service::channels

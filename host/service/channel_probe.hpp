@@ -29,6 +29,10 @@ struct Probe {
     std::string model;     //!< what the probe asks for
     std::shared_ptr<plugin::Model> instance;
     std::optional<core::Error> build_error;  //!< set when no instance could be built
+    std::string proxy = {};  //!< the channel's HTTP proxy, as the gateway would use it
+    //! The key the instance holds, only to cut it out of an upstream's error text (some echo
+    //! a key back); never copied into a result.
+    std::string key_to_hide = {};
 };
 
 //! What one probe saw. Never a key.
@@ -39,7 +43,8 @@ struct ProbeResult {
     bool ok = false;
     long long latency_ms = 0;
     std::string model_seen;  //!< the model name the upstream answered with
-    std::string error;
+    std::string error;       //!< without the key, even where the upstream echoed it
+    std::string error_kind;  //!< core::ErrorKind's name; "" when ok
 };
 
 //! The model a probe asks for: the channel's first model, else its first mapping's target.
@@ -62,11 +67,16 @@ struct TestOptions {
     std::function<void(size_t, size_t)> progress = {};
 };
 
-//! channels.test: probes the chosen channels; changes nothing in the store. Needs env.plugins
-//! and, for sealed keys, env.secrets (without it each such key's result says so).
+//! channels.test: probes the chosen channels and records each result (store::channel_probes, for
+//! the admin Health page; a failure to record is logged, the results still returned); changes
+//! nothing else in the store. Needs env.plugins and, for sealed keys, env.secrets (without it
+//! each such key's result says so).
 core::Result<std::vector<ProbeResult>> test(const Env& env, const TestOptions& options);
 
-//! {channel, key_id (null when none), model, ok, latency_ms, model_seen, error}.
+//! Stores `results` in store::channel_probes (the admin Health page's latest probe per key).
+core::Result<void> record_results(store::Database& db, const std::vector<ProbeResult>& results);
+
+//! {channel, key_id (null when none), model, ok, latency_ms, model_seen, error, error_kind}.
 nlohmann::json probe_result_json(const ProbeResult& r);
 
 }  // namespace tianshu::service::channels

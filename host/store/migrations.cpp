@@ -505,6 +505,70 @@ const std::vector<Migration> all_migrations = {
          backfill_hours_mysql,
          backfill_days_mysql,
      }},
+    {6,
+     "the channel key and proxy that served each request, their rollups; channel probe results",
+     {
+         "ALTER TABLE request_logs ADD COLUMN channel_key_id BIGINT",
+         "ALTER TABLE request_logs ADD COLUMN upstream_proxy VARCHAR(255) NOT NULL DEFAULT ''",
+         // SQLite cannot change a CHECK: the rollups move to a table that also allows 'key'
+         // ('<channel>#<channel key id>') and 'proxy' (scheme://host:port) rows.
+         R"(CREATE TABLE usage_rollups_6 (
+              granularity CHAR(1) NOT NULL CHECK (granularity IN ('h', 'd')),
+              dimension VARCHAR(8) NOT NULL CHECK (dimension IN ('all', 'model', 'channel',
+                                                                 'user', 'key', 'proxy')),
+              dim_key VARCHAR(255) NOT NULL,
+              bucket_start BIGINT NOT NULL,
+              requests BIGINT NOT NULL DEFAULT 0,
+              errors BIGINT NOT NULL DEFAULT 0,
+              input_tokens BIGINT NOT NULL DEFAULT 0,
+              output_tokens BIGINT NOT NULL DEFAULT 0,
+              cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+              cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+              reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+              cost BIGINT NOT NULL DEFAULT 0,
+              latency_ms_sum BIGINT NOT NULL DEFAULT 0,
+              latency_ms_max BIGINT NOT NULL DEFAULT 0,
+              ttft_ms_sum BIGINT NOT NULL DEFAULT 0,
+              last_at BIGINT NOT NULL DEFAULT 0,
+              PRIMARY KEY (granularity, dimension, dim_key, bucket_start)) WITHOUT ROWID)",
+         "INSERT INTO usage_rollups_6 SELECT * FROM usage_rollups",
+         "DROP TABLE usage_rollups",
+         "ALTER TABLE usage_rollups_6 RENAME TO usage_rollups",
+         "CREATE INDEX IF NOT EXISTS idx_usage_rollups_bucket ON usage_rollups(granularity, "
+         "dimension, bucket_start)",
+         // The last results of `channel test` / health-check / POST /channels/test per
+         // (channel, key): store::channel_probes keeps a bounded number per key.
+         R"(CREATE TABLE IF NOT EXISTS channel_probes (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              channel VARCHAR(255) NOT NULL,
+              key_id BIGINT NOT NULL DEFAULT 0,
+              ok INTEGER NOT NULL,
+              latency_ms BIGINT NOT NULL DEFAULT 0,
+              error_kind VARCHAR(32) NOT NULL DEFAULT '',
+              error VARCHAR(255) NOT NULL DEFAULT '',
+              created_at BIGINT NOT NULL))",
+         "CREATE INDEX IF NOT EXISTS idx_channel_probes_key ON channel_probes(channel, key_id, "
+         "id)",
+     },
+     {
+         R"(ALTER TABLE request_logs
+              ADD COLUMN IF NOT EXISTS channel_key_id BIGINT NULL,
+              ADD COLUMN IF NOT EXISTS upstream_proxy VARCHAR(255) NOT NULL DEFAULT '')",
+         "ALTER TABLE usage_rollups DROP CONSTRAINT IF EXISTS ck_usage_rollups_dimension",
+         R"(ALTER TABLE usage_rollups ADD CONSTRAINT ck_usage_rollups_dimension
+              CHECK (dimension IN ('all', 'model', 'channel', 'user', 'key', 'proxy')))",
+         R"(CREATE TABLE IF NOT EXISTS channel_probes (
+              id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+              channel VARCHAR(255) NOT NULL,
+              key_id BIGINT NOT NULL DEFAULT 0,
+              ok TINYINT NOT NULL,
+              latency_ms BIGINT NOT NULL DEFAULT 0,
+              error_kind VARCHAR(32) NOT NULL DEFAULT '',
+              error VARCHAR(255) NOT NULL DEFAULT '',
+              created_at BIGINT NOT NULL,
+              KEY idx_channel_probes_key (channel, key_id, id)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+     }},
 };
 
 constexpr std::string_view create_sqlite_ledger =

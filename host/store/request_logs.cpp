@@ -20,13 +20,20 @@ constexpr const char* log_columns =
     "request_id, created_at, user_id, key_id, channel, requested_model, upstream_model, "
     "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost, "
     "latency_ms, ttft_ms, status, error_kind, client_ip, retries, stream, route_scenario, "
-    "route_model, route_reason, route_by, route_rank, decisions";
+    "route_model, route_reason, route_by, route_rank, decisions, channel_key_id, upstream_proxy";
+
+//! The nullable channel_key_id column's value and indicator, kept in step by the caller.
+struct ChannelKeyColumn {
+    long long id = 0;
+    soci::indicator ind = soci::i_null;
+};
 
 //! Binds every column of log_columns, in order, to `r` (plus the NULL indicator of key_id and
 //! the integer form of stream, which the caller keeps in step).
 template <class Exchange>
 void exchange_columns(soci::statement& st, UsageRecord& r, long long& key_id,
-                      soci::indicator& key_ind, int& stream, Exchange ex) {
+                      soci::indicator& key_ind, int& stream, ChannelKeyColumn& channel_key,
+                      Exchange ex) {
     ex(st, r.request_id);
     ex(st, r.created_at_ms);
     ex(st, r.user_id);
@@ -57,6 +64,11 @@ void exchange_columns(soci::statement& st, UsageRecord& r, long long& key_id,
     ex(st, r.route_by);
     ex(st, r.route_rank);
     ex(st, r.decisions);
+    if constexpr (Exchange::reads)
+        st.exchange(soci::into(channel_key.id, channel_key.ind));
+    else
+        st.exchange(soci::use(channel_key.id, channel_key.ind));
+    ex(st, r.proxy);
 }
 
 struct Into {
@@ -120,10 +132,11 @@ long long select_logs(soci::session& s, const RequestLogFilter& f, const long lo
     long long key_id = 0;
     soci::indicator key_ind = soci::i_null;
     int stream = 0;
+    ChannelKeyColumn channel_key;
     Where w = where_of(f, before_id);
     soci::statement st(s);
     st.exchange(soci::into(r.id));
-    exchange_columns(st, r, key_id, key_ind, stream, Into{});
+    exchange_columns(st, r, key_id, key_ind, stream, channel_key, Into{});
     w.bind(st);
     st.alloc();
     st.prepare(std::string("SELECT id, ") + log_columns + " FROM request_logs" + w.sql +
@@ -134,6 +147,9 @@ long long select_logs(soci::session& s, const RequestLogFilter& f, const long lo
     while (st.fetch()) {
         r.key_id = key_ind == soci::i_null ? std::nullopt : std::optional<long long>(key_id);
         r.stream = stream != 0;
+        r.channel_key_id = channel_key.ind == soci::i_null
+                               ? std::nullopt
+                               : std::optional<long long>(channel_key.id);
         ++passed;
         if (!row(r)) break;
     }
@@ -158,6 +174,7 @@ core::Result<void> validate(const UsageRecord& r) {
     if (r.upstream_model.size() > 255) return too_long(r.upstream_model, 255, "upstream_model");
     if (r.error_kind.size() > 32) return too_long(r.error_kind, 32, "error_kind");
     if (r.client_ip.size() > 64) return too_long(r.client_ip, 64, "client_ip");
+    if (r.proxy.size() > 255) return too_long(proxy_origin(r.proxy), 255, "proxy");
     return {};
 }
 
@@ -171,14 +188,14 @@ std::string id_list(const std::set<long long>& ids) {
 class MysqlLogInsert {
   public:
     explicit MysqlLogInsert(soci::session& s) : st_(s) {
-        exchange_columns(st_, cur_, key_id_, key_ind_, stream_, Use{});
+        exchange_columns(st_, cur_, key_id_, key_ind_, stream_, channel_key_, Use{});
         st_.alloc();
         st_.prepare(
             std::string("INSERT IGNORE INTO request_logs (") + log_columns +
             ") VALUES (:request, :at, :user, :key, :channel, :requested, :upstream, "
             ":input, :output, :cache_read, :cache_write, :reasoning, :cost, :latency, "
             ":ttft, :status, :error, :ip, :retries, :stream, :route_scenario, :route_model, "
-            ":route_reason, :route_by, :route_rank, :decisions)");
+            ":route_reason, :route_by, :route_rank, :decisions, :channel_key, :proxy)");
         st_.define_and_bind();
     }
     //! False when a row with this request_id is there already.
@@ -187,6 +204,9 @@ class MysqlLogInsert {
         key_id_ = r.key_id.value_or(0);
         key_ind_ = r.key_id ? soci::i_ok : soci::i_null;
         stream_ = r.stream ? 1 : 0;
+        channel_key_.id = r.channel_key_id.value_or(0);
+        channel_key_.ind = r.channel_key_id ? soci::i_ok : soci::i_null;
+        cur_.proxy = proxy_origin(r.proxy);  // never a proxy's credentials, whoever forgot
         st_.execute(true);
         return st_.get_affected_rows() > 0;
     }
@@ -196,6 +216,7 @@ class MysqlLogInsert {
     long long key_id_ = 0;
     soci::indicator key_ind_ = soci::i_null;
     int stream_ = 0;
+    ChannelKeyColumn channel_key_;
     soci::statement st_;
 };
 
@@ -206,12 +227,16 @@ class MysqlLogInsert {
 //! writing the AUTOINCREMENT counter) ~2k more; a statement now carries several rows. Failures
 //! throw soci_error with SQLite's reason, as SOCI does.
 class SqliteLogInsert {
+    //! SQLITE_TRANSIENT, which names sqlite3_destructor_type outside SOCI's sqlite_api.
+    static inline const sqlite_api::sqlite3_destructor_type kSqliteTransient =
+        reinterpret_cast<sqlite_api::sqlite3_destructor_type>(static_cast<intptr_t>(-1));
+
   public:
     //! Most of a statement's own cost is gone by 8 rows; preparing a longer VALUES list costs
     //! more than it saves for the batches a light load brings (callgrind: 25 rows per
     //! statement took more instructions in all than 8).
     static constexpr size_t kRowsPerInsert = 8;
-    static constexpr int kColumns = 26;  //!< of log_columns
+    static constexpr int kColumns = 28;  //!< of log_columns
 
     explicit SqliteLogInsert(soci::session& s)
         : db_(static_cast<soci::sqlite3_session_backend*>(s.get_backend())->conn_) {}
@@ -274,7 +299,7 @@ class SqliteLogInsert {
         return st;
     }
 
-    //! One row's values at parameters base+1 .. base+26, as in log_columns. Strings are bound in
+    //! One row's values at parameters base+1 .. base+28, as in log_columns. Strings are bound in
     //! place (SQLITE_STATIC): the records outlive the statement's steps.
     void bind(sqlite_api::sqlite3_stmt* st, int base, const UsageRecord& r) {
         int bound = SQLITE_OK;
@@ -314,6 +339,17 @@ class SqliteLogInsert {
         text(24, r.route_by);
         integer(25, r.route_rank);
         text(26, r.decisions);
+        if (r.channel_key_id)
+            integer(27, *r.channel_key_id);
+        else
+            bound |= sqlite_api::sqlite3_bind_null(st, base + 27);
+        if (r.proxy.find('@') == std::string::npos) {
+            text(28, r.proxy);
+        } else {  // never a proxy's credentials, whoever forgot: a copy SQLite keeps
+            const std::string origin = proxy_origin(r.proxy);
+            bound |= sqlite_api::sqlite3_bind_text(
+                st, base + 28, origin.data(), static_cast<int>(origin.size()), kSqliteTransient);
+        }
         if (bound != SQLITE_OK)
             throw soci::soci_error(std::string("cannot bind a request_logs row: ") +
                                    sqlite_api::sqlite3_errmsg(db_));
@@ -557,3 +593,22 @@ core::Result<std::vector<UsageBucket>> breakdown(Database& db, const RequestLogF
 }
 
 }  // namespace tianshu::store::request_logs
+
+namespace tianshu::store {
+
+std::string proxy_origin(std::string_view url) {
+    if (url.empty()) return {};
+    std::string_view scheme;
+    std::string_view rest = url;
+    if (auto at = rest.find("://"); at != std::string_view::npos) {
+        scheme = rest.substr(0, at);
+        rest.remove_prefix(at + 3);
+    }
+    // Userinfo ends at the last '@': a password may hold '@', '/', '?' or '#' unescaped, so the
+    // cut comes before the path's (a proxy URL has no path worth an '@').
+    if (auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+    rest = rest.substr(0, rest.find_first_of("/?#"));
+    return (scheme.empty() ? std::string("http") : std::string(scheme)) + "://" + std::string(rest);
+}
+
+}  // namespace tianshu::store

@@ -47,7 +47,17 @@ struct UsageRecord {
     int route_rank = 0;  //!< ts_route_rank; 0: none
     //! The plugins' decision notes as a JSON array of {plugin, kind, reason}; empty: none.
     std::string decisions;
+    //! The store id of the channel's upstream key that served the request (not the client's
+    //! key: that is key_id); unset when no stored key did (refused early, a keyless channel).
+    std::optional<long long> channel_key_id;
+    //! The channel's HTTP proxy as scheme://host:port (proxy_origin): never its credentials;
+    //! "" when the upstream was called directly.
+    std::string proxy;
 };
+
+//! A proxy URL as scheme://host[:port], without user:password, path or query: what the log,
+//! the rollups and the admin API may show. "" for "".
+std::string proxy_origin(std::string_view url);
 
 //! A stored log row: the record plus its row id (the paging cursor).
 struct RequestLog : UsageRecord {

@@ -22,6 +22,10 @@ const char* dimension_name(RollupDimension d) {
             return "channel";
         case RollupDimension::user:
             return "user";
+        case RollupDimension::key:
+            return "key";
+        case RollupDimension::proxy:
+            return "proxy";
     }
     return "all";
 }
@@ -105,6 +109,10 @@ core::Result<void> check(const RollupQuery& q) {
 
 }  // namespace
 
+std::string key_dim(const std::string& channel, long long channel_key_id) {
+    return channel + "#" + std::to_string(channel_key_id);
+}
+
 void add(soci::session& s, bool mysql, const std::vector<const UsageRecord*>& rows) {
     if (rows.empty()) return;
     std::map<RollupKey, UsageRollup> sums;
@@ -116,6 +124,10 @@ void add(soci::session& s, bool mysql, const std::vector<const UsageRecord*>& ro
             add_row(sums[{code, "model", r->requested_model, bucket}], *r);
             add_row(sums[{code, "channel", r->channel, bucket}], *r);
             add_row(sums[{code, "user", std::to_string(r->user_id), bucket}], *r);
+            if (r->channel_key_id)
+                add_row(sums[{code, "key", key_dim(r->channel, *r->channel_key_id), bucket}], *r);
+            if (!r->proxy.empty())
+                add_row(sums[{code, "proxy", proxy_origin(r->proxy), bucket}], *r);
         }
     }
     std::string g, d, k;

@@ -1,6 +1,7 @@
 #pragma once
 // Usage rollups: per hour and per day (UTC), the request log summed four ways — over everything,
-// per requested model, per channel and per user. The journal's writer keeps them in the same
+// per requested model, per channel and per user (and, since migration 6, per channel key and per
+// proxy). The journal's writer keeps them in the same
 // transaction as the log rows it inserts (store::request_logs::record_usage), so a replayed
 // batch adds nothing twice and a crash loses nothing; the dashboard reads them instead of the
 // log, so its answer costs the same over 5 million rows as over 5 thousand. Migration 5 fills
@@ -24,8 +25,10 @@ namespace tianshu::store {
 enum class RollupGranularity { hour, day };
 //! What a rollup row sums over: `all` rows have the key "", `model` rows the requested model,
 //! `channel` rows the channel name ("" for requests refused before one was chosen), `user` rows
-//! the user id in decimal.
-enum class RollupDimension { all, model, channel, user };
+//! the user id in decimal, `key` rows "<channel>#<channel key id>" (requests a stored upstream
+//! key served: key_dim()), `proxy` rows the proxy's scheme://host:port (requests sent through
+//! one; never its credentials).
+enum class RollupDimension { all, model, channel, user, key, proxy };
 
 //! One rollup row, or several summed (then bucket_start_ms is the earliest).
 struct UsageRollup {
@@ -61,6 +64,9 @@ constexpr long long kDayMs = 86'400'000;
 constexpr long long width_ms(RollupGranularity g) {
     return g == RollupGranularity::hour ? kHourMs : kDayMs;
 }
+
+//! The dim_key of a `key` rollup row: "<channel>#<channel key id>".
+std::string key_dim(const std::string& channel, long long channel_key_id);
 
 //! Adds `rows` (log rows just inserted, never ones already logged) to the hour and day rollups,
 //! on `s` inside the caller's transaction. Rows are summed in memory first, then each rollup

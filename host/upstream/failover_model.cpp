@@ -117,6 +117,7 @@ core::Result<void> FailoverModel::run(plugin::RequestContext& ctx, FailoverRepor
         ctx.request.model = route.upstream_model;
         ctx.channel = route.channel;
         ctx.upstream_proxy = route.proxy;
+        ctx.upstream_key_id = key.key_id;
         ctx.upstream_error.reset();
 
         auto done = key.model->generate(ctx);

@@ -933,6 +933,15 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     requests.push(rec);
     const finish = (status) => { rec.status = status; writeRecord(rec); };
 
+    // keys the provider answers in their own way (key_errors): an expired or broken key
+    const presented = protocol === 'openai' ? (req.headers.authorization ?? '').replace(/^Bearer /, '') : req.headers['x-api-key'];
+    const keyError = presented ? sc.key_errors?.[presented] : undefined;
+    if (keyError) {
+      const st = keyError.status ?? 400;
+      finish(st);
+      return send(res, st, protocol === 'openai' ? openaiErrorBody(st, keyError.message ?? 'API key not valid') : anthropicErrorBody(st, keyError.message ?? 'API key not valid'));
+    }
+
     // auth
     const key = sc.api_key ?? DEFAULT_API_KEY;
     if (protocol === 'openai') {

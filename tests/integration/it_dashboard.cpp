@@ -12,6 +12,7 @@
 #include "hub/password_hasher.hpp"
 #include "hub/usage_journal.hpp"
 #include "server/admin_api.hpp"
+#include "store/channel_probes.hpp"
 #include "store/channels.hpp"
 #include "store/ledger.hpp"
 #include "store/migrations.hpp"
@@ -66,10 +67,15 @@ Table expected_from_logs(store::Database& db, RollupGranularity g, RollupDimensi
     std::map<std::pair<long long, std::string>, store::UsageRollup> sums;
     const long long width = store::rollups::width_ms(g);
     auto passed = store::request_logs::for_each(db, {}, [&](const store::RequestLog& r) {
+        if (d == RollupDimension::key && !r.channel_key_id) return true;
+        if (d == RollupDimension::proxy && r.proxy.empty()) return true;
         std::string key = d == RollupDimension::all       ? ""
                           : d == RollupDimension::model   ? r.requested_model
                           : d == RollupDimension::channel ? r.channel
-                                                          : std::to_string(r.user_id);
+                          : d == RollupDimension::key
+                              ? store::rollups::key_dim(r.channel, *r.channel_key_id)
+                          : d == RollupDimension::proxy ? r.proxy
+                                                        : std::to_string(r.user_id);
         auto& u = sums[{r.created_at_ms - r.created_at_ms % width, key}];
         ++u.requests;
         u.errors += r.status >= 400 ? 1 : 0;
@@ -100,11 +106,15 @@ Table rollup_table(store::Database& db, RollupGranularity g, RollupDimension d) 
     return out;
 }
 
+constexpr std::initializer_list<RollupDimension> kAllDimensions = {
+    RollupDimension::all,  RollupDimension::model, RollupDimension::channel,
+    RollupDimension::user, RollupDimension::key,   RollupDimension::proxy};
+
 //! Every granularity and dimension of the rollups equals what the request log gives.
-void require_rollups_match_logs(store::Database& db) {
+void require_rollups_match_logs(store::Database& db,
+                                std::initializer_list<RollupDimension> dims = kAllDimensions) {
     for (RollupGranularity g : {RollupGranularity::hour, RollupGranularity::day})
-        for (RollupDimension d : {RollupDimension::all, RollupDimension::model,
-                                  RollupDimension::channel, RollupDimension::user}) {
+        for (RollupDimension d : dims) {
             INFO("granularity " << (g == RollupGranularity::hour ? "hour" : "day") << ", dimension "
                                 << static_cast<int>(d));
             const Table expected = expected_from_logs(db, g, d);
@@ -146,6 +156,13 @@ std::vector<store::UsageRecord> records(const std::vector<long long>& users, int
         r.latency_ms = static_cast<long long>(random() % 3000);
         r.ttft_ms = r.latency_ms / 3;
         r.status = random() % 7 == 0 ? 502 : 200;
+        // The channel key that served it (not for refusals), and for alpha a proxy with
+        // credentials the store must drop; taken from the figures above, so the seeded draws
+        // (and so every other figure) stay what they were.
+        if (!r.channel.empty() && r.input_tokens % 4 != 0)
+            r.channel_key_id = 10 + r.output_tokens % 2;
+        if (r.channel == "alpha" && r.latency_ms % 2 == 0)
+            r.proxy = "http://bob:hunter2-SECRET@proxy.example:3128";
         out.push_back(std::move(r));
     }
     return out;
@@ -336,29 +353,35 @@ TEST_CASE("rollups: migration 5 fills them from the rows a database had, and rer
     // Back to version 4 with the log kept: the migration fills the rollups from it. MySQL runs
     // the backfill outside the DDL's transaction, so a rerun over filled rollups must give the
     // same rows (it overwrites); SQLite's step is one transaction and starts from nothing.
-    REQUIRE(f.db()
-                .with_session("back to version 4",
-                              [&](soci::session& s) {
-                                  s << "DELETE FROM schema_migrations WHERE version = 5";
-                                  if (!mysql) s << "DROP TABLE usage_rollups";
-                              })
-                .ok());
+    // Migration 6 (channel keys and proxies) is undone too, and applied again after it.
+    const auto back_to_4 = [&](soci::session& s) {
+        s << "DELETE FROM schema_migrations WHERE version >= 5";
+        if (mysql) return;
+        s << "DROP TABLE usage_rollups";
+        s << "DROP TABLE channel_probes";
+        s << "ALTER TABLE request_logs DROP COLUMN channel_key_id";
+        s << "ALTER TABLE request_logs DROP COLUMN upstream_proxy";
+    };
+    // Migration 5 knows the four dimensions of its day; 6 adds key and proxy rows for new rows.
+    const auto five = {RollupDimension::all, RollupDimension::model, RollupDimension::channel,
+                       RollupDimension::user};
+    REQUIRE(f.db().with_session("back to version 4", back_to_4).ok());
     auto applied = store::migrate(f.db());
     INFO((applied.ok() ? "" : applied.error().message));
     REQUIRE(applied.ok());
-    CHECK(applied.value() == 1);
-    require_rollups_match_logs(f.db());
+    CHECK(applied.value() == 2);
+    require_rollups_match_logs(f.db(), five);
     if (!mysql) {
-        REQUIRE(f.db()
-                    .with_session("emptied",
-                                  [&](soci::session& s) {
-                                      s << "DELETE FROM schema_migrations WHERE version = 5";
-                                      s << "DROP TABLE usage_rollups";
-                                  })
-                    .ok());
+        REQUIRE(f.db().with_session("emptied", back_to_4).ok());
         REQUIRE(store::migrate(f.db()).ok());
-        require_rollups_match_logs(f.db());
+        require_rollups_match_logs(f.db(), five);
     }
+    // The new rows are counted per channel key and proxy from then on.
+    record_all(f.db(), records(f.users, 300, "m6-"));
+    auto keyed = store::rollups::per_key(
+        f.db(), {RollupGranularity::day, RollupDimension::key, 0, 4'000'000'000'000LL, {}});
+    REQUIRE(keyed.ok());
+    CHECK_FALSE(keyed->empty());
 }
 
 TEST_CASE("dashboard: totals, series, tops and channels come from the rollups") {
@@ -514,4 +537,175 @@ TEST_CASE("dashboard: without an in-flight gauge the field is left out") {
     CHECK(j["range"] == "24h");
     CHECK(j["totals"]["requests"] == 0);
     CHECK(j["totals"]["error_rate"] == 0.0);
+}
+
+namespace {
+
+//! Every text a table holds, as one string (to look for what must never be stored).
+std::string table_text(store::Database& db, const std::string& sql) {
+    std::string all;
+    REQUIRE(db.with_session("read " + sql, [&](soci::session& s) {
+                  std::string v;
+                  soci::statement st = (s.prepare << sql, soci::into(v));
+                  st.execute(false);
+                  while (st.fetch()) all += v + "\n";
+              }).ok());
+    return all;
+}
+
+store::UsageRecord served(const std::string& id, long long user, const std::string& channel,
+                          long long channel_key, int status, const std::string& proxy = {}) {
+    store::UsageRecord r;
+    r.request_id = id;
+    r.created_at_ms = now_ms();
+    r.user_id = user;
+    r.requested_model = "kimi-k2";
+    r.channel = channel;
+    r.channel_key_id = channel_key;
+    r.proxy = proxy;
+    r.status = status;
+    r.error_kind = status >= 400 ? "upstream" : "";
+    r.latency_ms = 40;
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("probe history: the newest results per (channel, key) are kept, the rest pruned") {
+    DashboardFixture f;
+    std::vector<store::ChannelProbe> probes;
+    for (int i = 1; i <= 25; ++i)
+        probes.push_back({0, "duo", 7, i % 5 != 0, i, i % 5 ? "" : "upstream", "", 1000LL + i});
+    // One call per probe, as `channel test` runs, and one batch: both stay bounded.
+    for (std::size_t i = 0; i < 10; ++i)
+        REQUIRE(store::channel_probes::record(f.db(), {probes[i]}).ok());
+    REQUIRE(store::channel_probes::record(
+                f.db(), std::vector<store::ChannelProbe>(probes.begin() + 10, probes.end()))
+                .ok());
+    REQUIRE(store::channel_probes::record(f.db(), {{0, "duo", 8, true, 99, "", "", 5000}}).ok());
+    auto kept = store::channel_probes::history(f.db(), "duo", 7);
+    REQUIRE(kept.ok());
+    REQUIRE(kept->size() == static_cast<std::size_t>(store::channel_probes::kKeptPerKey));
+    CHECK(kept->front().latency_ms == 25);  // newest first
+    CHECK(kept->back().latency_ms == 6);
+    auto latest = store::channel_probes::latest(f.db());
+    REQUIRE(latest.ok());
+    REQUIRE(latest->size() == 2);
+    CHECK(latest->at(0).key_id == 7);
+    CHECK(latest->at(0).latency_ms == 25);
+    CHECK_FALSE(latest->at(0).ok);
+    CHECK(latest->at(1).key_id == 8);
+    CHECK(latest->at(1).latency_ms == 99);
+    CHECK(store::channel_probes::record(f.db(), {probes[0]}, 0).error().kind ==
+          core::ErrorKind::invalid_request);
+}
+
+TEST_CASE("health: per-key and per-proxy bars, the latest probe, honest states, no credentials") {
+    DashboardFixture f;
+    const std::string secret_proxy = "http://bob:hunter2-SECRET@proxy.example:3128";
+    store::Channel duo;
+    duo.name = "duo";
+    duo.type = "openai_compat";
+    duo.base_url = "http://a";
+    duo.proxy = secret_proxy;
+    store::ChannelKey key;
+    key.sealed_key = "sealed-1";
+    duo.keys.push_back(key);
+    key.sealed_key = "sealed-2";
+    duo.keys.push_back(key);
+    store::Channel solo = duo, calm = duo;
+    solo.name = "solo";
+    solo.proxy.clear();
+    solo.keys.resize(1);
+    calm.name = "calm";
+    calm.proxy.clear();
+    calm.keys.resize(1);
+    for (auto* c : {&duo, &solo, &calm}) {
+        auto made = store::channels::create(f.db(), *c);
+        REQUIRE(made.ok());
+        *c = made.value();
+    }
+    const long long good = duo.keys.at(0).id, bad = duo.keys.at(1).id;
+    // duo: its first key answers, its second fails every time: half the requests failed.
+    // solo: its two requests both failed (too few for a share, all the same a failing channel).
+    std::vector<store::UsageRecord> rows;
+    for (int i = 0; i < 4; ++i) {
+        rows.push_back(served("g" + std::to_string(i), f.ada, "duo", good, 200, secret_proxy));
+        rows.push_back(served("b" + std::to_string(i), f.ada, "duo", bad, 502, secret_proxy));
+    }
+    rows.push_back(served("s0", f.ada, "solo", solo.keys[0].id, 502));
+    rows.push_back(served("s1", f.ada, "solo", solo.keys[0].id, 502));
+    rows.push_back(served("c0", f.ada, "calm", calm.keys[0].id, 200));
+    record_all(f.db(), rows);
+    REQUIRE(store::channel_probes::record(
+                f.db(), {{0, "duo", good, true, 321, "", "", now_ms()},
+                         {0, "duo", bad, false, 45, "authentication", "refused: [key]", now_ms()}})
+                .ok());
+
+    Json j = f.get("/health?range=24h");
+    const std::string text = j.dump();
+    INFO(text);
+    CHECK(text.find("hunter2") == std::string::npos);
+    CHECK(text.find("bob") == std::string::npos);
+    std::map<std::string, Json> by_name;
+    for (const auto& c : j["channels"]) by_name[c["name"].get<std::string>()] = c;
+    REQUIRE(by_name.size() == 3);
+
+    const Json& d = by_name["duo"];
+    CHECK(d["state"] == "failing");
+    CHECK(d["reason"]["code"] == "errors");
+    CHECK(d["reason"]["errors"] == 4);
+    CHECK(d["reason"]["requests"] == 8);
+    CHECK(d["proxy"] == "http://proxy.example:3128");
+    REQUIRE(d["keys"].size() == 2);
+    const Json& gk = d["keys"][0];
+    const Json& bk = d["keys"][1];
+    CHECK(gk["key_id"] == good);
+    CHECK(gk["state"] == "enabled");
+    CHECK(gk["slots"].size() == 24);
+    CHECK(gk["slots"][23]["requests"] == 4);
+    CHECK(gk["slots"][23]["errors"] == 0);
+    CHECK(gk["latest_probe"]["ok"] == true);
+    CHECK(gk["latest_probe"]["latency_ms"] == 321);
+    CHECK(bk["key_id"] == bad);
+    CHECK(bk["state"] == "failing");
+    CHECK(bk["reason"]["code"] == "errors");
+    CHECK(bk["slots"][23]["requests"] == 4);
+    CHECK(bk["slots"][23]["errors"] == 4);
+    CHECK(bk["slots"][23]["ok_share"] == 0.0);
+    CHECK(bk["latest_probe"]["ok"] == false);
+    CHECK(bk["latest_probe"]["error_kind"] == "authentication");
+
+    CHECK(by_name["solo"]["state"] == "failing");
+    CHECK(by_name["solo"]["reason"]["errors"] == 2);
+    CHECK(by_name["calm"]["state"] == "ok");
+    CHECK(by_name["calm"]["reason"].is_null());
+    // Problems first.
+    CHECK(j["channels"][2]["name"] == "calm");
+
+    REQUIRE(j["proxies"].size() == 1);
+    CHECK(j["proxies"][0]["proxy"] == "http://proxy.example:3128");
+    CHECK(j["proxies"][0]["channels"] == Json::array({"duo"}));
+    CHECK(j["proxies"][0]["requests"] == 8);
+    CHECK(j["proxies"][0]["errors"] == 4);
+    CHECK(j["proxies"][0]["slots"].size() == 24);
+
+    // The store never held the proxy's credentials, though the records carried them.
+    std::string eight;
+    for (int i = 0; i < 8; ++i) eight += "http://proxy.example:3128\n";
+    CHECK(table_text(f.db(), "SELECT upstream_proxy FROM request_logs WHERE channel = 'duo'") ==
+          eight);
+    CHECK(table_text(f.db(), "SELECT dim_key FROM usage_rollups").find("hunter2") ==
+          std::string::npos);
+    CHECK(table_text(f.db(), "SELECT upstream_proxy FROM request_logs").find("hunter2") ==
+          std::string::npos);
+    CHECK(store::proxy_origin(secret_proxy) == "http://proxy.example:3128");
+    CHECK(store::proxy_origin("socks5://u:p@ss/w@rd@10.0.0.1:1080/x?y") ==
+          "socks5://10.0.0.1:1080");
+    CHECK(store::proxy_origin("proxy.local:8080") == "http://proxy.local:8080");
+
+    // The dashboard sorts and states the channels alike.
+    Json dash = f.get("/dashboard?range=24h");
+    CHECK(dash["channels"][2]["name"] == "calm");
+    CHECK(dash.dump().find("hunter2") == std::string::npos);
 }

@@ -249,10 +249,12 @@ struct LogRig : Ops {
 TEST_CASE("channel add, list, edit and rename keep keys sealed and working",
           "[integration][ops][channel]") {
     Ops s;
-    auto added = s.add_channel(
-        "alpha", s.up.base_url(),
-        {"--key", "sk-up", "--key", "sk-second", "--priority", "5", "--weight", "3", "--proxy",
-         "http://proxy.local:3128", "--timeout-ms", "9000", "--tag", "cn", "--tag", "cheap"});
+    // The fake upstream doubles as the HTTP proxy: a probe goes the way the gateway would.
+    const std::string proxy = "http://127.0.0.1:" + std::to_string(s.up.port());
+    auto added =
+        s.add_channel("alpha", s.up.base_url(),
+                      {"--key", "sk-up", "--key", "sk-second", "--priority", "5", "--weight", "3",
+                       "--proxy", proxy, "--timeout-ms", "9000", "--tag", "cn", "--tag", "cheap"});
     INFO(added.out << added.err);
     REQUIRE(added.exit_code == 0);
 
@@ -260,7 +262,7 @@ TEST_CASE("channel add, list, edit and rename keep keys sealed and working",
     REQUIRE(c);
     CHECK((*c)["priority"] == 5);
     CHECK((*c)["weight"] == 3);
-    CHECK((*c)["proxy"] == "http://proxy.local:3128");
+    CHECK((*c)["proxy"] == proxy);
     CHECK((*c)["timeout_ms"] == 9000);
     CHECK((*c)["tags"] == Json::array({"cn", "cheap"}));
     REQUIRE((*c)["keys"].size() == 2);
