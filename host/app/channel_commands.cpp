@@ -200,28 +200,10 @@ int channel_list(const ParsedArgs& a) {
     Json out = Json::array();
     std::vector<std::vector<std::string>> rows;
     for (const auto& c : list.value()) {
-        Json keys = Json::array();
-        size_t disabled = 0;
-        for (const auto& k : c.keys) {
-            disabled += k.enabled ? 0 : 1;
-            // Never the key, sealed or not: ids and state are all an operator needs.
-            keys.push_back({{"id", k.id},
-                            {"enabled", k.enabled},
-                            {"disabled_reason", k.disabled_reason},
-                            {"disabled_at", k.disabled_at ? Json(*k.disabled_at) : Json(nullptr)}});
-        }
-        out.push_back({{"name", c.name},
-                       {"type", c.type},
-                       {"base_url", c.base_url},
-                       {"models", c.models},
-                       {"model_map", c.model_map},
-                       {"priority", c.priority},
-                       {"weight", c.weight},
-                       {"proxy", c.proxy},
-                       {"timeout_ms", c.timeout_ms},
-                       {"tags", c.tags},
-                       {"keys", keys},
-                       {"enabled", c.enabled}});
+        // The same JSON as the admin API: never a key, the proxy without its password.
+        out.push_back(service::channels::channel_json(c));
+        const auto disabled = std::count_if(c.keys.begin(), c.keys.end(),
+                                            [](const store::ChannelKey& k) { return !k.enabled; });
         std::string key_text = std::to_string(c.keys.size());
         if (disabled > 0) key_text += " (" + std::to_string(disabled) + " disabled)";
         std::string models = join(c.models);

@@ -238,12 +238,19 @@ core::Result<std::vector<store::Channel>> list(const Env& env) {
 }
 
 std::string redacted_proxy(const std::string& proxy) {
-    auto scheme = proxy.find("://");
-    auto at = proxy.find('@', scheme == std::string::npos ? 0 : scheme + 3);
-    if (scheme == std::string::npos || at == std::string::npos) return proxy;
-    auto colon = proxy.find(':', scheme + 3);
-    if (colon == std::string::npos || colon > at) return proxy;
-    return proxy.substr(0, colon + 1) + "***" + proxy.substr(at);
+    const auto scheme = proxy.find("://");
+    if (scheme == std::string::npos) return proxy;
+    const auto host_from = scheme + 3;
+    const auto authority_end = std::min(proxy.find_first_of("/?#", host_from), proxy.size());
+    // The LAST '@' of the authority ends the user info: a password may hold '@' itself.
+    const auto at = proxy.rfind('@', authority_end == 0 ? 0 : authority_end - 1);
+    if (at == std::string::npos || at < host_from) return proxy;
+    const auto colon = proxy.find(':', host_from);
+    // "user:password@host" keeps the user; a bare "token@host" is a secret as a whole.
+    const std::string user = colon != std::string::npos && colon < at
+                                 ? proxy.substr(host_from, colon - host_from) + ":"
+                                 : std::string();
+    return proxy.substr(0, host_from) + user + "***" + proxy.substr(at);
 }
 
 Json channel_key_json(const store::ChannelKey& k) {

@@ -246,6 +246,27 @@ struct LogRig : Ops {
 
 // ---- channels ----------------------------------------------------------------------------
 
+TEST_CASE("channel list never prints a proxy's password, even one holding '@'",
+          "[integration][ops][channel][secrets]") {
+    Ops s;
+    auto added =
+        s.add_channel("hidden", s.up.base_url(),
+                      {"--key", "sk-up", "--proxy", "http://alice:p@ss:w0rd@127.0.0.1:9/"});
+    INFO(added.out << added.err);
+    REQUIRE(added.exit_code == 0);
+    auto json = s.cli({"channel", "list", "--json"});
+    REQUIRE(json.exit_code == 0);
+    CHECK(json.out.find("p@ss") == std::string::npos);
+    CHECK(json.out.find("w0rd") == std::string::npos);
+    CHECK(json.out.find("sk-up") == std::string::npos);
+    auto c = s.channel("hidden");
+    REQUIRE(c);
+    CHECK((*c)["proxy"] == "http://alice:***@127.0.0.1:9/");
+    auto table = s.cli({"channel", "list"});
+    REQUIRE(table.exit_code == 0);
+    CHECK(table.out.find("w0rd") == std::string::npos);
+}
+
 TEST_CASE("channel add, list, edit and rename keep keys sealed and working",
           "[integration][ops][channel]") {
     Ops s;
