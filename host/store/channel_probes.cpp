@@ -31,6 +31,18 @@ void bind_row(soci::statement& st, ChannelProbe& p, int& ok) {
     st.exchange(soci::into(p.created_at_ms));
 }
 
+//! Runs a prepared statement whose row is bound to `p` and `ok` and collects every row.
+std::vector<ChannelProbe> fetch_all(soci::statement& st, ChannelProbe& p, int& ok) {
+    std::vector<ChannelProbe> out;
+    st.define_and_bind();
+    st.execute(false);
+    while (st.fetch()) {
+        p.ok = ok != 0;
+        out.push_back(p);
+    }
+    return out;
+}
+
 }  // namespace
 
 core::Result<void> record(Database& db, const std::vector<ChannelProbe>& probes, int keep) {
@@ -81,7 +93,6 @@ core::Result<void> record(Database& db, const std::vector<ChannelProbe>& probes,
 
 core::Result<std::vector<ChannelProbe>> latest(Database& db) {
     return db.with_session("read the latest channel probes", [&](soci::session& s) {
-        std::vector<ChannelProbe> out;
         ChannelProbe p;
         int ok = 0;
         soci::statement st(s);
@@ -90,20 +101,13 @@ core::Result<std::vector<ChannelProbe>> latest(Database& db) {
         st.prepare(std::string("SELECT ") + kColumns +
                    " FROM channel_probes WHERE id IN (SELECT MAX(id) FROM channel_probes GROUP "
                    "BY channel, key_id) ORDER BY channel, key_id");
-        st.define_and_bind();
-        st.execute(false);
-        while (st.fetch()) {
-            p.ok = ok != 0;
-            out.push_back(p);
-        }
-        return out;
+        return fetch_all(st, p, ok);
     });
 }
 
 core::Result<std::vector<ChannelProbe>> history(Database& db, const std::string& channel,
                                                 long long key_id) {
     return db.with_session("read a channel key's probes", [&](soci::session& s) {
-        std::vector<ChannelProbe> out;
         ChannelProbe p;
         int ok = 0;
         std::string c = channel;
@@ -115,13 +119,7 @@ core::Result<std::vector<ChannelProbe>> history(Database& db, const std::string&
         st.alloc();
         st.prepare(std::string("SELECT ") + kColumns +
                    " FROM channel_probes WHERE channel = :c AND key_id = :k ORDER BY id DESC");
-        st.define_and_bind();
-        st.execute(false);
-        while (st.fetch()) {
-            p.ok = ok != 0;
-            out.push_back(p);
-        }
-        return out;
+        return fetch_all(st, p, ok);
     });
 }
 
