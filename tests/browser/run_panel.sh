@@ -63,6 +63,10 @@ check key "$SUFFIX-key" key list --user "$SUFFIX-user"
 check "user's own key" "$SUFFIX-own-key" key list --user "$SUFFIX-user"
 check price "$SUFFIX-model" price list
 check "chain versions" "^ *3 " chain versions "$SUFFIX-chain"
+check "top-up" "topup +12\.500000" user ledger --user "$SUFFIX-user"
+check "redemption batch, one code of it redeemed" "^$SUFFIX-batch +2 +1 " redeem list
+check "redeemed code in the user's ledger" "redemption +5\.000000" user ledger --user "$SUFFIX-user"
+check "playground request (billed to the operator, logged)" "\"requested_model\": \"$SUFFIX-model\"" logs --user admin --json
 check "invite rebate share" "receive 7\.25% of each top-up" invite show
 check "user's invite code" "$SUFFIX-user" invite list
 shots=$(ls "$SCREENSHOTS" | wc -l)
