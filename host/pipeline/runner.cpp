@@ -4,6 +4,7 @@
 #include <chrono>
 #include <vector>
 
+#include "core/elapsed.hpp"
 #include "core/log.hpp"
 #include "pipeline/post_stream.hpp"
 #include "plugin/request_access.hpp"
@@ -22,10 +23,7 @@ constexpr int kMaxCallDepth = 3;
 constexpr size_t kMaxSideCalls = 16;
 
 using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
+using core::ms_since;
 
 StreamEvent error_event(const Error& e) {
     StreamEvent ev;

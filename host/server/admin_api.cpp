@@ -19,6 +19,8 @@
 namespace tianshu::server {
 
 using admin::Json;
+using admin::send_admin_error;
+using admin::send_json;
 using core::Error;
 using core::ErrorKind;
 
@@ -76,28 +78,6 @@ core::Result<std::vector<std::string>> split_path(std::string_view path) {
         start = slash + 1;
     }
     return segments;
-}
-
-std::string dump(const Json& body) {
-    // Store text (names, notes) is not guaranteed UTF-8: replace bad bytes, never throw.
-    return body.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-void send_json(ResponseWriter& out, int status, const Json& body) {
-    // Answers name users, keys and balances: no cache keeps them.
-    out.set_header("Cache-Control", "no-store");
-    if (status == 204) {
-        out.send(204, "application/json", "");
-        return;
-    }
-    out.send(status, "application/json", dump(body));
-}
-
-void send_admin_error(ResponseWriter& out, const Error& error) {
-    if (error.retry_after_seconds > 0)
-        out.set_header("retry-after", std::to_string(error.retry_after_seconds));
-    send_json(out, core::http_status(error.kind),
-              Json{{"error", {{"type", core::to_string(error.kind)}, {"message", error.message}}}});
 }
 
 Error unauthenticated(std::string message) {

@@ -14,10 +14,6 @@ using core::Error;
 
 namespace {
 
-std::string dump(const Json& body) {
-    return body.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
 Json blocks_json(const pipeline::BlockTrace& blocks) {
     Json out = Json::array();
     for (const auto& b : blocks) {
@@ -72,11 +68,6 @@ class PlaygroundWriter final : public ResponseWriter {
     int status_ = 0;
     std::string body_;
 };
-
-void send_json(ResponseWriter& out, int status, const Json& body) {
-    out.set_header("Cache-Control", "no-store");
-    out.send(status, "application/json", dump(body));
-}
 
 }  // namespace
 

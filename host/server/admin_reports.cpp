@@ -250,13 +250,6 @@ Outcome stats(Context& ctx) {
     return Reply{200, out};
 }
 
-void send_error_json(ResponseWriter& out, const Error& error) {
-    out.send(
-        core::http_status(error.kind), "application/json",
-        Json{{"error", {{"type", core::to_string(error.kind)}, {"message", error.message}}}}.dump(
-            -1, ' ', false, Json::error_handler_t::replace));
-}
-
 }  // namespace
 
 std::optional<Outcome> route_reports(Context& ctx) {
@@ -270,9 +263,9 @@ std::optional<Outcome> route_reports(Context& ctx) {
 
 void write_logs_csv(Context& ctx, ResponseWriter& out) {
     auto filter = log_filter(ctx);
-    if (!filter) return send_error_json(out, filter.error());
+    if (!filter) return send_admin_error(out, filter.error());
     auto names = user_names(ctx.db);
-    if (!names) return send_error_json(out, names.error());
+    if (!names) return send_admin_error(out, names.error());
     // Rows are written as the database yields them, kCsvChunk at a time: an export of
     // millions of rows never sits in memory. The status is only sent with the first chunk,
     // so an export that fails early is still a clean JSON error.
@@ -300,7 +293,7 @@ void write_logs_csv(Context& ctx, ResponseWriter& out) {
     });
     if (client_gone) return;
     if (!rows) {
-        if (!streaming) return send_error_json(out, rows.error());
+        if (!streaming) return send_admin_error(out, rows.error());
         // Too late for a status: say so in the file, where whoever opens it will see it.
         buffer += "# export stopped: " + rows.error().message + "\r\n";
         (void)flush();

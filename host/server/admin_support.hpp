@@ -55,6 +55,18 @@ std::string rest_of_path(const Context& ctx, std::size_t from);
 core::Error not_found(std::string message);
 core::Error permission(std::string message);
 
+// ---- answers -------------------------------------------------------------------------------
+
+//! The JSON text of an answer; bytes that are not UTF-8 (store text is not guaranteed to be) are
+//! replaced, never thrown on.
+std::string dump(const Json& body);
+//! Sends `body` as JSON with `Cache-Control: no-store` (answers name users, keys and balances);
+//! 204 sends no body.
+void send_json(ResponseWriter& out, int status, const Json& body);
+//! Sends an error in the admin API's shape {"error":{"type","message"}} with its status (and
+//! retry-after when the error has one).
+void send_admin_error(ResponseWriter& out, const core::Error& error);
+
 // ---- JSON bodies ---------------------------------------------------------------------------
 
 //! The body as a JSON object; the error says what was wrong and where.

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <random>
 
+#include "core/elapsed.hpp"
 #include "plugin/request_access.hpp"
 
 namespace tianshu::server {
@@ -10,12 +11,7 @@ namespace tianshu::server {
 using core::Error;
 using core::ErrorKind;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-double ms_since(Clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-}  // namespace
+using core::ms_since;
 
 // Random ids put every request_logs and ledger row on a random page of their unique indexes:
 // once the log outgrew the page cache each row cost a read and a rewrite of a cold page.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/elapsed.hpp"
 #include "core/log.hpp"
 #include "pipeline/runner.hpp"
 #include "plugin/request_access.hpp"
@@ -13,11 +14,9 @@ namespace tianshu::server {
 using core::Error;
 using core::ErrorKind;
 using Clock = std::chrono::steady_clock;
+using core::ms_since;
 
 namespace {
-double ms_since(Clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
 
 constexpr auto kRequestDeadline = std::chrono::minutes(10);
 //! The most a stream holds back while a run of events is written together (see the sink).
