@@ -249,11 +249,12 @@ struct HealthBars {
     std::map<std::string, std::vector<UsageRollup>> channels, keys, proxies;
 };
 
-Json bar_of(const HealthBars& bars, const std::map<std::string, std::vector<UsageRollup>>& rows,
-            const std::string& key) {
+//! `key`'s rollups in `rows` as every slot of the range (empty slots filled in).
+std::vector<UsageRollup> filled_of(const HealthBars& bars,
+                                   const std::map<std::string, std::vector<UsageRollup>>& rows,
+                                   const std::string& key) {
     auto it = rows.find(key);
-    return bar_json(
-        slots_of(*bars.range, it == rows.end() ? std::vector<UsageRollup>{} : it->second));
+    return slots_of(*bars.range, it == rows.end() ? std::vector<UsageRollup>{} : it->second);
 }
 
 //! Every stored channel, and every channel name the rollups hold that is no longer stored
@@ -283,7 +284,7 @@ core::Result<Json> channels_json(Context& ctx, const std::vector<UsageRollup>& u
         const UsageRollup* r = find(recent->channels, name);
         j["latest_latency_ms"] =
             r && r->requests ? Json(r->latency_ms_sum / r->requests) : Json(nullptr);
-        if (bars) j["slots"] = bar_of(*bars, bars->channels, name);
+        if (bars) j["slots"] = bar_json(filled_of(*bars, bars->channels, name));
     };
     for (const store::Channel& c : stored.value()) {
         int usable = 0, failing = 0;
@@ -305,12 +306,9 @@ core::Result<Json> channels_json(Context& ctx, const std::vector<UsageRollup>& u
                      r && r->requests ? Json(r->latency_ms_sum / r->requests) : Json(nullptr)},
                     {"latest_probe", probe ? probe_json(*probe) : Json(nullptr)}};
             if (bars) {
-                kj["slots"] = bar_of(*bars, bars->keys, dim);
-                UsageRollup total;
-                for (const auto& s : kj["slots"]) {
-                    total.requests += s["requests"].get<long long>();
-                    total.errors += s["errors"].get<long long>();
-                }
+                const auto filled = filled_of(*bars, bars->keys, dim);
+                const UsageRollup total = total_of(filled);
+                kj["slots"] = bar_json(filled);
                 kj["requests"] = total.requests;
                 kj["errors"] = total.errors;
                 kj["availability"] = availability_of(total);
@@ -477,9 +475,7 @@ Outcome health(Context& ctx) {
             proxy_channels[c["proxy"].get<std::string>()].push_back(c["name"].get<std::string>());
     Json proxies = Json::array();
     for (const auto& [proxy, channels] : proxy_channels) {
-        auto it = bars.proxies.find(proxy);
-        const auto filled =
-            slots_of(r, it == bars.proxies.end() ? std::vector<UsageRollup>{} : it->second);
+        const auto filled = filled_of(bars, bars.proxies, proxy);
         const UsageRollup total = total_of(filled);
         proxies.push_back(Json{{"proxy", store::proxy_origin(proxy)},
                                {"channels", channels},
