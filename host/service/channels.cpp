@@ -1,7 +1,5 @@
 #include "service/channels.hpp"
 
-#include <algorithm>
-
 #include "hub/secret_box.hpp"
 #include "store/database.hpp"
 #include "store/settings.hpp"
@@ -241,9 +239,9 @@ std::string redacted_proxy(const std::string& proxy) {
     const auto scheme = proxy.find("://");
     if (scheme == std::string::npos) return proxy;
     const auto host_from = scheme + 3;
-    const auto authority_end = std::min(proxy.find_first_of("/?#", host_from), proxy.size());
-    // The LAST '@' of the authority ends the user info: a password may hold '@' itself.
-    const auto at = proxy.rfind('@', authority_end == 0 ? 0 : authority_end - 1);
+    // The user info ends at the LAST '@', as store::proxy_origin cuts it: a password may hold
+    // '@', '/', '?' or '#' unescaped.
+    const auto at = proxy.rfind('@');
     if (at == std::string::npos || at < host_from) return proxy;
     const auto colon = proxy.find(':', host_from);
     // "user:password@host" keeps the user; a bare "token@host" is a secret as a whole.

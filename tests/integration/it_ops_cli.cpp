@@ -265,6 +265,14 @@ TEST_CASE("channel list never prints a proxy's password, even one holding '@'",
     auto table = s.cli({"channel", "list"});
     REQUIRE(table.exit_code == 0);
     CHECK(table.out.find("w0rd") == std::string::npos);
+    // A password holding '/' (unescaped) is cut at the last '@' too, not at the slash.
+    auto slashed = s.cli(
+        {"channel", "edit", "--name", "hidden", "--proxy", "http://bob:se/cr?et@127.0.0.1:9"});
+    INFO(slashed.out << slashed.err);
+    REQUIRE(slashed.exit_code == 0);
+    auto again = s.cli({"channel", "list", "--json"});
+    CHECK(again.out.find("se/cr") == std::string::npos);
+    CHECK((*s.channel("hidden"))["proxy"] == "http://bob:***@127.0.0.1:9");
 }
 
 TEST_CASE("channel add, list, edit and rename keep keys sealed and working",
