@@ -1,5 +1,5 @@
-// `tianshu channel add|list|edit|enable|disable|remove|test` and `tianshu health-check`: the
-// operator's hands on upstream channels and their keys. Upstream keys are sealed with
+// `tianshu channel add|list|edit|enable|disable|remove|test|presets` and `tianshu health-check`:
+// the operator's hands on upstream channels and their keys. Upstream keys are sealed with
 // hub::SecretBox bound to the channel's name, so a rename re-seals them, and a probe opens
 // them only in memory, for the one call it makes.
 #include <algorithm>
@@ -7,15 +7,21 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
+
+#include <sys/stat.h>
 
 #include "app/cli_args.hpp"
 #include "app/cli_table.hpp"
 #include "app/command_support.hpp"
+#include "app/runtime_loader.hpp"
 #include "hub/secret_box.hpp"
 #include "service/channel_probe.hpp"
 #include "service/channels.hpp"
@@ -31,16 +37,20 @@ using Json = nlohmann::json;
 namespace {
 
 const char* kChannelUsage =
-    "tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... "
-    "[--base-url URL] [--key UPSTREAM_KEY]... [--priority N] [--weight N] [--proxy URL] "
-    "[--timeout-ms N] [--tag TAG]... [--config JSON] [--data DIR] [--secret-key-file PATH] "
-    "[--json]\n"
+    "tianshu channel add --name NAME (--provider PRESET | --type PLUGIN --models a,b) "
+    "[--map 'PATTERN=MODEL']... [--base-url URL] [--key UPSTREAM_KEY]... [--key-stdin] "
+    "[--key-file PATH] [--priority N] [--weight N] [--proxy URL] [--timeout-ms N] [--tag TAG]... "
+    "[--config JSON] [--data DIR] [--secret-key-file PATH] [--json]\n"
     "       tianshu channel list [--data DIR] [--json]\n"
-    "       tianshu channel edit --name NAME [--rename NEW] [any add flag; --key replaces every "
-    "key] [--add-key KEY]... [--remove-key ID]... [--data DIR] [--secret-key-file PATH] [--json]\n"
+    "       tianshu channel presets [--plugins-dir DIR] [--json]\n"
+    "       tianshu channel edit --name NAME [--rename NEW] [any add flag but --provider; --key, "
+    "--key-stdin and --key-file replace every key] [--add-key KEY]... [--remove-key ID]... "
+    "[--data DIR] [--secret-key-file PATH] [--json]\n"
     "       tianshu channel enable|disable|remove --name NAME [--data DIR] [--json]\n"
     "       tianshu channel test [--name NAME]... [--data DIR] [--plugins-dir DIR] "
-    "[--secret-key-file PATH] [--json]";
+    "[--secret-key-file PATH] [--json]\n"
+    "--key-stdin and --key-file read upstream keys, one per line (blank lines and lines "
+    "starting with '#' are skipped), so that no shell history or process list shows them";
 
 //! A whole number from a flag; the error names the flag, the value and the accepted range.
 core::Result<int> parse_int_flag(const std::string& flag, const std::string& text, long long min,
@@ -69,6 +79,58 @@ std::string join(const Json& array) {
     std::string out;
     for (const auto& v : array) out += (out.empty() ? "" : ",") + v.get<std::string>();
     return out;
+}
+
+//! Upstream keys from a text: one per line, surrounding blanks and CR removed, blank lines and
+//! '#' comments skipped.
+std::vector<std::string> keys_of_text(const std::string& text) {
+    std::vector<std::string> keys;
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        const auto first = line.find_first_not_of(" \t\r");
+        if (first == std::string::npos || line[first] == '#') continue;
+        const auto last = line.find_last_not_of(" \t\r");
+        keys.push_back(line.substr(first, last - first + 1));
+    }
+    return keys;
+}
+
+//! The upstream keys of --key, --key-stdin and --key-file, in that order. Reading stdin or the
+//! file happens once, here; an empty source is an error naming the flag and the fix.
+core::Result<std::vector<std::string>> keys_from_flags(const ParsedArgs& a) {
+    std::vector<std::string> keys = a.all("--key");
+    for (const auto& k : keys)
+        if (k.empty()) return Error::invalid("--key '' is empty: pass the upstream's API key");
+    if (a.flag("--key-stdin")) {
+        std::ostringstream text;
+        text << std::cin.rdbuf();
+        auto read = keys_of_text(text.str());
+        if (read.empty())
+            return Error::invalid(
+                "--key-stdin read no key: pipe the keys in, one per line, e.g. "
+                "`tianshu channel add ... --key-stdin < keys.txt`");
+        keys.insert(keys.end(), read.begin(), read.end());
+    }
+    if (auto file = a.option("--key-file")) {
+        std::ifstream in(*file, std::ios::binary);
+        if (file->empty() || !in)
+            return Error::invalid("--key-file '" + *file +
+                                  "' cannot be read: give the path of a file holding the keys, "
+                                  "one per line");
+        std::ostringstream text;
+        text << in.rdbuf();
+        auto read = keys_of_text(text.str());
+        if (read.empty())
+            return Error::invalid("--key-file '" + *file +
+                                  "' holds no key: write the keys in it, one per line");
+        struct stat st {};
+        if (::stat(file->c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+            std::cerr << "warning: --key-file '" << *file
+                      << "' may be read by other users: `chmod 600 " << *file << "`\n";
+        keys.insert(keys.end(), read.begin(), read.end());
+    }
+    return keys;
 }
 
 //! The channel fields `add` and `edit` share, read from their flags; unset flags stay unset.
@@ -224,9 +286,12 @@ int channel_list(const ParsedArgs& a) {
 int channel_add(const ParsedArgs& a) {
     auto name = a.option("--name");
     auto type = a.option("--type");
-    if (!name || !type)
+    auto provider = a.option("--provider");
+    if (!name || (!type && !provider))
         return input_error(
-            Error::invalid("--name and --type are required\nusage: " + std::string(kChannelUsage)));
+            Error::invalid("--name and either --provider or --type are required (`tianshu channel "
+                           "presets` lists the providers)\nusage: " +
+                           std::string(kChannelUsage)));
     for (const auto& f : {"--rename", "--add-key", "--remove-key"})
         if (a.option(f))
             return input_error(
@@ -236,13 +301,25 @@ int channel_add(const ParsedArgs& a) {
     store::Channel c;
     c.name = *name;
     store::channels::apply(changes.value(), c);
-    const auto keys = a.all("--key");
-    for (const auto& k : keys)
-        if (k.empty())
-            return input_error(Error::invalid("--key '' is empty: pass the upstream's API key"));
+    auto read_keys = keys_from_flags(a);
+    if (!read_keys) return input_error(read_keys.error());
+    const auto& keys = read_keys.value();
     plugin::PluginCatalog catalog;
     (void)load_catalog(catalog, plugin_sources(a));
     auto lookup = [&](const std::string& n) { return catalog.find(n); };
+    std::vector<Error> preset_problems;
+    auto presets = load_presets(plugin_sources(a), preset_problems);
+    if (provider) {
+        if (auto ok = service::channels::apply_preset(presets.get(), *provider, c); !ok) {
+            for (const auto& p : preset_problems) std::cerr << "warning: " << p.message << "\n";
+            return input_error(ok.error());
+        }
+        if (keys.empty() && presets->find(*provider)->key_required)
+            return input_error(Error::invalid(
+                "provider '" + *provider +
+                "' needs an upstream API key: pass --key-stdin (and pipe the key in) or "
+                "--key-file PATH"));
+    }
     if (service::channels::probe_model_of(c).empty())
         return input_error(Error::invalid(
             "a channel needs --models or at least one --map, or no request can reach it"));
@@ -261,16 +338,20 @@ int channel_add(const ParsedArgs& a) {
         if (!opened) return fail(opened.error());
         box = std::move(opened).value();
     }
-    auto made =
-        service::channels::create(service_env(*db.value(), box ? &*box : nullptr, lookup), c, keys);
+    auto env = service_env(*db.value(), box ? &*box : nullptr, lookup);
+    env.presets = presets;
+    auto made = service::channels::create(env, c, keys);
     if (!made) return store_error(made.error());
     if (a.flag("--json"))
         std::cout
             << Json{{"id", made->id}, {"name", made->name}, {"keys", made->keys.size()}}.dump()
             << "\n";
     else
-        std::cout << "added channel '" << made->name << "' (type " << made->type << ", "
-                  << made->keys.size() << " key" << (made->keys.size() == 1 ? "" : "s") << ")\n";
+        std::cout << "added channel '" << made->name << "' (type " << made->type
+                  << (made->provider().empty() ? "" : ", provider " + made->provider()) << ", "
+                  << made->keys.size() << " key" << (made->keys.size() == 1 ? "" : "s") << ", "
+                  << made->models.size() << " model" << (made->models.size() == 1 ? "" : "s")
+                  << ")\n";
     return kOk;
 }
 
@@ -286,7 +367,13 @@ int channel_edit(const ParsedArgs& a) {
             return input_error(Error::invalid("--rename '' is empty: give the new channel name"));
         if (*r != *name) changes->name = *r;
     }
-    const auto replace_keys = a.all("--key");
+    if (a.option("--provider"))
+        return input_error(Error::invalid(
+            "--provider belongs to `tianshu channel add`: to change a channel's provider, add a "
+            "new channel from the preset and remove this one"));
+    auto read_keys = keys_from_flags(a);
+    if (!read_keys) return input_error(read_keys.error());
+    const auto& replace_keys = read_keys.value();
     const auto add_keys = a.all("--add-key");
     std::vector<long long> remove_ids;
     for (const auto& text : a.all("--remove-key")) {
@@ -401,7 +488,7 @@ int channel_test(const ParsedArgs& a) {
         std::cerr << "warning: " << p.message << "\n";
     service::channels::TestOptions options;
     options.names = names;
-    options.every_key = false;  // the key the gateway would use first, one row per channel
+    options.every_key = true;  // every key: a dead second key is found before users meet it
     options.progress = progress_to_stderr("channels");
     auto results =
         service::channels::test(service_env(*db.value(), &box.value(),
@@ -409,6 +496,29 @@ int channel_test(const ParsedArgs& a) {
                                 options);
     if (!results) return fail(results.error());
     return report_probes(results.value(), a.flag("--json"));
+}
+
+//! `channel presets`: the provider presets in the plugins directory.
+int channel_presets(const ParsedArgs& a) {
+    std::vector<Error> problems;
+    auto presets = load_presets(plugin_sources(a), problems);
+    for (const auto& p : problems) std::cerr << "warning: " << p.message << "\n";
+    if (a.flag("--json")) {
+        std::cout << service::channels::presets_json(presets.get()).dump(2) << "\n";
+        return kOk;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto* p : presets->list()) {
+        std::string models;
+        for (const auto& m : p->models) models += (models.empty() ? "" : ",") + m;
+        rows.push_back({p->name, p->display_name, p->adapter, p->base_url,
+                        models.empty() ? "(discovered from the upstream)" : models});
+    }
+    print_table({"PROVIDER", "NAME", "ADAPTER", "BASE URL", "MODELS"}, rows);
+    std::cout << rows.size() << " provider preset" << (rows.size() == 1 ? "" : "s")
+              << "; add one with `tianshu channel add --name NAME --provider PROVIDER "
+                 "--key-stdin`\n";
+    return kOk;
 }
 
 }  // namespace
@@ -419,8 +529,9 @@ int cmd_channel(const std::vector<std::string>& args) {
         {"--data",        "--db",       "--name",    "--type",       "--models",
          "--map",         "--base-url", "--key",     "--config",     "--plugins-dir",
          "--scripts-dir", "--priority", "--weight",  "--proxy",      "--timeout-ms",
-         "--tag",         "--rename",   "--add-key", "--remove-key", kSecretKeyFileOption},
-        {"--json"},
+         "--tag",         "--rename",   "--add-key", "--remove-key", kSecretKeyFileOption,
+         "--provider",    "--key-file"},
+        {"--json", "--key-stdin"},
         1,
         1};
     auto a = parse_args(args, spec);
@@ -435,6 +546,7 @@ int cmd_channel(const std::vector<std::string>& args) {
     if (sub == "enable" || sub == "disable" || sub == "remove")
         return channel_toggle_or_remove(a.value(), sub);
     if (sub == "test") return channel_test(a.value());
+    if (sub == "presets") return channel_presets(a.value());
     return input_error(
         Error::invalid("unknown channel command '" + sub + "'\nusage: " + spec.usage));
 }

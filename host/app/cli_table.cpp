@@ -24,6 +24,7 @@ const std::vector<Subcommand>& subcommands() {
         {"channel", "disable", "channels.set_enabled"},
         {"channel", "remove", "channels.remove"},
         {"channel", "test", "channels.test"},
+        {"channel", "presets", "providers.list"},
         {"health-check", "", "channels.health_check"},
         {"tier", "add", "tiers.create"},
         {"tier", "list", "tiers.list"},

@@ -87,10 +87,11 @@ usage:
   tianshu redeem list [--batch NAME]
   tianshu invite set-rebate --percent 5 | show | list [--limit N]
   (account and billing commands take --data DIR or --db URL, and --json)
-  tianshu channel add --name NAME --type PLUGIN --models a,b [--map 'PATTERN=MODEL']... [--base-url URL]
-                [--key KEY]... [--priority N] [--weight N] [--proxy URL] [--timeout-ms N] [--tag T]...
-                [--config JSON] [--data DIR] [--json]
+  tianshu channel add --name NAME (--provider PRESET | --type PLUGIN --models a,b) [--map 'PATTERN=MODEL']...
+                [--base-url URL] [--key KEY]... [--key-stdin] [--key-file PATH] [--priority N] [--weight N]
+                [--proxy URL] [--timeout-ms N] [--tag T]... [--config JSON] [--data DIR] [--json]
   tianshu channel list [--data DIR] [--json]
+  tianshu channel presets [--plugins-dir DIR] [--json]
   tianshu channel edit --name NAME [--rename NEW] [any add flag] [--add-key KEY]... [--remove-key ID]...
   tianshu channel enable|disable|remove --name NAME [--data DIR] [--json]
   tianshu channel test [--name NAME]... [--plugins-dir DIR] [--data DIR] [--json]
@@ -305,12 +306,17 @@ int cmd_serve(const std::vector<std::string>& args) {
     plugin::PluginCatalog catalog;
     for (const auto& p : load_catalog(catalog, plugin_sources(a.value())))
         core::log(core::LogLevel::error, "plugin not loaded", {{"error", p.message}});
+    std::vector<core::Error> preset_problems;
+    auto presets = load_presets(plugin_sources(a.value()), preset_problems);
+    for (const auto& p : preset_problems)
+        core::log(core::LogLevel::error, "provider preset not loaded", {{"error", p.message}});
     // The key check comes before the first-start setup: a gateway that stops here must not
     // have made (and never shown) the store's first secrets.
     auto secrets = open_secret_key(a.value());
     if (!secrets) return fail(secrets.error());
     RuntimeLoader loader(*db.value(), catalog, a->option_or("--chains-dir", ""), &secrets.value());
     loader.use_capabilities(capabilities.value());
+    loader.use_presets(presets);
     if (auto problems = loader.unopenable_channel_keys(); !problems.empty()) {
         for (size_t i = 0; i + 1 < problems.size(); ++i) (void)fail(problems[i]);
         return fail(problems.back());
@@ -379,6 +385,7 @@ int cmd_serve(const std::vector<std::string>& args) {
     server::AdminApiOptions admin_options;
     admin_options.in_flight = [&metrics] { return static_cast<long long>(metrics.in_flight()); };
     admin_options.plugins = loader.lookup();
+    admin_options.presets = presets;
     admin_options.plugin_infos = [&catalog] { return catalog.list(); };
     admin_options.passwords = &passwords;
     admin_options.logins = &logins;

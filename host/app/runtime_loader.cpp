@@ -155,6 +155,16 @@ std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog,
     return problems;
 }
 
+std::shared_ptr<const pipeline::PresetCatalog> load_presets(const PluginSources& sources,
+                                                            std::vector<core::Error>& problems) {
+    auto presets = std::make_shared<pipeline::PresetCatalog>();
+    if (!sources.plugins_dir.empty() && std::filesystem::is_directory(sources.plugins_dir)) {
+        auto errors = presets->load_directory(sources.plugins_dir);
+        problems.insert(problems.end(), errors.begin(), errors.end());
+    }
+    return presets;
+}
+
 RuntimeLoader::RuntimeLoader(store::Database& db, const plugin::PluginCatalog& catalog,
                              std::filesystem::path chains_dir, const hub::SecretBox* secrets)
     : db_(db), catalog_(catalog), chains_dir_(std::move(chains_dir)), secrets_(secrets) {
@@ -223,7 +233,19 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
     std::vector<upstream::ChannelSpec> specs;
     // Each channel's capability options override the table for the models it serves.
     std::map<std::string, core::ModelCapabilities, std::less<>> channel_capabilities;
+    std::map<std::string, std::shared_ptr<const pipeline::CapabilityTable>, std::less<>>
+        preset_capabilities;
     for (const auto& c : channels.value()) {
+        if (auto provider = c.provider(); !provider.empty()) {
+            const auto* preset = presets_ ? presets_->find(provider) : nullptr;
+            if (preset)
+                preset_capabilities.emplace(c.name, preset->capabilities);
+            else
+                core::log(core::LogLevel::warn, "channel provider preset not loaded",
+                          {{"channel", c.name},
+                           {"provider", provider},
+                           {"effect", "the preset's capability table does not apply"}});
+        }
         if (c.config.is_object() && c.config.contains("options")) {
             auto caps = pipeline::channel_capabilities(c.config["options"], c.name);
             if (!caps)
@@ -237,7 +259,8 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
         spec.type = c.type;
         spec.enabled = c.enabled;
         spec.config = c.config;
-        spec.config.erase("api_key");  // keys come from the channel's key list
+        spec.config.erase("api_key");   // keys come from the channel's key list
+        spec.config.erase("provider");  // the host's, not the adapter's
         spec.priority = c.priority;
         spec.proxy = c.proxy;
         if (c.timeout_ms > 0) {
@@ -289,7 +312,7 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
     config->payers = std::move(payers);
     config->revision = revision.value();
     config->capabilities = std::make_shared<pipeline::ModelCapabilityBook>(
-        capabilities_, std::move(channel_capabilities), router);
+        capabilities_, std::move(channel_capabilities), router, std::move(preset_capabilities));
     auto tiers = store::tiers::list(db_);
     if (!tiers) return tiers.take_error();
     for (const auto& t : tiers.value())

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "hub/secret_box.hpp"
+#include "pipeline/provider_presets.hpp"
 #include "pipeline/runtime_config.hpp"
 #include "plugin/catalog.hpp"
 #include "store/database.hpp"
@@ -25,6 +26,10 @@ struct PluginSources {
 //! Loads every .so plugin and Lua script; problems are returned (and each is one log line
 //! at serve time), the good ones load.
 std::vector<core::Error> load_catalog(plugin::PluginCatalog& catalog, const PluginSources& sources);
+//! The provider presets (`*.preset.json`) in the plugins directory; problems are appended to
+//! `problems` (a file that does not parse is left out, naming the file and the field).
+std::shared_ptr<const pipeline::PresetCatalog> load_presets(const PluginSources& sources,
+                                                            std::vector<core::Error>& problems);
 
 //! Makes RuntimeConfig snapshots from the store (+ optional chain files).
 class RuntimeLoader {
@@ -44,6 +49,11 @@ class RuntimeLoader {
     void use_capabilities(std::shared_ptr<const pipeline::CapabilityTable> table) {
         capabilities_ = std::move(table);
     }
+    //! The provider presets (the plugins directory's *.preset.json): a channel added from one
+    //! (its config's "provider") reads the preset's capability table. Call before load().
+    void use_presets(std::shared_ptr<const pipeline::PresetCatalog> presets) {
+        presets_ = std::move(presets);
+    }
     //! One error per channel whose stored upstream keys this gateway's secret key cannot open
     //! (sealed with another gateway's key, or damaged), naming the channel and the fix; serve
     //! checks at start, so a gateway started with the wrong key stops there and says so, instead
@@ -58,6 +68,7 @@ class RuntimeLoader {
     upstream::RouterServices services_;
     std::shared_ptr<const pipeline::CapabilityTable> capabilities_ =
         std::make_shared<pipeline::CapabilityTable>(pipeline::CapabilityTable::builtin());
+    std::shared_ptr<const pipeline::PresetCatalog> presets_;
 };
 
 //! Polls the store's config revision and reloads on change.

@@ -138,8 +138,15 @@ std::optional<ModelCapabilities> ModelCapabilityBook::lookup(std::string_view up
     const ModelCapabilities* row = table_ ? table_->find(upstream_model) : nullptr;
     if (!row && table_ && requested_model != upstream_model) row = table_->find(requested_model);
     if (row) out = *row;
-    if (!channel.empty())
+    if (!channel.empty()) {
+        if (auto it = preset_by_channel_.find(channel); it != preset_by_channel_.end()) {
+            const ModelCapabilities* preset = it->second->find(upstream_model);
+            if (!preset && requested_model != upstream_model)
+                preset = it->second->find(requested_model);
+            if (preset) out.overlay(*preset);
+        }
         if (auto it = by_channel_.find(channel); it != by_channel_.end()) out.overlay(it->second);
+    }
     if (out.empty()) return std::nullopt;
     return out;
 }

@@ -47,14 +47,20 @@ class CapabilityTable {
 core::Result<core::ModelCapabilities> channel_capabilities(const core::Json& options,
                                                            std::string_view channel);
 
-//! The lookup of a snapshot: channel override > table (most specific pattern) > unknown.
+//! The lookup of a snapshot: channel override > the channel's preset table > the global table
+//! (most specific pattern in each) > unknown.
 class ModelCapabilityBook final : public plugin::CapabilitySource {
   public:
+    //! `preset_by_channel`: the capability table of each channel's provider preset, laid
+    //! between the global table and the channel's own options.
     ModelCapabilityBook(std::shared_ptr<const CapabilityTable> table,
                         std::map<std::string, core::ModelCapabilities, std::less<>> by_channel,
-                        std::shared_ptr<const ModelResolver> models)
+                        std::shared_ptr<const ModelResolver> models,
+                        std::map<std::string, std::shared_ptr<const CapabilityTable>, std::less<>>
+                            preset_by_channel = {})
         : table_(std::move(table)),
           by_channel_(std::move(by_channel)),
+          preset_by_channel_(std::move(preset_by_channel)),
           models_(std::move(models)) {}
 
     //! `model` as the provider knows it (looked up first) and as the client asked for it,
@@ -77,6 +83,7 @@ class ModelCapabilityBook final : public plugin::CapabilitySource {
   private:
     std::shared_ptr<const CapabilityTable> table_;
     std::map<std::string, core::ModelCapabilities, std::less<>> by_channel_;
+    std::map<std::string, std::shared_ptr<const CapabilityTable>, std::less<>> preset_by_channel_;
     std::shared_ptr<const ModelResolver> models_;
 };
 

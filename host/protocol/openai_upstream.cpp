@@ -527,6 +527,18 @@ core::Result<UpstreamOptions> options_from_json(const Json& j) {
             else
                 return core::Error::invalid(
                     path + ": must be inline_parts, separate_user_message or drop");
+        } else if (key == "thinking_switch") {
+            const std::string s = v.is_string() ? v.get<std::string>() : "";
+            using TS = UpstreamOptions::ThinkingSwitch;
+            if (s == "none")
+                o.thinking_switch = TS::none;
+            else if (s == "enable_thinking")
+                o.thinking_switch = TS::enable_thinking;
+            else if (s == "thinking_type")
+                o.thinking_switch = TS::thinking_type;
+            else
+                return core::Error::invalid(path +
+                                            ": must be none, enable_thinking or thinking_type");
         } else if (core::is_capability_field(key)) {
             // A capability override (context_window, vision, thinking, ...): the capability
             // table reads it (pipeline/capability_table.hpp); the wire only checks it.
@@ -635,6 +647,21 @@ core::Result<std::string> encode_request_body(const core::Request& r, const Upst
     auto effort = effort_from_extra(r.extra);
     if (!effort) effort = effort_from_thinking(r.thinking);
     if (effort && !stripped("reasoning_effort")) body.string("reasoning_effort", *effort);
+    if (o.thinking_switch != UpstreamOptions::ThinkingSwitch::none) {
+        // The client's thinking decides: asked for (enabled, adaptive) turns it on, anything
+        // else off, so a provider whose default is on does not think unasked.
+        const std::string asked = string_or_empty(r.thinking, "type");
+        const bool on = asked == "enabled" || asked == "adaptive";
+        if (o.thinking_switch == UpstreamOptions::ThinkingSwitch::enable_thinking) {
+            if (!stripped("enable_thinking")) {
+                body.key("enable_thinking");
+                out += on ? "true" : "false";
+            }
+        } else if (!stripped("thinking")) {
+            body.key("thinking");
+            out += on ? R"({"type":"enabled"})" : R"({"type":"disabled"})";
+        }
+    }
 
     const std::set<std::string, std::less<>> keywords(o.strip_schema_keywords.begin(),
                                                       o.strip_schema_keywords.end());

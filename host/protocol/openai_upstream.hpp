@@ -72,11 +72,17 @@ struct UpstreamOptions {
     //! message then says "[N image(s) omitted]").
     enum class ToolResultImages { inline_parts, separate_user_message, drop };
     ToolResultImages tool_result_images = ToolResultImages::separate_user_message;
+    //! How the provider turns thinking on and off, following the client's `thinking`: not at
+    //! all (the effort alone); a top-level `"enable_thinking": true|false` (Qwen / DashScope);
+    //! `"thinking": {"type": "enabled"|"disabled"}` (Zhipu GLM, Doubao).
+    enum class ThinkingSwitch { none, enable_thinking, thinking_type };
+    ThinkingSwitch thinking_switch = ThinkingSwitch::none;
 };
 
 //! Reads options from a channel's adapter settings: {"max_output_tokens", "strip_fields",
 //! "strip_schema_keywords", "strip_cache_control", "reasoning_on_tool_turns", "include_usage",
-//! "always_stream", "tool_result_images": "inline_parts"|"separate_user_message"|"drop"}, and
+//! "always_stream", "tool_result_images": "inline_parts"|"separate_user_message"|"drop",
+//! "thinking_switch": "none"|"enable_thinking"|"thinking_type"}, and
 //! the capability overrides of core/model_capabilities.hpp (checked here, read by the
 //! capability table; max_output_tokens is both). Unknown keys are errors naming the key.
 core::Result<UpstreamOptions> options_from_json(const core::Json& j);

@@ -9,11 +9,13 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "core/error.hpp"
 #include "pipeline/chain.hpp"
+#include "pipeline/provider_presets.hpp"
 #include "server/gateway.hpp"
 
 namespace tianshu::store {
@@ -71,6 +73,8 @@ struct AdminApiOptions {
     //! The loaded plugins: POST /chains validates chains against them and channel writes check
     //! the adapter type and config. Without it, both are refused (503) rather than unchecked.
     pipeline::PluginLookup plugins;
+    //! The provider presets: GET /providers lists them and POST /channels takes "provider".
+    std::shared_ptr<const pipeline::PresetCatalog> presets;
     //! Every loaded plugin, for GET /plugins; unset, GET /plugins answers 503.
     std::function<std::vector<plugin::PluginInfo>()> plugin_infos;
     //! How long a login session works.

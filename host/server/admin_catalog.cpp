@@ -82,19 +82,30 @@ core::Result<void> read_channel_fields(const Json& body, store::ChannelChanges& 
 Outcome create_channel(Context& ctx) {
     auto body = object_body(ctx.call);
     if (!body) return body.take_error();
-    if (auto ok = only_fields(
-            body.value(), {"name", "type", "base_url", "models", "model_map", "config", "enabled",
-                           "priority", "weight", "proxy", "timeout_ms", "tags", "keys"});
+    if (auto ok = only_fields(body.value(), {"name", "type", "base_url", "models", "model_map",
+                                             "config", "enabled", "priority", "weight", "proxy",
+                                             "timeout_ms", "tags", "keys", "provider"});
         !ok)
         return ok.take_error();
     auto name = required_string(body.value(), "name");
     if (!name) return name.take_error();
-    if (auto type = required_string(body.value(), "type"); !type) return type.take_error();
+    auto provider = string_field(body.value(), "provider");
+    if (!provider) return provider.take_error();
+    const bool from_preset = provider.value() && !provider.value()->empty();
+    if (!from_preset)
+        if (auto type = required_string(body.value(), "type"); !type)
+            return Error::invalid(type.error().message +
+                                  " (or send 'provider' to take it from a provider preset)");
     store::ChannelChanges fields;
     if (auto ok = read_channel_fields(body.value(), fields); !ok) return ok.take_error();
     store::Channel c;
     c.name = name.value();
     store::channels::apply(fields, c);
+    if (from_preset)
+        if (auto ok =
+                service::channels::apply_preset(ctx.options.presets.get(), *provider.value(), c);
+            !ok)
+            return ok.take_error();
     auto keys = string_list_field(body.value(), "keys");
     if (!keys) return keys.take_error();
     std::vector<std::string> plain = keys.value().value_or(std::vector<std::string>{});
@@ -338,11 +349,15 @@ Outcome price_route(Context& ctx, std::string_view op) {
 std::optional<Outcome> route_catalog(Context& ctx) {
     const std::string& first = ctx.segments.front();
     if (first == "chains" || first == "plugins") return route_chains(ctx);
-    if (first != "channels" && first != "tiers" && first != "prices") return std::nullopt;
+    if (first != "channels" && first != "tiers" && first != "prices" && first != "providers")
+        return std::nullopt;
     const Route* route = nullptr;
     if (auto refused = unrouted(ctx, route)) return refused;
     if (!route) return std::nullopt;
     if (first == "channels") return channel_route(ctx, route->operation);
+    if (first == "providers")
+        return Reply{
+            200, Json{{"providers", service::channels::presets_json(ctx.options.presets.get())}}};
     if (first == "tiers") return tier_route(ctx, route->operation);
     return price_route(ctx, route->operation);
 }

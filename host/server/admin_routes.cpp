@@ -15,6 +15,7 @@ const std::vector<Route>& routes() {
         {"DELETE", "/channels/{name}/keys/{id}", "channels.remove_key"},
         {"POST", "/channels/test", "channels.test"},
         {"POST", "/channels/{name}/test", "channels.test"},
+        {"GET", "/providers", "providers.list"},
         {"GET", "/tiers", "tiers.list"},
         {"POST", "/tiers", "tiers.create"},
         {"GET", "/tiers/{name}", "tiers.get"},
@@ -114,7 +115,8 @@ service::Env service_env(const Context& ctx) {
                         ctx.options.plugins,
                         ctx.options.passwords,
                         service::Actor{ctx.caller.user_id, ctx.caller.name, ctx.caller.role},
-                        ctx.options.invite_rebate_ppm};
+                        ctx.options.invite_rebate_ppm,
+                        ctx.options.presets};
 }
 
 }  // namespace tianshu::server::admin

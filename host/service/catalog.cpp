@@ -29,6 +29,7 @@ const std::vector<Operation>& operations() {
         {"channels.add_key", "seals and adds one upstream key"},
         {"channels.remove_key", "removes one upstream key of a channel"},
         {"channels.test", "one probe request through each channel's model"},
+        {"providers.list", "every provider preset: adapter, base URL, models, capabilities"},
         {"channels.health_check", "probes keys the gateway disabled, re-enables the healthy"},
         {"tiers.create", "a new tier"},
         {"tiers.list", "every tier"},

@@ -66,6 +66,7 @@ core::Result<void> check(const pipeline::PluginLookup& plugins, const store::Cha
                      {}};
     core::Json config = c.config.is_object() ? c.config : core::Json::object();
     config.erase("api_key");
+    config.erase("provider");  // the host's, not the adapter's
     upstream::ChannelSpec probe{c.name, c.type, {}, {}, config, true};
     if (!c.base_url.empty() && !probe.config.contains("base_url"))
         probe.config["base_url"] = c.base_url;
@@ -74,6 +75,40 @@ core::Result<void> check(const pipeline::PluginLookup& plugins, const store::Cha
     (void)upstream::ChannelRouter::build({probe}, plugins, &problems);
     if (!problems.empty()) return Error::invalid(problems.front().message);
     return {};
+}
+
+core::Result<void> apply_preset(const pipeline::PresetCatalog* presets, const std::string& provider,
+                                store::Channel& c) {
+    const auto* preset = presets ? presets->find(provider) : nullptr;
+    if (!preset)
+        return Error::invalid(
+            "provider '" + provider + "' has no preset: choose one of " +
+            (presets ? presets->names() : std::string("(no presets are loaded)")) +
+            " (`tianshu channel presets` lists them), or add the channel "
+            "with --type and --base-url");
+    if (!c.type.empty() && c.type != preset->adapter)
+        return Error::invalid("--type '" + c.type + "' does not match provider '" + provider +
+                              "', whose adapter is '" + preset->adapter +
+                              "': leave --type out to use the preset's");
+    c.type = preset->adapter;
+    if (c.base_url.empty()) c.base_url = preset->base_url;
+    if (c.models.empty() && c.model_map.empty())
+        for (const auto& m : preset->models) c.models.push_back(m);
+    if (!c.config.is_object()) c.config = Json::object();
+    // The channel's own options win over the preset's quirks.
+    Json options = preset->options;
+    if (c.config.contains("options") && c.config["options"].is_object())
+        for (const auto& [k, v] : c.config["options"].items()) options[k] = v;
+    if (!options.empty()) c.config["options"] = options;
+    c.config["provider"] = preset->name;
+    return {};
+}
+
+Json presets_json(const pipeline::PresetCatalog* presets) {
+    Json out = Json::array();
+    if (presets)
+        for (const auto* p : presets->list()) out.push_back(p->to_json());
+    return out;
 }
 
 core::Result<store::Channel> create(const Env& env, store::Channel c,
@@ -107,15 +142,21 @@ bool has_any(const Edit& e) {
            !e.replace_keys.empty() || !e.add_keys.empty() || !e.remove_key_ids.empty();
 }
 
-core::Result<store::Channel> edit(const Env& env, const std::string& name, const Edit& e) {
+core::Result<store::Channel> edit(const Env& env, const std::string& name, const Edit& given) {
+    if (!has_any(given)) return Error::invalid("nothing to change: give at least one field");
+    Edit e = given;
     const store::ChannelChanges& ch = e.changes;
-    if (!has_any(e)) return Error::invalid("nothing to change: give at least one field");
     for (const auto* list : {&e.replace_keys, &e.add_keys})
         for (const auto& k : *list)
             if (k.empty()) return Error::invalid("an upstream key to add is empty");
     auto found = named(env.db, name);
     if (!found) return found.take_error();
     const store::Channel before = std::move(found).value();
+    // A new config keeps the channel's provider (a host field): replacing the adapter's
+    // options does not make it forget which preset's capability table applies.
+    if (e.changes.config && !before.provider().empty() && e.changes.config->is_object() &&
+        !e.changes.config->contains("provider"))
+        (*e.changes.config)["provider"] = before.provider();
     for (long long id : e.remove_key_ids)
         if (std::none_of(before.keys.begin(), before.keys.end(),
                          [&](const store::ChannelKey& k) { return k.id == id; }))
@@ -269,6 +310,7 @@ Json channel_json(const store::Channel& c) {
     return Json{{"id", c.id},
                 {"name", c.name},
                 {"type", c.type},
+                {"provider", c.provider().empty() ? Json(nullptr) : Json(c.provider())},
                 {"base_url", c.base_url},
                 {"models", c.models},
                 {"model_map", c.model_map},

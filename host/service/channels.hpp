@@ -27,6 +27,17 @@ core::Result<void> check(const Env& env, const store::Channel& channel,
 core::Result<void> check(const pipeline::PluginLookup& plugins, const store::Channel& channel,
                          const std::optional<std::string>& first_key);
 
+//! Fills what `channel` leaves unset from provider preset `provider` (Env::presets): the type
+//! (the preset's adapter), base URL, models (the preset's known models, when the channel names
+//! neither models nor a mapping) and adapter options (the preset's, under the channel's own),
+//! and records the provider in the channel's config, so that the preset's capability table
+//! applies to it. An unknown provider, or a --type that is not the preset's adapter, is
+//! refused naming the choices.
+core::Result<void> apply_preset(const pipeline::PresetCatalog* presets,
+                                const std::string& provider, store::Channel& channel);
+//! providers.list: every preset, as GET /providers and `channel presets --json` show them.
+Json presets_json(const pipeline::PresetCatalog* presets);
+
 //! channels.create: a channel and its upstream keys (sealed for its name), in one transaction.
 core::Result<store::Channel> create(const Env& env, store::Channel channel,
                                     const std::vector<std::string>& plain_keys);

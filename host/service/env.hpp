@@ -2,9 +2,11 @@
 // What every service operation may use. Front ends (CLI, admin REST API) build one Env and
 // pass it to the operations in host/service/*.hpp; an operation never reads anything else.
 
+#include <memory>
 #include <string>
 
 #include "pipeline/chain.hpp"
+#include "pipeline/provider_presets.hpp"
 
 namespace tianshu::store {
 class Database;
@@ -36,6 +38,8 @@ struct Env {
     Actor actor;
     //! The inviter's share of a top-up, in ppm, when the `invite_rebate_ppm` setting is unset.
     long long invite_rebate_ppm = 0;
+    //! The provider presets (the plugins directory's *.preset.json); null: none loaded.
+    std::shared_ptr<const pipeline::PresetCatalog> presets = nullptr;
 };
 
 }  // namespace tianshu::service

@@ -50,6 +50,13 @@ struct Channel {
     std::vector<std::string> tags;
     long long updated_at = 0;
     std::vector<ChannelKey> keys;  //!< by id; on create, only sealed_key and enabled are read
+
+    //! The provider preset the channel was added from (its config's "provider"; a host field
+    //! the adapter never sees), or "".
+    std::string provider() const {
+        auto it = config.is_object() ? config.find("provider") : config.end();
+        return it != config.end() && it->is_string() ? it->get<std::string>() : std::string();
+    }
 };
 
 //! The fields of a channel to change; unset ones keep their value. Setting `name` renames

@@ -30,6 +30,34 @@ using FrameBuffers = core::Scratch<std::vector<protocol::SseEvent>, &emptied<pro
 constexpr size_t kMaxErrorBody = 64 * 1024;
 //! A non-streamed answer is held whole before it is decoded; the SSE parser's event limit.
 constexpr size_t kMaxWholeAnswer = protocol::SseParser::kDefaultMaxEvent;
+
+//! Clamps the request to what the target model accepts (the capability table: built in, the
+//! channel's provider preset, the channel's options) before it is encoded, so that a limit the
+//! provider would refuse never reaches it: max_tokens above the model's max_output_tokens is
+//! lowered (a visible decision: header, log line, metrics). More tools than the model takes is
+//! refused here, naming the limit, since dropping a tool would change what the model may do.
+core::Result<void> clamp_to_capabilities(plugin::RequestContext& ctx,
+                                         const std::optional<core::ModelCapabilities>& caps,
+                                         wire::UpstreamOptions& options) {
+    if (!caps) return {};
+    if (caps->max_output_tokens) {
+        const int64_t limit = *caps->max_output_tokens;
+        if (!options.max_output_tokens || *options.max_output_tokens > limit)
+            options.max_output_tokens = limit;
+        if (ctx.request.max_tokens && *ctx.request.max_tokens > *options.max_output_tokens)
+            ctx.decisions.push_back(
+                {"host", "clamp",
+                 "max_tokens " + std::to_string(*ctx.request.max_tokens) + " lowered to " +
+                     std::to_string(*options.max_output_tokens) + ", the most " +
+                     ctx.request.model + " on channel " + ctx.channel + " accepts"});
+    }
+    if (caps->max_tools && ctx.request.tools.size() > static_cast<size_t>(*caps->max_tools))
+        return Error::invalid("the request carries " + std::to_string(ctx.request.tools.size()) +
+                              " tools but " + ctx.request.model + " on channel " + ctx.channel +
+                              " accepts at most " + std::to_string(*caps->max_tools) +
+                              ": send fewer tools, or route this request to another model");
+    return {};
+}
 }  // namespace
 
 WireUpstream& WireUpstream::shared() {
@@ -51,10 +79,12 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     // Reasoning goes back on tool turns when the target's capability says so (the built-in
     // table, serve --capabilities, or the channel's thinking / reasoning_on_tool_turns option):
     // the same setting the reasoning ledger reads, so the ledger and the wire never disagree.
-    if (openai && ctx.capabilities) {
-        if (auto caps = ctx.capabilities->capabilities(ctx, {}); caps && caps->thinking)
-            options.value().reasoning_on_tool_turns = *caps->thinking == "reasoning_content";
-    }
+    std::optional<core::ModelCapabilities> caps;
+    if (ctx.capabilities) caps = ctx.capabilities->capabilities(ctx, {});
+    if (openai && caps && caps->thinking)
+        options.value().reasoning_on_tool_turns = *caps->thinking == "reasoning_content";
+    if (auto refused = clamp_to_capabilities(ctx, caps, options.value()); !refused)
+        return refused.take_error();
 
     // The upstream is asked the way the client asked (a whole answer is one parse instead of a
     // stream of chunks), unless the channel wants every answer streamed (always_stream).
@@ -78,7 +108,9 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     http.headers = {{"Content-Type", "application/json"},
                     {"Accept", upstream_stream ? "text/event-stream" : "application/json"}};
     if (openai) {
-        http.headers.emplace_back("Authorization", "Bearer " + spec.api_key);
+        // A channel without a key (a local server) sends no Authorization header at all.
+        if (!spec.api_key.empty())
+            http.headers.emplace_back("Authorization", "Bearer " + spec.api_key);
     } else {
         http.headers.emplace_back("x-api-key", spec.api_key);
         http.headers.emplace_back("anthropic-version", "2023-06-01");

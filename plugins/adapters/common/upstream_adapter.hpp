@@ -29,6 +29,7 @@ constexpr const char* kUpstreamAdapterSchema = R"({
         "include_usage": {"type": "boolean"},
         "always_stream": {"type": "boolean", "description": "ask the upstream to stream even when the client did not"},
         "tool_result_images": {"enum": ["inline_parts", "separate_user_message", "drop"]},
+        "thinking_switch": {"enum": ["none", "enable_thinking", "thinking_type"], "description": "how the provider turns thinking on and off: Qwen's enable_thinking, or thinking.type for GLM and Doubao"},
         "context_window": {"type": "integer", "minimum": 1, "description": "capability override: input plus output tokens"},
         "max_tools": {"type": "integer", "minimum": 0, "description": "capability override: the most tool definitions a request may carry"},
         "tool_choice": {"type": "boolean", "description": "capability override: the model honours tool_choice"},
