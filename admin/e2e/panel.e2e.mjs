@@ -198,6 +198,19 @@ await step('channel created', async () => {
   await shot('channels');
 });
 
+await step('channel created from a provider preset', async () => {
+  await page.getByTestId('channel-create').click();
+  await page.getByTestId('channel-name').fill(`${P}-deepseek`);
+  await page.getByTestId('channel-provider').selectOption('deepseek');
+  // The preset's adapter, URL and models are shown as starting values.
+  if ((await page.getByTestId('channel-base-url').inputValue()) !== 'https://api.deepseek.com/v1') throw new Error('the preset did not fill the base URL');
+  if (!(await page.getByTestId('channel-models').inputValue()).includes('deepseek-reasoner')) throw new Error('the preset did not fill the models');
+  await page.getByTestId('channel-base-url').fill('http://127.0.0.1:9/v1');
+  await page.getByTestId('channel-keys').fill(`sk-${P}-deepseek-key`);
+  await page.getByTestId('channel-save').click();
+  await page.getByTestId(`channel-row-${P}-deepseek`).waitFor();
+});
+
 await step('user created', async () => {
   await go('users');
   await page.getByTestId('user-name').fill(`${P}-user`);

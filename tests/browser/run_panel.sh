@@ -56,6 +56,7 @@ check() {  # check WHAT PATTERN COMMAND... : the command's output matches PATTER
   fi
 }
 check channel "$SUFFIX-chan" channel list
+check "channel added from the deepseek preset" "\"provider\": \"deepseek\"" channel list --json
 check tier "$SUFFIX-tier" tier list
 check user "$SUFFIX-user" user list
 check "user's tier" "$SUFFIX-user.*$SUFFIX-tier" user list

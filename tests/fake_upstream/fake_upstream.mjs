@@ -354,9 +354,13 @@ function firstToolTurnWithoutReasoning(body) {
 
 // DeepSeek: max_tokens outside [1, N] (N = "max_tokens_range"[1], default 8192); in thinking
 // mode, every earlier assistant turn with tool calls must carry its reasoning_content back.
+// The documented maximum output of each provider's models (the provider's own table, kept here
+// apart from the gateway's presets so that a wrong preset cannot agree with a wrong fake).
+const DEEPSEEK_MAX_TOKENS = { 'deepseek-chat': 8192, 'deepseek-reasoner': 65536 };
+
 export function validateDeepSeek(body, sc) {
   validateThinkingField(body);
-  const [lo, hi] = sc.max_tokens_range ?? [1, 8192];
+  const [lo, hi] = sc.max_tokens_range ?? [1, DEEPSEEK_MAX_TOKENS[body.model] ?? 8192];
   for (const f of ['max_tokens', 'max_completion_tokens']) {
     const v = body[f];
     if (v !== undefined && v !== null && (v < lo || v > hi)) throw bad(`Invalid max_tokens value, the valid range of max_tokens is [${lo}, ${hi}]`);
@@ -376,10 +380,69 @@ export function validateKimi(body, sc) {
   if (at >= 0) throw bad(`thinking is enabled but reasoning_content is missing in assistant tool call message at index ${at}`);
 }
 
+// max_tokens above the model's limit ("max_tokens_limit" overrides the table, for every model).
+function maxTokensOver(body, sc, table) {
+  const limit = sc.max_tokens_limit ?? table[body.model];
+  if (limit === undefined) return null;
+  for (const f of ['max_tokens', 'max_completion_tokens']) {
+    const v = body[f];
+    if (v !== undefined && v !== null && v > limit) return { field: f, value: v, limit };
+  }
+  return null;
+}
+
+// Qwen (DashScope compatible mode): max_tokens above the model's range; enable_thinking must be
+// a boolean and is refused on a non-streaming call; in thinking mode an assistant tool-call
+// turn carries no reasoning requirement.
+const QWEN_MAX_TOKENS = { 'qwen3-max': 65536, 'qwen-plus': 16384, 'qwen3-coder-plus': 65536 };
+export function validateQwen(body, sc) {
+  if (body.enable_thinking !== undefined && typeof body.enable_thinking !== 'boolean') {
+    throw bad('<400> InternalError.Algo.InvalidParameter: The value of the enable_thinking parameter is restricted to True or False.', 'enable_thinking');
+  }
+  if (body.enable_thinking === true && body.stream !== true) {
+    throw bad('<400> InternalError.Algo.InvalidParameter: parameter.enable_thinking must be set to false for non-streaming calls', 'enable_thinking');
+  }
+  const over = maxTokensOver(body, sc, QWEN_MAX_TOKENS);
+  if (over) throw bad(`<400> InternalError.Algo.InvalidParameter: Range of max_tokens should be [1, ${over.limit}]`, over.field);
+}
+
+// Zhipu GLM: thinking is {"type": "enabled"|"disabled"}; max_tokens above the model's limit.
+const ZHIPU_MAX_TOKENS = { 'glm-4.6': 131072, 'glm-4.5-air': 98304 };
+export function validateZhipu(body, sc) {
+  validateThinkingField(body);
+  const over = maxTokensOver(body, sc, ZHIPU_MAX_TOKENS);
+  if (over) throw bad(`API 调用参数有误，请检查文档。max_tokens 超出模型允许的最大值 ${over.limit}`, over.field);
+}
+
+// Doubao (Volcengine Ark): thinking is {"type": "enabled"|"disabled"|"auto"}; max_tokens above
+// the model's limit.
+const DOUBAO_MAX_TOKENS = { 'doubao-seed-1-6-250615': 32768 };
+export function validateDoubao(body, sc) {
+  if (body.thinking !== undefined && !(isObj(body.thinking) && ['enabled', 'disabled', 'auto'].includes(body.thinking.type))) {
+    throw bad('The parameter `thinking.type` specified in the request are not valid: expected one of enabled, disabled, auto.', 'thinking.type');
+  }
+  const over = maxTokensOver(body, sc, DOUBAO_MAX_TOKENS);
+  if (over) throw bad(`The parameter \`max_tokens\` specified in the request are not valid: ${over.value} exceeds the model's limit of ${over.limit}.`, over.field);
+}
+
+// OpenAI: max_tokens above the model's completion limit; more than 128 tools.
+const OPENAI_MAX_TOKENS = { 'gpt-4o': 16384, 'gpt-4.1': 32768 };
+export function validateOpenAIProvider(body, sc) {
+  const over = maxTokensOver(body, sc, OPENAI_MAX_TOKENS);
+  if (over) throw bad(`max_tokens is too large: ${over.value}. This model supports at most ${over.limit} completion tokens, whereas you provided ${over.value}.`, over.field);
+  if (Array.isArray(body.tools) && body.tools.length > 128) {
+    throw bad(`Invalid 'tools': array too long. Expected an array with maximum length 128, but got an array with length ${body.tools.length} instead.`, 'tools');
+  }
+}
+
 // name -> { fields: extra top-level request fields the provider accepts, validate }
 export const PROVIDER_MODES = {
   deepseek: { fields: ['thinking'], validate: validateDeepSeek },
   kimi: { fields: ['thinking'], validate: validateKimi },
+  qwen: { fields: ['enable_thinking'], validate: validateQwen },
+  zhipu: { fields: ['thinking'], validate: validateZhipu },
+  doubao: { fields: ['thinking'], validate: validateDoubao },
+  openai: { fields: [], validate: validateOpenAIProvider },
 };
 
 function validateProviderMode(body, sc) {
@@ -595,15 +658,22 @@ function computeUsage(turn, reqBody, calls) {
   };
 }
 
-function openaiUsage(u) {
+// Each provider mode reports cached input where that provider does: DeepSeek as
+// prompt_cache_hit_tokens / prompt_cache_miss_tokens, Kimi as usage.cached_tokens, the others
+// as prompt_tokens_details.cached_tokens.
+function openaiUsage(u, sc = {}) {
   const prompt = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
-  return {
+  const base = {
     prompt_tokens: prompt,
     completion_tokens: u.output_tokens,
     total_tokens: prompt + u.output_tokens,
-    prompt_tokens_details: { cached_tokens: u.cache_read_input_tokens },
     completion_tokens_details: { reasoning_tokens: u.reasoning_tokens },
   };
+  if (sc.provider === 'deepseek') {
+    return { ...base, prompt_cache_hit_tokens: u.cache_read_input_tokens, prompt_cache_miss_tokens: prompt - u.cache_read_input_tokens };
+  }
+  if (sc.provider === 'kimi') return { ...base, cached_tokens: u.cache_read_input_tokens };
+  return { ...base, prompt_tokens_details: { cached_tokens: u.cache_read_input_tokens } };
 }
 
 function anthropicUsage(u) {
@@ -638,7 +708,7 @@ function openaiCompletion(turn, reqBody, sc, ctx) {
     id: ctx.id, object: 'chat.completion', created: ctx.created, model: ctx.model,
     system_fingerprint: 'fp_fake',
     choices: [{ index: 0, message: msg, logprobs: null, finish_reason: finishReasonOf(turn, calls) }],
-    ...(turn.report_usage === false ? {} : { usage: openaiUsage(computeUsage(turn, reqBody, calls)) }),
+    ...(turn.report_usage === false ? {} : { usage: openaiUsage(computeUsage(turn, reqBody, calls), sc) }),
   };
 }
 
@@ -650,7 +720,7 @@ function openaiChunks(turn, reqBody, sc, ctx) {
   const wantUsage = turn.report_usage === false ? false
     : st.include_usage === 'always' ? true : st.include_usage === 'never' ? false
       : !!(reqBody.stream_options && reqBody.stream_options.include_usage);
-  const usage = openaiUsage(computeUsage(turn, reqBody, calls));
+  const usage = openaiUsage(computeUsage(turn, reqBody, calls), sc);
   const base = () => {
     const c = { id: ctx.id, object: 'chat.completion.chunk', created: ctx.created, model: ctx.model, system_fingerprint: 'fp_fake', choices: [] };
     if (wantUsage && st.usage_after_finish !== false) c.usage = null;
@@ -944,7 +1014,9 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
 
     // auth
     const key = sc.api_key ?? DEFAULT_API_KEY;
-    if (protocol === 'openai') {
+    if (protocol === 'openai' && sc.require_key === false) {
+      // A local server (Ollama, LM Studio) that takes no key: a request needs none.
+    } else if (protocol === 'openai') {
       const auth = req.headers.authorization ?? '';
       if (auth !== `Bearer ${key}`) {
         finish(401);

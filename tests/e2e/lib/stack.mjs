@@ -94,8 +94,9 @@ function withProbeTurn(scenario) {
  * `scenario` is a fake-upstream scenario object (the probe turn is prepended).
  * `maps` are --map values for the channel (default ['claude-*=up-model']).
  * `chains` are chain objects imported before the readiness probe (default none).
+ * `pluginsDir` is the plugins directory of the gateway and its CLI (default the build's).
  */
-export async function startStack({ scenario = { turns: [] }, maps = [`claude-*=${UPSTREAM_MODEL}`], chains = [] } = {}) {
+export async function startStack({ scenario = { turns: [] }, maps = [`claude-*=${UPSTREAM_MODEL}`], chains = [], pluginsDir = PLUGINS_DIR } = {}) {
   requireBuild();
   const upstream = await startFakeUpstream({ scenario: withProbeTurn(scenario), port: 0 });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tianshu-e2e-data-'));
@@ -121,7 +122,7 @@ export async function startStack({ scenario = { turns: [] }, maps = [`claude-*=$
   try {
     child = spawn(TIANSHU_BIN, [
       'serve', '--data', dataDir, '--listen', '127.0.0.1:0',
-      '--plugins-dir', PLUGINS_DIR, '--scripts-dir', SCRIPTS_DIR, '--drain-seconds', '2',
+      '--plugins-dir', pluginsDir, '--scripts-dir', SCRIPTS_DIR, '--drain-seconds', '2',
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     // If this process dies without calling stop() (crash, Ctrl-C), take the gateway with it.
     const killOnExit = () => { try { child.kill('SIGTERM'); } catch { /* already gone */ } };
@@ -140,7 +141,7 @@ export async function startStack({ scenario = { turns: [] }, maps = [`claude-*=$
 
     const args = ['channel', 'add', '--data', dataDir, '--name', 'up', '--type', 'openai_compat',
       '--base-url', `${upstream.url}/v1`, '--key', UPSTREAM_KEY, '--models', UPSTREAM_MODEL,
-      '--plugins-dir', PLUGINS_DIR];
+      '--plugins-dir', pluginsDir];
     for (const m of maps) args.push('--map', m);
     try {
       await execFileP(TIANSHU_BIN, args, { timeout: 30000 });
