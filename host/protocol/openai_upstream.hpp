@@ -72,11 +72,15 @@ struct UpstreamOptions {
     //! message then says "[N image(s) omitted]").
     enum class ToolResultImages { inline_parts, separate_user_message, drop };
     ToolResultImages tool_result_images = ToolResultImages::separate_user_message;
+    //! PEM file of the CA certificates an https upstream must chain to, instead of the system
+    //! CA store (private deployments); empty: the system store. An absolute path.
+    std::string ca_file;
 };
 
 //! Reads options from a channel's adapter settings: {"max_output_tokens", "strip_fields",
 //! "strip_schema_keywords", "strip_cache_control", "reasoning_on_tool_turns", "include_usage",
-//! "always_stream", "tool_result_images": "inline_parts"|"separate_user_message"|"drop"}, and
+//! "always_stream", "tool_result_images": "inline_parts"|"separate_user_message"|"drop",
+//! "ca_file": "/absolute/path.pem"}, and
 //! the capability overrides of core/model_capabilities.hpp (checked here, read by the
 //! capability table; max_output_tokens is both). Unknown keys are errors naming the key.
 core::Result<UpstreamOptions> options_from_json(const core::Json& j);
