@@ -31,20 +31,33 @@ namespace fs = std::filesystem;
 
 namespace {
 
-//! The test certificates, made once per run in a fresh folder.
-const fs::path& certs() {
-    static const fs::path dir = [] {
+//! A fresh folder, removed at exit.
+struct CertDir {
+    fs::path root;
+    CertDir() {
         char tmpl[] = "/tmp/tianshu-tls-unit.XXXXXX";
         const char* made = ::mkdtemp(tmpl);
         REQUIRE(made);
-        const fs::path d = fs::path(made) / "certs";
+        root = made;
+    }
+    ~CertDir() {
+        std::error_code ignored;
+        fs::remove_all(root, ignored);
+    }
+};
+
+//! The test certificates, made once per run.
+const fs::path& certs() {
+    static const CertDir dir;
+    static const fs::path made = [] {
+        const fs::path d = dir.root / "certs";
         const std::string cmd = std::string("bash '") + TIANSHU_SOURCE_DIR +
                                 "/tests/scripts/make_tls_certs.sh' '" + d.string() +
                                 "' >/dev/null 2>&1";
         REQUIRE(std::system(cmd.c_str()) == 0);
         return d;
     }();
-    return dir;
+    return made;
 }
 
 //! A TLS HTTP/1.1 server on 127.0.0.1, a thread per connection: each request
