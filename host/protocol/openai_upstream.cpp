@@ -539,6 +539,12 @@ core::Result<UpstreamOptions> options_from_json(const Json& j) {
             else
                 return core::Error::invalid(path +
                                             ": must be none, enable_thinking or thinking_type");
+        } else if (key == "ca_file") {
+            const std::string file = v.is_string() ? v.get<std::string>() : "";
+            if (file.empty() || file.front() != '/')
+                return core::Error::invalid(
+                    path + ": must be the absolute path of a PEM file of CA certificates");
+            o.ca_file = file;
         } else if (core::is_capability_field(key)) {
             // A capability override (context_window, vision, thinking, ...): the capability
             // table reads it (pipeline/capability_table.hpp); the wire only checks it.

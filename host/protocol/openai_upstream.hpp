@@ -77,12 +77,16 @@ struct UpstreamOptions {
     //! `"thinking": {"type": "enabled"|"disabled"}` (Zhipu GLM, Doubao).
     enum class ThinkingSwitch { none, enable_thinking, thinking_type };
     ThinkingSwitch thinking_switch = ThinkingSwitch::none;
+    //! PEM file of the CA certificates an https upstream must chain to, instead of the system
+    //! CA store (private deployments); empty: the system store. An absolute path.
+    std::string ca_file;
 };
 
 //! Reads options from a channel's adapter settings: {"max_output_tokens", "strip_fields",
 //! "strip_schema_keywords", "strip_cache_control", "reasoning_on_tool_turns", "include_usage",
 //! "always_stream", "tool_result_images": "inline_parts"|"separate_user_message"|"drop",
-//! "thinking_switch": "none"|"enable_thinking"|"thinking_type"}, and
+//! "thinking_switch": "none"|"enable_thinking"|"thinking_type", "ca_file": "/absolute/path.pem"},
+//! and
 //! the capability overrides of core/model_capabilities.hpp (checked here, read by the
 //! capability table; max_output_tokens is both). Unknown keys are errors naming the key.
 core::Result<UpstreamOptions> options_from_json(const core::Json& j);

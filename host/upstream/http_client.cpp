@@ -37,12 +37,13 @@ std::string HttpResponseHead::header(std::string_view name) const {
 }
 
 struct HttpClientPool::Impl {
-    //! Plain http:// without a proxy: the lean HTTP/1.1 client.
+    //! http:// and https:// without a proxy: the lean HTTP/1.1 client (fibers park in it).
     PlainHttpClient plain;
-    //! https:// and proxied requests: Poco's sessions.
+    //! Proxied requests (http, and https through a CONNECT tunnel): Poco's sessions.
     mutable std::mutex mutex;
     std::map<std::string, std::vector<std::unique_ptr<Poco::Net::HTTPClientSession>>> idle;
     Poco::Net::Context::Ptr tls;
+    std::map<std::string, Poco::Net::Context::Ptr> ca_contexts;  //!< by options.ca_file
 
     Impl() {
         // Verify upstream certificates against the system's CA store.
@@ -50,9 +51,30 @@ struct HttpClientPool::Impl {
                                      Poco::Net::Context::VERIFY_RELAXED, 9, true);
     }
 
+    //! The context verifying against `ca_file` alone (empty: the system CA store).
+    core::Result<Poco::Net::Context::Ptr> context_for(const std::string& ca_file) {
+        if (ca_file.empty()) return tls;
+        std::lock_guard lock(mutex);
+        if (auto it = ca_contexts.find(ca_file); it != ca_contexts.end()) return it->second;
+        try {
+            Poco::Net::Context::Ptr ctx =
+                new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", "", ca_file,
+                                       Poco::Net::Context::VERIFY_RELAXED, 9, false);
+            ca_contexts.emplace(ca_file, ctx);
+            return ctx;
+        } catch (const Poco::Exception& e) {
+            return Error{ErrorKind::upstream,
+                         "options.ca_file '" + ca_file +
+                             "' holds no CA certificate the gateway can read (" + e.displayText() +
+                             "): give a PEM file of CA certificates readable by the gateway",
+                         {}};
+        }
+    }
+
     std::unique_ptr<Poco::Net::HTTPClientSession> acquire(const Poco::URI& uri,
                                                           const std::string& origin,
-                                                          const Poco::URI* proxy) {
+                                                          const Poco::URI* proxy,
+                                                          const Poco::Net::Context::Ptr& context) {
         {
             std::lock_guard lock(mutex);
             auto it = idle.find(origin);
@@ -64,7 +86,8 @@ struct HttpClientPool::Impl {
         }
         std::unique_ptr<Poco::Net::HTTPClientSession> s;
         if (uri.getScheme() == "https")
-            s = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(), tls);
+            s = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(),
+                                                                context);
         else
             s = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
         if (proxy) {
@@ -108,6 +131,8 @@ core::Result<HttpResponseHead> HttpClientPool::send(const HttpRequestSpec& spec,
     if (spec.proxy.empty()) {
         if (auto plain = parse_plain_http_url(spec.url))
             return impl_->plain.send(*plain, spec, on_body);
+        if (auto secure = parse_https_url(spec.url, spec.ca_file))
+            return impl_->plain.send(*secure, spec, on_body);
     }
     Poco::URI uri;
     try {
@@ -131,23 +156,29 @@ core::Result<HttpResponseHead> HttpClientPool::send(const HttpRequestSpec& spec,
     // Sessions through a proxy are pooled apart from direct ones.
     const std::string origin =
         uri.getScheme() + "://" + uri.getHost() + ":" + std::to_string(uri.getPort()) +
-        (proxy ? " via " + proxy->getHost() + ":" + std::to_string(proxy->getPort()) : "");
+        (proxy ? " via " + proxy->getHost() + ":" + std::to_string(proxy->getPort()) : "") +
+        (spec.ca_file.empty() || uri.getScheme() != "https" ? "" : " ca=" + spec.ca_file);
     std::string target = uri.getPathAndQuery();
     if (target.empty()) target = "/";
-    if (!proxy && uri.getScheme() == "http") {
-        // A plain-http URL of an unusual shape: Poco has normalised it for the lean client.
-        PlainHttpUrl plain{uri.getHost(), uri.getPort(), target,
-                           uri.getHost() + ":" + std::to_string(uri.getPort())};
-        return impl_->plain.send(plain, spec, on_body);
+    if (!proxy) {
+        // A URL of an unusual shape: Poco has normalised it for the lean client.
+        const bool tls = uri.getScheme() == "https";
+        PlainHttpUrl direct{uri.getHost(), uri.getPort(), target,
+                            tls ? https_origin(uri.getHost(), uri.getPort(), spec.ca_file)
+                                : uri.getHost() + ":" + std::to_string(uri.getPort()),
+                            tls};
+        return impl_->plain.send(direct, spec, on_body);
     }
 
-    // Poco's sessions (https, proxies) block the thread for the whole exchange: the fiber
-    // scheduler keeps another carrier free meanwhile.
+    // Poco's sessions (proxies, https through a CONNECT tunnel among them) block the thread
+    // for the whole exchange: the fiber scheduler keeps another carrier free meanwhile.
     core::BlockingRegion blocks;
     // A pooled session may have been closed by the server while idle: retry once on a fresh
     // one, but only when nothing of the response has been seen.
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto session = impl_->acquire(uri, origin, proxy ? &*proxy : nullptr);
+        auto tls = impl_->context_for(spec.ca_file);
+        if (!tls) return tls.take_error();
+        auto session = impl_->acquire(uri, origin, proxy ? &*proxy : nullptr, tls.value());
         const bool reused = session->connected();
         HttpResponseHead head;
         bool delivered = false;

@@ -1,8 +1,8 @@
 #pragma once
 // The one HTTP client of the process: pooled keep-alive sessions per origin, streaming bodies
-// handed to the caller chunk by chunk as they arrive. Plain http:// without a proxy goes over
-// a lean HTTP/1.1 client on POSIX sockets (plain_http_client.hpp); https:// and proxied
-// requests over Poco's sessions.
+// handed to the caller chunk by chunk as they arrive. http:// and https:// without a proxy go
+// over a lean HTTP/1.1 client on POSIX sockets and OpenSSL (plain_http_client.hpp) whose waits
+// park the fiber; proxied requests over Poco's sessions (a thread each for the call).
 
 #include <chrono>
 #include <functional>
@@ -26,6 +26,11 @@ struct HttpRequestSpec {
     std::chrono::milliseconds idle_timeout{120'000};        //!< between body chunks
     //! An HTTP proxy, "http://[user:password@]host:port"; empty: connect directly.
     std::string proxy;
+    //! PEM file of the CA certificates an https upstream's certificate must chain to, instead
+    //! of the system CA store (a channel's options.ca_file); empty: the system store.
+    std::string ca_file;
+    //! The channel the call is for, named in TLS verification errors; may be empty.
+    std::string_view channel;
     //! When set, reading the body ends (as when the sink returns false) once this time has
     //! passed, also while waiting for the next chunk; the sink may move it earlier (its client
     //! went away). The plain client waits no longer; a Poco session notices at the next chunk.

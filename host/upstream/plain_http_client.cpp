@@ -16,6 +16,10 @@
 #include <climits>
 #include <cstring>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "core/fiber.hpp"
 #include "upstream/http1_response_parser.hpp"
 
@@ -84,7 +88,7 @@ std::string errno_text(int err) {
 }
 
 std::string shown_origin(const PlainHttpUrl& url) {
-    return "http://" + url.host + ":" + std::to_string(url.port);
+    return (url.tls ? "https://" : "http://") + url.host + ":" + std::to_string(url.port);
 }
 
 Error cannot_reach(const PlainHttpUrl& url, const std::string& why, bool mid_answer) {
@@ -149,17 +153,11 @@ core::Result<std::string> request_head(const PlainHttpUrl& url, const HttpReques
     return out;
 }
 
-}  // namespace
-
-std::optional<PlainHttpUrl> parse_plain_http_url(std::string_view url) {
-    constexpr std::string_view kScheme = "http://";
-    if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
-    url.remove_prefix(kScheme.size());
-    PlainHttpUrl out;
+//! What follows "http://" or "https://"; `out.port` holds the scheme's default port.
+bool parse_url_rest(std::string_view url, PlainHttpUrl& out) {
     size_t i = 0;
     while (i < url.size() && url_char_is(url[i], kHostChar)) ++i;
-    if (i == 0 || (i < url.size() && url[i] != ':' && url[i] != '/' && url[i] != '?'))
-        return std::nullopt;
+    if (i == 0 || (i < url.size() && url[i] != ':' && url[i] != '/' && url[i] != '?')) return false;
     out.host.assign(url.data(), i);
     for (char& c : out.host)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -168,32 +166,62 @@ std::optional<PlainHttpUrl> parse_plain_http_url(std::string_view url) {
         unsigned port = 0;
         for (; i < url.size() && url[i] >= '0' && url[i] <= '9' && i - start < 5; ++i)
             port = port * 10 + static_cast<unsigned>(url[i] - '0');
-        if (i == start || port == 0 || port > 65535) return std::nullopt;
-        if (i < url.size() && url[i] != '/' && url[i] != '?') return std::nullopt;
+        if (i == start || port == 0 || port > 65535) return false;
+        if (i < url.size() && url[i] != '/' && url[i] != '?') return false;
         out.port = static_cast<uint16_t>(port);
     }
     const size_t path_start = i;
     for (; i < url.size() && url[i] != '?'; ++i)
-        if (!url_char_is(url[i], kPathChar)) return std::nullopt;
+        if (!url_char_is(url[i], kPathChar)) return false;
     const std::string_view path = url.substr(path_start, i - path_start);
     std::string_view query;
     if (i < url.size()) {
         query = url.substr(i + 1);
         for (char c : query)
-            if (!url_char_is(c, kQueryChar)) return std::nullopt;
+            if (!url_char_is(c, kQueryChar)) return false;
     }
     if (path.empty()) {
-        if (!query.empty()) return std::nullopt;  // Poco sends "?query" as the target
+        if (!query.empty()) return false;  // Poco sends "?query" as the target
         out.target = "/";
     } else {
         out.target.reserve(path.size() + query.size() + 1);
         out.target.append(path);
         if (!query.empty()) out.target.append("?").append(query);
     }
+    return true;
+}
+
+}  // namespace
+
+std::optional<PlainHttpUrl> parse_plain_http_url(std::string_view url) {
+    constexpr std::string_view kScheme = "http://";
+    if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
+    url.remove_prefix(kScheme.size());
+    PlainHttpUrl out;
+    if (!parse_url_rest(url, out)) return std::nullopt;
     char digits[8];
     const auto end = std::to_chars(digits, digits + sizeof digits, out.port).ptr;
     out.origin.reserve(out.host.size() + 6);
     out.origin.append(out.host).append(":").append(digits, end);
+    return out;
+}
+
+std::string https_origin(std::string_view host, uint16_t port, std::string_view ca_file) {
+    std::string origin = "https://";
+    origin.append(host).append(":").append(std::to_string(port));
+    if (!ca_file.empty()) origin.append(" ca=").append(ca_file);
+    return origin;
+}
+
+std::optional<PlainHttpUrl> parse_https_url(std::string_view url, std::string_view ca_file) {
+    constexpr std::string_view kScheme = "https://";
+    if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
+    url.remove_prefix(kScheme.size());
+    PlainHttpUrl out;
+    out.port = 443;
+    out.tls = true;
+    if (!parse_url_rest(url, out)) return std::nullopt;
+    out.origin = https_origin(out.host, out.port, ca_file);
     return out;
 }
 
@@ -206,10 +234,22 @@ struct PlainHttpClient::Connection {
     std::unique_ptr<char[]> buffer;
     size_t capacity = 0;
     Clock::time_point idle_since{};
+    //! https: the TLS session over `fd`, the client's TLS state (for the session cache) and
+    //! the pool key whose session cache a new session ticket goes to. Null for http.
+    SSL* ssl = nullptr;
+    PlainHttpClient::Tls* tls = nullptr;
+    std::string origin;
 
     explicit Connection(int socket_fd)
         : fd(socket_fd), buffer(new char[kBufferBytes]), capacity(kBufferBytes) {}
     ~Connection() {
+        if (ssl) {
+            // Closed without a close_notify (no write here: the server may be gone), but not
+            // "bad": SSL_free would otherwise mark the origin's cached session unresumable. A
+            // fatal TLS error has already done so itself.
+            SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+            SSL_free(ssl);
+        }
         if (fd >= 0) ::close(fd);
     }
     Connection(const Connection&) = delete;
@@ -321,10 +361,284 @@ bool retryable(int err) {
     return err == ECONNRESET || err == EPIPE || err == ENOTCONN;
 }
 
+}  // namespace
+
+// ---- TLS ------------------------------------------------------------------------------------
+
+//! OpenSSL contexts (one per trust store: the system's, or a CA file) and the last session of
+//! each https origin, resumed by its next connection (a shorter handshake, no certificate
+//! sent again).
+struct PlainHttpClient::Tls {
+    std::mutex mutex;
+    std::unordered_map<std::string, SSL_CTX*> contexts;      //!< by CA file; "": system store
+    std::unordered_map<std::string, SSL_SESSION*> sessions;  //!< by pool key
+    std::atomic<uint64_t> resumed{0};
+
+    Tls() = default;
+    Tls(const Tls&) = delete;
+    Tls& operator=(const Tls&) = delete;
+    ~Tls() {
+        for (auto& [origin, session] : sessions) SSL_SESSION_free(session);
+        for (auto& [file, ctx] : contexts) SSL_CTX_free(ctx);
+    }
+
+    //! Takes over `session` (a new session ticket of `origin`'s server).
+    void keep_session(const std::string& origin, SSL_SESSION* session) {
+        SSL_SESSION* old = nullptr;
+        {
+            std::lock_guard lock(mutex);
+            auto& slot = sessions[origin];
+            old = slot;
+            slot = session;
+        }
+        if (old) SSL_SESSION_free(old);
+    }
+
+    //! The session to resume for `origin` (a reference the caller frees), or null.
+    SSL_SESSION* session_for(const std::string& origin) {
+        std::lock_guard lock(mutex);
+        auto it = sessions.find(origin);
+        if (it == sessions.end() || !SSL_SESSION_is_resumable(it->second)) return nullptr;
+        SSL_SESSION_up_ref(it->second);
+        return it->second;
+    }
+};
+
+namespace {
+
+using Tls = PlainHttpClient::Tls;
+
+//! The reason OpenSSL queued for the last failure on this thread (read right after the call:
+//! a fiber may change threads at its next wait).
+std::string openssl_error() {
+    const unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    if (e == 0) return "unknown TLS error";
+    const char* reason = ERR_reason_error_string(e);
+    return reason ? reason : "TLS error " + std::to_string(e);
+}
+
+std::string channel_prefix(const HttpRequestSpec& spec) {
+    return spec.channel.empty() ? std::string() : "channel '" + std::string(spec.channel) + "': ";
+}
+
+//! The upstream's certificate did not verify: say why and what to check.
+Error tls_refused(const PlainHttpUrl& url, const HttpRequestSpec& spec, const char* why) {
+    return Error{ErrorKind::upstream,
+                 channel_prefix(spec) + "the upstream at " + shown_origin(url) +
+                     " was refused: its TLS certificate did not verify: " + why +
+                     " (the certificate must be valid, name the host '" + url.host +
+                     "' and chain to " +
+                     (spec.ca_file.empty()
+                          ? std::string("the system CA store; for a private CA set the channel's "
+                                        "options.ca_file")
+                          : "the CA file '" + spec.ca_file + "' (the channel's options.ca_file)") +
+                     ")",
+                 {}};
+}
+
+//! OpenSSL hands a new session ticket of the server here (TLS 1.3 sends them after the
+//! handshake; the response read processes them): kept for the origin's next connection.
+int on_new_session(SSL* ssl, SSL_SESSION* session) {
+    auto* c = static_cast<Connection*>(SSL_get_app_data(ssl));
+    if (!c || !c->tls) return 0;
+    c->tls->keep_session(c->origin, session);
+    return 1;  // the cache holds the reference now
+}
+
+//! The context for `ca_file` ("" = the system CA store), made at first use.
+core::Result<SSL_CTX*> tls_context(Tls& tls, const HttpRequestSpec& spec) {
+    std::lock_guard lock(tls.mutex);
+    if (auto it = tls.contexts.find(spec.ca_file); it != tls.contexts.end()) return it->second;
+    ERR_clear_error();
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) return Error::internal_error("cannot make a TLS context: " + openssl_error());
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    const bool loaded = spec.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx) == 1
+                                             : SSL_CTX_load_verify_locations(
+                                                   ctx, spec.ca_file.c_str(), nullptr) == 1;
+    if (!loaded) {
+        const std::string why = openssl_error();
+        SSL_CTX_free(ctx);
+        if (spec.ca_file.empty())
+            return Error::internal_error("cannot load the system CA store: " + why);
+        return Error{ErrorKind::upstream,
+                     channel_prefix(spec) + "options.ca_file '" + spec.ca_file +
+                         "' holds no CA certificate the gateway can read (" + why +
+                         "): give a PEM file of CA certificates readable by the gateway",
+                     {}};
+    }
+    // Sessions are cached by origin here, not in OpenSSL's own cache (keyed by session id).
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+    // A stream's connection idles between chunks: its 34 KiB of record buffers go back to the
+    // allocator meanwhile.
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    // A server that closes without close_notify ends the stream as a plain socket would: the
+    // HTTP framing (Content-Length, last chunk) still tells a cut answer from a whole one.
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+    tls.contexts.emplace(spec.ca_file, ctx);
+    return ctx;
+}
+
+bool is_ip_literal(const std::string& host) {
+    in6_addr any{};
+    return ::inet_pton(AF_INET, host.c_str(), &any) == 1 ||
+           ::inet_pton(AF_INET6, host.c_str(), &any) == 1;
+}
+
+//! The TLS handshake over a fresh connection, within the connect timeout: SNI and the host
+//! name (or IP address) the certificate must name, the origin's last session offered.
+core::Result<void> tls_handshake(Connection& c, Tls& tls, const PlainHttpUrl& url,
+                                 const HttpRequestSpec& spec) {
+    auto ctx = tls_context(tls, spec);
+    if (!ctx) return ctx.take_error();
+    ERR_clear_error();
+    c.ssl = SSL_new(ctx.value());
+    if (!c.ssl) return cannot_reach(url, "cannot start TLS: " + openssl_error(), false);
+    c.tls = &tls;
+    c.origin = url.origin;
+    SSL_set_app_data(c.ssl, &c);
+    SSL_set_fd(c.ssl, c.fd);
+    SSL_set_connect_state(c.ssl);
+    if (is_ip_literal(url.host)) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c.ssl), url.host.c_str());
+    } else {
+        SSL_set_tlsext_host_name(c.ssl, url.host.c_str());
+        SSL_set1_host(c.ssl, url.host.c_str());
+    }
+    if (SSL_SESSION* session = tls.session_for(url.origin)) {
+        SSL_set_session(c.ssl, session);
+        SSL_SESSION_free(session);
+    }
+    const auto deadline = Clock::now() + spec.connect_timeout;
+    for (;;) {
+        ERR_clear_error();
+        const int rc = SSL_do_handshake(c.ssl);
+        if (rc == 1) break;
+        const int e = SSL_get_error(c.ssl, rc);
+        const short want = e == SSL_ERROR_WANT_READ    ? POLLIN
+                           : e == SSL_ERROR_WANT_WRITE ? POLLOUT
+                                                       : 0;
+        if (want) {
+            const auto left = time_left(deadline);
+            if (left.count() == 0 || !wait_ready(c.fd, want, left))
+                return timed_out(url, "did not complete the TLS handshake in time",
+                                 "connect timeout", spec.connect_timeout);
+            continue;
+        }
+        const int sys_error = e == SSL_ERROR_SYSCALL ? core::fresh_errno() : 0;
+        const std::string queued = e == SSL_ERROR_SSL ? openssl_error() : std::string();
+        const long verified = SSL_get_verify_result(c.ssl);
+        if (verified != X509_V_OK)
+            return tls_refused(url, spec, X509_verify_cert_error_string(verified));
+        return cannot_reach(
+            url,
+            "the TLS handshake failed: " + (!queued.empty() ? queued
+                                            : sys_error     ? errno_text(sys_error)
+                                                            : std::string("the upstream closed the "
+                                                                              "connection")),
+            false);
+    }
+    if (SSL_session_reused(c.ssl)) tls.resumed.fetch_add(1, std::memory_order_relaxed);
+    return {};
+}
+
+//! One receive from the connection: > 0 bytes, 0 at the end of the stream, or -1 with `err`
+//! (EAGAIN: nothing yet, wait for `want`; EPROTO: a TLS failure, `tls_error` says which).
+ssize_t receive(Connection& c, char* into, size_t room, int& err, short& want,
+                std::string& tls_error) {
+    want = POLLIN;
+    if (!c.ssl) {
+        const ssize_t n = ::recv(c.fd, into, room, 0);
+        if (n < 0) err = core::fresh_errno();
+        return n;
+    }
+    ERR_clear_error();
+    size_t got = 0;
+    const int rc = SSL_read_ex(c.ssl, into, room, &got);
+    if (rc == 1) return static_cast<ssize_t>(got);
+    switch (SSL_get_error(c.ssl, rc)) {
+        case SSL_ERROR_WANT_READ:
+            err = EAGAIN;
+            return -1;
+        case SSL_ERROR_WANT_WRITE:
+            err = EAGAIN;
+            want = POLLOUT;
+            return -1;
+        case SSL_ERROR_ZERO_RETURN:
+            return 0;
+        case SSL_ERROR_SYSCALL:
+            err = core::fresh_errno();
+            if (err == 0) return 0;
+            return -1;
+        default:
+            err = EPROTO;
+            tls_error = "TLS: " + openssl_error();
+            return -1;
+    }
+}
+
+//! Sends `n` bytes over TLS; nullopt once all went out.
+std::optional<Exchange> tls_write(Connection& c, const PlainHttpUrl& url, const char* data,
+                                  size_t n, const HttpRequestSpec& spec) {
+    while (n > 0) {
+        ERR_clear_error();
+        size_t written = 0;
+        const int rc = SSL_write_ex(c.ssl, data, n, &written);
+        if (rc == 1) {
+            data += written;
+            n -= written;
+            continue;
+        }
+        const int e = SSL_get_error(c.ssl, rc);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+            // The same buffer goes again once the socket is ready, as OpenSSL requires.
+            if (wait_ready(c.fd, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
+                           spec.first_byte_timeout))
+                continue;
+            return Exchange{Exchange::End::failed,
+                            timed_out(url, "did not take the request in time", "first-byte timeout",
+                                      spec.first_byte_timeout)};
+        }
+        if (e == SSL_ERROR_ZERO_RETURN)
+            return Exchange{Exchange::End::retry,
+                            cannot_reach(url, "it closed the connection", false)};
+        if (e == SSL_ERROR_SYSCALL) {
+            const int err = core::fresh_errno();
+            return Exchange{
+                err == 0 || retryable(err) ? Exchange::End::retry : Exchange::End::failed,
+                cannot_reach(url,
+                             "sending the request failed: " +
+                                 (err ? errno_text(err) : std::string("connection closed")),
+                             false)};
+        }
+        return Exchange{
+            Exchange::End::failed,
+            cannot_reach(url, "sending the request failed: TLS: " + openssl_error(), false)};
+    }
+    return std::nullopt;
+}
+
 //! Sends the request head and body with as few system calls as the socket allows; nullopt
 //! once all is sent.
 std::optional<Exchange> write_request(Connection& c, const PlainHttpUrl& url,
                                       const std::string& head, const HttpRequestSpec& spec) {
+    if (c.ssl) {
+        // One TLS record for a small request; a large body goes as records of its own.
+        constexpr size_t kOneRecord = 16 * 1024;
+        if (!spec.body.empty() && head.size() + spec.body.size() <= kOneRecord) {
+            std::string whole;
+            whole.reserve(head.size() + spec.body.size());
+            whole.append(head).append(spec.body);
+            return tls_write(c, url, whole.data(), whole.size(), spec);
+        }
+        if (auto failed = tls_write(c, url, head.data(), head.size(), spec)) return failed;
+        return tls_write(c, url, spec.body.data(), spec.body.size(), spec);
+    }
     iovec iov[2] = {{const_cast<char*>(head.data()), head.size()},
                     {const_cast<char*>(spec.body.data()), spec.body.size()}};
     msghdr msg{};
@@ -375,6 +689,8 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
     const auto head_deadline = Clock::now() + spec.first_byte_timeout;
     // The answer cannot be there the moment the request left: wait before the first receive.
     bool wait_first = true;
+    short want = POLLIN;  // what the next wait is for (TLS may need to write to read)
+    std::string tls_error;
 
     auto malformed = [&] {
         return Exchange{Exchange::End::failed,
@@ -411,7 +727,7 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
                                  *spec.read_until != Clock::time_point::max() &&
                                  time_left(*spec.read_until) <= wait;
             if (bounded) wait = time_left(*spec.read_until);
-            if ((!head_done && wait.count() == 0) || !wait_ready(c.fd, POLLIN, wait)) {
+            if ((!head_done && wait.count() == 0) || !wait_ready(c.fd, want, wait)) {
                 if (bounded) return {Exchange::End::close, Error{}};
                 if (head_done)
                     return {Exchange::End::failed, timed_out(url, "stopped sending mid-answer",
@@ -440,9 +756,9 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
             into = c.buffer.get() + head_bytes;
             room = c.capacity - head_bytes;
         }
-        const ssize_t n = ::recv(c.fd, into, room, 0);
+        int err = 0;
+        const ssize_t n = receive(c, into, room, err, want, tls_error);
         if (n < 0) {
-            const int err = core::fresh_errno();
             if (err == EINTR) {
                 wait_first = false;
                 continue;
@@ -452,8 +768,10 @@ Exchange read_response(Connection& c, const PlainHttpUrl& url, const HttpRequest
                 continue;
             }
             const bool nothing_yet = !head_done && head_bytes == 0;
-            return {nothing_yet && retryable(err) ? Exchange::End::retry : Exchange::End::failed,
-                    cannot_reach(url, errno_text(err), !nothing_yet)};
+            return {
+                nothing_yet && retryable(err) ? Exchange::End::retry : Exchange::End::failed,
+                cannot_reach(url, err == EPROTO && !tls_error.empty() ? tls_error : errno_text(err),
+                             !nothing_yet)};
         }
         if (n == 0) {
             if (head_done) {
@@ -503,7 +821,11 @@ bool still_open(int fd) {
 }  // namespace
 
 PlainHttpClient::PlainHttpClient() = default;
-PlainHttpClient::~PlainHttpClient() = default;
+PlainHttpClient::~PlainHttpClient() {
+    // Idle TLS connections go before the contexts and sessions they came from.
+    std::lock_guard lock(mutex_);
+    idle_.clear();
+}
 
 std::unique_ptr<PlainHttpClient::Connection> PlainHttpClient::take_idle(const std::string& origin) {
     while (true) {
@@ -538,6 +860,10 @@ uint64_t PlainHttpClient::connections_opened() const {
     return opened_.load();
 }
 
+uint64_t PlainHttpClient::tls_sessions_resumed() const {
+    return tls_ ? tls_->resumed.load() : 0;
+}
+
 core::Result<HttpResponseHead> PlainHttpClient::send(const PlainHttpUrl& url,
                                                      const HttpRequestSpec& spec,
                                                      const BodySink& on_body) {
@@ -553,6 +879,11 @@ core::Result<HttpResponseHead> PlainHttpClient::send(const PlainHttpUrl& url,
             if (!opened) return opened.take_error();
             c = std::move(opened).value();
             opened_.fetch_add(1, std::memory_order_relaxed);
+            if (url.tls) {
+                std::call_once(tls_once_, [this] { tls_ = std::make_unique<Tls>(); });
+                if (auto secured = tls_handshake(*c, *tls_, url, spec); !secured)
+                    return secured.take_error();
+            }
         }
         HttpResponseHead head;
         auto failed_write = write_request(*c, url, head_text.value(), spec);

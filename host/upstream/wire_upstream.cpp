@@ -133,6 +133,8 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
         http.idle_timeout = std::min(http.idle_timeout, left);
     }
     http.proxy = ctx.upstream_proxy;
+    http.ca_file = options.value().ca_file;
+    http.channel = ctx.channel;
     http.read_until = &ctx.read_until;
 
     protocol::SseParser parser;

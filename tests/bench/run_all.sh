@@ -9,6 +9,7 @@
 #    bench_scenario_router — scenario_router's decision on the 75 KB Claude Code request, µs;
 # 4. load_demo.sh        — wrk against a fresh gateway's demo chain at 2,000 and 64 connections;
 # 5. dashboard/run.sh    — GET /admin/api/dashboard?range=30d over 5M log rows (rollups vs raw).
+# 6. tls/run_tls_bench.sh — 2,000 slow streams to a TLS upstream vs plain http (SKIP_TLS=1 skips).
 # Outputs are kept in BUILD_DIR/bench-results/. Figures are printed, never asserted.
 # Environment: JOBS (build parallelism, default nproc), SKIP_LOAD=1 skips step 4,
 # SKIP_DASHBOARD=1 skips step 5 (its fill takes minutes),
@@ -87,6 +88,15 @@ if [[ ${SKIP_DASHBOARD:-0} != 1 ]]; then
   cmake --build "$BUILD" -j "$JOBS" --target bench_dashboard_fill
   bash "$ROOT/tests/bench/dashboard/run.sh" "$BUILD" | tee "$OUT/dashboard.txt"
   while read -r line; do SUMMARY+=("$line"); done < <(grep '^RESULT .*# ' "$OUT/dashboard.txt" | sed 's/^RESULT //')
+fi
+
+if [[ ${SKIP_TLS:-0} != 1 ]]; then
+  echo
+  echo "=== tls/run_tls_bench.sh (2,000 slow streams to a TLS upstream beside plain http) ==="
+  echo "command: bash $ROOT/tests/bench/tls/run_tls_bench.sh $BUILD"
+  cmake --build "$BUILD" -j "$JOBS" --target tianshu load_streams
+  bash "$ROOT/tests/bench/tls/run_tls_bench.sh" "$BUILD" | tee "$OUT/tls.txt"
+  while read -r line; do SUMMARY+=("tls: $line"); done < <(sed -n '/^server peak\|^time to first/p' "$OUT/tls.txt")
 fi
 
 echo

@@ -4,6 +4,7 @@
 // Node standard library only. Listens on 127.0.0.1 only. See README.md.
 
 import http from 'node:http';
+import https from 'node:https';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -940,7 +941,7 @@ function redactHeaders(h) {
   return out;
 }
 
-export async function startFakeUpstream({ scenario, port = 0, record = null, log = false } = {}) {
+export async function startFakeUpstream({ scenario, port = 0, record = null, log = false, tlsCert = null, tlsKey = null } = {}) {
   const sc = loadScenario(scenario);
   if (sc.provider != null && !PROVIDER_MODES[sc.provider]) {
     throw new Error(`fake upstream: unknown provider mode "${sc.provider}" (known: ${Object.keys(PROVIDER_MODES).join(', ')})`);
@@ -1145,7 +1146,10 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     res.end();
   };
 
-  const server = http.createServer((req, res) => {
+  // https mode (--tls-cert/--tls-key, PEM files): the same routes over TLS.
+  const tlsOptions = tlsCert ? { cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) } : null;
+  const createServer = (handler) => (tlsOptions ? https.createServer(tlsOptions, handler) : http.createServer(handler));
+  const server = createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -1183,7 +1187,7 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve(); });
   });
   const actualPort = server.address().port;
-  const url = `http://127.0.0.1:${actualPort}`;
+  const url = `${tlsOptions ? 'https' : 'http'}://127.0.0.1:${actualPort}`;
   return {
     url,
     port: actualPort,
@@ -1205,7 +1209,7 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
 // ---------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const out = { port: 0, scenario: null, record: null };
+  const out = { port: 0, scenario: null, record: null, tlsCert: null, tlsKey: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -1215,6 +1219,8 @@ function parseArgs(argv) {
     if (a === '--port') out.port = Number(val());
     else if (a === '--scenario') out.scenario = val();
     else if (a === '--record') out.record = val();
+    else if (a === '--tls-cert') out.tlsCert = val();
+    else if (a === '--tls-key') out.tlsKey = val();
     else if (a === '--help' || a === '-h') out.help = true;
     else throw new Error(`unknown argument: ${a}`);
   }
@@ -1231,12 +1237,12 @@ if (isMain) {
     process.exit(2);
   }
   if (args.help || !args.scenario) {
-    console.error('usage: node fake_upstream.mjs --port 0 --scenario FILE.json [--record DIR]');
+    console.error('usage: node fake_upstream.mjs --port 0 --scenario FILE.json [--record DIR] [--tls-cert PEM --tls-key PEM]');
     process.exit(args.help ? 0 : 2);
   }
   let fu;
   try {
-    fu = await startFakeUpstream({ scenario: args.scenario, port: args.port, record: args.record, log: true });
+    fu = await startFakeUpstream({ scenario: args.scenario, port: args.port, record: args.record, log: true, tlsCert: args.tlsCert, tlsKey: args.tlsKey });
   } catch (e) {
     console.error(`fake-upstream: ${e.message}`);
     process.exit(1);

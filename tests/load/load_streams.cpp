@@ -68,6 +68,9 @@ struct Stream {
     std::string failure;  // first socket-level failure, if any
     Clock::time_point first_event{};
     Clock::time_point stop_event{};
+    Clock::time_point sent_at{};      // the whole request written
+    Clock::time_point first_token{};  // the first content_block_delta
+    bool saw_token = false;
 };
 
 std::string make_request(const Options& o) {
@@ -93,6 +96,10 @@ void scan_events(Stream& s) {
     if (!s.saw_start && view.find(kStart) != std::string_view::npos) {
         s.saw_start = true;
         s.first_event = now;
+    }
+    if (!s.saw_token && view.find("event: content_block_delta") != std::string_view::npos) {
+        s.saw_token = true;
+        s.first_token = now;
     }
     if (!s.saw_stop && view.find(kStop) != std::string_view::npos) {
         s.saw_stop = true;
@@ -346,6 +353,7 @@ int main(int argc, char** argv) {
                 if (w > 0) s.request_offset += static_cast<size_t>(w);
                 if (s.request_offset == request.size()) {
                     s.request_sent = true;
+                    s.sent_at = Clock::now();
                     epoll_event ev{};
                     ev.events = EPOLLIN | EPOLLRDHUP;
                     ev.data.u64 = events[k].data.u64;
@@ -441,6 +449,16 @@ int main(int argc, char** argv) {
         seconds(t_connects_issued - t0), seconds(last_first_event - t0),
         first_stop == Clock::time_point::max() ? -1.0 : seconds(first_stop - t0));
     std::printf("  total time %.3f s\n", seconds(t_end - t0));
+    // Time to first token: from the request written to the first content_block_delta.
+    std::vector<double> ttft;
+    for (auto& s : streams)
+        if (s.saw_token && s.request_sent) ttft.push_back(seconds(s.first_token - s.sent_at) * 1e3);
+    if (!ttft.empty()) {
+        std::sort(ttft.begin(), ttft.end());
+        auto at = [&](double q) { return ttft[static_cast<size_t>(q * (ttft.size() - 1))]; };
+        std::printf("  time to first token (ms): p50 %.1f  p99 %.1f  max %.1f\n", at(0.5), at(0.99),
+                    ttft.back());
+    }
 
     bool pass = ok == o.streams && peak_open >= o.streams;
     std::printf("%s\n", pass ? "PASS" : "FAIL");

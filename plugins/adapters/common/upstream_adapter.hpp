@@ -35,7 +35,8 @@ constexpr const char* kUpstreamAdapterSchema = R"({
         "tool_choice": {"type": "boolean", "description": "capability override: the model honours tool_choice"},
         "vision": {"type": "boolean", "description": "capability override: the model accepts images"},
         "tool_calls": {"enum": ["native", "text"], "description": "capability override: native tool calls, or tools described in text"},
-        "thinking": {"enum": ["none", "anthropic", "reasoning_content", "think_tags"], "description": "capability override: how reasoning is sent and sent back"}
+        "thinking": {"enum": ["none", "anthropic", "reasoning_content", "think_tags"], "description": "capability override: how reasoning is sent and sent back"},
+        "ca_file": {"type": "string", "pattern": "^/", "description": "for private deployments: PEM file of the CA certificates an https upstream must chain to, instead of the system CA store"}
       }
     },
     "connect_timeout_ms": {"type": "integer", "minimum": 1},

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "harness.hpp"
 
@@ -20,7 +21,9 @@ namespace tianshu::it {
 //! "listening" line), SIGTERM then SIGKILL in the destructor. stderr goes to `log`.
 class FakeUpstream {
   public:
-    FakeUpstream(const fs::path& scenario, const fs::path& log) {
+    //! `extra_args` go after the scenario (e.g. --tls-cert PEM --tls-key PEM: https mode).
+    FakeUpstream(const fs::path& scenario, const fs::path& log,
+                 const std::vector<std::string>& extra_args = {}) {
         const fs::path script = source_dir() / "tests" / "fake_upstream" / "fake_upstream.mjs";
         int out[2];
         if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
@@ -30,8 +33,13 @@ class FakeUpstream {
             dup2(out[1], 1);
             int err = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (err >= 0) dup2(err, 2);
-            execlp("node", "node", script.c_str(), "--port", "0", "--scenario", scenario.c_str(),
-                   static_cast<char*>(nullptr));
+            std::vector<std::string> args{"node", script.string(), "--port",
+                                          "0",    "--scenario",    scenario.string()};
+            args.insert(args.end(), extra_args.begin(), extra_args.end());
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            execvp("node", argv.data());
             _exit(127);
         }
         close(out[1]);
@@ -49,7 +57,8 @@ class FakeUpstream {
             if (n <= 0) break;
             line.append(buf, static_cast<size_t>(n));
         }
-        const std::string marker = "listening on http://127.0.0.1:";
+        std::string marker = "listening on http://127.0.0.1:";
+        if (line.find(marker) == std::string::npos) marker = "listening on https://127.0.0.1:";
         auto at = line.find(marker);
         if (at == std::string::npos) {
             stop();

@@ -225,6 +225,19 @@ TEST_CASE("openai_upstream options_from_json names an unknown option") {
     CHECK(wrong.error().message.find("always_stream: must be a boolean") != std::string::npos);
 }
 
+TEST_CASE("openai_upstream options_from_json: ca_file is an absolute path, for the HTTP client") {
+    auto ok = up::options_from_json(Json{{"ca_file", "/etc/tianshu/private-ca.pem"}});
+    REQUIRE(ok.ok());
+    CHECK(ok->ca_file == "/etc/tianshu/private-ca.pem");
+    CHECK(up::options_from_json(Json::object())->ca_file.empty());  // the system CA store
+    for (const Json& bad : {Json("ca.pem"), Json(""), Json(42)}) {
+        auto refused = up::options_from_json(Json{{"ca_file", bad}});
+        REQUIRE_FALSE(refused.ok());
+        CHECK(refused.error().message.find("ca_file: must be the absolute path") !=
+              std::string::npos);
+    }
+}
+
 TEST_CASE("openai_upstream: a whole completion decodes into the same events as its stream") {
     // The same answer, once streamed in chunks and once as one chat.completion body.
     const std::vector<std::string> chunks{
