@@ -376,6 +376,19 @@ Json tool_choice_from(Json& v, const JsonPath& path, ProblemList& p) {
     return nullptr;
 }
 
+//! Tool types the Responses API defines that no upstream behind the gateway can run (OpenAI's
+//! hosted tools, freeform `custom` tools, `namespace` groups): left out of the request, so that a
+//! client offering them by default (Codex offers web_search and a multi-agent namespace) still
+//! works. The model never sees them.
+bool unservable_tool_type(std::string_view type) {
+    for (std::string_view t :
+         {"web_search", "web_search_preview", "web_search_2025_08_26", "file_search",
+          "code_interpreter", "image_generation", "computer_use_preview", "computer_use", "mcp",
+          "local_shell", "shell", "apply_patch", "custom", "namespace"})
+        if (type == t) return true;
+    return false;
+}
+
 void decode_tools(Json& v, const JsonPath& path, std::vector<core::Tool>& out, ProblemList& p) {
     if (!v.is_array()) {
         p.add(path, core::must_be("an array of {\"type\":\"function\",\"name\",…}", v));
@@ -389,12 +402,15 @@ void decode_tools(Json& v, const JsonPath& path, std::vector<core::Tool>& out, P
             continue;
         }
         auto type = t.find("type");
+        if (type != t.end() && type->is_string() &&
+            unservable_tool_type(type->get_ref<const std::string&>()))
+            continue;
         if (type == t.end() || *type != "function") {
             p.add(tp.field("type"),
                   "unsupported tool type" +
                       (type != t.end() && type->is_string() ? " '" + type->get<std::string>() + "'"
                                                             : std::string()) +
-                      " (this gateway offers function tools only: {\"type\":\"function\"})");
+                      " (expected function; hosted tools such as web_search are left out)");
             continue;
         }
         only_fields(t, {"type", "name", "description", "parameters", "strict"}, tp, p);
@@ -474,7 +490,8 @@ void decode_reasoning(Json& v, const JsonPath& path, Request& r, ProblemList& p)
 bool accepted_and_ignored(const std::string& key) {
     return key == "include" || key == "prompt_cache_key" || key == "service_tier" ||
            key == "truncation" || key == "safety_identifier" || key == "stream_options" ||
-           key == "store" || key == "top_logprobs" || key == "background";
+           key == "store" || key == "top_logprobs" || key == "background" ||
+           key == "client_metadata";
 }
 
 }  // namespace
@@ -574,7 +591,8 @@ core::Result<Request> request_from_json(Json&& body) {
                   "unknown field (the Responses fields this gateway accepts: model, input, "
                   "instructions, tools, tool_choice, max_output_tokens, temperature, top_p, "
                   "stream, parallel_tool_calls, reasoning, metadata, user, store, text, include, "
-                  "prompt_cache_key, service_tier, truncation, safety_identifier)");
+                  "prompt_cache_key, service_tier, truncation, safety_identifier, "
+                  "client_metadata)");
         }
     }
     if (!has_model) p.add(root.field("model"), "required (the model to answer)");

@@ -8,7 +8,7 @@ export const RESPONSES_FIELDS = new Set([
   'top_p', 'stream', 'parallel_tool_calls', 'reasoning', 'metadata', 'store',
   'previous_response_id', 'include', 'prompt_cache_key', 'text', 'service_tier', 'user',
   'truncation', 'safety_identifier', 'stream_options', 'background', 'conversation',
-  'max_tool_calls', 'top_logprobs', 'prompt',
+  'max_tool_calls', 'top_logprobs', 'prompt', 'client_metadata',
 ]);
 
 const ITEM_KEYS = {
