@@ -224,3 +224,32 @@ test('responses: previous_response_id and unknown fields are refused in the Open
   assert.match(body.error.message, /colour: unknown field/);
   assert.equal(stack.requests().length, before, 'nothing reached the upstream');
 });
+
+test('anthropic and chat clients reach the responses upstream (parallel tool calls, whole and streamed)', async () => {
+  const before = stack.requests().length;
+  // Anthropic Messages client.
+  const anthropicBody = { model: RESPONSES_MODEL, max_tokens: 512,
+    tools: tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.parameters })),
+    messages: [{ role: 'user', content: 'weather and time in Oslo E2E-R-TOOLS' }] };
+  const headers = { 'x-api-key': stack.apiKey, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
+  const whole = await (await fetch(`${stack.gateway}/v1/messages`, { method: 'POST', headers,
+    body: JSON.stringify(anthropicBody) })).json();
+  assert.equal(whole.stop_reason, 'tool_use', JSON.stringify(whole));
+  assert.deepEqual(whole.content.filter((b) => b.type === 'tool_use').map((b) => [b.name, b.input]),
+    [['get_weather', { city: 'Oslo', units: 'celsius' }], ['get_time', { tz: 'Europe/Oslo' }]]);
+  const sse = await (await fetch(`${stack.gateway}/v1/messages`, { method: 'POST', headers,
+    body: JSON.stringify({ ...anthropicBody, stream: true }) })).text();
+  assert.match(sse, /event: message_stop/);
+  assert.equal((sse.match(/"type":"tool_use"/g) ?? []).length, 2, sse);
+
+  // OpenAI Chat client, through the SDK's stream helper.
+  const chat = await openai.chat.completions.stream({ model: RESPONSES_MODEL,
+    tools: tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } })),
+    messages: [{ role: 'user', content: 'weather and time in Oslo E2E-R-TOOLS' }] }).finalChatCompletion();
+  assert.equal(chat.choices[0].finish_reason, 'tool_calls');
+  assert.deepEqual(chat.choices[0].message.tool_calls.map((c) => c.function.name), ['get_weather', 'get_time']);
+
+  const seen = stack.requests().slice(before);
+  assert.equal(seen.length, 3);
+  assert.ok(seen.every((r) => r.path === '/v1/responses' && r.status === 200), JSON.stringify(seen.map((r) => [r.path, r.status, r.error])));
+});
