@@ -195,8 +195,11 @@ core::Result<Json> encode_request(const core::Request& r, const UpstreamOptions&
     }
     if (r.temperature) body["temperature"] = *r.temperature;
     if (r.top_p) body["top_p"] = *r.top_p;
-    if (auto effort = effort_of(r))
+    if (auto effort = effort_of(r)) {
         body["reasoning"] = Json{{"effort", *effort}, {"summary", "auto"}};
+        // Nothing is stored upstream: the reasoning comes back encrypted, to be sent back whole.
+        body["include"] = Json::array({"reasoning.encrypted_content"});
+    }
     body["stream"] = r.stream;
     body["store"] = false;
     for (const auto& f : o.strip_fields) body.erase(f);

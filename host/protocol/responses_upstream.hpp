@@ -17,7 +17,8 @@
 //   -> parallel_tool_calls: false. stop_sequences and top_k have no Responses field: dropped.
 // - Effort: output_config.effort / reasoning_effort in `extra`, else thinking.budget_tokens as
 //   for Chat upstreams (< 8000 low, < 24000 medium, else high) -> reasoning {effort, summary:
-//   "auto"}.
+//   "auto"} with include ["reasoning.encrypted_content"] (store is false, so the provider's
+//   reasoning can only come back encrypted, as the thinking block's signature).
 // - Stream: items are sequential. A message's output_text deltas are one text block, a
 //   reasoning item's summary (or reasoning_text) deltas one thinking block with its
 //   encrypted_content as the signature, a function_call one tool_use block.
