@@ -819,7 +819,8 @@ class ResponsesStreamEncoder final : public StreamEncoder {
              Json{{"code", obj["code"]}, {"message", obj["message"]}, {"param", obj["param"]}},
              out);
         Json resp = skeleton("failed");
-        resp["output"] = output_;
+        for (const auto& item : output_)  // items that finished before the failure
+            if (!item.is_null()) resp["output"].push_back(item);
         resp["error"] = Json{{"code", obj["code"].is_null() ? Json(obj["type"]) : obj["code"]},
                              {"message", err.message}};
         resp["usage"] = usage_json(usage_);

@@ -309,8 +309,7 @@ void StreamDecoder::open(Open kind, const Json& item, std::vector<StreamEvent>& 
 }
 
 void StreamDecoder::delta(Open kind, StreamEvent::DeltaKind dk, const std::string& text,
-                          const Json& key_holder, std::vector<StreamEvent>& out) {
-    (void)key_holder;
+                          std::vector<StreamEvent>& out) {
     if (text.empty()) return;
     if (open_ != kind) open(kind, Json::object(), out);
     open_streamed_ = true;
@@ -336,7 +335,7 @@ core::Result<void> StreamDecoder::item_done(const Json& item, std::vector<Stream
             }
         if (!(open_ == Open::text && open_streamed_)) {
             close(out);
-            delta(Open::text, DK::text, text, item, out);
+            delta(Open::text, DK::text, text, out);
         }
         close(out);
     } else if (type == "reasoning") {
@@ -352,19 +351,19 @@ core::Result<void> StreamDecoder::item_done(const Json& item, std::vector<Stream
         }
         if (!(open_ == Open::thinking && open_streamed_)) {
             close(out);
-            delta(Open::thinking, DK::thinking, text, item, out);
+            delta(Open::thinking, DK::thinking, text, out);
         }
         const std::string enc = string_or_empty(item, "encrypted_content");
         if (!enc.empty()) {
             if (open_ != Open::thinking) open(Open::thinking, item, out);
-            delta(Open::thinking, DK::signature, enc, item, out);
+            delta(Open::thinking, DK::signature, enc, out);
         }
         close(out);
     } else if (type == "function_call") {
         saw_call_ = true;
         if (open_ != Open::tool) open(Open::tool, item, out);
         if (!open_streamed_)
-            delta(Open::tool, DK::input_json, string_or_empty(item, "arguments"), item, out);
+            delta(Open::tool, DK::input_json, string_or_empty(item, "arguments"), out);
         const std::string args = arguments_.empty() ? "{}" : arguments_;
         Json parsed = Json::parse(args, nullptr, false);
         if (parsed.is_discarded() || !parsed.is_object())
@@ -443,16 +442,22 @@ core::Result<void> StreamDecoder::on_event(const Json& data, std::vector<StreamE
             open(Open::text, data, out);
             open_item_ = key;
         }
-        delta(Open::text, DK::text, string_or_empty(data, "delta"), data, out);
+        delta(Open::text, DK::text, string_or_empty(data, "delta"), out);
     } else if (type == "response.reasoning_summary_text.delta" ||
                type == "response.reasoning_text.delta") {
         const std::string key = key_of(data, nullptr);
+        const int64_t part = int_or_zero(data, "summary_index");
         if (open_ != Open::thinking || open_item_ != key) {
             close(out);
             open(Open::thinking, data, out);
             open_item_ = key;
+            summary_index_ = part;
         }
-        delta(Open::thinking, DK::thinking, string_or_empty(data, "delta"), data, out);
+        // Summary parts are joined as the whole item's are: with a blank line.
+        if (part != summary_index_ && open_streamed_)
+            delta(Open::thinking, DK::thinking, "\n\n", out);
+        summary_index_ = part;
+        delta(Open::thinking, DK::thinking, string_or_empty(data, "delta"), out);
     } else if (type == "response.function_call_arguments.delta") {
         if (open_ != Open::tool || open_item_ != key_of(data, nullptr))
             return fail(core::Error{core::ErrorKind::upstream,
@@ -461,7 +466,7 @@ core::Result<void> StreamDecoder::on_event(const Json& data, std::vector<StreamE
                                         "' outside its function_call item (items must not "
                                         "interleave)",
                                     {}});
-        delta(Open::tool, DK::input_json, string_or_empty(data, "delta"), data, out);
+        delta(Open::tool, DK::input_json, string_or_empty(data, "delta"), out);
     } else if (type == "response.output_item.done") {
         const Json& item = data.contains("item") ? data["item"] : Json::object();
         const std::string key = key_of(data, &item);

@@ -70,7 +70,7 @@ class StreamDecoder {
     void open(Open kind, const core::Json& item, std::vector<core::StreamEvent>& out);
     void close(std::vector<core::StreamEvent>& out);
     void delta(Open kind, core::StreamEvent::DeltaKind dk, const std::string& text,
-               const core::Json& item, std::vector<core::StreamEvent>& out);
+               std::vector<core::StreamEvent>& out);
     core::Result<void> item_done(const core::Json& item, std::vector<core::StreamEvent>& out);
     core::Result<void> end(const core::Json& response, std::vector<core::StreamEvent>& out);
     core::Result<void> fail(core::Error e);
@@ -84,6 +84,7 @@ class StreamDecoder {
     std::string open_item_;  //!< the open block's item id (or output index)
     std::string arguments_;  //!< the open function_call's arguments so far
     bool open_streamed_ = false;
+    int64_t summary_index_ = 0;  //!< the open reasoning item's summary part
     int64_t output_chars_ = 0;
 };
 
