@@ -2,6 +2,7 @@
 
 #include "protocol/anthropic.hpp"
 #include "protocol/openai_chat.hpp"
+#include "protocol/openai_responses.hpp"
 
 namespace tianshu::protocol {
 
@@ -13,12 +14,17 @@ const ClientCodec& codec_for(ClientProtocol p) {
             return anthropic;
         case ClientProtocol::openai_chat:
             return openai;
+        case ClientProtocol::openai_responses: {
+            static const OpenAiResponsesCodec responses;
+            return responses;
+        }
     }
     return anthropic;
 }
 
 std::string_view keepalive_frame(ClientProtocol p) {
-    if (p == ClientProtocol::openai_chat) return ": ping\n\n";
+    if (p == ClientProtocol::openai_chat || p == ClientProtocol::openai_responses)
+        return ": ping\n\n";
     return "event: ping\ndata: {\"type\":\"ping\"}\n\n";
 }
 

@@ -12,7 +12,7 @@
 
 namespace tianshu::protocol {
 
-enum class ClientProtocol { anthropic_messages, openai_chat };
+enum class ClientProtocol { anthropic_messages, openai_chat, openai_responses };
 
 //! Encodes one client's stream; stateful (OpenAI chunks need the id and tool-call indexes).
 //! One encoder per response; not thread-safe.
@@ -42,8 +42,8 @@ class ClientCodec {
 const ClientCodec& codec_for(ClientProtocol p);
 
 //! The frame that keeps a silent stream open: Anthropic's own `ping` event for Anthropic
-//! clients, an SSE comment (ignored by every SSE parser) for OpenAI clients, whose protocol has
-//! no ping chunk.
+//! clients, an SSE comment (ignored by every SSE parser) for OpenAI clients (Chat and Responses),
+//! whose protocols have no ping event.
 std::string_view keepalive_frame(ClientProtocol p);
 
 }  // namespace tianshu::protocol

@@ -218,7 +218,7 @@ core::Result<void> GatewayRequest::decode(const pipeline::Identity& who) {
     ctx.requested_model = ctx.request.model;
     ctx.tier = who.tier;
     ctx.client_protocol =
-        call_.protocol == protocol::ClientProtocol::openai_chat ? "openai" : "anthropic";
+        call_.protocol == protocol::ClientProtocol::anthropic_messages ? "anthropic" : "openai";
     ctx.deadline = started_ + kRequestDeadline;
     // Session state: whose (the authenticated user, never the client's word) and which
     // conversation (server/session_identity).

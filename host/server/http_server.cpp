@@ -278,6 +278,7 @@ void send_json_error(ResponseWriter& out, ClientProtocol protocol, int status, c
 }
 
 ClientProtocol protocol_for_path(std::string_view path) {
+    if (path.rfind("/v1/responses", 0) == 0) return ClientProtocol::openai_responses;
     return path.rfind("/v1/chat", 0) == 0 ? ClientProtocol::openai_chat
                                           : ClientProtocol::anthropic_messages;
 }
@@ -716,6 +717,8 @@ void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std:
         return gateway_.handle(model_call(ClientProtocol::anthropic_messages), out);
     if (post && path == "/v1/chat/completions")
         return gateway_.handle(model_call(ClientProtocol::openai_chat), out);
+    if (post && path == "/v1/responses")
+        return gateway_.handle(model_call(ClientProtocol::openai_responses), out);
     if (post && path == "/v1/messages/count_tokens")
         return gateway_.count_tokens(model_call(ClientProtocol::anthropic_messages), out);
     if (path == "/v1/models" && method == "GET") {
@@ -755,7 +758,8 @@ void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std:
         return out.send(200, "application/json", R"({"name":"tianshu","status":"ok"})");
 
     const bool known = path == "/v1/messages" || path == "/v1/chat/completions" ||
-                       path == "/v1/messages/count_tokens" || path == "/v1/models";
+                       path == "/v1/messages/count_tokens" || path == "/v1/models" ||
+                       path == "/v1/responses";
     const auto protocol = protocol_for_path(path);
     if (known) {
         const std::string allowed = path == "/v1/models" ? "GET" : "POST";
@@ -768,7 +772,8 @@ void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std:
                core::Error{core::ErrorKind::not_found,
                            "no route " + std::string(method) + " " + std::string(path) +
                                ": the model API is POST /v1/messages (Anthropic) and POST "
-                               "/v1/chat/completions (OpenAI)",
+                               "/v1/chat/completions (OpenAI)"
+                               "; POST /v1/responses (OpenAI Responses)",
                            {}},
                out);
 }

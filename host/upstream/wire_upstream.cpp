@@ -7,6 +7,7 @@
 #include "protocol/anthropic_upstream.hpp"
 #include "protocol/json_text.hpp"
 #include "protocol/openai_upstream.hpp"
+#include "protocol/responses_upstream.hpp"
 #include "protocol/sse.hpp"
 
 namespace tianshu::upstream {
@@ -69,12 +70,15 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
                                       const plugin::UpstreamCallSpec& spec) {
     ctx.upstream_error.reset();
     const bool openai = spec.wire_protocol == "openai_chat";
-    if (!openai && spec.wire_protocol != "anthropic_messages")
+    const bool responses = spec.wire_protocol == "openai_responses";
+    if (!openai && !responses && spec.wire_protocol != "anthropic_messages")
         return Error::invalid("upstream_call: unknown wire protocol '" + spec.wire_protocol +
-                              "' (this host speaks: openai_chat, anthropic_messages)");
+                              "' (this host speaks: openai_chat, anthropic_messages, "
+                              "openai_responses)");
     if (!ctx.emit) return Error::internal_error("upstream_call outside generate");
-    auto options = openai ? wire::options_from_json(spec.options)
-                          : protocol::anthropic_upstream::options_from_json(spec.options);
+    auto options = openai || responses
+                       ? wire::options_from_json(spec.options)
+                       : protocol::anthropic_upstream::options_from_json(spec.options);
     if (!options) return options.take_error();
     // Reasoning goes back on tool turns when the target's capability says so (the built-in
     // table, serve --capabilities, or the channel's thinking / reasoning_on_tool_turns option):
@@ -91,9 +95,11 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     const bool client_stream = ctx.request.stream;
     const bool upstream_stream = client_stream || options.value().always_stream;
     core::Result<std::string> body = std::string();
-    if (openai) {
+    if (openai || responses) {
         ctx.request.stream = upstream_stream;
-        body = wire::encode_request_body(ctx.request, options.value());
+        body = openai ? wire::encode_request_body(ctx.request, options.value())
+                      : protocol::responses_upstream::encode_request_body(ctx.request,
+                                                                          options.value());
         ctx.request.stream = client_stream;
         if (!body) return body.take_error();
     } else {
@@ -107,7 +113,7 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     http.url = spec.url;
     http.headers = {{"Content-Type", "application/json"},
                     {"Accept", upstream_stream ? "text/event-stream" : "application/json"}};
-    if (openai) {
+    if (openai || responses) {
         // A channel without a key (a local server) sends no Authorization header at all.
         if (!spec.api_key.empty())
             http.headers.emplace_back("Authorization", "Bearer " + spec.api_key);
@@ -141,11 +147,18 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     wire::StreamDecoder openai_decoder("msg_" + ctx.request_id, ctx.request.model,
                                        plugin::estimate_input_tokens(ctx.request));
     protocol::anthropic_upstream::StreamDecoder anthropic_decoder;
+    protocol::responses_upstream::StreamDecoder responses_decoder(
+        "msg_" + ctx.request_id, ctx.request.model, plugin::estimate_input_tokens(ctx.request));
     auto decode = [&](const protocol::SseEvent& f, std::vector<core::StreamEvent>& out) {
+        if (responses) return responses_decoder.feed(f, out);
         return openai ? openai_decoder.feed(f.data, out) : anthropic_decoder.feed(f, out);
     };
-    auto decoder_done = [&] { return openai ? openai_decoder.done() : anthropic_decoder.done(); };
+    auto decoder_done = [&] {
+        if (responses) return responses_decoder.done();
+        return openai ? openai_decoder.done() : anthropic_decoder.done();
+    };
     auto decoder_finish = [&](std::vector<core::StreamEvent>& out) {
+        if (responses) return responses_decoder.finish(out);
         return openai ? openai_decoder.finish(out) : anthropic_decoder.finish(out);
     };
     // Reused for every chunk; reserved so the (large) events are not moved by regrowth.
@@ -240,8 +253,9 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
                                   std::to_string(whole.size()) +
                                   " bytes came); the answer is incomplete",
                               {}});
-        auto decoded = openai ? openai_decoder.feed_completion(whole, events)
-                              : protocol::anthropic_upstream::decode_message(whole, events);
+        auto decoded = responses ? responses_decoder.feed_response(whole, events)
+                       : openai  ? openai_decoder.feed_completion(whole, events)
+                                 : protocol::anthropic_upstream::decode_message(whole, events);
         if (!decoded) return fail(decoded.take_error());
         emit_all();
         return {};

@@ -8,6 +8,7 @@ import https from 'node:https';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { validateResponses, responsesLastUserText, responsesWhole, responsesEvents, responsesErrorEvent, ResponsesError } from './responses_mode.mjs';
 
 // ---------------------------------------------------------------------------
 // Allow-lists (the real APIs' request fields)
@@ -648,7 +649,7 @@ function normalizeToolCalls(turn, protocol) {
 function computeUsage(turn, reqBody, calls) {
   const u = turn.usage ?? {};
   const outText = (turn.reasoning ?? '') + (turn.text ?? '') + calls.map((c) => c.name + c.arguments).join('');
-  const input = u.input_tokens ?? u.prompt_tokens ?? approxTokens(JSON.stringify(reqBody.messages ?? ''));
+  const input = u.input_tokens ?? u.prompt_tokens ?? approxTokens(JSON.stringify(reqBody.messages ?? reqBody.input ?? ''));
   const output = u.output_tokens ?? u.completion_tokens ?? approxTokens(outText);
   return {
     input_tokens: input,
@@ -827,6 +828,9 @@ function anthropicEvents(turn, reqBody, sc, ctx) {
   return out;
 }
 
+// The shared answer helpers the Responses mode (responses_mode.mjs) builds on.
+const responsesHelpers = { normalizeToolCalls, computeUsage, splitChunks };
+
 // ---------------------------------------------------------------------------
 // text-tools mode: the model writes its tool calls as text, as a self-hosted model served
 // without a tool-call parser does. The request is validated as strictly as ever; only the
@@ -924,6 +928,7 @@ function errorBody(protocol, status, message, param = null, type = null, code = 
 // ---------------------------------------------------------------------------
 
 function lastUserText(protocol, body) {
+  if (protocol === 'responses') return responsesLastUserText(body);
   const msgs = Array.isArray(body?.messages) ? body.messages : [];
   let start = 0;
   for (let i = msgs.length - 1; i >= 0; i--) if (isObj(msgs[i]) && msgs[i].role === 'assistant') { start = i + 1; break; }
@@ -1005,19 +1010,19 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     const finish = (status) => { rec.status = status; writeRecord(rec); };
 
     // keys the provider answers in their own way (key_errors): an expired or broken key
-    const presented = protocol === 'openai' ? (req.headers.authorization ?? '').replace(/^Bearer /, '') : req.headers['x-api-key'];
+    const presented = protocol === 'openai' || protocol === 'responses' ? (req.headers.authorization ?? '').replace(/^Bearer /, '') : req.headers['x-api-key'];
     const keyError = presented ? sc.key_errors?.[presented] : undefined;
     if (keyError) {
       const st = keyError.status ?? 400;
       finish(st);
-      return send(res, st, protocol === 'openai' ? openaiErrorBody(st, keyError.message ?? 'API key not valid') : anthropicErrorBody(st, keyError.message ?? 'API key not valid'));
+      return send(res, st, protocol !== 'anthropic' ? openaiErrorBody(st, keyError.message ?? 'API key not valid') : anthropicErrorBody(st, keyError.message ?? 'API key not valid'));
     }
 
     // auth
     const key = sc.api_key ?? DEFAULT_API_KEY;
-    if (protocol === 'openai' && sc.require_key === false) {
+    if ((protocol === 'openai' || protocol === 'responses') && sc.require_key === false) {
       // A local server (Ollama, LM Studio) that takes no key: a request needs none.
-    } else if (protocol === 'openai') {
+    } else if (protocol === 'openai' || protocol === 'responses') {
       const auth = req.headers.authorization ?? '';
       if (auth !== `Bearer ${key}`) {
         finish(401);
@@ -1040,9 +1045,9 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     // validation
     try {
       if (parseError) throw bad(protocol === 'anthropic' ? 'There was an error parsing the body of your request as JSON' : 'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly.)');
-      if (protocol === 'openai') { validateOpenAI(body, sc); validateProviderMode(body, sc); } else validateAnthropic(body, sc);
+      if (protocol === 'openai') { validateOpenAI(body, sc); validateProviderMode(body, sc); } else if (protocol === 'responses') validateResponses(body, sc); else validateAnthropic(body, sc);
     } catch (e) {
-      if (!(e instanceof ApiError)) throw e;
+      if (!(e instanceof ApiError) && !(e instanceof ResponsesError)) throw e;
       rec.error = e.message;
       finish(e.status);
       return send(res, e.status, errorBody(protocol, e.status, e.message, e.param));
@@ -1077,14 +1082,15 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     }
 
     const ctx = {
-      id: protocol === 'anthropic' ? randId('msg_fake') : randId('chatcmpl-fake'),
+      id: protocol === 'anthropic' ? randId('msg_fake') : protocol === 'responses' ? randId('resp_fake') : randId('chatcmpl-fake'),
       created: Math.floor(Date.now() / 1000),
       model: turn.model ?? sc.response_model ?? body.model,
     };
 
     if (!body.stream) {
       const spoken = asTextToolsTurn(turn, sc);
-      const full = protocol === 'anthropic' ? anthropicMessage(spoken, body, sc, ctx) : openaiCompletion(spoken, body, sc, ctx);
+      const full = protocol === 'anthropic' ? anthropicMessage(spoken, body, sc, ctx)
+        : protocol === 'responses' ? responsesWhole(spoken, body, ctx, responsesHelpers) : openaiCompletion(spoken, body, sc, ctx);
       finish(200);
       if (st.hold_at !== undefined) {
         await hold(res);
@@ -1106,17 +1112,19 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     res.writeHead(200, headers);
     res.flushHeaders?.();
     const spoken = asTextToolsTurn(turn, sc);
-    const scripted = protocol === 'anthropic' ? anthropicEvents(spoken, body, sc, ctx) : openaiChunks(spoken, body, sc, ctx);
-    const events = protocol === 'anthropic'
+    const scripted = protocol === 'anthropic' ? anthropicEvents(spoken, body, sc, ctx)
+      : protocol === 'responses' ? responsesEvents(spoken, body, ctx, responsesHelpers) : openaiChunks(spoken, body, sc, ctx);
+    const events = protocol === 'anthropic' || protocol === 'responses'
       ? scripted.map((e) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`)
       : scripted.map((c) => `data: ${typeof c === 'string' ? c : JSON.stringify(c)}\n\n`);
     // "end": the event that ends the answer (Anthropic message_delta, OpenAI finish chunk).
-    const endIndex = protocol === 'anthropic'
-      ? scripted.findIndex((e) => e.event === 'message_delta')
+    const endIndex = protocol === 'anthropic' || protocol === 'responses'
+      ? scripted.findIndex((e) => e.event === 'message_delta' || e.event === 'response.completed' || e.event === 'response.incomplete')
       : scripted.findIndex((c) => typeof c === 'object' && c.choices.length && c.choices[0].finish_reason);
     const holdPoints = [].concat(st.hold_at ?? []).map((h) => (h === 'end' ? endIndex : h)).sort((a, b) => a - b);
     if (st.error_after_chunks !== undefined) {
-      const errEv = protocol === 'anthropic'
+      const errEv = protocol === 'responses' ? responsesErrorEvent(st.error_message ?? 'The server had an error while processing your request.')
+        : protocol === 'anthropic'
         ? `event: error\ndata: ${JSON.stringify(anthropicErrorBody(529, st.error_message ?? 'Overloaded'))}\n\n`
         : `data: ${JSON.stringify(openaiErrorBody(500, st.error_message ?? 'The server had an error while processing your request.'))}\n\n`;
       events.splice(st.error_after_chunks, events.length, errEv);
@@ -1164,6 +1172,7 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
         if (req.method === 'GET' && url === '/__held') return send(res, 200, { held: held.length });
         if (req.method === 'POST' && url === '/v1/chat/completions') return handleApi(req, res, 'openai', raw);
         if (req.method === 'POST' && url === '/anthropic/v1/messages') return handleApi(req, res, 'anthropic', raw);
+        if (req.method === 'POST' && url === '/v1/responses') return handleApi(req, res, 'responses', raw);
         if (req.method === 'GET' && url === '/v1/models') {
           const key = sc.api_key ?? DEFAULT_API_KEY;
           if (req.headers.authorization !== `Bearer ${key}`) return send(res, 401, openaiErrorBody(401, 'Incorrect API key provided.'));

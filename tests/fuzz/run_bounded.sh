@@ -8,7 +8,8 @@ SRC=${1:?source dir}
 BUILD=${2:?build dir}
 TOTAL_SECONDS=${3:-120}
 TARGETS=(request:fuzz_anthropic_request sse:fuzz_sse_parser stream:fuzz_openai_stream
-  http1:fuzz_http1_response head:fuzz_http_request_head post:fuzz_post_stream)
+  http1:fuzz_http1_response head:fuzz_http_request_head post:fuzz_post_stream
+  responses:fuzz_responses)
 SECONDS_EACH=$((TOTAL_SECONDS / ${#TARGETS[@]}))
 [ "$SECONDS_EACH" -ge 1 ] || SECONDS_EACH=1
 
@@ -21,6 +22,14 @@ cmake --build "$BUILD" --target "${TARGETS[@]##*:}" -j "$(nproc)"
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
 mkdir -p "$seeds/request" "$seeds/sse" "$seeds/stream" "$seeds/http1" "$seeds/head" "$seeds/post"
+mkdir -p "$seeds/responses"
+j=0
+for f in "$SRC"/tests/unit/protocol/responses_cases/*/in.json; do
+  j=$((j + 1))
+  cp "$f" "$seeds/responses/case$j.json"
+done
+printf 'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":"m","output_index":0,"delta":"hi"}\n\nevent: response.completed\ndata: {"type":"response.completed","response":{"status":"completed","usage":{"input_tokens":3,"output_tokens":1}}}\n\n' \
+  >"$seeds/responses/sse1"
 i=0
 for f in "$SRC"/tests/unit/protocol/cases/*/in.json; do
   i=$((i + 1))

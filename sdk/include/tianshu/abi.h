@@ -180,7 +180,8 @@ typedef struct ts_instance ts_instance; /**< opaque to the host: what create() r
  *  sizeof(ts_upstream_call). Spans are borrowed for the duration of the call. */
 typedef struct ts_upstream_call {
     uint32_t struct_size;
-    /** The upstream's wire protocol: "openai_chat" (OpenAI-compatible Chat Completions). */
+    /** The upstream's wire protocol: "openai_chat" (OpenAI-compatible Chat Completions),
+     *  "anthropic_messages" (Anthropic Messages) or "openai_responses" (OpenAI Responses). */
     ts_str wire_protocol;
     /** The full endpoint URL, e.g. "https://api.deepseek.com/v1/chat/completions". */
     ts_str url;
