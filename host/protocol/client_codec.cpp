@@ -1,6 +1,7 @@
 #include "protocol/client_codec.hpp"
 
 #include "protocol/anthropic.hpp"
+#include "protocol/gemini.hpp"
 #include "protocol/openai_chat.hpp"
 
 namespace tianshu::protocol {
@@ -13,12 +14,16 @@ const ClientCodec& codec_for(ClientProtocol p) {
             return anthropic;
         case ClientProtocol::openai_chat:
             return openai;
+        case ClientProtocol::gemini: {
+            static const GeminiCodec gemini;
+            return gemini;
+        }
     }
     return anthropic;
 }
 
 std::string_view keepalive_frame(ClientProtocol p) {
-    if (p == ClientProtocol::openai_chat) return ": ping\n\n";
+    if (p == ClientProtocol::openai_chat || p == ClientProtocol::gemini) return ": ping\n\n";
     return "event: ping\ndata: {\"type\":\"ping\"}\n\n";
 }
 

@@ -65,7 +65,9 @@ void Gateway::count_tokens(const ApiCall& call, ResponseWriter& out) const {
         return plugin::estimate_input_tokens(decoded.value());
     }();
     if (result) {
-        out.send(200, "application/json", core::Json{{"input_tokens", result.value()}}.dump());
+        const char* field =
+            call.protocol == protocol::ClientProtocol::gemini ? "totalTokens" : "input_tokens";
+        out.send(200, "application/json", core::Json{{field, result.value()}}.dump());
     } else {
         status = core::http_status(result.error().kind);
         send_error(call.protocol, result.error(), out);

@@ -5,6 +5,7 @@
 #include "core/scratch.hpp"
 #include "plugin/request_access.hpp"
 #include "protocol/anthropic_upstream.hpp"
+#include "protocol/gemini_upstream.hpp"
 #include "protocol/json_text.hpp"
 #include "protocol/openai_upstream.hpp"
 #include "protocol/sse.hpp"
@@ -41,12 +42,13 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
                                       const plugin::UpstreamCallSpec& spec) {
     ctx.upstream_error.reset();
     const bool openai = spec.wire_protocol == "openai_chat";
-    if (!openai && spec.wire_protocol != "anthropic_messages")
+    const bool gemini = spec.wire_protocol == "gemini";
+    if (!openai && !gemini && spec.wire_protocol != "anthropic_messages")
         return Error::invalid("upstream_call: unknown wire protocol '" + spec.wire_protocol +
-                              "' (this host speaks: openai_chat, anthropic_messages)");
+                              "' (this host speaks: openai_chat, anthropic_messages, gemini)");
     if (!ctx.emit) return Error::internal_error("upstream_call outside generate");
-    auto options = openai ? wire::options_from_json(spec.options)
-                          : protocol::anthropic_upstream::options_from_json(spec.options);
+    auto options = openai || gemini ? wire::options_from_json(spec.options)
+                                    : protocol::anthropic_upstream::options_from_json(spec.options);
     if (!options) return options.take_error();
     // Reasoning goes back on tool turns when the target's capability says so (the built-in
     // table, serve --capabilities, or the channel's thinking / reasoning_on_tool_turns option):
@@ -61,7 +63,11 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     const bool client_stream = ctx.request.stream;
     const bool upstream_stream = client_stream || options.value().always_stream;
     core::Result<std::string> body = std::string();
-    if (openai) {
+    if (gemini) {
+        auto json = protocol::gemini_upstream::encode_request(ctx.request, options.value());
+        if (!json) return json.take_error();
+        body = protocol::dump_json(json.value());
+    } else if (openai) {
         ctx.request.stream = upstream_stream;
         body = wire::encode_request_body(ctx.request, options.value());
         ctx.request.stream = client_stream;
@@ -75,9 +81,14 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
 
     HttpRequestSpec http;
     http.url = spec.url;
+    // Gemini names the model and the method in the path: the channel's URL is the API root.
+    if (gemini)
+        http.url += protocol::gemini_upstream::method_path(ctx.request.model, upstream_stream);
     http.headers = {{"Content-Type", "application/json"},
                     {"Accept", upstream_stream ? "text/event-stream" : "application/json"}};
-    if (openai) {
+    if (gemini) {
+        http.headers.emplace_back("x-goog-api-key", spec.api_key);  // never in the URL
+    } else if (openai) {
         http.headers.emplace_back("Authorization", "Bearer " + spec.api_key);
     } else {
         http.headers.emplace_back("x-api-key", spec.api_key);
@@ -107,11 +118,18 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     wire::StreamDecoder openai_decoder("msg_" + ctx.request_id, ctx.request.model,
                                        plugin::estimate_input_tokens(ctx.request));
     protocol::anthropic_upstream::StreamDecoder anthropic_decoder;
+    protocol::gemini_upstream::StreamDecoder gemini_decoder("msg_" + ctx.request_id,
+                                                            ctx.request.model);
     auto decode = [&](const protocol::SseEvent& f, std::vector<core::StreamEvent>& out) {
+        if (gemini) return gemini_decoder.feed(f.data, out);
         return openai ? openai_decoder.feed(f.data, out) : anthropic_decoder.feed(f, out);
     };
-    auto decoder_done = [&] { return openai ? openai_decoder.done() : anthropic_decoder.done(); };
+    auto decoder_done = [&] {
+        if (gemini) return gemini_decoder.done();
+        return openai ? openai_decoder.done() : anthropic_decoder.done();
+    };
     auto decoder_finish = [&](std::vector<core::StreamEvent>& out) {
+        if (gemini) return gemini_decoder.finish(out);
         return openai ? openai_decoder.finish(out) : anthropic_decoder.finish(out);
     };
     // Reused for every chunk; reserved so the (large) events are not moved by regrowth.
@@ -206,8 +224,10 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
                                   std::to_string(whole.size()) +
                                   " bytes came); the answer is incomplete",
                               {}});
-        auto decoded = openai ? openai_decoder.feed_completion(whole, events)
-                              : protocol::anthropic_upstream::decode_message(whole, events);
+        auto decoded = gemini   ? gemini_decoder.feed(whole, events)
+                       : openai ? openai_decoder.feed_completion(whole, events)
+                                : protocol::anthropic_upstream::decode_message(whole, events);
+        if (decoded && gemini && !gemini_decoder.done()) decoded = gemini_decoder.finish(events);
         if (!decoded) return fail(decoded.take_error());
         emit_all();
         return {};
