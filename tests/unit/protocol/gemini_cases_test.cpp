@@ -185,6 +185,7 @@ Json run_case(const std::string& conversion, const Json& spec, const fs::path& d
     if (conversion == "gemini_request") {
         auto r = gemini_codec().decode_request(in_text);
         if (!r) FAIL("decode failed: " << r.error().message);
+        r.value().model = "gemini-3-pro-preview";  // the route sets it from the URL
         Json out = core::to_json(r.value());
         auto again = anthropic_codec().decode_request(out.dump());
         INFO("canonical JSON re-decoded: " << (again ? "" : again.error().message));
@@ -195,6 +196,7 @@ Json run_case(const std::string& conversion, const Json& spec, const fs::path& d
     if (conversion == "gemini_request_upstream") {
         auto r = gemini_codec().decode_request(in_text);
         if (!r) FAIL("decode failed: " << r.error().message);
+        r.value().model = "gemini-3-pro-preview";  // the route sets it from the URL
         auto body = up::encode_request(r.value(), {});
         return body ? body.value() : error_json(body.error());
     }
