@@ -38,6 +38,10 @@ void send_error(protocol::ClientProtocol protocol, const Error& error, ResponseW
 
 core::Result<const pipeline::Identity*> authenticate(const pipeline::RuntimeConfig* config,
                                                      const ApiCall& call) {
+    if (call.api_key.empty() && call.protocol == protocol::ClientProtocol::gemini)
+        return Error{ErrorKind::authentication,
+                     "missing API key: send it in the x-goog-api-key header (or as ?key=)",
+                     {}};
     if (call.api_key.empty())
         return Error{
             ErrorKind::authentication,
