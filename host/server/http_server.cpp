@@ -278,7 +278,9 @@ void send_json_error(ResponseWriter& out, ClientProtocol protocol, int status, c
 }
 
 ClientProtocol protocol_for_path(std::string_view path) {
-    if (path.starts_with("/v1beta/")) return ClientProtocol::gemini;
+    if (path.starts_with("/v1beta/") ||
+        (path.starts_with("/v1/models/") && path.find(':') != std::string_view::npos))
+        return ClientProtocol::gemini;
     return path.rfind("/v1/chat", 0) == 0 ? ClientProtocol::openai_chat
                                           : ClientProtocol::anthropic_messages;
 }
@@ -326,19 +328,24 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
     return std::nullopt;
 }
 
-//! A Gemini model call's route: the model and the method after the colon.
+//! A Gemini model call's route: the API version's prefix, the model and the method after the
+//! colon. Google serves v1beta and v1 alike (the @google/genai SDK defaults to v1).
 struct GeminiRoute {
+    std::string_view prefix;
     std::string model;
     std::string_view method;
 };
 
 std::optional<GeminiRoute> gemini_route(std::string_view path) {
-    constexpr std::string_view prefix = "/v1beta/models/";
-    if (!path.starts_with(prefix)) return std::nullopt;
-    const std::string_view rest = path.substr(prefix.size());
-    const size_t colon = rest.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
-    return GeminiRoute{percent_decoded(rest.substr(0, colon), false), rest.substr(colon + 1)};
+    for (std::string_view prefix : {"/v1beta/models/", "/v1/models/"}) {
+        if (!path.starts_with(prefix)) continue;
+        const std::string_view rest = path.substr(prefix.size());
+        const size_t colon = rest.rfind(':');
+        if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+        return GeminiRoute{prefix, percent_decoded(rest.substr(0, colon), false),
+                           rest.substr(colon + 1)};
+    }
+    return std::nullopt;
 }
 
 //! POST /v1beta/models/{model}:generateContent, :streamGenerateContent and :countTokens. The
@@ -350,7 +357,7 @@ void serve_gemini(const Gateway& gateway, const GeminiRoute& route, ApiCall call
         call.api_key = std::string(key);
     else if (auto query_key = query_param(head.target, "key"); query_key && !query_key->empty())
         call.api_key = std::move(*query_key);
-    call.route = "/v1beta/models/{model}:" + std::string(route.method);
+    call.route = std::string(route.prefix) + "{model}:" + std::string(route.method);
     call.path_model = route.model;
     if (route.model.empty())
         return send_error(ClientProtocol::gemini,

@@ -112,7 +112,7 @@ test('gemini-cli writes a file through the gateway to a strict Gemini 3 upstream
     // The strict Gemini mode accepted every request: the tool turn came back with its signature.
     assert.ok(reqs.length >= 2, report());
     for (const r of reqs) assert.equal(r.status, 200, report());
-    const back = reqs.find((r) => r.turn === 1);
+    const back = reqs.find((r) => r.body.contents.some((c) => c.parts.some((p) => p.functionResponse)));
     assert.ok(back, `the functionResponse turn reached the upstream\n${report()}`);
     const call = back.body.contents.flatMap((c) => c.parts).find((p) => p.functionCall);
     assert.equal(call.functionCall.name, 'write_file');
