@@ -399,8 +399,9 @@ void decode_system(Json& v, const JsonPath& path, Request& r, ProblemList& p) {
             continue;
         }
         size_t i = 0;
+        const JsonPath parts_path = path.field("parts");
         for (auto& part : parts) {
-            const JsonPath pp = path.field("parts").at(i++);
+            const JsonPath pp = parts_path.at(i++);
             auto text = part.is_object() ? part.find("text") : part.end();
             if (!part.is_object() || text == part.end() || part.size() != 1) {
                 p.add(pp, "must be a text part {\"text\":…} (systemInstruction holds text only)");

@@ -15,6 +15,14 @@ using core::StreamEvent;
 
 namespace {
 
+//! `j[key]` when it is a string, else "": bodies from clients and upstreams are never trusted
+//! to have the types they should (nlohmann's value() would throw).
+std::string text_of(const Json& j, const char* key) {
+    if (!j.is_object()) return {};
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 //! Removes the channel's banned keywords from a JSON Schema; property names are kept.
 void strip_keywords(Json& s, const std::vector<std::string>& banned) {
     if (banned.empty()) return;
@@ -65,11 +73,11 @@ Json response_object(const ContentBlock& result) {
 }
 
 Json tool_choice_config(const Json& tc) {
-    const std::string type = tc.value("type", "auto");
+    const std::string type = text_of(tc, "type");
     if (type == "none") return Json{{"mode", "NONE"}};
     if (type == "any") return Json{{"mode", "ANY"}};
     if (type == "tool")
-        return Json{{"mode", "ANY"}, {"allowedFunctionNames", Json::array({tc.value("name", "")})}};
+        return Json{{"mode", "ANY"}, {"allowedFunctionNames", Json::array({text_of(tc, "name")})}};
     return Json{{"mode", "AUTO"}};
 }
 
@@ -99,14 +107,14 @@ core::Result<Json> encode_request(const core::Request& r, const UpstreamOptions&
                 case ContentBlock::Type::redacted_thinking:
                     break;
                 case ContentBlock::Type::image: {
-                    if (b.source.value("type", "") != "base64")
+                    if (text_of(b.source, "type") != "base64")
                         return Error::invalid("messages[" + std::to_string(i) + "].content[" +
                                               std::to_string(k) +
                                               "]: a Gemini upstream takes images as base64 data, "
                                               "not by URL or file id: send the image's bytes");
                     list.add(Json{{"inlineData",
-                                   {{"mimeType", b.source.value("media_type", "")},
-                                    {"data", b.source.value("data", "")}}}});
+                                   {{"mimeType", text_of(b.source, "media_type")},
+                                    {"data", text_of(b.source, "data")}}}});
                     break;
                 }
                 case ContentBlock::Type::tool_use: {
@@ -128,10 +136,10 @@ core::Result<Json> encode_request(const core::Request& r, const UpstreamOptions&
                                     {"response", response_object(b)}}}});
                     for (const auto& c : b.content)
                         if (c.type == ContentBlock::Type::image &&
-                            c.source.value("type", "") == "base64")
+                            text_of(c.source, "type") == "base64")
                             list.add(Json{{"inlineData",
-                                           {{"mimeType", c.source.value("media_type", "")},
-                                            {"data", c.source.value("data", "")}}}});
+                                           {{"mimeType", text_of(c.source, "media_type")},
+                                            {"data", text_of(c.source, "data")}}}});
                     break;
                 }
             }
@@ -174,9 +182,14 @@ core::Result<Json> encode_request(const core::Request& r, const UpstreamOptions&
     if (r.top_p) gen["topP"] = *r.top_p;
     if (r.top_k) gen["topK"] = *r.top_k;
     if (!r.stop_sequences.empty()) gen["stopSequences"] = r.stop_sequences;
-    if (r.thinking.is_object() && r.thinking.value("type", "") == "enabled")
-        gen["thinkingConfig"] = Json{{"includeThoughts", true},
-                                     {"thinkingBudget", r.thinking.value("budget_tokens", 1024)}};
+    if (text_of(r.thinking, "type") == "enabled") {
+        auto budget = r.thinking.find("budget_tokens");
+        gen["thinkingConfig"] =
+            Json{{"includeThoughts", true},
+                 {"thinkingBudget", budget != r.thinking.end() && budget->is_number_integer()
+                                        ? budget->get<int64_t>()
+                                        : int64_t{1024}}};
+    }
     if (!gen.empty()) body["generationConfig"] = std::move(gen);
     return body;
 }
@@ -312,8 +325,8 @@ core::StopReason stop_of(std::string_view finish, bool called) {
 core::Result<void> StreamDecoder::chunk(const Json& j, std::vector<StreamEvent>& out) {
     if (auto err = j.find("error"); err != j.end()) {
         const Json& e = *err;
-        std::string message = e.is_object() ? e.value("message", "") : e.dump();
-        const std::string status = e.is_object() ? e.value("status", "") : "";
+        std::string message = e.is_object() ? text_of(e, "message") : e.dump();
+        const std::string status = e.is_object() ? text_of(e, "status") : "";
         const int64_t code = e.is_object() && e.contains("code") && e["code"].is_number_integer()
                                  ? e["code"].get<int64_t>()
                                  : 0;
@@ -328,7 +341,7 @@ core::Result<void> StreamDecoder::chunk(const Json& j, std::vector<StreamEvent>&
             fb != j.end() && fb->is_object() && fb->contains("blockReason"))
             return Error{ErrorKind::invalid_request,
                          "the Gemini upstream refused the prompt (blockReason " +
-                             fb->value("blockReason", std::string()) + ")",
+                             text_of(*fb, "blockReason") + ")",
                          {}};
         start(out);
         return {};  // a usage-only chunk
@@ -339,8 +352,10 @@ core::Result<void> StreamDecoder::chunk(const Json& j, std::vector<StreamEvent>&
         if (auto parts = content->find("parts"); parts != content->end() && parts->is_array()) {
             for (const auto& part : *parts) {
                 if (!part.is_object()) continue;
-                std::string sig = part.value("thoughtSignature", "");
-                const bool thought = part.value("thought", false);
+                std::string sig = text_of(part, "thoughtSignature");
+                auto thought_it = part.find("thought");
+                const bool thought =
+                    thought_it != part.end() && thought_it->is_boolean() && thought_it->get<bool>();
                 auto text = part.find("text");
                 if (thought) {
                     if (text != part.end() && text->is_string() &&
@@ -372,11 +387,11 @@ core::Result<void> StreamDecoder::chunk(const Json& j, std::vector<StreamEvent>&
                     s.type = StreamEvent::Type::content_block_start;
                     s.index = next_block_++;
                     s.block.type = ContentBlock::Type::tool_use;
-                    s.block.id = fc->value("id", "");
+                    s.block.id = text_of(*fc, "id");
                     if (s.block.id.empty())
                         s.block.id = message_id_ + "_call_" + std::to_string(calls_);
                     ++calls_;
-                    s.block.name = fc->value("name", "");
+                    s.block.name = text_of(*fc, "name");
                     s.block.input = Json::object();
                     const int index = s.index;
                     out.push_back(std::move(s));
