@@ -12,7 +12,7 @@
 
 namespace tianshu::protocol {
 
-enum class ClientProtocol { anthropic_messages, openai_chat, openai_responses };
+enum class ClientProtocol { anthropic_messages, openai_chat, openai_responses, gemini };
 
 //! Encodes one client's stream; stateful (OpenAI chunks need the id and tool-call indexes).
 //! One encoder per response; not thread-safe.

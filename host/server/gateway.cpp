@@ -38,6 +38,10 @@ void send_error(protocol::ClientProtocol protocol, const Error& error, ResponseW
 
 core::Result<const pipeline::Identity*> authenticate(const pipeline::RuntimeConfig* config,
                                                      const ApiCall& call) {
+    if (call.api_key.empty() && call.protocol == protocol::ClientProtocol::gemini)
+        return Error{ErrorKind::authentication,
+                     "missing API key: send it in the x-goog-api-key header (or as ?key=)",
+                     {}};
     if (call.api_key.empty())
         return Error{
             ErrorKind::authentication,
@@ -65,7 +69,9 @@ void Gateway::count_tokens(const ApiCall& call, ResponseWriter& out) const {
         return plugin::estimate_input_tokens(decoded.value());
     }();
     if (result) {
-        out.send(200, "application/json", core::Json{{"input_tokens", result.value()}}.dump());
+        const char* field =
+            call.protocol == protocol::ClientProtocol::gemini ? "totalTokens" : "input_tokens";
+        out.send(200, "application/json", core::Json{{field, result.value()}}.dump());
     } else {
         status = core::http_status(result.error().kind);
         send_error(call.protocol, result.error(), out);

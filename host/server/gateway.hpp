@@ -62,6 +62,10 @@ struct ApiCall {
     std::string session_id;  //!< X-Claude-Code-Session-Id, when sent (see session_identity)
     //! The client's headers, borrowed for the call (request_header); null: none.
     const plugin::ClientHeaders* headers = nullptr;
+    //! Gemini names the model and streaming in the URL, not the body: when `path_model` is set,
+    //! it and `path_stream` override what the body decoded to.
+    std::string path_model;
+    bool path_stream = false;
 };
 
 //! An operator's call from the admin API's playground: already authenticated (an admin or root

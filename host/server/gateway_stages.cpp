@@ -212,13 +212,18 @@ core::Result<void> GatewayRequest::decode(const pipeline::Identity& who) {
     if (!decoded) return decoded.take_error();
     plugin::RequestContext& ctx = ctx_;
     ctx.request = std::move(decoded).value();
+    if (!call_.path_model.empty()) {
+        ctx.request.model = call_.path_model;
+        ctx.request.stream = call_.path_stream;
+    }
     if (call_.protocol == protocol::ClientProtocol::anthropic_messages)
         ctx.request.client_body = call_.body;  // shared, not copied
     ctx.request_id = request_id_;
     ctx.requested_model = ctx.request.model;
     ctx.tier = who.tier;
-    ctx.client_protocol =
-        call_.protocol == protocol::ClientProtocol::anthropic_messages ? "anthropic" : "openai";
+    ctx.client_protocol = call_.protocol == protocol::ClientProtocol::anthropic_messages ? "anthropic"
+                          : call_.protocol == protocol::ClientProtocol::gemini           ? "gemini"
+                                                                                         : "openai";
     ctx.deadline = started_ + kRequestDeadline;
     // Session state: whose (the authenticated user, never the client's word) and which
     // conversation (server/session_identity).

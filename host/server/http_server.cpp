@@ -279,8 +279,112 @@ void send_json_error(ResponseWriter& out, ClientProtocol protocol, int status, c
 
 ClientProtocol protocol_for_path(std::string_view path) {
     if (path.rfind("/v1/responses", 0) == 0) return ClientProtocol::openai_responses;
+    if (path.starts_with("/v1beta/") ||
+        (path.starts_with("/v1/models/") && path.find(':') != std::string_view::npos))
+        return ClientProtocol::gemini;
     return path.rfind("/v1/chat", 0) == 0 ? ClientProtocol::openai_chat
                                           : ClientProtocol::anthropic_messages;
+}
+
+// ---- Gemini: /v1beta/models/{model}:{method}, the key in x-goog-api-key or ?key= ---------------
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+//! %XX escapes (and '+' in a query) decoded; a broken escape is kept as it is.
+std::string percent_decoded(std::string_view s, bool query) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+            hex_value(s[i + 2]) >= 0) {
+            out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+            i += 2;
+        } else {
+            out += query && s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    return out;
+}
+
+//! The decoded value of query parameter `name` in `target`; nullopt when absent.
+std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+    const size_t q = target.find('?');
+    if (q == std::string_view::npos) return std::nullopt;
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+        const size_t amp = rest.find('&');
+        const std::string_view pair = rest.substr(0, amp);
+        const size_t eq = pair.find('=');
+        if (pair.substr(0, eq) == name)
+            return eq == std::string_view::npos ? std::string()
+                                                : percent_decoded(pair.substr(eq + 1), true);
+        if (amp == std::string_view::npos) break;
+        rest.remove_prefix(amp + 1);
+    }
+    return std::nullopt;
+}
+
+//! A Gemini model call's route: the API version's prefix, the model and the method after the
+//! colon. Google serves v1beta and v1 alike (the @google/genai SDK defaults to v1).
+struct GeminiRoute {
+    std::string_view prefix;
+    std::string model;
+    std::string_view method;
+};
+
+std::optional<GeminiRoute> gemini_route(std::string_view path) {
+    for (std::string_view prefix : {"/v1beta/models/", "/v1/models/"}) {
+        if (!path.starts_with(prefix)) continue;
+        const std::string_view rest = path.substr(prefix.size());
+        const size_t colon = rest.rfind(':');
+        if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+        return GeminiRoute{prefix, percent_decoded(rest.substr(0, colon), false),
+                           rest.substr(colon + 1)};
+    }
+    return std::nullopt;
+}
+
+//! POST /v1beta/models/{model}:generateContent, :streamGenerateContent and :countTokens. The
+//! route named in logs and metrics has "{model}" in place of the model (bounded labels) and
+//! never the query, which may hold the key.
+void serve_gemini(const Gateway& gateway, const GeminiRoute& route, ApiCall call,
+                  const wire::RequestHead& head, ResponseWriter& out) {
+    if (auto key = head.header("x-goog-api-key"); !key.empty())
+        call.api_key = std::string(key);
+    else if (auto query_key = query_param(head.target, "key"); query_key && !query_key->empty())
+        call.api_key = std::move(*query_key);
+    call.route = std::string(route.prefix) + "{model}:" + std::string(route.method);
+    call.path_model = route.model;
+    if (route.model.empty())
+        return send_error(ClientProtocol::gemini,
+                          core::Error::invalid("the URL names no model: use "
+                                               "/v1beta/models/{model}:generateContent"),
+                          out);
+    if (route.method == "generateContent") return gateway.handle(call, out);
+    if (route.method == "streamGenerateContent") {
+        if (query_param(head.target, "alt") != "sse")
+            return send_error(
+                ClientProtocol::gemini,
+                core::Error::invalid("streamGenerateContent is served as server-sent events "
+                                     "only: add alt=sse to the query (?alt=sse); the JSON-array "
+                                     "stream is not supported by this gateway"),
+                out);
+        call.path_stream = true;
+        return gateway.handle(call, out);
+    }
+    if (route.method == "countTokens") return gateway.count_tokens(call, out);
+    send_error(ClientProtocol::gemini,
+               core::Error{core::ErrorKind::not_found,
+                           "no method '" + std::string(route.method) +
+                               "' on a model: this gateway serves generateContent, "
+                               "streamGenerateContent (?alt=sse) and countTokens",
+                           {}},
+               out);
 }
 
 }  // namespace
@@ -721,6 +825,8 @@ void HttpServer::Loop::route(const wire::RequestHead& head, std::shared_ptr<std:
         return gateway_.handle(model_call(ClientProtocol::openai_responses), out);
     if (post && path == "/v1/messages/count_tokens")
         return gateway_.count_tokens(model_call(ClientProtocol::anthropic_messages), out);
+    if (auto gemini = gemini_route(path); gemini && post)
+        return serve_gemini(gateway_, *gemini, model_call(ClientProtocol::gemini), head, out);
     if (path == "/v1/models" && method == "GET") {
         // Anthropic clients send anthropic-version (and usually x-api-key); OpenAI clients a
         // Bearer key.

@@ -5,6 +5,7 @@
 #include "core/scratch.hpp"
 #include "plugin/request_access.hpp"
 #include "protocol/anthropic_upstream.hpp"
+#include "protocol/gemini_upstream.hpp"
 #include "protocol/json_text.hpp"
 #include "protocol/openai_upstream.hpp"
 #include "protocol/responses_upstream.hpp"
@@ -71,12 +72,13 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     ctx.upstream_error.reset();
     const bool openai = spec.wire_protocol == "openai_chat";
     const bool responses = spec.wire_protocol == "openai_responses";
-    if (!openai && !responses && spec.wire_protocol != "anthropic_messages")
+    const bool gemini = spec.wire_protocol == "gemini";
+    if (!openai && !responses && !gemini && spec.wire_protocol != "anthropic_messages")
         return Error::invalid("upstream_call: unknown wire protocol '" + spec.wire_protocol +
                               "' (this host speaks: openai_chat, anthropic_messages, "
-                              "openai_responses)");
+                              "openai_responses, gemini)");
     if (!ctx.emit) return Error::internal_error("upstream_call outside generate");
-    auto options = openai || responses
+    auto options = openai || responses || gemini
                        ? wire::options_from_json(spec.options)
                        : protocol::anthropic_upstream::options_from_json(spec.options);
     if (!options) return options.take_error();
@@ -95,7 +97,11 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     const bool client_stream = ctx.request.stream;
     const bool upstream_stream = client_stream || options.value().always_stream;
     core::Result<std::string> body = std::string();
-    if (openai || responses) {
+    if (gemini) {
+        auto json = protocol::gemini_upstream::encode_request(ctx.request, options.value());
+        if (!json) return json.take_error();
+        body = protocol::dump_json(json.value());
+    } else if (openai || responses) {
         ctx.request.stream = upstream_stream;
         body = openai ? wire::encode_request_body(ctx.request, options.value())
                       : protocol::responses_upstream::encode_request_body(ctx.request,
@@ -111,9 +117,14 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
 
     HttpRequestSpec http;
     http.url = spec.url;
+    // Gemini names the model and the method in the path: the channel's URL is the API root.
+    if (gemini)
+        http.url += protocol::gemini_upstream::method_path(ctx.request.model, upstream_stream);
     http.headers = {{"Content-Type", "application/json"},
                     {"Accept", upstream_stream ? "text/event-stream" : "application/json"}};
-    if (openai || responses) {
+    if (gemini) {
+        http.headers.emplace_back("x-goog-api-key", spec.api_key);  // never in the URL
+    } else if (openai || responses) {
         // A channel without a key (a local server) sends no Authorization header at all.
         if (!spec.api_key.empty())
             http.headers.emplace_back("Authorization", "Bearer " + spec.api_key);
@@ -149,16 +160,21 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
     protocol::anthropic_upstream::StreamDecoder anthropic_decoder;
     protocol::responses_upstream::StreamDecoder responses_decoder(
         "msg_" + ctx.request_id, ctx.request.model, plugin::estimate_input_tokens(ctx.request));
+    protocol::gemini_upstream::StreamDecoder gemini_decoder("msg_" + ctx.request_id,
+                                                            ctx.request.model);
     auto decode = [&](const protocol::SseEvent& f, std::vector<core::StreamEvent>& out) {
         if (responses) return responses_decoder.feed(f, out);
+        if (gemini) return gemini_decoder.feed(f.data, out);
         return openai ? openai_decoder.feed(f.data, out) : anthropic_decoder.feed(f, out);
     };
     auto decoder_done = [&] {
         if (responses) return responses_decoder.done();
+        if (gemini) return gemini_decoder.done();
         return openai ? openai_decoder.done() : anthropic_decoder.done();
     };
     auto decoder_finish = [&](std::vector<core::StreamEvent>& out) {
         if (responses) return responses_decoder.finish(out);
+        if (gemini) return gemini_decoder.finish(out);
         return openai ? openai_decoder.finish(out) : anthropic_decoder.finish(out);
     };
     // Reused for every chunk; reserved so the (large) events are not moved by regrowth.
@@ -254,8 +270,10 @@ core::Result<void> WireUpstream::call(plugin::RequestContext& ctx,
                                   " bytes came); the answer is incomplete",
                               {}});
         auto decoded = responses ? responses_decoder.feed_response(whole, events)
+                       : gemini  ? gemini_decoder.feed(whole, events)
                        : openai  ? openai_decoder.feed_completion(whole, events)
                                  : protocol::anthropic_upstream::decode_message(whole, events);
+        if (decoded && gemini && !gemini_decoder.done()) decoded = gemini_decoder.finish(events);
         if (!decoded) return fail(decoded.take_error());
         emit_all();
         return {};

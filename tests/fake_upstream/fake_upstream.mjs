@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateResponses, responsesLastUserText, responsesWhole, responsesEvents, responsesErrorEvent, ResponsesError } from './responses_mode.mjs';
+import { GeminiError, geminiChunks, geminiErrorBody, geminiRoute, geminiWhole, validateGemini } from './gemini_mode.mjs';
 
 // ---------------------------------------------------------------------------
 // Allow-lists (the real APIs' request fields)
@@ -929,6 +930,10 @@ function errorBody(protocol, status, message, param = null, type = null, code = 
 
 function lastUserText(protocol, body) {
   if (protocol === 'responses') return responsesLastUserText(body);
+  if (protocol === 'gemini') { // the last user content: its text and function responses
+    const user = (Array.isArray(body?.contents) ? body.contents : []).filter((c) => isObj(c) && c.role !== 'model').pop();
+    return (Array.isArray(user?.parts) ? user.parts : []).map((p) => (isObj(p) ? p.text ?? (p.functionResponse ? JSON.stringify(p.functionResponse) : '') : '')).join('\n');
+  }
   const msgs = Array.isArray(body?.messages) ? body.messages : [];
   let start = 0;
   for (let i = msgs.length - 1; i >= 0; i--) if (isObj(msgs[i]) && msgs[i].role === 'assistant') { start = i + 1; break; }
@@ -1154,6 +1159,58 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
     res.end();
   };
 
+  // Gemini mode (gemini_mode.mjs): its own route, key header and answer shape; turns are shared.
+  const issuedSignatures = new Set();
+  const handleGemini = async (req, res, route, raw) => {
+    const n = ++counter;
+    let body;
+    let parseError = null;
+    try { body = raw.length ? JSON.parse(raw) : undefined; } catch (e) { parseError = e; body = raw; }
+    const rec = { n, time: new Date().toISOString(), method: req.method, path: (req.url ?? '').replace(/([?&]key=)[^&]*/, '$1REDACTED'), protocol: 'gemini', model: route.model, headers: redactHeaders(req.headers), body, status: null, turn: null };
+    requests.push(rec);
+    const finish = (status) => { rec.status = status; writeRecord(rec); };
+    const fail = (code, message) => { rec.error = message; finish(code); return send(res, code, geminiErrorBody(code, message)); };
+    const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+    if (query.has('key')) return fail(400, 'fake upstream: the API key came in the URL (?key=): send it in the x-goog-api-key header');
+    if (req.headers['x-goog-api-key'] !== (sc.api_key ?? DEFAULT_API_KEY)) return fail(400, 'API key not valid. Please pass a valid API key.');
+    const stream = route.method === 'streamGenerateContent';
+    if (!stream && route.method !== 'generateContent') return fail(404, `fake upstream: no method ${route.method}`);
+    if (stream && query.get('alt') !== 'sse') return fail(400, 'fake upstream: streamGenerateContent without alt=sse');
+    try {
+      if (parseError) throw new GeminiError(400, 'Invalid JSON payload received.');
+      validateGemini(body, route.model, issuedSignatures);
+    } catch (e) {
+      if (!(e instanceof GeminiError)) throw e;
+      return fail(e.code, e.message);
+    }
+    const turn = pickTurn('gemini', { ...body, model: route.model });
+    if (!turn) return fail(500, `fake upstream: no scripted turn left for request #${n}`);
+    rec.turn = turn._i;
+    const st = turn.stream ?? {};
+    await delay(st.silence_ms_before ?? turn.silence_ms_before ?? 0);
+    if (res.destroyed) return;
+    if (turn.error) {
+      const status = turn.error.status ?? 500;
+      finish(status);
+      return send(res, status, turn.error.body ?? geminiErrorBody(status, turn.error.message ?? 'fake upstream error'));
+    }
+    const ctx = { id: randId('resp-fake'), model: turn.model ?? sc.response_model ?? route.model, gemini3: /gemini-3/.test(route.model) };
+    const sign = () => { const s = randId('sig-gemini-'); issuedSignatures.add(s); return s; };
+    if (turn.signature) issuedSignatures.add(turn.signature);
+    const chunks = geminiChunks(turn, body, ctx, sign);
+    finish(200);
+    if (!stream) return send(res, 200, geminiWhole(chunks));
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const frames = chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`);
+    if (st.error_after_chunks !== undefined) frames.splice(st.error_after_chunks, frames.length, `data: ${JSON.stringify(geminiErrorBody(503, st.error_message ?? 'The model is overloaded. Please try again later.'))}\r\n\r\n`);
+    for (let k = 0; k < frames.length; k++) {
+      if (k > 0) await delay(st.delay_ms ?? 0);
+      if (res.destroyed) return;
+      res.write(frames[k]);
+    }
+    res.end();
+  };
+
   // https mode (--tls-cert/--tls-key, PEM files): the same routes over TLS.
   const tlsOptions = tlsCert ? { cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) } : null;
   const createServer = (handler) => (tlsOptions ? https.createServer(tlsOptions, handler) : http.createServer(handler));
@@ -1179,6 +1236,8 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
           const ids = sc.models ?? ['fake-model'];
           return send(res, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 1700000000, owned_by: 'fake-upstream' })) });
         }
+        const gemini = geminiRoute(url);
+        if (req.method === 'POST' && gemini) return handleGemini(req, res, gemini, raw);
         const proto = url.startsWith('/anthropic/') ? 'anthropic' : 'openai';
         return send(res, 404, errorBody(proto, 404, `fake upstream: no route for ${req.method} ${url}`));
       };

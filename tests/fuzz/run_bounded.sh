@@ -9,7 +9,7 @@ BUILD=${2:?build dir}
 TOTAL_SECONDS=${3:-120}
 TARGETS=(request:fuzz_anthropic_request sse:fuzz_sse_parser stream:fuzz_openai_stream
   http1:fuzz_http1_response head:fuzz_http_request_head post:fuzz_post_stream
-  responses:fuzz_responses)
+  responses:fuzz_responses gemini_request:fuzz_gemini_request gemini_stream:fuzz_gemini_stream)
 SECONDS_EACH=$((TOTAL_SECONDS / ${#TARGETS[@]}))
 [ "$SECONDS_EACH" -ge 1 ] || SECONDS_EACH=1
 
@@ -21,7 +21,8 @@ cmake --build "$BUILD" --target "${TARGETS[@]##*:}" -j "$(nproc)"
 
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
-mkdir -p "$seeds/request" "$seeds/sse" "$seeds/stream" "$seeds/http1" "$seeds/head" "$seeds/post"
+mkdir -p "$seeds/request" "$seeds/sse" "$seeds/stream" "$seeds/http1" "$seeds/head" "$seeds/post" \
+  "$seeds/gemini_request" "$seeds/gemini_stream"
 mkdir -p "$seeds/responses"
 j=0
 for f in "$SRC"/tests/unit/protocol/responses_cases/*/in.json; do
@@ -35,6 +36,14 @@ for f in "$SRC"/tests/unit/protocol/cases/*/in.json; do
   i=$((i + 1))
   cp "$f" "$seeds/request/case$i.json"
   cp "$f" "$seeds/stream/case$i.json"
+done
+i=0
+for f in "$SRC"/tests/unit/protocol/gemini_cases/*/in.json; do
+  i=$((i + 1))
+  cp "$f" "$seeds/gemini_request/case$i.json"
+  # a stream case is a JSON array of chunks: one compact chunk per line, as the target reads
+  node -e 'const a=JSON.parse(require("fs").readFileSync(process.argv[1]));if(Array.isArray(a))for(const c of a)console.log(typeof c==="string"?c:JSON.stringify(c));else console.log(JSON.stringify(a))' \
+    "$f" >"$seeds/gemini_stream/case$i" 2>/dev/null || cp "$f" "$seeds/gemini_stream/case$i"
 done
 printf 'event: message_start\ndata: {"type":"message_start"}\n\ndata: [DONE]\n\n' >"$seeds/sse/seed1"
 # HTTP/1.1 responses; the first byte picks the piece size and (0x80) a HEAD request.

@@ -181,11 +181,14 @@ typedef struct ts_instance ts_instance; /**< opaque to the host: what create() r
 typedef struct ts_upstream_call {
     uint32_t struct_size;
     /** The upstream's wire protocol: "openai_chat" (OpenAI-compatible Chat Completions),
-     *  "anthropic_messages" (Anthropic Messages) or "openai_responses" (OpenAI Responses). */
+     *  "anthropic_messages" (Anthropic Messages), "openai_responses" (OpenAI Responses) or
+     *  "gemini" (Google generateContent). */
     ts_str wire_protocol;
-    /** The full endpoint URL, e.g. "https://api.deepseek.com/v1/chat/completions". */
+    /** The full endpoint URL, e.g. "https://api.deepseek.com/v1/chat/completions"; for "gemini"
+     *  the API root ("https://…/v1beta"): the host appends "/models/{model}:…" itself. */
     ts_str url;
-    /** The upstream key, sent as the protocol requires (Authorization: Bearer). Never logged. */
+    /** The upstream key, sent as the protocol requires (Authorization: Bearer, x-api-key,
+     *  x-goog-api-key; never in the URL). Never logged. */
     ts_str api_key;
     /** Provider quirks as a JSON object (empty = defaults): max_output_tokens,
      *  strip_fields, strip_schema_keywords, strip_cache_control, reasoning_on_tool_turns,
