@@ -22,27 +22,15 @@ std::string label_value(std::string_view v) {
     return out;
 }
 
-void count_labels(std::map<std::string, int64_t, std::less<>>& counters, std::string_view a_name,
-                  std::string_view a, std::string_view b_name, std::string_view b,
-                  std::string_view model, int64_t by = 1) {
-    auto labels = [&](std::string_view m) {
-        return std::string(a_name) + "=\"" + label_value(a) + "\"," + std::string(b_name) + "=\"" +
-               label_value(b) + "\",model=\"" + label_value(m) + "\"";
-    };
-    std::string key = labels(model);
-    auto it = counters.find(key);
-    if (it == counters.end()) {
-        if (counters.size() >= Metrics::kMaxLabelSets) key = labels("other");
-        it = counters.emplace(std::move(key), 0).first;
-    }
-    it->second += by;
-}
-
-//! A counter whose label sets were rendered by count_labels: HELP, TYPE and one line each.
+//! A counter labelled (a, b, model): HELP, TYPE and one line per label set.
+template <class Labelled>
 void write_labelled(std::ostream& out, std::string_view name, std::string_view help,
-                    const std::map<std::string, int64_t, std::less<>>& counters) {
+                    const Labelled& family) {
     out << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n";
-    for (const auto& [labels, n] : counters) out << name << "{" << labels << "} " << n << "\n";
+    for (const auto& [key, n] : family.counts)
+        out << name << "{" << family.a_name << "=\"" << label_value(key[0]) << "\","
+            << family.b_name << "=\"" << label_value(key[1]) << "\",model=\"" << label_value(key[2])
+            << "\"} " << n << "\n";
 }
 
 void write_head(std::ostream& out, std::string_view name, std::string_view type,
@@ -65,6 +53,17 @@ void write_histogram(std::ostream& out, std::string_view name, const std::string
         << name << "_count{" << labels << "} " << h.count << "\n";
 }
 }  // namespace
+
+void Metrics::Labelled::add(std::string_view a, std::string_view b, std::string_view model,
+                            int64_t by) {
+    auto it = counts.find(View{a, b, model});
+    if (it == counts.end()) {
+        Key key{std::string(a), std::string(b),
+                std::string(counts.size() >= kMaxLabelSets ? "other" : model)};
+        it = counts.try_emplace(std::move(key), 0).first;
+    }
+    it->second += by;
+}
 
 Metrics::RouteStats& Metrics::route_stats(std::string_view route) {
     auto it = routes_.find(route);
@@ -115,17 +114,13 @@ void Metrics::record_request(const RequestFigures& f) {
         ++it->second;
     }
     if (f.routed) {
-        count_labels(routes_decided_, "scenario", f.scenario, "rank", f.rank, f.route_model);
-        for (const auto& [plugin, kind] : f.notes)
-            count_labels(decision_notes_, "plugin", plugin, "kind", kind, f.route_model);
+        routes_decided_.add(f.scenario, f.rank, f.route_model);
+        for (const auto& [plugin, kind] : f.notes) decision_notes_.add(plugin, kind, f.route_model);
     }
     for (const auto& side : f.side_calls) {
-        count_labels(side_calls_, "chain", f.chain, "outcome", side.failed ? "failed" : "ok",
-                     side.model);
-        count_labels(side_call_tokens_, "chain", f.chain, "kind", "input", side.model,
-                     side.input_tokens);
-        count_labels(side_call_tokens_, "chain", f.chain, "kind", "output", side.model,
-                     side.output_tokens);
+        side_calls_.add(f.chain, side.failed ? "failed" : "ok", side.model);
+        side_call_tokens_.add(f.chain, "input", side.model, side.input_tokens);
+        side_call_tokens_.add(f.chain, "output", side.model, side.output_tokens);
     }
     if (f.channel.empty()) return;
     auto& u = upstream_stats(f.channel, f.upstream_model);

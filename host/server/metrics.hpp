@@ -156,7 +156,25 @@ class Metrics final : public pipeline::StageFailureCounter {
             return view(a) < view(b);
         }
     };
-    using Labelled = std::map<std::string, int64_t, std::less<>>;
+    //! A counter family labelled (a, b, model), e.g. {scenario, rank, model}: looked up by
+    //! string_views, so counting a known label set builds no string.
+    struct Labelled {
+        using Key = std::array<std::string, 3>;
+        using View = std::array<std::string_view, 3>;
+        struct Less {
+            using is_transparent = void;
+            static View view(const View& v) { return v; }
+            static View view(const Key& k) { return {k[0], k[1], k[2]}; }
+            template <class A, class B>
+            bool operator()(const A& a, const B& b) const {
+                return view(a) < view(b);
+            }
+        };
+        std::string_view a_name, b_name;
+        std::map<Key, int64_t, Less> counts;
+        //! Past kMaxLabelSets label sets, a new one counts with model "other".
+        void add(std::string_view a, std::string_view b, std::string_view model, int64_t by = 1);
+    };
 
     // mutex_ held.
     RouteStats& route_stats(std::string_view route);
@@ -174,11 +192,10 @@ class Metrics final : public pipeline::StageFailureCounter {
     std::map<std::string, int64_t, std::less<>> refusals_;
     std::map<std::tuple<std::string, std::string, std::string>, int64_t> stage_failures_;
     std::map<std::pair<std::string, std::string>, UpstreamStats, PairLess> upstreams_;
-    Labelled side_calls_;
-    Labelled side_call_tokens_;
-    //! Keyed by the rendered label set, e.g. scenario="main",model="m",rank="scene".
-    Labelled routes_decided_;
-    Labelled decision_notes_;
+    Labelled side_calls_{"chain", "outcome", {}};
+    Labelled side_call_tokens_{"chain", "kind", {}};
+    Labelled routes_decided_{"scenario", "rank", {}};
+    Labelled decision_notes_{"plugin", "kind", {}};
 };
 
 //! The process's resident memory in bytes and its thread count, from /proc/self/status

@@ -116,7 +116,10 @@ TEST_CASE("every metric the Grafana dashboard queries is exported by a running g
     INFO(added.out << added.err);
     REQUIRE(added.exit_code == 0);
     // A key its limits refuse (a model it may not call): a refusal by reason.
-    auto narrow = run_cli({"key", "create", "--data", data.string(), "--user", "demo", "--name",
+    auto user = run_cli({"user", "add", "--data", data.string(), "--name", "ops"});
+    INFO(user.out << user.err);
+    REQUIRE(user.exit_code == 0);
+    auto narrow = run_cli({"key", "create", "--data", data.string(), "--user", "ops", "--name",
                            "narrow", "--models", "nothing-*", "--json"});
     INFO(narrow.out << narrow.err);
     REQUIRE(narrow.exit_code == 0);
