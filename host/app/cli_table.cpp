@@ -44,6 +44,8 @@ const std::vector<Subcommand>& subcommands() {
         {"logs", "prune", "logs.prune"},
         {"stats", "", "stats.summary"},
         {"status", "", "status.show"},
+        {"alerts", "list", "alerts.list"},
+        {"alerts", "resolve", "alerts.resolve"},
         {"chain", "import", "chains.save"},
         {"chain", "list", "chains.list"},
         {"chain", "export", "chains.get"},

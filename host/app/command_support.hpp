@@ -94,5 +94,7 @@ int cmd_health_check(const std::vector<std::string>& args);
 int cmd_logs(const std::vector<std::string>& args);
 int cmd_stats(const std::vector<std::string>& args);
 int cmd_status(const std::vector<std::string>& args);
+//! `tianshu alerts ...` (alert_commands.cpp).
+int cmd_alerts(const std::vector<std::string>& args);
 
 }  // namespace tianshu::app

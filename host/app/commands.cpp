@@ -37,6 +37,9 @@
 #ifndef TIANSHU_VERSION
 #define TIANSHU_VERSION "0.0.0"
 #endif
+#ifndef TIANSHU_GIT_COMMIT
+#define TIANSHU_GIT_COMMIT ""
+#endif
 
 namespace tianshu::app {
 
@@ -102,6 +105,7 @@ usage:
   tianshu logs prune --older-than TIME [--data DIR] [--json]
   tianshu stats [--since TIME] [--until TIME] [--by model|upstream-model|channel] [--bucket minute|hour|day]
   tianshu status [--url http://HOST:PORT] [--data DIR] [--json]
+  tianshu alerts list [--state open|resolved|all] [--limit N] | resolve ID  [--data DIR] [--json]
 
 --data DIR selects the store (default ./data, SQLite in DIR/tianshu.db); --db URL overrides it
 (sqlite:///path/file.db or mysql://user:password@host:port/database).
@@ -382,6 +386,15 @@ int cmd_serve(const std::vector<std::string>& args) {
     hub::PasswordHasher passwords(slow_work_pool);
     hub::LoginThrottle logins(settings->logins);
     server::Metrics metrics;
+    {
+        // What /metrics reads when scraped (never on the request path).
+        server::MetricsSources sources;
+        sources.channels = [&loader] { return loader.channel_states(); };
+        if (journal) sources.journal_backlog = [j = journal.get()] { return j->counters().queued; };
+        sources.version = TIANSHU_VERSION;
+        sources.commit = TIANSHU_GIT_COMMIT;
+        metrics.set_sources(std::move(sources));
+    }
     server::AdminApiOptions admin_options;
     admin_options.in_flight = [&metrics] { return static_cast<long long>(metrics.in_flight()); };
     admin_options.plugins = loader.lookup();
@@ -462,6 +475,7 @@ int run_command(const std::vector<std::string>& args) {
         if (command == "logs") return cmd_logs(rest);
         if (command == "stats") return cmd_stats(rest);
         if (command == "status") return cmd_status(rest);
+        if (command == "alerts") return cmd_alerts(rest);
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << "\n";
         return kFailed;

@@ -1,15 +1,19 @@
 #include "app/runtime_loader.hpp"
 
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 
 #include "core/log.hpp"
 #include "hub/credentials.hpp"
 #include "hub/ip_filter.hpp"
 #include "plugin/lua_plugin.hpp"
+#include "service/alerts.hpp"
 #include "store/api_keys.hpp"
 #include "store/chains.hpp"
 #include "store/channels.hpp"
@@ -165,27 +169,104 @@ std::shared_ptr<const pipeline::PresetCatalog> load_presets(const PluginSources&
     return presets;
 }
 
-RuntimeLoader::RuntimeLoader(store::Database& db, const plugin::PluginCatalog& catalog,
-                             std::filesystem::path chains_dir, const hub::SecretBox* secrets)
-    : db_(db), catalog_(catalog), chains_dir_(std::move(chains_dir)), secrets_(secrets) {
-    services_.breakers = std::make_shared<upstream::CircuitBreakers>();
-    services_.hooks.on_key_disabled = [&db](const std::string& channel, const std::string& key_id,
-                                            const std::string& reason) {
-        // The alert operators watch for; `tianshu health-check` re-enables the key once it
-        // answers again. Disabling bumps the config revision, so every instance drops the key.
-        core::log(core::LogLevel::error, "alert: upstream key disabled",
-                  {{"channel", channel}, {"key_id", key_id}, {"reason", reason}});
+//! Writes what requests learn about upstream keys to the store on its own thread: the key
+//! disabled with its reason, then an alert in the outbox. A request that saw the refusal only
+//! queues it (FailoverModel already skips the key in memory), so it never waits for the
+//! database. Disabling bumps the config revision, so every instance drops the key.
+class RuntimeLoader::KeyRefusalWriter {
+  public:
+    struct Refusal {
+        std::string channel, key_id, reason;
+    };
+
+    explicit KeyRefusalWriter(store::Database& db) : db_(db), thread_([this] { run(); }) {}
+    ~KeyRefusalWriter() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        thread_.join();
+    }
+    void post(Refusal r) {
+        {
+            std::lock_guard lock(mutex_);
+            queue_.push_back(std::move(r));
+        }
+        wake_.notify_one();
+    }
+
+  private:
+    void run() {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping, and everything is written
+            std::vector<Refusal> batch = std::move(queue_);
+            queue_.clear();
+            lock.unlock();
+            for (const auto& r : batch) write(r);
+            lock.lock();
+        }
+    }
+    void write(const Refusal& r) {
         long long id = 0;
         try {
-            id = std::stoll(key_id);
+            id = std::stoll(r.key_id);
         } catch (...) {
-            return;  // a channel without a key list: nothing stored to disable
+            id = 0;  // a channel without a key list: nothing stored to disable
         }
-        if (auto r = store::channels::set_key_enabled(db, id, false, reason); !r)
-            core::log(core::LogLevel::error, "cannot record the disabled upstream key",
-                      {{"channel", channel}, {"key_id", key_id}, {"error", r.error().message}});
+        if (id > 0)
+            if (auto done = store::channels::set_key_enabled(db_, id, false, r.reason); !done)
+                core::log(core::LogLevel::error, "cannot record the disabled upstream key",
+                          {{"channel", r.channel},
+                           {"key_id", r.key_id},
+                           {"error", done.error().message}});
+        store::AlertRaise alert;
+        alert.kind = service::alerts::kUpstreamKeyDisabled;
+        alert.severity = "critical";
+        alert.subject = r.channel;
+        alert.message = "channel '" + r.channel + "': the upstream refused key " + r.key_id + " (" +
+                        r.reason +
+                        "); the key is disabled: fix or replace it (`tianshu channel edit`), "
+                        "`tianshu health-check` re-enables it once it answers";
+        alert.dedup_key =
+            std::string(service::alerts::kUpstreamKeyDisabled) + ":" + r.channel + "#" + r.key_id;
+        if (auto raised = service::alerts::raise(db_, alert); !raised)
+            core::log(
+                core::LogLevel::error, "cannot raise the alert",
+                {{"channel", r.channel}, {"key_id", r.key_id}, {"error", raised.error().message}});
+    }
+
+    store::Database& db_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::vector<Refusal> queue_;
+    bool stopping_ = false;
+    std::thread thread_;  // last: starts once the rest is built
+};
+
+RuntimeLoader::RuntimeLoader(store::Database& db, const plugin::PluginCatalog& catalog,
+                             std::filesystem::path chains_dir, const hub::SecretBox* secrets)
+    : db_(db),
+      refusals_(std::make_shared<KeyRefusalWriter>(db)),
+      catalog_(catalog),
+      chains_dir_(std::move(chains_dir)),
+      secrets_(secrets) {
+    services_.breakers = std::make_shared<upstream::CircuitBreakers>();
+    // Routers built from this loader may outlive it in a snapshot: the hook holds the writer.
+    services_.hooks.on_key_disabled = [writer = refusals_](const std::string& channel,
+                                                           const std::string& key_id,
+                                                           const std::string& reason) {
+        // The alert operators watch for; `tianshu health-check` re-enables the key once it
+        // answers again.
+        core::log(core::LogLevel::error, "alert: upstream key disabled",
+                  {{"channel", channel}, {"key_id", key_id}, {"reason", reason}});
+        writer->post({channel, key_id, reason});
     };
 }
+
+RuntimeLoader::~RuntimeLoader() = default;
 
 pipeline::PluginLookup RuntimeLoader::lookup() const {
     const auto* catalog = &catalog_;
@@ -231,6 +312,16 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
     auto channels = store::channels::list(db_);
     if (!channels) return channels.take_error();
     std::vector<upstream::ChannelSpec> specs;
+    std::vector<LoadedChannel> loaded;
+    for (const auto& c : channels.value()) {
+        LoadedChannel l{c.name, {}};
+        for (const auto& k : c.keys) l.keys.emplace_back(std::to_string(k.id), k.enabled);
+        loaded.push_back(std::move(l));
+    }
+    {
+        std::lock_guard lock(loaded_mutex_);
+        loaded_ = std::move(loaded);
+    }
     // Each channel's capability options override the table for the models it serves.
     std::map<std::string, core::ModelCapabilities, std::less<>> channel_capabilities;
     std::map<std::string, std::shared_ptr<const pipeline::CapabilityTable>, std::less<>>
@@ -318,6 +409,39 @@ core::Result<std::shared_ptr<const pipeline::RuntimeConfig>> RuntimeLoader::load
     for (const auto& t : tiers.value())
         if (!t.route_header) config->tiers_without_route_header.insert(t.name);
     return std::shared_ptr<const pipeline::RuntimeConfig>(std::move(config));
+}
+
+std::vector<server::ChannelState> RuntimeLoader::channel_states() const {
+    std::vector<LoadedChannel> loaded;
+    {
+        std::lock_guard lock(loaded_mutex_);
+        loaded = loaded_;
+    }
+    std::vector<server::ChannelState> out;
+    for (const auto& c : loaded) {
+        server::ChannelState s;
+        s.channel = c.name;
+        // A channel without a key list calls its upstream as upstream::kDefaultKeyId.
+        auto keys = c.keys;
+        const bool keyless = keys.empty();
+        if (keyless) keys.emplace_back(upstream::kDefaultKeyId, true);
+        for (const auto& [id, enabled] : keys) {
+            if (!keyless) ++(enabled ? s.keys_enabled : s.keys_disabled);
+            switch (services_.breakers->state_of(c.name, id)) {
+                case upstream::BreakerState::closed:
+                    ++s.breakers_closed;
+                    break;
+                case upstream::BreakerState::open:
+                    ++s.breakers_open;
+                    break;
+                case upstream::BreakerState::half_open:
+                    ++s.breakers_half_open;
+                    break;
+            }
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
 }
 
 std::vector<Error> RuntimeLoader::unopenable_channel_keys() const {

@@ -6,12 +6,17 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "hub/secret_box.hpp"
 #include "pipeline/provider_presets.hpp"
 #include "pipeline/runtime_config.hpp"
 #include "plugin/catalog.hpp"
+#include "server/metrics.hpp"
 #include "store/database.hpp"
 #include "upstream/channel_router.hpp"
 
@@ -36,9 +41,12 @@ class RuntimeLoader {
   public:
     //! `secrets` opens sealed upstream keys; without it, channels with a sealed key are left out.
     //! Circuit breakers live in the loader, so they survive every rebuild of the router; a key
-    //! an upstream refuses (401/403/402) is disabled in the store with its reason.
+    //! an upstream refuses (401/403/402) is disabled in the store with its reason, and an
+    //! alert raised in the outbox (both written by the loader's KeyRefusalWriter thread, never
+    //! on the request that saw the refusal).
     RuntimeLoader(store::Database& db, const plugin::PluginCatalog& catalog,
                   std::filesystem::path chains_dir = {}, const hub::SecretBox* secrets = nullptr);
+    ~RuntimeLoader();  // writes the refusals still queued
 
     //! A whole new snapshot. A chain or channel that no longer builds (a plugin went away)
     //! is left out with one error log line; the rest serve.
@@ -59,13 +67,25 @@ class RuntimeLoader {
     //! checks at start, so a gateway started with the wrong key stops there and says so, instead
     //! of leaving the channel out and failing its requests.
     std::vector<core::Error> unopenable_channel_keys() const;
+    //! Each channel of the last load(): its keys enabled and disabled, and their breakers now
+    //! (for /metrics; read when scraped).
+    std::vector<server::ChannelState> channel_states() const;
 
   private:
+    class KeyRefusalWriter;
     store::Database& db_;
+    std::shared_ptr<KeyRefusalWriter> refusals_;
     const plugin::PluginCatalog& catalog_;
     std::filesystem::path chains_dir_;
     const hub::SecretBox* secrets_;
     upstream::RouterServices services_;
+    //! The channels and key ids of the last load(): (channel, [(key id, enabled)]).
+    struct LoadedChannel {
+        std::string name;
+        std::vector<std::pair<std::string, bool>> keys;
+    };
+    mutable std::mutex loaded_mutex_;
+    mutable std::vector<LoadedChannel> loaded_;
     std::shared_ptr<const pipeline::CapabilityTable> capabilities_ =
         std::make_shared<pipeline::CapabilityTable>(pipeline::CapabilityTable::builtin());
     std::shared_ptr<const pipeline::PresetCatalog> presets_;

@@ -56,7 +56,8 @@ core::Result<void> Billing::seed_user(int64_t user_id) {
 
 core::Result<Admission> Billing::admit(const Payer& payer, const PriceTable* prices,
                                        const core::Request& request, int64_t input,
-                                       std::string_view client_ip, std::string_view request_id) {
+                                       std::string_view client_ip, std::string_view request_id,
+                                       std::string_view* refused_for) {
     Admission admission;
     admission.key_id = payer.key_id;
     admission.ratio_ppm = payer.tier_ratio_ppm;
@@ -67,7 +68,10 @@ core::Result<Admission> Billing::admit(const Payer& payer, const PriceTable* pri
     admission.estimated_tokens = input + max_output;
     CallRequest call{RateClock::now(), client_ip, request.model, admission.estimated_tokens, 0};
     auto decision = check_call(payer.limits, call, limiter_);
-    if (decision.refusal) return decision.refusal->error;
+    if (decision.refusal) {
+        if (refused_for) *refused_for = refusal_reason_name(decision.refusal->reason);
+        return decision.refusal->error;
+    }
     admission.rate_counted_at = decision.rate_counted_at;
     admission.rate_counted = payer.limits.rpm > 0 || payer.limits.tpm > 0;
     if (!price) return admission;
@@ -104,6 +108,7 @@ core::Result<Admission> Billing::admit(const Payer& payer, const PriceTable* pri
         undo_rate();
         if (reserved.error().kind != core::ErrorKind::insufficient_quota)
             return reserved.take_error();
+        if (refused_for) *refused_for = refusal_reason_name(Refusal::Reason::insufficient_quota);
         for (auto account : accounts) {
             auto left = book_->available(account);
             if (left && left.value() && *left.value() < need)

@@ -68,10 +68,12 @@ class Billing {
     //! balance (and the key's quota when it has one). Errors are what the client receives:
     //! permission, authentication (expired), insufficient_quota, rate_limited.
     //! `estimated_input_tokens` is the local estimate of the prompt (plugin::
-    //! estimate_input_tokens).
+    //! estimate_input_tokens). `refused_for` (may be null) gets the refusal's bounded name
+    //! (refusal_reason_name) when the key's limits, quota or balance refuse the call.
     core::Result<Admission> admit(const Payer& payer, const PriceTable* prices,
                                   const core::Request& request, int64_t estimated_input_tokens,
-                                  std::string_view client_ip, std::string_view request_id);
+                                  std::string_view client_ip, std::string_view request_id,
+                                  std::string_view* refused_for = nullptr);
     //! The cost of the finished call at its real usage; 0 for an unpriced model.
     static Micros price_of(const Admission& admission, const core::Usage& usage);
     //! Settles at `cost` (or releases everything when `cost` is 0 and nothing was produced)

@@ -60,6 +60,24 @@ CallDecision check_money(const KeyLimits& limits, const CallRequest& call) {
 
 }  // namespace
 
+std::string_view refusal_reason_name(Refusal::Reason reason) {
+    switch (reason) {
+        case Refusal::Reason::user_disabled:
+            return "user_disabled";
+        case Refusal::Reason::key_expired:
+            return "key_expired";
+        case Refusal::Reason::ip_not_allowed:
+            return "ip_not_allowed";
+        case Refusal::Reason::model_not_allowed:
+            return "model_not_allowed";
+        case Refusal::Reason::insufficient_quota:
+            return "quota";
+        case Refusal::Reason::rate_limited:
+            return "rate_limit";
+    }
+    return "other";
+}
+
 std::string iso_utc(RateClock::time_point t) {
     const std::time_t seconds = RateClock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
     std::tm utc{};

@@ -54,6 +54,11 @@ struct Refusal {
     core::Error error;  //!< what the client receives, in its protocol's shape
 };
 
+//! The bounded name /metrics counts a refusal under (tianshu_refusals_total{reason}):
+//! user_disabled, key_expired, ip_not_allowed, model_not_allowed, quota (the key's quota or
+//! the owner's balance), rate_limit (RPM or TPM).
+std::string_view refusal_reason_name(Refusal::Reason reason);
+
 //! The outcome of check_call: a refusal, or admission with what settling it needs.
 struct CallDecision {
     std::optional<Refusal> refusal;

@@ -681,7 +681,9 @@ UsageJournal::~UsageJournal() {
 
 JournalCounters UsageJournal::counters() const {
     std::lock_guard lock(mutex_);
-    return counters_;
+    JournalCounters c = counters_;
+    c.queued = static_cast<int64_t>(queue_.size());
+    return c;
 }
 
 }  // namespace tianshu::hub

@@ -43,6 +43,7 @@ struct JournalCounters {
     int64_t replayed = 0;  //!< records dead processes left (found at open or adopted later)
     int64_t failures = 0;  //!< database batches that failed (retried)
     int64_t pruned = 0;    //!< request log rows removed for being older than the retention
+    int64_t queued = 0;    //!< records waiting for the next database batch, now
 };
 
 //! One journal directory per gateway process, inside a journal folder gateways may share

@@ -213,7 +213,9 @@ struct RequestContext {
     };
     //! Every call_model call of this request, nested ones included (the runner bounds them).
     std::vector<SideCall> side_calls;
-    int upstream_retries = 0;  //!< calls to other channels or keys after the first failed
+    int upstream_retries = 0;    //!< calls to other channels or keys after the first failed
+    int upstream_failovers = 0;  //!< of those, calls to another channel than the one before
+    double upstream_ms = 0;      //!< the last upstream call, from the call to its last event
 
     // ---- route decision, visible decisions, client headers, capabilities (ABI 1.4) ----
     //! The route decision so far; unset until a strategy (or the chain's managed routing)

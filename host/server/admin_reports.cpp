@@ -6,6 +6,7 @@
 #include "hub/money.hpp"
 #include "server/admin_routes.hpp"
 #include "server/admin_support.hpp"
+#include "service/alerts.hpp"
 #include "service/logs.hpp"
 #include "store/request_logs.hpp"
 
@@ -250,14 +251,50 @@ Outcome stats(Context& ctx) {
     return Reply{200, out};
 }
 
+//! GET /alerts?state=open|resolved|all&limit=N: the outbox, newest first (default: open, 100).
+//! POST /alerts/{id}/resolve: resolves one.
+Outcome alert_route(Context& ctx, std::string_view op) {
+    const service::Env env = service_env(ctx);
+    if (op == "alerts.list") {
+        auto limit = query_integer(ctx.call, "limit");
+        if (!limit) return limit.take_error();
+        if (limit.value() && (*limit.value() < 1 || *limit.value() > 1000))
+            return Error::invalid("query parameter 'limit' must be from 1 to 1000");
+        auto listed = service::alerts::list(env, query_param(ctx.call, "state").value_or("open"),
+                                            static_cast<int>(limit.value().value_or(100)));
+        if (!listed) return listed.take_error();
+        Json items = Json::array();
+        for (const auto& a : listed.value()) items.push_back(service::alerts::alert_json(a));
+        return Reply{200, Json{{"data", std::move(items)}}};
+    }
+    // alerts.resolve
+    long long id = 0;
+    try {
+        std::size_t used = 0;
+        id = std::stoll(ctx.segments[1], &used);
+        if (used != ctx.segments[1].size()) id = 0;
+    } catch (const std::exception&) {
+        id = 0;
+    }
+    if (id < 1)
+        return Error{ErrorKind::not_found,
+                     "there is no alert with id '" + ctx.segments[1] +
+                         "': GET /admin/api/alerts?state=all lists the alert ids",
+                     {}};
+    auto resolved = service::alerts::resolve(env, id);
+    if (!resolved) return resolved.take_error();
+    return Reply{200, service::alerts::alert_json(resolved.value())};
+}
+
 }  // namespace
 
 std::optional<Outcome> route_reports(Context& ctx) {
     const auto& s = ctx.segments;
-    if (s.empty() || (s[0] != "logs" && s[0] != "stats")) return std::nullopt;
+    if (s.empty() || (s[0] != "logs" && s[0] != "stats" && s[0] != "alerts")) return std::nullopt;
     const Route* route = nullptr;
     if (auto refused = unrouted(ctx, route)) return refused;
     if (!route) return std::nullopt;
+    if (s[0] == "alerts") return alert_route(ctx, route->operation);
     return route->operation == "logs.list" ? logs_page(ctx) : stats(ctx);
 }
 

@@ -42,6 +42,8 @@ const std::vector<Route>& routes() {
         {"POST", "/redeem", "redemption.redeem"},
         {"GET", "/invitations", "invitations.list"},
         {"PUT", "/invitations/rebate", "ledger.set_invite_rebate"},
+        {"GET", "/alerts", "alerts.list"},
+        {"POST", "/alerts/{id}/resolve", "alerts.resolve"},
         {"GET", "/logs", "logs.list"},
         {"GET", "/logs.csv", "logs.export"},
         {"GET", "/stats", "stats.summary"},

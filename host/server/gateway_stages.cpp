@@ -253,8 +253,9 @@ core::Result<const pipeline::Chain*> GatewayRequest::match_chain() {
 core::Result<void> GatewayRequest::admit() {
     meter_.input_estimate = plugin::estimate_input_tokens(ctx_.request);
     if (!services_.billing || !payer_) return {};
-    auto admitted = services_.billing->admit(*payer_, config_->prices.get(), ctx_.request,
-                                             meter_.input_estimate, call_.client_ip, request_id_);
+    auto admitted =
+        services_.billing->admit(*payer_, config_->prices.get(), ctx_.request,
+                                 meter_.input_estimate, call_.client_ip, request_id_, &refusal_);
     if (!admitted) return admitted.take_error();
     admission_ = std::move(admitted).value();
     return {};
@@ -382,7 +383,6 @@ void GatewayRequest::send_failure() {
         send_decision_headers();
         send_error(call_.protocol, *failure_, out_);
     }
-    if (failure_) metrics_.count_error(core::to_string(failure_->kind));
 }
 
 void GatewayRequest::price_side_calls(hub::Micros& total, int64_t& tokens) {
@@ -501,16 +501,44 @@ void GatewayRequest::log_request() const {
 }
 
 void GatewayRequest::count_request() const {
-    if (!ctx_.requested_model.empty()) {
-        const auto route = plugin::effective_route(ctx_);
-        metrics_.count_route(route.scenario, route.model, plugin::route_rank_name(route.rank));
-        for (const auto& note : ctx_.decisions)
-            metrics_.count_decision_note(note.plugin, note.kind, route.model);
+    const plugin::RequestContext& ctx = ctx_;
+    RequestFigures f;
+    f.route = call_.route;
+    f.status = status_;
+    f.seconds = ms_since(started_) / 1000.0;
+    if (failure_) f.error_kind = core::to_string(failure_->kind);
+    f.refusal = refusal_;
+    plugin::RouteDecision route;
+    if (!ctx.requested_model.empty()) {
+        route = plugin::effective_route(ctx);
+        f.routed = true;
+        f.scenario = route.scenario;
+        f.route_model = route.model;
+        f.rank = plugin::route_rank_name(route.rank);
+        f.notes.reserve(ctx.decisions.size());
+        for (const auto& note : ctx.decisions) f.notes.emplace_back(note.plugin, note.kind);
     }
-    for (const auto& side : ctx_.side_calls)
-        metrics_.count_side_call(chain_id_, side.model, side.failed, side.usage.input_tokens,
-                                 side.usage.output_tokens);
-    metrics_.request_finished(call_.route, status_, ms_since(started_) / 1000.0);
+    f.chain = chain_id_;
+    f.side_calls.reserve(ctx.side_calls.size());
+    for (const auto& side : ctx.side_calls)
+        f.side_calls.push_back(
+            {side.model, side.failed, side.usage.input_tokens, side.usage.output_tokens});
+    // The upstream that served the request, as its log line names it.
+    f.channel = summary_.channel.empty() ? std::string_view(ctx.channel) : summary_.channel;
+    f.upstream_model = summary_.upstream_model.empty() && !ctx.channel.empty()
+                           ? std::string_view(ctx.request.model)
+                           : std::string_view(summary_.upstream_model);
+    f.upstream_seconds = ctx.upstream_ms > 0 ? ctx.upstream_ms / 1000.0 : f.seconds;
+    if (meter_.ttft_ms) f.ttft_seconds = *meter_.ttft_ms / 1000.0;
+    const core::Usage& usage = meter_.usage;
+    f.input_tokens = usage.input_tokens;
+    f.output_tokens = usage.output_tokens;
+    f.cache_read_tokens = usage.cache_read_tokens;
+    f.cache_write_tokens = usage.cache_write_tokens;
+    f.cost = cost_;
+    f.retries = ctx.upstream_retries;
+    f.failovers = ctx.upstream_failovers;
+    metrics_.record_request(f);
 }
 
 }  // namespace tianshu::server

@@ -61,7 +61,7 @@ class GatewayRequest {
     //! Keeps a stage's error for send_failure, the bill and the log; its status is the HTTP one.
     void fail(core::Error e);
     //! The error to a client that has no answer yet, in its protocol (a streaming client that
-    //! already has a 200 has its error event; a gone client nothing); counts the error.
+    //! already has a 200 has its error event; a gone client nothing).
     void send_failure();
     //! Settles the quota and writes the request's usage row, once: at message_stop, before the
     //! client sees it (so an answered request is never lost), or here for everything else.
@@ -69,7 +69,7 @@ class GatewayRequest {
     void bill() { bill(status_); }
     //! One line per request: no prompt or completion text, no key.
     void log_request() const;
-    //! The route, decision, side-call and request metrics; the request's last stage.
+    //! Everything /metrics counts of the request, in one call (one lock); the last stage.
     void count_request() const;
     //! What the request did, for the playground (after run; the blocks are already in it).
     void describe(PlaygroundTrace& trace) const;
@@ -118,6 +118,7 @@ class GatewayRequest {
     const hub::Payer* payer_ = nullptr;        // authenticate
     plugin::RequestContext ctx_;               // decode, then the chain
     std::optional<hub::Admission> admission_;  // admit
+    std::string_view refusal_;                 // admit: why the key's limits refused, if they did
     AnswerMeter meter_;                        // the client sink
     pipeline::RunSummary summary_;             // run_chain
     // The outcome.

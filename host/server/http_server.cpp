@@ -577,6 +577,7 @@ void HttpServer::Loop::accept_all() {
             if (connections_) connections_->prev = c;
             connections_ = c;
         }
+        metrics_.connection_opened();
         c->last_active_ms = now_ms();
         c->state = Connection::armed;
         epoll_event ev{};
@@ -608,6 +609,7 @@ void HttpServer::Loop::close_connection(Connection* c) {
             connections_ = c->next;
         if (c->next) c->next->prev = c->prev;
     }
+    metrics_.connection_closed();
     ::close(c->fd);
     delete c;
 }

@@ -50,6 +50,8 @@ const std::vector<Operation>& operations() {
         {"ledger.invite_rebate", "the inviter's share of each top-up"},
         {"ledger.set_invite_rebate", "sets the inviter's share of each top-up"},
         {"invitations.list", "each inviter's code, invitees and rebate earned, and the share"},
+        {"alerts.list", "the alert outbox, newest first, by state"},
+        {"alerts.resolve", "marks an open alert resolved"},
         {"logs.list", "a page of the request log"},
         {"logs.export", "the request log as CSV or JSON lines"},
         {"logs.prune", "deletes request log rows older than a time"},

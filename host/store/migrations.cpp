@@ -569,6 +569,48 @@ const std::vector<Migration> all_migrations = {
               KEY idx_channel_probes_key (channel, key_id, id)
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
      }},
+    {7,
+     "the alert outbox: one row per alert, one open row per dedup key",
+     {
+         // open_key is dedup_key while the alert is open and NULL once resolved: its UNIQUE
+         // makes a second open row for the same key impossible, from any gateway.
+         R"(CREATE TABLE IF NOT EXISTS alerts (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              created_at BIGINT NOT NULL,
+              last_seen_at BIGINT NOT NULL,
+              count BIGINT NOT NULL DEFAULT 1,
+              kind VARCHAR(64) NOT NULL,
+              severity VARCHAR(16) NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+              subject VARCHAR(255) NOT NULL DEFAULT '',
+              message VARCHAR(1024) NOT NULL DEFAULT '',
+              state VARCHAR(16) NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'resolved')),
+              dedup_key VARCHAR(255) NOT NULL,
+              open_key VARCHAR(255) UNIQUE,
+              resolved_at BIGINT,
+              delivered_at BIGINT))",
+         "CREATE INDEX IF NOT EXISTS idx_alerts_state ON alerts(state, id)",
+     },
+     {
+         R"(CREATE TABLE IF NOT EXISTS alerts (
+              id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+              created_at BIGINT NOT NULL,
+              last_seen_at BIGINT NOT NULL,
+              count BIGINT NOT NULL DEFAULT 1,
+              kind VARCHAR(64) NOT NULL,
+              severity VARCHAR(16) NOT NULL,
+              subject VARCHAR(255) NOT NULL DEFAULT '',
+              message VARCHAR(1024) NOT NULL DEFAULT '',
+              state VARCHAR(16) NOT NULL DEFAULT 'open',
+              dedup_key VARCHAR(255) NOT NULL,
+              open_key VARCHAR(255) NULL,
+              resolved_at BIGINT NULL,
+              delivered_at BIGINT NULL,
+              UNIQUE KEY uq_alerts_open_key (open_key),
+              KEY idx_alerts_state (state, id),
+              CONSTRAINT ck_alerts_severity CHECK (severity IN ('info', 'warning', 'critical')),
+              CONSTRAINT ck_alerts_state CHECK (state IN ('open', 'resolved'))
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin)",
+     }},
 };
 
 constexpr std::string_view create_sqlite_ledger =

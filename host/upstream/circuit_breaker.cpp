@@ -128,4 +128,10 @@ std::shared_ptr<CircuitBreaker> CircuitBreakers::for_key(const std::string& chan
     return slot;
 }
 
+BreakerState CircuitBreakers::state_of(const std::string& channel, const std::string& key_id) {
+    std::shared_lock lock(mutex_);
+    auto it = breakers_.find(std::make_pair(channel, key_id));
+    return it == breakers_.end() ? BreakerState::closed : it->second->state();
+}
+
 }  // namespace tianshu::upstream

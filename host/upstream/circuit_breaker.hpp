@@ -74,6 +74,9 @@ class CircuitBreakers {
     explicit CircuitBreakers(BreakerPolicy policy = {}, BreakerClock clock = {});
     //! The breaker for (channel, key_id), created closed on first use.
     std::shared_ptr<CircuitBreaker> for_key(const std::string& channel, const std::string& key_id);
+    //! Where (channel, key_id)'s breaker stands; closed when it has none yet (it was never
+    //! called). For /metrics: creates nothing.
+    BreakerState state_of(const std::string& channel, const std::string& key_id);
 
   private:
     BreakerPolicy policy_;

@@ -88,6 +88,7 @@ core::Result<void> FailoverModel::generate(plugin::RequestContext& ctx) {
     FailoverReport report;
     auto result = run(ctx, report);
     ctx.upstream_retries = report.retries;
+    ctx.upstream_failovers = report.failovers;
     return result;
 }
 
@@ -112,6 +113,7 @@ core::Result<void> FailoverModel::run(plugin::RequestContext& ctx, FailoverRepor
         }
         ++report.attempts;
         report.retries = report.attempts - 1;
+        if (report.attempts > 1 && report.channel != route.channel) ++report.failovers;
         report.channel = route.channel;
         report.key_id = key.key_id;
         ctx.request.model = route.upstream_model;
@@ -120,7 +122,11 @@ core::Result<void> FailoverModel::run(plugin::RequestContext& ctx, FailoverRepor
         ctx.upstream_key_id = key.key_id;
         ctx.upstream_error.reset();
 
+        const auto called = std::chrono::steady_clock::now();
         auto done = key.model->generate(ctx);
+        ctx.upstream_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - called)
+                .count();
         if (done) {
             if (key.breaker) key.breaker->record_success(pick->admission);
             return done;

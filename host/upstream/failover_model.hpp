@@ -41,6 +41,7 @@ struct FailoverHooks {
 struct FailoverReport {
     int attempts = 0;     //!< upstream calls made
     int retries = 0;      //!< attempts after the first
+    int failovers = 0;    //!< attempts on another channel than the attempt before
     std::string channel;  //!< the channel that answered (or failed last)
     std::string key_id;   //!< its key
 };

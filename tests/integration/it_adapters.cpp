@@ -644,8 +644,15 @@ TEST_CASE("adapter: a key the upstream refuses is disabled with an alert; the ne
         return l.value("msg", "") == "alert: upstream key disabled";
     });
     CHECK(alerts == 1);
-    auto listed = run_cli({"channel", "list", "--data", rig.data.string(), "--json"});
-    REQUIRE(listed.exit_code == 0);
+    // The key is disabled in the store by the loader's writer thread, not by the request.
+    CliResult listed;
+    REQUIRE(eventually(
+        [&] {
+            listed = run_cli({"channel", "list", "--data", rig.data.string(), "--json"});
+            return listed.exit_code == 0 &&
+                   listed.out.find("\"enabled\": false") != std::string::npos;
+        },
+        5s));
     Json channels = Json::parse(listed.out);
     INFO(listed.out);
     int disabled = 0;

@@ -9,6 +9,7 @@
 #include "hub/secret_box.hpp"
 #include "server/admin_routes.hpp"
 #include "server/admin_support.hpp"
+#include "service/alerts.hpp"
 #include "service/billing.hpp"
 #include "service/channels.hpp"
 #include "service/invitations.hpp"
@@ -117,6 +118,56 @@ store::Channel echo_channel(const std::string& name) {
 }
 
 }  // namespace
+
+TEST_CASE("alerts: one open row per dedup key; a repeat bumps it; resolve; a new row after",
+          "[service][alerts]") {
+    ServiceFixture f;
+    store::AlertRaise a{"upstream_key_disabled", "critical", "duo", "first", "k:duo#1"};
+    auto first = service::alerts::raise(f.db(), a);
+    REQUIRE(first.ok());
+    CHECK(first->count == 1);
+    CHECK(first->state == "open");
+    a.message = "second";
+    a.severity = "warning";
+    auto again = service::alerts::raise(f.db(), a);
+    REQUIRE(again.ok());
+    CHECK(again->id == first->id);
+    CHECK(again->count == 2);
+    CHECK(again->message == "second");
+    CHECK(again->severity == "warning");
+    CHECK(f.count("alerts") == 1);
+    // Another key is another row.
+    REQUIRE(
+        service::alerts::raise(f.db(), {"upstream_key_disabled", "critical", "duo", "x", "k:duo#2"})
+            .ok());
+    CHECK(f.count("alerts") == 2);
+    // Bad input names the field.
+    auto bad = service::alerts::raise(f.db(), {"k", "loud", "s", "m", "d"});
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().message.find("severity 'loud'") != std::string::npos);
+
+    auto resolved = service::alerts::resolve(f.env(), first->id);
+    REQUIRE(resolved.ok());
+    CHECK(resolved->state == "resolved");
+    CHECK(resolved->resolved_at.has_value());
+    auto open = service::alerts::list(f.env(), "open", 100);
+    REQUIRE(open.ok());
+    REQUIRE(open->size() == 1);
+    CHECK(open->front().dedup_key == "k:duo#2");
+    // Once resolved, the same key opens a new row.
+    auto reopened = service::alerts::raise(f.db(), a);
+    REQUIRE(reopened.ok());
+    CHECK(reopened->id != first->id);
+    CHECK(reopened->count == 1);
+    auto all = service::alerts::list(f.env(), "all", 100);
+    REQUIRE(all.ok());
+    REQUIRE(all->size() == 3);
+    CHECK(all->front().id == reopened->id);  // newest first
+    auto missing = service::alerts::resolve(f.env(), 999999);
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().kind == ErrorKind::not_found);
+    CHECK_FALSE(service::alerts::list(f.env(), "closed", 100).ok());
+}
 
 TEST_CASE("users.create: roles, passwords, invite codes", "[service][users]") {
     ServiceFixture f;

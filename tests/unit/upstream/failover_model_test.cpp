@@ -76,6 +76,7 @@ TEST_CASE("failover tries candidates in priority order with full-jitter backoff"
     CHECK(journal.calls == std::vector<std::string>{"a", "b", "c"});
     CHECK(report.attempts == 3);
     CHECK(report.retries == 2);
+    CHECK(report.failovers == 2);  // high -> mid -> low: each retry moved channel
     CHECK(report.channel == "low");
     CHECK(ctx.channel == "low");
     CHECK(ctx.request.model == "low-model");
@@ -252,6 +253,7 @@ TEST_CASE("a refused key is disabled once, skipped afterwards, and the next key 
         FailoverReport report;
         REQUIRE(model.run(ctx, report).ok());
         CHECK(report.key_id == "k2");
+        CHECK(report.failovers == 0);  // another key of the same channel is no failover
     }
     CHECK(revoked->calls() == 1);  // the round-robin would have come back to it: it is skipped
     CHECK(good->calls() == 4);
