@@ -79,6 +79,8 @@ core::Result<Json> get_json(const store::Channel& c, const std::string& url,
         if (c.type == "anthropic") {
             spec.headers.emplace_back("x-api-key", *key);
             spec.headers.emplace_back("anthropic-version", "2023-06-01");
+        } else if (c.type == "gemini") {
+            spec.headers.emplace_back("x-goog-api-key", *key);  // never in the URL
         } else {
             spec.headers.emplace_back("authorization", "Bearer " + *key);
         }
@@ -311,7 +313,9 @@ core::Result<ModelsReport> models_of(const Env& env, const std::string& name) {
     r.url = (base.ends_with('/') ? base.substr(0, base.size() - 1) : base) + endpoint;
     auto doc = get_json(c, r.url, key.value(), "the model list");
     if (!doc) return doc.take_error();
-    const auto data = doc->is_object() ? doc->find("data") : doc->end();
+    // OpenAI and Anthropic: {"data":[{"id"}]}; Gemini: {"models":[{"name":"models/ID"}]}.
+    const bool gemini = doc->is_object() && !doc->contains("data") && doc->contains("models");
+    const auto data = doc->is_object() ? doc->find(gemini ? "models" : "data") : doc->end();
     if (data == doc->end() || !data->is_array())
         return Error{ErrorKind::upstream,
                      "channel '" + c.name + "': GET " + r.url +
@@ -321,9 +325,11 @@ core::Result<ModelsReport> models_of(const Env& env, const std::string& name) {
                      {}};
     std::set<std::string> seen;
     for (const auto& m : *data) {
-        auto id = m.is_object() ? m.find("id") : m.end();
-        if (id != m.end() && id->is_string() && seen.insert(id->get<std::string>()).second)
-            r.upstream.push_back(id->get<std::string>());
+        auto id = m.is_object() ? m.find(gemini ? "name" : "id") : m.end();
+        if (id == m.end() || !id->is_string()) continue;
+        std::string model = id->get<std::string>();
+        if (gemini && model.starts_with("models/")) model.erase(0, 7);
+        if (seen.insert(model).second) r.upstream.push_back(model);
     }
     r.served = served_models(c);
     const std::set<std::string> served(r.served.begin(), r.served.end());

@@ -30,7 +30,8 @@ struct ModelsReport {
 };
 
 //! channels.models: GET base_url + the preset's models_endpoint (default "/models"); the
-//! answer must be {"data":[{"id":...}]} (OpenAI's and Anthropic's shape). Changes nothing.
+//! answer must be {"data":[{"id":...}]} (OpenAI's and Anthropic's shape) or Gemini's
+//! {"models":[{"name":"models/ID"}]}. Changes nothing.
 core::Result<ModelsReport> models_of(const Env& env, const std::string& name);
 //! channels.sync_models: models_of(), then sets the channel's models to the upstream's list
 //! through channels.edit (one transaction, a new configuration revision). An empty list is
