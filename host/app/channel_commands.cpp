@@ -24,6 +24,7 @@
 #include "app/runtime_loader.hpp"
 #include "hub/secret_box.hpp"
 #include "service/channel_probe.hpp"
+#include "service/channel_upstream.hpp"
 #include "service/channels.hpp"
 #include "store/channels.hpp"
 #include "upstream/channel_router.hpp"
@@ -48,6 +49,10 @@ const char* kChannelUsage =
     "[--data DIR] [--secret-key-file PATH] [--json]\n"
     "       tianshu channel enable|disable|remove --name NAME [--data DIR] [--json]\n"
     "       tianshu channel test [--name NAME]... [--data DIR] [--plugins-dir DIR] "
+    "[--secret-key-file PATH] [--json]\n"
+    "       tianshu channel models --name NAME [--sync] [--data DIR] [--plugins-dir DIR] "
+    "[--secret-key-file PATH] [--json]\n"
+    "       tianshu channel balance [--name NAME]... [--data DIR] [--plugins-dir DIR] "
     "[--secret-key-file PATH] [--json]\n"
     "--key-stdin and --key-file read upstream keys, one per line (blank lines and lines "
     "starting with '#' are skipped), so that no shell history or process list shows them";
@@ -521,6 +526,117 @@ int channel_presets(const ParsedArgs& a) {
     return kOk;
 }
 
+//! The service Env for channels.models / channels.balance: the store, the secret key (when
+//! there is one: a channel without sealed keys needs none), the plugins and the presets.
+struct UpstreamEnv {
+    std::unique_ptr<store::Database> db;
+    std::optional<hub::SecretBox> box;
+    plugin::PluginCatalog catalog;
+    std::shared_ptr<const pipeline::PresetCatalog> presets;
+};
+
+core::Result<void> open_upstream_env(const ParsedArgs& a, UpstreamEnv& u) {
+    auto db = open_store(a);
+    if (!db) return db.take_error();
+    u.db = std::move(db).value();
+    if (auto box = open_secrets(a)) u.box = std::move(box).value();
+    (void)load_catalog(u.catalog, plugin_sources(a));
+    std::vector<Error> problems;
+    u.presets = load_presets(plugin_sources(a), problems);
+    for (const auto& p : problems) std::cerr << "warning: " << p.message << "\n";
+    return {};
+}
+
+service::Env upstream_env(UpstreamEnv& u) {
+    auto env = service_env(*u.db, u.box ? &*u.box : nullptr,
+                           [&u](const std::string& n) { return u.catalog.find(n); });
+    env.presets = u.presets;
+    return env;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out.empty() ? "(none)" : out;
+}
+
+//! `channel models --name NAME [--sync]`: what the upstream lists next to what the channel
+//! serves; --sync makes the channel serve the upstream's list.
+int channel_models(const ParsedArgs& a) {
+    auto name = a.option("--name");
+    if (!name)
+        return input_error(
+            Error::invalid("--name is required (the channel whose upstream to ask)"
+                           "\nusage: " +
+                           std::string(kChannelUsage)));
+    UpstreamEnv u;
+    if (auto ok = open_upstream_env(a, u); !ok) return fail(ok.error());
+    const service::Env env = upstream_env(u);
+    auto r = a.flag("--sync") ? service::channels::sync_models(env, *name)
+                              : service::channels::models_of(env, *name);
+    if (!r) {
+        if (r.error().kind == core::ErrorKind::not_found)
+            return input_error(
+                Error::invalid("no channel named '" + *name + "': see `tianshu channel list`"));
+        return fail(r.error());
+    }
+    if (a.flag("--json")) {
+        std::cout << service::channels::models_report_json(r.value()).dump(2) << "\n";
+        return kOk;
+    }
+    std::cout << "channel '" << r->channel << "': the upstream lists " << r->upstream.size()
+              << " model" << (r->upstream.size() == 1 ? "" : "s") << " (" << r->url << ")\n"
+              << "  upstream: " << joined(r->upstream) << "\n"
+              << "  served:   " << joined(r->served) << "\n"
+              << "  new:      " << joined(r->added) << "\n"
+              << "  gone:     " << joined(r->gone) << "\n";
+    if (r->synced)
+        std::cout << "synced: the channel now serves the upstream's " << r->upstream.size()
+                  << " model" << (r->upstream.size() == 1 ? "" : "s") << "\n";
+    else if (!r->added.empty() || !r->gone.empty())
+        std::cout << "run `tianshu channel models --name " << r->channel
+                  << " --sync` to serve exactly the upstream's list\n";
+    return kOk;
+}
+
+//! `channel balance [--name NAME]...`: each channel's account balance, where its provider
+//! offers one. Exit 1 when any offered balance could not be read.
+int channel_balance(const ParsedArgs& a) {
+    UpstreamEnv u;
+    if (auto ok = open_upstream_env(a, u); !ok) return fail(ok.error());
+    const auto names = a.all("--name");
+    auto reports = service::channels::balances(upstream_env(u), names);
+    if (!reports) {
+        if (reports.error().kind == core::ErrorKind::not_found)
+            return input_error(
+                Error::invalid(reports.error().message + ": see `tianshu channel list`"));
+        return fail(reports.error());
+    }
+    bool failed = false;
+    for (const auto& r : reports.value()) failed = failed || (r.offered && !r.ok);
+    if (a.flag("--json")) {
+        Json rows = Json::array();
+        for (const auto& r : reports.value())
+            rows.push_back(service::channels::balance_report_json(r));
+        std::cout << rows.dump(2) << "\n";
+        return failed ? kFailed : kOk;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : reports.value()) {
+        std::string shown;
+        for (const auto& b : r.balances)
+            shown += (shown.empty() ? "" : ", ") + b.amount + " " + b.currency;
+        rows.push_back({r.channel, r.provider.empty() ? "-" : r.provider,
+                        r.ok        ? shown
+                        : r.offered ? "error"
+                                    : "not offered by the provider"});
+    }
+    print_table({"CHANNEL", "PROVIDER", "BALANCE"}, rows);
+    for (const auto& r : reports.value())
+        if (r.offered && !r.ok) std::cerr << "error: " << r.error << "\n";
+    return failed ? kFailed : kOk;
+}
+
 }  // namespace
 
 int cmd_channel(const std::vector<std::string>& args) {
@@ -531,7 +647,7 @@ int cmd_channel(const std::vector<std::string>& args) {
          "--scripts-dir", "--priority", "--weight",  "--proxy",      "--timeout-ms",
          "--tag",         "--rename",   "--add-key", "--remove-key", kSecretKeyFileOption,
          "--provider",    "--key-file"},
-        {"--json", "--key-stdin"},
+        {"--json", "--key-stdin", "--sync"},
         1,
         1};
     auto a = parse_args(args, spec);
@@ -547,6 +663,8 @@ int cmd_channel(const std::vector<std::string>& args) {
         return channel_toggle_or_remove(a.value(), sub);
     if (sub == "test") return channel_test(a.value());
     if (sub == "presets") return channel_presets(a.value());
+    if (sub == "models") return channel_models(a.value());
+    if (sub == "balance") return channel_balance(a.value());
     return input_error(
         Error::invalid("unknown channel command '" + sub + "'\nusage: " + spec.usage));
 }

@@ -25,6 +25,8 @@ const std::vector<Subcommand>& subcommands() {
         {"channel", "remove", "channels.remove"},
         {"channel", "test", "channels.test"},
         {"channel", "presets", "providers.list"},
+        {"channel", "models", "channels.models"},
+        {"channel", "balance", "channels.balance"},
         {"health-check", "", "channels.health_check"},
         {"tier", "add", "tiers.create"},
         {"tier", "list", "tiers.list"},

@@ -9,6 +9,7 @@
 #include "server/admin_support.hpp"
 #include "service/billing.hpp"
 #include "service/channel_probe.hpp"
+#include "service/channel_upstream.hpp"
 #include "service/channels.hpp"
 #include "store/chains.hpp"
 #include "upstream/channel_router.hpp"
@@ -205,6 +206,17 @@ Outcome channel_route(Context& ctx, std::string_view op) {
     if (op == "channels.create") return create_channel(ctx);
     if (op == "channels.test") return test_channels(ctx);
     const std::string& name = s[1];
+    if (op == "channels.models" || op == "channels.sync_models") {
+        auto r = op == "channels.models" ? service::channels::models_of(env, name)
+                                         : service::channels::sync_models(env, name);
+        if (!r) return r.take_error();
+        return Reply{200, service::channels::models_report_json(r.value())};
+    }
+    if (op == "channels.balance") {
+        auto r = service::channels::balance_of(env, name);
+        if (!r) return r.take_error();
+        return Reply{200, service::channels::balance_report_json(r.value())};
+    }
     if (op == "channels.get") {
         auto c = service::channels::named(ctx.db, name);
         if (!c) return c.take_error();

@@ -1236,6 +1236,17 @@ export async function startFakeUpstream({ scenario, port = 0, record = null, log
           const ids = sc.models ?? ['fake-model'];
           return send(res, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 1700000000, owned_by: 'fake-upstream' })) });
         }
+        // Account balance at the provider's real path, in its own shape (scenario "balance").
+        const bal = sc.balance;
+        const BALANCE_PATHS = { deepseek: '/user/balance', moonshot: '/v1/users/me/balance', siliconflow: '/v1/user/info', openrouter: '/api/v1/credits' };
+        if (req.method === 'GET' && bal && url === BALANCE_PATHS[bal.format]) {
+          if (req.headers.authorization !== `Bearer ${sc.api_key ?? DEFAULT_API_KEY}`) return send(res, 401, openaiErrorBody(401, 'Incorrect API key provided.'));
+          const num = (t) => Number(t); // moonshot and openrouter answer JSON numbers
+          if (bal.format === 'deepseek') return send(res, 200, { is_available: true, balance_infos: [{ currency: 'CNY', total_balance: bal.amount, granted_balance: '0.00', topped_up_balance: bal.amount }] });
+          if (bal.format === 'moonshot') return send(res, 200, { code: 0, data: { available_balance: num(bal.amount), voucher_balance: 0, cash_balance: num(bal.amount) }, scode: '0x0', status: true });
+          if (bal.format === 'siliconflow') return send(res, 200, { code: 20000, message: 'OK', status: true, data: { id: 'u1', balance: '0.88', chargeBalance: '0.00', totalBalance: bal.amount } });
+          return send(res, 200, { data: { total_credits: num(bal.credits), total_usage: num(bal.usage) } });
+        }
         const gemini = geminiRoute(url);
         if (req.method === 'POST' && gemini) return handleGemini(req, res, gemini, raw);
         const proto = url.startsWith('/anthropic/') ? 'anthropic' : 'openai';
