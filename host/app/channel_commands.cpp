@@ -493,7 +493,10 @@ int channel_test(const ParsedArgs& a) {
         std::cerr << "warning: " << p.message << "\n";
     service::channels::TestOptions options;
     options.names = names;
-    options.every_key = true;  // every key: a dead second key is found before users meet it
+    // Every key in rotation: a dead second key is found before users meet it. Keys out of
+    // rotation are what `tianshu health-check` tests (and re-enables).
+    options.every_key = true;
+    options.enabled_keys_only = true;
     options.progress = progress_to_stderr("channels");
     auto results =
         service::channels::test(service_env(*db.value(), &box.value(),

@@ -221,9 +221,10 @@ core::Result<void> GatewayRequest::decode(const pipeline::Identity& who) {
     ctx.request_id = request_id_;
     ctx.requested_model = ctx.request.model;
     ctx.tier = who.tier;
-    ctx.client_protocol = call_.protocol == protocol::ClientProtocol::anthropic_messages ? "anthropic"
-                          : call_.protocol == protocol::ClientProtocol::gemini           ? "gemini"
-                                                                                         : "openai";
+    ctx.client_protocol = call_.protocol == protocol::ClientProtocol::anthropic_messages
+                              ? "anthropic"
+                          : call_.protocol == protocol::ClientProtocol::gemini ? "gemini"
+                                                                               : "openai";
     ctx.deadline = started_ + kRequestDeadline;
     // Session state: whose (the authenticated user, never the client's word) and which
     // conversation (server/session_identity).

@@ -221,8 +221,14 @@ core::Result<std::vector<ProbeResult>> test(const Env& env, const TestOptions& o
             continue;
         }
         if (options.every_key) {
-            for (const auto& k : c.keys) probes.push_back(probe_with_key(env, c, k));
-            continue;
+            bool any = false;
+            for (const auto& k : c.keys) {
+                if (options.enabled_keys_only && !k.enabled) continue;
+                probes.push_back(probe_with_key(env, c, k));
+                any = true;
+            }
+            if (any) continue;
+            // Every key is out of rotation: the same answer as for the first key below.
         }
         // The key the gateway would use first: the first one in rotation.
         auto key = std::find_if(c.keys.begin(), c.keys.end(),

@@ -64,6 +64,8 @@ struct TestOptions {
     std::vector<std::string> names = {};
     //! true: every key of each channel; false: only the key the gateway would use first.
     bool every_key = true;
+    //! With every_key: only the keys in rotation (a key out of rotation is `health-check`'s).
+    bool enabled_keys_only = false;
     std::function<void(size_t, size_t)> progress = {};
 };
 

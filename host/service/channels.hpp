@@ -33,8 +33,8 @@ core::Result<void> check(const pipeline::PluginLookup& plugins, const store::Cha
 //! and records the provider in the channel's config, so that the preset's capability table
 //! applies to it. An unknown provider, or a --type that is not the preset's adapter, is
 //! refused naming the choices.
-core::Result<void> apply_preset(const pipeline::PresetCatalog* presets,
-                                const std::string& provider, store::Channel& channel);
+core::Result<void> apply_preset(const pipeline::PresetCatalog* presets, const std::string& provider,
+                                store::Channel& channel);
 //! providers.list: every preset, as GET /providers and `channel presets --json` show them.
 Json presets_json(const pipeline::PresetCatalog* presets);
 

@@ -102,7 +102,7 @@ async function addChannels(stack, pluginsDir, only) {
     fakes[name] = fake;
     const base = `${fake.url}${c.suffix ?? '/v1'}`;
     const args = ['channel', 'add', '--data', stack.dataDir, '--plugins-dir', pluginsDir, '--name', `p-${name}`,
-      '--provider', name, '--base-url', base, '--map', `claude-p-${name}=${c.model}`];
+      '--provider', name, '--base-url', base, '--map', `preset-${name}=${c.model}`];
     if (c.models) args.push('--models', c.model);
     if (!c.keyless) args.push('--key-stdin');
     const out = await cli(args, c.keyless ? undefined : `# ${name}\n${KEY}\n`);
@@ -112,21 +112,23 @@ async function addChannels(stack, pluginsDir, only) {
 }
 
 async function loop(stack, name, c) {
-  const model = `claude-p-${name}`;
+  const model = `preset-${name}`; // not claude-*: the stack's own channel maps those
   const base = {
     model, max_tokens: HUGE_MAX_TOKENS, tools: TOOLS, stream: false,
     ...(c.thinks || c.protocol === 'anthropic' ? { thinking: { type: 'enabled', budget_tokens: 16000 } } : {}),
   };
   const user = { role: 'user', content: `Read notes.txt LOOP-${name}` };
   let first;
-  // The gateway picks a new channel up within ~1 s: until then the model is unknown (404).
+  // The gateway picks a new channel up within ~1 s: until then the demo model answers the
+  // unknown name (it never reaches a fake upstream).
   for (let i = 0; i < 100; i++) {
     first = await messages(stack, { ...base, messages: [user] });
-    if (first.status !== 404) break;
+    if (first.body?.model !== 'demo-model') break;
     await new Promise((r) => setTimeout(r, 100));
   }
   if (first.status !== 200) return { first };
   const toolUse = first.body.content.find((b) => b.type === 'tool_use');
+  assert.ok(toolUse, `${name}: the first answer calls a tool: ${JSON.stringify(first.body)}`);
   const second = await messages(stack, {
     ...base,
     messages: [user, { role: 'assistant', content: first.body.content },
