@@ -98,6 +98,8 @@ usage:
   tianshu channel edit --name NAME [--rename NEW] [any add flag] [--add-key KEY]... [--remove-key ID]...
   tianshu channel enable|disable|remove --name NAME [--data DIR] [--json]
   tianshu channel test [--name NAME]... [--plugins-dir DIR] [--data DIR] [--json]
+  tianshu channel models --name NAME [--sync] [--data DIR] [--json]
+  tianshu channel balance [--name NAME]... [--data DIR] [--json]
   tianshu health-check [--plugins-dir DIR] [--data DIR] [--json]
   (channel and health-check take --secret-key-file PATH, as serve does)
   tianshu logs [--user N] [--key-id ID] [--channel C] [--model M] [--status CODE] [--route SCENARIO] [--since TIME]
