@@ -4,6 +4,7 @@
 #include <random>
 
 #include "core/json_path.hpp"
+#include "protocol/image_url.hpp"
 #include "protocol/json_text.hpp"
 #include "protocol/openai_chat.hpp"
 
@@ -21,21 +22,6 @@ using core::take_string;
 namespace openai_responses {
 
 namespace {
-
-//! "data:image/png;base64,AAAA" becomes a base64 source; anything else is a URL source.
-Json image_source(std::string url) {
-    constexpr std::string_view kData = "data:";
-    constexpr std::string_view kBase64 = ";base64,";
-    if (url.compare(0, kData.size(), kData) == 0) {
-        const size_t marker = url.find(kBase64);
-        if (marker != std::string::npos) {
-            return Json{{"type", "base64"},
-                        {"media_type", url.substr(kData.size(), marker - kData.size())},
-                        {"data", url.substr(marker + kBase64.size())}};
-        }
-    }
-    return Json{{"type", "url"}, {"url", std::move(url)}};
-}
 
 //! Refuses every member of `obj` not in `allowed`, naming it and the allowed ones.
 void only_fields(const Json& obj, std::initializer_list<std::string_view> allowed,
@@ -126,7 +112,7 @@ void decode_content(Json& v, const JsonPath& path, PartsOf who, std::vector<Cont
                       core::must_be("a string (an https URL or a data: URL)", *url));
                 continue;
             }
-            b.source = image_source(take_string(*url));
+            b.source = image_source_of_url(take_string(*url));
         } else {
             p.add(pp.field("type"), "unsupported content part type '" + type + "' (expected " +
                                         std::string(allowed_parts(who)) + ")");

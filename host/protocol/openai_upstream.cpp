@@ -11,6 +11,7 @@
 
 #include "core/json_write.hpp"
 #include "core/scratch.hpp"
+#include "protocol/image_url.hpp"
 #include "protocol/json_text.hpp"
 
 namespace tianshu::protocol::openai_upstream {
@@ -88,18 +89,6 @@ std::string_view joined_text(const std::vector<ContentBlock>& blocks, std::strin
         only = &b;
     }
     return only ? std::string_view(only->text) : std::string_view();
-}
-
-core::Result<std::string> image_url(const ContentBlock& b, const std::string& where) {
-    const std::string type = string_or_empty(b.source, "type");
-    if (type == "base64") {
-        return "data:" + string_or_empty(b.source, "media_type") + ";base64," +
-               string_or_empty(b.source, "data");
-    }
-    if (type == "url") return string_or_empty(b.source, "url");
-    return core::Error::invalid(where + ".source: an image of source type '" + type +
-                                "' cannot be sent to an OpenAI-compatible upstream; send it as "
-                                "base64 or as a URL");
 }
 
 // The body is written as text, field by field, straight from the canonical request: building
@@ -192,7 +181,8 @@ core::Result<Content> content_of(const std::vector<const ContentBlock*>& blocks,
             const bool keep = !o.strip_cache_control && !b->cache_control.is_null();
             write_text_part(c.parts, b->text, keep ? &b->cache_control : nullptr);
         } else if (b->type == BT::image) {
-            auto url = image_url(*b, where + ".content[" + std::to_string(b - base) + "]");
+            auto url = image_url_of(*b, where + ".content[" + std::to_string(b - base) + "]",
+                                    "an OpenAI-compatible upstream");
             if (!url) return url.take_error();
             parts.next();
             write_image_part(c.parts, url.value());
@@ -260,8 +250,10 @@ core::Result<void> encode_user(const core::Message& m, size_t mi, const Upstream
         std::vector<std::string> images;
         for (size_t ci = 0; ci < b.content.size(); ++ci) {
             if (b.content[ci].type != BT::image) continue;
-            auto url = image_url(b.content[ci], where + ".content[" + std::to_string(bi) +
-                                                    "].content[" + std::to_string(ci) + "]");
+            auto url = image_url_of(
+                b.content[ci],
+                where + ".content[" + std::to_string(bi) + "].content[" + std::to_string(ci) + "]",
+                "an OpenAI-compatible upstream");
             if (!url) return url.take_error();
             images.push_back(std::move(url).value());
         }

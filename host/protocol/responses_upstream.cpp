@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "protocol/image_url.hpp"
 #include "protocol/json_text.hpp"
 
 namespace tianshu::protocol::responses_upstream {
@@ -22,17 +23,6 @@ int64_t int_or_zero(const Json& j, const char* key) {
     if (!j.is_object()) return 0;
     auto it = j.find(key);
     return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
-
-core::Result<std::string> image_url(const ContentBlock& b, const std::string& where) {
-    const std::string type = string_or_empty(b.source, "type");
-    if (type == "base64")
-        return "data:" + string_or_empty(b.source, "media_type") + ";base64," +
-               string_or_empty(b.source, "data");
-    if (type == "url") return string_or_empty(b.source, "url");
-    return core::Error::invalid(where + ".source: an image of source type '" + type +
-                                "' cannot be sent to an OpenAI Responses upstream; send it as "
-                                "base64 or as a URL");
 }
 
 std::optional<std::string> effort_of(const core::Request& r) {
@@ -82,7 +72,7 @@ core::Result<void> add_message(const core::Message& m, size_t mi, Json& input) {
                 break;
             case ContentBlock::Type::image: {
                 if (assistant) break;
-                auto url = image_url(b, bw);
+                auto url = image_url_of(b, bw, "an OpenAI Responses upstream");
                 if (!url) return url.take_error();
                 parts.push_back(Json{{"type", "input_image"}, {"image_url", url.value()}});
                 break;
@@ -112,7 +102,8 @@ core::Result<void> add_message(const core::Message& m, size_t mi, Json& input) {
                     for (size_t ci = 0; ci < b.content.size(); ++ci) {
                         const auto& c = b.content[ci];
                         if (c.type == ContentBlock::Type::image) {
-                            auto url = image_url(c, bw + ".content[" + std::to_string(ci) + "]");
+                            auto url = image_url_of(c, bw + ".content[" + std::to_string(ci) + "]",
+                                                    "an OpenAI Responses upstream");
                             if (!url) return url.take_error();
                             output.push_back(
                                 Json{{"type", "input_image"}, {"image_url", url.value()}});
