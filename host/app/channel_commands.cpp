@@ -312,9 +312,10 @@ int channel_add(const ParsedArgs& a) {
     plugin::PluginCatalog catalog;
     (void)load_catalog(catalog, plugin_sources(a));
     auto lookup = [&](const std::string& n) { return catalog.find(n); };
-    std::vector<Error> preset_problems;
-    auto presets = load_presets(plugin_sources(a), preset_problems);
     if (provider) {
+        // The presets are read only when one is asked for.
+        std::vector<Error> preset_problems;
+        auto presets = load_presets(plugin_sources(a), preset_problems);
         if (auto ok = service::channels::apply_preset(presets.get(), *provider, c); !ok) {
             for (const auto& p : preset_problems) std::cerr << "warning: " << p.message << "\n";
             return input_error(ok.error());
@@ -343,9 +344,8 @@ int channel_add(const ParsedArgs& a) {
         if (!opened) return fail(opened.error());
         box = std::move(opened).value();
     }
-    auto env = service_env(*db.value(), box ? &*box : nullptr, lookup);
-    env.presets = presets;
-    auto made = service::channels::create(env, c, keys);
+    auto made =
+        service::channels::create(service_env(*db.value(), box ? &*box : nullptr, lookup), c, keys);
     if (!made) return store_error(made.error());
     if (a.flag("--json"))
         std::cout
